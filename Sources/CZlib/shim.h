@@ -1,0 +1,18 @@
+#ifndef CZLIB_SHIM_H
+#define CZLIB_SHIM_H
+#include <zlib.h>
+
+// Swift cannot import zlib's function-like macros; wrap them.
+static inline int CZlib_deflateInit2(z_streamp strm, int level, int method, int windowBits, int memLevel, int strategy) {
+    return deflateInit2(strm, level, method, windowBits, memLevel, strategy);
+}
+static inline int CZlib_inflateInit2(z_streamp strm, int windowBits) {
+    return inflateInit2(strm, windowBits);
+}
+static inline int CZlib_deflateInit(z_streamp strm, int level) {
+    return deflateInit(strm, level);
+}
+static inline int CZlib_inflateInit(z_streamp strm) {
+    return inflateInit(strm);
+}
+#endif

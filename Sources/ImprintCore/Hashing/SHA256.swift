@@ -1,0 +1,107 @@
+internal import COpenSSL
+
+/// A SHA-256 digest. Stored inline (32 bytes) so trees of millions of entries stay compact.
+public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var a: UInt64, b: UInt64, c: UInt64, d: UInt64
+
+    public init(bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count == 32)
+        a = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        b = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        c = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        d = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+    }
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 32 else { return nil }
+        self = bytes.withUnsafeBytes { Digest(bytes: $0) }
+    }
+
+    /// Parses 64 lowercase hex digits, with or without a `sha256:` prefix.
+    public init?(hex: String) {
+        var s = Substring(hex)
+        if s.hasPrefix("sha256:") { s = s.dropFirst(7) }
+        guard s.utf8.count == 64, let raw = Hex.decode(s) else { return nil }
+        self.init(bytes: raw)
+    }
+
+    public var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        out.withUnsafeMutableBytes { p in
+            p.storeBytes(of: a.bigEndian, toByteOffset: 0, as: UInt64.self)
+            p.storeBytes(of: b.bigEndian, toByteOffset: 8, as: UInt64.self)
+            p.storeBytes(of: c.bigEndian, toByteOffset: 16, as: UInt64.self)
+            p.storeBytes(of: d.bigEndian, toByteOffset: 24, as: UInt64.self)
+        }
+        return out
+    }
+
+    /// 64 lowercase hex digits.
+    public var hex: String { Hex.encode(bytes) }
+    /// `sha256:<hex>`, the OCI digest form.
+    public var prefixed: String { "sha256:" + hex }
+    public var description: String { prefixed }
+    /// The first 12 hex digits, for human output.
+    public var short: String { String(hex.prefix(12)) }
+
+    public static func < (l: Digest, r: Digest) -> Bool {
+        (l.a, l.b, l.c, l.d) < (r.a, r.b, r.c, r.d)
+    }
+
+    /// SHA-256 of the empty string.
+    public static let empty = SHA256.hash([])
+}
+
+/// Incremental SHA-256 through OpenSSL's EVP interface.
+///
+/// One instance per thread: it owns an `EVP_MD_CTX` and is re-initialised after each `finish()`.
+public final class SHA256 {
+    // why: EVP_MD_fetch once per process; the implicit fetch in EVP_sha256() per call costs twice as
+    // much and takes a lock. The fetched EVP_MD is immutable and safe to share between threads.
+    nonisolated(unsafe) private static let md: OpaquePointer = {
+        guard let md = EVP_MD_fetch(nil, "SHA256", nil) else { fatalError("OpenSSL has no SHA256") }
+        return md
+    }()
+
+    private let ctx: OpaquePointer
+
+    public init() {
+        guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
+        self.ctx = ctx
+        EVP_DigestInit_ex2(ctx, SHA256.md, nil)
+    }
+
+    deinit { EVP_MD_CTX_free(ctx) }
+
+    @inline(__always)
+    public func update(_ buffer: UnsafeRawBufferPointer) {
+        if buffer.count > 0 { EVP_DigestUpdate(ctx, buffer.baseAddress, buffer.count) }
+    }
+
+    public func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
+    public func update(_ string: String) { update(Array(string.utf8)) }
+
+    /// Returns the digest of everything fed since the last `finish()` and starts over.
+    public func finish() -> Digest {
+        var out = [UInt8](repeating: 0, count: 32)
+        var len: UInt32 = 0
+        out.withUnsafeMutableBufferPointer { p in _ = EVP_DigestFinal_ex(ctx, p.baseAddress, &len) }
+        EVP_DigestInit_ex2(ctx, SHA256.md, nil)
+        return Digest(bytes: out)!
+    }
+
+    public static func hash(_ bytes: [UInt8]) -> Digest {
+        let h = SHA256()
+        h.update(bytes)
+        return h.finish()
+    }
+
+    public static func hash(_ buffer: UnsafeRawBufferPointer) -> Digest {
+        let h = SHA256()
+        h.update(buffer)
+        return h.finish()
+    }
+
+    /// The OpenSSL version text, for `--version` output.
+    public static var libraryVersion: String { String(cString: OpenSSL_version(Int32(OPENSSL_VERSION))) }
+}

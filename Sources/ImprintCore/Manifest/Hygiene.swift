@@ -1,0 +1,73 @@
+/// Hygiene lints: things in a build context that usually should not reach an image.
+public enum Hygiene {
+    public static let defaultLargeFileThreshold: UInt64 = 50 << 20
+
+    static let secretNames: Set<String> = [
+        ".env", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".netrc", ".pgpass", ".npmrc", ".pypirc",
+        "credentials.json", "service-account.json",
+    ]
+    static let secretSuffixes = [".pem", ".key", ".p12", ".pfx", ".keystore", ".jks"]
+    static let vcsNames: Set<String> = [".git", ".hg", ".svn", ".bzr"]
+
+    /// Lints `tree`. `hadIgnoreFile` false adds a finding of its own.
+    public static func lint(_ tree: Tree, hadIgnoreFile: Bool, largeFileThreshold: UInt64 = defaultLargeFileThreshold,
+                            sockets: [Bytes] = []) -> [HygieneFinding] {
+        var out: [HygieneFinding] = []
+        if !hadIgnoreFile {
+            out.append(HygieneFinding(kind: .noIgnoreFile, path: ".dockerignore",
+                                      message: "no ignore file: every file in the context is sent to the builder"))
+        }
+        var skipBelow: [Bytes] = []  // report a directory once, not every file inside it
+        tree.walk { path, node in
+            if let s = skipBelow.last, path.isPath(under: s) { return }
+            while let s = skipBelow.last, !path.isPath(under: s) { skipBelow.removeLast() }
+            let name = (path.pathComponents.last ?? []).lossyString
+            let p = path.lossyString
+            if node.type == .directory {
+                if name == "__pycache__" {
+                    out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode cache directory (stale .pyc files can run instead of the sources)"))
+                    skipBelow.append(path)
+                } else if vcsNames.contains(name) {
+                    out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata (history, remotes, possibly credentials)"))
+                    skipBelow.append(path)
+                } else if name == "node_modules" {
+                    out.append(HygieneFinding(kind: .nodeModules, path: p, message: "node_modules from the build host (platform-specific, usually installed in the image)"))
+                    skipBelow.append(path)
+                }
+                return
+            }
+            if name.hasSuffix(".pyc") || name.hasSuffix(".pyo") {
+                out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode outside __pycache__ (imported even when its .py is gone)"))
+            } else if vcsNames.contains(name) {
+                out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata"))
+            } else if isSecret(name) {
+                out.append(HygieneFinding(kind: .secret, path: p, message: "looks like a secret (keys, credentials, environment files)"))
+            }
+            if node.type == .file && node.size >= largeFileThreshold {
+                out.append(HygieneFinding(kind: .largeFile, path: p, message: "large file (\(formatBytes(node.size)))"))
+            }
+        }
+        for s in sockets {
+            out.append(HygieneFinding(kind: .socket, path: s.lossyString, message: "socket skipped (builders do not send sockets)"))
+        }
+        return out
+    }
+
+    static func isSecret(_ name: String) -> Bool {
+        if secretNames.contains(name) { return true }
+        if name.hasPrefix(".env.") && !name.hasSuffix(".example") && !name.hasSuffix(".sample") && !name.hasSuffix(".template") { return true }
+        if name.hasPrefix("id_rsa") && !name.hasSuffix(".pub") { return true }
+        return secretSuffixes.contains { name.hasSuffix($0) }
+    }
+}
+
+/// `1.5 MiB`, `312 B`: sizes for people.
+public func formatBytes(_ n: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n)
+    var u = 0
+    while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+    if u == 0 { return "\(n) B" }
+    let tenths = Int((v * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10) \(units[u])"
+}

@@ -1,0 +1,272 @@
+import Foundation
+
+/// A hygiene finding about a build context (bytecode, VCS metadata, secrets...).
+public struct HygieneFinding: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case bytecode, vcs, secret
+        case nodeModules = "node-modules"
+        case largeFile = "large-file"
+        case noIgnoreFile = "no-ignore-file"
+        case socket
+    }
+    public var kind: Kind
+    public var path: String
+    public var message: String
+    public init(kind: Kind, path: String, message: String) { self.kind = kind; self.path = path; self.message = message }
+}
+
+/// Facts about the build that are recorded beside the tree but never enter its digest.
+public struct ManifestMetadata: Sendable {
+    public var tool: String = "imprint \(Imprint.version)"
+    /// RFC 3339 UTC, from `SOURCE_DATE_EPOCH` when set.
+    public var created: String = ManifestMetadata.now()
+    public var ignoreFile: String?
+    public var ignoreFileDigest: Digest?
+    public var ignoreSemantics: IgnoreSemantics = .buildkit
+    /// Paths inside the context left out of the digest because imprint writes them (`--emit`, `-o`).
+    public var excluded: [String] = []
+    public var gitCommit: String?
+    public var gitBranch: String?
+    public var gitDirty: Bool?
+    /// CI variables that were set (GITHUB_SHA, CI_COMMIT_SHA, BUILD_ID...), sorted by name.
+    public var ci: [(String, String)] = []
+
+    public init() {}
+
+    public static func now(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        var seconds = Int64(Date().timeIntervalSince1970)
+        if let s = environment["SOURCE_DATE_EPOCH"], let v = Int64(s.trimmingCharacters(in: .whitespaces)) { seconds = v }
+        return rfc3339(seconds)
+    }
+
+    public static func rfc3339(_ seconds: Int64) -> String {
+        var t = time_t(seconds)
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
+                      tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
+    }
+
+    public static let ciVariables = [
+        "BUILDKITE_BUILD_ID", "BUILDKITE_COMMIT", "BUILD_ID", "BUILD_NUMBER", "CIRCLE_BUILD_NUM", "CIRCLE_SHA1",
+        "CI_COMMIT_REF_NAME", "CI_COMMIT_SHA", "CI_JOB_ID", "CI_PIPELINE_ID", "CI_PROJECT_PATH", "GITHUB_REF",
+        "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_RUN_NUMBER", "GITHUB_SHA", "GIT_COMMIT", "JOB_NAME",
+        "TRAVIS_BUILD_ID", "TRAVIS_COMMIT",
+    ]
+
+    /// Collects CI variables and git facts for a context directory.
+    public mutating func collect(context: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        ci = Self.ciVariables.compactMap { k in environment[k].flatMap { $0.isEmpty ? nil : (k, $0) } }
+        if let commit = Self.git(["rev-parse", "HEAD"], in: context) {
+            gitCommit = commit
+            gitBranch = Self.git(["symbolic-ref", "--short", "-q", "HEAD"], in: context)
+            if let status = Self.git(["status", "--porcelain", "--untracked-files=normal", "--", "."], in: context, keepEmpty: true) {
+                gitDirty = !status.isEmpty
+            }
+        }
+    }
+
+    static func git(_ args: [String], in dir: String, keepEmpty: Bool = false) -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "-C", dir] + args
+        var env = ProcessInfo.processInfo.environment
+        env["LC_ALL"] = "C"
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        do { try p.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        let s = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return s.isEmpty && !keepEmpty ? nil : s
+    }
+}
+
+/// The context manifest: a tree with its Merkle digests, hygiene findings and metadata.
+///
+/// Serialised as deterministic JSON (`schemas/manifest.schema.json`): fixed key order, entries in walk order
+/// (depth-first, names sorted bytewise), one entry per line, no floats.
+public struct Manifest {
+    public static let mediaType = "application/vnd.imprint.manifest.v1+json"
+    public static let digestAlgorithm = "imprint-tree-v1"
+
+    public var tree: Tree
+    public var findings: [HygieneFinding]
+    public var metadata: ManifestMetadata
+
+    public init(tree: Tree, findings: [HygieneFinding] = [], metadata: ManifestMetadata = ManifestMetadata()) {
+        self.tree = tree
+        self.findings = findings
+        self.metadata = metadata
+    }
+
+    public var rootDigest: Digest { tree.rootDigest }
+
+    // MARK: Writing
+
+    public func jsonBytes() -> [UInt8] {
+        let stats = tree.statistics
+        var w = JSONWriter(pretty: true, reserve: 256 + (stats.files + stats.directories) * 140)
+        w.beginObject()
+        w.string("mediaType", Manifest.mediaType)
+        w.string("digestAlgorithm", Manifest.digestAlgorithm)
+        w.string("digest", tree.rootDigest.prefixed)
+        w.beginObject("summary")
+        w.int("files", stats.files)
+        w.int("directories", stats.directories)
+        w.int("symlinks", stats.symlinks)
+        w.int("other", stats.other)
+        w.int("bytes", stats.bytes)
+        w.endObject()
+        w.beginArray("entries")
+        tree.walk { path, node in w.compact(nil) { Manifest.writeEntry(path, node, &$0) } }
+        w.endArray()
+        w.beginArray("findings")
+        for f in findings {
+            w.compact(nil) { o in
+                o.beginObject(); o.string("kind", f.kind.rawValue); o.string("path", f.path); o.string("message", f.message); o.endObject()
+            }
+        }
+        w.endArray()
+        w.beginObject("metadata")
+        let m = metadata
+        w.string("tool", m.tool)
+        w.string("created", m.created)
+        w.string("ignoreSemantics", m.ignoreSemantics.rawValue)
+        if let f = m.ignoreFile {
+            w.beginObject("ignoreFile"); w.string("path", f); w.string("digest", m.ignoreFileDigest?.prefixed); w.endObject()
+        }
+        if !m.excluded.isEmpty { w.beginArray("excluded"); for e in m.excluded { w.string(nil, e) }; w.endArray() }
+        if let c = m.gitCommit {
+            w.beginObject("git")
+            w.string("commit", c)
+            w.string("branch", m.gitBranch)
+            if let d = m.gitDirty { w.bool("dirty", d) }
+            w.endObject()
+        }
+        if !m.ci.isEmpty { w.beginObject("ci"); for (k, v) in m.ci { w.string(k, v) }; w.endObject() }
+        w.endObject()
+        w.endObject()
+        w.end()
+        return w.bytes
+    }
+
+    static func writeEntry(_ path: Bytes, _ node: TreeNode, _ o: inout JSONWriter) {
+        o.beginObject()
+        o.string("path", path.lossyString)
+        if path.exactString == nil { o.string("pathBase64", Data(path).base64EncodedString()) }
+        o.string("type", node.type.rawValue)
+        o.string("mode", octalMode(node.canonicalMode))
+        switch node.type {
+        case .file:
+            o.int("size", node.size)
+            o.string("sha256", node.digest.hex)
+        case .directory:
+            o.string("digest", node.digest.prefixed)
+        case .symlink:
+            let t = node.target ?? []
+            o.string("target", t.lossyString)
+            if t.exactString == nil { o.string("targetBase64", Data(t).base64EncodedString()) }
+        case .charDevice, .blockDevice:
+            o.int("devMajor", node.devMajor)
+            o.int("devMinor", node.devMinor)
+        case .fifo, .socket:
+            break
+        }
+        o.endObject()
+    }
+
+    // MARK: Reading
+
+    /// Parses a manifest and checks that its recorded digests agree with its entries.
+    /// - Throws: `badInput` naming `source` for invalid JSON, a wrong media type, a malformed entry or an
+    ///   inconsistent digest (a manifest edited by hand or damaged).
+    public static func parse(_ data: [UInt8], source: String) throws -> Manifest {
+        let obj = try JSONRead.object(data, what: source)
+        guard obj["mediaType"] as? String == mediaType else {
+            throw ImprintError.badInput("\(source) is not an imprint manifest (mediaType is not \(mediaType))")
+        }
+        guard let entries = obj["entries"] as? [[String: Any]] else { throw ImprintError.badInput("\(source): no entries array") }
+        let tree = Tree()
+        var recordedDirDigests: [(Bytes, Digest)] = []
+        for (i, e) in entries.enumerated() {
+            func bad(_ why: String) -> ImprintError { ImprintError.badInput("\(source): entry \(i + 1): \(why)") }
+            var path: Bytes
+            if let b = e["pathBase64"] as? String {
+                guard let d = Data(base64Encoded: b) else { throw bad("pathBase64 is not base64") }
+                path = Array(d)
+            } else if let p = e["path"] as? String {
+                path = Array(p.utf8)
+            } else { throw bad("missing path") }
+            let comps = path.pathComponents
+            guard !comps.isEmpty, !comps.contains([0x2E, 0x2E]), !comps.contains([0x2E]), path.first != 0x2F else {
+                throw bad("invalid path \"\(path.lossyString)\"")
+            }
+            path = comps.joinedPath
+            guard let t = (e["type"] as? String).flatMap(EntryType.init(rawValue:)) else { throw bad("unknown type") }
+            guard let ms = e["mode"] as? String, let mode = parseOctalMode(ms) else { throw bad("invalid mode") }
+            let node: TreeNode
+            switch t {
+            case .file:
+                guard let hex = e["sha256"] as? String, let d = Digest(hex: hex), !hex.hasPrefix("sha256:") else { throw bad("invalid sha256") }
+                guard let size = (e["size"] as? NSNumber)?.uint64Value else { throw bad("missing size") }
+                node = TreeNode(type: .file, mode: mode, size: size, digest: d)
+            case .directory:
+                node = TreeNode.directory(mode: mode)
+                if let ds = e["digest"] as? String {
+                    guard let d = Digest(hex: ds) else { throw bad("invalid digest") }
+                    recordedDirDigests.append((path, d))
+                }
+            case .symlink:
+                var target: Bytes
+                if let b = e["targetBase64"] as? String, let d = Data(base64Encoded: b) { target = Array(d) } else if let s = e["target"] as? String { target = Array(s.utf8) } else { throw bad("missing target") }
+                node = TreeNode.symlink(target)
+            case .charDevice, .blockDevice:
+                node = TreeNode.device(t, mode: mode, major: (e["devMajor"] as? NSNumber)?.uint32Value ?? 0,
+                                       minor: (e["devMinor"] as? NSNumber)?.uint32Value ?? 0)
+            case .fifo, .socket:
+                node = TreeNode(type: t, mode: mode)
+            }
+            tree.insert(path, node)
+        }
+        tree.computeDigests()
+        if let rd = obj["digest"] as? String {
+            guard let recorded = Digest(hex: rd) else { throw ImprintError.badInput("\(source): invalid digest \(rd)") }
+            if recorded != tree.rootDigest {
+                throw ImprintError.badInput("\(source): recorded digest \(recorded) does not match its entries (\(tree.rootDigest)); the manifest was altered or damaged")
+            }
+        } else {
+            throw ImprintError.badInput("\(source): missing digest")
+        }
+        for (p, d) in recordedDirDigests where tree.node(at: p)?.digest != d {
+            throw ImprintError.badInput("\(source): directory \(p.lossyString) has digest \(d) in the manifest but its entries give \(tree.node(at: p)!.digest)")
+        }
+        var findings: [HygieneFinding] = []
+        for f in obj["findings"] as? [[String: Any]] ?? [] {
+            if let k = (f["kind"] as? String).flatMap(HygieneFinding.Kind.init(rawValue:)) {
+                findings.append(HygieneFinding(kind: k, path: f["path"] as? String ?? "", message: f["message"] as? String ?? ""))
+            }
+        }
+        var meta = ManifestMetadata()
+        if let md = obj["metadata"] as? [String: Any] {
+            meta.tool = md["tool"] as? String ?? meta.tool
+            meta.created = md["created"] as? String ?? meta.created
+            meta.ignoreSemantics = (md["ignoreSemantics"] as? String).flatMap(IgnoreSemantics.init(rawValue:)) ?? .buildkit
+            if let f = md["ignoreFile"] as? [String: Any] {
+                meta.ignoreFile = f["path"] as? String
+                meta.ignoreFileDigest = (f["digest"] as? String).flatMap(Digest.init(hex:))
+            }
+            meta.excluded = md["excluded"] as? [String] ?? []
+            if let g = md["git"] as? [String: Any] {
+                meta.gitCommit = g["commit"] as? String
+                meta.gitBranch = g["branch"] as? String
+                meta.gitDirty = g["dirty"] as? Bool
+            }
+            if let ci = md["ci"] as? [String: String] { meta.ci = ci.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+        }
+        return Manifest(tree: tree, findings: findings, metadata: meta)
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+
+/// Writes JSON with a fixed key order and no floats, so equal values give equal bytes on every machine.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    private var needsComma: [Bool] = [false]
+    private let pretty: Bool
+    private var depth = 0
+
+    public init(pretty: Bool = true, reserve: Int = 4096) {
+        self.pretty = pretty
+        bytes.reserveCapacity(reserve)
+    }
+
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    private mutating func separator() {
+        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
+        needsComma[needsComma.count - 1] = true
+        if pretty && depth > 0 { newline() }
+    }
+
+    private mutating func newline() {
+        bytes.append(0x0A)
+        for _ in 0..<depth { bytes.append(0x20); bytes.append(0x20) }
+    }
+
+    private mutating func key(_ k: String?) {
+        separator()
+        if let k {
+            Self.appendString(k, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            if pretty { bytes.append(0x20) }
+        }
+    }
+
+    public mutating func beginObject(_ k: String? = nil) {
+        key(k); bytes.append(UInt8(ascii: "{")); depth += 1; needsComma.append(false)
+    }
+
+    public mutating func endObject() { close(UInt8(ascii: "}")) }
+
+    public mutating func beginArray(_ k: String? = nil) {
+        key(k); bytes.append(UInt8(ascii: "[")); depth += 1; needsComma.append(false)
+    }
+
+    public mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    private mutating func close(_ c: UInt8) {
+        let had = needsComma.removeLast()
+        depth -= 1
+        if pretty && had { newline() }
+        bytes.append(c)
+    }
+
+    /// Writes a compact object on one line (used for manifest entries: one entry per line).
+    public mutating func compact(_ k: String? = nil, _ body: (inout JSONWriter) -> Void) {
+        key(k)
+        var inner = JSONWriter(pretty: false, reserve: 256)
+        inner.depth = 0
+        body(&inner)
+        bytes.append(contentsOf: inner.bytes)
+    }
+
+    public mutating func string(_ k: String?, _ v: String) { key(k); Self.appendString(v, to: &bytes) }
+    public mutating func string(_ k: String?, _ v: String?) { if let v { string(k, v) } }
+    public mutating func int<I: BinaryInteger>(_ k: String?, _ v: I) { key(k); bytes.append(contentsOf: String(v).utf8) }
+    public mutating func bool(_ k: String?, _ v: Bool) { key(k); bytes.append(contentsOf: (v ? "true" : "false").utf8) }
+    public mutating func null(_ k: String?) { key(k); bytes.append(contentsOf: "null".utf8) }
+    /// Inserts already-serialised JSON.
+    public mutating func raw(_ k: String?, _ json: [UInt8]) { key(k); bytes.append(contentsOf: json) }
+
+    /// Writes any JSON-compatible value (from JSONSerialization) with object keys sorted.
+    public mutating func value(_ k: String?, _ v: Any) {
+        switch v {
+        case let s as String: string(k, s)
+        case let n as NSNumber:
+            if String(cString: n.objCType) == "c" {
+                bool(k, n.boolValue)
+            } else if ["d", "f"].contains(String(cString: n.objCType)) {
+                key(k); bytes.append(contentsOf: "\(n.doubleValue)".utf8)
+            } else {
+                int(k, n.int64Value)
+            }
+        case let i as Int: int(k, i)
+        case let a as [Any]:
+            beginArray(k); for e in a { value(nil, e) }; endArray()
+        case let d as [String: Any]:
+            beginObject(k); for key in d.keys.sorted() { value(key, d[key]!) }; endObject()
+        default: null(k)
+        }
+    }
+
+    public mutating func end() { if pretty { bytes.append(0x0A) } }
+
+    public static func appendString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for c in s.utf8 {
+            switch c {
+            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0..<0x20, 0x7F:
+                out.append(contentsOf: Array(String(format: "\\u%04x", c).utf8))
+            default: out.append(c)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+/// Small helpers for reading JSON produced by JSONSerialization.
+public enum JSONRead {
+    public static func object(_ data: [UInt8], what: String) throws -> [String: Any] {
+        let obj: Any
+        do {
+            obj = try JSONSerialization.jsonObject(with: Data(data), options: [.fragmentsAllowed])
+        } catch {
+            throw ImprintError.badInput("\(what) is not valid JSON: \(Self.reason(error))")
+        }
+        guard let dict = obj as? [String: Any] else { throw ImprintError.badInput("\(what) is not a JSON object") }
+        return dict
+    }
+
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let d = ns.userInfo[NSDebugDescriptionErrorKey] as? String { return d }
+        return ns.localizedDescription
+    }
+}

@@ -1,0 +1,237 @@
+/// The kind of a tree entry. The raw value is the name used in manifests and reports.
+public enum EntryType: String, Sendable, CaseIterable, Codable {
+    case file, directory, symlink, fifo
+    case charDevice = "char-device"
+    case blockDevice = "block-device"
+    case socket
+
+    /// The one-letter code used in the canonical digest form; the same letters as GNU find's `%y`.
+    public var letter: UInt8 {
+        switch self {
+        case .file: return UInt8(ascii: "f")
+        case .directory: return UInt8(ascii: "d")
+        case .symlink: return UInt8(ascii: "l")
+        case .fifo: return UInt8(ascii: "p")
+        case .charDevice: return UInt8(ascii: "c")
+        case .blockDevice: return UInt8(ascii: "b")
+        case .socket: return UInt8(ascii: "s")
+        }
+    }
+}
+
+/// One entry of a tree: a file, directory, symlink or special file.
+///
+/// `digest` means: SHA-256 of the content for a file, SHA-256 of the target text for a symlink, SHA-256 of
+/// `"<major>,<minor>"` for a device, SHA-256 of nothing for a FIFO, and the Merkle digest of the children for a
+/// directory (computed by `Tree.computeDigests()`).
+public final class TreeNode {
+    public var type: EntryType
+    /// Permission bits including setuid, setgid and sticky (`mode & 0o7777`).
+    public var mode: UInt32
+    public var size: UInt64
+    public var digest: Digest
+    /// Symlink target text.
+    public var target: Bytes?
+    /// For an entry that came from a tar hard link: the path it links to.
+    public var hardlink: Bytes?
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    /// Seconds since the epoch, when the source has them (directories, tars). Never part of a digest.
+    public var mtime: Int64?
+    public var xattrs: [String: Bytes]?
+    public var devMajor: UInt32 = 0
+    public var devMinor: UInt32 = 0
+    /// Index of the image layer that last wrote this entry, when the tree was flattened from an image.
+    public var layer: Int?
+    /// A directory that exists only because something below it does (no entry of its own was seen).
+    public var implicit = false
+    public var children: [Bytes: TreeNode] = [:]
+
+    public init(type: EntryType, mode: UInt32, size: UInt64 = 0, digest: Digest = .empty, target: Bytes? = nil) {
+        self.type = type
+        self.mode = mode & 0o7777
+        self.size = size
+        self.digest = digest
+        self.target = target
+    }
+
+    public static func directory(mode: UInt32 = 0o755) -> TreeNode { TreeNode(type: .directory, mode: mode) }
+
+    public static func symlink(_ target: Bytes) -> TreeNode {
+        TreeNode(type: .symlink, mode: 0o777, size: UInt64(target.count), digest: SHA256.hash(target), target: target)
+    }
+
+    public static func device(_ type: EntryType, mode: UInt32, major: UInt32, minor: UInt32) -> TreeNode {
+        let n = TreeNode(type: type, mode: mode, digest: SHA256.hash(Array("\(major),\(minor)".utf8)))
+        n.devMajor = major
+        n.devMinor = minor
+        return n
+    }
+
+    /// Children sorted by name bytes.
+    public var sortedChildren: [(name: Bytes, node: TreeNode)] {
+        children.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { ($0.key, $0.value) }
+    }
+
+    /// A copy of this node without its children.
+    public func shallowCopy() -> TreeNode {
+        let n = TreeNode(type: type, mode: mode, size: size, digest: digest, target: target)
+        n.hardlink = hardlink; n.uid = uid; n.gid = gid; n.mtime = mtime; n.xattrs = xattrs
+        n.devMajor = devMajor; n.devMinor = devMinor; n.layer = layer; n.implicit = implicit
+        return n
+    }
+
+    /// True when type, mode and digest agree: for directories this means the whole subtree is identical.
+    public func sameContent(as other: TreeNode) -> Bool {
+        type == other.type && canonicalMode == other.canonicalMode && digest == other.digest
+    }
+
+    /// The mode as it enters the digest: symlink permissions mean nothing on Linux and are always 0777.
+    public var canonicalMode: UInt32 { type == .symlink ? 0o777 : mode }
+}
+
+/// A tree of entries rooted at an unnamed directory, with Merkle directory digests.
+///
+/// Every source imprint reads (a context directory, a tar stream, an image's flattened layers, a manifest, a
+/// history record) produces one of these; verify and diff compare two of them.
+public final class Tree {
+    public let root: TreeNode
+
+    public init(root: TreeNode = .directory()) { self.root = root }
+
+    /// The Merkle digest of the root: the fingerprint. Valid after `computeDigests()`.
+    public var rootDigest: Digest { root.digest }
+
+    public func node(at path: Bytes) -> TreeNode? {
+        var cur = root
+        for comp in path.pathComponents {
+            guard cur.type == .directory, let next = cur.children[comp] else { return nil }
+            cur = next
+        }
+        return cur
+    }
+
+    /// Inserts `node` at `path`, creating implicit parent directories (mode 0755) as needed.
+    ///
+    /// Replacing a directory with a directory keeps the existing children (as a tar layer does); replacing it
+    /// with anything else drops them.
+    @discardableResult
+    public func insert(_ path: Bytes, _ node: TreeNode) -> TreeNode {
+        let comps = path.pathComponents
+        guard let last = comps.last else {
+            // The root itself: only its metadata can change.
+            if node.type == .directory { root.mode = node.mode; root.mtime = node.mtime; root.layer = node.layer }
+            return root
+        }
+        var cur = root
+        for comp in comps.dropLast() {
+            if let next = cur.children[comp], next.type == .directory {
+                cur = next
+            } else {
+                let dir = TreeNode.directory()
+                dir.implicit = true
+                dir.layer = node.layer
+                cur.children[comp] = dir
+                cur = dir
+            }
+        }
+        if node.type == .directory, let existing = cur.children[last], existing.type == .directory {
+            node.children = existing.children
+        }
+        cur.children[last] = node
+        return node
+    }
+
+    /// Removes the entry at `path` and everything below it. Returns the removed node.
+    @discardableResult
+    public func remove(_ path: Bytes) -> TreeNode? {
+        let comps = path.pathComponents
+        guard let last = comps.last else { return nil }
+        guard let parent = node(at: Array(comps.dropLast()).joinedPath), parent.type == .directory else { return nil }
+        return parent.children.removeValue(forKey: last)
+    }
+
+    /// Computes every directory's Merkle digest bottom-up (see `schemas/DIGEST.md`).
+    public func computeDigests() { Tree.computeDigest(root) }
+
+    private static func computeDigest(_ dir: TreeNode) {
+        let h = SHA256()
+        var record: [UInt8] = []
+        record.reserveCapacity(256)
+        var total: UInt64 = 0
+        for (name, child) in dir.sortedChildren {
+            if child.type == .directory { computeDigest(child) }
+            Tree.canonicalRecord(name: name, node: child, into: &record)
+            h.update(record)
+            total += child.type == .directory ? child.size : (child.type == .file ? child.size : 0)
+        }
+        dir.digest = h.finish()
+        dir.size = total
+    }
+
+    /// The canonical record of one child inside its directory's digest input:
+    /// `<type letter> <mode as 4 octal digits> <64 hex digest> <name>\0`.
+    public static func canonicalRecord(name: Bytes, node: TreeNode, into record: inout [UInt8]) {
+        record.removeAll(keepingCapacity: true)
+        record.append(node.type.letter)
+        record.append(0x20)
+        record.append(contentsOf: octalMode(node.canonicalMode).utf8)
+        record.append(0x20)
+        record.append(contentsOf: node.digest.hex.utf8)
+        record.append(0x20)
+        record.append(contentsOf: name)
+        record.append(0)
+    }
+
+    /// Visits every entry below the root depth-first, children in name order, parents before children.
+    public func walk(_ body: (Bytes, TreeNode) throws -> Void) rethrows {
+        try Tree.walk(root, prefix: [], body)
+    }
+
+    private static func walk(_ dir: TreeNode, prefix: Bytes, _ body: (Bytes, TreeNode) throws -> Void) rethrows {
+        for (name, child) in dir.sortedChildren {
+            let path = prefix.appendingPath(name)
+            try body(path, child)
+            if child.type == .directory { try walk(child, prefix: path, body) }
+        }
+    }
+
+    /// All entries in walk order.
+    public var entries: [(path: Bytes, node: TreeNode)] {
+        var out: [(Bytes, TreeNode)] = []
+        walk { out.append(($0, $1)) }
+        return out
+    }
+
+    /// The subtree at `path` as a tree of its own (sharing nodes), or nil when absent or not a directory.
+    public func subtree(at path: Bytes) -> Tree? {
+        guard let n = node(at: path), n.type == .directory else { return nil }
+        return Tree(root: n)
+    }
+
+    /// Counts of entries by type and the total size of regular files.
+    public var statistics: (files: Int, directories: Int, symlinks: Int, other: Int, bytes: UInt64) {
+        var f = 0, d = 0, l = 0, o = 0
+        var bytes: UInt64 = 0
+        walk { _, n in
+            switch n.type {
+            case .file: f += 1; bytes += n.size
+            case .directory: d += 1
+            case .symlink: l += 1
+            default: o += 1
+            }
+        }
+        return (f, d, l, o, bytes)
+    }
+}
+
+extension Array where Element == [UInt8] {
+    var joinedPath: Bytes {
+        var out = Bytes()
+        for (i, c) in enumerated() {
+            if i > 0 { out.append(UInt8(ascii: "/")) }
+            out.append(contentsOf: c)
+        }
+        return out
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import ImprintCore
+
+extension ImprintCommand {
+    struct Fingerprint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fingerprint a build context exactly as Docker sends it.",
+            discussion: """
+            Walks CONTEXT with the builder's .dockerignore semantics, hashes every file with SHA-256 on all cores \
+            and writes a manifest whose root digest is the context's fingerprint. Hygiene findings (bytecode, VCS \
+            metadata, secrets, node_modules, large files, no ignore file) go to stderr and into the manifest.
+
+            Examples:
+              imprint fingerprint . -o manifest.json
+              imprint fingerprint . -f docker/api.Dockerfile --emit .imprint/manifest.json
+              imprint fingerprint app --format sha256sum -o SHA256SUMS     # then: sha256sum -c SHA256SUMS
+              imprint fingerprint . --digest-only
+
+            Exit status: 0 ok; 1 hygiene findings with --strict; 2 bad input or failure.
+            """
+        )
+
+        enum Format: String, CaseIterable, ExpressibleByArgument { case json, sha256sum, mtree }
+
+        @Argument(help: "The build context directory.", completion: .directory)
+        var context: String = "."
+
+        @Option(name: .shortAndLong, help: "Write the output here (atomically) instead of stdout.", completion: .file())
+        var output: String?
+
+        @Option(help: "Output format: json (the manifest), sha256sum (for sha256sum -c), mtree (for mtree -f).")
+        var format: Format = .json
+
+        @Option(name: [.customShort("f"), .customLong("file")], help: "The Dockerfile; <Dockerfile>.dockerignore next to it replaces .dockerignore.", completion: .file())
+        var dockerfile: String?
+
+        @Option(name: .customLong("ignore-file"), help: "Use this ignore file instead of the context's.", completion: .file())
+        var ignoreFile: String?
+
+        @Option(name: .customLong("ignore-semantics"), help: "buildkit (current Docker) or classic (legacy builder, buildah/podman 1.28).")
+        var semantics: IgnoreSemantics = .buildkit
+
+        @Option(help: "Also write the manifest to this path inside the context (excluded from its own digest) for a Dockerfile COPY.")
+        var emit: String?
+
+        @Option(name: .customLong("large-file"), help: "Size in MiB from which a file is reported as large.")
+        var largeFileMiB: UInt64 = 50
+
+        @Flag(help: "Exit 1 when there are hygiene findings.")
+        var strict = false
+
+        @Flag(help: "Print only the root digest.")
+        var digestOnly = false
+
+        @Flag(name: .shortAndLong, help: "Do not print hygiene findings.")
+        var quiet = false
+
+        func run() async throws {
+            try runReportingErrors {
+                var fp = Fingerprinter(context: context)
+                fp.dockerfile = dockerfile
+                fp.ignoreFile = ignoreFile
+                fp.semantics = semantics
+                fp.largeFileThreshold = largeFileMiB << 20
+                var excluded: [String] = []
+                if let emit { excluded.append(emit) }
+                if let output, let rel = relativeInside(context: context, path: output) { excluded.append(rel) }
+                fp.excluded = excluded
+                let progress = Console.Progress()
+                fp.progress = { files, bytes in progress.update("hashing: \(files) files, \(formatBytes(bytes))") }
+                let manifest = try fp.run()
+                progress.done()
+                let json = manifest.jsonBytes()
+                if let emit {
+                    let target = emit.hasPrefix("/") ? emit : (context as NSString).appendingPathComponent(emit)
+                    let dir = (target as NSString).deletingLastPathComponent
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    try AtomicFile.write(json, to: target)
+                }
+                if !quiet {
+                    for f in manifest.findings { Console.err("imprint: \(f.kind.rawValue): \(f.path): \(f.message)") }
+                }
+                if digestOnly {
+                    try writeOutput(Array((manifest.rootDigest.prefixed + "\n").utf8), to: output)
+                } else {
+                    switch format {
+                    case .json: try writeOutput(json, to: output)
+                    case .sha256sum: try writeOutput(ManifestFormats.sha256sum(manifest.tree), to: output)
+                    case .mtree: try writeOutput(ManifestFormats.mtree(manifest.tree), to: output)
+                    }
+                }
+                if output != nil && output != "-" && !quiet {
+                    Console.err("imprint: \(manifest.rootDigest.prefixed) (\(manifest.tree.statistics.files) files)")
+                }
+                if strict && !manifest.findings.isEmpty { throw ExitCode(1) }
+            }
+        }
+    }
+}
+
+/// The context-relative form of `path` when it lies inside `context`, else nil.
+func relativeInside(context: String, path: String) -> String? {
+    let ctx = URL(fileURLWithPath: context).standardizedFileURL.resolvingSymlinksInPath().path
+    let abs = URL(fileURLWithPath: path).standardizedFileURL
+    let parent = abs.deletingLastPathComponent().resolvingSymlinksInPath().path
+    let full = parent + "/" + abs.lastPathComponent
+    if full.hasPrefix(ctx + "/") { return String(full.dropFirst(ctx.count + 1)) }
+    return nil
+}

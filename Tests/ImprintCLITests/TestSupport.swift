@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The result of running a process.
+struct RunResult {
+    var status: Int32
+    var stdout: Data
+    var stderr: Data
+    var out: String { String(decoding: stdout, as: UTF8.self) }
+    var err: String { String(decoding: stderr, as: UTF8.self) }
+}
+
+enum TestEnv {
+    /// The package root (two levels above this file's directory).
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The built `imprint` binary next to the test bundle.
+    static let imprintPath: String = {
+        if let p = ProcessInfo.processInfo.environment["IMPRINT_BIN"] { return p }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<5 {
+            let candidate = dir.appendingPathComponent("imprint").path
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), !isDir.boolValue { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return packageRoot.appendingPathComponent(".build/debug/imprint").path
+    }()
+}
+
+/// Runs a program with stdout/stderr sent to files (no pipe deadlocks on large output).
+@discardableResult
+func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data? = nil,
+         stdinFile: String? = nil, env: [String: String] = [:]) throws -> RunResult {
+    let p = Process()
+    if executable.hasPrefix("/") {
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+    } else {
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [executable] + args
+    }
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    var environment = ProcessInfo.processInfo.environment
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    let outURL = tmp.appendingPathComponent("out"), errURL = tmp.appendingPathComponent("err")
+    FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let outH = try FileHandle(forWritingTo: outURL), errH = try FileHandle(forWritingTo: errURL)
+    p.standardOutput = outH
+    p.standardError = errH
+    if let stdinFile {
+        p.standardInput = FileHandle(forReadingAtPath: stdinFile)
+    } else if let stdin {
+        let inURL = tmp.appendingPathComponent("in")
+        try stdin.write(to: inURL)
+        p.standardInput = FileHandle(forReadingAtPath: inURL.path)
+    } else {
+        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+    }
+    try p.run()
+    p.waitUntilExit()
+    try outH.close(); try errH.close()
+    return RunResult(status: p.terminationStatus, stdout: try Data(contentsOf: outURL), stderr: try Data(contentsOf: errURL))
+}
+
+/// Runs the built imprint binary.
+@discardableResult
+func imprint(_ args: String..., cwd: String? = nil, stdin: Data? = nil, stdinFile: String? = nil,
+             env: [String: String] = [:]) throws -> RunResult {
+    try run(TestEnv.imprintPath, args, cwd: cwd, stdin: stdin, stdinFile: stdinFile, env: env)
+}
+
+@discardableResult
+func imprint(_ args: [String], cwd: String? = nil, stdin: Data? = nil, stdinFile: String? = nil,
+             env: [String: String] = [:]) throws -> RunResult {
+    try run(TestEnv.imprintPath, args, cwd: cwd, stdin: stdin, stdinFile: stdinFile, env: env)
+}
+
+/// Runs a shell script with bash -euo pipefail; records a test failure (with its stderr) when it fails.
+@discardableResult
+func sh(_ script: String, cwd: String? = nil, env: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation) throws -> RunResult {
+    let r = try run("/bin/bash", ["-euo", "pipefail", "-c", script], cwd: cwd, env: env)
+    #expect(r.status == 0, "script failed (\(r.status)): \(script)\n\(r.err)", sourceLocation: sourceLocation)
+    return r
+}
+
+/// A fresh temporary directory, removed afterwards.
+func withTempDir<T>(_ body: (String) throws -> T) throws -> T {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-test-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { _ = try? run("/bin/rm", ["-rf", dir]) }
+    return try body(dir)
+}
+
+/// Fails the test when an external tool is missing: in CI a missing tool must fail the run, never skip it.
+func requireTool(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let r = try run("/bin/sh", ["-c", "command -v \(name)"])
+    if r.status != 0 {
+        Issue.record("required tool '\(name)' is not installed (run ci/install-deps.sh)", sourceLocation: sourceLocation)
+        throw ToolMissing(name: name)
+    }
+}
+
+struct ToolMissing: Error { var name: String }
+
+/// Validates a JSON document against a schema in `schemas/` with python3's jsonschema (Draft 2020-12).
+func expectValidJSON(_ json: Data, schema: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let schemaPath = TestEnv.packageRoot.appendingPathComponent("schemas/\(schema)").path
+    let script = """
+    import json, sys, jsonschema
+    schema = json.load(open(sys.argv[1]))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    doc = json.load(sys.stdin)
+    errors = sorted(jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).iter_errors(doc), key=lambda e: list(e.path))
+    for e in errors[:5]:
+        print(list(e.path), e.message)
+    sys.exit(1 if errors else 0)
+    """
+    let r = try run("python3", ["-c", script, schemaPath], stdin: json)
+    #expect(r.status == 0, "JSON does not validate against \(schema):\n\(r.out)\(r.err)", sourceLocation: sourceLocation)
+}
+
+func writeFile(_ path: String, _ content: String, mode: Int = 0o644) throws {
+    let dir = (path as NSString).deletingLastPathComponent
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try Data(content.utf8).write(to: URL(fileURLWithPath: path))
+    chmod(path, mode_t(mode))
+}
+
+func jsonObject(_ data: Data) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: data) as! [String: Any]
+}
