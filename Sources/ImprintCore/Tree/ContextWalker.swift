@@ -125,6 +125,8 @@ public struct ContextWalker {
                 if cfd < 0 { throw ImprintError.posix("open directory", abs.lossyString) }
                 _ = try walkDirectory(fd: cfd, relative: rel, absolute: abs, node: child, parentInfo: info,
                                       excluded: false, jobs: &jobs, notes: &notes)
+                // A directory that holds nothing but what imprint wrote (`.imprint/` for --emit) is left out too.
+                if child.children.isEmpty, excludedPaths.contains(where: { $0.isPath(under: rel) }) { continue }
             case S_IFREG:
                 child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
                 jobs.append(FileHasher.Job(path: abs, node: child))
