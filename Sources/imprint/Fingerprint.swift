@@ -71,8 +71,8 @@ extension ImprintCommand {
                 fp.progress = { files, bytes in progress.update("hashing: \(files) files, \(formatBytes(bytes))") }
                 let manifest = try fp.run()
                 progress.done()
-                let json = manifest.jsonBytes()
                 if let emit {
+                    let json = manifest.jsonBytes()
                     let target = emit.hasPrefix("/") ? emit : (context as NSString).appendingPathComponent(emit)
                     let dir = (target as NSString).deletingLastPathComponent
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -85,7 +85,7 @@ extension ImprintCommand {
                     try writeOutput(Array((manifest.rootDigest.prefixed + "\n").utf8), to: output)
                 } else {
                     switch format {
-                    case .json: try writeOutput(json, to: output)
+                    case .json: try writeOutput(manifest.jsonBytes(), to: output)
                     case .sha256sum: try writeOutput(ManifestFormats.sha256sum(manifest.tree), to: output)
                     case .mtree: try writeOutput(ManifestFormats.mtree(manifest.tree), to: output)
                     }

@@ -56,6 +56,14 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 /// Writes `bytes` to `path` atomically, or to stdout when `path` is nil or `-`.
 func writeOutput(_ bytes: [UInt8], to path: String?) throws {
     if let path, path != "-" {
+        var st = stat()
+        if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+            // /dev/null, a FIFO, /dev/stdout: nothing to replace atomically.
+            guard let h = FileHandle(forWritingAtPath: path) else { throw ImprintError.posix("open", path) }
+            h.write(Data(bytes))
+            try h.close()
+            return
+        }
         try AtomicFile.write(bytes, to: path)
     } else {
         Console.outRaw(bytes)

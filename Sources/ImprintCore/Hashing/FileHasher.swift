@@ -66,6 +66,35 @@ public enum FileHasher {
         if let firstError { throw firstError }
     }
 
+    /// Hashes a file of at most one buffer, opened relative to its directory (no path lookup), into `node`.
+    static func hashSmallFile(dirfd: Int32, name: [CChar], display: Bytes, node: TreeNode, hasher: SHA256,
+                              buffer: UnsafeMutableRawBufferPointer) throws {
+        // O_NONBLOCK: if the entry was swapped for a FIFO since the walk saw it, open must not hang.
+        let fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        if fd < 0 { throw ImprintError.posix("open", display.lossyString) }
+        defer { close(fd) }
+        let expected = Int(node.size)
+        var total = 0
+        // One read normally returns the whole file; read one byte more than expected to notice growth.
+        let want = min(buffer.count, expected + 1)
+        while total < want {
+            let n = read(fd, buffer.baseAddress! + total, want - total)
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw ImprintError.posix("read", display.lossyString)
+            }
+            if n == 0 { break }
+            total += n
+            // A short read of a regular file is its end: skip the extra read() that would return 0.
+            if total == expected && n < want - (total - n) { break }
+        }
+        if total != expected {
+            throw ImprintError(.io, "cannot hash \(display.lossyString): it changed size while being read (\(expected) → \(total)\(total > expected ? "+" : "") bytes)")
+        }
+        hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<total]))
+        node.digest = hasher.finish()
+    }
+
     static func hashFile(_ job: Job, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer) throws {
         var cpath = job.path
         cpath.append(0)

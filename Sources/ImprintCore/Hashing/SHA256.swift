@@ -37,7 +37,25 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// 64 lowercase hex digits.
-    public var hex: String { Hex.encode(bytes) }
+    public var hex: String {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        appendHex(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the 64 hex digits to `out` without building a String.
+    @inline(__always)
+    public func appendHex(to out: inout [UInt8]) {
+        for word in [a, b, c, d] {
+            var shift: UInt64 = 60
+            while true {
+                out.append(Hex.digits[Int((word >> shift) & 0xF)])
+                if shift == 0 { break }
+                shift -= 4
+            }
+        }
+    }
     /// `sha256:<hex>`, the OCI digest form.
     public var prefixed: String { "sha256:" + hex }
     public var description: String { prefixed }

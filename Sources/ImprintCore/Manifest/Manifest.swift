@@ -156,14 +156,18 @@ public struct Manifest {
 
     static func writeEntry(_ path: Bytes, _ node: TreeNode, _ o: inout JSONWriter) {
         o.beginObject()
-        o.string("path", path.lossyString)
-        if path.exactString == nil { o.string("pathBase64", Data(path).base64EncodedString()) }
+        if let exact = path.exactString {
+            o.string("path", exact)
+        } else {
+            o.string("path", path.lossyString)
+            o.string("pathBase64", Data(path).base64EncodedString())
+        }
         o.string("type", node.type.rawValue)
         o.string("mode", octalMode(node.canonicalMode))
         switch node.type {
         case .file:
             o.int("size", node.size)
-            o.string("sha256", node.digest.hex)
+            o.hexDigest("sha256", node.digest)
         case .directory:
             o.string("digest", node.digest.prefixed)
         case .symlink:

@@ -65,6 +65,10 @@ public struct JSONWriter {
     public mutating func string(_ k: String?, _ v: String) { key(k); Self.appendString(v, to: &bytes) }
     public mutating func string(_ k: String?, _ v: String?) { if let v { string(k, v) } }
     public mutating func int<I: BinaryInteger>(_ k: String?, _ v: I) { key(k); bytes.append(contentsOf: String(v).utf8) }
+    /// A digest as a 64-hex-digit string, without building a String.
+    public mutating func hexDigest(_ k: String?, _ d: Digest) {
+        key(k); bytes.append(UInt8(ascii: "\"")); d.appendHex(to: &bytes); bytes.append(UInt8(ascii: "\""))
+    }
     public mutating func bool(_ k: String?, _ v: Bool) { key(k); bytes.append(contentsOf: (v ? "true" : "false").utf8) }
     public mutating func null(_ k: String?) { key(k); bytes.append(contentsOf: "null".utf8) }
     /// Inserts already-serialised JSON.

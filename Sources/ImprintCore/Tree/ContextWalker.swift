@@ -8,12 +8,17 @@ import Glibc
 /// - Symlinks are recorded with their target text and never followed.
 /// - Empty directories are recorded.
 /// - FIFOs and device nodes are recorded as entries (type, mode, device numbers) without content, as BuildKit
-///   sends them; sockets are skipped, as both BuildKit and the legacy builder skip them, and reported.
+///   and buildah send them; sockets are skipped, as both BuildKit and the legacy builder skip them, and reported.
 /// - With an ignore file, excluded entries are left out; an excluded directory is entered only when an
 ///   exception could re-include something below it, and it appears only if something below it is included.
+///
+/// The walk runs on all cores: workers take directories from a shared queue, hash small files on the spot
+/// through `openat` (no path lookups), and queue large files as jobs of their own so big files spread over
+/// the cores too.
 public struct ContextWalker {
     public var ignore: DockerIgnore
     /// Context-relative paths left out of the walk (the manifest imprint writes into the context itself).
+    /// A directory that ends up empty only because of them is left out as well.
     public var excludedPaths: Set<Bytes>
     /// Record uid, gid and mtime (for plain directory sources; never part of a digest).
     public var recordOwnership: Bool
@@ -38,11 +43,7 @@ public struct ContextWalker {
     ///   directory or file cannot be read.
     public func walk(_ root: String) throws -> (tree: Tree, notes: Notes) {
         var st = stat()
-        if lstat(root, &st) != 0 { throw ImprintError.posix("read context", root) }
-        if (st.st_mode & S_IFMT) == S_IFLNK {
-            // The context argument may itself be a symlink to a directory; only entries inside are never followed.
-            if stat(root, &st) != 0 { throw ImprintError.posix("read context", root) }
-        }
+        if stat(root, &st) != 0 { throw ImprintError.posix("read context", root) }
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
             throw ImprintError(.badInput, "cannot read context \(root): not a directory")
         }
@@ -50,130 +51,218 @@ public struct ContextWalker {
         if fd < 0 { throw ImprintError.posix("open directory", root) }
         let tree = Tree(root: .directory(mode: UInt32(st.st_mode) & 0o7777))
         if recordOwnership { tree.root.uid = st.st_uid; tree.root.gid = st.st_gid; tree.root.mtime = Int64(st.st_mtim.tv_sec) }
-        var jobs: [FileHasher.Job] = []
-        var notes = Notes()
-        let base = root.hasSuffix("/") ? String(root.dropLast()) : root
-        _ = try walkDirectory(fd: fd, relative: [], absolute: Array(base.utf8), node: tree.root,
-                              parentInfo: nil, excluded: false, jobs: &jobs, notes: &notes)
-        try FileHasher.hash(jobs, workers: workers, progress: progress)
+        let base = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+        let state = WalkState(self)
+        state.queue.append(.directory(DirJob(fd: fd, relative: [], absolute: Array(base.utf8), node: tree.root, parentInfo: nil)))
+        state.run(workers: max(1, workers))
+        if let e = state.error { throw e }
+        ContextWalker.prune(tree.root, relative: [], provisional: state.provisional, excludedPaths: excludedPaths)
         tree.computeDigests()
-        return (tree, notes)
+        return (tree, Notes(sockets: state.sockets.sorted { $0.lexicographicallyPrecedes($1) }))
     }
 
-    /// Returns whether anything was included below this directory. Takes ownership of `fd`.
-    private func walkDirectory(fd: Int32, relative: Bytes, absolute: Bytes, node: TreeNode,
-                               parentInfo: DockerIgnore.MatchInfo?, excluded: Bool,
-                               jobs: inout [FileHasher.Job], notes: inout Notes) throws -> Bool {
-        guard let dir = fdopendir(fd) else {
-            let e = errno
-            close(fd)
-            throw ImprintError.posix("read directory", absolute.lossyString, errno: e)
-        }
-        defer { closedir(dir) }
-        var names: [Bytes] = []
-        while true {
-            errno = 0
-            guard let ent = readdir(dir) else {
-                if errno != 0 { throw ImprintError.posix("read directory", absolute.lossyString) }
-                break
-            }
-            let name: Bytes = withUnsafeBytes(of: ent.pointee.d_name) { raw in
-                let p = raw.bindMemory(to: UInt8.self)
-                let len = strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), p.count)
-                return Array(p[0..<len])
-            }
-            if name == [0x2E] || name == [0x2E, 0x2E] { continue }
-            names.append(name)
-        }
-        names.sort { $0.lexicographicallyPrecedes($1) }
-        let dfd = dirfd(dir)
-        var includedAny = false
-        for name in names {
+    /// Drops directories that exist only as a way down (excluded but entered) when nothing below was included,
+    /// and directories left empty only by `excludedPaths`. Returns whether `dir` keeps any child.
+    @discardableResult
+    private static func prune(_ dir: TreeNode, relative: Bytes, provisional: Set<ObjectIdentifier>,
+                              excludedPaths: Set<Bytes>) -> Bool {
+        for (name, child) in dir.children where child.type == .directory {
             let rel = relative.appendingPath(name)
-            if excludedPaths.contains(rel) { continue }
-            let abs = absolute.appendingPath(name)
-            var st = stat()
-            let rc = name.withUnsafeBufferPointer { buf -> Int32 in
-                var cname = Array(buf); cname.append(0)
-                return cname.withUnsafeBufferPointer { fstatat(dfd, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), &st, AT_SYMLINK_NOFOLLOW) }
-            }
-            if rc != 0 {
-                if errno == ENOENT { continue }  // vanished between readdir and stat
-                throw ImprintError.posix("stat", abs.lossyString)
-            }
-            let fmt = st.st_mode & S_IFMT
-            let isDir = fmt == S_IFDIR
-            let (isExcluded, info) = ignore.matches(rel, parent: parentInfo)
-            if isExcluded {
-                guard isDir, ignore.mustDescend(intoExcluded: rel) else { continue }
-                let child = TreeNode.directory(mode: UInt32(st.st_mode))
-                fillOwnership(child, st)
-                let cfd = openChild(dfd, name)
-                if cfd < 0 { continue }  // BuildKit ignores permission errors below excluded directories
-                if try walkDirectory(fd: cfd, relative: rel, absolute: abs, node: child, parentInfo: info,
-                                     excluded: true, jobs: &jobs, notes: &notes) {
-                    node.children[name] = child
-                    includedAny = true
+            let keeps = prune(child, relative: rel, provisional: provisional, excludedPaths: excludedPaths)
+            if !keeps {
+                if provisional.contains(ObjectIdentifier(child))
+                    || (!excludedPaths.isEmpty && excludedPaths.contains(where: { $0.isPath(under: rel) && $0 != rel })) {
+                    dir.children[name] = nil
                 }
-                continue
-            }
-            let child: TreeNode
-            switch fmt {
-            case S_IFDIR:
-                child = TreeNode.directory(mode: UInt32(st.st_mode))
-                let cfd = openChild(dfd, name)
-                if cfd < 0 { throw ImprintError.posix("open directory", abs.lossyString) }
-                _ = try walkDirectory(fd: cfd, relative: rel, absolute: abs, node: child, parentInfo: info,
-                                      excluded: false, jobs: &jobs, notes: &notes)
-                // A directory that holds nothing but what imprint wrote (`.imprint/` for --emit) is left out too.
-                if child.children.isEmpty, excludedPaths.contains(where: { $0.isPath(under: rel) }) { continue }
-            case S_IFREG:
-                child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
-                jobs.append(FileHasher.Job(path: abs, node: child))
-            case S_IFLNK:
-                child = TreeNode.symlink(try readLink(dfd, name, abs))
-            case S_IFIFO:
-                child = TreeNode(type: .fifo, mode: UInt32(st.st_mode))
-            case S_IFCHR, S_IFBLK:
-                child = TreeNode.device(fmt == S_IFCHR ? .charDevice : .blockDevice, mode: UInt32(st.st_mode),
-                                        major: devMajor(UInt64(st.st_rdev)), minor: devMinor(UInt64(st.st_rdev)))
-            default:
-                notes.sockets.append(rel)
-                continue
-            }
-            fillOwnership(child, st)
-            node.children[name] = child
-            includedAny = true
-        }
-        return includedAny
-    }
-
-    private func fillOwnership(_ node: TreeNode, _ st: stat) {
-        guard recordOwnership else { return }
-        node.uid = st.st_uid
-        node.gid = st.st_gid
-        node.mtime = Int64(st.st_mtim.tv_sec)
-    }
-
-    private func openChild(_ dfd: Int32, _ name: Bytes) -> Int32 {
-        var cname = name; cname.append(0)
-        return cname.withUnsafeBufferPointer {
-            openat(dfd, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self),
-                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        }
-    }
-
-    private func readLink(_ dfd: Int32, _ name: Bytes, _ abs: Bytes) throws -> Bytes {
-        var cname = name; cname.append(0)
-        var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = cname.withUnsafeBufferPointer { c in
-            buf.withUnsafeMutableBufferPointer {
-                readlinkat(dfd, UnsafeRawPointer(c.baseAddress!).assumingMemoryBound(to: CChar.self),
-                           UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)
             }
         }
-        if n < 0 { throw ImprintError.posix("read symlink", abs.lossyString) }
-        return Array(buf[0..<n])
+        return !dir.children.isEmpty
+    }
+
+    struct DirJob {
+        var fd: Int32
+        var relative: Bytes
+        var absolute: Bytes
+        var node: TreeNode
+        var parentInfo: DockerIgnore.MatchInfo?
+    }
+
+    enum Job {
+        case directory(DirJob)
+        case largeFile(path: Bytes, node: TreeNode)
+    }
+
+    /// Shared state of one walk. Every node is mutated by exactly one worker: the one processing its parent.
+    final class WalkState: @unchecked Sendable {  // why: all shared fields are guarded by `cond`
+        let walker: ContextWalker
+        let cond = NSCondition()
+        var queue: [Job] = []
+        var busy = 0
+        var error: ImprintError?
+        var sockets: [Bytes] = []
+        var provisional = Set<ObjectIdentifier>()
+        var filesDone = 0
+        var bytesDone: UInt64 = 0
+
+        init(_ walker: ContextWalker) { self.walker = walker }
+
+        func run(workers: Int) {
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                let hasher = SHA256()
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileHasher.bufferSize, alignment: 64)
+                defer { buffer.deallocate() }
+                while let job = take() {
+                    do {
+                        switch job {
+                        case .directory(let d): try process(d, hasher: hasher, buffer: buffer)
+                        case .largeFile(let path, let node):
+                            try FileHasher.hashFile(FileHasher.Job(path: path, node: node), hasher: hasher, buffer: buffer)
+                            report(files: 1, bytes: node.size)
+                        }
+                    } catch let e as ImprintError {
+                        fail(e)
+                    } catch {
+                        fail(ImprintError(.io, "\(error)"))
+                    }
+                    finish()
+                }
+            }
+            // Close directories left in the queue after a failure.
+            for case .directory(let d) in queue { close(d.fd) }
+        }
+
+        private func take() -> Job? {
+            cond.lock(); defer { cond.unlock() }
+            while true {
+                if error != nil { return nil }
+                if let j = queue.popLast() { busy += 1; return j }
+                if busy == 0 { cond.broadcast(); return nil }
+                cond.wait()
+            }
+        }
+
+        private func finish() {
+            cond.lock(); busy -= 1; cond.broadcast(); cond.unlock()
+        }
+
+        private func push(_ jobs: [Job]) {
+            guard !jobs.isEmpty else { return }
+            cond.lock(); queue.append(contentsOf: jobs); cond.broadcast(); cond.unlock()
+        }
+
+        private func fail(_ e: ImprintError) {
+            cond.lock(); if error == nil { error = e }; cond.broadcast(); cond.unlock()
+        }
+
+        private func report(files: Int, bytes: UInt64) {
+            guard let progress = walker.progress else { return }
+            cond.lock(); filesDone += files; bytesDone += bytes; let (f, b) = (filesDone, bytesDone); cond.unlock()
+            progress(f, b)
+        }
+
+        private func process(_ job: DirJob, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer) throws {
+            guard let dir = fdopendir(job.fd) else {
+                let e = errno
+                close(job.fd)
+                throw ImprintError.posix("read directory", job.absolute.lossyString, errno: e)
+            }
+            defer { closedir(dir) }
+            let dfd = dirfd(dir)
+            var names: [Bytes] = []
+            while true {
+                errno = 0
+                guard let ent = readdir(dir) else {
+                    if errno != 0 { throw ImprintError.posix("read directory", job.absolute.lossyString) }
+                    break
+                }
+                let name: Bytes = withUnsafeBytes(of: ent.pointee.d_name) { raw in
+                    let len = strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+                    return Array(raw[0..<len])
+                }
+                if name == [0x2E] || name == [0x2E, 0x2E] { continue }
+                names.append(name)
+            }
+            let ignore = walker.ignore
+            var newJobs: [Job] = []
+            var files = 0
+            var bytes: UInt64 = 0
+            var cname: [CChar] = []
+            let needsRelative = !walker.excludedPaths.isEmpty || !ignore.patterns.isEmpty
+            for name in names {
+                // The context-relative path is built only when something looks at it (most walks have no patterns).
+                let rel = needsRelative ? job.relative.appendingPath(name) : []
+                if needsRelative && walker.excludedPaths.contains(rel) { continue }
+                cname.removeAll(keepingCapacity: true)
+                for b in name { cname.append(CChar(bitPattern: b)) }
+                cname.append(0)
+                var st = stat()
+                if fstatat(dfd, cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+                    if errno == ENOENT { continue }  // vanished between readdir and stat
+                    throw ImprintError.posix("stat", job.absolute.appendingPath(name).lossyString)
+                }
+                let fmt = st.st_mode & S_IFMT
+                let (isExcluded, info) = needsRelative ? ignore.matches(rel, parent: job.parentInfo) : (false, [])
+                if isExcluded {
+                    guard fmt == S_IFDIR, ignore.mustDescend(intoExcluded: rel) else { continue }
+                    let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    if cfd < 0 { continue }  // BuildKit ignores permission errors below excluded directories
+                    let child = TreeNode.directory(mode: UInt32(st.st_mode))
+                    fill(child, st)
+                    job.node.children[name] = child
+                    cond.lock(); provisional.insert(ObjectIdentifier(child)); cond.unlock()
+                    newJobs.append(.directory(DirJob(fd: cfd, relative: rel, absolute: job.absolute.appendingPath(name), node: child, parentInfo: info)))
+                    continue
+                }
+                let child: TreeNode
+                switch fmt {
+                case S_IFDIR:
+                    child = TreeNode.directory(mode: UInt32(st.st_mode))
+                    let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    if cfd < 0 { throw ImprintError.posix("open directory", job.absolute.appendingPath(name).lossyString) }
+                    newJobs.append(.directory(DirJob(fd: cfd, relative: job.relative.appendingPath(name), absolute: job.absolute.appendingPath(name), node: child, parentInfo: info)))
+                case S_IFREG:
+                    child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
+                    if child.size > UInt64(FileHasher.bufferSize) {
+                        newJobs.append(.largeFile(path: job.absolute.appendingPath(name), node: child))
+                    } else {
+                        try FileHasher.hashSmallFile(dirfd: dfd, name: cname, display: job.absolute.appendingPath(name),
+                                                     node: child, hasher: hasher, buffer: buffer)
+                        files += 1
+                        bytes += child.size
+                    }
+                case S_IFLNK:
+                    child = TreeNode.symlink(try readLink(dfd, cname, job.absolute.appendingPath(name)))
+                case S_IFIFO:
+                    child = TreeNode(type: .fifo, mode: UInt32(st.st_mode))
+                case S_IFCHR, S_IFBLK:
+                    child = TreeNode.device(fmt == S_IFCHR ? .charDevice : .blockDevice, mode: UInt32(st.st_mode),
+                                            major: devMajor(UInt64(st.st_rdev)), minor: devMinor(UInt64(st.st_rdev)))
+                default:
+                    cond.lock(); sockets.append(job.relative.appendingPath(name)); cond.unlock()
+                    continue
+                }
+                fill(child, st)
+                job.node.children[name] = child
+            }
+            push(newJobs)
+            if files > 0 { report(files: files, bytes: bytes) }
+        }
+
+        private func fill(_ node: TreeNode, _ st: stat) {
+            guard walker.recordOwnership else { return }
+            node.uid = st.st_uid
+            node.gid = st.st_gid
+            node.mtime = Int64(st.st_mtim.tv_sec)
+        }
+
+        private func readLink(_ dfd: Int32, _ cname: [CChar], _ abs: Bytes) throws -> Bytes {
+            var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = buf.withUnsafeMutableBufferPointer {
+                readlinkat(dfd, cname, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)
+            }
+            if n < 0 { throw ImprintError.posix("read symlink", abs.lossyString) }
+            return Array(buf[0..<n])
+        }
     }
 }
 

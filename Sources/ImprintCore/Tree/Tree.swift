@@ -45,7 +45,10 @@ public final class TreeNode {
     public var layer: Int?
     /// A directory that exists only because something below it does (no entry of its own was seen).
     public var implicit = false
-    public var children: [Bytes: TreeNode] = [:]
+    public var children: [Bytes: TreeNode] = [:] {
+        didSet { sortedCache = nil }
+    }
+    private var sortedCache: [(name: Bytes, node: TreeNode)]?
 
     public init(type: EntryType, mode: UInt32, size: UInt64 = 0, digest: Digest = .empty, target: Bytes? = nil) {
         self.type = type
@@ -70,7 +73,10 @@ public final class TreeNode {
 
     /// Children sorted by name bytes.
     public var sortedChildren: [(name: Bytes, node: TreeNode)] {
-        children.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { ($0.key, $0.value) }
+        if let sortedCache { return sortedCache }
+        let sorted = children.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { (name: $0.key, node: $0.value) }
+        sortedCache = sorted
+        return sorted
     }
 
     /// A copy of this node without its children.
@@ -177,7 +183,7 @@ public final class Tree {
         record.append(0x20)
         record.append(contentsOf: octalMode(node.canonicalMode).utf8)
         record.append(0x20)
-        record.append(contentsOf: node.digest.hex.utf8)
+        node.digest.appendHex(to: &record)
         record.append(0x20)
         record.append(contentsOf: name)
         record.append(0)
