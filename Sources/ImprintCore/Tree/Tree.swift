@@ -43,6 +43,8 @@ public final class TreeNode {
     public var devMinor: UInt32 = 0
     /// Index of the image layer that last wrote this entry, when the tree was flattened from an image.
     public var layer: Int?
+    /// Digest over content plus owners/hard links (and times when asked); see `Tree.computeMetaDigests`.
+    public var metaDigest: Digest?
     /// A directory that exists only because something below it does (no entry of its own was seen).
     public var implicit = false
     public var children: [Bytes: TreeNode] = [:] {

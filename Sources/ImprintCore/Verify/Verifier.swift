@@ -1,0 +1,232 @@
+import Foundation
+
+/// One finding of `imprint verify`.
+public struct VerifyFinding {
+    public enum Class: String, CaseIterable, Sendable {
+        case modified, mode, type
+        case symlinkTarget = "symlink-target"
+        case device
+        case missing, extra
+        case extraAllowed = "extra-allowed"
+        case digestMismatch = "digest-mismatch"
+        case signature
+        case bytecode
+    }
+    public enum Severity: String, Sendable { case error, warning, info }
+
+    public var findingClass: Class
+    public var severity: Severity
+    /// Context-relative path ("" for findings about the whole manifest).
+    public var path: String
+    public var message: String
+    /// What the manifest (or CI) says, and what the target has.
+    public var expected: [(String, String)] = []
+    public var actual: [(String, String)] = []
+    /// For bytecode findings: the bytecode class (`stale-timestamp-pyc`, ...).
+    public var detail: String?
+
+    public init(_ c: Class, _ severity: Severity, path: String, message: String,
+                expected: [(String, String)] = [], actual: [(String, String)] = [], detail: String? = nil) {
+        findingClass = c; self.severity = severity; self.path = path; self.message = message
+        self.expected = expected; self.actual = actual; self.detail = detail
+    }
+}
+
+/// The result of `imprint verify`.
+public struct VerifyReport {
+    public enum Verdict: String, Sendable { case verified = "VERIFIED", mismatch = "MISMATCH" }
+    /// How the expected state was authenticated.
+    public enum Trust: String, Sendable {
+        case expectedDigest = "expected-digest", signature, both, none
+    }
+
+    public var verdict: Verdict
+    public var trust: Trust
+    public var manifestSource: String
+    public var manifestDigest: Digest
+    public var expectedDigest: Digest?
+    public var target: String
+    public var targetKind: String
+    /// Where the context root sits in the target ("/" for a directory holding the context itself).
+    public var at: String
+    /// The digest of the target's tree at `at`, after leaving out what the manifest excludes.
+    public var actualDigest: Digest?
+    public var findings: [VerifyFinding]
+    public var warnings: [String]
+    public var entriesChecked: Int
+
+    /// Findings that make the verdict MISMATCH.
+    public var failures: [VerifyFinding] { findings.filter { $0.severity == .error } }
+
+    public func count(_ c: VerifyFinding.Class) -> Int { findings.filter { $0.findingClass == c }.count }
+}
+
+/// Compares a target tree with a context manifest.
+public struct Verifier {
+    /// Where the context root is inside the target (`--at /app`); nil to find it.
+    public var at: String?
+    /// Only manifest entries matching these `.dockerignore`-syntax globs are checked (`--include`).
+    public var include: [String] = []
+    /// Extra entries matching these globs are allowed (`--allow-extra`).
+    public var allowExtra: [String] = []
+    public var expectedDigest: Digest?
+
+    public init() {}
+
+    /// Verifies `target` against `manifest`.
+    /// - Throws: `badInput` when the context root cannot be found in the target or a glob is invalid.
+    public func verify(manifest: Manifest, manifestSource: String, target: Tree, targetName: String,
+                       targetKind: String, emittedAt: String? = nil) throws -> VerifyReport {
+        var warnings: [String] = []
+        var findings: [VerifyFinding] = []
+        if let expectedDigest, expectedDigest != manifest.rootDigest {
+            findings.append(VerifyFinding(.digestMismatch, .error, path: "",
+                                          message: "the manifest in the target is not the one CI recorded",
+                                          expected: [("digest", expectedDigest.prefixed)],
+                                          actual: [("digest", manifest.rootDigest.prefixed)]))
+        }
+        // Find the context root in the target.
+        let atPath: Bytes
+        if let at {
+            atPath = Array(DockerIgnore.goClean(at).utf8).pathComponents.joinedPath
+        } else if let emittedAt {
+            atPath = Array(emittedAt.utf8).pathComponents.joinedPath
+        } else if let found = Verifier.locate(manifest.rootDigest, in: target, excluded: manifest.metadata.excluded) {
+            atPath = found
+        } else {
+            throw ImprintError.badInput("cannot tell where the context is inside \(targetName): no directory matches \(manifest.rootDigest.short); pass --at (for example --at /app)")
+        }
+        let atDisplay = "/" + atPath.lossyString
+        guard let actualRoot = target.node(at: atPath), actualRoot.type == .directory else {
+            throw ImprintError.badInput("\(targetName) has no directory \(atDisplay)")
+        }
+        // The manifest's own excluded paths (an --emit'ed manifest) are not compared.
+        let actual = Verifier.withoutExcluded(Tree(root: actualRoot), excluded: manifest.metadata.excluded)
+        let includeIgnore = try include.isEmpty ? nil : DockerIgnore.parse(Array(include.joined(separator: "\n").utf8), file: "--include")
+        let allowIgnore = try allowExtra.isEmpty ? nil : DockerIgnore.parse(Array(allowExtra.joined(separator: "\n").utf8), file: "--allow-extra")
+
+        var cmp = TreeComparison()
+        if let includeIgnore {
+            cmp.filter = { path, _ in includeIgnore.matches(path, parent: nil).excluded }
+        }
+        let changes = cmp.compare(manifest.tree, actual)
+        for c in changes {
+            let p = c.path.lossyString
+            switch c.kind {
+            case .removed:
+                findings.append(VerifyFinding(.missing, .error, path: p, message: "in the manifest but not in the target", expected: Verifier.describe(c.left)))
+            case .added:
+                // Bytecode caches written at run time are judged by the bytecode checks, not as extra files.
+                if Verifier.isBytecodeCache(c.path) { continue }
+                if let allowIgnore, allowIgnore.matches(c.path, parent: nil).excluded {
+                    findings.append(VerifyFinding(.extraAllowed, .info, path: p, message: "not in the manifest (allowed)", actual: Verifier.describe(c.right)))
+                } else {
+                    findings.append(VerifyFinding(.extra, .error, path: p, message: "in the target but not in the manifest", actual: Verifier.describe(c.right)))
+                }
+            case .content:
+                findings.append(VerifyFinding(.modified, .error, path: p, message: "content differs", expected: Verifier.describe(c.left), actual: Verifier.describe(c.right)))
+            case .mode:
+                findings.append(VerifyFinding(.mode, .error, path: p, message: "permissions differ",
+                                              expected: [("mode", octalMode(c.left!.canonicalMode))], actual: [("mode", octalMode(c.right!.canonicalMode))]))
+            case .type:
+                findings.append(VerifyFinding(.type, .error, path: p, message: "\(c.left!.type.rawValue) became \(c.right!.type.rawValue)", expected: Verifier.describe(c.left), actual: Verifier.describe(c.right)))
+            case .symlinkTarget:
+                findings.append(VerifyFinding(.symlinkTarget, .error, path: p, message: "symlink points elsewhere",
+                                              expected: [("target", c.left!.target?.lossyString ?? "")], actual: [("target", c.right!.target?.lossyString ?? "")]))
+            case .device:
+                findings.append(VerifyFinding(.device, .error, path: p, message: "device numbers differ", expected: Verifier.describe(c.left), actual: Verifier.describe(c.right)))
+            case .owner, .hardlink, .mtime, .xattrs:
+                continue
+            }
+        }
+        if manifest.findings.contains(where: { $0.kind == .secret }) {
+            warnings.append("the manifest records likely secrets in the context (see `imprint extract` findings)")
+        }
+        var checked = 0
+        manifest.tree.walk { _, _ in checked += 1 }
+        actual.computeDigests()
+        let verdict: VerifyReport.Verdict = findings.contains { $0.severity == .error } ? .mismatch : .verified
+        return VerifyReport(verdict: verdict, trust: expectedDigest == nil ? .none : .expectedDigest,
+                            manifestSource: manifestSource, manifestDigest: manifest.rootDigest,
+                            expectedDigest: expectedDigest, target: targetName, targetKind: targetKind,
+                            at: atDisplay, actualDigest: actual.rootDigest, findings: findings, warnings: warnings,
+                            entriesChecked: checked)
+    }
+
+    /// `pkg/__pycache__/x.pyc`: written by Python at run time.
+    static func isBytecodeCache(_ path: Bytes) -> Bool {
+        let comps = path.pathComponents
+        guard let last = comps.last else { return false }
+        if last == Array("__pycache__".utf8) { return true }
+        return comps.count >= 2 && comps[comps.count - 2] == Array("__pycache__".utf8)
+    }
+
+    /// The directory whose digest equals `digest` (breadth-first, so the shallowest wins), or nil.
+    static func locate(_ digest: Digest, in tree: Tree, excluded: [String]) -> Bytes? {
+        if !excluded.isEmpty {
+            // An emitted manifest sits inside the context; its directory is the context root.
+            for e in excluded {
+                let comps = Array(e.utf8).pathComponents
+                var found: Bytes?
+                tree.walk { path, node in
+                    guard found == nil, node.type == .directory else { return }
+                    if tree.node(at: path.appendingPath(comps.joinedPath)) != nil,
+                       withoutExcluded(Tree(root: node), excluded: excluded).rootDigest == digest { found = path }
+                }
+                if let found { return found }
+            }
+        }
+        if tree.root.digest == digest { return [] }
+        var level: [(Bytes, TreeNode)] = [([], tree.root)]
+        while !level.isEmpty {
+            var next: [(Bytes, TreeNode)] = []
+            for (path, node) in level {
+                for (name, child) in node.sortedChildren where child.type == .directory {
+                    let p = path.appendingPath(name)
+                    if child.digest == digest { return p }
+                    next.append((p, child))
+                }
+            }
+            level = next
+        }
+        return nil
+    }
+
+    /// A copy of `tree` without `excluded` paths and the directories that held only them.
+    static func withoutExcluded(_ tree: Tree, excluded: [String]) -> Tree {
+        guard !excluded.isEmpty else { return tree }
+        let copy = Tree(root: tree.root.shallowCopy())
+        func clone(_ from: TreeNode, _ to: TreeNode) {
+            for (name, child) in from.children {
+                let c = child.shallowCopy()
+                if child.type == .directory { clone(child, c) }
+                to.children[name] = c
+            }
+        }
+        clone(tree.root, copy.root)
+        for e in excluded {
+            let comps = Array(e.utf8).pathComponents
+            copy.remove(comps.joinedPath)
+            var parent = Array(comps.dropLast())
+            while !parent.isEmpty, let n = copy.node(at: parent.joinedPath), n.type == .directory, n.children.isEmpty {
+                copy.remove(parent.joinedPath)
+                parent.removeLast()
+            }
+        }
+        copy.computeDigests()
+        return copy
+    }
+
+    static func describe(_ n: TreeNode?) -> [(String, String)] {
+        guard let n else { return [] }
+        var out: [(String, String)] = [("type", n.type.rawValue), ("mode", octalMode(n.canonicalMode))]
+        switch n.type {
+        case .file: out += [("size", String(n.size)), ("sha256", n.digest.hex)]
+        case .symlink: out.append(("target", n.target?.lossyString ?? ""))
+        case .directory: out.append(("digest", n.digest.prefixed))
+        default: break
+        }
+        if let l = n.layer { out.append(("layer", String(l))) }
+        return out
+    }
+}

@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import ImprintCore
+
+extension ImprintCommand {
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify that deployed files are byte-identical to what CI built, and catch stale bytecode.",
+            discussion: """
+            TARGET is a directory, a tar file or - (a tar stream on stdin), or an image (OCI layout, oci-archive, \
+            docker-archive). The manifest is the one embedded in the target (/.imprint/manifest.json from \
+            `imprint stamp`, or one written into the context with `imprint fingerprint --emit`), or --manifest.
+
+            Examples:
+              docker export web-1 | imprint verify - --expect sha256:3f1c…
+              kubectl exec pod -- tar cf - /app | imprint verify - --manifest manifest.json --at /app
+              imprint verify image.tar --expect "$(cat digest.txt)" --format junit -o verify.xml
+              imprint verify /srv/app --manifest manifest.json --allow-extra 'logs/**'
+
+            Exit status: 0 VERIFIED; 1 MISMATCH (or unauthenticated with --require-trust); 2 bad input or failure.
+            """
+        )
+
+        enum Format: String, CaseIterable, ExpressibleByArgument { case text, json, junit, github }
+
+        @Argument(help: "Directory, tar file, - for a tar stream on stdin, or an image.", completion: .file())
+        var target: String
+
+        @Option(name: .long, help: "Compare against this manifest file instead of the embedded one.", completion: .file())
+        var manifest: String?
+
+        @Option(name: .long, help: "The root digest CI recorded; the embedded manifest must carry it.")
+        var expect: String?
+
+        @Option(name: .long, help: "Where the context root is in the target, e.g. /app (found by digest when omitted).")
+        var at: String?
+
+        @Option(name: .long, help: "Check only manifest entries matching this glob (.dockerignore syntax); repeatable.")
+        var include: [String] = []
+
+        @Option(name: .customLong("allow-extra"), help: "Allow entries not in the manifest that match this glob; repeatable.")
+        var allowExtra: [String] = []
+
+        @Option(help: "Report format: text, json, junit, github.")
+        var format: Format = .text
+
+        @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file())
+        var output: String?
+
+        @Flag(name: .customLong("require-trust"), help: "Exit 1 when the result is not authenticated by --expect or --pubkey.")
+        var requireTrust = false
+
+        @Option(help: "Show at most this many findings per class in text output.")
+        var limit: Int?
+
+        func run() async throws {
+            try runReportingErrors {
+                var verifier = Verifier()
+                verifier.at = at
+                verifier.include = include
+                verifier.allowExtra = allowExtra
+                if let expect {
+                    guard let d = Digest(hex: expect.lowercased()) else {
+                        throw ValidationError("--expect must be sha256:<64 hex digits>, got \(expect)")
+                    }
+                    verifier.expectedDigest = d
+                }
+                let loaded = try VerifyTarget.load(target)
+                let (manifestValue, manifestSource, emittedAt): (Manifest, String, String?)
+                if let manifest {
+                    manifestValue = try Manifest.parse(try readFile(manifest, what: "manifest"), source: manifest)
+                    (manifestSource, emittedAt) = (manifest, nil)
+                } else if let embedded = loaded.embedded {
+                    (manifestValue, manifestSource, emittedAt) = embedded
+                } else {
+                    throw ImprintError(.notFound, "\(target) holds no imprint manifest (/\(Imprint.defaultStampPath)); stamp the image or pass --manifest")
+                }
+                let report = try verifier.verify(manifest: manifestValue, manifestSource: manifestSource, target: loaded.tree,
+                                                 targetName: target == "-" ? "stdin" : target, targetKind: loaded.kind,
+                                                 emittedAt: emittedAt)
+                try render(report)
+                if report.verdict == .mismatch { throw ExitCode(1) }
+                if requireTrust && report.trust == .none {
+                    Console.err("imprint: not authenticated: pass --expect DIGEST or --pubkey KEY (--require-trust)")
+                    throw ExitCode(1)
+                }
+            }
+        }
+
+        func render(_ report: VerifyReport) throws {
+            let body: [UInt8]
+            switch format {
+            case .text: body = Array(VerifyReportFormat.text(report, colour: output == nil && Console.colour, limit: limit).utf8)
+            case .json: body = VerifyReportFormat.json(report)
+            case .junit: body = Array(VerifyReportFormat.junit(report).utf8)
+            case .github:
+                body = Array(VerifyReportFormat.github(report).utf8)
+                if let summary = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !summary.isEmpty,
+                   let h = FileHandle(forWritingAtPath: summary) ?? (FileManager.default.createFile(atPath: summary, contents: nil) ? FileHandle(forWritingAtPath: summary) : nil) {
+                    h.seekToEndOfFile()
+                    h.write(Data(VerifyReportFormat.markdown(report).utf8))
+                    try? h.close()
+                }
+            }
+            try writeOutput(body, to: output)
+            if format != .text && output == nil && Console.stderrIsTTY {
+                Console.err(VerifyReportFormat.verdictLine(report))
+            }
+        }
+    }
+}
+
+/// Loads what `verify` compares: a tree plus the manifest embedded in it, if any.
+enum VerifyTarget {
+    struct Loaded {
+        var tree: Tree
+        var kind: String
+        var embedded: (Manifest, String, String?)?
+    }
+
+    static func load(_ spec: String) throws -> Loaded {
+        var isDir: ObjCBool = false
+        if spec != "-", FileManager.default.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue {
+            let (tree, _) = try ContextWalker(recordOwnership: true).walk(spec)
+            let embedded = try findEmbedded(in: tree) { path in
+                try readFile((spec as NSString).appendingPathComponent(path.lossyString), what: "manifest")
+            }
+            return Loaded(tree: tree, kind: "directory", embedded: embedded)
+        }
+        throw ImprintError(.unsupported, "cannot read \(spec): not a directory (tar streams and images need the image reader)")
+    }
+
+    /// Finds an embedded manifest: the stamp path at the root, else an emitted one (`X/.imprint/manifest.json`
+    /// whose manifest lists that path as excluded) up to four levels down.
+    static func findEmbedded(in tree: Tree, read: (Bytes) throws -> [UInt8]) throws -> (Manifest, String, String?)? {
+        let stamp = Array(Imprint.defaultStampPath.utf8)
+        if let n = tree.node(at: stamp), n.type == .file {
+            let m = try Manifest.parse(try read(stamp), source: "/" + Imprint.defaultStampPath)
+            if m.metadata.excluded.contains(Imprint.defaultStampPath) { return (m, "/" + Imprint.defaultStampPath, "") }
+            return (m, "/" + Imprint.defaultStampPath, nil)
+        }
+        var found: (Manifest, String, String?)?
+        var candidates: [Bytes] = []
+        tree.walk { path, node in
+            guard node.type == .file, path.pathComponents.count <= 6, path.count > stamp.count,
+                  path.isPath(under: []) , Array(path.suffix(stamp.count + 1)) == [0x2F] + stamp else { return }
+            candidates.append(path)
+        }
+        for p in candidates {
+            let m = try Manifest.parse(try read(p), source: "/" + p.lossyString)
+            let root = Array(p.dropLast(stamp.count + 1))
+            if m.metadata.excluded.contains(Imprint.defaultStampPath) { found = (m, "/" + p.lossyString, root.lossyString); break }
+        }
+        return found
+    }
+}
