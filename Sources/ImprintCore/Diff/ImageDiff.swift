@@ -1,0 +1,174 @@
+import Foundation
+
+/// One side of `imprint diff`: a tree plus, for images, the config and layers.
+public struct DiffSide {
+    public var name: String
+    public var kind: String
+    public var tree: Tree
+    /// The image config JSON (OCI image-spec config), when the side is an image.
+    public var config: [String: Any]?
+    /// Layers bottom to top, when the side is an image.
+    public var layers: [DiffLayer]
+    /// The imprint manifest embedded in the side, if any.
+    public var manifest: Manifest?
+    /// Whether the tree carries owners and hard links (tar streams, images, directories walked with stat).
+    public var hasOwners: Bool
+
+    public init(name: String, kind: String, tree: Tree, config: [String: Any]? = nil, layers: [DiffLayer] = [],
+                manifest: Manifest? = nil, hasOwners: Bool = false) {
+        self.name = name; self.kind = kind; self.tree = tree; self.config = config; self.layers = layers
+        self.manifest = manifest; self.hasOwners = hasOwners
+    }
+}
+
+/// A layer as `diff` reports it.
+public struct DiffLayer {
+    public var digest: String
+    public var diffID: String?
+    public var size: Int64
+    public var mediaType: String
+    public var createdBy: String?
+    public init(digest: String, diffID: String?, size: Int64, mediaType: String, createdBy: String? = nil) {
+        self.digest = digest; self.diffID = diffID; self.size = size; self.mediaType = mediaType; self.createdBy = createdBy
+    }
+}
+
+/// A difference in the image configs.
+public struct ConfigChange {
+    /// `Env.PATH`, `Labels.version`, `Cmd`, `ExposedPorts.8080/tcp`, `history[3]`...
+    public var field: String
+    public var a: String?
+    public var b: String?
+}
+
+/// The result of `imprint diff`.
+public struct DiffReport {
+    public var a: DiffSide
+    public var b: DiffSide
+    public var changes: [TreeChange]
+    public var config: [ConfigChange]
+    /// Layers by position: `shared` while both images have the same diff_id at the same position.
+    public var sharedLayers: Int
+    public var manifestChanges: [TreeChange]
+    public var bytecodeA: [BytecodeIssue]
+    public var bytecodeB: [BytecodeIssue]
+    public var directoriesVisited: Int
+
+    public var identical: Bool {
+        changes.isEmpty && config.isEmpty && manifestChanges.isEmpty && a.manifest?.rootDigest == b.manifest?.rootDigest
+            && bytecodeDifferences.isEmpty && layersDiffer == false
+    }
+
+    public var layersDiffer: Bool {
+        !a.layers.isEmpty && !b.layers.isEmpty && (a.layers.map(\.diffID) != b.layers.map(\.diffID))
+    }
+
+    /// Bytecode findings present on one side and not the other (path + class).
+    public var bytecodeDifferences: [(side: String, issue: BytecodeIssue)] {
+        let ka = Set(bytecodeA.map { "\($0.kind)|\($0.path)" }), kb = Set(bytecodeB.map { "\($0.kind)|\($0.path)" })
+        return bytecodeA.filter { !kb.contains("\($0.kind)|\($0.path)") }.map { ("a", $0) }
+            + bytecodeB.filter { !ka.contains("\($0.kind)|\($0.path)") }.map { ("b", $0) }
+    }
+}
+
+/// A bytecode finding as diff reports it (filled from the verify bytecode checks).
+public struct BytecodeIssue {
+    public var kind: String
+    public var severity: String
+    public var path: String
+    public var message: String
+    public init(kind: String, severity: String, path: String, message: String) {
+        self.kind = kind; self.severity = severity; self.path = path; self.message = message
+    }
+}
+
+/// Compares two sides: files, config, layers, embedded manifests.
+public struct ImageDiff {
+    public var metadata = false
+    /// `--only` globs (`.dockerignore` syntax): compare only matching paths.
+    public var only: [String] = []
+    /// `--ignore` globs: leave matching paths out.
+    public var ignore: [String] = []
+    /// Bytecode checker, set by the caller: returns the bytecode issues of a tree.
+    public var bytecode: ((Tree) -> [BytecodeIssue])?
+
+    public init() {}
+
+    public func compare(_ a: DiffSide, _ b: DiffSide) throws -> DiffReport {
+        var cmp = TreeComparison()
+        cmp.compareOwners = a.hasOwners && b.hasOwners
+        cmp.compareTimes = metadata
+        let onlyIg = try only.isEmpty ? nil : DockerIgnore.parse(Array(only.joined(separator: "\n").utf8), file: "--only")
+        let ignoreIg = try ignore.isEmpty ? nil : DockerIgnore.parse(Array(ignore.joined(separator: "\n").utf8), file: "--ignore")
+        if onlyIg != nil || ignoreIg != nil {
+            cmp.filter = { path, _ in
+                if let onlyIg, !onlyIg.matches(path, parent: nil).excluded { return false }
+                if let ignoreIg, ignoreIg.matches(path, parent: nil).excluded { return false }
+                return true
+            }
+        }
+        let changes = cmp.compare(a.tree, b.tree)
+        var manifestChanges: [TreeChange] = []
+        if let ma = a.manifest, let mb = b.manifest, ma.rootDigest != mb.rootDigest {
+            var mc = TreeComparison()
+            manifestChanges = mc.compare(ma.tree, mb.tree)
+        }
+        var shared = 0
+        while shared < a.layers.count, shared < b.layers.count, a.layers[shared].diffID != nil,
+              a.layers[shared].diffID == b.layers[shared].diffID { shared += 1 }
+        let ba = bytecode?(a.tree) ?? [], bb = bytecode?(b.tree) ?? []
+        return DiffReport(a: a, b: b, changes: changes, config: ImageDiff.configChanges(a.config, b.config),
+                          sharedLayers: shared, manifestChanges: manifestChanges, bytecodeA: ba, bytecodeB: bb,
+                          directoriesVisited: cmp.directoriesVisited)
+    }
+
+    /// Field-by-field differences of two image configs (OCI image-spec `config`, `history`, platform).
+    public static func configChanges(_ a: [String: Any]?, _ b: [String: Any]?) -> [ConfigChange] {
+        guard a != nil || b != nil else { return [] }
+        var out: [ConfigChange] = []
+        let ca = a?["config"] as? [String: Any] ?? [:], cb = b?["config"] as? [String: Any] ?? [:]
+        func text(_ v: Any?) -> String? {
+            guard let v, !(v is NSNull) else { return nil }
+            if let s = v as? String { return s }
+            var w = JSONWriter(pretty: false)
+            w.value(nil, v)
+            return w.string
+        }
+        func scalar(_ field: String, _ x: Any?, _ y: Any?) {
+            let tx = text(x), ty = text(y)
+            if tx != ty { out.append(ConfigChange(field: field, a: tx, b: ty)) }
+        }
+        for k in ["architecture", "os", "variant"] { scalar(k, a?[k], b?[k]) }
+        for k in ["Entrypoint", "Cmd", "WorkingDir", "User", "StopSignal", "Shell", "Healthcheck", "OnBuild"] { scalar(k, ca[k], cb[k]) }
+        // Env as NAME=value: compare per variable.
+        func env(_ c: [String: Any]) -> [String: String] {
+            var d: [String: String] = [:]
+            for e in c["Env"] as? [String] ?? [] {
+                let parts = e.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                d[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+            }
+            return d
+        }
+        func keyed(_ name: String, _ x: [String: String], _ y: [String: String]) {
+            for k in Set(x.keys).union(y.keys).sorted() where x[k] != y[k] {
+                out.append(ConfigChange(field: "\(name).\(k)", a: x[k], b: y[k]))
+            }
+        }
+        keyed("Env", env(ca), env(cb))
+        keyed("Labels", ca["Labels"] as? [String: String] ?? [:], cb["Labels"] as? [String: String] ?? [:])
+        func keys(_ v: Any?) -> [String: String] {
+            var d: [String: String] = [:]
+            for k in (v as? [String: Any] ?? [:]).keys { d[k] = "present" }
+            return d
+        }
+        keyed("ExposedPorts", keys(ca["ExposedPorts"]), keys(cb["ExposedPorts"]))
+        keyed("Volumes", keys(ca["Volumes"]), keys(cb["Volumes"]))
+        let ha = a?["history"] as? [[String: Any]] ?? [], hb = b?["history"] as? [[String: Any]] ?? []
+        for i in 0..<max(ha.count, hb.count) {
+            let x = i < ha.count ? ha[i]["created_by"] as? String ?? "" : nil
+            let y = i < hb.count ? hb[i]["created_by"] as? String ?? "" : nil
+            if x != y { out.append(ConfigChange(field: "history[\(i)]", a: x, b: y)) }
+        }
+        return out
+    }
+}
