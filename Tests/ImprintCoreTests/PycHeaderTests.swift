@@ -265,6 +265,28 @@ import Testing
         #expect(BytecodeChecker(sourceHashes: hashes).check(tree).map(\.kind) == [.unreadablePyc])
     }
 
+    /// Malformed input never crashes: random headers of every length, random trees of pycs.
+    @Test func randomInputDoesNotCrash() {
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<3000 {
+            var b = (0..<(i % 21)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            if i % 3 == 0 && b.count >= 4 { b[2] = 0x0d; b[3] = 0x0a }
+            if i % 6 == 0 && b.count >= 8 { b[4] = UInt8(i % 5); b[5] = 0; b[6] = 0; b[7] = 0 }
+            _ = try? PycHeader.parse(b)
+        }
+        let tree = Tree()
+        for i in 0..<200 {
+            let n = Self.file((0..<(i % 20)).map { _ in UInt8.random(in: 0...255, using: &rng) }, mtime: i % 4 == 0 ? nil : Int64(i) - 100)
+            if i % 2 == 0 { n.pycHeader = (0..<(i % 17)).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+            let names = ["m\(i % 7).py", "m\(i % 7).pyc", "__pycache__/m\(i % 7).cpython-3\(i % 15).pyc", "__pycache__/.pyc", "__pycache__/a.b.c.d.pyc"]
+            tree.insert(Bytes(utf8: "d\(i % 3)/" + names[i % names.count]), n)
+        }
+        tree.insert(Bytes(utf8: "d0/loop.py"), .symlink(Bytes(utf8: "loop.py")))
+        tree.insert(Bytes(utf8: "d0/__pycache__/loop.cpython-311.pyc"), .symlink(Bytes(utf8: "../../../x")))
+        let f = BytecodeChecker(content: { _ in throw ImprintError(.io, "boom") }, python: PythonVersion(3, 11)).check(tree)
+        #expect(!f.isEmpty)
+    }
+
     @Test func symlinkedSource() {
         let tree = Tree()
         tree.insert(Bytes(utf8: "real/mod.py"), Self.file(Self.src))

@@ -4,6 +4,12 @@ import Glibc
 
 /// One problem with compiled Python bytecode in a tree: which pyc, what class of problem, and both sides of the
 /// comparison (what the pyc header says, what the source is).
+///
+/// Severity: `error` for stale pycs and for bytecode that is imported without a source (orphan sourceless,
+/// invalid sourceless); `warning` for risks that do not change what runs today (unchecked-hash, legacy pyc
+/// shadowed by a source, mixed versions, invalid or unverifiable cache pycs); `info` for leftovers CPython ignores
+/// (orphan cache pycs). A stale pyc for another Python than the one given as `BytecodeChecker.python` is a
+/// `warning`: that interpreter never loads it.
 public struct BytecodeFinding: Sendable, Equatable, CustomStringConvertible {
     /// The class of a finding. The raw value is the name used in reports and JSON.
     public enum Kind: String, Sendable, CaseIterable, Codable {
