@@ -45,6 +45,9 @@ public final class TreeNode {
     public var layer: Int?
     /// Digest over content plus owners/hard links (and times when asked); see `Tree.computeMetaDigests`.
     public var metaDigest: Digest?
+    /// For a `.pyc` file: its first 16 bytes (the PEP 552 header), captured by sources that cannot read the file
+    /// again later (tar streams, images). Never part of a digest.
+    public var pycHeader: [UInt8]?
     /// A directory that exists only because something below it does (no entry of its own was seen).
     public var implicit = false
     public var children: [Bytes: TreeNode] = [:] {
@@ -86,6 +89,7 @@ public final class TreeNode {
         let n = TreeNode(type: type, mode: mode, size: size, digest: digest, target: target)
         n.hardlink = hardlink; n.uid = uid; n.gid = gid; n.mtime = mtime; n.xattrs = xattrs
         n.devMajor = devMajor; n.devMinor = devMinor; n.layer = layer; n.implicit = implicit
+        n.pycHeader = pycHeader
         return n
     }
 
