@@ -66,6 +66,7 @@ extension ImprintCommand {
                     verifier.expectedDigest = d
                 }
                 let loaded = try VerifyTarget.load(target)
+                verifier.bytecode = loaded.bytecode
                 let (manifestValue, manifestSource, emittedAt): (Manifest, String, String?)
                 if let manifest {
                     manifestValue = try Manifest.parse(try readFile(manifest, what: "manifest"), source: manifest)
@@ -116,6 +117,8 @@ enum VerifyTarget {
         var tree: Tree
         var kind: String
         var embedded: (Manifest, String, String?)?
+        /// The bytecode checks for this kind of target.
+        var bytecode: ((Tree, Bytes) -> [BytecodeFinding])?
     }
 
     static func load(_ spec: String) throws -> Loaded {
@@ -125,7 +128,10 @@ enum VerifyTarget {
             let embedded = try findEmbedded(in: tree) { path in
                 try readFile((spec as NSString).appendingPathComponent(path.lossyString), what: "manifest")
             }
-            return Loaded(tree: tree, kind: "directory", embedded: embedded)
+            let bytecode: (Tree, Bytes) -> [BytecodeFinding] = { subtree, at in
+                BytecodeChecker.check(tree: subtree, content: BytecodeChecker.directoryReader(root: (spec as NSString).appendingPathComponent(at.lossyString)))
+            }
+            return Loaded(tree: tree, kind: "directory", embedded: embedded, bytecode: bytecode)
         }
         throw ImprintError(.unsupported, "cannot read \(spec): not a directory (tar streams and images need the image reader)")
     }

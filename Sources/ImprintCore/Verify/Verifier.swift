@@ -70,6 +70,8 @@ public struct Verifier {
     /// Extra entries matching these globs are allowed (`--allow-extra`).
     public var allowExtra: [String] = []
     public var expectedDigest: Digest?
+    /// Runs the Python bytecode checks on the target's context subtree (paths relative to the context root).
+    public var bytecode: ((Tree, _ at: Bytes) -> [BytecodeFinding])?
 
     public init() {}
 
@@ -138,6 +140,16 @@ public struct Verifier {
             case .owner, .hardlink, .mtime, .xattrs:
                 continue
             }
+        }
+        for b in bytecode?(actual, atPath) ?? [] {
+            let sev: VerifyFinding.Severity = b.severity == .error ? .error : (b.severity == .warning ? .warning : .info)
+            var expected: [(String, String)] = []
+            var actualSide: [(String, String)] = []
+            if let s = b.sourceSide { expected.append(("source", s)) }
+            if let p = b.pycSide { actualSide.append(("pyc", p)) }
+            if b.runsStaleCode { actualSide.append(("runs", "stale bytecode")) }
+            findings.append(VerifyFinding(.bytecode, sev, path: b.path.lossyString, message: b.detail,
+                                          expected: expected, actual: actualSide, detail: b.kind.rawValue))
         }
         if manifest.findings.contains(where: { $0.kind == .secret }) {
             warnings.append("the manifest records likely secrets in the context (see `imprint extract` findings)")
