@@ -95,6 +95,9 @@ public struct Verifier {
             atPath = Array(emittedAt.utf8).pathComponents.joinedPath
         } else if let found = Verifier.locate(manifest.rootDigest, in: target, excluded: manifest.metadata.excluded) {
             atPath = found
+        } else if let guess = Verifier.locateByNames(manifest.tree, in: target) {
+            atPath = guess
+            warnings.append("the context root was located by its file names at /\(guess.lossyString) (pass --at to say where it is)")
         } else {
             throw ImprintError.badInput("cannot tell where the context is inside \(targetName): no directory matches \(manifest.rootDigest.short); pass --at (for example --at /app)")
         }
@@ -202,6 +205,27 @@ public struct Verifier {
             level = next
         }
         return nil
+    }
+
+    /// When no directory has the manifest's digest (something changed): the directory whose child names best
+    /// match the manifest root's (at least half of the union), shallowest first. Deterministic.
+    static func locateByNames(_ manifest: Tree, in tree: Tree) -> Bytes? {
+        let want = Set(manifest.root.children.keys)
+        guard !want.isEmpty else { return nil }
+        var best: (score: Double, depth: Int, path: Bytes)?
+        func consider(_ path: Bytes, _ node: TreeNode, depth: Int) {
+            let have = Set(node.children.keys)
+            let score = Double(want.intersection(have).count) / Double(want.union(have).count)
+            if score >= 0.5, best == nil || score > best!.score || (score == best!.score && depth < best!.depth) {
+                best = (score, depth, path)
+            }
+        }
+        consider([], tree.root, depth: 0)
+        tree.walk { path, node in
+            let depth = path.pathComponents.count
+            if node.type == .directory && depth <= 6 { consider(path, node, depth: depth) }
+        }
+        return best?.path
     }
 
     /// A copy of `tree` without `excluded` paths and the directories that held only them.
