@@ -66,6 +66,8 @@ extension ImprintCommand {
                 let hasher = ArtifactHasher(exclude: try ArtifactHasher.patterns(exclude, origin: "--exclude"),
                                             alwaysExcluded: [recordDir])
                 let runner = StepRunner(spec: spec, hasher: hasher)
+                // Created first so that a material "." looks the same on the first run as on later ones.
+                try FileManager.default.createDirectory(atPath: recordDir, withIntermediateDirectories: true)
                 runner.onOutput = { stream, buf in
                     try? AtomicFile.writeAll(stream == .stdout ? 1 : 2, buf, path: stream == .stdout ? "stdout" : "stderr")
                 }

@@ -263,6 +263,23 @@ struct RunnerTests {
         }
     }
 
+    @Test func wholeDirectoryInputIsCachedOnSecondRun() throws {
+        try withTempDir { dir in
+            try writeFile("\(dir)/src/a", "1\n")
+            try writeFile("\(dir)/p.yml", """
+            steps:
+              all:
+                run: echo all
+                inputs: ["."]
+                cache: true
+            """)
+            #expect(try imprint(["pipeline", "p.yml"], cwd: dir).status == 0)
+            let again = try imprint(["pipeline", "p.yml", "--json"], cwd: dir)
+            let steps = (try jsonObject(again.stdout))["steps"] as! [[String: Any]]
+            #expect(steps[0]["why"] as? String == "cache hit", "the record directory must not count as a material")
+        }
+    }
+
     @Test func independentStepsOverlap() throws {
         try withTempDir { dir in
             try writeFile("\(dir)/p.yml", """

@@ -193,6 +193,9 @@ public final class PipelineRunner: @unchecked Sendable {
     /// - Throws: `ImprintError.badInput` when `--step` names no step.
     public func run() throws -> PipelineRun {
         selected = try file.selection(options.target)
+        // Created before anything is fingerprinted, so that an input of "." looks the same on the first run
+        // as on later ones (the record directory itself is always left out).
+        try makeDirectories(options.recordDir)
         let order = file.steps.filter { selected.contains($0.name) }
         let start = Clock.rfc3339Now()
         let t0 = Clock.monotonicMs()
@@ -320,6 +323,10 @@ public final class PipelineRunner: @unchecked Sendable {
             if let sinkError, o.status == .succeeded { o.status = .failed; o.detail = sinkError }
             return o
         } catch {
+            if runner.wasStopped {
+                cond.lock(); defer { cond.unlock() }
+                return StepOutcome(name: s.name, status: .notRun, why: "pipeline stopped: \(stopping ?? "")")
+            }
             return StepOutcome(name: s.name, status: .failed, why: "error", detail: "\(error)")
         }
     }

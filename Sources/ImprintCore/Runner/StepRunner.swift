@@ -85,6 +85,12 @@ public final class StepRunner: @unchecked Sendable {
         }
     }
 
+    /// True once `terminate` was called.
+    public var wasStopped: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return stopReason != nil
+    }
+
     /// Fingerprints the materials, unless the caller did.
     public func fingerprintMaterials() throws -> (artifacts: [Artifact], trees: [String: Tree]) {
         if let prefingerprinted { return prefingerprinted }
