@@ -16,6 +16,12 @@ struct ImprintCommand: AsyncParsableCommand {
         Exit status: 0 ok, 1 a difference or finding was reported, 2 bad input or failure.
         """,
         version: "imprint \(Imprint.version) (\(SHA256.libraryVersion))",
-        subcommands: [Fingerprint.self, Verify.self, Diff.self]
+        subcommands: [
+            Fingerprint.self,
+            Verify.self,
+            Diff.self,
+            Run.self,
+            Pipeline.self,
+        ]
     )
 }

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import ImprintCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ImprintCommand {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one CI step and record its chain of custody.",
+            discussion: """
+            Fingerprints the materials (a file: its SHA-256; a directory: its Merkle digest), runs the command with \
+            its output streamed live and hashed, fingerprints the products and writes a step record \
+            (schemas/step-record.schema.json) atomically to RECORD_DIR/NAME.json. SIGINT, SIGTERM and SIGHUP are \
+            forwarded to the command; the step is then recorded as interrupted.
+
+            --exclude patterns use .dockerignore syntax and apply inside each material and product directory.
+
+            Examples:
+              imprint run --name build --materials Sources Package.swift --products .build/release/imprint -- swift build -c release
+              imprint run --name test --materials . --exclude .build --env CI -- swift test
+
+            Exit status: the command's own exit status (128 + N when it died of signal N); 1 when the command \
+            succeeded but a declared product is missing; 2 when imprint could not run the step (a material is \
+            missing, the command is not found, a record cannot be written).
+            """
+        )
+
+        @Option(help: "The step name (letters, digits, - _ .); the record is RECORD_DIR/NAME.json.")
+        var name: String
+
+        @Option(parsing: .upToNextOption, help: "Files or directories the command reads, fingerprinted before it runs.", completion: .file())
+        var materials: [String] = []
+
+        @Option(parsing: .upToNextOption, help: "Files or directories the command writes, fingerprinted after it ran.", completion: .file())
+        var products: [String] = []
+
+        @Option(parsing: .upToNextOption, help: "Patterns (.dockerignore syntax) left out inside material and product directories.")
+        var exclude: [String] = []
+
+        @Option(name: .customLong("env"), help: "Record this environment variable's value (repeatable).")
+        var env: [String] = []
+
+        @Option(help: "Where step records are written.", completion: .directory)
+        var recordDir: String = ".imprint/steps"
+
+        @Option(help: "Terminate the command after this long (30s, 5m, 1h).")
+        var timeout: String?
+
+        @Flag(help: "Print the step record on stdout after the command's output.")
+        var json = false
+
+        @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
+        var command: [String] = []
+
+        func run() async throws {
+            var status: Int32 = 0
+            try runReportingErrors {
+                guard !command.isEmpty else { throw ImprintError.badInput("no command given: put it after --, as in imprint run --name s -- make") }
+                try StepSpec.validateName(name)
+                var spec = StepSpec(name: name, argv: command, materials: materials, products: products)
+                spec.exclude = exclude
+                spec.recordEnvironment = env
+                if let timeout { spec.timeout = try PipelineFile.parseDuration(timeout, what: "--timeout") }
+                let hasher = ArtifactHasher(exclude: try ArtifactHasher.patterns(exclude, origin: "--exclude"),
+                                            alwaysExcluded: [recordDir])
+                let runner = StepRunner(spec: spec, hasher: hasher)
+                // Created first so that a material "." looks the same on the first run as on later ones.
+                try FileManager.default.createDirectory(atPath: recordDir, withIntermediateDirectories: true)
+                runner.onOutput = { stream, buf in
+                    try? AtomicFile.writeAll(stream == .stdout ? 1 : 2, buf, path: stream == .stdout ? "stdout" : "stderr")
+                }
+                let forwarder = SignalForwarder { sig in
+                    runner.terminate(.interrupted(signal: sig, why: "imprint received \(signalName(sig))"), signal: sig)
+                }
+                let record = try runner.run()
+                withExtendedLifetime(forwarder) {}
+                for sink in recordSinks(recordDir: recordDir) { try sink.add(record) }
+                if json { Console.outRaw(record.jsonBytes()) }
+                if record.status != .succeeded {
+                    Console.err("imprint: step \(name) \(record.status.rawValue): \(record.reason ?? "")")
+                }
+                status = record.exitStatus
+                if status == 0 && record.status != .succeeded { status = 1 }
+            }
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}
+
+/// Where step records go. The history store, once merged, is added here (`HistoryStepRecordSink`).
+func recordSinks(recordDir: String) -> [StepRecordSink] {
+    [FileStepRecordSink(directory: recordDir)]
+}
