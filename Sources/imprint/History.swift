@@ -33,7 +33,7 @@ extension ImprintCommand {
 
             Exit status: 0 ok; 1 diff found differences or fsck found corruption; 2 bad input or failure.
             """,
-            subcommands: [Add.self, List.self, Show.self, Diff.self, Export.self, Import.self, Prune.self, Fsck.self, Bench.self]
+            subcommands: [Add.self, List.self, Show.self, Diff.self, Export.self, Import.self, Prune.self, Fsck.self, Bench.self, BenchDiff.self]
         )
     }
 }
@@ -206,8 +206,7 @@ extension ImprintCommand.History {
             var identical = true
             try runReportingErrors {
                 let store = try history.open()
-                let all = try store.entries()
-                let a = try store.resolve(from, in: all), b = try store.resolve(to, in: all)
+                let a = try store.resolve(from), b = try store.resolve(to)
                 let changes = try store.diff(from: a.root, to: b.root)
                 identical = changes.isEmpty
                 if json {
@@ -430,5 +429,47 @@ extension Array where Element == [UInt8] {
         var out: [UInt8] = []
         for (i, c) in enumerated() { if i > 0 { out.append(UInt8(ascii: "/")) }; out.append(contentsOf: c) }
         return out
+    }
+}
+
+extension ImprintCommand.History {
+    /// Times, in one process, a history diff of two records against parsing and diffing their two JSON manifests.
+    struct BenchDiff: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "_bench-diff", abstract: "Diff benchmark for ci/bench-history.sh.", shouldDisplay: false)
+        @OptionGroup var history: HistoryOptions
+        @Option var from: String
+        @Option var to: String
+        @Option var jsonA: String
+        @Option var jsonB: String
+        @Option var iterations = 10
+
+        func run() async throws {
+            try runReportingErrors {
+                let store = try history.open()
+                let all = try store.entries()
+                let a = try store.resolve(from, in: all), b = try store.resolve(to, in: all)
+                var changes = 0
+                var t = Date()
+                for _ in 0..<iterations { changes = try store.diff(from: a.root, to: b.root).count }
+                let storeMs = Date().timeIntervalSince(t) * 1000 / Double(iterations)
+                var manifestChanges = 0
+                t = Date()
+                for _ in 0..<iterations {
+                    let ma = try Manifest.parse(Array(FileManager.default.contents(atPath: jsonA)!), source: jsonA)
+                    let mb = try Manifest.parse(Array(FileManager.default.contents(atPath: jsonB)!), source: jsonB)
+                    var left: [Bytes: TreeNode] = [:]
+                    ma.tree.walk { p, n in left[p] = n }
+                    manifestChanges = 0
+                    mb.tree.walk { p, n in
+                        if let o = left.removeValue(forKey: p) {
+                            if n.type != .directory && !o.sameContent(as: n) { manifestChanges += 1 }
+                        } else { manifestChanges += 1 }
+                    }
+                    manifestChanges += left.count
+                }
+                let manifestMs = Date().timeIntervalSince(t) * 1000 / Double(iterations)
+                Console.out(String(format: "{\"storeDiffMs\": %.3f, \"storeChanges\": %d, \"manifestParseDiffMs\": %.3f, \"manifestChanges\": %d}", storeMs, changes, manifestMs, manifestChanges))
+            }
+        }
     }
 }

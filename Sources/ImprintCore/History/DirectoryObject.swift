@@ -45,10 +45,9 @@ public enum DirectoryObject {
         // First pass: the canonical records.
         while i < end {
             guard end - i >= 73 else { throw bad("truncated record") }
-            guard let type = EntryType.allCases.first(where: { $0.letter == b[i] }) else { throw bad("unknown type letter") }
+            guard let type = typeByLetter[b[i]] else { throw bad("unknown type letter") }
             guard b[i + 1] == 0x20, b[i + 6] == 0x20, b[i + 71] == 0x20 else { throw bad("malformed record") }
-            guard let mode = parseOctalMode(String(decoding: b[(i + 2)..<(i + 6)], as: UTF8.self)),
-                  let digest = Digest(hex: String(decoding: b[(i + 7)..<(i + 71)], as: UTF8.self)) else {
+            guard let mode = octal4(b, i + 2), let digest = hexDigest(b, i + 7) else {
                 throw bad("malformed mode or digest")
             }
             var j = i + 72
@@ -85,6 +84,36 @@ public enum DirectoryObject {
         }
         guard k == b.count else { throw bad("\(b.count - k) stray bytes after the attributes") }
         return out
+    }
+
+    private static let typeByLetter: [UInt8: EntryType] = Dictionary(uniqueKeysWithValues: EntryType.allCases.map { ($0.letter, $0) })
+
+    private static func octal4(_ b: [UInt8], _ at: Int) -> UInt32? {
+        var v: UInt32 = 0
+        for k in at..<(at + 4) {
+            let c = b[k]
+            guard c >= 0x30 && c <= 0x37 else { return nil }
+            v = v << 3 | UInt32(c - 0x30)
+        }
+        return v
+    }
+
+    /// 64 lowercase hex digits at `at` (the canonical form never has upper case).
+    private static func hexDigest(_ b: [UInt8], _ at: Int) -> Digest? {
+        var raw = [UInt8](repeating: 0, count: 32)
+        for k in 0..<32 {
+            guard let hi = nibble(b[at + 2 * k]), let lo = nibble(b[at + 2 * k + 1]) else { return nil }
+            raw[k] = hi << 4 | lo
+        }
+        return Digest(bytes: raw)
+    }
+
+    @inline(__always) private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        default: return nil
+        }
     }
 
     static func appendVarint(_ v: UInt64, to out: inout [UInt8]) {

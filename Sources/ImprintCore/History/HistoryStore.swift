@@ -116,17 +116,18 @@ public final class HistoryStore {
         var out: [HistoryEntry] = []
         out.reserveCapacity(names.count)
         for (name, id) in names.reversed() {
-            let path = recordsDirectory + "/" + name
-            guard let data = try ObjectStore.readFile(path) else { continue } // pruned meanwhile
-            if let e = try? HistoryEntry.parse(data, what: path), e.record == id {
-                out.append(e)
-            } else {
-                // A damaged summary: fall back to the record itself (fsck rewrites the file).
-                let r = try record(id)
-                out.append(HistoryEntry(record: id, of: r))
-            }
+            if let e = try entry(refName: name, id: id) { out.append(e) }
         }
         return out
+    }
+
+    /// The summary in one ref file; nil when the file has gone (pruned meanwhile).
+    private func entry(refName name: String, id: Digest) throws -> HistoryEntry? {
+        let path = recordsDirectory + "/" + name
+        guard let data = try ObjectStore.readFile(path) else { return nil }
+        if let e = try? HistoryEntry.parse(data, what: path), e.record == id { return e }
+        // A damaged summary: fall back to the record itself (fsck rewrites the file).
+        return HistoryEntry(record: id, of: try record(id))
     }
 
     /// Ref file names sorted oldest first, with the record id each names.
@@ -152,6 +153,19 @@ public final class HistoryStore {
     /// or a root digest (the newest record with that root).
     /// - Throws: `notFound` when nothing matches, `badInput` when the prefix is ambiguous.
     public func resolve(_ ref: String, in all: [HistoryEntry]? = nil) throws -> HistoryEntry {
+        if all == nil {
+            // Fast paths that read one ref file instead of all of them.
+            if ref == "@" || ref.hasPrefix("@~"), let n = ref == "@" ? 0 : Int(ref.dropFirst(2)), n >= 0 {
+                let names = try refNames()
+                guard n < names.count else { throw ImprintError(.notFound, "no history record \(ref): the history has \(names.count) records") }
+                let (name, id) = names[names.count - 1 - n]
+                if let e = try entry(refName: name, id: id) { return e }
+            }
+            if let d = Digest(hex: ref), let (name, id) = try refNames().first(where: { $0.1 == d }),
+               let e = try entry(refName: name, id: id) {
+                return e
+            }
+        }
         let list = try all ?? entries()
         if ref == "@" || ref.hasPrefix("@~") {
             let n = ref == "@" ? 0 : Int(ref.dropFirst(2))
