@@ -37,7 +37,7 @@ private func spawn(_ args: [String], out: String) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: TestEnv.imprintPath)
     p.arguments = args
-    FileManager.default.createFile(atPath: out, contents: nil)
+    _ = FileManager.default.createFile(atPath: out, contents: nil)
     p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
     p.standardError = FileHandle(forWritingAtPath: "/dev/null")
     p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
@@ -109,6 +109,11 @@ private func publishedRecords(_ file: String) -> [String] {
             let start = Date()
             let procs = try groups.enumerated().map { w, paths in
                 try spawn(["history", "add", "--history", store] + paths, out: "\(dir)/out\(w)")
+            }
+            // fsck beside running adders sees half-written builds as at worst unreferenced, never as corruption.
+            for _ in 0..<3 {
+                let f = try imprint("history", "fsck", "--history", store)
+                #expect(f.status == 0, "fsck during adds: \(f.out)")
             }
             for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
             let seconds = Date().timeIntervalSince(start)

@@ -252,8 +252,14 @@ extension HistoryStore {
                 }
                 report.recordsChecked += 1
                 live.append(id)
-                guard good.contains(id), let r = try? record(id) else {
-                    if !bad.contains(id) { report.missing.append((id, id)) }
+                // Read the record itself rather than trusting the enumeration above: an add running beside us may
+                // have published it since.
+                let r: BuildRecord
+                do { r = try record(id) } catch {
+                    if !bad.contains(id) {
+                        if (error as? ImprintError)?.code == .notFound { report.missing.append((id, id)) } else { report.corrupt.append((id, "\(error)")) }
+                        bad.insert(id)
+                    }
                     continue
                 }
                 let expected = HistoryEntry(record: id, of: r)
@@ -265,10 +271,10 @@ extension HistoryStore {
                     report.repairedRefs.append(path)
                 }
             }
-            let reached = try reachable(from: live) { record, object, _ in
-                if !bad.contains(object) && !report.missing.contains(where: { $0.object == object }) {
-                    report.missing.append((record, object))
-                }
+            let reached = try reachable(from: live) { record, object, error in
+                guard !bad.contains(object) else { return }
+                bad.insert(object)
+                if (error as? ImprintError)?.code == .notFound { report.missing.append((record, object)) } else { report.corrupt.append((object, "\(error)")) }
             }
             report.unreferenced = good.subtracting(reached).sorted()
             return report
