@@ -56,6 +56,14 @@ extension ImprintCommand {
         @Flag(name: .shortAndLong, help: "Do not print hygiene findings.")
         var quiet = false
 
+        @Flag(help: "Also add the manifest to the history store (see imprint history).")
+        var record = false
+
+        @Option(name: .customLong("tag"), help: "With --record: a tag for the history record (repeatable).")
+        var recordTags: [String] = []
+
+        @OptionGroup var history: HistoryOptions
+
         func run() async throws {
             try runReportingErrors {
                 var fp = Fingerprinter(context: context)
@@ -92,6 +100,10 @@ extension ImprintCommand {
                 }
                 if output != nil && output != "-" && !quiet {
                     Console.err("imprint: \(manifest.rootDigest.prefixed) (\(manifest.tree.statistics.files) files)")
+                }
+                if record {
+                    let e = try history.open(create: true).add(manifest, tags: recordTags)
+                    if !quiet { Console.err("imprint: recorded \(e.record.prefixed) in \(history.location)") }
                 }
                 if strict && !manifest.findings.isEmpty { throw ExitCode(1) }
             }

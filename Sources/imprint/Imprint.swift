@@ -22,6 +22,7 @@ struct ImprintCommand: AsyncParsableCommand {
             Diff.self,
             Run.self,
             Pipeline.self,
+            History.self,
         ]
     )
 }

@@ -1,0 +1,475 @@
+import ArgumentParser
+import Foundation
+import ImprintCore
+
+/// `--history DIR`, shared by every history command and `fingerprint --record`.
+struct HistoryOptions: ParsableArguments {
+    @Option(name: .customLong("history"), help: "The history store (default: $IMPRINT_HISTORY, else $XDG_DATA_HOME/imprint/history, else ~/.local/share/imprint/history).", completion: .directory)
+    var path: String?
+
+    var location: String { path ?? HistoryStore.defaultLocation() }
+
+    func open(create: Bool = false) throws -> HistoryStore { try HistoryStore(at: location, create: create) }
+}
+
+extension ImprintCommand {
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keep every build's manifest in a compressed, deduplicated store.",
+            discussion: """
+            Directory objects are stored once across builds (their id is the directory's Merkle digest), so a \
+            build that changes ten files costs a few kilobytes. REF is @ or @~N (N-th before the newest), a tag, \
+            or a unique prefix of a record id or root digest.
+
+            Examples:
+              imprint fingerprint . -o manifest.json --record --tag nightly
+              imprint history add manifest.json --tag v1.2.0 --image-digest sha256:…
+              imprint history list --since 2024-05-01
+              imprint history diff @~1 @
+              imprint history show v1.2.0 --format json > manifest.json
+              imprint history export @~9 @~8 -o builds.imprint-history.gz && imprint history import builds.imprint-history.gz
+              imprint history prune --keep-last 200 --keep-tag release
+              imprint history fsck
+
+            Exit status: 0 ok; 1 diff found differences or fsck found corruption; 2 bad input or failure.
+            """,
+            subcommands: [Add.self, List.self, Show.self, Diff.self, Export.self, Import.self, Prune.self, Fsck.self, Bench.self, BenchDiff.self]
+        )
+    }
+}
+
+extension ImprintCommand.History {
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add manifests to the history, one record each.",
+            discussion: "Prints each new record id as it is published. Example: imprint history add manifest.json --tag release"
+        )
+        @OptionGroup var history: HistoryOptions
+        @Argument(help: "Manifest JSON files written by imprint fingerprint.", completion: .file())
+        var manifests: [String]
+        @Option(name: .customLong("tag"), help: "A tag for the record (repeatable).")
+        var tags: [String] = []
+        @Option(help: "The digest of the image built from this context.")
+        var imageDigest: String?
+        @Option(name: .customLong("step"), help: "A JSON file holding one step record to store with the record (repeatable).", completion: .file())
+        var steps: [String] = []
+
+        func validate() throws {
+            if manifests.isEmpty { throw ValidationError("give at least one manifest") }
+        }
+
+        func run() async throws {
+            try runReportingErrors {
+                let store = try history.open(create: true)
+                let stepData = try steps.map { p -> [UInt8] in
+                    guard let d = FileManager.default.contents(atPath: p) else { throw ImprintError(.notFound, "cannot read step record \(p)") }
+                    return Array(d)
+                }
+                for path in manifests {
+                    guard let data = FileManager.default.contents(atPath: path) else { throw ImprintError(.notFound, "cannot read manifest \(path)") }
+                    let m = try Manifest.parse(Array(data), source: path)
+                    var r = BuildRecord(manifest: m)
+                    r.tags = tags
+                    r.imageDigest = imageDigest
+                    for s in stepData { try r.addStepRecord(s) }
+                    let e = try store.add(r, tree: m.tree)
+                    Console.out("\(e.record.prefixed) \(e.root.prefixed)")
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List records, newest first.",
+            discussion: "Example: imprint history list --tag release --since 2024-05-01 --json"
+        )
+        @OptionGroup var history: HistoryOptions
+        @Option(name: .customLong("tag"), help: "Only records carrying this tag (repeatable: all must match).")
+        var tags: [String] = []
+        @Option(help: "Only records whose git commit starts with this.")
+        var commit: String?
+        @Option(help: "Only records added at or after this time (YYYY-MM-DD, RFC 3339 or @epoch).")
+        var since: String?
+        @Option(help: "Only records added before this time (YYYY-MM-DD, RFC 3339 or @epoch).")
+        var until: String?
+        @Option(name: .shortAndLong, help: "At most this many records.")
+        var limit: Int?
+        @Flag(help: "Print a JSON array (schemas/history-list.schema.json).")
+        var json = false
+
+        func run() async throws {
+            try runReportingErrors {
+                func time(_ s: String?) throws -> Int64? {
+                    guard let s else { return nil }
+                    guard let t = HistoryTime.parse(s) else { throw ImprintError.badInput("invalid time \(s): use YYYY-MM-DD, RFC 3339 or @epoch") }
+                    return t
+                }
+                let since = try time(self.since), until = try time(self.until)
+                var list = try history.open().entries().filter { e in
+                    tags.allSatisfy(e.tags.contains)
+                        && (commit.map { c in e.gitCommit?.hasPrefix(c) ?? false } ?? true)
+                        && (since.map { e.recordedNanos >= $0 } ?? true)
+                        && (until.map { e.recordedNanos < $0 } ?? true)
+                }
+                if let limit { list = Array(list.prefix(max(0, limit))) }
+                if json {
+                    var w = JSONWriter(pretty: true, reserve: list.count * 400)
+                    w.beginArray()
+                    for e in list { w.compact(nil) { e.write(to: &$0) } }
+                    w.endArray()
+                    w.end()
+                    Console.outRaw(w.bytes)
+                } else {
+                    var out = ""
+                    for e in list {
+                        var line = "\(e.record.short)  \(String(e.recorded.prefix(19)))Z  root \(e.root.short)  \(e.files) files"
+                        if let c = e.gitCommit { line += "  \(e.gitBranch ?? "-")@\(c.prefix(10))\(e.gitDirty == true ? "+dirty" : "")" }
+                        if !e.tags.isEmpty { line += "  [\(e.tags.joined(separator: ", "))]" }
+                        out += line + "\n"
+                    }
+                    Console.outRaw(Array(out.utf8))
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show one record, or the manifest it stores.",
+            discussion: """
+            Formats: summary (for people), json (the manifest, byte-identical to what fingerprint wrote), record \
+            (the record JSON, schemas/history-record.schema.json), paths (one entry per line).
+            Example: imprint history show @~1 --format json -o manifest.json
+            """
+        )
+        enum Format: String, CaseIterable, ExpressibleByArgument { case summary, json, record, paths }
+        @OptionGroup var history: HistoryOptions
+        @Argument(help: "The record: @~N, a tag, or a record/root digest prefix.")
+        var ref: String
+        @Option(help: "summary, json, record or paths.")
+        var format: Format = .summary
+        @Option(name: .shortAndLong, help: "Write here (atomically) instead of stdout.", completion: .file())
+        var output: String?
+
+        func run() async throws {
+            try runReportingErrors {
+                let store = try history.open()
+                let e = try store.resolve(ref)
+                switch format {
+                case .json:
+                    try writeOutput(try store.manifest(for: e).jsonBytes(), to: output)
+                case .record:
+                    try writeOutput(try store.objects.read(e.record, kind: .record).body, to: output)
+                case .paths:
+                    let tree = try store.tree(root: e.root)
+                    var out: [UInt8] = []
+                    tree.walk { p, _ in out.append(contentsOf: p); out.append(0x0A) }
+                    try writeOutput(out, to: output)
+                case .summary:
+                    let r = try store.record(e.record)
+                    _ = try store.tree(root: e.root) // reads and verifies every object of the build
+                    var s = """
+                    record    \(e.record.prefixed)
+                    root      \(r.root.prefixed)
+                    recorded  \(r.recorded)
+                    created   \(r.metadata.created)
+                    contents  \(r.files) files, \(r.directories) directories, \(r.symlinks) symlinks, \(r.other) other, \(r.bytes) bytes
+
+                    """
+                    if let c = r.metadata.gitCommit { s += "git       \(r.metadata.gitBranch ?? "-")@\(c)\(r.metadata.gitDirty == true ? " (dirty)" : "")\n" }
+                    for (k, v) in r.metadata.ci { s += "ci        \(k)=\(v)\n" }
+                    if let d = r.imageDigest { s += "image     \(d)\n" }
+                    if !r.tags.isEmpty { s += "tags      \(r.tags.joined(separator: ", "))\n" }
+                    for f in r.findings { s += "finding   \(f.kind.rawValue): \(f.path): \(f.message)\n" }
+                    if !r.steps.isEmpty { s += "steps     \(r.steps.count)\n" }
+                    try writeOutput(Array(s.utf8), to: output)
+                }
+            }
+        }
+    }
+
+    struct Diff: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare two records' trees, skipping identical subtrees by id.",
+            discussion: """
+            Prints A (added), D (removed) or M (modified) and the path, in tree order.
+            Example: imprint history diff @~1 @     Exit status: 0 identical, 1 different, 2 failure.
+            """
+        )
+        @OptionGroup var history: HistoryOptions
+        @Argument(help: "The older record.") var from: String
+        @Argument(help: "The newer record.") var to: String
+        @Flag(help: "Print JSON: {from, to, identical, changes: [{change, path, type}]}.") var json = false
+
+        func run() async throws {
+            var identical = true
+            try runReportingErrors {
+                let store = try history.open()
+                let a = try store.resolve(from), b = try store.resolve(to)
+                let changes = try store.diff(from: a.root, to: b.root)
+                identical = changes.isEmpty
+                if json {
+                    var w = JSONWriter(pretty: true, reserve: 256 + changes.count * 80)
+                    w.beginObject()
+                    w.string("from", a.record.prefixed); w.string("to", b.record.prefixed)
+                    w.bool("identical", identical)
+                    w.beginArray("changes")
+                    for c in changes {
+                        w.compact(nil) { o in
+                            o.beginObject(); o.string("change", c.kind.rawValue); o.string("path", c.path.lossyString); o.string("type", c.type.rawValue); o.endObject()
+                        }
+                    }
+                    w.endArray()
+                    w.endObject()
+                    w.end()
+                    Console.outRaw(w.bytes)
+                } else {
+                    var out: [UInt8] = []
+                    for c in changes {
+                        out.append(contentsOf: (c.kind == .added ? "A " : c.kind == .removed ? "D " : "M ").utf8)
+                        out.append(contentsOf: c.path)
+                        if c.type == .directory { out.append(UInt8(ascii: "/")) }
+                        out.append(0x0A)
+                    }
+                    Console.outRaw(out)
+                }
+            }
+            if !identical { throw ExitCode(1) }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write records and every object they need to one gzip archive.",
+            discussion: "With no REF, exports every record. Example: imprint history export release -o release.imprint-history.gz"
+        )
+        @OptionGroup var history: HistoryOptions
+        @Argument(help: "Records to export (default: all).") var refs: [String] = []
+        @Option(name: .shortAndLong, help: "The archive to write.", completion: .file()) var output: String
+
+        func run() async throws {
+            try runReportingErrors {
+                let store = try history.open()
+                let all = try store.entries()
+                var seen = Set<Digest>()
+                let chosen = try (refs.isEmpty ? all : refs.map { try store.resolve($0, in: all) }).filter { seen.insert($0.record).inserted }
+                let n = try store.export(chosen, to: output)
+                Console.err("imprint: exported \(chosen.count) records, \(n) objects to \(output)")
+            }
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add the records of an export archive, verifying every object first.",
+            discussion: "Idempotent. Example: imprint history import builds.imprint-history.gz --history /mnt/cache/history"
+        )
+        @OptionGroup var history: HistoryOptions
+        @Argument(help: "The archive written by history export.", completion: .file()) var archive: String
+
+        func run() async throws {
+            try runReportingErrors {
+                let r = try history.open(create: true).importArchive(archive)
+                Console.err("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present), \(r.objectsWritten) objects (\(r.objectsPresent) already present)")
+            }
+        }
+    }
+
+    struct Prune: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove old records and every object no remaining record needs.",
+            discussion: """
+            A record is removed when it meets every criterion given and has no --keep-tag tag.
+            Example: imprint history prune --keep-last 100 --older-than 30 --keep-tag release
+            """
+        )
+        @OptionGroup var history: HistoryOptions
+        @Option(help: "Keep the N newest records.") var keepLast: Int?
+        @Option(help: "Remove only records added more than DAYS days ago.") var olderThan: Int?
+        @Option(name: .customLong("keep-tag"), help: "Never remove records with this tag (repeatable).") var keepTags: [String] = []
+        @Flag(help: "Report what would be removed; remove nothing.") var dryRun = false
+
+        func validate() throws {
+            if keepLast == nil && olderThan == nil { throw ValidationError("give --keep-last N and/or --older-than DAYS") }
+        }
+
+        func run() async throws {
+            try runReportingErrors {
+                let r = try history.open().prune(HistoryPrunePolicy(keepLast: keepLast, olderThanDays: olderThan, keepTags: keepTags, dryRun: dryRun))
+                for e in r.removedRecords { Console.out("\(dryRun ? "would remove" : "removed") \(e.record.prefixed) \(e.recorded)") }
+                Console.err("imprint: \(dryRun ? "would remove" : "removed") \(r.removedRecords.count) records and \(r.removedObjects) objects; kept \(r.keptRecords) records")
+            }
+        }
+    }
+
+    struct Fsck: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-hash every object and check every record is complete.",
+            discussion: """
+            Unreferenced objects (left by an interrupted add or prune) are reported but are not an error.
+            Exit status: 0 sound, 1 corrupt or missing objects, 2 failure.
+            """
+        )
+        @OptionGroup var history: HistoryOptions
+        @Flag(help: "Print the report as JSON.") var json = false
+
+        func run() async throws {
+            var clean = true
+            try runReportingErrors {
+                let r = try history.open().fsck()
+                clean = r.isClean
+                if json {
+                    var w = JSONWriter(pretty: true)
+                    w.beginObject()
+                    w.bool("clean", r.isClean)
+                    w.int("objects", r.objectsChecked); w.int("records", r.recordsChecked)
+                    w.beginArray("corrupt")
+                    for c in r.corrupt { w.compact(nil) { o in o.beginObject(); o.string("object", c.id.prefixed); o.string("reason", c.reason); o.endObject() } }
+                    w.endArray()
+                    w.beginArray("missing")
+                    for m in r.missing { w.compact(nil) { o in o.beginObject(); o.string("record", m.record.prefixed); o.string("object", m.object.prefixed); o.endObject() } }
+                    w.endArray()
+                    w.beginArray("unreferenced"); for u in r.unreferenced { w.string(nil, u.prefixed) }; w.endArray()
+                    w.beginArray("temporaryFiles"); for t in r.temporaryFiles { w.string(nil, t) }; w.endArray()
+                    w.beginArray("repairedRefs"); for t in r.repairedRefs { w.string(nil, t) }; w.endArray()
+                    w.beginArray("strayFiles"); for t in r.strayFiles { w.string(nil, t) }; w.endArray()
+                    w.endObject()
+                    w.end()
+                    Console.outRaw(w.bytes)
+                } else {
+                    for c in r.corrupt { Console.out("corrupt \(c.id.prefixed): \(c.reason)") }
+                    for m in r.missing { Console.out("missing \(m.object.prefixed) (needed by record \(m.record.prefixed))") }
+                    for u in r.unreferenced { Console.out("unreferenced \(u.prefixed)") }
+                    for t in r.temporaryFiles { Console.out("temporary \(t)") }
+                    for t in r.repairedRefs { Console.out("repaired \(t)") }
+                    for t in r.strayFiles { Console.out("stray \(t)") }
+                    Console.err("imprint: checked \(r.objectsChecked) objects, \(r.recordsChecked) records: \(r.corrupt.count) corrupt, \(r.missing.count) missing, \(r.unreferenced.count) unreferenced")
+                }
+            }
+            if !clean { throw ExitCode(1) }
+        }
+    }
+}
+
+extension ImprintCommand.History {
+    /// Drives `ci/bench-history.sh`: replays BUILDS builds of one manifest, each changing CHANGES random files at
+    /// the tree level, through the same `HistoryStore.add` path as `history add`.
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "_bench", abstract: "Benchmark driver for ci/bench-history.sh.", shouldDisplay: false)
+        @OptionGroup var history: HistoryOptions
+        @Option var manifest: String
+        @Option var builds = 1000
+        @Option var changes = 10
+        @Option(help: "Write builds n and n+1 (for n a multiple of --sample-every) as JSON here.") var sampleDir: String
+        @Option var sampleEvery = 100
+
+        func run() async throws {
+            try runReportingErrors {
+                guard let data = FileManager.default.contents(atPath: manifest) else { throw ImprintError(.notFound, "cannot read \(manifest)") }
+                let m = try Manifest.parse(Array(data), source: manifest)
+                let store = try history.open(create: true)
+                let files = m.tree.entries.filter { $0.node.type == .file }.map(\.path)
+                var rng = SplitMix64(seed: 42)
+                var rawBytes = 0
+                var addSeconds = 0.0
+                let start = Date()
+                for b in 0..<builds {
+                    if b > 0 {
+                        var dirty: [Bytes: TreeNode] = [:]
+                        for _ in 0..<changes {
+                            let p = files[Int(rng.next() % UInt64(files.count))]
+                            let node = m.tree.node(at: p)!
+                            node.digest = SHA256.hash(Array(String(rng.next()).utf8))
+                            node.size = rng.next() % 100_000
+                            var comps = p.pathComponents
+                            while !comps.isEmpty { comps.removeLast(); let dp = comps.joinedBytes; dirty[dp] = m.tree.node(at: dp)! }
+                        }
+                        // Re-hash the changed directories deepest first.
+                        for (path, dir) in dirty.sorted(by: { $0.key.count > $1.key.count || ($0.key.count == $1.key.count && $0.key.lexicographicallyPrecedes($1.key)) }) {
+                            _ = path
+                            let h = SHA256()
+                            var rec: [UInt8] = []
+                            for (n, c) in dir.sortedChildren { Tree.canonicalRecord(name: n, node: c, into: &rec); h.update(rec) }
+                            dir.digest = h.finish()
+                        }
+                    }
+                    var meta = m.metadata
+                    meta.created = ManifestMetadata.rfc3339(1_700_000_000 + Int64(b) * 600)
+                    meta.gitCommit = String(format: "%040x", b)
+                    let built = Manifest(tree: m.tree, findings: m.findings, metadata: meta)
+                    let json = built.jsonBytes()
+                    rawBytes += json.count
+                    if b % sampleEvery == 0 || b % sampleEvery == 1 { try AtomicFile.write(json, to: sampleDir + "/build-\(b).json") }
+                    let t0 = Date()
+                    try store.add(built, tags: b % sampleEvery == 0 ? ["sample-\(b)"] : [])
+                    addSeconds += Date().timeIntervalSince(t0)
+                }
+                Console.out("{\"builds\": \(builds), \"rawJSONBytes\": \(rawBytes), \"addSeconds\": \(String(format: "%.3f", addSeconds)), \"totalSeconds\": \(String(format: "%.3f", Date().timeIntervalSince(start)))}")
+            }
+        }
+    }
+}
+
+/// A small deterministic PRNG for the benchmark (SplitMix64).
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension Array where Element == [UInt8] {
+    var joinedBytes: [UInt8] {
+        var out: [UInt8] = []
+        for (i, c) in enumerated() { if i > 0 { out.append(UInt8(ascii: "/")) }; out.append(contentsOf: c) }
+        return out
+    }
+}
+
+extension ImprintCommand.History {
+    /// Times, in one process, a history diff of two records against parsing and diffing their two JSON manifests.
+    struct BenchDiff: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "_bench-diff", abstract: "Diff benchmark for ci/bench-history.sh.", shouldDisplay: false)
+        @OptionGroup var history: HistoryOptions
+        @Option var from: String
+        @Option var to: String
+        @Option var jsonA: String
+        @Option var jsonB: String
+        @Option var iterations = 10
+
+        func run() async throws {
+            try runReportingErrors {
+                let store = try history.open()
+                let all = try store.entries()
+                let a = try store.resolve(from, in: all), b = try store.resolve(to, in: all)
+                var changes = 0
+                var t = Date()
+                for _ in 0..<iterations { changes = try store.diff(from: a.root, to: b.root).count }
+                let storeMs = Date().timeIntervalSince(t) * 1000 / Double(iterations)
+                var manifestChanges = 0
+                t = Date()
+                for _ in 0..<iterations {
+                    let ma = try Manifest.parse(Array(FileManager.default.contents(atPath: jsonA)!), source: jsonA)
+                    let mb = try Manifest.parse(Array(FileManager.default.contents(atPath: jsonB)!), source: jsonB)
+                    var left: [Bytes: TreeNode] = [:]
+                    ma.tree.walk { p, n in left[p] = n }
+                    manifestChanges = 0
+                    mb.tree.walk { p, n in
+                        if let o = left.removeValue(forKey: p) {
+                            if n.type != .directory && !o.sameContent(as: n) { manifestChanges += 1 }
+                        } else { manifestChanges += 1 }
+                    }
+                    manifestChanges += left.count
+                }
+                let manifestMs = Date().timeIntervalSince(t) * 1000 / Double(iterations)
+                Console.out(String(format: "{\"storeDiffMs\": %.3f, \"storeChanges\": %d, \"manifestParseDiffMs\": %.3f, \"manifestChanges\": %d}", storeMs, changes, manifestMs, manifestChanges))
+            }
+        }
+    }
+}
