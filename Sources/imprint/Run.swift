@@ -91,5 +91,11 @@ extension ImprintCommand {
 
 /// Where step records go. The history store, once merged, is added here (`HistoryStepRecordSink`).
 func recordSinks(recordDir: String) -> [StepRecordSink] {
-    [FileStepRecordSink(directory: recordDir)]
+    var sinks: [StepRecordSink] = [FileStepRecordSink(directory: recordDir)]
+    // Step records also go into the history store when one exists (IMPRINT_HISTORY or the default location).
+    let location = HistoryStore.defaultLocation()
+    if FileManager.default.fileExists(atPath: location), let store = try? HistoryStore(at: location, create: false) {
+        sinks.append(HistoryStepSink(store: store))
+    }
+    return sinks
 }
