@@ -41,6 +41,7 @@ enum OpenSSLError {
 /// The bytes of a memory BIO.
 private func memoryBIOBytes(_ bio: OpaquePointer) -> [UInt8] {
     var data: UnsafeMutablePointer<CChar>? = nil
+    // why: BIO_get_mem_data only stores a pointer into the BIO's buffer in `data`; nothing is freed or moved.
     let n = COpenSSL_BIO_get_mem_data(bio, &data)
     guard n > 0, let data else { return [] }
     // why: BIO_get_mem_data points into the BIO's own buffer, valid until the BIO is freed; copy it out now.
@@ -166,6 +167,7 @@ public struct Ed25519PrivateKey: Sendable {
         }
         defer { EVP_PKEY_CTX_free(ctx) }
         var pkey: OpaquePointer? = nil
+        // why: EVP_PKEY_keygen stores a new, owned EVP_PKEY in `pkey`; EVPKey frees it.
         guard EVP_PKEY_keygen_init(ctx) == 1, EVP_PKEY_keygen(ctx, &pkey) == 1, let pkey else {
             throw OpenSSLError.error(.failure, "Ed25519 key generation failed")
         }
