@@ -23,6 +23,10 @@ struct ImprintCommand: AsyncParsableCommand {
             Run.self,
             Pipeline.self,
             History.self,
+            Wait.self,
+            Keygen.self,
+            Sign.self,
+            VerifySignature.self,
         ]
     )
 }

@@ -1,0 +1,221 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The rollout gate: polls an HTTP endpoint until the JSON it serves carries the expected manifest digest.
+///
+/// Run it after `kubectl apply` or `docker compose up`: it returns once the new code answers, or times out.
+/// The application serves its own root digest, read from the embedded manifest, e.g. as
+/// `{"imprint": {"digest": "sha256:…"}}` at `/healthz` (see `ci/examples/serve-digest.py`).
+///
+/// A poll succeeds when the status is 2xx, the body is JSON, and the value at the first of `fields` present
+/// equals the expected digest (`sha256:` prefix optional, case-insensitive). Anything else — no answer,
+/// another status, another digest, no such field — is reported and polled again until `timeout`.
+public struct RolloutWait: Sendable {
+    /// Where the digest is looked for when no field is given: `imprint.digest`, then a top-level `digest`.
+    public static let defaultFields = ["imprint.digest", "digest"]
+
+    public let url: URL
+    public let expected: Digest
+    /// Dot paths into the JSON body (`imprint.digest`; a numeric component indexes an array), tried in order.
+    public let fields: [String]
+    /// Seconds between polls.
+    public let interval: Double
+    /// Seconds after the first poll when waiting stops.
+    public let timeout: Double
+    /// Extra request headers (name, value).
+    public let headers: [Header]
+
+    public struct Header: Sendable, Equatable {
+        public var name: String
+        public var value: String
+
+        /// Parses `Name: value` (as curl's `-H`).
+        /// - Throws: `badInput` when there is no colon or the name is empty or not a token.
+        public init(parsing text: String) throws {
+            guard let colon = text.firstIndex(of: ":") else {
+                throw ImprintError.badInput("header '\(text)' is not 'Name: value'")
+            }
+            name = text[..<colon].trimmingCharacters(in: .whitespaces)
+            value = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            let token = CharacterSet(charactersIn: "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+            guard !name.isEmpty, name.unicodeScalars.allSatisfy({ token.contains($0) }) else {
+                throw ImprintError.badInput("header '\(text)' has no valid name before the colon")
+            }
+        }
+    }
+
+    /// Validates the arguments of a wait.
+    /// - Parameters:
+    ///   - url: an `http://` or `https://` URL with a host.
+    ///   - expect: the full digest, `sha256:<64 hex>` or bare 64 hex digits, any case.
+    ///   - field: a dot path into the JSON; nil for ``defaultFields``.
+    /// - Throws: `badInput` naming the argument that is wrong.
+    public init(url: String, expect: String, field: String? = nil, interval: Double = 2, timeout: Double = 300,
+                headers: [String] = []) throws {
+        guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme),
+              let host = u.host, !host.isEmpty else {
+            throw ImprintError.badInput("'\(url)' is not an http:// or https:// URL")
+        }
+        guard let digest = Self.normalise(expect) else {
+            throw ImprintError.badInput("--expect '\(expect)' is not a full SHA-256 digest (sha256:<64 hex digits>)")
+        }
+        if let field {
+            guard !field.isEmpty, !field.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+                throw ImprintError.badInput("--field '\(field)' is not a dot path such as imprint.digest")
+            }
+        }
+        guard interval.isFinite, interval > 0 else { throw ImprintError.badInput("--interval must be a positive number of seconds") }
+        guard timeout.isFinite, timeout >= 0 else { throw ImprintError.badInput("--timeout must be zero or a positive number of seconds") }
+        self.url = u
+        self.expected = digest
+        self.fields = field.map { [$0] } ?? Self.defaultFields
+        self.interval = interval
+        self.timeout = timeout
+        self.headers = try headers.map(Header.init(parsing:))
+    }
+
+    /// A digest as a server or a person may write it: `sha256:` prefix optional, any case, surrounding spaces.
+    /// Nil unless it is 64 hex digits.
+    public static func normalise(_ text: String) -> Digest? {
+        var s = text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        if s.hasPrefix("sha256:") { s.removeFirst(7) }
+        guard s.utf8.count == 64 else { return nil }
+        return Digest(hex: s)
+    }
+
+    /// What one poll saw.
+    public struct Observation: Sendable, Equatable, CustomStringConvertible {
+        /// The HTTP status, nil when there was no answer.
+        public var status: Int?
+        /// The field where a value was found and the value (as served), nil when none of the fields is present.
+        public var field: String?
+        public var value: String?
+        /// Why there is no usable value: no answer (with the reason), body not JSON, no field, not a string.
+        public var problem: String?
+        /// True when the status is 2xx and the value is the expected digest.
+        public var matches: Bool
+        /// True when the value is the expected digest (whatever the status).
+        public var digestMatches: Bool
+
+        public var description: String {
+            var parts: [String] = []
+            if let status { parts.append("HTTP \(status)") }
+            if let problem { parts.append(problem) }
+            if let field, let value {
+                var shown = value.count > 80 ? String(value.prefix(80)) + "…" : value
+                if let d = RolloutWait.normalise(value) { shown = d.prefixed }
+                parts.append("\(field) \(shown)")
+            }
+            return parts.joined(separator: ", ")
+        }
+    }
+
+    /// Judges one HTTP answer (pure: no network).
+    public static func observe(status: Int, body: Data, fields: [String], expected: Digest) -> Observation {
+        var o = Observation(status: status, field: nil, value: nil, problem: nil, matches: false, digestMatches: false)
+        guard let json = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) else {
+            o.problem = body.isEmpty ? "empty body" : "body is not JSON"
+            return o
+        }
+        for f in fields {
+            guard let v = lookup(f, in: json) else { continue }
+            guard let s = v as? String else {
+                o.problem = "field \(f) is not a string"
+                return o
+            }
+            o.field = f
+            o.value = s
+            o.digestMatches = normalise(s) == expected
+            o.matches = o.digestMatches && (200..<300).contains(status)
+            return o
+        }
+        o.problem = "no field " + fields.joined(separator: " or ")
+        return o
+    }
+
+    /// The value at a dot path (`imprint.digest`, `items.0.digest`), nil when absent.
+    public static func lookup(_ path: String, in json: Any) -> Any? {
+        var cur: Any = json
+        for part in path.split(separator: ".", omittingEmptySubsequences: false) {
+            if let o = cur as? [String: Any], let next = o[String(part)] {
+                cur = next
+            } else if let a = cur as? [Any], let i = Int(part), a.indices.contains(i) {
+                cur = a[i]
+            } else {
+                return nil
+            }
+        }
+        return cur is NSNull ? nil : cur
+    }
+
+    /// One GET: never throws; a failed request is an observation with a problem.
+    public func poll(session: URLSession, requestTimeout: Double) async -> Observation {
+        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalAndRemoteCacheData, timeoutInterval: requestTimeout)
+        request.httpMethod = "GET"
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        request.setValue("imprint/\(Imprint.version)", forHTTPHeaderField: "User-Agent")
+        for h in headers { request.setValue(h.value, forHTTPHeaderField: h.name) }
+        do {
+            let (data, response) = try await session.data(for: request)
+            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            return Self.observe(status: status, body: data, fields: fields, expected: expected)
+        } catch {
+            return Observation(status: nil, field: nil, value: nil, problem: "no answer: " + Self.reason(error),
+                               matches: false, digestMatches: false)
+        }
+    }
+
+    /// URLSession's errors in words (its localizedDescription on Linux is often generic).
+    static func reason(_ error: Error) -> String {
+        guard let e = error as? URLError else { return "\(error)" }
+        switch e.code {
+        case .cannotConnectToHost: return "cannot connect (connection refused)"
+        case .timedOut: return "request timed out"
+        case .cannotFindHost, .dnsLookupFailed: return "cannot resolve the host"
+        case .networkConnectionLost: return "connection closed before a full answer"
+        case .notConnectedToInternet: return "no network"
+        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
+             .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot:
+            return "TLS failed (\(e.localizedDescription))"
+        case .badServerResponse: return "malformed HTTP answer"
+        default: return "\(e.localizedDescription) (URLError \(e.code.rawValue))"
+        }
+    }
+
+    /// How a wait ended.
+    public enum Outcome: Sendable {
+        /// The endpoint served the expected digest with a 2xx status.
+        case complete(polls: Int, seconds: Double, last: Observation)
+        /// `timeout` passed first; `last` is what the final poll saw.
+        case timedOut(polls: Int, seconds: Double, last: Observation)
+    }
+
+    /// Polls every `interval` seconds until a poll matches or `timeout` seconds have passed since the first.
+    /// - Parameter progress: called after each poll with its number (from 1), the seconds since the start
+    ///   and what it saw.
+    public func run(progress: (Int, Double, Observation) -> Void = { _, _, _ in }) async -> Outcome {
+        let config = URLSessionConfiguration.ephemeral
+        config.requestCachePolicy = .reloadIgnoringLocalAndRemoteCacheData
+        config.urlCache = nil
+        config.httpShouldSetCookies = false
+        let session = URLSession(configuration: config)
+        defer { session.finishTasksAndInvalidate() }
+        let start = Date()
+        func elapsed() -> Double { Date().timeIntervalSince(start) }
+        var polls = 0
+        while true {
+            polls += 1
+            // A hung server must not hold the gate past its deadline by much: at most 30 s, at least 1 s.
+            let requestTimeout = min(30, max(1, timeout - elapsed()))
+            let o = await poll(session: session, requestTimeout: requestTimeout)
+            let t = elapsed()
+            progress(polls, t, o)
+            if o.matches { return .complete(polls: polls, seconds: t, last: o) }
+            if t >= timeout { return .timedOut(polls: polls, seconds: t, last: o) }
+            let pause = min(interval, timeout - t)
+            try? await Task.sleep(nanoseconds: UInt64(pause * 1_000_000_000))
+        }
+    }
+}

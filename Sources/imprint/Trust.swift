@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import ImprintCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ImprintCommand {
+    struct Keygen: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make an Ed25519 key pair for signing manifests.",
+            discussion: """
+            Writes PREFIX.key (PKCS#8 PEM, mode 0600, keep it secret: a CI secret) and PREFIX.pub \
+            (SubjectPublicKeyInfo PEM, give it to whoever verifies) and prints the key id (SHA-256 of the raw \
+            public key). The files are the same as OpenSSL's, so either tool can make or use them:
+              openssl genpkey -algorithm ed25519 -out imprint.key && openssl pkey -in imprint.key -pubout -out imprint.pub
+
+            Example:
+              imprint keygen -o imprint && imprint sign manifest.json --key imprint.key
+
+            Exit status: 0 ok; 2 the files exist (without --force) or cannot be written.
+            """
+        )
+
+        @Option(name: .shortAndLong, help: "Path prefix of the key pair: writes PREFIX.key and PREFIX.pub.", completion: .file())
+        var output: String
+
+        @Flag(help: "Replace PREFIX.key and PREFIX.pub when they exist.")
+        var force = false
+
+        func run() async throws {
+            try runReportingErrors {
+                let keyPath = output + ".key", pubPath = output + ".pub"
+                if !force {
+                    for p in [keyPath, pubPath] where FileManager.default.fileExists(atPath: p) {
+                        throw ImprintError(.badInput, "\(p) exists; pass --force to replace it")
+                    }
+                }
+                let key = try Ed25519PrivateKey.generate()
+                try AtomicFile.write(try key.pemBytes(), to: keyPath, mode: 0o600)
+                try AtomicFile.write(try key.publicKey.pemBytes(), to: pubPath, mode: 0o644)
+                Console.err("wrote \(keyPath) (private, keep secret) and \(pubPath)")
+                Console.out(key.keyId)
+            }
+        }
+    }
+
+    struct Sign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sign a manifest's root digest with an Ed25519 key.",
+            discussion: """
+            Writes a small JSON signature (schemas/signature.schema.json) over the canonical payload \
+            `imprint-manifest-v1 sha256:<root digest>`. An attacker who can rewrite the code in an image can \
+            rewrite an unsigned manifest too; they cannot forge this signature without the private key. \
+            The signature goes beside the manifest: manifest.json → manifest.sig.
+
+            Example:
+              imprint fingerprint . -o manifest.json && imprint sign manifest.json --key imprint.key
+              imprint verify-signature manifest.json --pubkey imprint.pub
+
+            Exit status: 0 signed; 2 bad input (manifest, key) or failure.
+            """
+        )
+
+        @Argument(help: "The manifest written by imprint fingerprint.", completion: .file())
+        var manifest: String
+
+        @Option(help: "The Ed25519 private key (PKCS#8 PEM, from imprint keygen or openssl genpkey -algorithm ed25519).", completion: .file())
+        var key: String
+
+        @Option(name: .shortAndLong, help: "Write the signature here (atomically; - for stdout). Default: MANIFEST with .json replaced by .sig.", completion: .file())
+        var output: String?
+
+        func run() async throws {
+            try runReportingErrors {
+                let privateKey = try Ed25519PrivateKey(pemFile: key)
+                let m = try Manifest.parse(try readFile(manifest, what: "manifest"), source: manifest)
+                let sig = try ManifestSignature.sign(rootDigest: m.rootDigest, key: privateKey)
+                let target = output ?? ManifestSignature.path(besideManifest: manifest)
+                try writeOutput(sig.jsonBytes(), to: target)
+                if target != "-" {
+                    Console.err("signed \(m.rootDigest) with key \(sig.keyId) → \(target)")
+                }
+            }
+        }
+    }
+
+    struct VerifySignature: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-signature",
+            abstract: "Check a manifest's signature with the signer's public key.",
+            discussion: """
+            Checks, in order: the signature was made by this public key (key id), it is for this manifest's \
+            root digest, and the Ed25519 signature over `imprint-manifest-v1 sha256:<root digest>` verifies. \
+            The verdict names the check that failed.
+
+            Example:
+              imprint verify-signature manifest.json --pubkey imprint.pub
+              imprint verify-signature app/.imprint/manifest.json --pubkey imprint.pub --signature manifest.sig
+
+            Exit status: 0 valid; 1 invalid (digest mismatch, key id mismatch, bad signature); \
+            2 bad input (unreadable or malformed manifest, signature or key).
+            """
+        )
+
+        @Argument(help: "The manifest whose signature is checked.", completion: .file())
+        var manifest: String
+
+        @Option(help: "The signer's Ed25519 public key (SubjectPublicKeyInfo PEM, the .pub from imprint keygen).", completion: .file())
+        var pubkey: String
+
+        @Option(help: "The signature file. Default: MANIFEST with .json replaced by .sig.", completion: .file())
+        var signature: String?
+
+        func run() async throws {
+            var verdict: ManifestSignature.Verdict = .valid
+            var digest: Digest? = nil
+            var keyId = ""
+            try runReportingErrors {
+                let publicKey = try Ed25519PublicKey(pemFile: pubkey)
+                let m = try Manifest.parse(try readFile(manifest, what: "manifest"), source: manifest)
+                let sigPath = signature ?? ManifestSignature.path(besideManifest: manifest)
+                let sig = try ManifestSignature.parse(try readFile(sigPath, what: "signature"), source: sigPath)
+                verdict = try sig.verdict(rootDigest: m.rootDigest, publicKey: publicKey)
+                digest = m.rootDigest
+                keyId = publicKey.keyId
+            }
+            if verdict.isValid {
+                Console.out("signature valid: \(manifest) (\(digest!)) signed by key \(keyId)")
+            } else {
+                Console.out("signature INVALID: \(manifest): \(verdict)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
