@@ -47,6 +47,12 @@ extension ImprintCommand {
         @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file())
         var output: String?
 
+        @Option(help: "Ed25519 public key (PEM): the manifest must carry a valid signature by it.", completion: .file())
+        var pubkey: String?
+
+        @Option(help: "The signature file (default: beside the manifest, manifest.sig).", completion: .file())
+        var signature: String?
+
         @Flag(name: .customLong("require-trust"), help: "Exit 1 when the result is not authenticated by --expect or --pubkey.")
         var requireTrust = false
 
@@ -75,6 +81,24 @@ extension ImprintCommand {
                     (manifestValue, manifestSource, emittedAt) = embedded
                 } else {
                     throw ImprintError(.notFound, "\(target) holds no imprint manifest (/\(Imprint.defaultStampPath)); stamp the image or pass --manifest")
+                }
+                if let pubkey {
+                    verifier.publicKey = try Ed25519PublicKey(pemFile: pubkey)
+                    if let signature {
+                        verifier.signature = try ManifestSignature.parse(try readFile(signature, what: "signature"), source: signature)
+                        verifier.signatureSource = signature
+                    } else if let manifest {
+                        let p = ManifestSignature.path(besideManifest: manifest)
+                        verifier.signatureSource = p
+                        if FileManager.default.fileExists(atPath: p) {
+                            verifier.signature = try ManifestSignature.parse(try readFile(p, what: "signature"), source: p)
+                        }
+                    } else {
+                        verifier.signatureSource = ManifestSignature.path(besideManifest: manifestSource)
+                        if let bytes = loaded.signatureBytes {
+                            verifier.signature = try ManifestSignature.parse(bytes, source: verifier.signatureSource!)
+                        }
+                    }
                 }
                 let report = try verifier.verify(manifest: manifestValue, manifestSource: manifestSource, target: loaded.tree,
                                                  targetName: target == "-" ? "stdin" : target, targetKind: loaded.kind,
@@ -117,6 +141,8 @@ enum VerifyTarget {
         var tree: Tree
         var kind: String
         var embedded: (Manifest, String, String?)?
+        /// The signature stored beside the embedded manifest, if any.
+        var signatureBytes: [UInt8]?
         /// The bytecode checks for this kind of target.
         var bytecode: ((Tree, Bytes) -> [BytecodeFinding])?
     }
@@ -131,7 +157,12 @@ enum VerifyTarget {
             let bytecode: (Tree, Bytes) -> [BytecodeFinding] = { subtree, at in
                 BytecodeChecker.check(tree: subtree, content: BytecodeChecker.directoryReader(root: (spec as NSString).appendingPathComponent(at.lossyString)))
             }
-            return Loaded(tree: tree, kind: "directory", embedded: embedded, bytecode: bytecode)
+            var signatureBytes: [UInt8]?
+            if let e = embedded {
+                let sigPath = (spec as NSString).appendingPathComponent(ManifestSignature.path(besideManifest: e.1))
+                if FileManager.default.fileExists(atPath: sigPath) { signatureBytes = try readFile(sigPath, what: "signature") }
+            }
+            return Loaded(tree: tree, kind: "directory", embedded: embedded, signatureBytes: signatureBytes, bytecode: bytecode)
         }
         throw ImprintError(.unsupported, "cannot read \(spec): not a directory (tar streams and images need the image reader)")
     }

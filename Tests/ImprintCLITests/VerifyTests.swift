@@ -103,6 +103,35 @@ import Testing
         }
     }
 
+    @Test func signedManifestIsCheckedWithPubkey() throws {
+        try withTempDir { tmp in
+            let d = try Self.deploy(tmp)
+            #expect(try imprint("keygen", "-o", tmp + "/ci").status == 0)
+            #expect(try imprint("keygen", "-o", tmp + "/other").status == 0)
+            #expect(try imprint("sign", d.rootfs + "/.imprint/manifest.json", "--key", tmp + "/ci.key").status == 0)
+            let ok = try imprint("verify", d.rootfs, "--pubkey", tmp + "/ci.pub", "--require-trust", "--format", "json")
+            #expect(ok.status == 0, "\(ok.out)\(ok.err)")
+            #expect(try jsonObject(ok.stdout)["trust"] as? String == "signature")
+            let both = try imprint("verify", d.rootfs, "--pubkey", tmp + "/ci.pub", "--expect", d.digest)
+            #expect(both.out.contains("matches the expected digest, signature valid"))
+            // Another key: the signature does not count.
+            let wrongKey = try imprint("verify", d.rootfs, "--pubkey", tmp + "/other.pub", "--format", "json")
+            #expect(wrongKey.status == 1)
+            #expect((try jsonObject(wrongKey.stdout)["findings"] as! [[String: Any]]).map { $0["class"] as! String } == ["signature"])
+            // The attacker rewrites code and manifest but cannot sign: caught.
+            try sh("printf 'VALUE = \"evil\"\\n' > \(d.ctx)/pkg/mod.py && cp \(d.ctx)/pkg/mod.py \(d.app)/pkg/mod.py")
+            #expect(try imprint("fingerprint", d.ctx, "-o", d.rootfs + "/.imprint/manifest.json", "-q").status == 0)
+            let tampered = try imprint("verify", d.rootfs, "--pubkey", tmp + "/ci.pub")
+            #expect(tampered.status == 1)
+            #expect(tampered.out.contains("signature"))
+            // No signature at all.
+            try FileManager.default.removeItem(atPath: d.rootfs + "/.imprint/manifest.sig")
+            let unsigned = try imprint("verify", d.rootfs, "--pubkey", tmp + "/ci.pub")
+            #expect(unsigned.status == 1)
+            #expect(unsigned.out.contains("no signature found"))
+        }
+    }
+
     @Test func junitAndGithubFormats() throws {
         try withTempDir { tmp in
             let d = try Self.deploy(tmp)

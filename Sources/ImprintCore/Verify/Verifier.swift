@@ -70,6 +70,10 @@ public struct Verifier {
     /// Extra entries matching these globs are allowed (`--allow-extra`).
     public var allowExtra: [String] = []
     public var expectedDigest: Digest?
+    /// With `--pubkey`: the key the manifest must be signed with, and the signature found (nil when none).
+    public var publicKey: Ed25519PublicKey?
+    public var signature: ManifestSignature?
+    public var signatureSource: String?
     /// Runs the Python bytecode checks on the target's context subtree (paths relative to the context root).
     public var bytecode: ((Tree, _ at: Bytes) -> [BytecodeFinding])?
 
@@ -86,6 +90,22 @@ public struct Verifier {
                                           message: "the manifest in the target is not the one CI recorded",
                                           expected: [("digest", expectedDigest.prefixed)],
                                           actual: [("digest", manifest.rootDigest.prefixed)]))
+        }
+        var signatureValid = false
+        if let publicKey {
+            if let signature {
+                let verdict = try signature.verdict(rootDigest: manifest.rootDigest, publicKey: publicKey)
+                if verdict.isValid {
+                    signatureValid = true
+                } else {
+                    findings.append(VerifyFinding(.signature, .error, path: "", message: "\(verdict) (\(signatureSource ?? "signature"))",
+                                                  expected: [("keyId", publicKey.keyId), ("digest", manifest.rootDigest.prefixed)],
+                                                  actual: [("keyId", signature.keyId), ("digest", signature.digest.prefixed)]))
+                }
+            } else {
+                findings.append(VerifyFinding(.signature, .error, path: "", message: "no signature found for the manifest (expected \(signatureSource ?? "a .sig file beside it"))",
+                                              expected: [("keyId", publicKey.keyId)]))
+            }
         }
         // Find the context root in the target.
         let atPath: Bytes
@@ -161,7 +181,14 @@ public struct Verifier {
         manifest.tree.walk { _, _ in checked += 1 }
         actual.computeDigests()
         let verdict: VerifyReport.Verdict = findings.contains { $0.severity == .error } ? .mismatch : .verified
-        return VerifyReport(verdict: verdict, trust: expectedDigest == nil ? .none : .expectedDigest,
+        let trust: VerifyReport.Trust
+        switch (expectedDigest != nil, signatureValid) {
+        case (true, true): trust = .both
+        case (true, false): trust = .expectedDigest
+        case (false, true): trust = .signature
+        case (false, false): trust = .none
+        }
+        return VerifyReport(verdict: verdict, trust: trust,
                             manifestSource: manifestSource, manifestDigest: manifest.rootDigest,
                             expectedDigest: expectedDigest, target: targetName, targetKind: targetKind,
                             at: atDisplay, actualDigest: actual.rootDigest, findings: findings, warnings: warnings,
@@ -240,7 +267,8 @@ public struct Verifier {
             }
         }
         clone(tree.root, copy.root)
-        for e in excluded {
+        // A signature beside an excluded manifest (`manifest.sig`) is imprint's too.
+        for e in excluded + excluded.map({ ManifestSignature.path(besideManifest: $0) }) {
             let comps = Array(e.utf8).pathComponents
             copy.remove(comps.joinedPath)
             var parent = Array(comps.dropLast())
