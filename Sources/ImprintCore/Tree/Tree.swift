@@ -43,6 +43,8 @@ public final class TreeNode {
     public var devMinor: UInt32 = 0
     /// Index of the image layer that last wrote this entry, when the tree was flattened from an image.
     public var layer: Int?
+    /// The first 16 bytes of a `.pyc` file (its PEP 552 header), when the tree was read from a tar or image.
+    public var pycHeader: [UInt8]?
     /// A directory that exists only because something below it does (no entry of its own was seen).
     public var implicit = false
     public var children: [Bytes: TreeNode] = [:]
