@@ -21,7 +21,7 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "An image (OCI layout, oci-archive, docker-archive, optionally :TAG), a filesystem tar, '-' for stdin, or a directory.", completion: .file())
+        @Argument(help: "An image (OCI layout, oci-archive, docker-archive, optionally :TAG; or registry://HOST/REPO:TAG), a filesystem tar, '-' for stdin, or a directory.", completion: .file())
         var source: String
 
         @Option(help: "Where the manifest is inside the source.")
@@ -33,9 +33,13 @@ extension ImprintCommand {
         @Option(name: .shortAndLong, help: "Write the manifest here (atomically) instead of stdout.", completion: .file())
         var output: String?
 
+        @OptionGroup var registry: RegistryFlags
+
         func run() async throws {
             try runReportingErrors {
-                let loaded = try SourceLoader.load(source, platform: platform, stampPath: path)
+                registry.apply()
+                // From a registry, fetch only manifest, config and the stamp layer.
+                let loaded = try SourceLoader.loadEmbeddedManifestOnly(source, platform: platform, stampPath: path)
                 if let problem = loaded.embeddedManifestProblem {
                     throw ImprintError.badInput("\(source): the file at /\(loaded.stampPath) is not a valid imprint manifest: \(problem)")
                 }

@@ -16,6 +16,6 @@ struct ImprintCommand: AsyncParsableCommand {
         Exit status: 0 ok, 1 a difference or finding was reported, 2 bad input or failure.
         """,
         version: "imprint \(Imprint.version) (\(SHA256.libraryVersion))",
-        subcommands: [Fingerprint.self, Stamp.self, Extract.self, Inspect.self]
+        subcommands: [Fingerprint.self, Stamp.self, Extract.self, Inspect.self, Attach.self, FetchManifest.self, HistorySync.self]
     )
 }

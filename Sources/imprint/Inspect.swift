@@ -21,7 +21,7 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "An OCI layout directory, oci-archive or docker-archive tar (optionally :TAG), a filesystem tar, '-' for stdin, or a directory.", completion: .file())
+        @Argument(help: "An OCI layout directory, oci-archive or docker-archive tar (optionally :TAG), registry://HOST/REPO:TAG, a filesystem tar, '-' for stdin, or a directory.", completion: .file())
         var source: String
 
         @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.")
@@ -36,8 +36,11 @@ extension ImprintCommand {
         @Flag(help: "Print JSON (schema: schemas/inspect.schema.json).")
         var json = false
 
+        @OptionGroup var registry: RegistryFlags
+
         func run() async throws {
             try runReportingErrors {
+                registry.apply()
                 // Images need their layers read only for the tree or the embedded manifest; read them unless
                 // only metadata was asked for... the embedded manifest lives in a layer, so always flatten.
                 let loaded = try SourceLoader.load(source, platform: platform, stampPath: path, withTree: true)

@@ -24,7 +24,7 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "The image: an OCI layout directory (stamped in place), an oci-archive or docker-archive tar (optionally :TAG).", completion: .file())
+        @Argument(help: "The image: an OCI layout directory (stamped in place), an oci-archive or docker-archive tar (optionally :TAG), or registry://HOST/REPO:TAG (stamped and pushed).", completion: .file())
         var image: String
 
         @Option(help: "The imprint manifest to stamp.", completion: .file())
@@ -45,6 +45,11 @@ extension ImprintCommand {
         @Option(name: .shortAndLong, help: "The stamped archive to write (required for oci-archive and docker-archive).", completion: .file())
         var output: String?
 
+        @Option(help: "For registry://: push the stamped image under this tag (default: the image's tag).")
+        var tag: String?
+
+        @OptionGroup var registry: RegistryFlags
+
         func validate() throws {
             if (manifest == nil) == (context == nil) {
                 throw ValidationError("give exactly one of --manifest FILE or --context DIR")
@@ -60,6 +65,11 @@ extension ImprintCommand {
                     var fp = Fingerprinter(context: context!)
                     fp.dockerfile = dockerfile
                     bytes = try fp.run().jsonBytes()
+                }
+                if RegistryReference.isRegistry(image) {
+                    registry.apply()
+                    try stampInRegistry(bytes)
+                    return
                 }
                 var stamper = ImageStamper()
                 stamper.stampPath = path

@@ -15,9 +15,11 @@ public struct LoadedSource {
         case directory
         /// An imprint manifest JSON file.
         case manifestFile = "manifest"
+        /// An image in a registry (`registry://HOST/REPO:TAG`), read through `RegistryImageReader`.
+        case registry
 
         /// True for the three image formats.
-        public var isImage: Bool { self == .ociLayout || self == .ociArchive || self == .dockerArchive }
+        public var isImage: Bool { self == .ociLayout || self == .ociArchive || self == .dockerArchive || self == .registry }
     }
 
     public var kind: Kind
@@ -90,6 +92,11 @@ public enum SourceLoader {
             let (tree, captured) = try readTarStream(FileDescriptorSource(fd: 0, name: "stdin"), name: "stdin", capture: capture)
             return finish(LoadedSource(kind: .tarStream, path: "-", tree: tree, stampPath: stampPath), captured)
         }
+        if RegistryReference.isRegistry(spec) {
+            let (src, captured) = try RegistrySource.load(spec, platform: try platform.map { try Platform(parsing: $0) },
+                                                          stampPath: stampPath, withTree: withTree)
+            return finish(src, captured)
+        }
         let parsed = try parse(spec)
         let chosenPlatform = try platform.map { try Platform(parsing: $0) }
         switch parsed.kind {
@@ -109,7 +116,7 @@ public enum SourceLoader {
         case .tarStream:
             let (tree, captured) = try readTarStream(try FileDescriptorSource(path: parsed.path), name: parsed.path, capture: capture)
             return finish(LoadedSource(kind: .tarStream, path: parsed.path, tree: tree, stampPath: stampPath), captured)
-        case .ociLayout, .ociArchive, .dockerArchive:
+        case .ociLayout, .ociArchive, .dockerArchive, .registry:
             let location = try openImage(parsed)
             let info = try location.reader.resolve(reference: location.reference, platform: chosenPlatform)
             var src = LoadedSource(kind: location.kind, path: location.path, tree: Tree(), image: info, stampPath: stampPath)
