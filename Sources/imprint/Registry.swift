@@ -180,8 +180,9 @@ extension ImprintCommand.Stamp {
         var stamper = RegistryStamper()
         stamper.stampPath = path
         stamper.platform = try platform.map { try Platform(parsing: $0) }
-        let result = try stamper.stamp(image, manifestBytes: manifestBytes, tag: tag)
-        Console.err("pushed \(result.destination) (\(result.uploadedBlobs.count) new blob\(result.uploadedBlobs.count == 1 ? "" : "s"))")
+        let result = try stamper.stamp(image, manifestBytes: manifestBytes, tag: tag, destination: destination)
+        let mounted = result.mountedBlobs.isEmpty ? "" : ", \(result.mountedBlobs.count) mounted"
+        Console.err("pushed \(result.destination) (\(result.uploadedBlobs.count) new blob\(result.uploadedBlobs.count == 1 ? "" : "s")\(mounted))")
         Console.out(result.manifestDigest.prefixed)
     }
 }

@@ -48,6 +48,9 @@ extension ImprintCommand {
         @Option(help: "For registry://: push the stamped image under this tag (default: the image's tag).")
         var tag: String?
 
+        @Option(name: .customLong("to"), help: "For registry://: push to this repository of the same registry (registry://HOST/REPO[:TAG]); base layers are mounted, not copied.")
+        var destination: String?
+
         @OptionGroup var registry: RegistryFlags
 
         func validate() throws {

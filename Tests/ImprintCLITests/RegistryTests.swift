@@ -249,6 +249,17 @@ struct RegistryTests {
             #expect(back.status == 0, "\(back.err)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/back.json")) == Data(contentsOf: URL(fileURLWithPath: dir + "/m.json")))
 
+            // Into another repository: base layers are mounted, never read or uploaded.
+            let m0 = reg.requests().count
+            let other = try imprint("stamp", "registry://\(reg.host)/app:v1", "--manifest", dir + "/m.json", "--to", "registry://\(reg.host)/prod/app:1.0")
+            #expect(other.status == 0, "\(other.err)")
+            #expect(other.out == r.out)
+            let otherRequests = Array(reg.requests().dropFirst(m0))
+            #expect(otherRequests.filter { $0.contains("mount=") }.count == 2, "\(otherRequests)")
+            #expect(otherRequests.filter { $0.hasPrefix("GET /v2/app/blobs/") }.count == 1, "\(otherRequests)")
+            let fromOther = try imprint("extract", "registry://\(reg.host)/prod/app:1.0")
+            #expect(fromOther.stdout == (try Data(contentsOf: URL(fileURLWithPath: dir + "/m.json"))))
+
             // Stamping again pushes nothing new.
             let n = reg.requests().count
             let again = try imprint("stamp", "registry://\(reg.host)/app:v1", "--manifest", dir + "/m.json", "--tag", "v1-stamped")

@@ -151,6 +151,17 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendab
         spool(task.taskIdentifier, remove: true)?.complete(error)
     }
 
+    // Blob GETs are often redirected to storage on another host (S3, a CDN): never send the registry's
+    // Authorization there (S3 rejects a request with two authentication mechanisms, and the token is not theirs).
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
+        var r = request
+        if r.url?.host != task.originalRequest?.url?.host || r.url?.port != task.originalRequest?.url?.port {
+            r.setValue(nil, forHTTPHeaderField: "Authorization")
+        }
+        completionHandler(r)
+    }
+
     // Registries answer 401 with their own challenge; the client handles it, URLSession must not.
     func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
                     completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
