@@ -18,7 +18,10 @@ struct ImprintCommand: AsyncParsableCommand {
         version: "imprint \(Imprint.version) (\(SHA256.libraryVersion))",
         subcommands: [
             Fingerprint.self,
+            Stamp.self,
             Verify.self,
+            Extract.self,
+            Inspect.self,
             Diff.self,
             Run.self,
             Pipeline.self,
@@ -27,6 +30,9 @@ struct ImprintCommand: AsyncParsableCommand {
             Keygen.self,
             Sign.self,
             VerifySignature.self,
+            Attach.self,
+            FetchManifest.self,
+            HistorySync.self,
         ]
     )
 }

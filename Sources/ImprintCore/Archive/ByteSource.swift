@@ -1,0 +1,229 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A forward-only stream of bytes: a file, a pipe, a range of a file, a decompressor.
+///
+/// Archives and layers are always read through one of these so that nothing holds a whole archive in memory.
+public protocol ByteSource: AnyObject {
+    /// Reads up to `buffer.count` bytes; returns 0 only at the end of the stream.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Skips `count` bytes (seeking when the source can).
+    /// - Throws: when the stream ends before `count` bytes were skipped.
+    func skip(_ count: UInt64) throws
+}
+
+extension ByteSource {
+    public func skip(_ count: UInt64) throws {
+        try skipByReading(count)
+    }
+
+    /// Skips by reading into a scratch buffer (for sources that cannot seek).
+    public func skipByReading(_ count: UInt64) throws {
+        var left = count
+        var scratch = [UInt8](repeating: 0, count: 64 << 10)
+        while left > 0 {
+            let want = Int(min(UInt64(scratch.count), left))
+            let n = try scratch.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) }
+            if n == 0 { throw ImprintError.badInput("unexpected end of data (\(left) bytes missing)") }
+            left -= UInt64(n)
+        }
+    }
+
+    /// Reads until `buffer` is full or the stream ends; returns the number of bytes read.
+    public func readFully(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var off = 0
+        while off < buffer.count {
+            let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[off...]))
+            if n == 0 { break }
+            off += n
+        }
+        return off
+    }
+
+    /// Reads the rest of the stream into memory, failing when it exceeds `limit` bytes.
+    public func readAll(limit: Int, what: String) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try read(into: $0) }
+            if n == 0 { return out }
+            out.append(contentsOf: chunk[0..<n])
+            if out.count > limit { throw ImprintError.badInput("\(what) is larger than \(formatBytes(UInt64(limit)))") }
+        }
+    }
+
+    /// Calls `body` with successive chunks until the stream ends.
+    public func forEachChunk(bufferSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
+        defer { buf.deallocate() }
+        while true {
+            let n = try read(into: buf)
+            if n == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+        }
+    }
+}
+
+/// Reads a file descriptor (a file, a pipe, stdin), optionally only the byte range `[offset, offset+length)`.
+///
+/// With a range it uses `pread`, so several range sources may share one descriptor.
+public final class FileDescriptorSource: ByteSource {
+    public let fd: Int32
+    public let name: String
+    private let ownsDescriptor: Bool
+    private var position: UInt64
+    private let end: UInt64?
+    private let positional: Bool
+    /// Bytes consumed so far (relative to the start of the range).
+    public private(set) var consumed: UInt64 = 0
+
+    /// Wraps an open descriptor read sequentially from its current position (pipes, stdin).
+    public init(fd: Int32, name: String, ownsDescriptor: Bool = false) {
+        self.fd = fd
+        self.name = name
+        self.ownsDescriptor = ownsDescriptor
+        self.position = 0
+        self.end = nil
+        self.positional = false
+    }
+
+    /// Opens `path` for reading; `offset`/`length` restrict it to a byte range.
+    public init(path: String, offset: UInt64 = 0, length: UInt64? = nil) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw ImprintError.posix("open", path) }
+        self.fd = fd
+        self.name = path
+        self.ownsDescriptor = true
+        self.position = offset
+        self.end = length.map { offset + $0 }
+        self.positional = true
+    }
+
+    /// A range of a descriptor owned by someone else (members of an archive read by `pread`).
+    public init(sharedFD fd: Int32, name: String, offset: UInt64, length: UInt64) {
+        self.fd = fd
+        self.name = name
+        self.ownsDescriptor = false
+        self.position = offset
+        self.end = offset + length
+        self.positional = true
+    }
+
+    deinit { if ownsDescriptor { close(fd) } }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var want = buffer.count
+        if let end { want = Int(min(UInt64(want), end - position)) }
+        if want == 0 { return 0 }
+        while true {
+            let n = positional ? pread(fd, buffer.baseAddress, want, off_t(position)) : Glibc.read(fd, buffer.baseAddress, want)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ImprintError.posix("read", name)
+            }
+            if n == 0, end != nil {
+                throw ImprintError.badInput("cannot read \(name): file ends before the expected end (truncated)")
+            }
+            position += UInt64(n)
+            consumed += UInt64(n)
+            return n
+        }
+    }
+
+    public func skip(_ count: UInt64) throws {
+        if positional {
+            if let end, position + count > end { throw ImprintError.badInput("cannot read \(name): unexpected end of data") }
+            position += count
+            consumed += count
+        } else {
+            try skipByReading(count)
+            // skipByReading counted through read(into:)
+        }
+    }
+}
+
+/// A source that first yields `prefix`, then the rest of `inner` (used after peeking at magic bytes).
+public final class PrefixedSource: ByteSource {
+    private var prefix: [UInt8]
+    private var offset = 0
+    private let inner: ByteSource
+
+    public init(prefix: [UInt8], inner: ByteSource) {
+        self.prefix = prefix
+        self.inner = inner
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if offset < prefix.count {
+            let n = min(buffer.count, prefix.count - offset)
+            prefix.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
+            offset += n
+            return n
+        }
+        return try inner.read(into: buffer)
+    }
+}
+
+/// A source of bytes held in memory (small blobs, tests).
+public final class MemorySource: ByteSource {
+    private let bytes: [UInt8]
+    private var offset = 0
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = min(buffer.count, bytes.count - offset)
+        if n > 0 { bytes.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) } }
+        offset += n
+        return n
+    }
+}
+
+/// Passes bytes through while computing their SHA-256 and counting them; `verify` checks both at the end.
+///
+/// Every blob of an image is read through one of these, so a corrupted or substituted blob is an error.
+public final class DigestVerifyingSource: ByteSource {
+    private let inner: ByteSource
+    private let hasher = SHA256()
+    public private(set) var count: UInt64 = 0
+    public let expectedDigest: Digest?
+    public let expectedSize: UInt64?
+    public let name: String
+
+    public init(_ inner: ByteSource, digest: Digest?, size: UInt64?, name: String) {
+        self.inner = inner
+        self.expectedDigest = digest
+        self.expectedSize = size
+        self.name = name
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try inner.read(into: buffer)
+        if n > 0 {
+            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            count += UInt64(n)
+            if let expectedSize, count > expectedSize {
+                throw ImprintError.badInput("blob \(name) is larger than its descriptor's size \(expectedSize)")
+            }
+        }
+        return n
+    }
+
+    public func skip(_ count: UInt64) throws { try skipByReading(count) }
+
+    /// Reads whatever is left, then checks size and digest.
+    /// - Throws: `badInput` naming the blob on a size or digest mismatch.
+    public func verify() throws {
+        try forEachChunk(bufferSize: 256 << 10) { _ in }
+        let actual = hasher.finish()
+        if let expectedSize, count != expectedSize {
+            throw ImprintError.badInput("blob \(name) has \(count) bytes but its descriptor says \(expectedSize)")
+        }
+        if let expectedDigest, actual != expectedDigest {
+            throw ImprintError.badInput("blob \(name) does not match its digest: content hashes to \(actual)")
+        }
+    }
+
+    /// The digest of what was read so far (call after the stream ended).
+    public func finish() -> Digest { hasher.finish() }
+}

@@ -1,0 +1,180 @@
+internal import CZlib
+import Foundation
+
+/// How a layer or archive is compressed, detected from its first bytes (never from a media type).
+public enum Compression: String, Sendable {
+    case none, gzip, zstd
+
+    /// Detects compression from magic bytes: gzip `1f 8b`, zstd `28 b5 2f fd`, otherwise none.
+    public static func detect(_ head: [UInt8]) -> Compression {
+        if head.count >= 2, head[0] == 0x1f, head[1] == 0x8b { return .gzip }
+        if head.count >= 4, head[0] == 0x28, head[1] == 0xb5, head[2] == 0x2f, head[3] == 0xfd { return .zstd }
+        return .none
+    }
+
+    /// Peeks at `source` and returns a source of the decompressed bytes.
+    /// - Throws: `unsupported` for zstd.
+    public static func decompressing(_ source: ByteSource, name: String) throws -> (ByteSource, Compression) {
+        var head = [UInt8](repeating: 0, count: 4)
+        let n = try head.withUnsafeMutableBytes { try source.readFully(into: $0) }
+        head.removeSubrange(n...)
+        let kind = detect(head)
+        let restored = PrefixedSource(prefix: head, inner: source)
+        switch kind {
+        case .none: return (restored, .none)
+        case .gzip: return (GzipDecoder(restored, name: name), .gzip)
+        case .zstd: throw ImprintError(.unsupported, "\(name): zstd layers are not supported (recompress with gzip, e.g. skopeo copy --dest-compress-format gzip)")
+        }
+    }
+}
+
+/// Streaming gzip decompression through zlib (RFC 1952; also accepts zlib streams, and multi-member gzip).
+public final class GzipDecoder: ByteSource {
+    private let inner: ByteSource
+    private let name: String
+    // why: zlib keeps pointers into the z_stream it was initialised with, so it must never move; heap-allocate it.
+    private let stream: UnsafeMutablePointer<z_stream>
+    private let input: UnsafeMutableRawBufferPointer
+    private var innerEOF = false
+    private var finished = false
+    private var memberEnded = false
+    /// Decompressed bytes produced so far.
+    public private(set) var produced: UInt64 = 0
+
+    public init(_ inner: ByteSource, name: String, inputBufferSize: Int = 256 << 10) {
+        self.inner = inner
+        self.name = name
+        stream = .allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        input = .allocate(byteCount: inputBufferSize, alignment: 16)
+        let rc = CZlib_inflateInit2(stream, 15 + 32)
+        precondition(rc == Z_OK, "inflateInit2 failed: out of memory")
+    }
+
+    deinit {
+        inflateEnd(stream)
+        stream.deallocate()
+        input.deallocate()
+    }
+
+    private func fill() throws {
+        if stream.pointee.avail_in > 0 || innerEOF { return }
+        let n = try inner.read(into: input)
+        if n == 0 { innerEOF = true; return }
+        stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_in = uInt(n)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if finished || buffer.count == 0 { return 0 }
+        while true {
+            try fill()
+            if memberEnded {
+                // A gzip member ended; another may follow (multi-member gzip, as `cat a.gz b.gz` makes).
+                if stream.pointee.avail_in == 0 && innerEOF { finished = true; return 0 }
+                if stream.pointee.avail_in == 0 { continue }
+                inflateReset(stream)
+                memberEnded = false
+            }
+            if stream.pointee.avail_in == 0 && innerEOF {
+                throw ImprintError.badInput("cannot read \(name): gzip stream truncated after \(formatBytes(produced)) of decompressed data")
+            }
+            stream.pointee.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)
+            stream.pointee.avail_out = uInt(min(buffer.count, Int(UInt32.max)))
+            let before = stream.pointee.avail_out
+            let rc = inflate(stream, Z_NO_FLUSH)
+            let n = Int(before - stream.pointee.avail_out)
+            produced += UInt64(n)
+            switch rc {
+            case Z_OK, Z_BUF_ERROR:
+                break
+            case Z_STREAM_END:
+                memberEnded = true
+            default:
+                let msg = stream.pointee.msg.map { String(cString: $0) } ?? "error \(rc)"
+                throw ImprintError.badInput("cannot read \(name): corrupt gzip data after \(formatBytes(produced)): \(msg)")
+            }
+            if n > 0 { return n }
+        }
+    }
+}
+
+/// Streaming deterministic gzip compression: fixed header (mtime 0, no name, OS byte 255), fixed level.
+///
+/// The same input always gives the same bytes with the same zlib, so a stamped layer has a stable digest.
+public final class GzipEncoder {
+    // why: as in GzipDecoder, the z_stream must stay at one address for its whole life.
+    private let stream: UnsafeMutablePointer<z_stream>
+    private let output: UnsafeMutableRawBufferPointer
+    private let sink: (UnsafeRawBufferPointer) throws -> Void
+    private var crc: uLong = crc32(0, nil, 0)
+    private var length: UInt32 = 0
+    private var headerWritten = false
+
+    /// - Parameters:
+    ///   - level: zlib level 0–9 (default 6).
+    ///   - sink: receives the compressed bytes in order.
+    public init(level: Int32 = 6, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+        stream = .allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        output = .allocate(byteCount: 256 << 10, alignment: 16)
+        self.sink = sink
+        // Raw deflate (negative window bits): we write the gzip header and trailer ourselves so every byte is fixed.
+        let rc = CZlib_deflateInit2(stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY)
+        precondition(rc == Z_OK, "deflateInit2 failed: out of memory")
+    }
+
+    deinit {
+        deflateEnd(stream)
+        stream.deallocate()
+        output.deallocate()
+    }
+
+    private func writeHeader() throws {
+        if headerWritten { return }
+        headerWritten = true
+        let header: [UInt8] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]
+        try header.withUnsafeBytes { try sink($0) }
+    }
+
+    public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+
+    public func write(_ buffer: UnsafeRawBufferPointer) throws {
+        try writeHeader()
+        guard buffer.count > 0 else { return }
+        crc = crc32(crc, buffer.baseAddress!.assumingMemoryBound(to: Bytef.self), uInt(buffer.count))
+        length &+= UInt32(truncatingIfNeeded: buffer.count)
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: buffer.baseAddress!.assumingMemoryBound(to: Bytef.self))
+        stream.pointee.avail_in = uInt(buffer.count)
+        try pump(flush: Z_NO_FLUSH)
+    }
+
+    /// Flushes the compressor and writes the gzip trailer (CRC-32 and length).
+    public func finish() throws {
+        try writeHeader()
+        stream.pointee.next_in = nil
+        stream.pointee.avail_in = 0
+        try pump(flush: Z_FINISH)
+        var trailer: [UInt8] = []
+        let c = UInt32(truncatingIfNeeded: crc)
+        for i in 0..<4 { trailer.append(UInt8(truncatingIfNeeded: c >> (8 * UInt32(i)))) }
+        for i in 0..<4 { trailer.append(UInt8(truncatingIfNeeded: length >> (8 * UInt32(i)))) }
+        try trailer.withUnsafeBytes { try sink($0) }
+    }
+
+    private func pump(flush: Int32) throws {
+        while true {
+            stream.pointee.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
+            stream.pointee.avail_out = uInt(output.count)
+            let rc = deflate(stream, flush)
+            if rc == Z_STREAM_ERROR { throw ImprintError(.failure, "gzip compression failed") }
+            let n = output.count - Int(stream.pointee.avail_out)
+            if n > 0 { try sink(UnsafeRawBufferPointer(rebasing: output[0..<n])) }
+            if flush == Z_FINISH {
+                if rc == Z_STREAM_END { return }
+            } else if stream.pointee.avail_in == 0 && stream.pointee.avail_out != 0 {
+                return
+            }
+        }
+    }
+}

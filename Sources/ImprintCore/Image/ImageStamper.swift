@@ -1,0 +1,212 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Appends one deterministic layer holding an imprint manifest to an image, the way `crane append` adds a layer:
+/// new layer blob, config (`rootfs.diff_ids`, `history`, label `org.imprint.digest`), manifest and index entry.
+///
+/// Output keeps the input's format: an OCI layout is updated in place (new blobs, then `index.json` replaced
+/// atomically); an oci-archive or docker-archive is written to a new file. Existing blobs are never changed.
+/// The same manifest stamped into the same input always gives the same image digest.
+public struct ImageStamper {
+    /// Where the manifest goes inside the image (relative to `/`).
+    public var stampPath = Imprint.defaultStampPath
+    /// Modification time of the layer's entries and the history entry (`SOURCE_DATE_EPOCH`, else 0).
+    public var epoch: Int64
+    public var platform: Platform?
+
+    /// What a stamp produced.
+    public struct Result {
+        /// The new manifest digest (for a docker-archive: the new config digest, the Docker image ID).
+        public var imageDigest: Digest
+        public var configDigest: Digest
+        public var layerDigest: Digest
+        public var diffID: Digest
+        public var manifestRootDigest: Digest
+        public var kind: LoadedSource.Kind
+    }
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        epoch = environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+    }
+
+    /// Stamps `manifestBytes` (a valid imprint manifest) into the image `spec`.
+    /// - Parameter output: the new archive (required for archives; must be nil for an OCI layout).
+    /// - Throws: `badInput` for an invalid manifest, a missing output path, or any problem reading the image.
+    public func stamp(_ spec: String, manifestBytes: [UInt8], output: String?) throws -> Result {
+        let manifest = try Manifest.parse(manifestBytes, source: "manifest")
+        let stampComponents = Array(stampPath.utf8).pathComponents
+        guard !stampComponents.isEmpty, !stampComponents.contains([0x2E, 0x2E]) else {
+            throw ImprintError.badInput("invalid stamp path \"\(stampPath)\"")
+        }
+        let location = try SourceLoader.openImage(spec)
+        switch location.kind {
+        case .ociLayout:
+            if output != nil { throw ImprintError.badInput("an OCI layout is stamped in place; -o is only for oci-archive and docker-archive") }
+        default:
+            guard let output, !output.isEmpty, output != "-" else {
+                throw ImprintError.badInput("stamping a \(location.kind.rawValue) writes a new file: give it with -o OUT")
+            }
+            if realpathString(output) == realpathString(location.path) {
+                throw ImprintError.badInput("-o must not be the input archive itself")
+            }
+        }
+        let image = try location.reader.resolve(reference: location.reference, platform: platform)
+        let layerTar = try buildLayerTar(manifestBytes)
+        let diffID = SHA256.hash(layerTar)
+        let root = manifest.rootDigest
+
+        // Config: diff_ids, history, label.
+        var config = image.config
+        var rootfs = config["rootfs"] as? [String: Any] ?? ["type": "layers"]
+        rootfs["diff_ids"] = (rootfs["diff_ids"] as? [Any] ?? []) + [diffID.prefixed]
+        config["rootfs"] = rootfs
+        var history = config["history"] as? [Any] ?? []
+        history.append([
+            "created": ManifestMetadata.rfc3339(epoch),
+            "created_by": "imprint stamp",
+            "comment": "imprint manifest \(root.prefixed) at /\(stampComponents.joinedPath.lossyString)",
+        ])
+        config["history"] = history
+        var runtime = config["config"] as? [String: Any] ?? [:]
+        var labels = runtime["Labels"] as? [String: Any] ?? [:]
+        labels[Imprint.digestLabel] = root.prefixed
+        runtime["Labels"] = labels
+        config["config"] = runtime
+        let configBytes = try CanonicalJSON.bytes(config)
+        let configDigest = SHA256.hash(configBytes)
+
+        switch location.kind {
+        case .ociLayout, .ociArchive:
+            let layerBlob = try gzip(layerTar)
+            let layerDigest = SHA256.hash(layerBlob)
+            let (manifestBytes, manifestDesc, index) = try rewriteManifest(image, location: location, configBytes: configBytes,
+                                                                            configDigest: configDigest, layerBlob: layerBlob,
+                                                                            layerDigest: layerDigest, root: root)
+            let indexBytes = try CanonicalJSON.bytes(index)
+            let newBlobs: [(Digest, [UInt8])] = [(layerDigest, layerBlob), (configDigest, configBytes), (manifestDesc.digest, manifestBytes)]
+            if location.kind == .ociLayout {
+                let store = DirectoryBlobStore(directory: location.path)
+                for (d, bytes) in newBlobs where access(store.path(d), F_OK) != 0 {
+                    try AtomicFile.write(bytes, to: store.path(d))
+                }
+                try AtomicFile.write(indexBytes, to: location.path + "/index.json")
+            } else {
+                try writeArchive(from: location.archive!, to: output!, replacing: ["index.json"],
+                                 add: newBlobs.map { ("blobs/sha256/\($0.0.hex)", $0.1) } + [("index.json", indexBytes)])
+            }
+            return Result(imageDigest: manifestDesc.digest, configDigest: configDigest, layerDigest: layerDigest,
+                          diffID: diffID, manifestRootDigest: root, kind: location.kind)
+        case .dockerArchive:
+            guard let reader = location.reader as? DockerArchive, let position = image.indexPosition else {
+                throw ImprintError(.failure, "docker-archive reader unavailable")
+            }
+            // Layers in a docker-archive are uncompressed tars named after their digest; follow the archive's naming.
+            let usesBlobs = image.layers.first?.member?.hasPrefix("blobs/sha256/") ?? false
+            let layerName = usesBlobs ? "blobs/sha256/\(diffID.hex)" : "\(diffID.hex).tar"
+            let configName = usesBlobs ? "blobs/sha256/\(configDigest.hex)" : "\(configDigest.hex).json"
+            var list = reader.manifestList
+            var entry = list[position]
+            entry["Config"] = configName
+            entry["Layers"] = (entry["Layers"] as? [String] ?? []) + [layerName]
+            list[position] = entry
+            let listBytes = try CanonicalJSON.bytes(list)
+            // The OCI layout newer `docker save` adds would now describe the unstamped image; leave it out.
+            try writeArchive(from: location.archive!, to: output!, replacing: ["manifest.json", "index.json", "oci-layout"],
+                             add: [(layerName, layerTar), (configName, configBytes), ("manifest.json", listBytes)])
+            return Result(imageDigest: configDigest, configDigest: configDigest, layerDigest: diffID, diffID: diffID,
+                          manifestRootDigest: root, kind: .dockerArchive)
+        default:
+            throw ImprintError.badInput("\(spec) is not a container image")
+        }
+    }
+
+    /// The stamp layer: parent directories (0755) and the manifest (0644), sorted, owned by 0:0, fixed mtime.
+    public func buildLayerTar(_ manifestBytes: [UInt8]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        let writer = TarWriter { out.append(contentsOf: $0) }
+        let comps = Array(stampPath.utf8).pathComponents
+        for i in 1..<comps.count {
+            try writer.writeHeader(TarEntry(path: Array(comps[0..<i]).joinedPath, kind: .directory, mode: 0o755, mtime: epoch))
+        }
+        try writer.writeFile(TarEntry(path: comps.joinedPath, kind: .file, mode: 0o644, mtime: epoch), content: manifestBytes)
+        try writer.finish()
+        return out
+    }
+
+    private func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        let encoder = GzipEncoder(level: 9) { out.append(contentsOf: $0) }
+        try encoder.write(bytes)
+        try encoder.finish()
+        return out
+    }
+
+    /// New manifest bytes and descriptor, and the updated index.json object.
+    private func rewriteManifest(_ image: ImageInfo, location: ImageLocation, configBytes: [UInt8], configDigest: Digest,
+                                 layerBlob: [UInt8], layerDigest: Digest, root: Digest) throws -> ([UInt8], Descriptor, [String: Any]) {
+        guard let layout = location.reader as? OCILayout, var manifest = image.manifest, let oldDesc = image.manifestDescriptor,
+              let position = image.indexPosition else {
+            throw ImprintError(.failure, "OCI reader unavailable")
+        }
+        var index = layout.index
+        var entries = index["manifests"] as? [Any] ?? []
+        let top = try Descriptor(json: entries[position], what: "index.json")
+        guard top.digest == oldDesc.digest else {
+            throw ImprintError(.unsupported, "\(location.path): the image is inside a nested multi-platform index; stamping nested indexes is not supported")
+        }
+        var configDesc = image.configDescriptor
+        configDesc.digest = configDigest
+        configDesc.size = UInt64(configBytes.count)
+        manifest["config"] = configDesc.jsonObject
+        let layerType = image.isDockerFamily ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip
+        var layers = manifest["layers"] as? [Any] ?? []
+        layers.append(Descriptor(mediaType: layerType, digest: layerDigest, size: UInt64(layerBlob.count)).jsonObject)
+        manifest["layers"] = layers
+        let manifestBytes = try CanonicalJSON.bytes(manifest)
+        var desc = top
+        desc.digest = SHA256.hash(manifestBytes)
+        desc.size = UInt64(manifestBytes.count)
+        desc.annotations[Imprint.digestLabel] = root.prefixed
+        entries[position] = desc.jsonObject
+        index["manifests"] = entries
+        return (manifestBytes, desc, index)
+    }
+
+    /// Writes a new archive: every regular member of `archive` except `replacing` (copied in place order,
+    /// read by offset), then `add`. Written to a temporary file and renamed, so no partial output remains.
+    private func writeArchive(from archive: TarArchiveIndex, to output: String, replacing: Set<String>,
+                              add: [(String, [UInt8])]) throws {
+        let addedNames = Set(add.map { $0.0 })
+        try AtomicFile.write(to: output) { fd in
+            let writer = TarWriter { try AtomicFile.writeAll(fd, $0, path: output) }
+            var dirs = Set<String>()
+            func parents(_ path: String) throws {
+                let comps = path.split(separator: "/").map(String.init)
+                for i in stride(from: 1, to: comps.count, by: 1) {
+                    let d = comps[0..<i].joined(separator: "/")
+                    if dirs.insert(d).inserted {
+                        try writer.writeHeader(TarEntry(path: Array(d.utf8), kind: .directory, mode: 0o755))
+                    }
+                }
+            }
+            for m in archive.members where !replacing.contains(m.path) && !addedNames.contains(m.path) {
+                try parents(m.path)
+                try writer.writeHeader(TarEntry(path: Array(m.path.utf8), kind: .file, mode: 0o644, size: m.size))
+                try archive.source(m).forEachChunk { try writer.writeContent($0) }
+            }
+            for (name, bytes) in add {
+                try parents(name)
+                try writer.writeFile(TarEntry(path: Array(name.utf8), kind: .file, mode: 0o644), content: bytes)
+            }
+            try writer.finish()
+        }
+    }
+
+    private func realpathString(_ p: String) -> String? {
+        guard let r = realpath(p, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
+    }
+}

@@ -1,0 +1,288 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A source read into a tree: what it was, the flattened filesystem, and the image metadata when it is an image.
+public struct LoadedSource {
+    /// The format of a source, detected from its content.
+    public enum Kind: String, Sendable, CaseIterable {
+        case ociLayout = "oci-layout"
+        case ociArchive = "oci-archive"
+        case dockerArchive = "docker-archive"
+        /// A filesystem tar (`docker export`, `tar c`), possibly gzip-compressed, from a file or stdin.
+        case tarStream = "tar"
+        case directory
+        /// An imprint manifest JSON file.
+        case manifestFile = "manifest"
+        /// An image in a registry (`registry://HOST/REPO:TAG`), read through `RegistryImageReader`.
+        case registry
+
+        /// True for the three image formats.
+        public var isImage: Bool { self == .ociLayout || self == .ociArchive || self == .dockerArchive || self == .registry }
+    }
+
+    public var kind: Kind
+    /// The path that was read (`-` for stdin).
+    public var path: String
+    /// The filesystem: flattened layers, the tar's entries, the directory, or the manifest's entries.
+    /// It includes the embedded manifest file itself, if any (see `removingStamp()`).
+    public var tree: Tree
+    /// Manifest, config and layers, for images.
+    public var image: ImageInfo?
+    /// The imprint manifest found at `stampPath` (for a manifest file: the manifest itself).
+    public var embeddedManifest: Manifest?
+    /// The raw bytes of that manifest, as stored.
+    public var embeddedManifestBytes: [UInt8]?
+    /// Why a file at `stampPath` was present but not a valid manifest.
+    public var embeddedManifestProblem: String?
+    /// The in-source path where the manifest was looked for.
+    public var stampPath: String
+
+    /// The tree without the embedded manifest file (and its directory when nothing else is in it), digests
+    /// recomputed: what to compare with the manifest's own tree.
+    public func removingStamp() -> Tree {
+        let copy = Tree(root: LoadedSource.deepCopy(tree.root))
+        let p = Array(stampPath.utf8).pathComponents.joinedPath
+        copy.remove(p)
+        var comps = p.pathComponents
+        comps.removeLast()
+        while !comps.isEmpty, let n = copy.node(at: comps.joinedPath), n.type == .directory, n.children.isEmpty {
+            copy.remove(comps.joinedPath)
+            comps.removeLast()
+        }
+        copy.computeDigests()
+        return copy
+    }
+
+    static func deepCopy(_ n: TreeNode) -> TreeNode {
+        let c = n.shallowCopy()
+        c.pycHeader = n.pycHeader
+        for (k, v) in n.children { c.children[k] = deepCopy(v) }
+        return c
+    }
+}
+
+/// Where an image can be found once a source specification has been parsed.
+public struct ImageLocation {
+    public var kind: LoadedSource.Kind
+    public var path: String
+    public var reference: String?
+    public var reader: ImageReader
+    /// The indexed archive, for the archive formats.
+    public var archive: TarArchiveIndex?
+}
+
+/// The one entry point to read anything imprint can compare: images (OCI layout, oci-archive, docker-archive),
+/// filesystem tars (file or `-` for stdin, plain or gzip), directories and imprint manifest files.
+public enum SourceLoader {
+    /// Reads `spec` into a tree.
+    /// - Parameters:
+    ///   - spec: a path, optionally with a transport prefix (`oci:`, `oci-archive:`, `docker-archive:`) and a
+    ///     `:TAG` suffix choosing one image of several; `-` reads a tar stream from stdin.
+    ///   - platform: `os/arch[/variant]` to choose from a multi-platform index.
+    ///   - stampPath: where the embedded manifest is looked for (default `Imprint.defaultStampPath`).
+    ///   - withTree: false to read only the image metadata (fast `inspect`).
+    /// - Throws: `ImprintError` with one line naming the problem (missing or corrupt blob, escaping tar entry,
+    ///   unsupported compression, no matching platform...).
+    public static func load(_ spec: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
+                            withTree: Bool = true) throws -> LoadedSource {
+        let capture = Array(stampPath.utf8).pathComponents.joinedPath
+        if spec == "-" {
+            let (tree, captured) = try readTarStream(FileDescriptorSource(fd: 0, name: "stdin"), name: "stdin", capture: capture)
+            return finish(LoadedSource(kind: .tarStream, path: "-", tree: tree, stampPath: stampPath), captured)
+        }
+        if RegistryReference.isRegistry(spec) {
+            let (src, captured) = try RegistrySource.load(spec, platform: try platform.map { try Platform(parsing: $0) },
+                                                          stampPath: stampPath, withTree: withTree)
+            return finish(src, captured)
+        }
+        let parsed = try parse(spec)
+        let chosenPlatform = try platform.map { try Platform(parsing: $0) }
+        switch parsed.kind {
+        case .directory:
+            var walker = ContextWalker(recordOwnership: true)
+            walker.progress = nil
+            let (tree, _) = try walker.walk(parsed.path)
+            var captured: [UInt8]?
+            let file = (parsed.path as NSString).appendingPathComponent(stampPath)
+            if access(file, F_OK) == 0 { captured = try readFile(file, what: "embedded manifest") }
+            return finish(LoadedSource(kind: .directory, path: parsed.path, tree: tree, stampPath: stampPath), captured)
+        case .manifestFile:
+            let bytes = try readFile(parsed.path, what: "manifest")
+            let m = try Manifest.parse(bytes, source: parsed.path)
+            return LoadedSource(kind: .manifestFile, path: parsed.path, tree: m.tree, embeddedManifest: m,
+                                embeddedManifestBytes: bytes, stampPath: stampPath)
+        case .tarStream:
+            let (tree, captured) = try readTarStream(try FileDescriptorSource(path: parsed.path), name: parsed.path, capture: capture)
+            return finish(LoadedSource(kind: .tarStream, path: parsed.path, tree: tree, stampPath: stampPath), captured)
+        case .ociLayout, .ociArchive, .dockerArchive, .registry:
+            let location = try openImage(parsed)
+            let info = try location.reader.resolve(reference: location.reference, platform: chosenPlatform)
+            var src = LoadedSource(kind: location.kind, path: location.path, tree: Tree(), image: info, stampPath: stampPath)
+            if !withTree { return src }
+            let (tree, captured) = try flatten(location.reader, info, capture: capture)
+            src.tree = tree
+            return finish(src, captured)
+        }
+    }
+
+    /// Opens an image without reading its layers.
+    public static func openImage(_ spec: String) throws -> ImageLocation {
+        let parsed = try parse(spec)
+        guard parsed.kind.isImage else {
+            throw ImprintError.badInput("\(spec) is not a container image (detected: \(parsed.kind.rawValue))")
+        }
+        return try openImage(parsed)
+    }
+
+    private static func openImage(_ parsed: (kind: LoadedSource.Kind, path: String, reference: String?, archive: TarArchiveIndex?)) throws -> ImageLocation {
+        switch parsed.kind {
+        case .ociLayout:
+            return ImageLocation(kind: .ociLayout, path: parsed.path, reference: parsed.reference, reader: try OCILayout(directory: parsed.path))
+        case .ociArchive:
+            let a = try parsed.archive ?? TarArchiveIndex(path: parsed.path)
+            return ImageLocation(kind: .ociArchive, path: parsed.path, reference: parsed.reference, reader: try OCILayout(archive: a), archive: a)
+        case .dockerArchive:
+            let a = try parsed.archive ?? TarArchiveIndex(path: parsed.path)
+            return ImageLocation(kind: .dockerArchive, path: parsed.path, reference: parsed.reference, reader: try DockerArchive(archive: a), archive: a)
+        default:
+            throw ImprintError.badInput("\(parsed.path) is not a container image")
+        }
+    }
+
+    // MARK: Detection
+
+    /// Splits `[transport:]path[:ref]` and detects the format of `path` from its content.
+    static func parse(_ spec: String) throws -> (kind: LoadedSource.Kind, path: String, reference: String?, archive: TarArchiveIndex?) {
+        var rest = spec
+        var forced: LoadedSource.Kind?
+        for (prefix, kind) in [("oci:", LoadedSource.Kind.ociLayout), ("oci-archive:", .ociArchive), ("docker-archive:", .dockerArchive), ("dir:", nil)] as [(String, LoadedSource.Kind?)] {
+            if rest.hasPrefix(prefix) && !exists(rest) {
+                rest = String(rest.dropFirst(prefix.count))
+                forced = kind
+                break
+            }
+        }
+        var path = rest
+        var reference: String?
+        if !exists(rest) {
+            // `path:ref`: the first colon whose left side exists (a docker-archive ref may itself contain colons).
+            var found = false
+            var idx = rest.startIndex
+            while let colon = rest[idx...].firstIndex(of: ":") {
+                let left = String(rest[..<colon])
+                if exists(left) {
+                    path = left
+                    reference = String(rest[rest.index(after: colon)...])
+                    if reference?.isEmpty == true { reference = nil }
+                    found = true
+                    break
+                }
+                idx = rest.index(after: colon)
+            }
+            if !found { throw ImprintError(.notFound, "cannot read \(spec): no such file or directory") }
+        }
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw ImprintError.posix("read", path) }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            if access(path + "/oci-layout", F_OK) == 0 { return (.ociLayout, path, reference, nil) }
+            if forced == .ociLayout { throw ImprintError.badInput("\(path) is not an OCI image layout (no oci-layout file)") }
+            return (.directory, path, reference, nil)
+        }
+        let head = try FileDescriptorSource(path: path, offset: 0, length: min(UInt64(st.st_size), 512))
+        var bytes = [UInt8](repeating: 0, count: Int(min(Int64(st.st_size), 512)))
+        _ = try bytes.withUnsafeMutableBytes { try head.readFully(into: $0) }
+        if let first = bytes.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }), first == UInt8(ascii: "{") {
+            return (.manifestFile, path, reference, nil)
+        }
+        let compression = Compression.detect(bytes)
+        if compression != .none { return (.tarStream, path, reference, nil) }
+        guard TarArchiveIndex.looksLikeTar(bytes) else {
+            throw ImprintError.badInput("\(path) is not a tar archive, image, directory or imprint manifest")
+        }
+        let archive = try TarArchiveIndex(path: path)
+        if archive.member("manifest.json") != nil && forced != .ociArchive { return (.dockerArchive, path, reference, archive) }
+        if archive.member("index.json") != nil && archive.member("oci-layout") != nil { return (.ociArchive, path, reference, archive) }
+        if let forced, forced.isImage {
+            throw ImprintError.badInput("\(path) is not a \(forced.rawValue) (no index.json/manifest.json)")
+        }
+        return (.tarStream, path, reference, nil)
+    }
+
+    private static func exists(_ p: String) -> Bool { !p.isEmpty && access(p, F_OK) == 0 }
+
+    // MARK: Reading trees
+
+    private static func finish(_ s: LoadedSource, _ captured: [UInt8]?) -> LoadedSource {
+        var s = s
+        guard let captured else { return s }
+        s.embeddedManifestBytes = captured
+        do {
+            s.embeddedManifest = try Manifest.parse(captured, source: "embedded manifest \(s.stampPath)")
+        } catch let e as ImprintError {
+            s.embeddedManifestProblem = e.message
+        } catch {
+            s.embeddedManifestProblem = "\(error)"
+        }
+        return s
+    }
+
+    /// A filesystem tar (plain or gzip) into a tree; decompression runs on its own thread.
+    static func readTarStream(_ raw: ByteSource, name: String, capture: Bytes) throws -> (Tree, [UInt8]?) {
+        let prefetch = PrefetchingSource(open: { try Compression.decompressing(raw, name: name).0 })
+        defer { prefetch.cancel(); prefetch.waitUntilDone() }
+        let flattener = LayerFlattener(capturePath: capture)
+        flattener.whiteouts = false
+        let reader = TarReader(prefetch, name: name)
+        try flattener.apply(reader, layer: nil)
+        return (flattener.finish(), flattener.capturedFinal)
+    }
+
+    /// Applies an image's layers in order. Each layer is read, verified and inflated on a producer thread
+    /// (up to `lookahead` layers at once) while this thread parses and hashes.
+    public static func flatten(_ reader: ImageReader, _ image: ImageInfo, capture: Bytes?,
+                               lookahead: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)) throws -> (Tree, [UInt8]?) {
+        let flattener = LayerFlattener(capturePath: capture)
+        var pipelines: [PrefetchingSource] = []
+        for i in image.layers.indices {
+            let layer = image.layers[i]
+            let name = "layer \(i + 1) (\(layer.member ?? layer.descriptor.digest.prefixed))"
+            let state = LayerVerification()
+            pipelines.append(PrefetchingSource(open: {
+                let raw = try reader.openLayer(image, i)
+                state.raw = raw
+                var (tar, _) = try Compression.decompressing(raw, name: name)
+                if reader.verifiesUncompressed, let diffID = layer.diffID {
+                    let v = DigestVerifyingSource(tar, digest: diffID, size: nil, name: "\(name) diff_id")
+                    state.uncompressed = v
+                    tar = v
+                }
+                return tar
+            }, finish: {
+                do {
+                    try state.raw?.verify()
+                    try state.uncompressed?.verify()
+                } catch let e as ImprintError {
+                    throw ImprintError(e.code, e.message.replacingOccurrences(of: "blob \(name) diff_id", with: "\(name): uncompressed content (diff_id)"))
+                }
+            }))
+        }
+        defer { for p in pipelines { p.cancel(); p.waitUntilDone() } }
+        for i in image.layers.indices {
+            for j in i..<min(image.layers.count, i + lookahead + 1) { pipelines[j].start() }
+            let reader = TarReader(pipelines[i], name: "layer \(i + 1) (\(image.layers[i].member ?? image.layers[i].descriptor.digest.prefixed))")
+            try flattener.apply(reader, layer: i)
+            // Drain what follows the end-of-archive blocks so verification (and its errors) complete.
+            try pipelines[i].forEachChunk(bufferSize: 64 << 10) { _ in }
+        }
+        return (flattener.finish(), flattener.capturedFinal)
+    }
+}
+
+/// The verifiers of one layer, filled in on the producer thread and checked there after the data ended.
+// why @unchecked: written and read only on the layer's producer thread.
+final class LayerVerification: @unchecked Sendable {
+    var raw: DigestVerifyingSource?
+    var uncompressed: DigestVerifyingSource?
+}

@@ -1,0 +1,301 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Imprint manifests and history archives stored in a registry as OCI 1.1 artifacts (image-spec `manifest.md`
+/// "Guidelines for Artifact Usage"): empty config, the payload as the one layer, `artifactType` naming it.
+public enum RegistryArtifacts {
+    /// `artifactType` of an imprint manifest attached to an image.
+    public static let manifestArtifactType = Manifest.mediaType
+    /// Media type of the payload layer: the manifest JSON, gzip-compressed.
+    public static let manifestLayerType = Manifest.mediaType + "+gzip"
+    /// `artifactType` of a history archive.
+    public static let historyArtifactType = "application/vnd.imprint.history.v1"
+    /// Media type of the history payload: the archive as `history export` writes it (one compressed file).
+    public static let historyLayerType = "application/vnd.imprint.history.v1.tar+gzip"
+    /// The empty config of artifacts (image-spec "Guidance for an Empty Descriptor").
+    public static let emptyConfigType = "application/vnd.oci.empty.v1+json"
+    public static let emptyConfigBytes: [UInt8] = Array("{}".utf8)
+    public static var emptyConfig: Descriptor {
+        Descriptor(mediaType: emptyConfigType, digest: SHA256.hash(emptyConfigBytes), size: 2)
+    }
+    /// The suffix of the tag imprint keeps an index of a subject's imprint artifacts under when the registry
+    /// has no referrers API (cosign-style: `sha256-<hex>.imprint`).
+    public static let fallbackTagSuffix = ".imprint"
+
+    /// The fallback tag for `subject`: `sha256-<hex>.imprint`.
+    public static func fallbackTag(_ subject: Digest) -> String { "sha256-\(subject.hex)\(fallbackTagSuffix)" }
+
+    // MARK: Manifests attached to images
+
+    /// What `attach` did.
+    public struct AttachResult {
+        public var subject: Descriptor
+        public var artifactDigest: Digest
+        /// True when the registry indexes referrers itself (answered `OCI-Subject`).
+        public var referrersAPI: Bool
+        /// The tag of the index written when it does not.
+        public var fallbackTag: String?
+    }
+
+    /// Pushes `manifestBytes` as an artifact whose `subject` is the image `spec` points at (by tag or digest).
+    /// When the registry does not answer `OCI-Subject`, the artifact is also listed in an index under the tag
+    /// `sha256-<hex>.imprint` (existing entries kept).
+    public static func attach(_ manifestBytes: [UInt8], to spec: String, client: RegistryClient? = nil,
+                              options: RegistryOptions = RegistryOptions.current) throws -> AttachResult {
+        let manifest = try Manifest.parse(manifestBytes, source: "manifest")
+        let ref = try RegistryReference(parsing: spec)
+        let client = try client ?? RegistryClient(for: ref, options: options)
+        let repo = ref.repository
+        let (subject, _) = try client.manifest(repo, reference: ref.manifestReference)
+        let payload = try RegistryStamper.gzip(manifestBytes)
+        let root = manifest.rootDigest.prefixed
+        let layer = Descriptor(mediaType: manifestLayerType, digest: SHA256.hash(payload), size: UInt64(payload.count),
+                               annotations: [Imprint.digestLabel: root, "org.opencontainers.image.title": "manifest.json"])
+        let artifact: [String: Any] = [
+            "schemaVersion": 2,
+            "mediaType": MediaType.ociManifest,
+            "artifactType": manifestArtifactType,
+            "config": emptyConfig.jsonObject,
+            "layers": [layer.jsonObject],
+            "subject": subjectJSON(subject),
+            "annotations": [Imprint.digestLabel: root, "org.opencontainers.image.created": manifest.metadata.created],
+        ]
+        let bytes = try CanonicalJSON.bytes(artifact)
+        try client.pushBlob(repo, emptyConfigBytes)
+        try client.pushBlob(repo, payload)
+        let put = try client.pushManifest(repo, reference: SHA256.hash(bytes).prefixed, bytes, mediaType: MediaType.ociManifest)
+        var result = AttachResult(subject: subject, artifactDigest: put.digest, referrersAPI: put.subject != nil)
+        if put.subject == nil {
+            var d = Descriptor(mediaType: MediaType.ociManifest, digest: put.digest, size: UInt64(bytes.count),
+                               annotations: [Imprint.digestLabel: root, "org.opencontainers.image.created": manifest.metadata.created])
+            var json = d.jsonObject
+            json["artifactType"] = manifestArtifactType
+            d.json = json
+            let tag = fallbackTag(subject.digest)
+            try updateFallbackIndex(client, repo: repo, tag: tag, adding: d)
+            result.fallbackTag = tag
+        }
+        return result
+    }
+
+    private static func subjectJSON(_ d: Descriptor) -> [String: Any] {
+        ["mediaType": d.mediaType, "digest": d.digest.prefixed, "size": NSNumber(value: d.size)]
+    }
+
+    /// Adds `entry` to the OCI index under `tag` (creating it), unless an entry with its digest is there.
+    static func updateFallbackIndex(_ client: RegistryClient, repo: String, tag: String, adding entry: Descriptor) throws {
+        var manifests: [Any] = []
+        if try client.manifestDescriptor(repo, reference: tag) != nil {
+            let (_, existing) = try client.manifest(repo, reference: tag)
+            let obj = try JSONRead.object(existing, what: "referrers index \(repo):\(tag)")
+            manifests = obj["manifests"] as? [Any] ?? []
+        }
+        for m in manifests where (m as? [String: Any])?["digest"] as? String == entry.digest.prefixed { return }
+        manifests.append(entry.jsonObject)
+        let index: [String: Any] = ["schemaVersion": 2, "mediaType": MediaType.ociIndex, "manifests": manifests]
+        try client.pushManifest(repo, reference: tag, try CanonicalJSON.bytes(index), mediaType: MediaType.ociIndex)
+    }
+
+    /// The imprint artifacts attached to `subject`: through the referrers API when the registry has it, else
+    /// through the `sha256-<hex>.imprint` index. Empty when there are none.
+    public static func referrers(_ client: RegistryClient, repo: String, subject: Digest, artifactType: String) throws -> (descriptors: [Descriptor], viaReferrersAPI: Bool) {
+        if let list = try client.referrers(repo, subject, artifactType: artifactType) {
+            return (list, true)
+        }
+        let tag = fallbackTag(subject)
+        guard try client.manifestDescriptor(repo, reference: tag) != nil else { return ([], false) }
+        let (_, bytes) = try client.manifest(repo, reference: tag)
+        let obj = try JSONRead.object(bytes, what: "referrers index \(repo):\(tag)")
+        let list = try (obj["manifests"] as? [Any] ?? []).map { try Descriptor(json: $0, what: "referrers index \(repo):\(tag)") }
+        return (list.filter { ($0.json["artifactType"] as? String) == artifactType }, false)
+    }
+
+    /// What `findManifest` found.
+    public struct Found {
+        public var manifest: Manifest
+        public var bytes: [UInt8]
+        public var artifactDigest: Digest
+        public var subject: Digest
+        public var viaReferrersAPI: Bool
+    }
+
+    /// Finds the imprint manifest attached to the image `spec` points at (the newest by
+    /// `org.opencontainers.image.created`, then the last listed), fetches and checks it.
+    /// - Throws: `notFound` when nothing is attached; `badInput` when the artifact is inconsistent.
+    public static func findManifest(for spec: String, client: RegistryClient? = nil,
+                                    options: RegistryOptions = RegistryOptions.current) throws -> Found {
+        let ref = try RegistryReference(parsing: spec)
+        let client = try client ?? RegistryClient(for: ref, options: options)
+        let repo = ref.repository
+        let subject: Digest
+        if let d = ref.digest {
+            subject = d
+        } else if let d = try client.manifestDescriptor(repo, reference: ref.manifestReference) {
+            subject = d.digest
+        } else {
+            throw ImprintError(.notFound, "registry \(ref.host) has no manifest \(ref) (404)")
+        }
+        let (list, viaAPI) = try referrers(client, repo: repo, subject: subject, artifactType: manifestArtifactType)
+        guard !list.isEmpty else {
+            throw ImprintError(.notFound, "no imprint manifest is attached to \(ref.host)/\(repo)@\(subject.prefixed) (attach one with `imprint attach`)")
+        }
+        let chosen = list.enumerated().max { a, b in
+            let ca = a.element.annotations["org.opencontainers.image.created"] ?? ""
+            let cb = b.element.annotations["org.opencontainers.image.created"] ?? ""
+            return ca == cb ? a.offset < b.offset : ca < cb
+        }!.element
+        let (_, artifactBytes) = try client.manifest(repo, reference: chosen.digest.prefixed)
+        let artifact = try JSONRead.object(artifactBytes, what: "artifact \(chosen.digest)")
+        let subjectDesc = try Descriptor(json: artifact["subject"], what: "artifact \(chosen.digest) subject")
+        guard subjectDesc.digest == subject else {
+            throw ImprintError.badInput("artifact \(chosen.digest) names subject \(subjectDesc.digest), not \(subject)")
+        }
+        guard let layers = artifact["layers"] as? [Any], let first = layers.first else {
+            throw ImprintError.badInput("artifact \(chosen.digest) has no payload layer")
+        }
+        let layer = try Descriptor(json: first, what: "artifact \(chosen.digest) layer")
+        let payload = try client.blob(repo, layer)
+        let bytes = try decompress(payload, name: "artifact \(chosen.digest) payload")
+        let m = try Manifest.parse(bytes, source: "attached manifest \(chosen.digest)")
+        if let claimed = layer.annotations[Imprint.digestLabel] ?? (artifact["annotations"] as? [String: String])?[Imprint.digestLabel],
+           claimed != m.rootDigest.prefixed {
+            throw ImprintError.badInput("artifact \(chosen.digest) claims \(claimed) but its manifest has root digest \(m.rootDigest)")
+        }
+        return Found(manifest: m, bytes: bytes, artifactDigest: chosen.digest, subject: subject, viaReferrersAPI: viaAPI)
+    }
+
+    /// Inflates gzip or zlib payloads; passes plain JSON through.
+    static func decompress(_ bytes: [UInt8], name: String) throws -> [UInt8] {
+        if let first = bytes.first, first == UInt8(ascii: "{") { return bytes }
+        let decoder = GzipDecoder(MemorySource(bytes), name: name)
+        return try decoder.readAll(limit: 512 << 20, what: name)
+    }
+
+    // MARK: History transport
+
+    /// The tag a history named `name` is kept under: `imprint-history-<name>`.
+    public static func historyTag(_ name: String) throws -> String {
+        let tag = "imprint-history-\(name)"
+        guard !name.isEmpty, RegistryReference.isValidTag(tag) else {
+            throw ImprintError.badInput("invalid history name \"\(name)\" (letters, digits, . _ -; at most 112 characters)")
+        }
+        return tag
+    }
+
+    /// Pushes one history archive (the compressed file `history export` writes) to the repository `spec`
+    /// (`registry://HOST/REPO`) as an artifact tagged `imprint-history-<name>`, replacing the previous one.
+    /// - Returns: the artifact manifest digest.
+    @discardableResult
+    public static func pushHistory(archive: [UInt8], to spec: String, name: String = "default",
+                                   options: RegistryOptions = RegistryOptions.current, client: RegistryClient? = nil) throws -> Digest {
+        let ref = try RegistryReference(parsing: spec, requireReference: false)
+        let tag = try historyTag(name)
+        let client = try client ?? RegistryClient(for: ref, options: options)
+        let layer = Descriptor(mediaType: historyLayerType, digest: SHA256.hash(archive), size: UInt64(archive.count),
+                               annotations: ["org.opencontainers.image.title": "history-\(name).tar.gz"])
+        let artifact: [String: Any] = [
+            "schemaVersion": 2,
+            "mediaType": MediaType.ociManifest,
+            "artifactType": historyArtifactType,
+            "config": emptyConfig.jsonObject,
+            "layers": [layer.jsonObject],
+            "annotations": ["org.imprint.history.name": name],
+        ]
+        let bytes = try CanonicalJSON.bytes(artifact)
+        try client.pushBlob(ref.repository, emptyConfigBytes)
+        try client.pushBlob(ref.repository, archive, digest: layer.digest)
+        return try client.pushManifest(ref.repository, reference: tag, bytes, mediaType: MediaType.ociManifest).digest
+    }
+
+    /// Pulls the history archive tagged `imprint-history-<name>` from `spec` and writes it to `path`
+    /// atomically (streamed and verified; nothing is left at `path` on failure).
+    /// - Returns: the archive's digest.
+    @discardableResult
+    public static func pullHistory(from spec: String, name: String = "default", to path: String,
+                                   options: RegistryOptions = RegistryOptions.current, client: RegistryClient? = nil) throws -> Digest {
+        let ref = try RegistryReference(parsing: spec, requireReference: false)
+        let tag = try historyTag(name)
+        let client = try client ?? RegistryClient(for: ref, options: options)
+        let (desc, bytes) = try client.manifest(ref.repository, reference: tag)
+        let obj = try JSONRead.object(bytes, what: "history artifact \(ref.repository):\(tag)")
+        guard (obj["artifactType"] as? String) == historyArtifactType,
+              let layers = obj["layers"] as? [Any], layers.count == 1 else {
+            throw ImprintError.badInput("\(ref.host)/\(ref.repository):\(tag) (\(desc.digest)) is not an imprint history artifact")
+        }
+        let layer = try Descriptor(json: layers[0], what: "history artifact \(desc.digest)")
+        let source = try client.openBlob(ref.repository, layer)
+        try AtomicFile.write(to: path) { fd in
+            try source.forEachChunk { try AtomicFile.writeAll(fd, $0, path: path) }
+            try source.verify()
+        }
+        return layer.digest
+    }
+
+    /// A deterministic `.tar.gz` of a directory's regular files and directories (sorted, owner 0:0, mtime 0,
+    /// permission bits kept): how `history-sync push DIR` packs a history directory.
+    /// - Throws: `unsupported` for symlinks and special files.
+    public static func archiveDirectory(_ dir: String) throws -> [UInt8] {
+        var out: [UInt8] = []
+        let gz = GzipEncoder(level: 6) { out.append(contentsOf: $0) }
+        let writer = TarWriter { try gz.write($0) }
+        func walk(_ rel: String) throws {
+            let abs = rel.isEmpty ? dir : dir + "/" + rel
+            let names = try FileManager.default.contentsOfDirectory(atPath: abs).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            for name in names {
+                let r = rel.isEmpty ? name : rel + "/" + name
+                let p = dir + "/" + r
+                var st = stat()
+                guard lstat(p, &st) == 0 else { throw ImprintError.posix("stat", p) }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR:
+                    try writer.writeHeader(TarEntry(path: Array(r.utf8), kind: .directory, mode: UInt32(st.st_mode & 0o7777)))
+                    try walk(r)
+                case S_IFREG:
+                    try writer.writeFile(TarEntry(path: Array(r.utf8), kind: .file, mode: UInt32(st.st_mode & 0o7777)), content: readFile(p, what: "history file"))
+                default:
+                    throw ImprintError(.unsupported, "\(p): only regular files and directories can be pushed")
+                }
+            }
+        }
+        try walk("")
+        try writer.finish()
+        try gz.finish()
+        return out
+    }
+
+    /// Unpacks an archive made by `archiveDirectory` into `dir`, which must not exist (or be empty): written
+    /// into a temporary sibling first and renamed, so `dir` appears complete or not at all.
+    public static func extractArchive(_ archive: String, into dir: String) throws {
+        var st = stat()
+        if stat(dir, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR, (try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty == true else {
+                throw ImprintError.badInput("\(dir) exists and is not an empty directory")
+            }
+        }
+        let tmp = dir + ".tmp-\(getpid())"
+        guard mkdir(tmp, 0o755) == 0 else { throw ImprintError.posix("create", tmp) }
+        var ok = false
+        defer { if !ok { try? FileManager.default.removeItem(atPath: tmp) } }
+        let (plain, _) = try Compression.decompressing(try FileDescriptorSource(path: archive), name: archive)
+        let reader = TarReader(plain, name: archive)
+        while let e = try reader.next() {
+            let rel = try LayerFlattener.normalise(e.path, source: archive)
+            if rel.isEmpty { continue }
+            let p = tmp + "/" + rel.lossyString
+            switch e.kind {
+            case .directory:
+                if mkdir(p, mode_t(e.mode & 0o7777) | 0o700) != 0 && errno != EEXIST { throw ImprintError.posix("create", p) }
+            case .file:
+                let content = try reader.readContent(limit: 1 << 30)
+                try AtomicFile.write(content, to: p, mode: mode_t(e.mode & 0o7777))
+            default:
+                throw ImprintError(.unsupported, "\(archive): entry \(e.path.lossyString) is not a regular file or directory")
+            }
+        }
+        if stat(dir, &st) == 0 { rmdir(dir) }
+        guard rename(tmp, dir) == 0 else { throw ImprintError.posix("create", dir) }
+        ok = true
+    }
+}

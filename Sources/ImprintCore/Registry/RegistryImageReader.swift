@@ -1,0 +1,153 @@
+import Foundation
+
+/// An `ImageReader` over a registry: resolves the reference (descending into a multi-platform index),
+/// fetches manifest and config, and streams layers from `GET /v2/<name>/blobs/<digest>`, each verified
+/// against its descriptor while it is read.
+public final class RegistryImageReader: ImageReader {
+    public let client: RegistryClient
+    public let reference: RegistryReference
+    public var verifiesUncompressed: Bool { false }
+    /// The manifest or index the reference points at (before choosing a platform).
+    public private(set) var topDescriptor: Descriptor?
+
+    public init(_ reference: RegistryReference, client: RegistryClient? = nil) throws {
+        self.reference = reference
+        self.client = try client ?? RegistryClient(for: reference)
+    }
+
+    /// Resolves the image; `reference` is ignored (the `RegistryReference` carries the tag or digest).
+    public func resolve(reference _: String?, platform: Platform?) throws -> ImageInfo {
+        let repo = reference.repository
+        var (desc, bytes) = try client.manifest(repo, reference: reference.manifestReference)
+        topDescriptor = desc
+        var depth = 0
+        while MediaType.indexTypes.contains(desc.mediaType) {
+            depth += 1
+            if depth > 4 { throw ImprintError.badInput("\(reference): image indexes nested too deeply") }
+            let index = try JSONRead.object(bytes, what: "image index \(desc.digest)")
+            let list = try (index["manifests"] as? [Any] ?? []).map { try Descriptor(json: $0, what: "image index \(desc.digest)") }
+            let chosen = try RegistryImageReader.choose(list, platform: platform, what: "\(reference)")
+            (desc, bytes) = try client.manifest(repo, reference: chosen.digest.prefixed)
+            if desc.mediaType.isEmpty { desc.mediaType = chosen.mediaType }
+        }
+        guard MediaType.manifestTypes.contains(desc.mediaType) else {
+            throw ImprintError(.unsupported, "\(reference): manifest \(desc.digest) has unsupported media type \"\(desc.mediaType)\"")
+        }
+        let manifest = try JSONRead.object(bytes, what: "manifest \(desc.digest)")
+        let configDesc = try Descriptor(json: manifest["config"], what: "manifest \(desc.digest) config")
+        let configBytes = try client.blob(repo, configDesc)
+        let config = try JSONRead.object(configBytes, what: "image config \(configDesc.digest)")
+        if let platform, let p = Platform(json: config), !platform.selects(p) {
+            throw ImprintError(.notFound, "\(reference): no image for platform \(platform) (available: \(p))")
+        }
+        let diffIDs = ((config["rootfs"] as? [String: Any])?["diff_ids"] as? [String] ?? []).map { Digest(hex: $0) }
+        guard let layerList = manifest["layers"] as? [Any] else {
+            throw ImprintError.badInput("manifest \(desc.digest) has no layers list")
+        }
+        var layers: [ImageLayer] = []
+        for (i, l) in layerList.enumerated() {
+            let d = try Descriptor(json: l, what: "manifest \(desc.digest) layer \(i + 1)")
+            layers.append(ImageLayer(descriptor: d, diffID: i < diffIDs.count ? diffIDs[i] : nil))
+        }
+        return ImageInfo(manifestDescriptor: desc, manifestBytes: bytes, manifest: manifest, configDescriptor: configDesc,
+                         configBytes: configBytes, config: config, layers: layers, reference: reference.tag,
+                         indexPosition: nil, isDockerFamily: desc.mediaType == MediaType.dockerManifest)
+    }
+
+    public func openLayer(_ image: ImageInfo, _ index: Int) throws -> DigestVerifyingSource {
+        try client.openBlob(reference.repository, image.layers[index].descriptor)
+    }
+
+    static func choose(_ list: [Descriptor], platform: Platform?, what: String) throws -> Descriptor {
+        if list.isEmpty { throw ImprintError(.notFound, "\(what): the image index lists no manifests") }
+        // Attestation manifests (buildx) carry platform unknown/unknown; never pick them.
+        let images = list.filter { $0.platform?.os != "unknown" }
+        if images.count == 1, platform == nil { return images[0] }
+        let want = platform ?? Platform.host
+        if let m = images.first(where: { $0.platform.map { want.selects($0) } ?? false }) { return m }
+        let available = images.compactMap { $0.platform?.description }
+        throw ImprintError(.notFound, "\(what): no image for platform \(want) (available: \(available.isEmpty ? "none declared" : available.joined(separator: ", ")))")
+    }
+
+    /// The index of the layer `imprint stamp` added: the last layer, when the last history entry that made a
+    /// layer says `created_by: "imprint stamp"` or the config carries the `org.imprint.digest` label.
+    public static func stampLayerIndex(_ image: ImageInfo) -> Int? {
+        guard !image.layers.isEmpty else { return nil }
+        let history = image.config["history"] as? [[String: Any]] ?? []
+        let lastLayerEntry = history.last { ($0["empty_layer"] as? Bool) != true }
+        if (lastLayerEntry?["created_by"] as? String) == "imprint stamp" { return image.layers.count - 1 }
+        let labels = (image.config["config"] as? [String: Any])?["Labels"] as? [String: Any]
+        if labels?[Imprint.digestLabel] != nil { return image.layers.count - 1 }
+        return nil
+    }
+}
+
+/// Loading `registry://` sources; `SourceLoader.load` hands them here.
+public enum RegistrySource {
+    /// Reads a `registry://` image: metadata, and (with `withTree`) every layer flattened into a tree.
+    /// - Returns: the source and the captured content of `stampPath` (for `SourceLoader` to parse).
+    static func load(_ spec: String, platform: Platform?, stampPath: String, withTree: Bool) throws -> (LoadedSource, [UInt8]?) {
+        let reader = try RegistryImageReader(RegistryReference(parsing: spec))
+        let info = try reader.resolve(reference: nil, platform: platform)
+        var src = LoadedSource(kind: .registry, path: spec, tree: Tree(), image: info, stampPath: stampPath)
+        if !withTree { return (src, nil) }
+        let (tree, captured) = try SourceLoader.flatten(reader, info, capture: Array(stampPath.utf8).pathComponents.joinedPath)
+        src.tree = tree
+        return (src, captured)
+    }
+
+    /// Reads only the stamp layer of an image (see `RegistryImageReader.stampLayerIndex`) and returns the file
+    /// at `stampPath` in it, or nil when the image has no stamp layer or the file is not in it.
+    static func stampLayerContent(_ reader: ImageReader, _ image: ImageInfo, stampPath: String) throws -> [UInt8]? {
+        guard let index = RegistryImageReader.stampLayerIndex(image) else { return nil }
+        // Readers open layers through `image.layers[i]`, so an ImageInfo holding only that layer reads just it.
+        let capture = Array(stampPath.utf8).pathComponents.joinedPath
+        let one = ImageInfo(manifestDescriptor: image.manifestDescriptor, manifestBytes: image.manifestBytes, manifest: image.manifest,
+                            configDescriptor: image.configDescriptor, configBytes: image.configBytes, config: image.config,
+                            layers: [image.layers[index]], reference: image.reference, indexPosition: image.indexPosition,
+                            isDockerFamily: image.isDockerFamily)
+        let (_, captured) = try SourceLoader.flatten(reader, one, capture: capture, lookahead: 1)
+        return captured
+    }
+}
+
+extension SourceLoader {
+    /// Like `load`, but for images reads only what the embedded manifest needs: manifest, config and the stamp
+    /// layer (the last layer, when `imprint stamp` added it). Falls back to `load` when the image has no stamp
+    /// layer or the manifest is not in it (a Dockerfile COPY put it elsewhere). The returned `tree` is empty
+    /// when only the stamp layer was read.
+    public static func loadEmbeddedManifestOnly(_ spec: String, platform: String? = nil,
+                                                stampPath: String = Imprint.defaultStampPath) throws -> LoadedSource {
+        guard RegistryReference.isRegistry(spec) else { return try load(spec, platform: platform, stampPath: stampPath) }
+        let reader = try RegistryImageReader(RegistryReference(parsing: spec))
+        let info = try reader.resolve(reference: nil, platform: try platform.map { try Platform(parsing: $0) })
+        guard let captured = try RegistrySource.stampLayerContent(reader, info, stampPath: stampPath) else {
+            return try load(spec, platform: platform, stampPath: stampPath)
+        }
+        var src = LoadedSource(kind: .registry, path: spec, tree: Tree(), image: info, stampPath: stampPath)
+        src.embeddedManifestBytes = captured
+        do {
+            src.embeddedManifest = try Manifest.parse(captured, source: "embedded manifest \(stampPath)")
+        } catch let e as ImprintError {
+            src.embeddedManifestProblem = e.message
+        }
+        return src
+    }
+
+    /// The imprint manifest stamped into a registry image, fetching only manifest, config and the stamp layer
+    /// (for `verify --expect` against `registry://…`).
+    /// - Parameter ref: `registry://HOST[:PORT]/REPO[:TAG|@sha256:…]`.
+    /// - Throws: `notFound` when the image has no embedded manifest; `badInput` when it is not valid;
+    ///   registry and digest errors as one line.
+    public static func embeddedManifest(fromRegistry ref: String, platform: String? = nil,
+                                        stampPath: String = Imprint.defaultStampPath) throws -> (Manifest, [UInt8]) {
+        let src = try loadEmbeddedManifestOnly(ref, platform: platform, stampPath: stampPath)
+        if let problem = src.embeddedManifestProblem {
+            throw ImprintError.badInput("\(ref): the file at /\(stampPath) is not a valid imprint manifest: \(problem)")
+        }
+        guard let m = src.embeddedManifest, let bytes = src.embeddedManifestBytes else {
+            throw ImprintError(.notFound, "\(ref) has no imprint manifest at /\(stampPath)")
+        }
+        return (m, bytes)
+    }
+}

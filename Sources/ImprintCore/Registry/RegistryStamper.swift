@@ -1,0 +1,127 @@
+import Foundation
+
+/// Stamps an image in a registry: appends the same deterministic manifest layer `ImageStamper` appends to a
+/// local image, then pushes only what is new — the layer, the config and the manifest. Blobs are checked with
+/// `HEAD` first and never uploaded twice; the base layers are not touched (when the destination is another
+/// repository of the same registry they are mounted from the source repository).
+///
+/// Stamping `registry://…/app:1` gives the same manifest digest as stamping the same image in an OCI layout.
+public struct RegistryStamper {
+    /// Where the manifest goes inside the image (relative to `/`).
+    public var stampPath = Imprint.defaultStampPath
+    /// Modification time of the layer's entries and the history entry (`SOURCE_DATE_EPOCH`, else 0).
+    public var epoch: Int64
+    public var platform: Platform?
+    public var options = RegistryOptions.current
+
+    /// What a registry stamp produced and pushed.
+    public struct Result {
+        public var destination: RegistryReference
+        public var manifestDigest: Digest
+        public var configDigest: Digest
+        public var layerDigest: Digest
+        public var manifestRootDigest: Digest
+        /// Blobs uploaded (the others were already in the repository or were mounted).
+        public var uploadedBlobs: [Digest]
+        public var mountedBlobs: [Digest]
+    }
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        epoch = environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+    }
+
+    /// Stamps `manifestBytes` into the registry image `spec` and pushes the result.
+    /// - Parameters:
+    ///   - tag: the tag to push under (default: the source's tag; required when the source is pinned by digest).
+    ///   - destination: another `registry://` repository on the same registry to push to (default: the source's).
+    /// - Throws: `badInput` for an invalid manifest, a multi-platform index, a missing tag; registry errors.
+    public func stamp(_ spec: String, manifestBytes: [UInt8], tag: String? = nil, destination: String? = nil) throws -> Result {
+        let manifest = try Manifest.parse(manifestBytes, source: "manifest")
+        let source = try RegistryReference(parsing: spec)
+        var dest = source
+        if let destination {
+            dest = try RegistryReference(parsing: destination, requireReference: false)
+            guard dest.host == source.host else {
+                throw ImprintError.badInput("stamp can push only to the registry it reads from (\(source.host), not \(dest.host))")
+            }
+        }
+        guard let destTag = tag ?? (destination != nil ? dest.tag : nil) ?? source.tag else {
+            throw ImprintError.badInput("\(spec) is pinned by digest: give the tag to push the stamped image under with --tag")
+        }
+        guard RegistryReference.isValidTag(destTag) else { throw ImprintError.badInput("invalid tag \"\(destTag)\"") }
+        let client = try RegistryClient(for: source, options: options)
+        let reader = try RegistryImageReader(source, client: client)
+        let image = try reader.resolve(reference: nil, platform: platform)
+        if let top = reader.topDescriptor, MediaType.indexTypes.contains(top.mediaType) {
+            throw ImprintError(.unsupported, "\(source) is a multi-platform index; stamp one platform's manifest (registry://\(source.host)/\(source.repository)@\(image.digest.prefixed)) with --tag")
+        }
+        guard var newManifest = image.manifest else { throw ImprintError(.failure, "\(source): no manifest") }
+
+        var stamper = ImageStamper(environment: [:])
+        stamper.stampPath = stampPath
+        stamper.epoch = epoch
+        let layerTar = try stamper.buildLayerTar(manifestBytes)
+        let diffID = SHA256.hash(layerTar)
+        let layerBlob = try RegistryStamper.gzip(layerTar)
+        let layerDigest = SHA256.hash(layerBlob)
+        let root = manifest.rootDigest
+        let configBytes = try CanonicalJSON.bytes(stampedConfig(image.config, diffID: diffID, root: root))
+        let configDigest = SHA256.hash(configBytes)
+
+        var configDesc = image.configDescriptor
+        configDesc.digest = configDigest
+        configDesc.size = UInt64(configBytes.count)
+        newManifest["config"] = configDesc.jsonObject
+        let layerType = image.isDockerFamily ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip
+        newManifest["layers"] = (newManifest["layers"] as? [Any] ?? []) +
+            [Descriptor(mediaType: layerType, digest: layerDigest, size: UInt64(layerBlob.count)).jsonObject]
+        let manifestOut = try CanonicalJSON.bytes(newManifest)
+        let mediaType = image.manifestDescriptor?.mediaType ?? MediaType.ociManifest
+
+        var uploaded: [Digest] = []
+        var mounted: [Digest] = []
+        if dest.repository != source.repository {
+            for layer in image.layers where !(try client.blobExists(dest.repository, layer.descriptor.digest)) {
+                guard try client.mountBlob(dest.repository, layer.descriptor.digest, from: source.repository) else {
+                    throw ImprintError(.failure, "registry \(source.host) would not mount blob \(layer.descriptor.digest) from \(source.repository) into \(dest.repository)")
+                }
+                mounted.append(layer.descriptor.digest)
+            }
+        }
+        if try client.pushBlob(dest.repository, layerBlob, digest: layerDigest) { uploaded.append(layerDigest) }
+        if try client.pushBlob(dest.repository, configBytes, digest: configDigest) { uploaded.append(configDigest) }
+        let put = try client.pushManifest(dest.repository, reference: destTag, manifestOut, mediaType: mediaType)
+        return Result(destination: dest.with(tag: destTag), manifestDigest: put.digest, configDigest: configDigest,
+                      layerDigest: layerDigest, manifestRootDigest: root, uploadedBlobs: uploaded, mountedBlobs: mounted)
+    }
+
+    /// The config `ImageStamper` writes: the layer's diff_id, a history entry `imprint stamp` and the label.
+    func stampedConfig(_ original: [String: Any], diffID: Digest, root: Digest) -> [String: Any] {
+        var config = original
+        var rootfs = config["rootfs"] as? [String: Any] ?? ["type": "layers"]
+        rootfs["diff_ids"] = (rootfs["diff_ids"] as? [Any] ?? []) + [diffID.prefixed]
+        config["rootfs"] = rootfs
+        var history = config["history"] as? [Any] ?? []
+        history.append([
+            "created": ManifestMetadata.rfc3339(epoch),
+            "created_by": "imprint stamp",
+            "comment": "imprint manifest \(root.prefixed) at /\(Array(stampPath.utf8).pathComponents.joinedPath.lossyString)",
+        ])
+        config["history"] = history
+        var runtime = config["config"] as? [String: Any] ?? [:]
+        var labels = runtime["Labels"] as? [String: Any] ?? [:]
+        labels[Imprint.digestLabel] = root.prefixed
+        runtime["Labels"] = labels
+        config["config"] = runtime
+        return config
+    }
+
+    /// gzip as `ImageStamper` writes layers: level 9, fixed header.
+    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        let encoder = GzipEncoder(level: 9) { out.append(contentsOf: $0) }
+        try encoder.write(bytes)
+        try encoder.finish()
+        return out
+    }
+}

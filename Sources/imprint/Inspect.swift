@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import ImprintCore
+
+extension ImprintCommand {
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Summarise an image, archive, tar stream or directory.",
+            discussion: """
+            Shows the detected format, platform, manifest and config digests, each layer's size and media type, \
+            and the digest of the embedded imprint manifest if the source carries one. With --tree-digest the \
+            layers are flattened (streamed, verified, never extracted) and the filesystem's root digest is shown.
+
+            Examples:
+              imprint inspect oci-layout-dir
+              imprint inspect image.tar --json
+              imprint inspect image.tar:latest --platform linux/arm64 --tree-digest
+              docker export CONTAINER | imprint inspect - --tree-digest
+
+            Exit status: 0 ok; 2 bad input or failure.
+            """
+        )
+
+        @Argument(help: "An OCI layout directory, oci-archive or docker-archive tar (optionally :TAG), registry://HOST/REPO:TAG, a filesystem tar, '-' for stdin, or a directory.", completion: .file())
+        var source: String
+
+        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.")
+        var platform: String?
+
+        @Option(help: "Where the embedded manifest is looked for inside the source.")
+        var path: String = Imprint.defaultStampPath
+
+        @Flag(help: "Flatten the filesystem and report its root digest and entry counts.")
+        var treeDigest = false
+
+        @Flag(help: "Print JSON (schema: schemas/inspect.schema.json).")
+        var json = false
+
+        @OptionGroup var registry: RegistryFlags
+
+        func run() async throws {
+            try runReportingErrors {
+                registry.apply()
+                // Images need their layers read only for the tree or the embedded manifest; read them unless
+                // only metadata was asked for... the embedded manifest lives in a layer, so always flatten.
+                let loaded = try SourceLoader.load(source, platform: platform, stampPath: path, withTree: true)
+                let report = InspectReport(loaded, includeTree: treeDigest || !loaded.kind.isImage)
+                if json {
+                    try writeOutput(report.json(), to: nil)
+                } else {
+                    try writeOutput(Array(report.text().utf8), to: nil)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import ArgumentParser
+import Foundation
+import ImprintCore
+
+/// Flags shared by every command that can reach a registry.
+struct RegistryFlags: ParsableArguments {
+    @Flag(help: "Talk plain HTTP to the registry (localhost and 127.0.0.1 always use HTTP). Also IMPRINT_REGISTRY_INSECURE=1.")
+    var insecure = false
+
+    /// Makes the flags the defaults for `registry://` sources.
+    func apply() {
+        if insecure { RegistryOptions.current.insecure = true }
+    }
+}
+
+extension ImprintCommand {
+    struct Attach: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Attach an imprint manifest to an image in a registry as an OCI 1.1 artifact.",
+            discussion: """
+            Pushes the manifest (gzip-compressed) as an artifact of type \(RegistryArtifacts.manifestArtifactType) \
+            with the empty config and `subject` = the image's manifest, so the image itself is unchanged. \
+            Registries with the referrers API index it themselves; for the others imprint also lists it in an \
+            index tagged sha256-<hex>\(RegistryArtifacts.fallbackTagSuffix). Find it again with `imprint fetch-manifest`. \
+            Prints the artifact's digest.
+            Credentials: IMPRINT_REGISTRY_USER/IMPRINT_REGISTRY_PASSWORD, else the auths entry in \
+            $DOCKER_CONFIG/config.json (default ~/.docker/config.json).
+            Examples:
+              imprint attach registry://registry.example/app@sha256:… --manifest manifest.json
+              imprint attach registry://127.0.0.1:5000/app:1.0 --context .
+            Exit status: 0 ok; 2 bad input or failure.
+            """
+        )
+
+        @Argument(help: "The image: registry://HOST[:PORT]/REPO:TAG or registry://HOST[:PORT]/REPO@sha256:….")
+        var image: String
+
+        @Option(help: "The imprint manifest to attach.", completion: .file())
+        var manifest: String?
+
+        @Option(help: "Fingerprint this build context and attach the result.", completion: .directory)
+        var context: String?
+
+        @OptionGroup var registry: RegistryFlags
+
+        func validate() throws {
+            if (manifest == nil) == (context == nil) { throw ValidationError("give exactly one of --manifest FILE or --context DIR") }
+        }
+
+        func run() async throws {
+            try runReportingErrors {
+                registry.apply()
+                let bytes = try manifest.map { try readFile($0, what: "manifest") } ?? Fingerprinter(context: context!).run().jsonBytes()
+                let result = try RegistryArtifacts.attach(bytes, to: image)
+                if let tag = result.fallbackTag {
+                    Console.err("registry has no referrers API: listed under tag \(tag)")
+                }
+                Console.out(result.artifactDigest.prefixed)
+            }
+        }
+    }
+
+    struct FetchManifest: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fetch-manifest",
+            abstract: "Print the imprint manifest attached to an image in a registry (see `imprint attach`).",
+            discussion: """
+            Looks the image's artifacts up through the referrers API (GET /v2/<name>/referrers/<digest>), or, \
+            when the registry has none, through the index tagged sha256-<hex>\(RegistryArtifacts.fallbackTagSuffix); \
+            takes the newest imprint manifest, checks its digests and prints it byte for byte. For a manifest \
+            stamped into the image itself use `imprint extract registry://…`.
+            Examples:
+              imprint fetch-manifest registry://127.0.0.1:5000/app:1.0 -o manifest.json
+            Exit status: 0 ok; 2 nothing attached, bad input or failure.
+            """
+        )
+
+        @Argument(help: "The image: registry://HOST[:PORT]/REPO:TAG or registry://HOST[:PORT]/REPO@sha256:….")
+        var image: String
+
+        @Option(name: .shortAndLong, help: "Write the manifest here (atomically) instead of stdout.", completion: .file())
+        var output: String?
+
+        @OptionGroup var registry: RegistryFlags
+
+        func run() async throws {
+            try runReportingErrors {
+                registry.apply()
+                let found = try RegistryArtifacts.findManifest(for: image)
+                try writeOutput(found.bytes, to: output)
+            }
+        }
+    }
+
+    struct HistorySync: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "history-sync",
+            abstract: "Share imprint history through a registry repository.",
+            discussion: """
+            A history travels as one compressed archive (what `history export` writes, or a directory packed \
+            deterministically), stored as an OCI artifact tagged imprint-history-<name>.
+            Examples:
+              imprint history-sync push history.tar.gz registry://127.0.0.1:5000/imprint-history
+              imprint history-sync pull registry://127.0.0.1:5000/imprint-history -o history.tar.gz
+            Exit status: 0 ok; 2 bad input or failure (nothing is written).
+            """,
+            subcommands: [Push.self, Pull.self]
+        )
+
+        struct Push: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Push a history archive (or a directory, packed as .tar.gz) to a registry.")
+
+            @Argument(help: "A history archive file, or a directory to pack.", completion: .file())
+            var path: String
+
+            @Argument(help: "The repository: registry://HOST[:PORT]/REPO.")
+            var repository: String
+
+            @Option(help: "The history's name (tag imprint-history-<name>).")
+            var name: String = "default"
+
+            @OptionGroup var registry: RegistryFlags
+
+            func run() async throws {
+                try runReportingErrors {
+                    registry.apply()
+                    var isDir: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+                        throw ImprintError(.notFound, "cannot read \(path): no such file or directory")
+                    }
+                    let archive = isDir.boolValue ? try RegistryArtifacts.archiveDirectory(path) : try readFile(path, what: "history archive")
+                    let digest = try RegistryArtifacts.pushHistory(archive: archive, to: repository, name: name)
+                    Console.out(digest.prefixed)
+                }
+            }
+        }
+
+        struct Pull: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Pull a history archive from a registry.")
+
+            @Argument(help: "The repository: registry://HOST[:PORT]/REPO.")
+            var repository: String
+
+            @Option(help: "The history's name (tag imprint-history-<name>).")
+            var name: String = "default"
+
+            @Option(name: .shortAndLong, help: "Write the archive here (atomically).", completion: .file())
+            var output: String?
+
+            @Option(help: "Unpack the archive into this new directory instead.", completion: .directory)
+            var directory: String?
+
+            @OptionGroup var registry: RegistryFlags
+
+            func validate() throws {
+                if (output == nil) == (directory == nil) { throw ValidationError("give exactly one of -o FILE or --directory DIR") }
+            }
+
+            func run() async throws {
+                try runReportingErrors {
+                    registry.apply()
+                    if let output {
+                        try RegistryArtifacts.pullHistory(from: repository, name: name, to: output)
+                    } else if let directory {
+                        let tmp = NSTemporaryDirectory() + "/imprint-history-\(getpid()).tar.gz"
+                        defer { unlink(tmp) }
+                        try RegistryArtifacts.pullHistory(from: repository, name: name, to: tmp)
+                        try RegistryArtifacts.extractArchive(tmp, into: directory)
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension ImprintCommand.Stamp {
+    /// `imprint stamp registry://…`: stamp and push only the new layer, config and manifest.
+    func stampInRegistry(_ manifestBytes: [UInt8]) throws {
+        if output != nil { throw ImprintError.badInput("a registry image is stamped in the registry; -o is only for oci-archive and docker-archive") }
+        var stamper = RegistryStamper()
+        stamper.stampPath = path
+        stamper.platform = try platform.map { try Platform(parsing: $0) }
+        let result = try stamper.stamp(image, manifestBytes: manifestBytes, tag: tag, destination: destination)
+        let mounted = result.mountedBlobs.isEmpty ? "" : ", \(result.mountedBlobs.count) mounted"
+        Console.err("pushed \(result.destination) (\(result.uploadedBlobs.count) new blob\(result.uploadedBlobs.count == 1 ? "" : "s")\(mounted))")
+        Console.out(result.manifestDigest.prefixed)
+    }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import ImprintCore
+
+extension ImprintCommand {
+    struct Stamp: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add an imprint manifest to a container image as one small deterministic layer.",
+            discussion: """
+            Appends a layer holding the manifest at /\(Imprint.defaultStampPath) (or --path), records it in the \
+            config (rootfs.diff_ids, a history entry "imprint stamp", label \(Imprint.digestLabel)) and in the \
+            manifest and index (annotation \(Imprint.digestLabel)). No daemon is needed. An OCI layout is \
+            updated in place; an oci-archive or docker-archive is written to -o. Existing blobs are not changed, \
+            and the same manifest stamped into the same input gives the same image digest (entries use \
+            SOURCE_DATE_EPOCH, else 0, as their time). Prints the new manifest digest (for a docker-archive: the \
+            new config digest, i.e. the image ID).
+
+            Examples:
+              imprint fingerprint . -o manifest.json && imprint stamp oci-dir --manifest manifest.json
+              imprint stamp image.tar --context . -o stamped.tar
+              skopeo copy oci-archive:stamped.tar docker://registry.example/app:1.0
+
+            Exit status: 0 ok; 2 bad input or failure (nothing is written).
+            """
+        )
+
+        @Argument(help: "The image: an OCI layout directory (stamped in place), an oci-archive or docker-archive tar (optionally :TAG), or registry://HOST/REPO:TAG (stamped and pushed).", completion: .file())
+        var image: String
+
+        @Option(help: "The imprint manifest to stamp.", completion: .file())
+        var manifest: String?
+
+        @Option(help: "Fingerprint this build context and stamp the result.", completion: .directory)
+        var context: String?
+
+        @Option(name: [.customShort("f"), .customLong("file")], help: "With --context: the Dockerfile, to pick its <Dockerfile>.dockerignore.", completion: .file())
+        var dockerfile: String?
+
+        @Option(help: "Where the manifest goes inside the image.")
+        var path: String = Imprint.defaultStampPath
+
+        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.")
+        var platform: String?
+
+        @Option(name: .shortAndLong, help: "The stamped archive to write (required for oci-archive and docker-archive).", completion: .file())
+        var output: String?
+
+        @Option(help: "For registry://: push the stamped image under this tag (default: the image's tag).")
+        var tag: String?
+
+        @Option(name: .customLong("to"), help: "For registry://: push to this repository of the same registry (registry://HOST/REPO[:TAG]); base layers are mounted, not copied.")
+        var destination: String?
+
+        @OptionGroup var registry: RegistryFlags
+
+        func validate() throws {
+            if (manifest == nil) == (context == nil) {
+                throw ValidationError("give exactly one of --manifest FILE or --context DIR")
+            }
+        }
+
+        func run() async throws {
+            try runReportingErrors {
+                let bytes: [UInt8]
+                if let manifest {
+                    bytes = try readFile(manifest, what: "manifest")
+                } else {
+                    var fp = Fingerprinter(context: context!)
+                    fp.dockerfile = dockerfile
+                    bytes = try fp.run().jsonBytes()
+                }
+                if RegistryReference.isRegistry(image) {
+                    registry.apply()
+                    try stampInRegistry(bytes)
+                    return
+                }
+                var stamper = ImageStamper()
+                stamper.stampPath = path
+                stamper.platform = try platform.map { try Platform(parsing: $0) }
+                let result = try stamper.stamp(image, manifestBytes: bytes, output: output)
+                Console.out(result.imageDigest.prefixed)
+            }
+        }
+    }
+}
