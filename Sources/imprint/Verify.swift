@@ -53,6 +53,11 @@ extension ImprintCommand {
         @Option(help: "The signature file (default: beside the manifest, manifest.sig).", completion: .file())
         var signature: String?
 
+        @Option(help: "Platform to pick from a multi-platform image index: os/arch[/variant].")
+        var platform: String?
+
+        @OptionGroup var registry: RegistryFlags
+
         @Flag(name: .customLong("require-trust"), help: "Exit 1 when the result is not authenticated by --expect or --pubkey.")
         var requireTrust = false
 
@@ -71,7 +76,8 @@ extension ImprintCommand {
                     }
                     verifier.expectedDigest = d
                 }
-                let loaded = try VerifyTarget.load(target)
+                registry.apply()
+                let loaded = try VerifyTarget.load(target, platform: platform)
                 verifier.bytecode = loaded.bytecode
                 let (manifestValue, manifestSource, emittedAt): (Manifest, String, String?)
                 if let manifest {
@@ -147,24 +153,37 @@ enum VerifyTarget {
         var bytecode: ((Tree, Bytes) -> [BytecodeFinding])?
     }
 
-    static func load(_ spec: String) throws -> Loaded {
-        var isDir: ObjCBool = false
-        if spec != "-", FileManager.default.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue {
-            let (tree, _) = try ContextWalker(recordOwnership: true).walk(spec)
-            let embedded = try findEmbedded(in: tree) { path in
-                try readFile((spec as NSString).appendingPathComponent(path.lossyString), what: "manifest")
-            }
-            let bytecode: (Tree, Bytes) -> [BytecodeFinding] = { subtree, at in
-                BytecodeChecker.check(tree: subtree, content: BytecodeChecker.directoryReader(root: (spec as NSString).appendingPathComponent(at.lossyString)))
-            }
-            var signatureBytes: [UInt8]?
-            if let e = embedded {
-                let sigPath = (spec as NSString).appendingPathComponent(ManifestSignature.path(besideManifest: e.1))
-                if FileManager.default.fileExists(atPath: sigPath) { signatureBytes = try readFile(sigPath, what: "signature") }
-            }
-            return Loaded(tree: tree, kind: "directory", embedded: embedded, signatureBytes: signatureBytes, bytecode: bytecode)
+    static func load(_ spec: String, platform: String? = nil) throws -> Loaded {
+        let src = try SourceLoader.load(spec, platform: platform)
+        if src.kind == .manifestFile {
+            throw ImprintError.badInput("\(spec) is a manifest, not a deployed tree; pass it with --manifest and verify a directory, tar or image")
         }
-        throw ImprintError(.unsupported, "cannot read \(spec): not a directory (tar streams and images need the image reader)")
+        let isDirectory = src.kind == .directory
+        let root = src.path
+        // Bytes of a file in the target: captured while streaming, or read from disk for a directory.
+        let read: (Bytes) throws -> [UInt8] = { path in
+            if let c = src.tree.node(at: path)?.capturedContent { return c }
+            if isDirectory { return try readFile((root as NSString).appendingPathComponent(path.lossyString), what: "manifest") }
+            if path.pathComponents.joinedPath == Array(Imprint.defaultStampPath.utf8), let b = src.embeddedManifestBytes { return b }
+            throw ImprintError(.notFound, "\(spec): /\(path.lossyString) was not captured")
+        }
+        if let problem = src.embeddedManifestProblem { throw ImprintError.badInput(problem) }
+        let embedded = try findEmbedded(in: src.tree, read: read)
+        var signatureBytes: [UInt8]?
+        if let e = embedded {
+            let sig = Array(ManifestSignature.path(besideManifest: e.1).utf8).pathComponents.joinedPath
+            if let n = src.tree.node(at: sig), n.type == .file { signatureBytes = try read(sig) }
+        }
+        let bytecode: (Tree, Bytes) -> [BytecodeFinding] = { subtree, at in
+            if isDirectory {
+                return BytecodeChecker.check(tree: subtree, content: BytecodeChecker.directoryReader(root: (root as NSString).appendingPathComponent(at.lossyString)))
+            }
+            var hashes: [Bytes: [UInt32: UInt64]] = [:]
+            subtree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
+            return BytecodeChecker(content: nil, sourceHashes: hashes).check(subtree)
+        }
+        let kind = src.kind.rawValue
+        return Loaded(tree: src.tree, kind: kind, embedded: embedded, signatureBytes: signatureBytes, bytecode: bytecode)
     }
 
     /// Finds an embedded manifest: the stamp path at the root, else an emitted one (`X/.imprint/manifest.json`

@@ -8,7 +8,9 @@ import Foundation
 /// - `node.layer` is the index of the layer that last wrote each path.
 /// - Hard links take their target's content digest and record the target in `node.hardlink`.
 /// - The first 16 bytes of every `.pyc` are kept in `node.pycHeader`.
-/// - The content of the file at `capturePath` is kept (the embedded imprint manifest).
+/// - The content of the file at `capturePath` is kept (the embedded imprint manifest), and so is the content of
+///   every `…/.imprint/manifest.json` and `…/.imprint/manifest.sig` (`node.capturedContent`).
+/// - Every `.py` gets its CPython source hashes (`node.pySourceHashes`) for the bytecode checks.
 public final class LayerFlattener {
     public let tree = Tree()
     /// Interpret whiteout entries (true for image layers, false for a container filesystem tar).
@@ -17,6 +19,8 @@ public final class LayerFlattener {
     public var capturePath: Bytes?
     /// The captured content of `capturePath`, as last written.
     public private(set) var captured: [UInt8]?
+    private static let pySuffix = Array(".py".utf8)
+    private static let imprintDir = Array(".imprint".utf8)
     private let hasher = SHA256()
     private static let whiteoutPrefix = Array(".wh.".utf8)
     private static let opaqueMarker = Array(".wh..wh..opq".utf8)
@@ -69,17 +73,23 @@ public final class LayerFlattener {
             case .file:
                 node = TreeNode(type: .file, mode: e.mode, size: e.size)
                 let isPyc = path.count >= 4 && path.suffix(4).elementsEqual(LayerFlattener.pycSuffix)
-                let capture = capturePath == path && e.size <= UInt64(captureLimit)
+                let isImprintFile = comps.count >= 2 && comps[comps.count - 2] == LayerFlattener.imprintDir && e.size <= 16 << 20
+                let capture = (capturePath == path || isImprintFile) && e.size <= UInt64(captureLimit)
+                let isPy = path.count >= 3 && path.suffix(3).elementsEqual(LayerFlattener.pySuffix)
+                var pyHasher = isPy ? PycSourceHasher() : nil
                 var header: [UInt8] = []
                 var content: [UInt8] = []
                 try reader.forEachContentChunk { chunk in
                     hasher.update(chunk)
                     if isPyc && header.count < 16 { header.append(contentsOf: chunk.prefix(16 - header.count)) }
                     if capture { content.append(contentsOf: chunk) }
+                    if isPy { pyHasher!.update(chunk) }
                 }
                 node.digest = hasher.finish()
                 if isPyc { node.pycHeader = header }
-                if capture { captured = content }
+                if capturePath == path && capture { captured = content }
+                if isImprintFile { node.capturedContent = content }
+                if isPy { node.pySourceHashes = pyHasher!.finalize() }
             case .symlink:
                 node = .symlink(e.linkName)
             case .hardlink:

@@ -48,6 +48,12 @@ public final class TreeNode {
     /// For a `.pyc` file: its first 16 bytes (the PEP 552 header), captured by sources that cannot read the file
     /// again later (tar streams, images). Never part of a digest.
     public var pycHeader: [UInt8]?
+    /// For a `.py` file read from a stream: `importlib.util.source_hash` per released magic number (see
+    /// `PycSourceHasher`), so hash-based pycs can be judged without reading the file again.
+    public var pySourceHashes: [UInt32: UInt64]?
+    /// For imprint's own small files read from a stream (`.imprint/manifest.json`, `.imprint/manifest.sig`):
+    /// their bytes.
+    public var capturedContent: [UInt8]?
     /// A directory that exists only because something below it does (no entry of its own was seen).
     public var implicit = false
     public var children: [Bytes: TreeNode] = [:] {
@@ -89,6 +95,7 @@ public final class TreeNode {
         let n = TreeNode(type: type, mode: mode, size: size, digest: digest, target: target)
         n.hardlink = hardlink; n.uid = uid; n.gid = gid; n.mtime = mtime; n.xattrs = xattrs
         n.devMajor = devMajor; n.devMinor = devMinor; n.layer = layer; n.implicit = implicit
+        n.pySourceHashes = pySourceHashes; n.capturedContent = capturedContent
         n.pycHeader = pycHeader
         return n
     }
@@ -238,7 +245,7 @@ public final class Tree {
 }
 
 extension Array where Element == [UInt8] {
-    var joinedPath: Bytes {
+    public var joinedPath: Bytes {
         var out = Bytes()
         for (i, c) in enumerated() {
             if i > 0 { out.append(UInt8(ascii: "/")) }
