@@ -53,15 +53,33 @@ extension ImprintCommand {
         @Option(help: "Platform to pick from a multi-platform index: os/arch[/variant].")
         var platform: String?
 
+        @OptionGroup var registry: RegistryFlags
+
+        @Option(help: "For a manifest against an image or tree: where the context is in the other side (found when omitted).")
+        var at: String?
+
         func run() async throws {
             try runReportingErrors {
+                registry.apply()
                 if a == "-" && b == "-" { throw ImprintError.badInput("only one side can be - (stdin)") }
                 let progress = Console.Progress()
                 progress.update("reading \(a)")
-                let sideA = try DiffSource.load(a, platform: platform)
+                var sideA = try DiffSource.load(a, platform: platform)
                 progress.update("reading \(b)")
-                let sideB = try DiffSource.load(b, platform: platform)
+                var sideB = try DiffSource.load(b, platform: platform)
                 progress.done()
+                // A manifest against a container or image: compare the manifest with the context's subtree.
+                if sideA.kind == "manifest", sideB.kind != "manifest", let m = try? Manifest.parse(try readFile(a), source: a) {
+                    let (sub, path) = try ImageDiff.align(m, in: sideB.tree, at: at)
+                    sideB.tree = sub
+                    sideB.name += " at \(path)"
+                    sideB.manifest = nil
+                } else if sideB.kind == "manifest", sideA.kind != "manifest", let m = try? Manifest.parse(try readFile(b), source: b) {
+                    let (sub, path) = try ImageDiff.align(m, in: sideA.tree, at: at)
+                    sideA.tree = sub
+                    sideA.name += " at \(path)"
+                    sideA.manifest = nil
+                }
                 var differ = ImageDiff()
                 differ.metadata = metadata
                 differ.only = only.map(Self.relative)
@@ -86,23 +104,43 @@ extension ImprintCommand {
     }
 }
 
-/// Loads a side of `diff`.
+/// Loads a side of `diff` through `SourceLoader` (images, tars, stdin, directories, manifests, registries).
 enum DiffSource {
     static func load(_ spec: String, platform: String?) throws -> DiffSide {
-        var isDir: ObjCBool = false
-        if spec != "-", FileManager.default.fileExists(atPath: spec, isDirectory: &isDir) {
-            if isDir.boolValue {
-                let (tree, _) = try ContextWalker(recordOwnership: true).walk(spec)
-                return DiffSide(name: spec, kind: "directory", tree: tree)
-            }
-            let bytes = try readFile(spec, what: "manifest")
-            if bytes.first == UInt8(ascii: "{") {
-                let m = try Manifest.parse(bytes, source: spec)
-                return DiffSide(name: spec, kind: "manifest", tree: m.tree, manifest: m)
+        let src = try SourceLoader.load(spec, platform: platform)
+        var layers: [DiffLayer] = []
+        var config: [String: Any]?
+        if let image = src.image {
+            config = image.config
+            let history = (image.config["history"] as? [[String: Any]] ?? []).filter { ($0["empty_layer"] as? Bool) != true }
+            for (i, l) in image.layers.enumerated() {
+                layers.append(DiffLayer(digest: l.descriptor.digest.prefixed, diffID: l.diffID?.prefixed,
+                                        size: Int64(l.descriptor.size), mediaType: l.descriptor.mediaType,
+                                        createdBy: i < history.count ? history[i]["created_by"] as? String : nil))
             }
         }
-        throw ImprintError(.unsupported, "cannot read \(spec): not a directory or manifest")
+        let name = spec == "-" ? "stdin" : spec
+        let isDirectory = src.kind == .directory
+        let tree = src.tree
+        if isDirectory {
+            // Directory sides judge bytecode from disk.
+            let root = src.path
+            bytecodeReaders[ObjectIdentifier(tree)] = BytecodeChecker.directoryReader(root: root)
+        }
+        return DiffSide(name: name, kind: src.kind.rawValue, tree: tree, config: config, layers: layers,
+                        manifest: src.kind == .manifestFile ? nil : src.embeddedManifest,
+                        hasOwners: src.kind != .manifestFile && src.kind != .directory)
     }
 
-    static func bytecodeIssues(_ tree: Tree) -> [BytecodeIssue] { [] }
+    nonisolated(unsafe) static var bytecodeReaders: [ObjectIdentifier: BytecodeChecker.ContentReader] = [:]
+
+    /// The verify bytecode checks on a side's tree (headers and source hashes captured while streaming).
+    static func bytecodeIssues(_ tree: Tree) -> [BytecodeIssue] {
+        var hashes: [Bytes: [UInt32: UInt64]] = [:]
+        tree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
+        let checker = BytecodeChecker(content: bytecodeReaders[ObjectIdentifier(tree)], sourceHashes: hashes)
+        return checker.check(tree).map {
+            BytecodeIssue(kind: $0.kind.rawValue, severity: $0.severity.rawValue, path: $0.path.lossyString, message: $0.detail)
+        }
+    }
 }

@@ -124,7 +124,8 @@ public struct ImageDiff {
 
     /// Field-by-field differences of two image configs (OCI image-spec `config`, `history`, platform).
     public static func configChanges(_ a: [String: Any]?, _ b: [String: Any]?) -> [ConfigChange] {
-        guard a != nil || b != nil else { return [] }
+        // Only two images have configs to compare; a tree or manifest side has none.
+        guard a != nil, b != nil else { return [] }
         var out: [ConfigChange] = []
         let ca = a?["config"] as? [String: Any] ?? [:], cb = b?["config"] as? [String: Any] ?? [:]
         func text(_ v: Any?) -> String? {
@@ -170,5 +171,26 @@ public struct ImageDiff {
             if x != y { out.append(ConfigChange(field: "history[\(i)]", a: x, b: y)) }
         }
         return out
+    }
+}
+
+extension ImageDiff {
+    /// For a mixed pair (a context manifest against an image or container tree): the subtree of `tree` where the
+    /// context lives — `at` when given, else found by digest or by names as `verify` does — without the files
+    /// imprint itself wrote there. Returns the subtree and its path.
+    public static func align(_ manifest: Manifest, in tree: Tree, at: String?) throws -> (Tree, String) {
+        let path: Bytes
+        if let at {
+            path = Array(DockerIgnore.goClean(at).utf8).pathComponents.joinedPath
+        } else if let p = Verifier.locate(manifest.rootDigest, in: tree, excluded: manifest.metadata.excluded)
+                    ?? Verifier.locateByNames(manifest.tree, in: tree) {
+            path = p
+        } else {
+            throw ImprintError.badInput("cannot tell where the manifest's context is in the other side; pass --at (for example --at /app)")
+        }
+        guard let node = tree.node(at: path), node.type == .directory else {
+            throw ImprintError.badInput("the other side has no directory /\(path.lossyString)")
+        }
+        return (Verifier.withoutExcluded(Tree(root: node), excluded: manifest.metadata.excluded), "/" + path.lossyString)
     }
 }
