@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Verify speed and memory: `imprint verify -` on a 1 GiB tar stream against `sha256sum -c` of the same files
+# unpacked on disk (single process, and xargs -P cores). Peak RSS shows memory stays bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product imprint >/dev/null
+IMPRINT="$(swift build -c release --show-bin-path)/imprint"
+WORK="${BENCH_DIR:-$(mktemp -d /tmp/imprint-bench-verify.XXXXXX)}"
+trap 'rm -rf "$WORK"' EXIT
+CORES=$(nproc)
+python3 - "$WORK/app" <<'PY'
+import os, sys, random
+root = sys.argv[1]; rnd = random.Random(7)
+block = bytes(rnd.getrandbits(8) for _ in range(1 << 16))
+total = 0; i = 0
+while total < (1 << 30):
+    d = os.path.join(root, f"pkg{i // 200:03d}"); os.makedirs(d, exist_ok=True)
+    size = rnd.choice([4096, 65536, 1 << 20, 4 << 20])
+    with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, len(block)); f.write(block[:n - 1] + bytes([i % 256])); left -= n
+    total += size; i += 1
+PY
+"$IMPRINT" fingerprint "$WORK/app" --ignore-file /dev/null -q -o "$WORK/manifest.json"
+"$IMPRINT" fingerprint "$WORK/app" --ignore-file /dev/null -q --format sha256sum -o "$WORK/SHA256SUMS"
+tar -C "$WORK/app" -cf "$WORK/app.tar" .
+bytes=$(stat -c %s "$WORK/app.tar"); files=$(wc -l < "$WORK/SHA256SUMS")
+cat "$WORK/app.tar" > /dev/null   # warm the page cache for everyone
+
+secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+best() { local b=""; for _ in 1 2 3; do t=$(secs "$@"); if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi; done; printf '%.3f' "$b"; }
+verify_stream() { "$IMPRINT" verify - --manifest "$WORK/manifest.json" --at / < "$WORK/app.tar"; }
+sums_single() { cd "$WORK/app" && sha256sum --quiet -c "$WORK/SHA256SUMS"; }
+sums_par() { cd "$WORK/app" && split -n l/"$CORES" "$WORK/SHA256SUMS" "$WORK/part." && ls "$WORK"/part.* | xargs -P"$CORES" -n1 sha256sum --quiet -c; rm -f "$WORK"/part.*; }
+export -f verify_stream sums_single sums_par; export IMPRINT WORK CORES
+
+verify_stream >/dev/null || { echo "verify failed" >&2; exit 1; }
+t_v=$(best bash -c verify_stream)
+t_s=$(best bash -c sums_single)
+t_p=$(best bash -c sums_par)
+rss=$(/usr/bin/time -f %M bash -c verify_stream 2>&1 >/dev/null | tail -1)
+echo "imprint verify benchmark ($CORES cores): $files files, $((bytes / 1048576)) MiB tar stream"
+printf '  %-44s %8s s  %6.0f MB/s\n' "imprint verify - < app.tar" "$t_v" "$(echo "$bytes / 1000000 / $t_v" | bc -l)"
+printf '  %-44s %8s s  %6.2fx imprint\n' "sha256sum -c (unpacked files)" "$t_s" "$(echo "$t_s / $t_v" | bc -l)"
+printf '  %-44s %8s s  %6.2fx imprint\n' "sha256sum -c, xargs -P$CORES (unpacked files)" "$t_p" "$(echo "$t_p / $t_v" | bc -l)"
+printf '  %-44s %8s MiB\n' "imprint peak RSS" "$((rss / 1024))"
