@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 command -v hashdeep >/dev/null && command -v mtree >/dev/null || bash ci/install-deps.sh
 swift build -c release --product imprint >/dev/null
 IMPRINT="$(swift build -c release --show-bin-path)/imprint"
-WORK="${BENCH_DIR:-$(mktemp -d /tmp/imprint-bench.XXXXXX)}"
+WORK="${BENCH_DIR:-$(mktemp -d /tmp/imprint-bench.XXXXXX)}"; mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 CORES=$(nproc)
 

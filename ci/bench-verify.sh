@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product imprint >/dev/null
 IMPRINT="$(swift build -c release --show-bin-path)/imprint"
-WORK="${BENCH_DIR:-$(mktemp -d /tmp/imprint-bench-verify.XXXXXX)}"
+WORK="${BENCH_DIR:-$(mktemp -d /tmp/imprint-bench-verify.XXXXXX)}"; mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 CORES=$(nproc)
 python3 - "$WORK/app" <<'PY'
