@@ -33,7 +33,7 @@ extension ImprintCommand {
 
             Exit status: 0 ok; 1 diff found differences or fsck found corruption; 2 bad input or failure.
             """,
-            subcommands: [Add.self, List.self, Show.self, Diff.self, Export.self, Import.self, Prune.self, Fsck.self, Bench.self, BenchDiff.self]
+            subcommands: [Add.self, List.self, Show.self, Diff.self, Export.self, Import.self, Push.self, Pull.self, Prune.self, Fsck.self, Bench.self, BenchDiff.self]
         )
     }
 }
@@ -272,6 +272,63 @@ extension ImprintCommand.History {
             try runReportingErrors {
                 let r = try history.open(create: true).importArchive(archive)
                 Console.err("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present), \(r.objectsWritten) objects (\(r.objectsPresent) already present)")
+            }
+        }
+    }
+
+    struct Push: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Share the history through a registry repository (merging what is already there).",
+            discussion: """
+            Pulls the history already stored in the repository (if any) and imports it, then pushes every record as \
+            one export archive (an OCI artifact under the tag imprint-history-NAME). Runners that push and pull the \
+            same repository share one history.
+
+            Example: imprint history push registry://registry.example.com/ci/imprint-history
+            """
+        )
+        @OptionGroup var history: HistoryOptions
+        @OptionGroup var registry: RegistryFlags
+        @Argument(help: "registry://HOST/REPO") var repository: String
+        @Option(help: "Name of the shared history (tag imprint-history-NAME).") var name = "default"
+
+        func run() async throws {
+            try runReportingErrors {
+                registry.apply()
+                let store = try history.open(create: true)
+                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-history-\(UUID().uuidString).gz").path
+                defer { try? FileManager.default.removeItem(atPath: tmp) }
+                if (try? RegistryArtifacts.pullHistory(from: repository, name: name, to: tmp)) != nil {
+                    let r = try store.importArchive(tmp)
+                    Console.err("imprint: merged \(r.recordsAdded) records from \(repository)")
+                }
+                let all = try store.entries()
+                _ = try store.export(all, to: tmp)
+                let digest = try RegistryArtifacts.pushHistory(archive: try readFile(tmp, what: "history export"), to: repository, name: name)
+                Console.out(digest.prefixed)
+                Console.err("imprint: pushed \(all.count) records to \(repository) (imprint-history-\(name))")
+            }
+        }
+    }
+
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import the history shared in a registry repository.",
+            discussion: "Every object is verified before it is added; idempotent. Example: imprint history pull registry://registry.example.com/ci/imprint-history"
+        )
+        @OptionGroup var history: HistoryOptions
+        @OptionGroup var registry: RegistryFlags
+        @Argument(help: "registry://HOST/REPO") var repository: String
+        @Option(help: "Name of the shared history (tag imprint-history-NAME).") var name = "default"
+
+        func run() async throws {
+            try runReportingErrors {
+                registry.apply()
+                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-history-\(UUID().uuidString).gz").path
+                defer { try? FileManager.default.removeItem(atPath: tmp) }
+                _ = try RegistryArtifacts.pullHistory(from: repository, name: name, to: tmp)
+                let r = try history.open(create: true).importArchive(tmp)
+                Console.err("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present) from \(repository)")
             }
         }
     }

@@ -329,6 +329,31 @@ struct RegistryTests {
         }
     }
 
+    @Test func historyStoresSyncThroughTheRegistry() throws {
+        try withTempDir { dir in
+            let reg = try LocalRegistry(dir: dir)
+            defer { reg.stop() }
+            let repo = "registry://\(reg.host)/team/history"
+            // Runner 1 records two builds and pushes; runner 2 records one and pushes (merging); both pull.
+            for (store, n) in [("s1", 2), ("s2", 1)] {
+                for i in 0..<n {
+                    try sh("mkdir -p ctx-\(store)-\(i) && printf '\(store) \(i)' > ctx-\(store)-\(i)/f", cwd: dir)
+                    #expect(try imprint("fingerprint", dir + "/ctx-\(store)-\(i)", "--record", "--history", dir + "/" + store, "-q", "--digest-only").status == 0)
+                }
+                let push = try imprint("history", "push", repo, "--history", dir + "/" + store)
+                #expect(push.status == 0, "\(push.err)")
+            }
+            #expect(try imprint("history", "pull", repo, "--history", dir + "/s1").status == 0)
+            let empty = dir + "/s3"
+            #expect(try imprint("history", "pull", repo, "--history", empty).status == 0)
+            let lists = try ["s1", "s2", "s3"].map { try imprint("history", "list", "--json", "--history", dir + "/" + $0).out }
+            #expect(lists[0] == lists[1])
+            #expect(lists[0] == lists[2])
+            #expect(lists[0].components(separatedBy: "\"root\"").count - 1 == 3, "\(lists[0])")
+            #expect(try imprint("history", "fsck", "--history", empty).status == 0)
+        }
+    }
+
     @Test func basicAuthFromDockerConfig() throws {
         try withPushedImage(htpasswd: ("ci", "s3cret")) { dir, reg in
             let spec = "registry://\(reg.host)/app:v1"
