@@ -69,12 +69,12 @@ extension ImprintCommand {
                 var sideB = try DiffSource.load(b, platform: platform)
                 progress.done()
                 // A manifest against a container or image: compare the manifest with the context's subtree.
-                if sideA.kind == "manifest", sideB.kind != "manifest", let m = try? Manifest.parse(try readFile(a), source: a) {
+                if sideA.kind == "manifest", sideB.kind != "manifest", let m = try? loadManifest(a).0 {
                     let (sub, path) = try ImageDiff.align(m, in: sideB.tree, at: at)
                     sideB.tree = sub
                     sideB.name += " at \(path)"
                     sideB.manifest = nil
-                } else if sideB.kind == "manifest", sideA.kind != "manifest", let m = try? Manifest.parse(try readFile(b), source: b) {
+                } else if sideB.kind == "manifest", sideA.kind != "manifest", let m = try? loadManifest(b).0 {
                     let (sub, path) = try ImageDiff.align(m, in: sideA.tree, at: at)
                     sideA.tree = sub
                     sideA.name += " at \(path)"
@@ -107,6 +107,10 @@ extension ImprintCommand {
 /// Loads a side of `diff` through `SourceLoader` (images, tars, stdin, directories, manifests, registries).
 enum DiffSource {
     static func load(_ spec: String, platform: String?) throws -> DiffSide {
+        if spec.hasPrefix("history:") {
+            let (m, name) = try loadManifest(spec)
+            return DiffSide(name: name, kind: "manifest", tree: m.tree)
+        }
         let src = try SourceLoader.load(spec, platform: platform)
         var layers: [DiffLayer] = []
         var config: [String: Any]?

@@ -16,6 +16,7 @@ extension ImprintCommand {
               kubectl exec pod -- tar cf - /app | imprint verify - --manifest manifest.json --at /app
               imprint verify image.tar --expect "$(cat digest.txt)" --format junit -o verify.xml
               imprint verify /srv/app --manifest manifest.json --allow-extra 'logs/**'
+              imprint verify rootfs.tar --manifest history:v1.4 --at /app
 
             Exit status: 0 VERIFIED; 1 MISMATCH (or unauthenticated with --require-trust); 2 bad input or failure.
             """
@@ -26,7 +27,7 @@ extension ImprintCommand {
         @Argument(help: "Directory, tar file, - for a tar stream on stdin, or an image.", completion: .file())
         var target: String
 
-        @Option(name: .long, help: "Compare against this manifest file instead of the embedded one.", completion: .file())
+        @Option(name: .long, help: "Compare against this manifest file (or history:REF, a history record) instead of the embedded one.", completion: .file())
         var manifest: String?
 
         @Option(name: .long, help: "The root digest CI recorded; the embedded manifest must carry it.")
@@ -81,8 +82,8 @@ extension ImprintCommand {
                 verifier.bytecode = loaded.bytecode
                 let (manifestValue, manifestSource, emittedAt): (Manifest, String, String?)
                 if let manifest {
-                    manifestValue = try Manifest.parse(try readFile(manifest, what: "manifest"), source: manifest)
-                    (manifestSource, emittedAt) = (manifest, nil)
+                    (manifestValue, manifestSource) = try loadManifest(manifest)
+                    emittedAt = nil
                 } else if let embedded = loaded.embedded {
                     (manifestValue, manifestSource, emittedAt) = embedded
                 } else {
