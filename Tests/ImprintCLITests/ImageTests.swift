@@ -228,7 +228,7 @@ final class BuiltImage: @unchecked Sendable {
             try sh("rm \(try layerBlob(t + "/missing"))")
             try expectFailure(["extract", t + "/missing"], "is missing")
             // Truncated gzip and bad tar checksum in filesystem tars.
-            try sh("cd \(t) && mkdir d && head -c 300000 /dev/urandom > d/f && tar -cf fs.tar d && gzip -c fs.tar | head -c 100000 > trunc.tar.gz")
+            try sh("cd \(t) && mkdir d && head -c 300000 /dev/urandom > d/f && tar -cf fs.tar d && gzip -c fs.tar > full.gz && head -c 100000 full.gz > trunc.tar.gz")
             try expectFailure(["inspect", t + "/trunc.tar.gz", "--tree-digest"], "truncated")
             try sh("cd \(t) && cp fs.tar bad.tar && printf 'Z' | dd of=bad.tar bs=1 seek=600 conv=notrunc 2>/dev/null && printf 'Q' | dd of=bad.tar bs=1 seek=3 conv=notrunc 2>/dev/null")
             try expectFailure(["inspect", "-", "--tree-digest"], "checksum", stdinFile: t + "/bad.tar")
