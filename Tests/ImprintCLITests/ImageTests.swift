@@ -82,6 +82,24 @@ final class BuiltImage: @unchecked Sendable {
             try sh("skopeo copy -q oci:\(img.layout):t docker-archive:\(t)/s.tar:x:y && skopeo copy -q oci:\(img.layout):t oci-archive:\(t)/s2.tar")
             #expect(try treeDigest(t + "/s.tar") == fromLayout)
             #expect(try treeDigest(t + "/s2.tar") == fromLayout)
+            // The docker-archive newer `docker save` writes: an OCI layout plus manifest.json naming blobs.
+            try sh("""
+            cd \(t) && cp -a \(img.layout) d25 && python3 -c "
+            import json
+            idx = json.load(open('d25/index.json'))
+            m = json.load(open('d25/blobs/sha256/' + idx['manifests'][0]['digest'][7:]))
+            json.dump([{'Config': 'blobs/sha256/' + m['config']['digest'][7:], 'RepoTags': ['t:latest'],
+                        'Layers': ['blobs/sha256/' + l['digest'][7:] for l in m['layers']]}], open('d25/manifest.json', 'w'))
+            " && tar -C d25 -cf d25.tar .
+            """)
+            let d25 = try imprint("inspect", t + "/d25.tar", "--tree-digest", "--json")
+            #expect(try jsonObject(d25.stdout)["format"] as? String == "docker-archive")
+            #expect((try jsonObject(d25.stdout)["tree"] as? [String: Any])?["digest"] as? String == fromLayout)
+            _ = try imprint(["fingerprint", img.context, "-o", t + "/m.json", "-q"])
+            let st = try imprint("stamp", t + "/d25.tar", "--manifest", t + "/m.json", "-o", t + "/d25s.tar")
+            #expect(st.status == 0, "\(st.err)")
+            try sh("skopeo inspect docker-archive:\(t)/d25s.tar | grep -q org.imprint.digest")
+            #expect(try imprint("extract", t + "/d25s.tar").status == 0)
         }
     }
 
