@@ -136,6 +136,10 @@ final class BuiltImage: @unchecked Sendable {
             #expect(s1.status == 0, "\(s1.err)")
             #expect(s1.out == s2.out)
             #expect(s1.out.hasPrefix("sha256:"))
+            // Stamping again in place replaces the stamp layer: same digest, same number of layers.
+            let again = try imprint("stamp", t + "/a", "--manifest", t + "/m.json")
+            #expect(again.out == s1.out)
+            #expect((try jsonObject(try imprint("inspect", t + "/a", "--json").stdout)["layers"] as? [Any])?.count == 2)
             // Existing blobs are unchanged.
             try sh("cd \(t)/a/blobs/sha256 && sha256sum -c --quiet \(t)/before")
             let inspect = try sh("skopeo inspect oci:\(t)/a:t")
