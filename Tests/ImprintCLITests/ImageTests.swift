@@ -271,7 +271,10 @@ final class BuiltImage: @unchecked Sendable {
             // Unknown manifest media type.
             try sh("cp -a \(img.layout) \(t)/mt && sed -i 's|application/vnd.oci.image.manifest.v1+json|application/x-unknown|' \(t)/mt/index.json")
             try expectFailure(["inspect", t + "/mt"], "unknown media type")
-            // Stamping a corrupt image writes nothing.
+            // zstd layers are refused by their magic bytes.
+            try sh("skopeo copy -q --dest-compress-format zstd oci:\(img.layout):t oci:\(t)/zstd:t")
+            try expectFailure(["inspect", t + "/zstd"], "zstd layers are not supported")
+            // Stamping with a bad manifest writes nothing.
             _ = try imprint(["fingerprint", img.context, "-o", t + "/m.json", "-q"])
             try sh("cp \(img.ociArchive) \(t)/o.tar")
             try expectFailure(["stamp", t + "/o.tar", "--manifest", t + "/fs.tar", "-o", t + "/never.tar"], "manifest")
