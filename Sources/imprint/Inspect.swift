@@ -41,8 +41,8 @@ extension ImprintCommand {
         func run() async throws {
             try runReportingErrors {
                 registry.apply()
-                // Images need their layers read only for the tree or the embedded manifest; read them unless
-                // only metadata was asked for... the embedded manifest lives in a layer, so always flatten.
+                // The embedded manifest lives in a layer and may be hidden by a later one, so layers are always
+                // flattened; --tree-digest only decides whether the tree is shown for images.
                 let loaded = try SourceLoader.load(source, platform: platform, stampPath: path, withTree: true)
                 let report = InspectReport(loaded, includeTree: treeDigest || !loaded.kind.isImage)
                 if json {

@@ -53,14 +53,11 @@ extension ImprintCommand {
 
         @OptionGroup var registry: RegistryFlags
 
-        func validate() throws {
-            if (manifest == nil) == (context == nil) {
-                throw ValidationError("give exactly one of --manifest FILE or --context DIR")
-            }
-        }
-
         func run() async throws {
             try runReportingErrors {
+                if (manifest == nil) == (context == nil) {
+                    throw ImprintError.badInput("give exactly one of --manifest FILE or --context DIR")
+                }
                 let bytes: [UInt8]
                 if let manifest {
                     bytes = try readFile(manifest, what: "manifest")

@@ -18,14 +18,18 @@ public final class PrefetchingSource: ByteSource {
     private var started = false
     private let produce: (PrefetchingSource) throws -> Void
     private var thread: Thread?
+    private let explain: (Error) -> Error
 
     /// - Parameters:
     ///   - chunkSize: bytes per chunk.
     ///   - maxQueued: chunks the producer may run ahead.
     ///   - open: builds the source to drain on the producer thread; `finish` runs on that thread after EOF
     ///     (verification) and may throw.
+    ///   - explain: maps a producer error to the error the consumer sees (e.g. a digest mismatch that explains
+    ///     a decompression failure).
     public init(chunkSize: Int = 1 << 20, maxQueued: Int = 8, open: @escaping () throws -> ByteSource,
-                finish: @escaping () throws -> Void = {}) {
+                finish: @escaping () throws -> Void = {}, explain: @escaping (Error) -> Error = { $0 }) {
+        self.explain = explain
         self.chunkSize = chunkSize
         self.maxQueued = maxQueued
         self.produce = { me in
@@ -52,7 +56,8 @@ public final class PrefetchingSource: ByteSource {
             do {
                 try produce(self)
             } catch {
-                condition.lock(); failure = error; condition.unlock()
+                let explained = explain(error)
+                condition.lock(); failure = explained; condition.unlock()
             }
             condition.lock(); ended = true; condition.broadcast(); condition.unlock()
         }

@@ -193,6 +193,9 @@ public final class OCILayout: ImageReader {
         let configDesc = try Descriptor(json: manifest["config"], what: "manifest \(chosen.digest) config")
         let configBytes = try store.read(configDesc)
         let config = try JSONRead.object(configBytes, what: "image config \(configDesc.digest)")
+        if let platform, let p = Platform(json: config), !platform.selects(p) {
+            throw ImprintError(.notFound, "\(location): no image for platform \(platform) (available: \(p))")
+        }
         let diffIDs = ((config["rootfs"] as? [String: Any])?["diff_ids"] as? [String] ?? []).map { Digest(hex: $0) }
         guard let layerList = manifest["layers"] as? [Any] else {
             throw ImprintError.badInput("manifest \(chosen.digest) has no layers list")

@@ -57,12 +57,15 @@ public struct ImageStamper {
         let diffID = SHA256.hash(layerTar)
         let root = manifest.rootDigest
 
+        // An image imprint already stamped gets its stamp layer replaced, not a second one: stamping is idempotent.
+        let replacing = ImageStamper.isStamped(image)
         // Config: diff_ids, history, label.
         var config = image.config
         var rootfs = config["rootfs"] as? [String: Any] ?? ["type": "layers"]
-        rootfs["diff_ids"] = (rootfs["diff_ids"] as? [Any] ?? []) + [diffID.prefixed]
+        rootfs["diff_ids"] = Array((rootfs["diff_ids"] as? [Any] ?? []).dropLast(replacing ? 1 : 0)) + [diffID.prefixed]
         config["rootfs"] = rootfs
         var history = config["history"] as? [Any] ?? []
+        if replacing { history.removeLast() }
         history.append([
             "created": ManifestMetadata.rfc3339(epoch),
             "created_by": "imprint stamp",
@@ -83,7 +86,7 @@ public struct ImageStamper {
             let layerDigest = SHA256.hash(layerBlob)
             let (manifestBytes, manifestDesc, index) = try rewriteManifest(image, location: location, configBytes: configBytes,
                                                                             configDigest: configDigest, layerBlob: layerBlob,
-                                                                            layerDigest: layerDigest, root: root)
+                                                                            layerDigest: layerDigest, root: root, replacing: replacing)
             let indexBytes = try CanonicalJSON.bytes(index)
             let newBlobs: [(Digest, [UInt8])] = [(layerDigest, layerBlob), (configDigest, configBytes), (manifestDesc.digest, manifestBytes)]
             if location.kind == .ociLayout {
@@ -109,7 +112,7 @@ public struct ImageStamper {
             var list = reader.manifestList
             var entry = list[position]
             entry["Config"] = configName
-            entry["Layers"] = (entry["Layers"] as? [String] ?? []) + [layerName]
+            entry["Layers"] = Array((entry["Layers"] as? [String] ?? []).dropLast(replacing ? 1 : 0)) + [layerName]
             list[position] = entry
             let listBytes = try CanonicalJSON.bytes(list)
             // The OCI layout newer `docker save` adds would now describe the unstamped image; leave it out.
@@ -120,6 +123,15 @@ public struct ImageStamper {
         default:
             throw ImprintError.badInput("\(spec) is not a container image")
         }
+    }
+
+    /// True when the image's last layer is an imprint stamp (its last history entry says `imprint stamp`).
+    public static func isStamped(_ image: ImageInfo) -> Bool {
+        guard let last = (image.config["history"] as? [[String: Any]])?.last,
+              last["created_by"] as? String == "imprint stamp", last["empty_layer"] as? Bool != true,
+              !image.layers.isEmpty,
+              (image.config["rootfs"] as? [String: Any])?["diff_ids"] as? [Any] != nil else { return false }
+        return true
     }
 
     /// The stamp layer: parent directories (0755) and the manifest (0644), sorted, owned by 0:0, fixed mtime.
@@ -145,7 +157,7 @@ public struct ImageStamper {
 
     /// New manifest bytes and descriptor, and the updated index.json object.
     private func rewriteManifest(_ image: ImageInfo, location: ImageLocation, configBytes: [UInt8], configDigest: Digest,
-                                 layerBlob: [UInt8], layerDigest: Digest, root: Digest) throws -> ([UInt8], Descriptor, [String: Any]) {
+                                 layerBlob: [UInt8], layerDigest: Digest, root: Digest, replacing: Bool) throws -> ([UInt8], Descriptor, [String: Any]) {
         guard let layout = location.reader as? OCILayout, var manifest = image.manifest, let oldDesc = image.manifestDescriptor,
               let position = image.indexPosition else {
             throw ImprintError(.failure, "OCI reader unavailable")
@@ -162,6 +174,7 @@ public struct ImageStamper {
         manifest["config"] = configDesc.jsonObject
         let layerType = image.isDockerFamily ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip
         var layers = manifest["layers"] as? [Any] ?? []
+        if replacing { layers.removeLast() }
         layers.append(Descriptor(mediaType: layerType, digest: layerDigest, size: UInt64(layerBlob.count)).jsonObject)
         manifest["layers"] = layers
         let manifestBytes = try CanonicalJSON.bytes(manifest)

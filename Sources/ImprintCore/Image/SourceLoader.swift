@@ -266,6 +266,11 @@ public enum SourceLoader {
                 } catch let e as ImprintError {
                     throw ImprintError(e.code, e.message.replacingOccurrences(of: "blob \(name) diff_id", with: "\(name): uncompressed content (diff_id)"))
                 }
+            }, explain: { error in
+                // A layer that fails to decompress or parse is most often a corrupted blob: say so when it is.
+                guard let raw = state.raw, !(error is CancellationError) else { return error }
+                do { try raw.verify() } catch let mismatch { return mismatch }
+                return error
             }))
         }
         defer { for p in pipelines { p.cancel(); p.waitUntilDone() } }

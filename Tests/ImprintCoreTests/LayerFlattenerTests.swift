@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+@testable import ImprintCore
+
+@Suite struct LayerFlattenerTests {
+    static func file(_ p: String) -> TarEntry { TarEntry(path: Array(p.utf8), kind: .file, uid: 1000, gid: 1000, mtime: 42) }
+    static func dir(_ p: String) -> TarEntry { TarEntry(path: Array(p.utf8), kind: .directory, mode: 0o755) }
+
+    /// A header TarWriter would refuse to write (absolute or dotted paths), for reader-side tests.
+    static func rawHeader(_ path: String, flag: Character, link: String = "", mode: UInt32 = 0o644) -> [UInt8] {
+        TarWriter.header(name: Array(path.utf8), prefix: [], mode: mode, uid: 0, gid: 0, size: 0, mtime: 0,
+                         flag: flag.asciiValue!, link: Array(link.utf8), uname: "", gname: "", major: 0, minor: 0)
+    }
+
+    static func apply(_ layers: [[UInt8]], whiteouts: Bool = true) throws -> LayerFlattener {
+        let f = LayerFlattener()
+        f.whiteouts = whiteouts
+        for (i, l) in layers.enumerated() { try f.apply(TarReader(MemorySource(l), name: "layer \(i + 1)"), layer: i) }
+        _ = f.finish()
+        return f
+    }
+
+    @Test func whiteoutsOpaqueDirectoriesAndLayerAttribution() throws {
+        let l0 = try ArchiveFixture.tar { w in
+            try w.writeHeader(Self.dir("etc"))
+            try w.writeFile(Self.file("etc/keep"), content: Array("k".utf8))
+            try w.writeFile(Self.file("etc/gone"), content: Array("g".utf8))
+            try w.writeHeader(Self.dir("opq"))
+            try w.writeFile(Self.file("opq/old"), content: Array("o".utf8))
+            try w.writeHeader(Self.dir("opq/sub"))
+            try w.writeFile(Self.file("opq/sub/deep"), content: Array("d".utf8))
+        }
+        let l1 = try ArchiveFixture.tar { w in
+            try w.writeFile(Self.file("etc/.wh.gone"), content: [])
+            try w.writeFile(Self.file("opq/new"), content: Array("n".utf8))
+            try w.writeFile(Self.file("opq/.wh..wh..opq"), content: [])
+            try w.writeFile(Self.file("etc/keep"), content: Array("k2".utf8))
+        }
+        let f = try Self.apply([l0, l1])
+        let t = f.tree
+        #expect(t.node(at: Array("etc/gone".utf8)) == nil)
+        #expect(t.node(at: Array("etc/keep".utf8))?.layer == 1)
+        #expect(t.node(at: Array("etc/keep".utf8))?.digest == SHA256.hash(Array("k2".utf8)))
+        #expect(t.node(at: Array("etc".utf8))?.layer == 0)
+        #expect(t.node(at: Array("opq/old".utf8)) == nil)
+        #expect(t.node(at: Array("opq/sub".utf8)) == nil)
+        #expect(t.node(at: Array("opq/new".utf8))?.layer == 1)
+        #expect(t.node(at: Array("etc/keep".utf8))?.uid == 1000)
+        #expect(t.node(at: Array("etc/keep".utf8))?.mtime == 42)
+        #expect(t.entries.allSatisfy { !$0.path.lossyString.contains(".wh.") })
+    }
+
+    @Test func hardLinksTakeTheTargetsDigestAndPycHeadersAreKept() throws {
+        let pyc: [UInt8] = [0xa7, 0x0d, 0x0d, 0x0a] + [UInt8](repeating: 1, count: 20)
+        let body = try ArchiveFixture.tar { w in try w.writeFile(Self.file("./app/m.pyc"), content: pyc) }
+        let l0 = Array(body.dropLast(1024)) + Self.rawHeader("/app/link.pyc", flag: "1", link: "./app/m.pyc") + [UInt8](repeating: 0, count: 1024)
+        let f = try Self.apply([l0])
+        let link = try #require(f.tree.node(at: Array("app/link.pyc".utf8)))
+        #expect(link.digest == SHA256.hash(pyc))
+        #expect(link.size == UInt64(pyc.count))
+        #expect(link.hardlink == Array("app/m.pyc".utf8))
+        #expect(f.tree.node(at: Array("app/m.pyc".utf8))?.pycHeader == Array(pyc.prefix(16)))
+        #expect(link.pycHeader == Array(pyc.prefix(16)))
+    }
+
+    @Test(arguments: ["../../etc/passwd", "a/../../x", "/../x"])
+    func escapingEntriesAreRejectedNamingTheEntry(_ path: String) throws {
+        var archive = TarWriter.header(name: Array(path.utf8), prefix: [], mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0,
+                                       flag: UInt8(ascii: "0"), link: [], uname: "", gname: "", major: 0, minor: 0)
+        archive += [UInt8](repeating: 0, count: 1024)
+        do {
+            _ = try Self.apply([archive])
+            Issue.record("no error for \(path)")
+        } catch let e as ImprintError {
+            #expect(e.message.contains(path))
+            #expect(e.message.contains("escapes"))
+        }
+    }
+
+    @Test func leadingSlashAndDotAreTheRoot() throws {
+        let l0 = Self.rawHeader("./", flag: "5", mode: 0o700) + Self.rawHeader("a/./b/../c", flag: "0") + [UInt8](repeating: 0, count: 1024)
+        let l1 = Self.rawHeader("/abs/x", flag: "0") + [UInt8](repeating: 0, count: 1024)
+        let f = try Self.apply([l0, l1])
+        #expect(f.tree.root.mode == 0o700)
+        #expect(f.tree.node(at: Array("a/c".utf8)) != nil)
+        #expect(f.tree.node(at: Array("abs/x".utf8)) != nil)
+    }
+
+    @Test func capturesTheStampedManifestOnlyIfItSurvives() throws {
+        let l0 = try ArchiveFixture.tar { w in try w.writeFile(Self.file(Imprint.defaultStampPath), content: Array("{}".utf8)) }
+        #expect(try Self.apply([l0]).capturedFinal == Array("{}".utf8))
+        let l1 = try ArchiveFixture.tar { w in try w.writeFile(Self.file(".imprint/.wh.manifest.json"), content: []) }
+        #expect(try Self.apply([l0, l1]).capturedFinal == nil)
+        // Without whiteout interpretation (a container filesystem tar) the marker is an ordinary file.
+        #expect(try Self.apply([l1], whiteouts: false).tree.node(at: Array(".imprint/.wh.manifest.json".utf8)) != nil)
+    }
+}
