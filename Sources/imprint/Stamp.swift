@@ -53,6 +53,9 @@ extension ImprintCommand {
 
         @OptionGroup var registry: RegistryFlags
 
+        @Option(help: "Sign the manifest's root digest with this Ed25519 key (PEM); the signature goes beside it (manifest.sig).", completion: .file())
+        var key: String?
+
         func run() async throws {
             try runReportingErrors {
                 if (manifest == nil) == (context == nil) {
@@ -66,12 +69,18 @@ extension ImprintCommand {
                     fp.dockerfile = dockerfile
                     bytes = try fp.run().jsonBytes()
                 }
+                var signature: [UInt8]?
+                if let key {
+                    let m = try Manifest.parse(bytes, source: manifest ?? "manifest")
+                    signature = try ManifestSignature.sign(rootDigest: m.rootDigest, key: try Ed25519PrivateKey(pemFile: key)).jsonBytes()
+                }
                 if RegistryReference.isRegistry(image) {
                     registry.apply()
-                    try stampInRegistry(bytes)
+                    try stampInRegistry(bytes, signature: signature)
                     return
                 }
                 var stamper = ImageStamper()
+                stamper.signatureBytes = signature
                 stamper.stampPath = path
                 stamper.platform = try platform.map { try Platform(parsing: $0) }
                 let result = try stamper.stamp(image, manifestBytes: bytes, output: output)

@@ -51,6 +51,24 @@ import Testing
         }
     }
 
+    @Test func stampWithKeyThenVerifyWithPubkey() throws {
+        try withTempDir { tmp in
+            _ = try Self.makeStampedImage(tmp)
+            #expect(try imprint("keygen", "-o", tmp + "/ci").status == 0)
+            #expect(try imprint("keygen", "-o", tmp + "/other").status == 0)
+            let stamp = try imprint("stamp", "oci:\(tmp)/L:app", "--manifest", tmp + "/manifest.json", "--key", tmp + "/ci.key")
+            #expect(stamp.status == 0, "\(stamp.err)")
+            let ok = try imprint("verify", "oci:\(tmp)/L:app", "--pubkey", tmp + "/ci.pub", "--require-trust")
+            #expect(ok.status == 0, "\(ok.out)\(ok.err)")
+            #expect(ok.out.contains("signature valid"))
+            try sh("umoci unpack --image L:app U >/dev/null && test -f U/rootfs/.imprint/manifest.sig && tar -C U/rootfs -cf rootfs.tar .", cwd: tmp)
+            #expect(try imprint("verify", "-", "--pubkey", tmp + "/ci.pub", stdinFile: tmp + "/rootfs.tar").status == 0)
+            let wrong = try imprint("verify", "oci:\(tmp)/L:app", "--pubkey", tmp + "/other.pub")
+            #expect(wrong.status == 1)
+            #expect(wrong.out.contains("signature"))
+        }
+    }
+
     @Test(arguments: VerifyTests.mutations)
     func mutationsInATarStream(_ m: VerifyTests.Mutation) throws {
         try requireTool("python3")

@@ -15,6 +15,8 @@ public struct ImageStamper {
     /// Modification time of the layer's entries and the history entry (`SOURCE_DATE_EPOCH`, else 0).
     public var epoch: Int64
     public var platform: Platform?
+    /// A signature document (`ManifestSignature.jsonBytes()`) stored beside the manifest, as `manifest.sig`.
+    public var signatureBytes: [UInt8]?
 
     /// What a stamp produced.
     public struct Result {
@@ -134,7 +136,8 @@ public struct ImageStamper {
         return true
     }
 
-    /// The stamp layer: parent directories (0755) and the manifest (0644), sorted, owned by 0:0, fixed mtime.
+    /// The stamp layer: parent directories (0755), the manifest and its signature if any (0644), sorted, owned by
+    /// 0:0, fixed mtime.
     public func buildLayerTar(_ manifestBytes: [UInt8]) throws -> [UInt8] {
         var out: [UInt8] = []
         let writer = TarWriter { out.append(contentsOf: $0) }
@@ -143,6 +146,11 @@ public struct ImageStamper {
             try writer.writeHeader(TarEntry(path: Array(comps[0..<i]).joinedPath, kind: .directory, mode: 0o755, mtime: epoch))
         }
         try writer.writeFile(TarEntry(path: comps.joinedPath, kind: .file, mode: 0o644, mtime: epoch), content: manifestBytes)
+        if let signatureBytes {
+            // "manifest.sig" sorts after "manifest.json": entries stay in order.
+            let sig = Array(ManifestSignature.path(besideManifest: stampPath).utf8).pathComponents.joinedPath
+            try writer.writeFile(TarEntry(path: sig, kind: .file, mode: 0o644, mtime: epoch), content: signatureBytes)
+        }
         try writer.finish()
         return out
     }

@@ -12,6 +12,8 @@ public struct RegistryStamper {
     /// Modification time of the layer's entries and the history entry (`SOURCE_DATE_EPOCH`, else 0).
     public var epoch: Int64
     public var platform: Platform?
+    /// A signature document stored beside the manifest in the stamp layer (`stamp --key`).
+    public var signatureBytes: [UInt8]?
     public var options = RegistryOptions.current
 
     /// What a registry stamp produced and pushed.
@@ -60,6 +62,7 @@ public struct RegistryStamper {
         var stamper = ImageStamper(environment: [:])
         stamper.stampPath = stampPath
         stamper.epoch = epoch
+        stamper.signatureBytes = signatureBytes
         let layerTar = try stamper.buildLayerTar(manifestBytes)
         let diffID = SHA256.hash(layerTar)
         let layerBlob = try RegistryStamper.gzip(layerTar)
