@@ -59,6 +59,9 @@ extension ImprintCommand {
 
         @OptionGroup var registry: RegistryFlags
 
+        @Flag(name: .customLong("stamp-only"), help: "Only check that the target carries the expected (or validly signed) manifest; files are not compared. For registry:// this fetches just the manifest, config and stamp layer.")
+        var stampOnly = false
+
         @Flag(name: .customLong("require-trust"), help: "Exit 1 when the result is not authenticated by --expect or --pubkey.")
         var requireTrust = false
 
@@ -78,6 +81,28 @@ extension ImprintCommand {
                     verifier.expectedDigest = d
                 }
                 registry.apply()
+                try loadSignatureOptions(&verifier)
+                let targetName = target == "-" ? "stdin" : target
+                if stampOnly || (RegistryReference.isRegistry(target) && expect != nil && manifest == nil) {
+                    // The stamp alone decides a wrong image without fetching any other layer.
+                    if stampOnly && expect == nil && pubkey == nil { throw ValidationError("--stamp-only needs --expect or --pubkey") }
+                    let src = try (pubkey == nil ? SourceLoader.loadEmbeddedManifestOnly(target, platform: platform)
+                                                 : SourceLoader.load(target, platform: platform))
+                    if let problem = src.embeddedManifestProblem { throw ImprintError.badInput(problem) }
+                    guard let m = src.embeddedManifest else {
+                        throw ImprintError(.notFound, "\(target) holds no imprint manifest (/\(Imprint.defaultStampPath)); stamp the image or pass --manifest")
+                    }
+                    if pubkey != nil, verifier.signature == nil, let sig = src.tree.node(at: Array(ManifestSignature.path(besideManifest: Imprint.defaultStampPath).utf8))?.capturedContent {
+                        verifier.signature = try ManifestSignature.parse(sig, source: ManifestSignature.path(besideManifest: "/" + Imprint.defaultStampPath))
+                    }
+                    let stampReport = try verifier.verifyStamp(manifest: m, manifestSource: "/" + Imprint.defaultStampPath, targetName: targetName, targetKind: src.kind.rawValue)
+                    if stampOnly || stampReport.verdict == .mismatch {
+                        try render(stampReport)
+                        if stampReport.verdict == .mismatch { throw ExitCode(1) }
+                        if requireTrust && stampReport.trust == .none { throw ExitCode(1) }
+                        return
+                    }
+                }
                 let loaded = try VerifyTarget.load(target, platform: platform)
                 verifier.bytecode = loaded.bytecode
                 let (manifestValue, manifestSource, emittedAt): (Manifest, String, String?)
@@ -89,24 +114,13 @@ extension ImprintCommand {
                 } else {
                     throw ImprintError(.notFound, "\(target) holds no imprint manifest (/\(Imprint.defaultStampPath)); stamp the image or pass --manifest")
                 }
-                if let pubkey {
-                    verifier.publicKey = try Ed25519PublicKey(pemFile: pubkey)
-                    if let signature {
-                        verifier.signature = try ManifestSignature.parse(try readFile(signature, what: "signature"), source: signature)
-                        verifier.signatureSource = signature
-                    } else if let manifest {
-                        let p = ManifestSignature.path(besideManifest: manifest)
-                        verifier.signatureSource = p
-                        if FileManager.default.fileExists(atPath: p) {
-                            verifier.signature = try ManifestSignature.parse(try readFile(p, what: "signature"), source: p)
-                        }
-                    } else {
-                        verifier.signatureSource = ManifestSignature.path(besideManifest: manifestSource)
-                        if let bytes = loaded.signatureBytes {
-                            verifier.signature = try ManifestSignature.parse(bytes, source: verifier.signatureSource!)
-                        }
+                if pubkey != nil, manifest == nil, verifier.signature == nil {
+                    verifier.signatureSource = ManifestSignature.path(besideManifest: manifestSource)
+                    if let bytes = loaded.signatureBytes {
+                        verifier.signature = try ManifestSignature.parse(bytes, source: verifier.signatureSource!)
                     }
                 }
+                if manifest == nil, emittedAt == nil { verifier.targetExcluded = [Imprint.defaultStampPath] }
                 let report = try verifier.verify(manifest: manifestValue, manifestSource: manifestSource, target: loaded.tree,
                                                  targetName: target == "-" ? "stdin" : target, targetKind: loaded.kind,
                                                  emittedAt: emittedAt)
@@ -115,6 +129,22 @@ extension ImprintCommand {
                 if requireTrust && report.trust == .none {
                     Console.err("imprint: not authenticated: pass --expect DIGEST or --pubkey KEY (--require-trust)")
                     throw ExitCode(1)
+                }
+            }
+        }
+
+        /// --pubkey and --signature (or the .sig beside --manifest).
+        func loadSignatureOptions(_ verifier: inout Verifier) throws {
+            guard let pubkey else { return }
+            verifier.publicKey = try Ed25519PublicKey(pemFile: pubkey)
+            if let signature {
+                verifier.signature = try ManifestSignature.parse(try readFile(signature, what: "signature"), source: signature)
+                verifier.signatureSource = signature
+            } else if let manifest, !manifest.hasPrefix("history:") {
+                let p = ManifestSignature.path(besideManifest: manifest)
+                verifier.signatureSource = p
+                if FileManager.default.fileExists(atPath: p) {
+                    verifier.signature = try ManifestSignature.parse(try readFile(p, what: "signature"), source: p)
                 }
             }
         }

@@ -217,6 +217,21 @@ struct RegistryTests {
             #expect(Set(blobGets) == [config, layers[2]], "fetched: \(requests)")
             #expect(!blobGets.contains(layers[0]) && !blobGets.contains(layers[1]))
 
+            // verify --expect with the wrong digest is decided by the stamp alone: no base layer is fetched.
+            let m = try jsonObject(Data(contentsOf: URL(fileURLWithPath: dir + "/m.json")))
+            let expected = try #require(m["digest"] as? String)
+            let before2 = reg.requests().count
+            let wrong = try imprint("verify", "registry://\(reg.host)/app:stamped", "--expect", "sha256:" + String(repeating: "1", count: 64))
+            #expect(wrong.status == 1)
+            #expect(wrong.out.contains("digest-mismatch"))
+            let stampOnly = try imprint("verify", "registry://\(reg.host)/app:stamped", "--expect", expected, "--stamp-only")
+            #expect(stampOnly.status == 0, "\(stampOnly.out)\(stampOnly.err)")
+            let fetched = Array(reg.requests().dropFirst(before2)).filter { $0.hasPrefix("GET /v2/app/blobs/") }.map { String($0.split(separator: "/").last!) }
+            #expect(!fetched.contains(layers[0]) && !fetched.contains(layers[1]), "fetched: \(fetched)")
+            // With the right digest and no --stamp-only, the files are compared too (all layers read).
+            let full = try imprint("verify", "registry://\(reg.host)/app:stamped", "--expect", expected, "--at", "/")
+            #expect(full.status == 0, "\(full.out)\(full.err)")
+
             // inspect (full flatten) agrees with the local stamped image, embedded manifest included.
             let local = try imprint("inspect", "oci:\(dir)/stamped:v1", "--json", "--tree-digest")
             let remote = try imprint("inspect", "registry://\(reg.host)/app:stamped", "--json", "--tree-digest")

@@ -74,6 +74,9 @@ public struct Verifier {
     public var publicKey: Ed25519PublicKey?
     public var signature: ManifestSignature?
     public var signatureSource: String?
+    /// Paths of the whole target that are imprint's own (the stamp: `.imprint/manifest.json` and its signature),
+    /// removed before anything is compared.
+    public var targetExcluded: [String] = []
     /// Runs the Python bytecode checks on the target's context subtree (paths relative to the context root).
     public var bytecode: ((Tree, _ at: Bytes) -> [BytecodeFinding])?
 
@@ -84,29 +87,8 @@ public struct Verifier {
     public func verify(manifest: Manifest, manifestSource: String, target: Tree, targetName: String,
                        targetKind: String, emittedAt: String? = nil) throws -> VerifyReport {
         var warnings: [String] = []
-        var findings: [VerifyFinding] = []
-        if let expectedDigest, expectedDigest != manifest.rootDigest {
-            findings.append(VerifyFinding(.digestMismatch, .error, path: "",
-                                          message: "the manifest in the target is not the one CI recorded",
-                                          expected: [("digest", expectedDigest.prefixed)],
-                                          actual: [("digest", manifest.rootDigest.prefixed)]))
-        }
-        var signatureValid = false
-        if let publicKey {
-            if let signature {
-                let verdict = try signature.verdict(rootDigest: manifest.rootDigest, publicKey: publicKey)
-                if verdict.isValid {
-                    signatureValid = true
-                } else {
-                    findings.append(VerifyFinding(.signature, .error, path: "", message: "\(verdict) (\(signatureSource ?? "signature"))",
-                                                  expected: [("keyId", publicKey.keyId), ("digest", manifest.rootDigest.prefixed)],
-                                                  actual: [("keyId", signature.keyId), ("digest", signature.digest.prefixed)]))
-                }
-            } else {
-                findings.append(VerifyFinding(.signature, .error, path: "", message: "no signature found for the manifest (expected \(signatureSource ?? "a .sig file beside it"))",
-                                              expected: [("keyId", publicKey.keyId)]))
-            }
-        }
+        var (findings, signatureValid) = try trustFindings(manifest)
+        let target = Verifier.withoutExcluded(target, excluded: targetExcluded)
         // Find the context root in the target.
         let atPath: Bytes
         if let at {
@@ -181,18 +163,58 @@ public struct Verifier {
         manifest.tree.walk { _, _ in checked += 1 }
         actual.computeDigests()
         let verdict: VerifyReport.Verdict = findings.contains { $0.severity == .error } ? .mismatch : .verified
-        let trust: VerifyReport.Trust
-        switch (expectedDigest != nil, signatureValid) {
-        case (true, true): trust = .both
-        case (true, false): trust = .expectedDigest
-        case (false, true): trust = .signature
-        case (false, false): trust = .none
-        }
-        return VerifyReport(verdict: verdict, trust: trust,
+        return VerifyReport(verdict: verdict, trust: trust(signatureValid),
                             manifestSource: manifestSource, manifestDigest: manifest.rootDigest,
                             expectedDigest: expectedDigest, target: targetName, targetKind: targetKind,
                             at: atDisplay, actualDigest: actual.rootDigest, findings: findings, warnings: warnings,
                             entriesChecked: checked)
+    }
+
+    /// The checks of the manifest itself: the expected digest and the signature.
+    private func trustFindings(_ manifest: Manifest) throws -> ([VerifyFinding], Bool) {
+        var findings: [VerifyFinding] = []
+        if let expectedDigest, expectedDigest != manifest.rootDigest {
+            findings.append(VerifyFinding(.digestMismatch, .error, path: "",
+                                          message: "the manifest in the target is not the one CI recorded",
+                                          expected: [("digest", expectedDigest.prefixed)],
+                                          actual: [("digest", manifest.rootDigest.prefixed)]))
+        }
+        var signatureValid = false
+        if let publicKey {
+            if let signature {
+                let verdict = try signature.verdict(rootDigest: manifest.rootDigest, publicKey: publicKey)
+                if verdict.isValid {
+                    signatureValid = true
+                } else {
+                    findings.append(VerifyFinding(.signature, .error, path: "", message: "\(verdict) (\(signatureSource ?? "signature"))",
+                                                  expected: [("keyId", publicKey.keyId), ("digest", manifest.rootDigest.prefixed)],
+                                                  actual: [("keyId", signature.keyId), ("digest", signature.digest.prefixed)]))
+                }
+            } else {
+                findings.append(VerifyFinding(.signature, .error, path: "", message: "no signature found for the manifest (expected \(signatureSource ?? "a .sig file beside it"))",
+                                              expected: [("keyId", publicKey.keyId)]))
+            }
+        }
+        return (findings, signatureValid)
+    }
+
+    private func trust(_ signatureValid: Bool) -> VerifyReport.Trust {
+        switch (expectedDigest != nil, signatureValid) {
+        case (true, true): return .both
+        case (true, false): return .expectedDigest
+        case (false, true): return .signature
+        case (false, false): return .none
+        }
+    }
+
+    /// `--stamp-only`: checks that the target carries the expected (or validly signed) manifest without comparing
+    /// files — for a registry image this needs only the manifest, config and stamp layer.
+    public func verifyStamp(manifest: Manifest, manifestSource: String, targetName: String, targetKind: String) throws -> VerifyReport {
+        let (findings, signatureValid) = try trustFindings(manifest)
+        return VerifyReport(verdict: findings.isEmpty ? .verified : .mismatch, trust: trust(signatureValid),
+                            manifestSource: manifestSource, manifestDigest: manifest.rootDigest, expectedDigest: expectedDigest,
+                            target: targetName, targetKind: targetKind, at: "/", actualDigest: nil, findings: findings,
+                            warnings: ["--stamp-only: the files were not compared with the manifest"], entriesChecked: 0)
     }
 
     /// `pkg/__pycache__/x.pyc`: written by Python at run time.
