@@ -35,4 +35,24 @@ struct ImprintCommand: AsyncParsableCommand {
             HistorySync.self,
         ]
     )
+
+    /// Runs the command like ArgumentParser's default `main`, except that usage errors (which ArgumentParser
+    /// reports with EX_USAGE, 64) exit 2 like every other kind of bad input.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // An ExitCode thrown on purpose (`imprint run` passing its child's status through) is kept as is.
+            if !(error is ExitCode), exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
