@@ -61,24 +61,7 @@ public struct ImageStamper {
 
         // An image imprint already stamped gets its stamp layer replaced, not a second one: stamping is idempotent.
         let replacing = ImageStamper.isStamped(image)
-        // Config: diff_ids, history, label.
-        var config = image.config
-        var rootfs = config["rootfs"] as? [String: Any] ?? ["type": "layers"]
-        rootfs["diff_ids"] = Array((rootfs["diff_ids"] as? [Any] ?? []).dropLast(replacing ? 1 : 0)) + [diffID.prefixed]
-        config["rootfs"] = rootfs
-        var history = config["history"] as? [Any] ?? []
-        if replacing { history.removeLast() }
-        history.append([
-            "created": ManifestMetadata.rfc3339(epoch),
-            "created_by": "imprint stamp",
-            "comment": "imprint manifest \(root.prefixed) at /\(stampComponents.joinedPath.lossyString)",
-        ])
-        config["history"] = history
-        var runtime = config["config"] as? [String: Any] ?? [:]
-        var labels = runtime["Labels"] as? [String: Any] ?? [:]
-        labels[Imprint.digestLabel] = root.prefixed
-        runtime["Labels"] = labels
-        config["config"] = runtime
+        let config = stampedConfig(image.config, diffID: diffID, root: root, replacing: replacing)
         let configBytes = try CanonicalJSON.bytes(config)
         let configDigest = SHA256.hash(configBytes)
 
@@ -134,6 +117,29 @@ public struct ImageStamper {
               !image.layers.isEmpty,
               (image.config["rootfs"] as? [String: Any])?["diff_ids"] as? [Any] != nil else { return false }
         return true
+    }
+
+    /// The config of the stamped image: the stamp layer's diff_id, a history entry `imprint stamp` and the
+    /// `org.imprint.digest` label. With `replacing`, the previous stamp's diff_id and history entry give way.
+    public func stampedConfig(_ original: [String: Any], diffID: Digest, root: Digest, replacing: Bool) -> [String: Any] {
+        var config = original
+        var rootfs = config["rootfs"] as? [String: Any] ?? ["type": "layers"]
+        rootfs["diff_ids"] = Array((rootfs["diff_ids"] as? [Any] ?? []).dropLast(replacing ? 1 : 0)) + [diffID.prefixed]
+        config["rootfs"] = rootfs
+        var history = config["history"] as? [Any] ?? []
+        if replacing { history.removeLast() }
+        history.append([
+            "created": ManifestMetadata.rfc3339(epoch),
+            "created_by": "imprint stamp",
+            "comment": "imprint manifest \(root.prefixed) at /\(Array(stampPath.utf8).pathComponents.joinedPath.lossyString)",
+        ])
+        config["history"] = history
+        var runtime = config["config"] as? [String: Any] ?? [:]
+        var labels = runtime["Labels"] as? [String: Any] ?? [:]
+        labels[Imprint.digestLabel] = root.prefixed
+        runtime["Labels"] = labels
+        config["config"] = runtime
+        return config
     }
 
     /// The stamp layer: parent directories (0755), the manifest and its signature if any (0644), sorted, owned by

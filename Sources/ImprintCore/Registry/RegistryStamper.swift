@@ -68,7 +68,7 @@ public struct RegistryStamper {
         let layerBlob = try RegistryStamper.gzip(layerTar)
         let layerDigest = SHA256.hash(layerBlob)
         let root = manifest.rootDigest
-        let configBytes = try CanonicalJSON.bytes(stampedConfig(image.config, diffID: diffID, root: root))
+        let configBytes = try CanonicalJSON.bytes(stamper.stampedConfig(image.config, diffID: diffID, root: root, replacing: false))
         let configDigest = SHA256.hash(configBytes)
 
         var configDesc = image.configDescriptor
@@ -98,26 +98,6 @@ public struct RegistryStamper {
                       layerDigest: layerDigest, manifestRootDigest: root, uploadedBlobs: uploaded, mountedBlobs: mounted)
     }
 
-    /// The config `ImageStamper` writes: the layer's diff_id, a history entry `imprint stamp` and the label.
-    func stampedConfig(_ original: [String: Any], diffID: Digest, root: Digest) -> [String: Any] {
-        var config = original
-        var rootfs = config["rootfs"] as? [String: Any] ?? ["type": "layers"]
-        rootfs["diff_ids"] = (rootfs["diff_ids"] as? [Any] ?? []) + [diffID.prefixed]
-        config["rootfs"] = rootfs
-        var history = config["history"] as? [Any] ?? []
-        history.append([
-            "created": ManifestMetadata.rfc3339(epoch),
-            "created_by": "imprint stamp",
-            "comment": "imprint manifest \(root.prefixed) at /\(Array(stampPath.utf8).pathComponents.joinedPath.lossyString)",
-        ])
-        config["history"] = history
-        var runtime = config["config"] as? [String: Any] ?? [:]
-        var labels = runtime["Labels"] as? [String: Any] ?? [:]
-        labels[Imprint.digestLabel] = root.prefixed
-        runtime["Labels"] = labels
-        config["config"] = runtime
-        return config
-    }
 
     /// gzip as `ImageStamper` writes layers: level 9, fixed header.
     static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
