@@ -15,12 +15,17 @@ extension ImprintCommand {
             SOURCE_DATE_EPOCH, else 0, as their time). Prints the new manifest digest (for a docker-archive: the \
             new config digest, i.e. the image ID).
 
+            With --check, the image's files are first compared with the manifest (as `imprint verify` would after \
+            deploy); an image that does not hold exactly the context — a cached COPY layer, a stale build — is not \
+            stamped and the command exits 1 with the differences.
+
             Examples:
               imprint fingerprint . -o manifest.json && imprint stamp oci-dir --manifest manifest.json
+              imprint stamp oci-dir --context . --check --at /app
               imprint stamp image.tar --context . -o stamped.tar
               skopeo copy oci-archive:stamped.tar docker://registry.example/app:1.0
 
-            Exit status: 0 ok; 2 bad input or failure (nothing is written).
+            Exit status: 0 ok; 1 --check found differences (nothing is written); 2 bad input or failure (nothing is written).
             """
         )
 
@@ -53,6 +58,12 @@ extension ImprintCommand {
 
         @OptionGroup var registry: RegistryFlags
 
+        @Flag(help: "Compare the image's files with the manifest first; refuse to stamp an image that does not hold the context.")
+        var check = false
+
+        @Option(help: "With --check: where the context is in the image, e.g. /app (found by digest when omitted).")
+        var at: String?
+
         @Option(help: "Sign the manifest's root digest with this Ed25519 key (PEM); the signature goes beside it (manifest.sig).", completion: .file())
         var key: String?
 
@@ -68,6 +79,21 @@ extension ImprintCommand {
                     var fp = Fingerprinter(context: context!)
                     fp.dockerfile = dockerfile
                     bytes = try fp.run().jsonBytes()
+                }
+                if check {
+                    let m = try Manifest.parse(bytes, source: manifest ?? "manifest")
+                    registry.apply()
+                    let loaded = try SourceLoader.load(image, platform: platform, stampPath: path)
+                    var verifier = Verifier()
+                    verifier.at = at
+                    verifier.targetExcluded = [path]
+                    let report = try verifier.verify(manifest: m, manifestSource: manifest ?? context ?? "manifest",
+                                                     target: loaded.tree, targetName: image, targetKind: loaded.kind.rawValue)
+                    if report.verdict == .mismatch {
+                        Console.err("imprint: not stamping: the image does not hold this context (a cached COPY layer or a stale build?)")
+                        FileHandle.standardError.write(Data(VerifyReportFormat.text(report, colour: false, limit: 20).utf8))
+                        throw ExitCode(1)
+                    }
                 }
                 var signature: [UInt8]?
                 if let key {

@@ -51,6 +51,23 @@ import Testing
         }
     }
 
+    @Test func stampCheckRefusesAnImageThatDoesNotHoldTheContext() throws {
+        try withTempDir { tmp in
+            _ = try Self.makeStampedImage(tmp)
+            // The context moved on but the image was not rebuilt (a cached COPY layer): not stamped, exit 1.
+            try sh("printf 'VALUE = \"v2\"\\n' > ctx/pkg/mod.py && cp L/index.json index.before", cwd: tmp)
+            let stale = try imprint("stamp", "oci:\(tmp)/L:app", "--context", tmp + "/ctx", "--check")
+            #expect(stale.status == 1)
+            #expect(stale.err.contains("not stamping"))
+            #expect(stale.err.contains("pkg/mod.py: content differs"))
+            try sh("cmp L/index.json index.before", cwd: tmp)
+            // Rebuilt with the new context: --check passes and the image is stamped.
+            try sh("umoci unpack --image L:app B >/dev/null && cp ctx/pkg/mod.py B/rootfs/app/pkg/mod.py && umoci repack --image L:app B >/dev/null", cwd: tmp)
+            let fresh = try imprint("stamp", "oci:\(tmp)/L:app", "--context", tmp + "/ctx", "--check", "--at", "/app")
+            #expect(fresh.status == 0, "\(fresh.err)")
+        }
+    }
+
     @Test func stampWithKeyThenVerifyWithPubkey() throws {
         try withTempDir { tmp in
             _ = try Self.makeStampedImage(tmp)
