@@ -12,7 +12,9 @@ extension ImprintCommand {
             file, or a history record (history:REF). Mixed pairs work, e.g. an image against the manifest CI recorded.
 
             Identical subtrees (equal Merkle digests) are never walked. For every changed path the report says \
-            which layer last wrote it on each side.
+            which layer last wrote it on each side. Two images sharing bottom layers are compared at about the \
+            cost of the layers they do not share: shared files nothing above them touches are not hashed (the \
+            JSON report then has no tree digest for the sides).
 
             Examples:
               imprint diff app-tested.tar app-running.tar
