@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 swift build -c release --product imprint >/dev/null
 IMPRINT="$(swift build -c release --show-bin-path)/imprint"
 WORK="${BENCH_DIR:-$(mktemp -d /tmp/imprint-bench-diff.XXXXXX)}"; mkdir -p "$WORK"
-trap 'rm -rf "$WORK"' EXIT
+# BENCH_DIR keeps the generated layout between runs (generation takes minutes); a temporary one is removed.
+[ -n "${BENCH_DIR:-}" ] || trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 gen() { # gen DIR MiB SEED: files of compressible pseudo-text
   python3 - "$@" <<'PY'
@@ -24,15 +25,19 @@ while total < mib << 20:
     total += size; i += 1
 PY
 }
-umoci init --layout L >/dev/null; umoci new --image L:base >/dev/null
-umoci unpack --image L:base B >/dev/null
-for n in 1 2 3 4; do gen "B/rootfs/usr/share/data$n" 250 "$n"; umoci repack --image L:base B >/dev/null; done
-for side in a b; do
-  rm -rf B && umoci unpack --image L:base B >/dev/null
-  gen "B/rootfs/app" 20 "$([ $side = a ] && echo 100 || echo 200)"
-  umoci repack --image L:$side B >/dev/null
-done
-rm -rf B
+if [ ! -f L/.complete ]; then
+  rm -rf L B
+  umoci init --layout L >/dev/null; umoci new --image L:base >/dev/null
+  umoci unpack --image L:base B >/dev/null
+  for n in 1 2 3 4; do gen "B/rootfs/usr/share/data$n" 250 "$n"; umoci repack --refresh-bundle --image L:base B >/dev/null; done
+  for side in a b; do
+    rm -rf B && umoci unpack --image L:base B >/dev/null
+    gen "B/rootfs/app" 20 "$([ $side = a ] && echo 100 || echo 200)"
+    umoci repack --image L:$side B >/dev/null
+  done
+  rm -rf B
+  touch L/.complete
+fi
 size=$(du -sm L | cut -f1)
 
 secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
@@ -60,7 +65,7 @@ export -f manual decompress_all; export IMPRINT
 t_imp=$(secs "$IMPRINT" diff oci:L:a oci:L:b)
 t_man=$(secs bash -c manual)
 t_dec=$(secs bash -c decompress_all)
-rss=$(/usr/bin/time -f %M "$IMPRINT" diff oci:L:a oci:L:b 2>&1 >/dev/null | tail -1)
+rss=$( (/usr/bin/time -f %M "$IMPRINT" diff oci:L:a oci:L:b 2>&1 >/dev/null || true) | tail -1)
 echo "imprint diff benchmark ($(nproc) cores): layout $size MiB, images share 4 x 250 MiB layers, differ in a 20 MiB top layer"
 printf '  %-52s %8.2f s\n' "imprint diff oci:L:a oci:L:b" "$t_imp"
 printf '  %-52s %8.2f s  %5.1fx slower\n' "skopeo copy + umoci unpack (both) + diff -r" "$t_man" "$(echo "$t_man / $t_imp" | bc -l)"

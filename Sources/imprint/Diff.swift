@@ -12,7 +12,9 @@ extension ImprintCommand {
             file, or a history record (history:REF). Mixed pairs work, e.g. an image against the manifest CI recorded.
 
             Identical subtrees (equal Merkle digests) are never walked. For every changed path the report says \
-            which layer last wrote it on each side.
+            which layer last wrote it on each side. Two images sharing bottom layers are compared at about the \
+            cost of the layers they do not share: shared files nothing above them touches are not hashed (the \
+            JSON report then has no tree digest for the sides).
 
             Examples:
               imprint diff app-tested.tar app-running.tar
@@ -58,34 +60,19 @@ extension ImprintCommand {
         @Option(help: "For a manifest against an image or tree: where the context is in the other side (found when omitted).")
         var at: String?
 
+        @Flag(help: .hidden)
+        var noLayerSharing = false
+
         func run() async throws {
             try runReportingErrors {
                 registry.apply()
                 if a == "-" && b == "-" { throw ImprintError.badInput("only one side can be - (stdin)") }
-                let progress = Console.Progress()
-                progress.update("reading \(a)")
-                var sideA = try DiffSource.load(a, platform: platform)
-                progress.update("reading \(b)")
-                var sideB = try DiffSource.load(b, platform: platform)
-                progress.done()
-                // A manifest against a container or image: compare the manifest with the context's subtree.
-                if sideA.kind == "manifest", sideB.kind != "manifest", let m = try? loadManifest(a).0 {
-                    let (sub, path) = try ImageDiff.align(m, in: sideB.tree, at: at)
-                    sideB.tree = sub
-                    sideB.name += " at \(path)"
-                    sideB.manifest = nil
-                } else if sideB.kind == "manifest", sideA.kind != "manifest", let m = try? loadManifest(b).0 {
-                    let (sub, path) = try ImageDiff.align(m, in: sideA.tree, at: at)
-                    sideA.tree = sub
-                    sideA.name += " at \(path)"
-                    sideA.manifest = nil
-                }
                 var differ = ImageDiff()
                 differ.metadata = metadata
                 differ.only = only.map(Self.relative)
                 differ.ignore = ignore.map(Self.relative)
                 differ.bytecode = DiffSource.bytecodeIssues
-                let report = try differ.compare(sideA, sideB)
+                let report = try compare(differ)
                 switch format {
                 case .text: try writeOutput(Array(DiffReportFormat.text(report, limit: limit, colour: output == nil && Console.colour).utf8), to: output)
                 case .json: try writeOutput(DiffReportFormat.json(report), to: output)
@@ -93,6 +80,40 @@ extension ImprintCommand {
                 }
                 if !report.identical { throw ExitCode(1) }
             }
+        }
+
+        /// Two images sharing bottom layers go through `LayeredDiff` (their shared files are not hashed);
+        /// anything else is loaded in full.
+        func compare(_ differ: ImageDiff) throws -> DiffReport {
+            let progress = Console.Progress()
+            if !noLayerSharing {
+                progress.update("reading \(a) and \(b)")
+                if let r = try LayeredDiff.compare(a, b, platform: platform, differ: differ) {
+                    progress.done()
+                    if ProcessInfo.processInfo.environment["IMPRINT_DIFF_STATS"] != nil {
+                        FileHandle.standardError.write(Data("imprint-diff-stats \(r.statistics.json)\n".utf8))
+                    }
+                    return r.report
+                }
+            }
+            progress.update("reading \(a)")
+            var sideA = try DiffSource.load(a, platform: platform)
+            progress.update("reading \(b)")
+            var sideB = try DiffSource.load(b, platform: platform)
+            progress.done()
+            // A manifest against a container or image: compare the manifest with the context's subtree.
+            if sideA.kind == "manifest", sideB.kind != "manifest", let m = try? loadManifest(a).0 {
+                let (sub, path) = try ImageDiff.align(m, in: sideB.tree, at: at)
+                sideB.tree = sub
+                sideB.name += " at \(path)"
+                sideB.manifest = nil
+            } else if sideB.kind == "manifest", sideA.kind != "manifest", let m = try? loadManifest(b).0 {
+                let (sub, path) = try ImageDiff.align(m, in: sideA.tree, at: at)
+                sideA.tree = sub
+                sideA.name += " at \(path)"
+                sideA.manifest = nil
+            }
+            return try differ.compare(sideA, sideB)
         }
 
         /// Globs are written from the image root (`/app/**`); the matcher works on relative paths.
@@ -112,17 +133,6 @@ enum DiffSource {
             return DiffSide(name: name, kind: "manifest", tree: m.tree)
         }
         let src = try SourceLoader.load(spec, platform: platform)
-        var layers: [DiffLayer] = []
-        var config: [String: Any]?
-        if let image = src.image {
-            config = image.config
-            let history = (image.config["history"] as? [[String: Any]] ?? []).filter { ($0["empty_layer"] as? Bool) != true }
-            for (i, l) in image.layers.enumerated() {
-                layers.append(DiffLayer(digest: l.descriptor.digest.prefixed, diffID: l.diffID?.prefixed,
-                                        size: Int64(l.descriptor.size), mediaType: l.descriptor.mediaType,
-                                        createdBy: i < history.count ? history[i]["created_by"] as? String : nil))
-            }
-        }
         let name = spec == "-" ? "stdin" : spec
         let isDirectory = src.kind == .directory
         let tree = src.tree
@@ -131,9 +141,7 @@ enum DiffSource {
             let root = src.path
             bytecodeReaders[ObjectIdentifier(tree)] = BytecodeChecker.directoryReader(root: root)
         }
-        return DiffSide(name: name, kind: src.kind.rawValue, tree: tree, config: config, layers: layers,
-                        manifest: src.kind == .manifestFile ? nil : src.embeddedManifest,
-                        hasOwners: src.kind != .manifestFile && src.kind != .directory)
+        return DiffSide(loaded: src, name: name)
     }
 
     nonisolated(unsafe) static var bytecodeReaders: [ObjectIdentifier: BytecodeChecker.ContentReader] = [:]

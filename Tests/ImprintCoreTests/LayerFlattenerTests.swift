@@ -94,4 +94,42 @@ import Testing
         // Without whiteout interpretation (a container filesystem tar) the marker is an ordinary file.
         #expect(try Self.apply([l1], whiteouts: false).tree.node(at: Array(".imprint/.wh.manifest.json".utf8)) != nil)
     }
+
+    @Test func recordedLayersReplayAsAppliedAndSkipUnwantedContent() throws {
+        let pyc: [UInt8] = [0xa7, 0x0d, 0x0d, 0x0a] + [UInt8](repeating: 1, count: 20)
+        let big = [UInt8](repeating: 7, count: 300_000)
+        let l0 = try ArchiveFixture.tar { w in
+            try w.writeHeader(Self.dir("d"))
+            try w.writeFile(Self.file("d/big"), content: big)
+            try w.writeFile(Self.file("d/wanted"), content: Array("w".utf8))
+            try w.writeFile(Self.file("d/m.pyc"), content: pyc)
+            try w.writeFile(Self.file("d/m.py"), content: Array("x = 1\n".utf8))
+        }
+        let l1 = try ArchiveFixture.tar { w in
+            try w.writeFile(Self.file("d/.wh.wanted"), content: [])
+            try w.writeFile(Self.file("d/new"), content: Array("n".utf8))
+        }
+        let applied = try Self.apply([l0, l1])
+        let recorder = LayerFlattener()
+        recorder.hashContent = { $0 == Array("d/wanted".utf8) }
+        let r0 = try recorder.record(TarReader(MemorySource(l0), name: "layer 1"), layer: 0)
+        let r1 = try LayerFlattener().record(TarReader(MemorySource(l1), name: "layer 2"), layer: 1)
+        #expect(r0.filesSkipped == 3 && r0.bytesSkipped == UInt64(big.count + pyc.count + 6))
+        #expect(r0.filesHashed == 1 && r0.bytesHashed == 1)
+        let replayed = LayerFlattener()
+        try replayed.replay(r0, layer: 0, source: "layer 1")
+        try replayed.replay(r1, layer: 1, source: "layer 2")
+        _ = replayed.finish()
+        #expect(replayed.skipped.filesSkipped == 3)
+        let skipped = try #require(replayed.tree.node(at: Array("d/big".utf8)))
+        #expect(skipped.digest == LayerFlattener.placeholderDigest(Array("d/big".utf8), layer: 0))
+        #expect(replayed.placeholders.contains(skipped.digest))
+        // Headers, source hashes and structure are as when every file is hashed.
+        let pycNode = try #require(replayed.tree.node(at: Array("d/m.pyc".utf8)))
+        #expect(pycNode.pycHeader == Array(pyc.prefix(16)))
+        #expect(replayed.tree.node(at: Array("d/m.py".utf8))?.pySourceHashes == applied.tree.node(at: Array("d/m.py".utf8))?.pySourceHashes)
+        #expect(replayed.tree.entries.map { "\($0.path.lossyString) \($0.node.layer ?? -1)" } ==
+                applied.tree.entries.map { "\($0.path.lossyString) \($0.node.layer ?? -1)" })
+        #expect(replayed.tree.node(at: Array("d/new".utf8))?.digest == SHA256.hash(Array("n".utf8)))
+    }
 }

@@ -131,7 +131,7 @@ public enum DiffReportFormat {
             w.beginObject(key)
             w.string("name", side.name)
             w.string("kind", side.kind)
-            w.string("digest", side.tree.rootDigest.prefixed)
+            if side.digestKnown { w.string("digest", side.tree.rootDigest.prefixed) } else { w.null("digest") }
             if let m = side.manifest { w.string("manifestDigest", m.rootDigest.prefixed) } else { w.null("manifestDigest") }
             w.beginArray("layers")
             for l in side.layers {
@@ -242,7 +242,7 @@ v.textContent = R.identical ? "IDENTICAL" : `DIFFERENT: ${S.added} added, ${S.re
 v.classList.add(R.identical ? "same" : "diff");
 for (const [k, s] of [["A", R.a], ["B", R.b]]) {
   document.getElementById("sides").append(el("div", {class: "side"}, el("b", {}, `${k}: ${s.name}`),
-    el("span", {class: "mono"}, `${s.kind} · tree ${short(s.digest)} · ${s.layers.length} layers · imprint manifest ${s.manifestDigest ? short(s.manifestDigest) : "none"}`)));
+    el("span", {class: "mono"}, `${s.kind} · tree ${s.digest ? short(s.digest) : "not computed"} · ${s.layers.length} layers · imprint manifest ${s.manifestDigest ? short(s.manifestDigest) : "none"}`)));
 }
 const classes = [...new Set(R.changes.map(c => c.class))];
 const active = new Set(classes);

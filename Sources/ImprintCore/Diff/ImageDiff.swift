@@ -13,11 +13,34 @@ public struct DiffSide {
     public var manifest: Manifest?
     /// Whether the tree carries owners and hard links (tar streams, images, directories walked with stat).
     public var hasOwners: Bool
+    /// False when `tree`'s root digest is not the side's fingerprint: files the two sides share by construction
+    /// were not hashed (see `LayeredDiff`). Reports then leave the digest out.
+    public var digestKnown = true
 
     public init(name: String, kind: String, tree: Tree, config: [String: Any]? = nil, layers: [DiffLayer] = [],
                 manifest: Manifest? = nil, hasOwners: Bool = false) {
         self.name = name; self.kind = kind; self.tree = tree; self.config = config; self.layers = layers
         self.manifest = manifest; self.hasOwners = hasOwners
+    }
+}
+
+extension DiffSide {
+    /// A side as `SourceLoader` read it: the tree, and for images the config and layers (with history).
+    public init(loaded src: LoadedSource, name: String) {
+        var layers: [DiffLayer] = []
+        var config: [String: Any]?
+        if let image = src.image {
+            config = image.config
+            let history = (image.config["history"] as? [[String: Any]] ?? []).filter { ($0["empty_layer"] as? Bool) != true }
+            for (i, l) in image.layers.enumerated() {
+                layers.append(DiffLayer(digest: l.descriptor.digest.prefixed, diffID: l.diffID?.prefixed,
+                                        size: Int64(l.descriptor.size), mediaType: l.descriptor.mediaType,
+                                        createdBy: i < history.count ? history[i]["created_by"] as? String : nil))
+            }
+        }
+        self.init(name: name, kind: src.kind.rawValue, tree: src.tree, config: config, layers: layers,
+                  manifest: src.kind == .manifestFile ? nil : src.embeddedManifest,
+                  hasOwners: src.kind != .manifestFile && src.kind != .directory)
     }
 }
 

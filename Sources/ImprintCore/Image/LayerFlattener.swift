@@ -12,7 +12,7 @@ import Foundation
 ///   every `…/.imprint/manifest.json` and `…/.imprint/manifest.sig` (`node.capturedContent`).
 /// - Every `.py` gets its CPython source hashes (`node.pySourceHashes`) for the bytecode checks.
 public final class LayerFlattener {
-    public let tree = Tree()
+    public let tree: Tree
     /// Interpret whiteout entries (true for image layers, false for a container filesystem tar).
     public var whiteouts = true
     /// The path whose content is captured (normally `Imprint.defaultStampPath`).
@@ -21,14 +21,25 @@ public final class LayerFlattener {
     public private(set) var captured: [UInt8]?
     private static let pySuffix = Array(".py".utf8)
     private static let imprintDir = Array(".imprint".utf8)
-    private let hasher = SHA256()
     private static let whiteoutPrefix = Array(".wh.".utf8)
     private static let opaqueMarker = Array(".wh..wh..opq".utf8)
     private static let pycSuffix = Array(".pyc".utf8)
     private let captureLimit = 64 << 20
 
-    public init(capturePath: Bytes? = Array(Imprint.defaultStampPath.utf8)) {
+    /// Decides, per file path, whether its content is hashed; nil hashes everything. A file not hashed gets
+    /// `placeholderDigest` (and is counted in `skipped`); `.pyc` headers, `.py` source hashes and captured files
+    /// are still taken.
+    public var hashContent: ((Bytes) -> Bool)?
+
+    /// - Parameters:
+    ///   - capturePath: the path whose content is captured.
+    ///   - tree: the tree to apply layers onto (a fresh one by default; pass a copy of a flattened base to
+    ///     continue from it).
+    ///   - captured: what was captured at `capturePath` while `tree` was built.
+    public init(capturePath: Bytes? = Array(Imprint.defaultStampPath.utf8), tree: Tree = Tree(), captured: [UInt8]? = nil) {
         self.capturePath = capturePath.map { $0.pathComponents.joinedPath }
+        self.tree = tree
+        self.captured = captured
     }
 
     /// Normalises an entry path as container runtimes do: leading `/` and `./` are the root, `.` is dropped,
@@ -53,20 +64,60 @@ public final class LayerFlattener {
     /// Applies every entry of `reader` as layer `layer` (nil for a plain filesystem tar).
     /// - Throws: `badInput` for escaping paths, dangling hard links, or anything the reader rejects.
     public func apply(_ reader: TarReader, layer: Int?) throws {
+        var stats = LayerRecording()
+        try read(reader, layer: layer, stats: &stats) { try self.apply($0, layer: layer, source: reader.name) }
+        placeholders.formUnion(stats.placeholders)
+        skipped.add(stats)
+    }
+
+    /// Reads every entry of `reader` as the changes layer `layer` makes, without touching `tree`: file contents
+    /// are hashed (or skipped, see `hashContent`) now; hard links, whiteouts and opaque directories are resolved
+    /// when the recording is replayed. Safe to call from several threads at once on one flattener, as long as its
+    /// settings do not change meanwhile.
+    public func record(_ reader: TarReader, layer: Int?) throws -> LayerRecording {
+        var rec = LayerRecording()
+        var changes: [LayerChange] = []
+        try read(reader, layer: layer, stats: &rec) { changes.append($0) }
+        rec.changes = changes
+        return rec
+    }
+
+    /// Applies a recording made by `record` (of any flattener with the same settings) as layer `layer`.
+    public func replay(_ recording: LayerRecording, layer: Int?, source: String) throws {
+        for c in recording.changes { try apply(c, layer: layer, source: source) }
+        placeholders.formUnion(recording.placeholders)
+        skipped.add(recording)
+    }
+
+    /// Digests given to files whose content was not hashed (`hashContent` returned false), so a caller can tell
+    /// when such a file reached a result that needs its real digest.
+    public private(set) var placeholders: Set<Digest> = []
+    /// What `hashContent` skipped, over every layer applied or replayed.
+    public private(set) var skipped = LayerRecording()
+
+    /// The digest standing for the unhashed content of the file at `path` written by `layer`: SHA-256 of a
+    /// text no file content can be confused with in practice, distinct per path and layer.
+    public static func placeholderDigest(_ path: Bytes, layer: Int?) -> Digest {
+        SHA256.hash(Array("imprint:unhashed-content\u{0}\(layer ?? -1)\u{0}".utf8) + path)
+    }
+
+    private func read(_ reader: TarReader, layer: Int?, stats: inout LayerRecording, _ emit: (LayerChange) throws -> Void) throws {
         let source = reader.name
+        let hasher = SHA256()
         while let e = try reader.next() {
             let path = try LayerFlattener.normalise(e.path, source: source)
             let comps = path.pathComponents
             if whiteouts, let base = comps.last, base.starts(with: LayerFlattener.whiteoutPrefix) {
                 let parent = Array(comps.dropLast()).joinedPath
                 if base == LayerFlattener.opaqueMarker {
-                    if let dir = tree.node(at: parent), dir.type == .directory { prune(dir, keeping: layer) }
+                    try emit(.opaque(parent))
                 } else if !base.starts(with: Array(".wh..wh.".utf8)) {
-                    tree.remove(parent.appendingPath(Array(base.dropFirst(4))))
+                    try emit(.whiteout(parent.appendingPath(Array(base.dropFirst(4)))))
                 }
                 continue
             }
             let node: TreeNode
+            var captured: [UInt8]?
             switch e.kind {
             case .directory:
                 node = .directory(mode: e.mode)
@@ -76,16 +127,39 @@ public final class LayerFlattener {
                 let isImprintFile = comps.count >= 2 && comps[comps.count - 2] == LayerFlattener.imprintDir && e.size <= 16 << 20
                 let capture = (capturePath == path || isImprintFile) && e.size <= UInt64(captureLimit)
                 let isPy = path.count >= 3 && path.suffix(3).elementsEqual(LayerFlattener.pySuffix)
+                // Captured files are always hashed: their digest is checked against what was captured.
+                let hash = capture || isImprintFile || capturePath == path || hashContent?(path) != false
                 var pyHasher = isPy ? PycSourceHasher() : nil
                 var header: [UInt8] = []
                 var content: [UInt8] = []
-                try reader.forEachContentChunk { chunk in
-                    hasher.update(chunk)
-                    if isPyc && header.count < 16 { header.append(contentsOf: chunk.prefix(16 - header.count)) }
-                    if capture { content.append(contentsOf: chunk) }
-                    if isPy { pyHasher!.update(chunk) }
+                if hash || isPy {
+                    try reader.forEachContentChunk { chunk in
+                        if hash { hasher.update(chunk) }
+                        if isPyc && header.count < 16 { header.append(contentsOf: chunk.prefix(16 - header.count)) }
+                        if capture { content.append(contentsOf: chunk) }
+                        if isPy { pyHasher!.update(chunk) }
+                    }
+                } else if isPyc {
+                    // Only the header is needed; the rest of the entry is skipped by the next `next()`.
+                    var buf = [UInt8](repeating: 0, count: 16)
+                    var got = 0
+                    while got < 16 {
+                        let n = try buf.withUnsafeMutableBytes { try reader.readContent(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) }
+                        if n == 0 { break }
+                        got += n
+                    }
+                    header = Array(buf[..<got])
                 }
-                node.digest = hasher.finish()
+                if hash {
+                    node.digest = hasher.finish()
+                    stats.filesHashed += 1
+                    stats.bytesHashed += e.size
+                } else {
+                    node.digest = LayerFlattener.placeholderDigest(path, layer: layer)
+                    stats.placeholders.insert(node.digest)
+                    stats.filesSkipped += 1
+                    stats.bytesSkipped += e.size
+                }
                 if isPyc { node.pycHeader = header }
                 if capturePath == path && capture { captured = content }
                 if isImprintFile { node.capturedContent = content }
@@ -94,12 +168,8 @@ public final class LayerFlattener {
                 node = .symlink(e.linkName)
             case .hardlink:
                 let target = try LayerFlattener.normalise(e.linkName, source: source)
-                guard let t = tree.node(at: target), t.type != .directory else {
-                    throw ImprintError.badInput("\(source): hard link \"\(e.path.lossyString)\" points to \"\(e.linkName.lossyString)\", which is not an earlier file")
-                }
-                node = t.shallowCopy()
-                node.hardlink = target
-                node.pycHeader = t.pycHeader
+                try emit(.hardlink(path, target: target, rawPath: e.path, rawTarget: e.linkName))
+                continue
             case .characterDevice:
                 node = .device(.charDevice, mode: e.mode, major: e.devMajor, minor: e.devMinor)
             case .blockDevice:
@@ -112,23 +182,49 @@ public final class LayerFlattener {
                 }
                 continue
             }
-            if e.kind != .hardlink {
-                node.uid = e.uid
-                node.gid = e.gid
-                node.mtime = e.mtime
-                node.xattrs = e.xattrs.isEmpty ? nil : e.xattrs
-            }
+            node.uid = e.uid
+            node.gid = e.gid
+            node.mtime = e.mtime
+            node.xattrs = e.xattrs.isEmpty ? nil : e.xattrs
             node.layer = layer
-            if path.isEmpty {
-                if node.type == .directory {
-                    tree.root.mode = node.mode; tree.root.uid = node.uid; tree.root.gid = node.gid
-                    tree.root.mtime = node.mtime; tree.root.layer = layer; tree.root.xattrs = node.xattrs
-                    tree.root.implicit = false
-                }
-                continue
-            }
-            tree.insert(path, node)
+            try emit(.entry(path, node, captured: captured))
         }
+    }
+
+    /// Applies one change as layer `layer`.
+    private func apply(_ change: LayerChange, layer: Int?, source: String) throws {
+        let path: Bytes
+        let node: TreeNode
+        switch change {
+        case .opaque(let dir):
+            if let d = tree.node(at: dir), d.type == .directory { prune(d, keeping: layer) }
+            return
+        case .whiteout(let p):
+            tree.remove(p)
+            return
+        case .hardlink(let p, let target, let rawPath, let rawTarget):
+            guard let t = tree.node(at: target), t.type != .directory else {
+                throw ImprintError.badInput("\(source): hard link \"\(rawPath.lossyString)\" points to \"\(rawTarget.lossyString)\", which is not an earlier file")
+            }
+            node = t.shallowCopy()
+            node.hardlink = target
+            node.pycHeader = t.pycHeader
+            node.layer = layer
+            path = p
+        case .entry(let p, let n, let c):
+            if let c { captured = c }
+            path = p
+            node = n
+        }
+        if path.isEmpty {
+            if node.type == .directory {
+                tree.root.mode = node.mode; tree.root.uid = node.uid; tree.root.gid = node.gid
+                tree.root.mtime = node.mtime; tree.root.layer = layer; tree.root.xattrs = node.xattrs
+                tree.root.implicit = false
+            }
+            return
+        }
+        tree.insert(path, node)
     }
 
     /// Removes everything below `dir` that a lower layer put there; subdirectories this layer re-created stay,
@@ -154,5 +250,35 @@ public final class LayerFlattener {
         guard let capturePath, let captured, let n = tree.node(at: capturePath), n.type == .file,
               n.digest == SHA256.hash(captured) else { return nil }
         return captured
+    }
+}
+
+/// One change a layer makes to the tree below it (see `LayerFlattener.record`).
+public enum LayerChange {
+    /// `dir/.wh.name`: the path is removed.
+    case whiteout(Bytes)
+    /// `dir/.wh..wh..opq`: what lower layers put in the directory is hidden.
+    case opaque(Bytes)
+    /// An entry written at a path, content already hashed; `captured` is the content of the capture path.
+    case entry(Bytes, TreeNode, captured: [UInt8]?)
+    /// A hard link to an earlier path, resolved when applied (the raw names are for the error message).
+    case hardlink(Bytes, target: Bytes, rawPath: Bytes, rawTarget: Bytes)
+}
+
+/// The changes of one layer as `LayerFlattener.record` read them, with what was hashed and what was skipped.
+public struct LayerRecording {
+    public var changes: [LayerChange] = []
+    public var filesHashed = 0
+    public var bytesHashed: UInt64 = 0
+    public var filesSkipped = 0
+    public var bytesSkipped: UInt64 = 0
+    /// The placeholder digests given to skipped files.
+    public var placeholders: Set<Digest> = []
+
+    public init() {}
+
+    mutating func add(_ other: LayerRecording) {
+        filesHashed += other.filesHashed; bytesHashed += other.bytesHashed
+        filesSkipped += other.filesSkipped; bytesSkipped += other.bytesSkipped
     }
 }

@@ -136,7 +136,7 @@ public enum SourceLoader {
         return try openImage(parsed)
     }
 
-    private static func openImage(_ parsed: (kind: LoadedSource.Kind, path: String, reference: String?, archive: TarArchiveIndex?)) throws -> ImageLocation {
+    static func openImage(_ parsed: (kind: LoadedSource.Kind, path: String, reference: String?, archive: TarArchiveIndex?)) throws -> ImageLocation {
         switch parsed.kind {
         case .ociLayout:
             return ImageLocation(kind: .ociLayout, path: parsed.path, reference: parsed.reference, reader: try OCILayout(directory: parsed.path))
@@ -214,7 +214,7 @@ public enum SourceLoader {
 
     // MARK: Reading trees
 
-    private static func finish(_ s: LoadedSource, _ captured: [UInt8]?) -> LoadedSource {
+    static func finish(_ s: LoadedSource, _ captured: [UInt8]?) -> LoadedSource {
         var s = s
         guard let captured else { return s }
         s.embeddedManifestBytes = captured
@@ -244,44 +244,54 @@ public enum SourceLoader {
     public static func flatten(_ reader: ImageReader, _ image: ImageInfo, capture: Bytes?,
                                lookahead: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)) throws -> (Tree, [UInt8]?) {
         let flattener = LayerFlattener(capturePath: capture)
-        var pipelines: [PrefetchingSource] = []
-        for i in image.layers.indices {
-            let layer = image.layers[i]
-            let name = "layer \(i + 1) (\(layer.member ?? layer.descriptor.digest.prefixed))"
-            let state = LayerVerification()
-            pipelines.append(PrefetchingSource(open: {
-                let raw = try reader.openLayer(image, i)
-                state.raw = raw
-                var (tar, _) = try Compression.decompressing(raw, name: name)
-                if reader.verifiesUncompressed, let diffID = layer.diffID {
-                    let v = DigestVerifyingSource(tar, digest: diffID, size: nil, name: "\(name) diff_id")
-                    state.uncompressed = v
-                    tar = v
-                }
-                return tar
-            }, finish: {
-                do {
-                    try state.raw?.verify()
-                    try state.uncompressed?.verify()
-                } catch let e as ImprintError {
-                    throw ImprintError(e.code, e.message.replacingOccurrences(of: "blob \(name) diff_id", with: "\(name): uncompressed content (diff_id)"))
-                }
-            }, explain: { error in
-                // A layer that fails to decompress or parse is most often a corrupted blob: say so when it is.
-                guard let raw = state.raw, !(error is CancellationError) else { return error }
-                do { try raw.verify() } catch let mismatch { return mismatch }
-                return error
-            }))
-        }
+        let pipelines = image.layers.indices.map { layerPipeline(reader, image, $0) }
         defer { for p in pipelines { p.cancel(); p.waitUntilDone() } }
         for i in image.layers.indices {
             for j in i..<min(image.layers.count, i + lookahead + 1) { pipelines[j].start() }
-            let reader = TarReader(pipelines[i], name: "layer \(i + 1) (\(image.layers[i].member ?? image.layers[i].descriptor.digest.prefixed))")
+            let reader = TarReader(pipelines[i], name: layerName(image, i))
             try flattener.apply(reader, layer: i)
             // Drain what follows the end-of-archive blocks so verification (and its errors) complete.
             try pipelines[i].forEachChunk(bufferSize: 64 << 10) { _ in }
         }
         return (flattener.finish(), flattener.capturedFinal)
+    }
+}
+
+extension SourceLoader {
+    /// How messages name layer `i` of `image`.
+    static func layerName(_ image: ImageInfo, _ i: Int) -> String {
+        "layer \(i + 1) (\(image.layers[i].member ?? image.layers[i].descriptor.digest.prefixed))"
+    }
+
+    /// The uncompressed tar of layer `i`, read, verified (blob digest, and diff_id where the reader needs it)
+    /// and inflated on its own thread once started. Drain it to the end so verification runs.
+    static func layerPipeline(_ reader: ImageReader, _ image: ImageInfo, _ i: Int) -> PrefetchingSource {
+        let layer = image.layers[i]
+        let name = layerName(image, i)
+        let state = LayerVerification()
+        return PrefetchingSource(open: {
+            let raw = try reader.openLayer(image, i)
+            state.raw = raw
+            var (tar, _) = try Compression.decompressing(raw, name: name)
+            if reader.verifiesUncompressed, let diffID = layer.diffID {
+                let v = DigestVerifyingSource(tar, digest: diffID, size: nil, name: "\(name) diff_id")
+                state.uncompressed = v
+                tar = v
+            }
+            return tar
+        }, finish: {
+            do {
+                try state.raw?.verify()
+                try state.uncompressed?.verify()
+            } catch let e as ImprintError {
+                throw ImprintError(e.code, e.message.replacingOccurrences(of: "blob \(name) diff_id", with: "\(name): uncompressed content (diff_id)"))
+            }
+        }, explain: { error in
+            // A layer that fails to decompress or parse is most often a corrupted blob: say so when it is.
+            guard let raw = state.raw, !(error is CancellationError) else { return error }
+            do { try raw.verify() } catch let mismatch { return mismatch }
+            return error
+        })
     }
 }
 
