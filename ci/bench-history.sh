@@ -89,12 +89,13 @@ best() { # best wall ms of 5 runs of "$@"
 }
 hist_diff=$(best "$BIN" history diff "$ra" "$rb" --history "$tmp/store")
 gnu_diff=$(best diff "$A" "$B")
+imp_diff=$(best "$BIN" diff "$A" "$B")
 py_diff=$(best python3 -c "import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); x={e['path']:e for e in a['entries']}; y={e['path']:e for e in b['entries']}; print(sum(1 for k in x.keys()|y.keys() if x.get(k)!=y.get(k)))" "$A" "$B")
 changed=$("$BIN" history diff "$ra" "$rb" --history "$tmp/store" | wc -l || true)
 inproc=$("$BIN" history _bench-diff --history "$tmp/store" --from "$ra" --to "$rb" --json-a "$A" --json-b "$B" --iterations 5)
 
 t1=$(now)
-python3 - "$BUILDS" "$files" "$raw" "$store_bytes" "$store_disk" "$objects" "$gz_est" "$gz_n" "$best_list" "$best_list_json" "$count" "$hist_diff" "$gnu_diff" "$py_diff" "$changed" "$inproc" "$(ms "$t0" "$t1")" <<'PY'
+python3 - "$BUILDS" "$files" "$raw" "$store_bytes" "$store_disk" "$objects" "$gz_est" "$gz_n" "$best_list" "$best_list_json" "$count" "$hist_diff" "$gnu_diff" "$py_diff" "$changed" "$inproc" "$(ms "$t0" "$t1")" "$imp_diff" <<'PY'
 import sys, json
 (builds, files, raw, store, disk, objects, gz, gzn, lst, lstj, count, hd, gd, pd, changed, inproc, total) = sys.argv[1:]
 raw, store, disk, gz = int(raw), int(store), int(disk), int(gz)
@@ -108,6 +109,7 @@ print(f"  history store on disk   {disk/1e6:10.3f} MB   = {100*disk/raw:.2f}% of
 print(f"  list ({count} records)   {float(lst):7.1f} ms  (list --json {float(lstj):.1f} ms; wall time incl. process start)")
 print(f"  adjacent diff           {float(hd):7.1f} ms  imprint history diff ({changed} changed paths; wall incl. process start)")
 print(f"                          {float(gd):7.1f} ms  GNU diff of the two JSON manifests  -> {float(gd)/float(hd):.1f}x")
+print(f"                          {float(sys.argv[18]):7.1f} ms  imprint diff of the two JSON manifests (parse both, compare) -> {float(sys.argv[18])/float(hd):.1f}x")
 print(f"                          {float(pd):7.1f} ms  python3: load both JSON manifests and compare entries -> {float(pd)/float(hd):.1f}x")
 print(f"    in-process: store diff {ip['storeDiffMs']:.2f} ms vs parse+diff both manifests {ip['manifestParseDiffMs']:.1f} ms -> {ip['manifestParseDiffMs']/ip['storeDiffMs']:.0f}x")
 print(f"  bench total {float(total)/1000:.0f} s")
