@@ -17,24 +17,27 @@ public enum Hygiene {
             out.append(HygieneFinding(kind: .noIgnoreFile, path: ".dockerignore",
                                       message: "no ignore file: every file in the context is sent to the builder"))
         }
-        var skipBelow: [Bytes] = []  // report a directory once, not every file inside it
-        tree.walk { path, node in
-            if let s = skipBelow.last, path.isPath(under: s) { return }
-            while let s = skipBelow.last, !path.isPath(under: s) { skipBelow.removeLast() }
-            let name = (path.pathComponents.last ?? []).lossyString
-            let p = path.lossyString
+        // A reported directory is reported once, not every file inside it: the walk does not go below it.
+        tree.walkEntries { pathBytes, nameStart, node in
+            // Every rule needs the name to be (or start or end with) one of a few ASCII words: most entries are
+            // ruled out on their bytes, without building Strings.
+            let nameBytes = pathBytes[nameStart...]
+            let isLarge = node.type == .file && node.size >= largeFileThreshold
+            guard isLarge || mayMatch(nameBytes, directory: node.type == .directory) else { return true }
+            let name = String(decoding: nameBytes, as: UTF8.self)
+            let p = pathBytes.lossyString
             if node.type == .directory {
                 if name == "__pycache__" {
                     out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode cache directory (stale .pyc files can run instead of the sources)"))
-                    skipBelow.append(path)
+                    return false
                 } else if vcsNames.contains(name) {
                     out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata (history, remotes, possibly credentials)"))
-                    skipBelow.append(path)
+                    return false
                 } else if name == "node_modules" {
                     out.append(HygieneFinding(kind: .nodeModules, path: p, message: "node_modules from the build host (platform-specific, usually installed in the image)"))
-                    skipBelow.append(path)
+                    return false
                 }
-                return
+                return true
             }
             if name.hasSuffix(".pyc") || name.hasSuffix(".pyo") {
                 out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode outside __pycache__ (imported even when its .py is gone)"))
@@ -43,14 +46,29 @@ public enum Hygiene {
             } else if isSecret(name) {
                 out.append(HygieneFinding(kind: .secret, path: p, message: "looks like a secret (keys, credentials, environment files)"))
             }
-            if node.type == .file && node.size >= largeFileThreshold {
+            if isLarge {
                 out.append(HygieneFinding(kind: .largeFile, path: p, message: "large file (\(formatBytes(node.size)))"))
             }
+            return true
         }
         for s in sockets {
             out.append(HygieneFinding(kind: .socket, path: s.lossyString, message: "socket skipped (builders do not send sockets)"))
         }
         return out
+    }
+
+    static let directoryWords: [[UInt8]] = (["__pycache__", "node_modules"] + vcsNames).map { Array($0.utf8) }
+    static let entryWords: [[UInt8]] = (Array(vcsNames) + Array(secretNames)).map { Array($0.utf8) }
+    static let entrySuffixes: [[UInt8]] = ([".pyc", ".pyo"] + secretSuffixes).map { Array($0.utf8) }
+    static let entryPrefixes: [[UInt8]] = [".env.", "id_rsa"].map { Array($0.utf8) }
+
+    /// False when no rule can match `name`. The rules compare Strings, whose equality, prefixes and suffixes of
+    /// these ASCII words imply the same of the bytes; so a name ruled out here is ruled out there too.
+    static func mayMatch(_ name: ArraySlice<UInt8>, directory: Bool) -> Bool {
+        if directory { return directoryWords.contains { name.elementsEqual($0) } }
+        if entrySuffixes.contains(where: { name.count >= $0.count && name.suffix($0.count).elementsEqual($0) }) { return true }
+        if entryPrefixes.contains(where: { name.count >= $0.count && name.prefix($0.count).elementsEqual($0) }) { return true }
+        return entryWords.contains { name.elementsEqual($0) }
     }
 
     static func isSecret(_ name: String) -> Bool {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A hygiene finding about a build context (bytecode, VCS metadata, secrets...).
 public struct HygieneFinding: Sendable, Equatable {
@@ -57,12 +60,35 @@ public struct ManifestMetadata: Sendable {
     /// Collects CI variables and git facts for a context directory.
     public mutating func collect(context: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
         ci = Self.ciVariables.compactMap { k in environment[k].flatMap { $0.isEmpty ? nil : (k, $0) } }
+        guard Self.mayBeInGitRepository(context) else { return }
         if let commit = Self.git(["rev-parse", "HEAD"], in: context) {
             gitCommit = commit
             gitBranch = Self.git(["symbolic-ref", "--short", "-q", "HEAD"], in: context)
             if let status = Self.git(["status", "--porcelain", "--untracked-files=normal", "--", "."], in: context, keepEmpty: true) {
                 gitDirty = !status.isEmpty
             }
+        }
+    }
+
+    /// False only when git certainly finds no repository for `dir`: no `GIT_DIR`, and neither `dir` nor any
+    /// directory above it holds a `.git` (work tree) or a `HEAD` (a repository itself, as a bare one). Spares the
+    /// `git` process (several milliseconds) outside repositories.
+    static func mayBeInGitRepository(_ dir: String) -> Bool {
+        let env = ProcessInfo.processInfo.environment
+        if env["GIT_DIR"] != nil || env["GIT_WORK_TREE"] != nil || env["GIT_COMMON_DIR"] != nil { return true }
+        // git -C resolves symlinks (chdir, then getcwd) and searches upwards from the physical directory.
+        guard let resolved = realpath(dir, nil) else { return true }
+        var path = String(cString: resolved)
+        free(resolved)
+        while true {
+            let base = path == "/" ? "" : path
+            for name in ["/.git", "/HEAD"] {
+                // Present, or cannot tell (no permission...): let git decide.
+                if access(base + name, F_OK) == 0 || (errno != ENOENT && errno != ENOTDIR) { return true }
+            }
+            if path == "/" { return false }
+            path = (path as NSString).deletingLastPathComponent
+            if path.isEmpty { path = "/" }
         }
     }
 
@@ -122,7 +148,14 @@ public struct Manifest {
         w.int("bytes", stats.bytes)
         w.endObject()
         w.beginArray("entries")
-        tree.walk { path, node in w.compact(nil) { Manifest.writeEntry(path, node, &$0) } }
+        tree.walkEntries { path, _, node in
+            if (node.type == .file || node.type == .directory) && Manifest.isValidUTF8(path) {
+                w.rawElement { Manifest.appendEntry(path, node, to: &$0) }
+            } else {
+                w.compact(nil) { Manifest.writeEntry(path, node, &$0) }
+            }
+            return true
+        }
         w.endArray()
         w.beginArray("findings")
         for f in findings {
@@ -152,6 +185,36 @@ public struct Manifest {
         w.endObject()
         w.end()
         return w.bytes
+    }
+
+    static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+        let ascii = bytes.withUnsafeBufferPointer { p in
+            var acc: UInt8 = 0
+            for b in p { acc |= b }
+            return acc < 0x80
+        }
+        return ascii || bytes.exactString != nil
+    }
+
+    /// The bytes `writeEntry` gives for a file or directory whose path is valid UTF-8, written straight from the
+    /// node (no Strings, no writer of its own).
+    static func appendEntry(_ path: Bytes, _ node: TreeNode, to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"path":"#.utf8)
+        JSONWriter.appendEscaped(path, to: &out)
+        if node.type == .file {
+            out.append(contentsOf: #","type":"file","mode":""#.utf8)
+            appendOctalMode(node.canonicalMode, to: &out)
+            out.append(contentsOf: #"","size":"#.utf8)
+            JSONWriter.appendDecimal(node.size, to: &out)
+            out.append(contentsOf: #","sha256":""#.utf8)
+            node.digest.appendHex(to: &out)
+        } else {
+            out.append(contentsOf: #","type":"directory","mode":""#.utf8)
+            appendOctalMode(node.canonicalMode, to: &out)
+            out.append(contentsOf: #"","digest":"sha256:"#.utf8)
+            node.digest.appendHex(to: &out)
+        }
+        out.append(contentsOf: #""}"#.utf8)
     }
 
     static func writeEntry(_ path: Bytes, _ node: TreeNode, _ o: inout JSONWriter) {
