@@ -1,3 +1,6 @@
+import Foundation
+import Synchronization
+
 /// Hygiene lints: things in a build context that usually should not reach an image.
 public enum Hygiene {
     public static let defaultLargeFileThreshold: UInt64 = 50 << 20
@@ -18,43 +21,85 @@ public enum Hygiene {
                                       message: "no ignore file: every file in the context is sent to the builder"))
         }
         // A reported directory is reported once, not every file inside it: the walk does not go below it.
-        tree.walkEntries { pathBytes, nameStart, node in
-            // Every rule needs the name to be (or start or end with) one of a few ASCII words: most entries are
-            // ruled out on their bytes, without building Strings.
-            let nameBytes = pathBytes[nameStart...]
-            let isLarge = node.type == .file && node.size >= largeFileThreshold
-            guard isLarge || mayMatch(nameBytes, directory: node.type == .directory) else { return true }
-            let name = String(decoding: nameBytes, as: UTF8.self)
-            let p = pathBytes.lossyString
-            if node.type == .directory {
-                if name == "__pycache__" {
-                    out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode cache directory (stale .pyc files can run instead of the sources)"))
-                    return false
-                } else if vcsNames.contains(name) {
-                    out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata (history, remotes, possibly credentials)"))
-                    return false
-                } else if name == "node_modules" {
-                    out.append(HygieneFinding(kind: .nodeModules, path: p, message: "node_modules from the build host (platform-specific, usually installed in the image)"))
-                    return false
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let pieces = workers > 1 ? tree.walkPieces(target: 64 * workers) : []
+        if pieces.count < 2 {
+            tree.walkEntries { path, nameStart, node in
+                lintEntry(path, nameStart, node, largeFileThreshold: largeFileThreshold, into: &out)
+            }
+        } else {
+            // Pieces of the walk linted on all cores, findings joined in walk order. Each directory lies in one
+            // piece, so no node is visited by two threads.
+            let results = UnsafeMutableBufferPointer<(findings: [HygieneFinding], descends: Bool)>.allocate(capacity: pieces.count)
+            results.initialize(repeating: ([], true))
+            defer { results.deinitialize(); results.deallocate() }
+            let next = Atomic<Int>(0)
+            DispatchQueue.concurrentPerform(iterations: min(workers, pieces.count)) { _ in
+                while true {
+                    let i = next.add(1, ordering: .relaxed).oldValue
+                    if i >= pieces.count { return }
+                    var found: [HygieneFinding] = []
+                    var descends = true
+                    var first = true
+                    tree.walkEntries(of: pieces[i]) { path, nameStart, node in
+                        let d = lintEntry(path, nameStart, node, largeFileThreshold: largeFileThreshold, into: &found)
+                        if first { descends = d; first = false }
+                        return d
+                    }
+                    // why: each index is written by exactly one worker (the one that took it) and read only after
+                    // concurrentPerform returns.
+                    results[i] = (found, descends)
                 }
-                return true
             }
-            if name.hasSuffix(".pyc") || name.hasSuffix(".pyo") {
-                out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode outside __pycache__ (imported even when its .py is gone)"))
-            } else if vcsNames.contains(name) {
-                out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata"))
-            } else if isSecret(name) {
-                out.append(HygieneFinding(kind: .secret, path: p, message: "looks like a secret (keys, credentials, environment files)"))
+            // A directory reported in a piece of its own hides the pieces below it, as the walk would not go there.
+            var hidden: Bytes?
+            for (i, piece) in pieces.enumerated() {
+                if let h = hidden, piece.path.isPath(under: h) { continue }
+                hidden = nil
+                out.append(contentsOf: results[i].findings)
+                if !piece.withSubtree && !results[i].descends { hidden = piece.path }
             }
-            if isLarge {
-                out.append(HygieneFinding(kind: .largeFile, path: p, message: "large file (\(formatBytes(node.size)))"))
-            }
-            return true
         }
         for s in sockets {
             out.append(HygieneFinding(kind: .socket, path: s.lossyString, message: "socket skipped (builders do not send sockets)"))
         }
         return out
+    }
+
+    /// Lints one entry of the walk; false when the walk must not go below it (a directory reported as a whole).
+    private static func lintEntry(_ pathBytes: [UInt8], _ nameStart: Int, _ node: TreeNode, largeFileThreshold: UInt64,
+                                  into out: inout [HygieneFinding]) -> Bool {
+        // Every rule needs the name to be (or start or end with) one of a few ASCII words: most entries are
+        // ruled out on their bytes, without building Strings.
+        let nameBytes = pathBytes[nameStart...]
+        let isLarge = node.type == .file && node.size >= largeFileThreshold
+        guard isLarge || mayMatch(nameBytes, directory: node.type == .directory) else { return true }
+        let name = String(decoding: nameBytes, as: UTF8.self)
+        let p = pathBytes.lossyString
+        if node.type == .directory {
+            if name == "__pycache__" {
+                out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode cache directory (stale .pyc files can run instead of the sources)"))
+                return false
+            } else if vcsNames.contains(name) {
+                out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata (history, remotes, possibly credentials)"))
+                return false
+            } else if name == "node_modules" {
+                out.append(HygieneFinding(kind: .nodeModules, path: p, message: "node_modules from the build host (platform-specific, usually installed in the image)"))
+                return false
+            }
+            return true
+        }
+        if name.hasSuffix(".pyc") || name.hasSuffix(".pyo") {
+            out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode outside __pycache__ (imported even when its .py is gone)"))
+        } else if vcsNames.contains(name) {
+            out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata"))
+        } else if isSecret(name) {
+            out.append(HygieneFinding(kind: .secret, path: p, message: "looks like a secret (keys, credentials, environment files)"))
+        }
+        if isLarge {
+            out.append(HygieneFinding(kind: .largeFile, path: p, message: "large file (\(formatBytes(node.size)))"))
+        }
+        return true
     }
 
     static let directoryWords: [[UInt8]] = (["__pycache__", "node_modules"] + vcsNames).map { Array($0.utf8) }

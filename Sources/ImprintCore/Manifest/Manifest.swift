@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -134,8 +135,17 @@ public struct Manifest {
     // MARK: Writing
 
     public func jsonBytes() -> [UInt8] {
+        let chunks = jsonChunks()
+        var out: [UInt8] = []
+        out.reserveCapacity(chunks.reduce(0) { $0 + $1.count })
+        for c in chunks { out.append(contentsOf: c) }
+        return out
+    }
+
+    /// `jsonBytes()` in pieces, to be written one after another: a large manifest is never copied into one buffer.
+    public func jsonChunks() -> [[UInt8]] {
         let stats = tree.statistics
-        var w = JSONWriter(pretty: true, reserve: 256 + (stats.files + stats.directories) * 140)
+        var w = JSONWriter(pretty: true, reserve: 4096)
         w.beginObject()
         w.string("mediaType", Manifest.mediaType)
         w.string("digestAlgorithm", Manifest.digestAlgorithm)
@@ -148,13 +158,44 @@ public struct Manifest {
         w.int("bytes", stats.bytes)
         w.endObject()
         w.beginArray("entries")
-        tree.walkEntries { path, _, node in
-            if (node.type == .file || node.type == .directory) && Manifest.isValidUTF8(path) {
-                w.rawElement { Manifest.appendEntry(path, node, to: &$0) }
-            } else {
-                w.compact(nil) { Manifest.writeEntry(path, node, &$0) }
+        let separator = w.elementSeparator
+        let entryCount = stats.files + stats.directories + stats.symlinks + stats.other
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        var out: [[UInt8]] = []
+        if entryCount < 4096 || workers < 2 {
+            var chunk: [UInt8] = []
+            tree.walkEntries { path, _, node in Manifest.appendEntry(path, node, separator: separator, to: &chunk); return true }
+            w.rawElements(chunk)
+        } else {
+            // Large trees: pieces of the walk serialised on all cores, joined in walk order. (`statistics` above
+            // visited every directory, so the children caches are filled and the tree is only read here.)
+            let pieces = tree.walkPieces(target: 64 * workers)
+            let chunks = UnsafeMutableBufferPointer<[UInt8]>.allocate(capacity: pieces.count)
+            chunks.initialize(repeating: [])
+            defer { chunks.deinitialize(); chunks.deallocate() }
+            let next = Atomic<Int>(0)
+            DispatchQueue.concurrentPerform(iterations: min(workers, pieces.count)) { _ in
+                while true {
+                    let i = next.add(1, ordering: .relaxed).oldValue
+                    if i >= pieces.count { return }
+                    var chunk: [UInt8] = []
+                    tree.walkEntries(of: pieces[i]) { path, _, node in
+                        Manifest.appendEntry(path, node, separator: separator, to: &chunk)
+                        return true
+                    }
+                    // why: each index is written by exactly one worker (the one that took it) and read only after
+                    // concurrentPerform returns.
+                    chunks[i] = chunk
+                }
             }
-            return true
+            // The first element of the array takes no comma.
+            var first = true
+            out.append(w.takeBytes())
+            for chunk in chunks where !chunk.isEmpty {
+                out.append(first ? Array(chunk[1...]) : chunk)
+                first = false
+            }
+            if !first { w.noteRawElements() }
         }
         w.endArray()
         w.beginArray("findings")
@@ -184,7 +225,8 @@ public struct Manifest {
         w.endObject()
         w.endObject()
         w.end()
-        return w.bytes
+        out.append(w.takeBytes())
+        return out
     }
 
     static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
@@ -194,6 +236,18 @@ public struct Manifest {
             return acc < 0x80
         }
         return ascii || bytes.exactString != nil
+    }
+
+    /// `separator` and the entry as `writeEntry` writes it in a compact writer.
+    static func appendEntry(_ path: Bytes, _ node: TreeNode, separator: [UInt8], to out: inout [UInt8]) {
+        out.append(contentsOf: separator)
+        if (node.type == .file || node.type == .directory) && Manifest.isValidUTF8(path) {
+            appendEntry(path, node, to: &out)
+        } else {
+            var o = JSONWriter(pretty: false, reserve: 256)
+            writeEntry(path, node, &o)
+            out.append(contentsOf: o.bytes)
+        }
     }
 
     /// The bytes `writeEntry` gives for a file or directory whose path is valid UTF-8, written straight from the

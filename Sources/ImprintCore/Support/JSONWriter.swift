@@ -62,8 +62,37 @@ public struct JSONWriter {
         bytes.append(contentsOf: inner.bytes)
     }
 
-    /// An array element written by `body` straight into the output (already-serialised compact JSON).
-    public mutating func rawElement(_ body: (inout [UInt8]) -> Void) { key(nil); body(&bytes) }
+    /// What goes before an element (after the first) at the current level: a comma, then in pretty output a
+    /// newline and the indentation.
+    public var elementSeparator: [UInt8] {
+        var sep: [UInt8] = [UInt8(ascii: ",")]
+        if pretty && depth > 0 {
+            sep.append(0x0A)
+            sep.append(contentsOf: repeatElement(0x20, count: 2 * depth))
+        }
+        return sep
+    }
+
+    /// Hands over the bytes written so far; writing goes on as if they were still there.
+    public mutating func takeBytes() -> [UInt8] {
+        defer { bytes = [] }
+        return bytes
+    }
+
+    /// Records that elements were written at the current level without this writer (so the next one takes a comma).
+    public mutating func noteRawElements() { needsComma[needsComma.count - 1] = true }
+
+    /// Array elements serialised elsewhere (compact JSON), each preceded by `elementSeparator`: the same bytes as
+    /// writing them one by one.
+    public mutating func rawElements(_ chunk: [UInt8]) {
+        guard !chunk.isEmpty else { return }
+        if needsComma[needsComma.count - 1] {
+            bytes.append(contentsOf: chunk)
+        } else {
+            bytes.append(contentsOf: chunk[1...])  // the first element of the level takes no comma
+            needsComma[needsComma.count - 1] = true
+        }
+    }
 
     public mutating func string(_ k: String?, _ v: String) { key(k); Self.appendString(v, to: &bytes) }
     public mutating func string(_ k: String?, _ v: String?) { if let v { string(k, v) } }

@@ -282,6 +282,40 @@ public final class Tree {
         }
     }
 
+    /// A part of the walk that can be visited on its own: one entry, and everything below it when `withSubtree`.
+    struct WalkPiece {
+        let path: [UInt8]
+        let nameStart: Int
+        let node: TreeNode
+        let withSubtree: Bool
+    }
+
+    /// The walk cut into at least `target` pieces when the tree allows, in walk order: visiting the pieces one
+    /// after another (`walkEntries(of:)`) visits what `walkEntries` does. Directories are split level by level.
+    func walkPieces(target: Int) -> [WalkPiece] {
+        var pieces = root.sortedChildren.map { WalkPiece(path: $0.name, nameStart: 0, node: $0.node, withSubtree: true) }
+        while pieces.count < target && pieces.contains(where: { $0.withSubtree && $0.node.type == .directory && $0.node.childCount > 0 }) {
+            var next: [WalkPiece] = []
+            for p in pieces {
+                guard p.withSubtree && p.node.type == .directory && p.node.childCount > 0 else { next.append(p); continue }
+                next.append(WalkPiece(path: p.path, nameStart: p.nameStart, node: p.node, withSubtree: false))
+                for (name, child) in p.node.sortedChildren {
+                    next.append(WalkPiece(path: p.path + [UInt8(ascii: "/")] + name, nameStart: p.path.count + 1, node: child, withSubtree: true))
+                }
+            }
+            pieces = next
+        }
+        return pieces
+    }
+
+    /// `walkEntries` over one piece.
+    func walkEntries(of piece: WalkPiece, _ body: (_ path: [UInt8], _ nameStart: Int, _ node: TreeNode) -> Bool) {
+        guard body(piece.path, piece.nameStart, piece.node), piece.withSubtree, piece.node.type == .directory else { return }
+        var path = piece.path
+        path.reserveCapacity(512)
+        Tree.walkEntries(piece.node, path: &path, body)
+    }
+
     /// All entries in walk order.
     public var entries: [(path: Bytes, node: TreeNode)] {
         var out: [(Bytes, TreeNode)] = []
