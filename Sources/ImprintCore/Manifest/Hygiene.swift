@@ -110,7 +110,28 @@ public enum Hygiene {
     /// False when no rule can match `name`. The rules compare Strings, whose equality, prefixes and suffixes of
     /// these ASCII words imply the same of the bytes; so a name ruled out here is ruled out there too.
     static func mayMatch(_ name: ArraySlice<UInt8>, directory: Bool) -> Bool {
-        if directory { return directoryWords.contains { name.elementsEqual($0) } }
+        guard let first = name.first, let last = name.last else { return false }
+        if directory {
+            guard first == UInt8(ascii: "_") || first == UInt8(ascii: "n") || first == UInt8(ascii: ".") else { return false }
+            return directoryWords.contains { name.elementsEqual($0) }
+        }
+        // Quick refusal on the first and last bytes: every word starts with one of ". i c s", every suffix ends
+        // with one of "c o m y 2 x e s" (checked exactly below).
+        let firstMayMatch = first == UInt8(ascii: ".") || first == UInt8(ascii: "i") || first == UInt8(ascii: "c")
+            || first == UInt8(ascii: "s")
+        if !firstMayMatch {
+            switch last {
+            case UInt8(ascii: "c"): return name.count >= 4 && name.suffix(4).elementsEqual(".pyc".utf8)
+            case UInt8(ascii: "o"): return name.count >= 4 && name.suffix(4).elementsEqual(".pyo".utf8)
+            case UInt8(ascii: "m"): return name.count >= 4 && name.suffix(4).elementsEqual(".pem".utf8)
+            case UInt8(ascii: "y"): return name.count >= 4 && name.suffix(4).elementsEqual(".key".utf8)
+            case UInt8(ascii: "2"): return name.count >= 4 && name.suffix(4).elementsEqual(".p12".utf8)
+            case UInt8(ascii: "x"): return name.count >= 4 && name.suffix(4).elementsEqual(".pfx".utf8)
+            case UInt8(ascii: "e"): return name.count >= 9 && name.suffix(9).elementsEqual(".keystore".utf8)
+            case UInt8(ascii: "s"): return name.count >= 4 && name.suffix(4).elementsEqual(".jks".utf8)
+            default: return false
+            }
+        }
         if entrySuffixes.contains(where: { name.count >= $0.count && name.suffix($0.count).elementsEqual($0) }) { return true }
         if entryPrefixes.contains(where: { name.count >= $0.count && name.prefix($0.count).elementsEqual($0) }) { return true }
         return entryWords.contains { name.elementsEqual($0) }
