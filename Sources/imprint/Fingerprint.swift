@@ -123,7 +123,7 @@ func writeOutput(chunks: [[UInt8]], to path: String?) throws {
         if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
             // /dev/null, a FIFO, /dev/stdout: nothing to replace atomically.
             guard let h = FileHandle(forWritingAtPath: path) else { throw ImprintError.posix("open", path) }
-            for c in chunks { h.write(Data(c)) }
+            for c in chunks { try AtomicFile.writeAll(h.fileDescriptor, c, path: path) }  // no Data copy per chunk
             try h.close()
             return
         }
