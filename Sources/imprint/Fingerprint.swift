@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import ImprintCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension ImprintCommand {
     struct Fingerprint: AsyncParsableCommand {
@@ -78,13 +82,14 @@ extension ImprintCommand {
                 let progress = Console.Progress()
                 fp.progress = { files, bytes in progress.update("hashing: \(files) files, \(formatBytes(bytes))") }
                 let manifest = try fp.run()
+                keepUntilExit(manifest.tree)
                 progress.done()
                 if let emit {
-                    let json = manifest.jsonBytes()
+                    let json = manifest.jsonChunks()
                     let target = emit.hasPrefix("/") ? emit : (context as NSString).appendingPathComponent(emit)
                     let dir = (target as NSString).deletingLastPathComponent
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                    try AtomicFile.write(json, to: target)
+                    try AtomicFile.write(to: target) { fd in for c in json { try AtomicFile.writeAll(fd, c, path: target) } }
                 }
                 if !quiet {
                     for f in manifest.findings { Console.err("imprint: \(f.kind.rawValue): \(f.path): \(f.message)") }
@@ -93,7 +98,7 @@ extension ImprintCommand {
                     try writeOutput(Array((manifest.rootDigest.prefixed + "\n").utf8), to: output)
                 } else {
                     switch format {
-                    case .json: try writeOutput(manifest.jsonBytes(), to: output)
+                    case .json: try writeOutput(chunks: manifest.jsonChunks(), to: output)
                     case .sha256sum: try writeOutput(ManifestFormats.sha256sum(manifest.tree), to: output)
                     case .mtree: try writeOutput(ManifestFormats.mtree(manifest.tree), to: output)
                     }
@@ -110,6 +115,31 @@ extension ImprintCommand {
         }
     }
 }
+
+/// `writeOutput` for output made in chunks (a manifest of a large context), without joining them first.
+func writeOutput(chunks: [[UInt8]], to path: String?) throws {
+    if let path, path != "-" {
+        var st = stat()
+        if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+            // /dev/null, a FIFO, /dev/stdout: nothing to replace atomically.
+            guard let h = FileHandle(forWritingAtPath: path) else { throw ImprintError.posix("open", path) }
+            for c in chunks { try AtomicFile.writeAll(h.fileDescriptor, c, path: path) }  // no Data copy per chunk
+            try h.close()
+            return
+        }
+        try AtomicFile.write(to: path) { fd in for c in chunks { try AtomicFile.writeAll(fd, c, path: path) } }
+    } else {
+        for c in chunks { Console.outRaw(c) }
+    }
+}
+
+/// Keeps `object` alive until the process exits. For trees of a whole context: freeing their nodes one by one
+/// takes milliseconds per ten thousand entries that exiting the process does at once.
+func keepUntilExit(_ object: AnyObject) {
+    keptUntilExit.withLock { $0.append(object) }
+}
+
+private let keptUntilExit = Mutex<[AnyObject]>([])
 
 /// The context-relative form of `path` when it lies inside `context`, else nil.
 func relativeInside(context: String, path: String) -> String? {

@@ -75,6 +75,7 @@ extension ImprintCommand {
                     runner.terminate(.interrupted(signal: sig, why: "imprint received \(signalName(sig))"), signal: sig)
                 }
                 let record = try runner.run()
+                keepUntilExit(runner)  // and with it the trees of the materials and products
                 withExtendedLifetime(forwarder) {}
                 for sink in recordSinks(recordDir: recordDir) { try sink.add(record) }
                 if json { Console.outRaw(record.jsonBytes()) }

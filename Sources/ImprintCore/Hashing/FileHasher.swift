@@ -67,12 +67,18 @@ public enum FileHasher {
     }
 
     /// Hashes a file of at most one buffer, opened relative to its directory (no path lookup), into `node`.
-    static func hashSmallFile(dirfd: Int32, name: [CChar], display: Bytes, node: TreeNode, hasher: SHA256,
+    static func hashSmallFile(dirfd: Int32, name: [CChar], display: @autoclosure () -> Bytes, node: TreeNode, hasher: SHA256,
                               buffer: UnsafeMutableRawBufferPointer) throws {
         // O_NONBLOCK: if the entry was swapped for a FIFO since the walk saw it, open must not hang.
         let fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        if fd < 0 { throw ImprintError.posix("open", display.lossyString) }
+        if fd < 0 { throw ImprintError.posix("open", display().lossyString) }
         defer { close(fd) }
+        try hashSmallFile(fd: fd, display: display(), node: node, hasher: hasher, buffer: buffer)
+    }
+
+    /// Hashes an open file of at most one buffer into `node` (whose `size` is what the file should hold).
+    static func hashSmallFile(fd: Int32, display: @autoclosure () -> Bytes, node: TreeNode, hasher: SHA256,
+                              buffer: UnsafeMutableRawBufferPointer) throws {
         let expected = Int(node.size)
         var total = 0
         // One read normally returns the whole file; read one byte more than expected to notice growth.
@@ -81,7 +87,7 @@ public enum FileHasher {
             let n = read(fd, buffer.baseAddress! + total, want - total)
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
-                throw ImprintError.posix("read", display.lossyString)
+                throw ImprintError.posix("read", display().lossyString)
             }
             if n == 0 { break }
             total += n
@@ -89,7 +95,7 @@ public enum FileHasher {
             if total == expected && n < want - (total - n) { break }
         }
         if total != expected {
-            throw ImprintError(.io, "cannot hash \(display.lossyString): it changed size while being read (\(expected) → \(total)\(total > expected ? "+" : "") bytes)")
+            throw ImprintError(.io, "cannot hash \(display().lossyString): it changed size while being read (\(expected) → \(total)\(total > expected ? "+" : "") bytes)")
         }
         hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<total]))
         node.digest = hasher.finish()

@@ -47,13 +47,20 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Appends the 64 hex digits to `out` without building a String.
     @inline(__always)
     public func appendHex(to out: inout [UInt8]) {
-        for word in [a, b, c, d] {
-            var shift: UInt64 = 60
-            while true {
-                out.append(Hex.digits[Int((word >> shift) & 0xF)])
-                if shift == 0 { break }
-                shift -= 4
-            }
+        out.reserveCapacity(out.count + 64)
+        Digest.appendHex(a, to: &out)
+        Digest.appendHex(b, to: &out)
+        Digest.appendHex(c, to: &out)
+        Digest.appendHex(d, to: &out)
+    }
+
+    @inline(__always)
+    private static func appendHex(_ word: UInt64, to out: inout [UInt8]) {
+        var shift: UInt64 = 64
+        while shift > 0 {
+            shift -= 4
+            let v = UInt8(truncatingIfNeeded: (word >> shift) & 0xF)
+            out.append(v < 10 ? 0x30 + v : 0x57 + v)  // 0-9, a-f
         }
     }
     /// `sha256:<hex>`, the OCI digest form.
@@ -101,11 +108,14 @@ public final class SHA256 {
 
     /// Returns the digest of everything fed since the last `finish()` and starts over.
     public func finish() -> Digest {
-        var out = [UInt8](repeating: 0, count: 32)
         var len: UInt32 = 0
-        out.withUnsafeMutableBufferPointer { p in _ = EVP_DigestFinal_ex(ctx, p.baseAddress, &len) }
+        // A stack buffer: no heap allocation per digest.
+        let digest = withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { p in
+            _ = EVP_DigestFinal_ex(ctx, p.baseAddress!.assumingMemoryBound(to: UInt8.self), &len)
+            return Digest(bytes: UnsafeRawBufferPointer(p))
+        }
         EVP_DigestInit_ex2(ctx, SHA256.md, nil)
-        return Digest(bytes: out)!
+        return digest
     }
 
     public static func hash(_ bytes: [UInt8]) -> Digest {

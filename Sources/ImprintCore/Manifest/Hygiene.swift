@@ -1,3 +1,6 @@
+import Foundation
+import Synchronization
+
 /// Hygiene lints: things in a build context that usually should not reach an image.
 public enum Hygiene {
     public static let defaultLargeFileThreshold: UInt64 = 50 << 20
@@ -17,40 +20,121 @@ public enum Hygiene {
             out.append(HygieneFinding(kind: .noIgnoreFile, path: ".dockerignore",
                                       message: "no ignore file: every file in the context is sent to the builder"))
         }
-        var skipBelow: [Bytes] = []  // report a directory once, not every file inside it
-        tree.walk { path, node in
-            if let s = skipBelow.last, path.isPath(under: s) { return }
-            while let s = skipBelow.last, !path.isPath(under: s) { skipBelow.removeLast() }
-            let name = (path.pathComponents.last ?? []).lossyString
-            let p = path.lossyString
-            if node.type == .directory {
-                if name == "__pycache__" {
-                    out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode cache directory (stale .pyc files can run instead of the sources)"))
-                    skipBelow.append(path)
-                } else if vcsNames.contains(name) {
-                    out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata (history, remotes, possibly credentials)"))
-                    skipBelow.append(path)
-                } else if name == "node_modules" {
-                    out.append(HygieneFinding(kind: .nodeModules, path: p, message: "node_modules from the build host (platform-specific, usually installed in the image)"))
-                    skipBelow.append(path)
+        // A reported directory is reported once, not every file inside it: the walk does not go below it.
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let pieces = workers > 1 ? tree.walkPieces(target: 64 * workers) : []
+        if pieces.count < 2 {
+            tree.walkEntries { path, nameStart, node in
+                lintEntry(path, nameStart, node, largeFileThreshold: largeFileThreshold, into: &out)
+            }
+        } else {
+            // Pieces of the walk linted on all cores, findings joined in walk order. Each directory lies in one
+            // piece, so no node is visited by two threads.
+            let results = UnsafeMutableBufferPointer<(findings: [HygieneFinding], descends: Bool)>.allocate(capacity: pieces.count)
+            results.initialize(repeating: ([], true))
+            defer { results.deinitialize(); results.deallocate() }
+            let next = Atomic<Int>(0)
+            DispatchQueue.concurrentPerform(iterations: min(workers, pieces.count)) { _ in
+                while true {
+                    let i = next.add(1, ordering: .relaxed).oldValue
+                    if i >= pieces.count { return }
+                    var found: [HygieneFinding] = []
+                    var descends = true
+                    var first = true
+                    tree.walkEntries(of: pieces[i]) { path, nameStart, node in
+                        let d = lintEntry(path, nameStart, node, largeFileThreshold: largeFileThreshold, into: &found)
+                        if first { descends = d; first = false }
+                        return d
+                    }
+                    // why: each index is written by exactly one worker (the one that took it) and read only after
+                    // concurrentPerform returns.
+                    results[i] = (found, descends)
                 }
-                return
             }
-            if name.hasSuffix(".pyc") || name.hasSuffix(".pyo") {
-                out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode outside __pycache__ (imported even when its .py is gone)"))
-            } else if vcsNames.contains(name) {
-                out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata"))
-            } else if isSecret(name) {
-                out.append(HygieneFinding(kind: .secret, path: p, message: "looks like a secret (keys, credentials, environment files)"))
-            }
-            if node.type == .file && node.size >= largeFileThreshold {
-                out.append(HygieneFinding(kind: .largeFile, path: p, message: "large file (\(formatBytes(node.size)))"))
+            // A directory reported in a piece of its own hides the pieces below it, as the walk would not go there.
+            var hidden: Bytes?
+            for (i, piece) in pieces.enumerated() {
+                if let h = hidden, piece.path.isPath(under: h) { continue }
+                hidden = nil
+                out.append(contentsOf: results[i].findings)
+                if !piece.withSubtree && !results[i].descends { hidden = piece.path }
             }
         }
         for s in sockets {
             out.append(HygieneFinding(kind: .socket, path: s.lossyString, message: "socket skipped (builders do not send sockets)"))
         }
         return out
+    }
+
+    /// Lints one entry of the walk; false when the walk must not go below it (a directory reported as a whole).
+    private static func lintEntry(_ pathBytes: [UInt8], _ nameStart: Int, _ node: TreeNode, largeFileThreshold: UInt64,
+                                  into out: inout [HygieneFinding]) -> Bool {
+        // Every rule needs the name to be (or start or end with) one of a few ASCII words: most entries are
+        // ruled out on their bytes, without building Strings.
+        let nameBytes = pathBytes[nameStart...]
+        let isLarge = node.type == .file && node.size >= largeFileThreshold
+        guard isLarge || mayMatch(nameBytes, directory: node.type == .directory) else { return true }
+        let name = String(decoding: nameBytes, as: UTF8.self)
+        let p = pathBytes.lossyString
+        if node.type == .directory {
+            if name == "__pycache__" {
+                out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode cache directory (stale .pyc files can run instead of the sources)"))
+                return false
+            } else if vcsNames.contains(name) {
+                out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata (history, remotes, possibly credentials)"))
+                return false
+            } else if name == "node_modules" {
+                out.append(HygieneFinding(kind: .nodeModules, path: p, message: "node_modules from the build host (platform-specific, usually installed in the image)"))
+                return false
+            }
+            return true
+        }
+        if name.hasSuffix(".pyc") || name.hasSuffix(".pyo") {
+            out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode outside __pycache__ (imported even when its .py is gone)"))
+        } else if vcsNames.contains(name) {
+            out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata"))
+        } else if isSecret(name) {
+            out.append(HygieneFinding(kind: .secret, path: p, message: "looks like a secret (keys, credentials, environment files)"))
+        }
+        if isLarge {
+            out.append(HygieneFinding(kind: .largeFile, path: p, message: "large file (\(formatBytes(node.size)))"))
+        }
+        return true
+    }
+
+    static let directoryWords: [[UInt8]] = (["__pycache__", "node_modules"] + vcsNames).map { Array($0.utf8) }
+    static let entryWords: [[UInt8]] = (Array(vcsNames) + Array(secretNames)).map { Array($0.utf8) }
+    static let entrySuffixes: [[UInt8]] = ([".pyc", ".pyo"] + secretSuffixes).map { Array($0.utf8) }
+    static let entryPrefixes: [[UInt8]] = [".env.", "id_rsa"].map { Array($0.utf8) }
+
+    /// False when no rule can match `name`. The rules compare Strings, whose equality, prefixes and suffixes of
+    /// these ASCII words imply the same of the bytes; so a name ruled out here is ruled out there too.
+    static func mayMatch(_ name: ArraySlice<UInt8>, directory: Bool) -> Bool {
+        guard let first = name.first, let last = name.last else { return false }
+        if directory {
+            guard first == UInt8(ascii: "_") || first == UInt8(ascii: "n") || first == UInt8(ascii: ".") else { return false }
+            return directoryWords.contains { name.elementsEqual($0) }
+        }
+        // Quick refusal on the first and last bytes: every word starts with one of ". i c s", every suffix ends
+        // with one of "c o m y 2 x e s" (checked exactly below).
+        let firstMayMatch = first == UInt8(ascii: ".") || first == UInt8(ascii: "i") || first == UInt8(ascii: "c")
+            || first == UInt8(ascii: "s")
+        if !firstMayMatch {
+            switch last {
+            case UInt8(ascii: "c"): return name.count >= 4 && name.suffix(4).elementsEqual(".pyc".utf8)
+            case UInt8(ascii: "o"): return name.count >= 4 && name.suffix(4).elementsEqual(".pyo".utf8)
+            case UInt8(ascii: "m"): return name.count >= 4 && name.suffix(4).elementsEqual(".pem".utf8)
+            case UInt8(ascii: "y"): return name.count >= 4 && name.suffix(4).elementsEqual(".key".utf8)
+            case UInt8(ascii: "2"): return name.count >= 4 && name.suffix(4).elementsEqual(".p12".utf8)
+            case UInt8(ascii: "x"): return name.count >= 4 && name.suffix(4).elementsEqual(".pfx".utf8)
+            case UInt8(ascii: "e"): return name.count >= 9 && name.suffix(9).elementsEqual(".keystore".utf8)
+            case UInt8(ascii: "s"): return name.count >= 4 && name.suffix(4).elementsEqual(".jks".utf8)
+            default: return false
+            }
+        }
+        if entrySuffixes.contains(where: { name.count >= $0.count && name.suffix($0.count).elementsEqual($0) }) { return true }
+        if entryPrefixes.contains(where: { name.count >= $0.count && name.prefix($0.count).elementsEqual($0) }) { return true }
+        return entryWords.contains { name.elementsEqual($0) }
     }
 
     static func isSecret(_ name: String) -> Bool {

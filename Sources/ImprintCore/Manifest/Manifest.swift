@@ -1,4 +1,8 @@
 import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A hygiene finding about a build context (bytecode, VCS metadata, secrets...).
 public struct HygieneFinding: Sendable, Equatable {
@@ -57,12 +61,35 @@ public struct ManifestMetadata: Sendable {
     /// Collects CI variables and git facts for a context directory.
     public mutating func collect(context: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
         ci = Self.ciVariables.compactMap { k in environment[k].flatMap { $0.isEmpty ? nil : (k, $0) } }
+        guard Self.mayBeInGitRepository(context) else { return }
         if let commit = Self.git(["rev-parse", "HEAD"], in: context) {
             gitCommit = commit
             gitBranch = Self.git(["symbolic-ref", "--short", "-q", "HEAD"], in: context)
             if let status = Self.git(["status", "--porcelain", "--untracked-files=normal", "--", "."], in: context, keepEmpty: true) {
                 gitDirty = !status.isEmpty
             }
+        }
+    }
+
+    /// False only when git certainly finds no repository for `dir`: no `GIT_DIR`, and neither `dir` nor any
+    /// directory above it holds a `.git` (work tree) or a `HEAD` (a repository itself, as a bare one). Spares the
+    /// `git` process (several milliseconds) outside repositories.
+    static func mayBeInGitRepository(_ dir: String) -> Bool {
+        let env = ProcessInfo.processInfo.environment
+        if env["GIT_DIR"] != nil || env["GIT_WORK_TREE"] != nil || env["GIT_COMMON_DIR"] != nil { return true }
+        // git -C resolves symlinks (chdir, then getcwd) and searches upwards from the physical directory.
+        guard let resolved = realpath(dir, nil) else { return true }
+        var path = String(cString: resolved)
+        free(resolved)
+        while true {
+            let base = path == "/" ? "" : path
+            for name in ["/.git", "/HEAD"] {
+                // Present, or cannot tell (no permission...): let git decide.
+                if access(base + name, F_OK) == 0 || (errno != ENOENT && errno != ENOTDIR) { return true }
+            }
+            if path == "/" { return false }
+            path = (path as NSString).deletingLastPathComponent
+            if path.isEmpty { path = "/" }
         }
     }
 
@@ -108,8 +135,17 @@ public struct Manifest {
     // MARK: Writing
 
     public func jsonBytes() -> [UInt8] {
+        let chunks = jsonChunks()
+        var out: [UInt8] = []
+        out.reserveCapacity(chunks.reduce(0) { $0 + $1.count })
+        for c in chunks { out.append(contentsOf: c) }
+        return out
+    }
+
+    /// `jsonBytes()` in pieces, to be written one after another: a large manifest is never copied into one buffer.
+    public func jsonChunks() -> [[UInt8]] {
         let stats = tree.statistics
-        var w = JSONWriter(pretty: true, reserve: 256 + (stats.files + stats.directories) * 140)
+        var w = JSONWriter(pretty: true, reserve: 4096)
         w.beginObject()
         w.string("mediaType", Manifest.mediaType)
         w.string("digestAlgorithm", Manifest.digestAlgorithm)
@@ -122,7 +158,45 @@ public struct Manifest {
         w.int("bytes", stats.bytes)
         w.endObject()
         w.beginArray("entries")
-        tree.walk { path, node in w.compact(nil) { Manifest.writeEntry(path, node, &$0) } }
+        let separator = w.elementSeparator
+        let entryCount = stats.files + stats.directories + stats.symlinks + stats.other
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        var out: [[UInt8]] = []
+        if entryCount < 4096 || workers < 2 {
+            var chunk: [UInt8] = []
+            tree.walkEntries { path, _, node in Manifest.appendEntry(path, node, separator: separator, to: &chunk); return true }
+            w.rawElements(chunk)
+        } else {
+            // Large trees: pieces of the walk serialised on all cores, joined in walk order. (`statistics` above
+            // visited every directory, so the children caches are filled and the tree is only read here.)
+            let pieces = tree.walkPieces(target: 64 * workers)
+            let chunks = UnsafeMutableBufferPointer<[UInt8]>.allocate(capacity: pieces.count)
+            chunks.initialize(repeating: [])
+            defer { chunks.deinitialize(); chunks.deallocate() }
+            let next = Atomic<Int>(0)
+            DispatchQueue.concurrentPerform(iterations: min(workers, pieces.count)) { _ in
+                while true {
+                    let i = next.add(1, ordering: .relaxed).oldValue
+                    if i >= pieces.count { return }
+                    var chunk: [UInt8] = []
+                    tree.walkEntries(of: pieces[i]) { path, _, node in
+                        Manifest.appendEntry(path, node, separator: separator, to: &chunk)
+                        return true
+                    }
+                    // why: each index is written by exactly one worker (the one that took it) and read only after
+                    // concurrentPerform returns.
+                    chunks[i] = chunk
+                }
+            }
+            // The first element of the array takes no comma.
+            var first = true
+            out.append(w.takeBytes())
+            for chunk in chunks where !chunk.isEmpty {
+                out.append(first ? Array(chunk[1...]) : chunk)
+                first = false
+            }
+            if !first { w.noteRawElements() }
+        }
         w.endArray()
         w.beginArray("findings")
         for f in findings {
@@ -151,7 +225,50 @@ public struct Manifest {
         w.endObject()
         w.endObject()
         w.end()
-        return w.bytes
+        out.append(w.takeBytes())
+        return out
+    }
+
+    static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+        let ascii = bytes.withUnsafeBufferPointer { p in
+            var acc: UInt8 = 0
+            for b in p { acc |= b }
+            return acc < 0x80
+        }
+        return ascii || bytes.exactString != nil
+    }
+
+    /// `separator` and the entry as `writeEntry` writes it in a compact writer.
+    static func appendEntry(_ path: Bytes, _ node: TreeNode, separator: [UInt8], to out: inout [UInt8]) {
+        out.append(contentsOf: separator)
+        if (node.type == .file || node.type == .directory) && Manifest.isValidUTF8(path) {
+            appendEntry(path, node, to: &out)
+        } else {
+            var o = JSONWriter(pretty: false, reserve: 256)
+            writeEntry(path, node, &o)
+            out.append(contentsOf: o.bytes)
+        }
+    }
+
+    /// The bytes `writeEntry` gives for a file or directory whose path is valid UTF-8, written straight from the
+    /// node (no Strings, no writer of its own).
+    static func appendEntry(_ path: Bytes, _ node: TreeNode, to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"path":"#.utf8)
+        JSONWriter.appendEscaped(path, to: &out)
+        if node.type == .file {
+            out.append(contentsOf: #","type":"file","mode":""#.utf8)
+            appendOctalMode(node.canonicalMode, to: &out)
+            out.append(contentsOf: #"","size":"#.utf8)
+            JSONWriter.appendDecimal(node.size, to: &out)
+            out.append(contentsOf: #","sha256":""#.utf8)
+            node.digest.appendHex(to: &out)
+        } else {
+            out.append(contentsOf: #","type":"directory","mode":""#.utf8)
+            appendOctalMode(node.canonicalMode, to: &out)
+            out.append(contentsOf: #"","digest":"sha256:"#.utf8)
+            node.digest.appendHex(to: &out)
+        }
+        out.append(contentsOf: #""}"#.utf8)
     }
 
     static func writeEntry(_ path: Bytes, _ node: TreeNode, _ o: inout JSONWriter) {

@@ -62,6 +62,38 @@ public struct JSONWriter {
         bytes.append(contentsOf: inner.bytes)
     }
 
+    /// What goes before an element (after the first) at the current level: a comma, then in pretty output a
+    /// newline and the indentation.
+    public var elementSeparator: [UInt8] {
+        var sep: [UInt8] = [UInt8(ascii: ",")]
+        if pretty && depth > 0 {
+            sep.append(0x0A)
+            sep.append(contentsOf: repeatElement(0x20, count: 2 * depth))
+        }
+        return sep
+    }
+
+    /// Hands over the bytes written so far; writing goes on as if they were still there.
+    public mutating func takeBytes() -> [UInt8] {
+        defer { bytes = [] }
+        return bytes
+    }
+
+    /// Records that elements were written at the current level without this writer (so the next one takes a comma).
+    public mutating func noteRawElements() { needsComma[needsComma.count - 1] = true }
+
+    /// Array elements serialised elsewhere (compact JSON), each preceded by `elementSeparator`: the same bytes as
+    /// writing them one by one.
+    public mutating func rawElements(_ chunk: [UInt8]) {
+        guard !chunk.isEmpty else { return }
+        if needsComma[needsComma.count - 1] {
+            bytes.append(contentsOf: chunk)
+        } else {
+            bytes.append(contentsOf: chunk[1...])  // the first element of the level takes no comma
+            needsComma[needsComma.count - 1] = true
+        }
+    }
+
     public mutating func string(_ k: String?, _ v: String) { key(k); Self.appendString(v, to: &bytes) }
     public mutating func string(_ k: String?, _ v: String?) { if let v { string(k, v) } }
     public mutating func int<I: BinaryInteger>(_ k: String?, _ v: I) { key(k); bytes.append(contentsOf: String(v).utf8) }
@@ -96,6 +128,50 @@ public struct JSONWriter {
     }
 
     public mutating func end() { if pretty { bytes.append(0x0A) } }
+
+    /// `appendString` for text given as its UTF-8 bytes (the same output for the same text).
+    public static func appendEscaped(_ utf8: [UInt8], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        utf8.withUnsafeBufferPointer { p in
+            var start = 0
+            for i in 0..<p.count {
+                let c = p[i]
+                // Only quote, backslash and control characters need escaping: copy the runs between them at once.
+                guard c < 0x20 || c == 0x7F || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
+                if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<i])) }
+                appendEscape(c, to: &out)
+                start = i + 1
+            }
+            if start < p.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[start...])) }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendEscape(_ c: UInt8, to out: inout [UInt8]) {
+        switch c {
+        case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
+        case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
+        case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+        case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+        case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+        default:
+            // \u00XX, lowercase hex, as String(format: "\\u%04x").
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
+        }
+    }
+
+    /// The decimal digits of `v` (as `String(v)`), without building a String.
+    public static func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
+        if v < 10 { out.append(0x30 + UInt8(v)); return }
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes: UInt64.max has 20 digits
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { buf in
+            var x = v
+            while x > 0 { buf[31 - n] = 0x30 + UInt8(x % 10); x /= 10; n += 1 }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[(32 - n)...]))
+        }
+    }
 
     public static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -53,11 +54,18 @@ public struct ContextWalker {
         if recordOwnership { tree.root.uid = st.st_uid; tree.root.gid = st.st_gid; tree.root.mtime = Int64(st.st_mtim.tv_sec) }
         let base = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
         let state = WalkState(self)
-        state.queue.append(.directory(DirJob(fd: fd, relative: [], absolute: Array(base.utf8), node: tree.root, parentInfo: nil)))
+        // Without exclusions nothing is pruned after the walk, so the workers can finish each directory's digest
+        // as soon as everything below it is hashed (bottom-up, on all cores). Otherwise pruning may still drop
+        // directories, and digests are computed once the tree is final.
+        let digestsInWalk = excludedPaths.isEmpty && !ignore.hasExceptions
+        let rootTask = digestsInWalk ? DirTask(node: tree.root, parent: nil) : nil
+        state.queue.append(.directory(DirJob(fd: fd, relative: [], absolute: Array(base.utf8), node: tree.root, parentInfo: nil, task: rootTask)))
         state.run(workers: max(1, workers))
         if let e = state.error { throw e }
-        ContextWalker.prune(tree.root, relative: [], provisional: state.provisional, excludedPaths: excludedPaths)
-        tree.computeDigests()
+        if !digestsInWalk {
+            ContextWalker.prune(tree.root, relative: [], provisional: state.provisional, excludedPaths: excludedPaths)
+            tree.computeDigests()
+        }
         return (tree, Notes(sockets: state.sockets.sorted { $0.lexicographicallyPrecedes($1) }))
     }
 
@@ -66,17 +74,33 @@ public struct ContextWalker {
     @discardableResult
     private static func prune(_ dir: TreeNode, relative: Bytes, provisional: Set<ObjectIdentifier>,
                               excludedPaths: Set<Bytes>) -> Bool {
-        for (name, child) in dir.children where child.type == .directory {
+        let children = dir.sortedChildren
+        var dropped = Set<ObjectIdentifier>()
+        for (name, child) in children where child.type == .directory {
             let rel = relative.appendingPath(name)
             let keeps = prune(child, relative: rel, provisional: provisional, excludedPaths: excludedPaths)
             if !keeps {
                 if provisional.contains(ObjectIdentifier(child))
                     || (!excludedPaths.isEmpty && excludedPaths.contains(where: { $0.isPath(under: rel) && $0 != rel })) {
-                    dir.children[name] = nil
+                    dropped.insert(ObjectIdentifier(child))
                 }
             }
         }
-        return !dir.children.isEmpty
+        if !dropped.isEmpty { dir.setSortedChildren(children.filter { !dropped.contains(ObjectIdentifier($0.node)) }) }
+        return dir.childCount > 0
+    }
+
+    /// A directory whose digest the workers compute once all its children are final.
+    final class DirTask: @unchecked Sendable {
+        // why @unchecked: `node` (and the children it lists) is written by the worker that lists the directory
+        // and by those hashing its large files and subdirectories, each before a releasing decrement of `pending`;
+        // only the worker whose decrement reaches zero reads them, after that (acquiring) decrement.
+        let node: TreeNode
+        let parent: DirTask?
+        /// Children not final yet, plus one for the listing of the directory itself.
+        let pending = Atomic<Int>(1)
+
+        init(node: TreeNode, parent: DirTask?) { self.node = node; self.parent = parent }
     }
 
     struct DirJob {
@@ -85,11 +109,12 @@ public struct ContextWalker {
         var absolute: Bytes
         var node: TreeNode
         var parentInfo: DockerIgnore.MatchInfo?
+        var task: DirTask?
     }
 
     enum Job {
         case directory(DirJob)
-        case largeFile(path: Bytes, node: TreeNode)
+        case largeFile(path: Bytes, node: TreeNode, task: DirTask?)
     }
 
     /// Shared state of one walk. Every node is mutated by exactly one worker: the one processing its parent.
@@ -111,13 +136,15 @@ public struct ContextWalker {
                 let hasher = SHA256()
                 let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileHasher.bufferSize, alignment: 64)
                 defer { buffer.deallocate() }
+                var scratch = Scratch()
                 while let job = take() {
                     do {
                         switch job {
-                        case .directory(let d): try process(d, hasher: hasher, buffer: buffer)
-                        case .largeFile(let path, let node):
+                        case .directory(let d): try process(d, hasher: hasher, buffer: buffer, scratch: &scratch)
+                        case .largeFile(let path, let node, let task):
                             try FileHasher.hashFile(FileHasher.Job(path: path, node: node), hasher: hasher, buffer: buffer)
                             report(files: 1, bytes: node.size)
+                            if let task { complete(task, hasher: hasher, record: &scratch.record) }
                         }
                     } catch let e as ImprintError {
                         fail(e)
@@ -160,7 +187,25 @@ public struct ContextWalker {
             progress(f, b)
         }
 
-        private func process(_ job: DirJob, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer) throws {
+        /// Per-worker buffers reused for every directory.
+        struct Scratch {
+            var record: [UInt8] = []
+            /// The entry name as a C string (NAME_MAX is 255).
+            var cname = [CChar](repeating: 0, count: 512)
+        }
+
+        /// One child of `task` is final: finishes the digests of the directories this completes, bottom-up.
+        private func complete(_ task: DirTask, hasher: SHA256, record: inout [UInt8]) {
+            var t: DirTask? = task
+            while let cur = t {
+                if cur.pending.subtract(1, ordering: .acquiringAndReleasing).newValue != 0 { return }
+                Tree.digestDirectory(cur.node, hasher: hasher, record: &record)
+                t = cur.parent
+            }
+        }
+
+        private func process(_ job: DirJob, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer,
+                             scratch: inout Scratch) throws {
             guard let dir = fdopendir(job.fd) else {
                 let e = errno
                 close(job.fd)
@@ -168,70 +213,114 @@ public struct ContextWalker {
             }
             defer { closedir(dir) }
             let dfd = dirfd(dir)
-            var names: [Bytes] = []
+            var names: [(name: Bytes, type: UInt8)] = []
             while true {
                 errno = 0
                 guard let ent = readdir(dir) else {
                     if errno != 0 { throw ImprintError.posix("read directory", job.absolute.lossyString) }
                     break
                 }
-                let name: Bytes = withUnsafeBytes(of: ent.pointee.d_name) { raw in
+                let name: Bytes? = withUnsafeBytes(of: &ent.pointee.d_name) { raw in
                     let len = strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+                    if raw[0] == 0x2E && (len == 1 || (len == 2 && raw[1] == 0x2E)) { return nil }  // . and ..
                     return Array(raw[0..<len])
                 }
-                if name == [0x2E] || name == [0x2E, 0x2E] { continue }
-                names.append(name)
+                if let name { names.append((name, ent.pointee.d_type)) }
+            }
+            // Sorted once here, so the tree never needs a dictionary or a sort of its own.
+            names.sort { a, b in
+                a.name.withUnsafeBufferPointer { pa in
+                    b.name.withUnsafeBufferPointer { pb in
+                        let c = memcmp(pa.baseAddress!, pb.baseAddress!, min(pa.count, pb.count))
+                        return c != 0 ? c < 0 : pa.count < pb.count
+                    }
+                }
             }
             let ignore = walker.ignore
             var newJobs: [Job] = []
+            var entries: [(name: Bytes, node: TreeNode)] = []
+            entries.reserveCapacity(names.count)
             var files = 0
             var bytes: UInt64 = 0
-            var cname: [CChar] = []
+            var asyncChildren = 0
             let needsRelative = !walker.excludedPaths.isEmpty || !ignore.patterns.isEmpty
-            for name in names {
+            for (name, dtype) in names {
                 // The context-relative path is built only when something looks at it (most walks have no patterns).
                 let rel = needsRelative ? job.relative.appendingPath(name) : []
                 if needsRelative && walker.excludedPaths.contains(rel) { continue }
-                cname.removeAll(keepingCapacity: true)
-                for b in name { cname.append(CChar(bitPattern: b)) }
-                cname.append(0)
+                name.withUnsafeBufferPointer { src in
+                    scratch.cname.withUnsafeMutableBufferPointer { dst in
+                        // why: names come from readdir, so they are at most NAME_MAX (255) bytes and fit with the NUL.
+                        UnsafeMutableRawPointer(dst.baseAddress!).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                        dst[src.count] = 0
+                    }
+                }
+                let (isExcluded, info) = needsRelative ? ignore.matches(rel, parent: job.parentInfo) : (false, [])
                 var st = stat()
-                if fstatat(dfd, cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+                // A regular file by readdir's account is opened first and its fd stat'ed: one path lookup instead of
+                // two. Anything unexpected (an error, not a regular file after all) takes the general way below.
+                if dtype == UInt8(DT_REG) && !isExcluded {
+                    let fd = openat(dfd, scratch.cname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+                    if fd >= 0 {
+                        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
+                            let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
+                            if child.size > UInt64(FileHasher.bufferSize) {
+                                close(fd)
+                                asyncChildren += 1
+                                newJobs.append(.largeFile(path: job.absolute.appendingPath(name), node: child, task: job.task))
+                            } else {
+                                defer { close(fd) }
+                                try FileHasher.hashSmallFile(fd: fd, display: job.absolute.appendingPath(name),
+                                                             node: child, hasher: hasher, buffer: buffer)
+                                files += 1
+                                bytes += child.size
+                            }
+                            fill(child, st)
+                            entries.append((name, child))
+                            continue
+                        }
+                        close(fd)
+                    }
+                }
+                if fstatat(dfd, scratch.cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
                     if errno == ENOENT { continue }  // vanished between readdir and stat
                     throw ImprintError.posix("stat", job.absolute.appendingPath(name).lossyString)
                 }
                 let fmt = st.st_mode & S_IFMT
-                let (isExcluded, info) = needsRelative ? ignore.matches(rel, parent: job.parentInfo) : (false, [])
                 if isExcluded {
                     guard fmt == S_IFDIR, ignore.mustDescend(intoExcluded: rel) else { continue }
-                    let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    let cfd = openat(dfd, scratch.cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                     if cfd < 0 { continue }  // BuildKit ignores permission errors below excluded directories
                     let child = TreeNode.directory(mode: UInt32(st.st_mode))
                     fill(child, st)
-                    job.node.children[name] = child
+                    entries.append((name, child))
                     cond.lock(); provisional.insert(ObjectIdentifier(child)); cond.unlock()
-                    newJobs.append(.directory(DirJob(fd: cfd, relative: rel, absolute: job.absolute.appendingPath(name), node: child, parentInfo: info)))
+                    // (Never with `task`: provisional directories exist only with exceptions, which disable them.)
+                    newJobs.append(.directory(DirJob(fd: cfd, relative: rel, absolute: job.absolute.appendingPath(name), node: child, parentInfo: info, task: nil)))
                     continue
                 }
                 let child: TreeNode
                 switch fmt {
                 case S_IFDIR:
                     child = TreeNode.directory(mode: UInt32(st.st_mode))
-                    let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    let cfd = openat(dfd, scratch.cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                     if cfd < 0 { throw ImprintError.posix("open directory", job.absolute.appendingPath(name).lossyString) }
-                    newJobs.append(.directory(DirJob(fd: cfd, relative: job.relative.appendingPath(name), absolute: job.absolute.appendingPath(name), node: child, parentInfo: info)))
+                    let task = job.task.map { DirTask(node: child, parent: $0) }
+                    asyncChildren += 1
+                    newJobs.append(.directory(DirJob(fd: cfd, relative: needsRelative ? rel : job.relative.appendingPath(name), absolute: job.absolute.appendingPath(name), node: child, parentInfo: info, task: task)))
                 case S_IFREG:
                     child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
                     if child.size > UInt64(FileHasher.bufferSize) {
-                        newJobs.append(.largeFile(path: job.absolute.appendingPath(name), node: child))
+                        asyncChildren += 1
+                        newJobs.append(.largeFile(path: job.absolute.appendingPath(name), node: child, task: job.task))
                     } else {
-                        try FileHasher.hashSmallFile(dirfd: dfd, name: cname, display: job.absolute.appendingPath(name),
+                        try FileHasher.hashSmallFile(dirfd: dfd, name: scratch.cname, display: job.absolute.appendingPath(name),
                                                      node: child, hasher: hasher, buffer: buffer)
                         files += 1
                         bytes += child.size
                     }
                 case S_IFLNK:
-                    child = TreeNode.symlink(try readLink(dfd, cname, job.absolute.appendingPath(name)))
+                    child = TreeNode.symlink(try readLink(dfd, scratch.cname, job.absolute.appendingPath(name)))
                 case S_IFIFO:
                     child = TreeNode(type: .fifo, mode: UInt32(st.st_mode))
                 case S_IFCHR, S_IFBLK:
@@ -242,9 +331,18 @@ public struct ContextWalker {
                     continue
                 }
                 fill(child, st)
-                job.node.children[name] = child
+                entries.append((name, child))
             }
-            push(newJobs)
+            // `names` was sorted and entries keep its order.
+            job.node.setSortedChildren(entries)
+            if let task = job.task {
+                // Counted before the jobs are queued, so no child can bring the count to zero early.
+                if asyncChildren > 0 { task.pending.add(asyncChildren, ordering: .relaxed) }
+                push(newJobs)
+                complete(task, hasher: hasher, record: &scratch.record)
+            } else {
+                push(newJobs)
+            }
             if files > 0 { report(files: files, bytes: bytes) }
         }
 

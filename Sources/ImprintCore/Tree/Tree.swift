@@ -56,10 +56,47 @@ public final class TreeNode {
     public var capturedContent: [UInt8]?
     /// A directory that exists only because something below it does (no entry of its own was seen).
     public var implicit = false
-    public var children: [Bytes: TreeNode] = [:] {
-        didSet { sortedCache = nil }
+    /// The children by name. Trees built by `ContextWalker` keep their children only as a sorted array (built once
+    /// per directory); this dictionary is then made on first use, so walks, digests and manifests never pay for it.
+    public var children: [Bytes: TreeNode] {
+        get {
+            if let childMap { return childMap }
+            let map = makeChildMap()
+            childMap = map
+            return map
+        }
+        set {
+            childMap = newValue
+            sortedCache = nil
+        }
+        _modify {
+            if childMap == nil { childMap = makeChildMap() }
+            sortedCache = nil
+            // Moved out while it is changed so it stays uniquely referenced (no copy on write).
+            var map = childMap.take()!
+            defer { childMap = map }
+            yield &map
+        }
     }
+    /// When non-nil, the truth about the children (at least one of `childMap` and `sortedCache` is non-nil).
+    private var childMap: [Bytes: TreeNode]? = [:]
     private var sortedCache: [(name: Bytes, node: TreeNode)]?
+
+    private func makeChildMap() -> [Bytes: TreeNode] {
+        guard let sortedCache else { return [:] }
+        var map = [Bytes: TreeNode](minimumCapacity: sortedCache.count)
+        for (name, node) in sortedCache { map[name] = node }
+        return map
+    }
+
+    /// Replaces the children with `sorted`, which must be sorted by name bytes with no name twice.
+    func setSortedChildren(_ sorted: [(name: Bytes, node: TreeNode)]) {
+        sortedCache = sorted
+        childMap = nil
+    }
+
+    /// The number of children, without making the dictionary.
+    var childCount: Int { sortedCache?.count ?? childMap?.count ?? 0 }
 
     public init(type: EntryType, mode: UInt32, size: UInt64 = 0, digest: Digest = .empty, target: Bytes? = nil) {
         self.type = type
@@ -85,7 +122,7 @@ public final class TreeNode {
     /// Children sorted by name bytes.
     public var sortedChildren: [(name: Bytes, node: TreeNode)] {
         if let sortedCache { return sortedCache }
-        let sorted = children.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { (name: $0.key, node: $0.value) }
+        let sorted = (childMap ?? [:]).sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { (name: $0.key, node: $0.value) }
         sortedCache = sorted
         return sorted
     }
@@ -177,9 +214,18 @@ public final class Tree {
         let h = SHA256()
         var record: [UInt8] = []
         record.reserveCapacity(256)
+        computeDigest(dir, hasher: h, record: &record)
+    }
+
+    private static func computeDigest(_ dir: TreeNode, hasher h: SHA256, record: inout [UInt8]) {
+        for (_, child) in dir.sortedChildren where child.type == .directory { computeDigest(child, hasher: h, record: &record) }
+        digestDirectory(dir, hasher: h, record: &record)
+    }
+
+    /// Sets the digest and size of `dir` from its children, whose digests must be final.
+    static func digestDirectory(_ dir: TreeNode, hasher h: SHA256, record: inout [UInt8]) {
         var total: UInt64 = 0
         for (name, child) in dir.sortedChildren {
-            if child.type == .directory { computeDigest(child) }
             Tree.canonicalRecord(name: name, node: child, into: &record)
             h.update(record)
             total += child.type == .directory ? child.size : (child.type == .file ? child.size : 0)
@@ -194,7 +240,7 @@ public final class Tree {
         record.removeAll(keepingCapacity: true)
         record.append(node.type.letter)
         record.append(0x20)
-        record.append(contentsOf: octalMode(node.canonicalMode).utf8)
+        appendOctalMode(node.canonicalMode, to: &record)
         record.append(0x20)
         node.digest.appendHex(to: &record)
         record.append(0x20)
@@ -215,6 +261,61 @@ public final class Tree {
         }
     }
 
+    /// Like `walk`, without a new path array per entry: `path` is one buffer, changed after `body` returns (a body
+    /// that keeps it keeps a copy). `nameStart` is where the entry's own name begins in `path`. Returning false
+    /// from `body` skips what lies below that entry.
+    func walkEntries(_ body: (_ path: [UInt8], _ nameStart: Int, _ node: TreeNode) -> Bool) {
+        var path: [UInt8] = []
+        path.reserveCapacity(512)
+        Tree.walkEntries(root, path: &path, body)
+    }
+
+    private static func walkEntries(_ dir: TreeNode, path: inout [UInt8],
+                                    _ body: (_ path: [UInt8], _ nameStart: Int, _ node: TreeNode) -> Bool) {
+        let base = path.count
+        for (name, child) in dir.sortedChildren {
+            if base > 0 { path.append(UInt8(ascii: "/")) }
+            let nameStart = path.count
+            path.append(contentsOf: name)
+            if body(path, nameStart, child) && child.type == .directory { walkEntries(child, path: &path, body) }
+            path.removeSubrange(base...)
+        }
+    }
+
+    /// A part of the walk that can be visited on its own: one entry, and everything below it when `withSubtree`.
+    struct WalkPiece {
+        let path: [UInt8]
+        let nameStart: Int
+        let node: TreeNode
+        let withSubtree: Bool
+    }
+
+    /// The walk cut into at least `target` pieces when the tree allows, in walk order: visiting the pieces one
+    /// after another (`walkEntries(of:)`) visits what `walkEntries` does. Directories are split level by level.
+    func walkPieces(target: Int) -> [WalkPiece] {
+        var pieces = root.sortedChildren.map { WalkPiece(path: $0.name, nameStart: 0, node: $0.node, withSubtree: true) }
+        while pieces.count < target && pieces.contains(where: { $0.withSubtree && $0.node.type == .directory && $0.node.childCount > 0 }) {
+            var next: [WalkPiece] = []
+            for p in pieces {
+                guard p.withSubtree && p.node.type == .directory && p.node.childCount > 0 else { next.append(p); continue }
+                next.append(WalkPiece(path: p.path, nameStart: p.nameStart, node: p.node, withSubtree: false))
+                for (name, child) in p.node.sortedChildren {
+                    next.append(WalkPiece(path: p.path + [UInt8(ascii: "/")] + name, nameStart: p.path.count + 1, node: child, withSubtree: true))
+                }
+            }
+            pieces = next
+        }
+        return pieces
+    }
+
+    /// `walkEntries` over one piece.
+    func walkEntries(of piece: WalkPiece, _ body: (_ path: [UInt8], _ nameStart: Int, _ node: TreeNode) -> Bool) {
+        guard body(piece.path, piece.nameStart, piece.node), piece.withSubtree, piece.node.type == .directory else { return }
+        var path = piece.path
+        path.reserveCapacity(512)
+        Tree.walkEntries(piece.node, path: &path, body)
+    }
+
     /// All entries in walk order.
     public var entries: [(path: Bytes, node: TreeNode)] {
         var out: [(Bytes, TreeNode)] = []
@@ -232,14 +333,18 @@ public final class Tree {
     public var statistics: (files: Int, directories: Int, symlinks: Int, other: Int, bytes: UInt64) {
         var f = 0, d = 0, l = 0, o = 0
         var bytes: UInt64 = 0
-        walk { _, n in
-            switch n.type {
-            case .file: f += 1; bytes += n.size
-            case .directory: d += 1
-            case .symlink: l += 1
-            default: o += 1
+        // Paths are not needed: visits the nodes without building them.
+        func count(_ dir: TreeNode) {
+            for (_, n) in dir.sortedChildren {
+                switch n.type {
+                case .file: f += 1; bytes += n.size
+                case .directory: d += 1; count(n)
+                case .symlink: l += 1
+                default: o += 1
+                }
             }
         }
+        count(root)
         return (f, d, l, o, bytes)
     }
 }
@@ -253,4 +358,14 @@ extension Array where Element == [UInt8] {
         }
         return out
     }
+}
+
+/// Appends `octalMode(mode)` (four octal digits of the permission bits) without building a String.
+@inline(__always)
+func appendOctalMode(_ mode: UInt32, to out: inout [UInt8]) {
+    let m = mode & 0o7777
+    out.append(0x30 + UInt8((m >> 9) & 7))
+    out.append(0x30 + UInt8((m >> 6) & 7))
+    out.append(0x30 + UInt8((m >> 3) & 7))
+    out.append(0x30 + UInt8(m & 7))
 }
