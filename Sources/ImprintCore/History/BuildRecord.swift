@@ -60,31 +60,8 @@ public struct BuildRecord {
         w.endObject()
         w.string("imageDigest", imageDigest)
         w.beginArray("tags"); for t in tags { w.string(nil, t) }; w.endArray()
-        w.beginObject("metadata")
-        let m = metadata
-        w.string("tool", m.tool)
-        w.string("created", m.created)
-        w.string("ignoreSemantics", m.ignoreSemantics.rawValue)
-        if let f = m.ignoreFile {
-            w.beginObject("ignoreFile"); w.string("path", f); w.string("digest", m.ignoreFileDigest?.prefixed); w.endObject()
-        }
-        if !m.excluded.isEmpty { w.beginArray("excluded"); for e in m.excluded { w.string(nil, e) }; w.endArray() }
-        if let c = m.gitCommit {
-            w.beginObject("git")
-            w.string("commit", c)
-            w.string("branch", m.gitBranch)
-            if let d = m.gitDirty { w.bool("dirty", d) }
-            w.endObject()
-        }
-        if !m.ci.isEmpty { w.beginObject("ci"); for (k, v) in m.ci { w.string(k, v) }; w.endObject() }
-        w.endObject()
-        w.beginArray("findings")
-        for f in findings {
-            w.compact(nil) { o in
-                o.beginObject(); o.string("kind", f.kind.rawValue); o.string("path", f.path); o.string("message", f.message); o.endObject()
-            }
-        }
-        w.endArray()
+        metadata.write(into: &w)
+        HygieneFinding.write(findings, into: &w)
         if !steps.isEmpty { w.beginArray("steps"); for s in steps { w.raw(nil, s) }; w.endArray() }
         if !attachments.isEmpty {
             w.beginObject("attachments")

@@ -198,31 +198,8 @@ public struct Manifest {
             if !first { w.noteRawElements() }
         }
         w.endArray()
-        w.beginArray("findings")
-        for f in findings {
-            w.compact(nil) { o in
-                o.beginObject(); o.string("kind", f.kind.rawValue); o.string("path", f.path); o.string("message", f.message); o.endObject()
-            }
-        }
-        w.endArray()
-        w.beginObject("metadata")
-        let m = metadata
-        w.string("tool", m.tool)
-        w.string("created", m.created)
-        w.string("ignoreSemantics", m.ignoreSemantics.rawValue)
-        if let f = m.ignoreFile {
-            w.beginObject("ignoreFile"); w.string("path", f); w.string("digest", m.ignoreFileDigest?.prefixed); w.endObject()
-        }
-        if !m.excluded.isEmpty { w.beginArray("excluded"); for e in m.excluded { w.string(nil, e) }; w.endArray() }
-        if let c = m.gitCommit {
-            w.beginObject("git")
-            w.string("commit", c)
-            w.string("branch", m.gitBranch)
-            if let d = m.gitDirty { w.bool("dirty", d) }
-            w.endObject()
-        }
-        if !m.ci.isEmpty { w.beginObject("ci"); for (k, v) in m.ci { w.string(k, v) }; w.endObject() }
-        w.endObject()
+        HygieneFinding.write(findings, into: &w)
+        metadata.write(into: &w)
         w.endObject()
         w.end()
         out.append(w.takeBytes())
@@ -389,5 +366,42 @@ public struct Manifest {
             if let ci = md["ci"] as? [String: String] { meta.ci = ci.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
         }
         return Manifest(tree: tree, findings: findings, metadata: meta)
+    }
+}
+
+extension ManifestMetadata {
+    /// Writes the `metadata` object (the same bytes in manifests and history records).
+    func write(into w: inout JSONWriter) {
+        w.beginObject("metadata")
+        let m = self
+        w.string("tool", m.tool)
+        w.string("created", m.created)
+        w.string("ignoreSemantics", m.ignoreSemantics.rawValue)
+        if let f = m.ignoreFile {
+            w.beginObject("ignoreFile"); w.string("path", f); w.string("digest", m.ignoreFileDigest?.prefixed); w.endObject()
+        }
+        if !m.excluded.isEmpty { w.beginArray("excluded"); for e in m.excluded { w.string(nil, e) }; w.endArray() }
+        if let c = m.gitCommit {
+            w.beginObject("git")
+            w.string("commit", c)
+            w.string("branch", m.gitBranch)
+            if let d = m.gitDirty { w.bool("dirty", d) }
+            w.endObject()
+        }
+        if !m.ci.isEmpty { w.beginObject("ci"); for (k, v) in m.ci { w.string(k, v) }; w.endObject() }
+        w.endObject()
+    }
+}
+
+extension HygieneFinding {
+    /// Writes the `findings` array, one finding per line.
+    static func write(_ findings: [HygieneFinding], into w: inout JSONWriter) {
+        w.beginArray("findings")
+        for f in findings {
+            w.compact(nil) { o in
+                o.beginObject(); o.string("kind", f.kind.rawValue); o.string("path", f.path); o.string("message", f.message); o.endObject()
+            }
+        }
+        w.endArray()
     }
 }
