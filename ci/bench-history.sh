@@ -97,7 +97,7 @@ inproc=$("$BIN" history _bench-diff --history "$tmp/store" --from "$ra" --to "$r
 t1=$(now)
 python3 - "$BUILDS" "$files" "$raw" "$store_bytes" "$store_disk" "$objects" "$gz_est" "$gz_n" "$best_list" "$best_list_json" "$count" "$hist_diff" "$gnu_diff" "$py_diff" "$changed" "$inproc" "$(ms "$t0" "$t1")" "$imp_diff" <<'PY'
 import sys, json
-(builds, files, raw, store, disk, objects, gz, gzn, lst, lstj, count, hd, gd, pd, changed, inproc, total) = sys.argv[1:]
+(builds, files, raw, store, disk, objects, gz, gzn, lst, lstj, count, hd, gd, pd, changed, inproc, total, idf) = sys.argv[1:]
 raw, store, disk, gz = int(raw), int(store), int(disk), int(gz)
 ip = json.loads(inproc)
 print()
@@ -109,7 +109,7 @@ print(f"  history store on disk   {disk/1e6:10.3f} MB   = {100*disk/raw:.2f}% of
 print(f"  list ({count} records)   {float(lst):7.1f} ms  (list --json {float(lstj):.1f} ms; wall time incl. process start)")
 print(f"  adjacent diff           {float(hd):7.1f} ms  imprint history diff ({changed} changed paths; wall incl. process start)")
 print(f"                          {float(gd):7.1f} ms  GNU diff of the two JSON manifests  -> {float(gd)/float(hd):.1f}x")
-print(f"                          {float(sys.argv[18]):7.1f} ms  imprint diff of the two JSON manifests (parse both, compare) -> {float(sys.argv[18])/float(hd):.1f}x")
+print(f"                          {float(idf):7.1f} ms  imprint diff of the two JSON manifests (parse both, compare) -> {float(idf)/float(hd):.1f}x")
 print(f"                          {float(pd):7.1f} ms  python3: load both JSON manifests and compare entries -> {float(pd)/float(hd):.1f}x")
 print(f"    in-process: store diff {ip['storeDiffMs']:.2f} ms vs parse+diff both manifests {ip['manifestParseDiffMs']:.1f} ms -> {ip['manifestParseDiffMs']/ip['storeDiffMs']:.0f}x")
 print(f"  bench total {float(total)/1000:.0f} s")

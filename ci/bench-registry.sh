@@ -4,15 +4,18 @@
 #
 # Starts Debian's docker-registry on 127.0.0.1 (temporary storage), builds the image with umoci, stamps it,
 # pushes it with skopeo, times both paths and stops the registry. Needs: docker-registry, skopeo, umoci, python3.
-#   ci/bench-registry.sh                 # uses .build/debug/imprint (or $IMPRINT)
+#   ci/bench-registry.sh                 # builds and uses the release binary (or $IMPRINT)
 #   SIZE_MIB=256 ci/bench-registry.sh    # a smaller image
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-IMPRINT="${IMPRINT:-$root/.build/debug/imprint}"
+if [ -z "${IMPRINT:-}" ]; then
+  (cd "$root" && swift build -c release --product imprint >/dev/null)
+  IMPRINT="$(cd "$root" && swift build -c release --show-bin-path)/imprint"
+fi
 SIZE_MIB="${SIZE_MIB:-1024}"
 FILES="${FILES:-2048}"
-[ -x "$IMPRINT" ] || { echo "build imprint first (swift build) or set IMPRINT" >&2; exit 2; }
+[ -x "$IMPRINT" ] || { echo "no imprint binary at $IMPRINT" >&2; exit 2; }
 for t in docker-registry skopeo umoci python3; do command -v "$t" >/dev/null || { echo "missing $t (ci/install-deps.sh)" >&2; exit 2; }; done
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/imprint-bench-registry.XXXXXX")"
@@ -104,6 +107,16 @@ local_tree="$("$IMPRINT" inspect local:stamped --tree-digest --json | python3 -c
 tc2=$(now)
 [ "$remote_tree" = "$local_tree" ] || { echo "tree digests differ" >&2; exit 1; }
 echo "   registry $(elapsed "$tc0" "$tc1") s; local copy $(elapsed "$tc1" "$tc2") s (+ skopeo copy $(elapsed "$tb0" "$tb1") s)"
+
+echo "== D: imprint verify --expect: --stamp-only from the registry, full (files compared) from the registry, and full on the skopeo copy"
+td0=$(now)
+"$IMPRINT" verify "registry://$host/bench:stamped" --expect "$expected" --stamp-only >/dev/null
+td1=$(now)
+"$IMPRINT" verify "registry://$host/bench:stamped" --expect "$expected" --at / >/dev/null
+td2=$(now)
+"$IMPRINT" verify local:stamped --expect "$expected" --at / >/dev/null
+td3=$(now)
+echo "   --stamp-only $(elapsed "$td0" "$td1") s; full from registry $(elapsed "$td1" "$td2") s; skopeo copy + full verify of the copy $(python3 -c "print(round($(elapsed "$tb0" "$tb1") + $(elapsed "$td2" "$td3"), 2))") s"
 
 echo
 echo "image in registry: $((image_bytes / 1048576)) MiB; imprint: $IMPRINT"

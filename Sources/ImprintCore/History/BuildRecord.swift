@@ -90,24 +90,7 @@ public struct BuildRecord {
         }
         r.imageDigest = obj["imageDigest"] as? String
         r.tags = obj["tags"] as? [String] ?? []
-        if let md = obj["metadata"] as? [String: Any] {
-            var meta = ManifestMetadata()
-            meta.tool = md["tool"] as? String ?? meta.tool
-            meta.created = md["created"] as? String ?? meta.created
-            meta.ignoreSemantics = (md["ignoreSemantics"] as? String).flatMap(IgnoreSemantics.init(rawValue:)) ?? .buildkit
-            if let f = md["ignoreFile"] as? [String: Any] {
-                meta.ignoreFile = f["path"] as? String
-                meta.ignoreFileDigest = (f["digest"] as? String).flatMap(Digest.init(hex:))
-            }
-            meta.excluded = md["excluded"] as? [String] ?? []
-            if let g = md["git"] as? [String: Any] {
-                meta.gitCommit = g["commit"] as? String
-                meta.gitBranch = g["branch"] as? String
-                meta.gitDirty = g["dirty"] as? Bool
-            }
-            if let ci = md["ci"] as? [String: String] { meta.ci = ci.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
-            r.metadata = meta
-        }
+        if let md = obj["metadata"] as? [String: Any] { r.metadata = ManifestMetadata(json: md) }
         for f in obj["findings"] as? [[String: Any]] ?? [] {
             if let k = (f["kind"] as? String).flatMap(HygieneFinding.Kind.init(rawValue:)) {
                 r.findings.append(HygieneFinding(kind: k, path: f["path"] as? String ?? "", message: f["message"] as? String ?? ""))

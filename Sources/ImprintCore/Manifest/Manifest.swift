@@ -348,23 +348,7 @@ public struct Manifest {
                 findings.append(HygieneFinding(kind: k, path: f["path"] as? String ?? "", message: f["message"] as? String ?? ""))
             }
         }
-        var meta = ManifestMetadata()
-        if let md = obj["metadata"] as? [String: Any] {
-            meta.tool = md["tool"] as? String ?? meta.tool
-            meta.created = md["created"] as? String ?? meta.created
-            meta.ignoreSemantics = (md["ignoreSemantics"] as? String).flatMap(IgnoreSemantics.init(rawValue:)) ?? .buildkit
-            if let f = md["ignoreFile"] as? [String: Any] {
-                meta.ignoreFile = f["path"] as? String
-                meta.ignoreFileDigest = (f["digest"] as? String).flatMap(Digest.init(hex:))
-            }
-            meta.excluded = md["excluded"] as? [String] ?? []
-            if let g = md["git"] as? [String: Any] {
-                meta.gitCommit = g["commit"] as? String
-                meta.gitBranch = g["branch"] as? String
-                meta.gitDirty = g["dirty"] as? Bool
-            }
-            if let ci = md["ci"] as? [String: String] { meta.ci = ci.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
-        }
+        let meta = ManifestMetadata(json: obj["metadata"] as? [String: Any] ?? [:])
         return Manifest(tree: tree, findings: findings, metadata: meta)
     }
 }
@@ -403,5 +387,26 @@ extension HygieneFinding {
             }
         }
         w.endArray()
+    }
+}
+
+extension ManifestMetadata {
+    /// Reads the `metadata` object written by `write(into:)`; missing fields keep their defaults.
+    init(json md: [String: Any]) {
+        self.init()
+        tool = md["tool"] as? String ?? tool
+        created = md["created"] as? String ?? created
+        ignoreSemantics = (md["ignoreSemantics"] as? String).flatMap(IgnoreSemantics.init(rawValue:)) ?? .buildkit
+        if let f = md["ignoreFile"] as? [String: Any] {
+            ignoreFile = f["path"] as? String
+            ignoreFileDigest = (f["digest"] as? String).flatMap(Digest.init(hex:))
+        }
+        excluded = md["excluded"] as? [String] ?? []
+        if let g = md["git"] as? [String: Any] {
+            gitCommit = g["commit"] as? String
+            gitBranch = g["branch"] as? String
+            gitDirty = g["dirty"] as? Bool
+        }
+        if let ci = md["ci"] as? [String: String] { self.ci = ci.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
     }
 }
