@@ -296,12 +296,11 @@ extension ImprintCommand.History {
             try runReportingErrors {
                 registry.apply()
                 let store = try history.open(create: true)
-                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-history-\(UUID().uuidString).gz").path
-                defer { try? FileManager.default.removeItem(atPath: tmp) }
-                if (try? RegistryArtifacts.pullHistory(from: repository, name: name, to: tmp)) != nil {
-                    let r = try store.importArchive(tmp)
+                if let r = try? ImprintCommand.History.pullAndImport(repository, name: name, into: store) {
                     Console.err("imprint: merged \(r.recordsAdded) records from \(repository)")
                 }
+                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-history-\(UUID().uuidString).gz").path
+                defer { try? FileManager.default.removeItem(atPath: tmp) }
                 let all = try store.entries()
                 _ = try store.export(all, to: tmp)
                 let digest = try RegistryArtifacts.pushHistory(archive: try readFile(tmp, what: "history export"), to: repository, name: name)
@@ -324,13 +323,18 @@ extension ImprintCommand.History {
         func run() async throws {
             try runReportingErrors {
                 registry.apply()
-                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-history-\(UUID().uuidString).gz").path
-                defer { try? FileManager.default.removeItem(atPath: tmp) }
-                _ = try RegistryArtifacts.pullHistory(from: repository, name: name, to: tmp)
-                let r = try history.open(create: true).importArchive(tmp)
+                let r = try ImprintCommand.History.pullAndImport(repository, name: name, into: try history.open(create: true))
                 Console.err("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present) from \(repository)")
             }
         }
+    }
+
+    /// Pulls the history shared under `imprint-history-NAME` and imports it (every object verified).
+    static func pullAndImport(_ repository: String, name: String, into store: HistoryStore) throws -> HistoryImportResult {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-history-\(UUID().uuidString).gz").path
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        _ = try RegistryArtifacts.pullHistory(from: repository, name: name, to: tmp)
+        return try store.importArchive(tmp)
     }
 
     struct Prune: AsyncParsableCommand {

@@ -131,19 +131,22 @@ public struct JSONWriter {
 
     /// `appendString` for text given as its UTF-8 bytes (the same output for the same text).
     public static func appendEscaped(_ utf8: [UInt8], to out: inout [UInt8]) {
+        utf8.withUnsafeBufferPointer { appendEscaped($0, to: &out) }
+    }
+
+    /// Quotes and escapes UTF-8 text: quote, backslash and control characters; everything else is copied as is.
+    static func appendEscaped(_ p: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        utf8.withUnsafeBufferPointer { p in
-            var start = 0
-            for i in 0..<p.count {
-                let c = p[i]
-                // Only quote, backslash and control characters need escaping: copy the runs between them at once.
-                guard c < 0x20 || c == 0x7F || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
-                if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<i])) }
-                appendEscape(c, to: &out)
-                start = i + 1
-            }
-            if start < p.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[start...])) }
+        var start = 0
+        for i in 0..<p.count {
+            let c = p[i]
+            // Only quote, backslash and control characters need escaping: copy the runs between them at once.
+            guard c < 0x20 || c == 0x7F || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
+            if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<i])) }
+            appendEscape(c, to: &out)
+            start = i + 1
         }
+        if start < p.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: p[start...])) }
         out.append(UInt8(ascii: "\""))
     }
 
@@ -174,20 +177,8 @@ public struct JSONWriter {
     }
 
     public static func appendString(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for c in s.utf8 {
-            switch c {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20, 0x7F:
-                out.append(contentsOf: Array(String(format: "\\u%04x", c).utf8))
-            default: out.append(c)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { appendEscaped($0, to: &out) }
     }
 }
 
