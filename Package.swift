@@ -15,9 +15,15 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Go's regexp syntax in linear time, for .dockerignore patterns (BuildKit compiles them to Go regexps).
+        .target(
+            name: "CImprintRE2",
+            cxxSettings: [.unsafeFlags(["-std=c++17"])],
+            linkerSettings: [.linkedLibrary("re2")]
+        ),
         .target(
             name: "ImprintCore",
-            dependencies: ["CZlib", "COpenSSL", .product(name: "Yams", package: "Yams")],
+            dependencies: ["CZlib", "COpenSSL", "CImprintRE2", .product(name: "Yams", package: "Yams")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .executableTarget(

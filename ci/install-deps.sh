@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  libssl-dev zlib1g-dev pkg-config       # the C libraries imprint links
+  libssl-dev zlib1g-dev libre2-dev pkg-config  # the C libraries imprint links
   buildah skopeo umoci                    # real image builders and copiers for interoperability tests
   mtree-netbsd hashdeep libarchive-tools  # mtree, hashdeep, bsdtar
   docker-registry apache2-utils           # a real OCI registry on 127.0.0.1 and htpasswd

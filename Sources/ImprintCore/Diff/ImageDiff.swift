@@ -121,12 +121,12 @@ public struct ImageDiff {
         var cmp = TreeComparison()
         cmp.compareOwners = a.hasOwners && b.hasOwners
         cmp.compareTimes = metadata
-        let onlyIg = try only.isEmpty ? nil : DockerIgnore.parse(Array(only.joined(separator: "\n").utf8), file: "--only")
-        let ignoreIg = try ignore.isEmpty ? nil : DockerIgnore.parse(Array(ignore.joined(separator: "\n").utf8), file: "--ignore")
+        let onlyIg = try only.isEmpty ? nil : DockerIgnore.parse(Array(only.joined(separator: "\n").utf8), file: "--only").checked()
+        let ignoreIg = try ignore.isEmpty ? nil : DockerIgnore.parse(Array(ignore.joined(separator: "\n").utf8), file: "--ignore").checked()
         if onlyIg != nil || ignoreIg != nil {
             cmp.filter = { path, _ in
-                if let onlyIg, !onlyIg.matches(path, parent: nil).excluded { return false }
-                if let ignoreIg, ignoreIg.matches(path, parent: nil).excluded { return false }
+                if let onlyIg, !((try? onlyIg.matches(path, parent: nil).excluded) ?? false) { return false }
+                if let ignoreIg, (try? ignoreIg.matches(path, parent: nil).excluded) ?? false { return false }
                 return true
             }
         }

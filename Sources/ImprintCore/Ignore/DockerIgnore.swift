@@ -1,5 +1,3 @@
-import Foundation
-
 /// Which builder's `.dockerignore` behaviour to reproduce.
 public enum IgnoreSemantics: String, Sendable, CaseIterable {
     /// Current BuildKit (moby/patternmatcher ≥ 0.5, tonistiigi/fsutil): regex metacharacters are literal and a
@@ -12,24 +10,29 @@ public enum IgnoreSemantics: String, Sendable, CaseIterable {
 
 /// A parsed `.dockerignore` file.
 ///
-/// Parsing follows BuildKit's `dockerignore.ReadAll`; matching follows moby/patternmatcher's
-/// `MatchesUsingParentResults`, including its fast paths (exact, prefix, suffix) whose results differ from the
-/// regular expression in corner cases such as `**foo`.
+/// Reading follows BuildKit's `ignorefile.ReadAll` then `patternmatcher.New` byte for byte (Go's `bufio.Scanner`
+/// lines, `strings.TrimSpace`, `filepath.Clean` twice, `!` exceptions, `filepath.Match`'s syntax check); matching
+/// follows `MatchesUsingParentResults` (what the walk decides) and `MatchesOrParentMatches` (what the sender then
+/// agrees to open). See `PatternMatcher` for how one pattern matches.
 public struct DockerIgnore: Sendable {
     public struct Pattern: Sendable {
-        /// The cleaned pattern text, without the leading `!`.
-        public let text: String
+        /// The cleaned pattern, without the leading `!` (bytes: a pattern need not be valid UTF-8).
+        public let bytes: Bytes
         public let exclusion: Bool
         /// 1-based line in the ignore file.
         public let line: Int
         let matcher: PatternMatcher
+
+        /// The pattern as text (invalid UTF-8 replaced), for messages.
+        public var text: String { bytes.lossyString }
     }
 
     public let patterns: [Pattern]
     public let semantics: IgnoreSemantics
     /// True when at least one pattern is an exception (`!…`).
     public let hasExceptions: Bool
-    /// BuildKit enters excluded directories unconditionally when an exception contains a wildcard.
+    /// fsutil's `onlyPrefixExcludeExceptions`: no exception holds a pattern character before a trailing `/**` or
+    /// `/*`, so an excluded directory is entered only when an exception starts with its path.
     let onlyPrefixExceptions: Bool
 
     public static let empty = DockerIgnore(patterns: [], semantics: .buildkit)
@@ -38,154 +41,168 @@ public struct DockerIgnore: Sendable {
         self.patterns = patterns
         self.semantics = semantics
         hasExceptions = patterns.contains { $0.exclusion }
-        onlyPrefixExceptions = !patterns.contains {
-            $0.exclusion && DockerIgnore.trimTrailingGlob($0.text).contains { "*[]?^\\".contains($0) }
+        onlyPrefixExceptions = !patterns.contains { p in
+            p.exclusion && DockerIgnore.trimTrailingGlob(p.bytes).contains { "*[]?^\\".utf8.contains($0) }
         }
     }
 
+    /// An ignore file with no patterns, read with `semantics`.
+    public static func none(_ semantics: IgnoreSemantics) -> DockerIgnore { DockerIgnore(patterns: [], semantics: semantics) }
+
     /// Parses the bytes of an ignore file.
-    /// - Throws: `ImprintError.badInput` naming `file`, the line and the reason for an invalid pattern.
+    /// - Throws: `ImprintError.badInput` naming `file`, the line and the reason where BuildKit refuses the file: a
+    ///   line of 64 KiB or more, a lone `!` or an exception of the whole context, a pattern `filepath.Match`
+    ///   rejects.
     public static func parse(_ data: [UInt8], file: String, semantics: IgnoreSemantics = .buildkit) throws -> DockerIgnore {
+        let lines: [Bytes]
+        switch GoText.scanLines(data) {
+        case .success(let l): lines = l
+        case .failure(let e):
+            throw ImprintError.badInput("\(file):\(e.line): line is longer than \(GoText.maxLineLength) bytes (bufio.Scanner: token too long)")
+        }
         var patterns: [Pattern] = []
-        var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
-        if let first = lines.first, first.starts(with: [0xEF, 0xBB, 0xBF]) { lines[0] = Array(first.dropFirst(3)) }
         for (index, rawLine) in lines.enumerated() {
-            var raw = rawLine
-            if raw.last == UInt8(ascii: "\r") { raw.removeLast() }  // bufio.ScanLines drops a trailing CR
+            var line = rawLine
+            if index == 0, line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }
             let lineNo = index + 1
-            if raw.first == UInt8(ascii: "#") { continue }
-            var text = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-            if text.isEmpty { continue }
+            // ignorefile.ReadAll
+            if line.first == UInt8(ascii: "#") { continue }
+            var p = GoText.trimSpace(line)
+            if p.isEmpty { continue }
+            let invert = p[0] == UInt8(ascii: "!")
+            if invert { p = GoText.trimSpace(Array(p.dropFirst())) }
+            if !p.isEmpty {
+                p = GoText.clean(p)
+                if p.count > 1 && p[0] == GoText.slash { p.removeFirst() }
+            }
+            if invert { p.insert(UInt8(ascii: "!"), at: 0) }
+            // patternmatcher.New
+            p = GoText.trimSpace(p)
+            if p.isEmpty { continue }
+            p = GoText.clean(p)
             var exclusion = false
-            if text.hasPrefix("!") {
+            if p[0] == UInt8(ascii: "!") {
+                if p.count == 1 {
+                    throw ImprintError.badInput("\(file):\(lineNo): illegal exclusion pattern: \"!\"\(invert && rawLine.count > 1 ? " (an exception of the whole context)" : "")")
+                }
                 exclusion = true
-                text = String(text.dropFirst()).trimmingCharacters(in: .whitespaces)
+                p.removeFirst()
             }
-            if !text.isEmpty {
-                text = goClean(text)
-                if text.count > 1, text.hasPrefix("/") { text.removeFirst() }
+            if GoText.matchReportsBadPattern(p) {
+                throw ImprintError.badInput("\(file):\(lineNo): invalid pattern \"\(rawLine.lossyString)\": syntax error in pattern")
             }
-            if exclusion && text.isEmpty {
-                throw ImprintError.badInput("\(file):\(lineNo): illegal exclusion pattern: \"!\"")
-            }
-            // patternmatcher.New cleans again after re-attaching the "!"; cleaning is idempotent here.
-            if let reason = validateGoMatchSyntax(text) {
-                throw ImprintError.badInput("\(file):\(lineNo): invalid pattern \"\(String(decoding: raw, as: UTF8.self))\": \(reason)")
-            }
-            let matcher: PatternMatcher
-            do {
-                matcher = try PatternMatcher(text, semantics: semantics)
-            } catch let error as ImprintError {
-                throw ImprintError.badInput("\(file):\(lineNo): invalid pattern \"\(text)\": \(error.message)")
-            }
-            patterns.append(Pattern(text: text, exclusion: exclusion, line: lineNo, matcher: matcher))
+            patterns.append(Pattern(bytes: p, exclusion: exclusion, line: lineNo, matcher: PatternMatcher(p, semantics: semantics)))
         }
         return DockerIgnore(patterns: patterns, semantics: semantics)
+    }
+
+    /// `self`, after checking that every pattern's expression compiles (for globs given on the command line, where
+    /// an invalid one should be an error at once rather than when a path first reaches it).
+    public func checked() throws -> DockerIgnore {
+        for p in patterns {
+            if let e = p.matcher.compileError {
+                throw ImprintError.badInput("invalid pattern \"\(p.text)\": \(e.message)")
+            }
+        }
+        return self
     }
 
     /// The per-pattern results for a directory, handed to its children (patternmatcher's `MatchInfo`).
     public typealias MatchInfo = [Bool]
 
-    /// Whether `path` (slash-separated, relative to the context) is excluded, given its parent's match info.
-    public func matches(_ path: Bytes, parent: MatchInfo?) -> (excluded: Bool, info: MatchInfo) {
-        if patterns.isEmpty { return (false, []) }
-        let scalars = PatternMatcher.scalars(path)
+    /// The outcome of matching one path.
+    public struct Decision: Sendable {
+        public var excluded: Bool
+        /// Per-pattern results to hand to the path's children.
+        public var info: MatchInfo
+        /// The index of the last pattern that applied (the one that decided), or nil when none did.
+        public var decidedBy: Int?
+    }
+
+    /// `MatchesUsingParentResults`: whether `path` (slash-separated, relative to the context) is excluded, given its
+    /// parent directory's match info (nil for an entry at the top, or when the parent was not matched: then every
+    /// ancestor is tested, as `MatchesOrParentMatches` does).
+    /// - Throws: `badInput` naming the pattern when matching reaches a pattern whose expression is invalid.
+    public func decide(_ path: Bytes, parent: MatchInfo?) throws -> Decision {
+        if patterns.isEmpty { return Decision(excluded: false, info: [], decidedBy: nil) }
         var matched = false
+        var decidedBy: Int?
         var info = [Bool](repeating: false, count: patterns.count)
+        var ancestors: [Bytes]?
         for (i, pattern) in patterns.enumerated() {
             var match = parent?[i] ?? false
             if !match {
                 if pattern.exclusion != matched { continue }
-                match = pattern.matcher.matches(scalars)
+                match = try evaluate(pattern, path)
                 if !match, parent == nil {
-                    // No parent information: test every ancestor, as MatchesOrParentMatches does.
-                    var prefix: [UInt32] = []
-                    let comps = scalars.split(separator: 0x2F, omittingEmptySubsequences: false)
-                    for comp in comps.dropLast() {
-                        if !prefix.isEmpty { prefix.append(0x2F) }
-                        prefix.append(contentsOf: comp)
-                        if pattern.matcher.matches(prefix) { match = true; break }
-                    }
+                    if ancestors == nil { ancestors = DockerIgnore.ancestors(of: path) }
+                    for a in ancestors! where try evaluate(pattern, a) { match = true; break }
                 }
             }
             info[i] = match
+            if match { matched = !pattern.exclusion; decidedBy = i }
+        }
+        return Decision(excluded: matched, info: info, decidedBy: decidedBy)
+    }
+
+    /// `decide` without the decision details.
+    public func matches(_ path: Bytes, parent: MatchInfo?) throws -> (excluded: Bool, info: MatchInfo) {
+        let d = try decide(path, parent: parent)
+        return (d.excluded, d.info)
+    }
+
+    /// `MatchesOrParentMatches`: what the sender checks again when it opens a file it listed. Where it disagrees
+    /// with the walk's decision, BuildKit sends the file with empty content.
+    public func excludedOnOpen(_ path: Bytes) throws -> Bool {
+        var matched = false
+        var ancestors: [Bytes]?
+        for pattern in patterns {
+            if pattern.exclusion != matched { continue }
+            var match = try evaluate(pattern, path)
+            if !match {
+                if ancestors == nil { ancestors = DockerIgnore.ancestors(of: path) }
+                for a in ancestors! where try evaluate(pattern, a) { match = true; break }
+            }
             if match { matched = !pattern.exclusion }
         }
-        return (matched, info)
+        return matched
+    }
+
+    private func evaluate(_ pattern: Pattern, _ path: Bytes) throws -> Bool {
+        do {
+            return try pattern.matcher.matches(path)
+        } catch let e as ImprintError {
+            throw ImprintError.badInput("ignore pattern \"\(pattern.text)\" (line \(pattern.line)) is invalid: \(e.message) (syntax error in pattern)")
+        }
+    }
+
+    /// `a`, `a/b` for `a/b/c`: every proper ancestor, shortest first (none for a top-level path).
+    static func ancestors(of path: Bytes) -> [Bytes] {
+        var out: [Bytes] = []
+        for (i, c) in path.enumerated() where c == GoText.slash { out.append(Array(path[..<i])) }
+        return out
     }
 
     /// Whether the walk must enter an excluded directory because an exception may re-include something below it.
     public func mustDescend(intoExcluded dir: Bytes) -> Bool {
         guard hasExceptions else { return false }
         if semantics == .buildkit && !onlyPrefixExceptions { return true }
-        let dirSlash = dir.lossyString + "/"
+        let dirSlash = dir + [GoText.slash]
         for p in patterns where p.exclusion {
-            let text = semantics == .buildkit ? DockerIgnore.trimTrailingGlob(p.text) : p.text
-            if (text + "/").hasPrefix(dirSlash) { return true }
+            let text = semantics == .buildkit ? DockerIgnore.trimTrailingGlob(p.bytes) : p.bytes
+            if (text + [GoText.slash]).starts(with: dirSlash) { return true }
         }
         return false
     }
 
-    static func trimTrailingGlob(_ s: String) -> String {
+    /// fsutil's `patternWithoutTrailingGlob`.
+    static func trimTrailingGlob(_ s: Bytes) -> Bytes {
         var t = s
-        if t.hasSuffix("/**") { t.removeLast(3) }
-        if t.hasSuffix("/*") { t.removeLast(2) }
+        if t.count >= 3 && t.suffix(3).elementsEqual("/**".utf8) { t.removeLast(3) }
+        if t.count >= 2 && t.suffix(2).elementsEqual("/*".utf8) { t.removeLast(2) }
         return t
     }
 
     /// Go's `filepath.Clean` for slash-separated paths.
-    static func goClean(_ path: String) -> String {
-        if path.isEmpty { return "." }
-        let rooted = path.hasPrefix("/")
-        var out: [Substring] = []
-        for comp in path.split(separator: "/", omittingEmptySubsequences: true) {
-            if comp == "." { continue }
-            if comp == ".." {
-                if let last = out.last, last != ".." { out.removeLast() } else if !rooted { out.append(comp) }
-                continue
-            }
-            out.append(comp)
-        }
-        let joined = out.joined(separator: "/")
-        if rooted { return "/" + joined }
-        return joined.isEmpty ? "." : joined
-    }
-
-    /// Returns the reason `filepath.Match(pattern, ".")` would fail with ErrBadPattern, or nil.
-    static func validateGoMatchSyntax(_ pattern: String) -> String? {
-        let s = Array(pattern.unicodeScalars)
-        var i = 0
-        func esc() -> Bool {  // reads one (possibly escaped) class character; false when malformed
-            guard i < s.count else { return false }
-            if s[i] == "-" || s[i] == "]" { return false }
-            if s[i] == "\\" { i += 1; guard i < s.count else { return false } }
-            i += 1
-            return true
-        }
-        while i < s.count {
-            switch s[i] {
-            case "\\":
-                i += 1
-                if i >= s.count { return "trailing backslash" }
-                i += 1
-            case "[":
-                i += 1
-                if i < s.count, s[i] == "^" { i += 1 }
-                var first = true
-                while true {
-                    if i < s.count, s[i] == "]", !first { i += 1; break }
-                    first = false
-                    guard esc() else { return "malformed character class" }
-                    if i < s.count, s[i] == "-" {
-                        i += 1
-                        guard esc() else { return "malformed character class range" }
-                    }
-                    if i >= s.count { return "unterminated character class" }
-                }
-            default:
-                i += 1
-            }
-        }
-        return nil
-    }
+    static func goClean(_ path: String) -> String { GoText.clean(Array(path.utf8)).lossyString }
 }

@@ -1,221 +1,165 @@
-import Foundation
-
-/// One compiled `.dockerignore` pattern.
+/// One `.dockerignore` pattern compiled as its builder compiles it.
 ///
-/// BuildKit mode reproduces moby/patternmatcher's `compile`: the pattern becomes a regular expression built from
-/// `*` → `[^/]*`, `?` → `[^/]`, `**` → `(.*/)?` (or `.*` at the end), `\x` → literal x, classes kept, and
-/// `.+()|{}$` escaped; plain prefixes, suffixes and literals take the same fast paths as patternmatcher. The
-/// expression is executed by a small backtracking matcher over Unicode scalars instead of a regex engine.
-/// Classic mode builds the older docker/fileutils expression (only `.` and `$` escaped) and runs it with
-/// NSRegularExpression, so `( ) + | { }` keep their regex meaning as in buildah 1.28.
-final class PatternMatcher: @unchecked Sendable {  // why: immutable after init; NSRegularExpression is thread-safe
-    enum Kind { case exact, prefix, suffix, regex }
-
-    enum Token: Equatable {
-        case literal(UInt32)
-        case star            // [^/]*
-        case one             // [^/]
-        case dirs            // (.*/)?
-        case all             // .*
-        case klass(negated: Bool, ranges: [ClosedRange<UInt32>])
-    }
+/// BuildKit (moby/patternmatcher v0.6 `Pattern.compile`) turns the pattern into a Go regular expression: `*` →
+/// `[^/]*`, `?` → `[^/]`, `**` → `(.*/)?` (`.*` at the end), the characters `.+()|{}$` escaped, and everything else
+/// — a backslash and the character after it, `[`, `]`, `^` — handed to Go's regexp as it is. Patterns without any
+/// of that take fast paths (exact text, a prefix before a final `**`, a suffix after a leading `**`), compared
+/// byte for byte. The legacy builder (docker/fileutils before patternmatcher, buildah 1.28) escaped only `.` and
+/// `$`, so `( ) + | { }` keep their regex meaning there.
+///
+/// The expression is executed by RE2, which matches in linear time; an invalid expression is an error only when a
+/// path is first matched against it, as in BuildKit.
+final class PatternMatcher: Sendable {
+    enum Kind: Sendable { case exact, prefix, suffix, regex }
 
     let kind: Kind
-    let literal: [UInt32]      // exact text, prefix (without "**") or suffix (without leading "**")
-    let tokens: [Token]
-    let regex: NSRegularExpression?
+    /// The cleaned pattern (exact), the prefix before `**`, or the suffix after the leading `**`.
+    let literal: Bytes
+    /// The Go expression (for `regex`).
+    let expression: Bytes
+    private let compiled: Result<GoRegexp, ImprintError>?
 
-    static func scalars(_ bytes: Bytes) -> [UInt32] {
-        // Invalid UTF-8 bytes map to distinct values above the Unicode range so they only match themselves,
-        // as they would byte-for-byte in Go (which sees U+FFFD for each).
-        var out: [UInt32] = []
-        out.reserveCapacity(bytes.count)
-        var it = bytes.makeIterator()
-        var decoder = UTF8()
-        loop: while true {
-            switch decoder.decode(&it) {
-            case .scalarValue(let s): out.append(s.value)
-            case .emptyInput: break loop
-            case .error: out.append(0x11_0000)
-            }
-        }
-        return out
-    }
-
-    init(_ pattern: String, semantics: IgnoreSemantics) throws {
-        let p = Array(pattern.unicodeScalars.map(\.value))
-        if semantics == .classic {
-            kind = .regex
-            literal = []
-            tokens = []
-            regex = try PatternMatcher.classicRegex(pattern)
-            return
-        }
-        regex = nil
-        var toks: [Token] = []
-        var detected = Kind.exact
-        var i = 0
-        var iteration = 0
-        let slash: UInt32 = 0x2F
-        while i < p.count {
-            let ch = p[i]; i += 1
-            defer { iteration += 1 }
-            switch ch {
-            case 0x2A:  // *
-                if i < p.count, p[i] == 0x2A {
-                    i += 1
-                    if i < p.count, p[i] == slash { i += 1 }
-                    if i >= p.count {
-                        if detected == .exact { detected = .prefix } else { toks.append(.all); detected = .regex }
-                    } else {
-                        toks.append(.dirs)
-                        detected = .regex
-                    }
-                    if iteration == 0 { detected = .suffix }
-                } else {
-                    toks.append(.star)
-                    detected = .regex
-                }
-            case 0x3F:  // ?
-                toks.append(.one)
-                detected = .regex
-            case 0x5C:  // backslash
-                if i < p.count {
-                    toks.append(.literal(p[i])); i += 1
-                    detected = .regex
-                } else {
-                    toks.append(.literal(0x5C))
-                }
-            case 0x5B:  // [
-                detected = .regex
-                var negated = false
-                if i < p.count, p[i] == 0x5E { negated = true; i += 1 }
-                var ranges: [ClosedRange<UInt32>] = []
-                var first = true
-                while i < p.count {
-                    if p[i] == 0x5D, !first { i += 1; break }
-                    first = false
-                    var lo = p[i]; i += 1
-                    if lo == 0x5C, i < p.count { lo = p[i]; i += 1 }
-                    var hi = lo
-                    if i + 1 < p.count, p[i] == 0x2D, p[i + 1] != 0x5D {
-                        i += 1
-                        hi = p[i]; i += 1
-                        if hi == 0x5C, i < p.count { hi = p[i]; i += 1 }
-                    }
-                    if lo <= hi { ranges.append(lo...hi) } else {
-                        throw ImprintError.badInput("invalid character class range")
-                    }
-                }
-                toks.append(.klass(negated: negated, ranges: ranges))
-            default:
-                toks.append(.literal(ch))
-            }
-        }
-        kind = detected
-        tokens = toks
-        switch detected {
-        case .exact: literal = p
-        case .prefix: literal = Array(p.dropLast(2))
-        case .suffix: literal = Array(p.dropFirst(2))
+    init(_ pattern: Bytes, semantics: IgnoreSemantics) {
+        let translated = semantics == .buildkit ? PatternMatcher.buildkit(pattern) : PatternMatcher.classic(pattern)
+        kind = translated.kind
+        expression = translated.expression
+        switch kind {
+        case .exact: literal = pattern
+        case .prefix: literal = Array(pattern.dropLast(2))
+        case .suffix: literal = Array(pattern.dropFirst(2))
         case .regex: literal = []
         }
+        if kind == .regex {
+            do { compiled = .success(try GoRegexp(expression)) } catch let e as ImprintError { compiled = .failure(e) } catch {
+                compiled = .failure(ImprintError.badInput("\(error)"))
+            }
+        } else {
+            compiled = nil
+        }
     }
 
-    func matches(_ path: [UInt32]) -> Bool {
+    /// The reason the expression does not compile, or nil.
+    var compileError: ImprintError? {
+        if case .failure(let e)? = compiled { return e }
+        return nil
+    }
+
+    /// `Pattern.match`: whether `path` (slash-separated, context-relative) matches.
+    /// - Throws: the compile error of an invalid expression.
+    func matches(_ path: Bytes) throws -> Bool {
         switch kind {
         case .exact:
             return path == literal
         case .prefix:
             return path.starts(with: literal)
         case .suffix:
-            if literal.isEmpty || (path.count >= literal.count && path[(path.count - literal.count)...].elementsEqual(literal)) {
-                return true
-            }
-            return literal.first == 0x2F && path.elementsEqual(literal.dropFirst())
+            if path.count >= literal.count && path[(path.count - literal.count)...].elementsEqual(literal) { return true }
+            return literal.first == GoText.slash && path.elementsEqual(literal.dropFirst())
         case .regex:
-            if let regex {
-                let s = String(String.UnicodeScalarView(path.map { Unicode.Scalar($0) ?? "\u{FFFD}" }))
-                let range = NSRange(s.startIndex..., in: s)
-                return regex.firstMatch(in: s, options: [], range: range) != nil
+            switch compiled {
+            case .success(let re)?: return re.matches(path)
+            case .failure(let e)?: throw e
+            case nil: return false
             }
-            return PatternMatcher.run(tokens[...], path[...])
         }
     }
 
-    /// Backtracking execution of the token list against the whole path (the regex is anchored at both ends).
-    private static func run(_ toks: ArraySlice<Token>, _ s: ArraySlice<UInt32>) -> Bool {
-        guard let tok = toks.first else { return s.isEmpty }
-        let rest = toks.dropFirst()
-        switch tok {
-        case .literal(let c):
-            guard let f = s.first, f == c else { return false }
-            return run(rest, s.dropFirst())
-        case .one:
-            guard let f = s.first, f != 0x2F else { return false }
-            return run(rest, s.dropFirst())
-        case .klass(let negated, let ranges):
-            guard let f = s.first else { return false }
-            let inside = ranges.contains { $0.contains(f) }
-            guard inside != negated else { return false }
-            return run(rest, s.dropFirst())
-        case .star:
-            var i = s.startIndex
-            while true {
-                if run(rest, s[i...]) { return true }
-                guard i < s.endIndex, s[i] != 0x2F else { return false }
-                i += 1
+    // MARK: Translation
+
+    /// The runes of `pattern` as Go's `text/scanner` yields them: a BOM first is skipped, an invalid byte is U+FFFD.
+    private static func scannerRunes(_ pattern: Bytes) -> [UInt32] {
+        var out: [UInt32] = []
+        pattern.withUnsafeBufferPointer { b in
+            var i = 0
+            while i < b.count {
+                let (r, w) = GoText.decodeRune(b, i)
+                i += w
+                if out.isEmpty && i == w && r == 0xFEFF { continue }
+                out.append(r)
             }
-        case .all:
-            // `.` does not match a newline in Go's regexp.
-            var i = s.startIndex
-            while true {
-                if run(rest, s[i...]) { return true }
-                guard i < s.endIndex, s[i] != 0x0A else { return false }
-                i += 1
-            }
-        case .dirs:
-            // (.*/)? : empty, or any run (without newline) ending in a slash.
-            if run(rest, s) { return true }
-            var i = s.startIndex
-            while i < s.endIndex, s[i] != 0x0A {
-                if s[i] == 0x2F, run(rest, s[(i + 1)...]) { return true }
-                i += 1
-            }
-            return false
         }
+        return out
     }
 
-    /// The regular expression of docker/fileutils before patternmatcher (Docker 20.10, buildah 1.28).
-    private static func classicRegex(_ pattern: String) throws -> NSRegularExpression {
-        var re = "^"
-        let p = Array(pattern.unicodeScalars)
+    /// patternmatcher v0.6 `compile` with `/` as the separator.
+    static func buildkit(_ pattern: Bytes) -> (kind: Kind, expression: Bytes) {
+        let p = scannerRunes(pattern)
+        var re: Bytes = [UInt8(ascii: "^")]
+        var detected = Kind.exact
         var i = 0
+        var iteration = 0
+        let star: UInt32 = 0x2A, slash: UInt32 = 0x2F
         while i < p.count {
             let ch = p[i]; i += 1
-            if ch == "*" {
-                if i < p.count, p[i] == "*" {
+            defer { iteration += 1 }
+            switch ch {
+            case star:
+                if i < p.count, p[i] == star {
                     i += 1
-                    if i < p.count, p[i] == "/" { i += 1 }
-                    if i >= p.count { re += ".*" } else { re += "(.*/)?" }
+                    if i < p.count, p[i] == slash { i += 1 }
+                    if i >= p.count {
+                        if detected == .exact { detected = .prefix } else { re += Array(".*".utf8); detected = .regex }
+                    } else {
+                        re += Array("(.*/)?".utf8)
+                        detected = .regex
+                    }
+                    if iteration == 0 { detected = .suffix }
                 } else {
-                    re += "[^/]*"
+                    re += Array("[^/]*".utf8)
+                    detected = .regex
                 }
-            } else if ch == "?" {
-                re += "[^/]"
-            } else if ch == "." || ch == "$" {
-                re += "\\" + String(ch)
-            } else if ch == "\\" {
-                if i < p.count { re += "\\" + String(p[i]); i += 1 } else { re += "\\\\" }
-            } else {
-                re += String(ch)
+            case 0x3F:  // ?
+                re += Array("[^/]".utf8)
+                detected = .regex
+            case 0x2E, 0x2B, 0x28, 0x29, 0x24:  // . + ( ) $ (see the type's comment for | { })
+                re.append(UInt8(ascii: "\\"))
+                GoText.appendRune(ch, to: &re)
+            case 0x5C:  // backslash: hands the next character to the regexp as an escape
+                re.append(UInt8(ascii: "\\"))
+                if i < p.count {
+                    GoText.appendRune(p[i], to: &re); i += 1
+                    detected = .regex
+                }
+            case 0x5B, 0x5D:  // [ ]
+                GoText.appendRune(ch, to: &re)
+                detected = .regex
+            default:
+                GoText.appendRune(ch, to: &re)
             }
         }
-        re += "$"
-        do {
-            return try NSRegularExpression(pattern: re, options: [])
-        } catch {
-            throw ImprintError.badInput("not a valid expression in classic mode")
+        if detected == .regex { re.append(UInt8(ascii: "$")) }
+        return (detected, re)
+    }
+
+    /// docker/fileutils (Docker 20.10) `compile`: always a regular expression, only `.` and `$` escaped.
+    static func classic(_ pattern: Bytes) -> (kind: Kind, expression: Bytes) {
+        let p = scannerRunes(pattern)
+        var re: Bytes = [UInt8(ascii: "^")]
+        var i = 0
+        let star: UInt32 = 0x2A, slash: UInt32 = 0x2F
+        while i < p.count {
+            let ch = p[i]; i += 1
+            switch ch {
+            case star:
+                if i < p.count, p[i] == star {
+                    i += 1
+                    if i < p.count, p[i] == slash { i += 1 }
+                    re += Array((i >= p.count ? ".*" : "(.*/)?").utf8)
+                } else {
+                    re += Array("[^/]*".utf8)
+                }
+            case 0x3F: re += Array("[^/]".utf8)
+            case 0x2E, 0x24:
+                re.append(UInt8(ascii: "\\"))
+                GoText.appendRune(ch, to: &re)
+            case 0x5C:
+                re.append(UInt8(ascii: "\\"))
+                if i < p.count { GoText.appendRune(p[i], to: &re); i += 1 }
+            default:
+                GoText.appendRune(ch, to: &re)
+            }
         }
+        re.append(UInt8(ascii: "$"))
+        return (.regex, re)
     }
 }

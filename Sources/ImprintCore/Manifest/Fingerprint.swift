@@ -44,7 +44,7 @@ public struct Fingerprinter {
             meta.ignoreFile = displayPath(ignorePath)
             meta.ignoreFileDigest = SHA256.hash(data)
         } else if ignoreFile == nil {
-            ignore = DockerIgnore(patterns: [], semantics: semantics)
+            ignore = DockerIgnore.none(semantics)
         }
         let cleanedExcluded = excluded.map { DockerIgnore.goClean($0) }.filter { $0 != "." && !$0.hasPrefix("../") && $0 != ".." }
         meta.excluded = cleanedExcluded.sorted()

@@ -22,7 +22,7 @@ public struct ArtifactHasher {
 
     /// Parses exclusion patterns given on the command line or in a pipeline file.
     public static func patterns(_ list: [String], origin: String) throws -> DockerIgnore {
-        try DockerIgnore.parse(Array(list.joined(separator: "\n").utf8), file: origin)
+        try DockerIgnore.parse(Array(list.joined(separator: "\n").utf8), file: origin).checked()
     }
 
     /// The cleaned form of a path argument (`./out//a/` → `out/a`).

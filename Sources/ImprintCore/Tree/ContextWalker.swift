@@ -9,7 +9,10 @@ import Glibc
 /// - Symlinks are recorded with their target text and never followed.
 /// - Empty directories are recorded.
 /// - FIFOs and device nodes are recorded as entries (type, mode, device numbers) without content, as BuildKit
-///   and buildah send them; sockets are skipped, as both BuildKit and the legacy builder skip them, and reported.
+///   and buildah send them. A socket is sent by BuildKit as an empty regular file (fsutil clears the socket bit and
+///   then fails to open it); the legacy builder skips it. Both are reported.
+/// - With exceptions in the ignore file, BuildKit's sender checks each listed file again when it opens it
+///   (`MatchesOrParentMatches`); a file that check excludes arrives empty, and is recorded empty and reported.
 /// - With an ignore file, excluded entries are left out; an excluded directory is entered only when an
 ///   exception could re-include something below it, and it appears only if something below it is included.
 ///
@@ -29,6 +32,8 @@ public struct ContextWalker {
     /// What the walk skipped or noticed, for hygiene reporting.
     public struct Notes {
         public var sockets: [Bytes] = []
+        /// Files BuildKit lists but then refuses to open through its filter, so it sends them empty.
+        public var sentEmpty: [Bytes] = []
     }
 
     public init(ignore: DockerIgnore = .empty, excludedPaths: Set<Bytes> = [], recordOwnership: Bool = false,
@@ -66,7 +71,8 @@ public struct ContextWalker {
             ContextWalker.prune(tree.root, relative: [], provisional: state.provisional, excludedPaths: excludedPaths)
             tree.computeDigests()
         }
-        return (tree, Notes(sockets: state.sockets.sorted { $0.lexicographicallyPrecedes($1) }))
+        return (tree, Notes(sockets: state.sockets.sorted { $0.lexicographicallyPrecedes($1) },
+                            sentEmpty: state.sentEmpty.sorted { $0.lexicographicallyPrecedes($1) }))
     }
 
     /// Drops directories that exist only as a way down (excluded but entered) when nothing below was included,
@@ -125,6 +131,7 @@ public struct ContextWalker {
         var busy = 0
         var error: ImprintError?
         var sockets: [Bytes] = []
+        var sentEmpty: [Bytes] = []
         var provisional = Set<ObjectIdentifier>()
         var filesDone = 0
         var bytesDone: UInt64 = 0
@@ -244,6 +251,7 @@ public struct ContextWalker {
             var bytes: UInt64 = 0
             var asyncChildren = 0
             let needsRelative = !walker.excludedPaths.isEmpty || !ignore.patterns.isEmpty
+            let checkOnOpen = ignore.semantics == .buildkit && ignore.hasExceptions
             for (name, dtype) in names {
                 // The context-relative path is built only when something looks at it (most walks have no patterns).
                 let rel = needsRelative ? job.relative.appendingPath(name) : []
@@ -255,7 +263,14 @@ public struct ContextWalker {
                         dst[src.count] = 0
                     }
                 }
-                let (isExcluded, info) = needsRelative ? ignore.matches(rel, parent: job.parentInfo) : (false, [])
+                let (isExcluded, info) = needsRelative ? try ignore.matches(rel, parent: job.parentInfo) : (false, [])
+                // The sender's second look (only exceptions can make it disagree with the walk's decision).
+                if !isExcluded && checkOnOpen && dtype != UInt8(DT_DIR) && dtype != UInt8(DT_LNK),
+                   try ignore.excludedOnOpen(rel), let child = try emptyFile(dfd, scratch.cname, job.absolute.appendingPath(name)) {
+                    cond.lock(); sentEmpty.append(rel); cond.unlock()
+                    entries.append((name, child))
+                    continue
+                }
                 var st = stat()
                 // A regular file by readdir's account is opened first and its fd stat'ed: one path lookup instead of
                 // two. Anything unexpected (an error, not a regular file after all) takes the general way below.
@@ -328,7 +343,8 @@ public struct ContextWalker {
                                             major: devMajor(UInt64(st.st_rdev)), minor: devMinor(UInt64(st.st_rdev)))
                 default:
                     cond.lock(); sockets.append(job.relative.appendingPath(name)); cond.unlock()
-                    continue
+                    guard ignore.semantics == .buildkit else { continue }
+                    child = TreeNode(type: .file, mode: UInt32(st.st_mode))
                 }
                 fill(child, st)
                 entries.append((name, child))
@@ -344,6 +360,21 @@ public struct ContextWalker {
                 push(newJobs)
             }
             if files > 0 { report(files: files, bytes: bytes) }
+        }
+
+        /// An entry BuildKit sends as an empty regular file: a regular file it refuses to open, or a socket.
+        /// Nil for a directory or a symlink (the sender never opens those) or an entry that vanished.
+        private func emptyFile(_ dfd: Int32, _ cname: [CChar], _ abs: Bytes) throws -> TreeNode? {
+            var st = stat()
+            if fstatat(dfd, cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+                if errno == ENOENT { return nil }
+                throw ImprintError.posix("stat", abs.lossyString)
+            }
+            let fmt = st.st_mode & S_IFMT
+            guard fmt == S_IFREG || fmt == S_IFSOCK else { return nil }
+            let node = TreeNode(type: .file, mode: UInt32(st.st_mode))
+            fill(node, st)
+            return node
         }
 
         private func fill(_ node: TreeNode, _ st: stat) {

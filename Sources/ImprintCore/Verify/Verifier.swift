@@ -109,12 +109,12 @@ public struct Verifier {
         }
         // The manifest's own excluded paths (an --emit'ed manifest) are not compared.
         let actual = Verifier.withoutExcluded(Tree(root: actualRoot), excluded: manifest.metadata.excluded)
-        let includeIgnore = try include.isEmpty ? nil : DockerIgnore.parse(Array(include.joined(separator: "\n").utf8), file: "--include")
-        let allowIgnore = try allowExtra.isEmpty ? nil : DockerIgnore.parse(Array(allowExtra.joined(separator: "\n").utf8), file: "--allow-extra")
+        let includeIgnore = try include.isEmpty ? nil : DockerIgnore.parse(Array(include.joined(separator: "\n").utf8), file: "--include").checked()
+        let allowIgnore = try allowExtra.isEmpty ? nil : DockerIgnore.parse(Array(allowExtra.joined(separator: "\n").utf8), file: "--allow-extra").checked()
 
         var cmp = TreeComparison()
         if let includeIgnore {
-            cmp.filter = { path, _ in includeIgnore.matches(path, parent: nil).excluded }
+            cmp.filter = { path, _ in (try? includeIgnore.matches(path, parent: nil).excluded) ?? false }
         }
         let changes = cmp.compare(manifest.tree, actual)
         for c in changes {
@@ -125,7 +125,7 @@ public struct Verifier {
             case .added:
                 // Bytecode caches written at run time are judged by the bytecode checks, not as extra files.
                 if Verifier.isBytecodeCache(c.path) { continue }
-                if let allowIgnore, allowIgnore.matches(c.path, parent: nil).excluded {
+                if let allowIgnore, (try? allowIgnore.matches(c.path, parent: nil).excluded) ?? false {
                     findings.append(VerifyFinding(.extraAllowed, .info, path: p, message: "not in the manifest (allowed)", actual: Verifier.describe(c.right)))
                 } else {
                     findings.append(VerifyFinding(.extra, .error, path: p, message: "in the target but not in the manifest", actual: Verifier.describe(c.right)))
