@@ -6,6 +6,8 @@
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 /// BIO_get_mem_data is a function-like macro, which Swift cannot import.
 static inline long COpenSSL_BIO_get_mem_data(BIO *bio, char **data) {
@@ -20,4 +22,20 @@ static inline int COpenSSL_no_password(char *buf, int size, int rwflag, void *u)
     (void)buf; (void)size; (void)rwflag; (void)u;
     return -1;
 }
+
+/// SSL_set_tlsext_host_name is a macro over SSL_ctrl: the server name sent for SNI.
+static inline long COpenSSL_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return SSL_set_tlsext_host_name(ssl, name);
+}
+
+/// SSL_CTX_set_min_proto_version is a macro over SSL_CTX_ctrl.
+static inline long COpenSSL_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return SSL_CTX_set_min_proto_version(ctx, version);
+}
+
+static inline int COpenSSL_TLS1_2_VERSION(void) { return TLS1_2_VERSION; }
+static inline uint64_t COpenSSL_SSL_OP_IGNORE_UNEXPECTED_EOF(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }
+
+/// SSL_CTX_set_mode is a macro over SSL_CTX_ctrl.
+static inline long COpenSSL_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
 #endif

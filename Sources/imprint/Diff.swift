@@ -91,7 +91,7 @@ extension ImprintCommand {
                 if let r = try LayeredDiff.compare(a, b, platform: platform, differ: differ) {
                     progress.done()
                     if ProcessInfo.processInfo.environment["IMPRINT_DIFF_STATS"] != nil {
-                        FileHandle.standardError.write(Data("imprint-diff-stats \(r.statistics.json)\n".utf8))
+                        Console.err("imprint-diff-stats \(r.statistics.json)")
                     }
                     return r.report
                 }

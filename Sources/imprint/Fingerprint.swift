@@ -122,9 +122,10 @@ func writeOutput(chunks: [[UInt8]], to path: String?) throws {
         var st = stat()
         if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
             // /dev/null, a FIFO, /dev/stdout: nothing to replace atomically.
-            guard let h = FileHandle(forWritingAtPath: path) else { throw ImprintError.posix("open", path) }
-            for c in chunks { try AtomicFile.writeAll(h.fileDescriptor, c, path: path) }  // no Data copy per chunk
-            try h.close()
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            if fd < 0 { throw ImprintError.posix("open", path) }
+            defer { close(fd) }
+            for c in chunks { try AtomicFile.writeAll(fd, c, path: path) }
             return
         }
         try AtomicFile.write(to: path) { fd in for c in chunks { try AtomicFile.writeAll(fd, c, path: path) } }

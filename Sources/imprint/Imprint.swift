@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import ImprintCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct ImprintCommand: AsyncParsableCommand {
@@ -39,6 +42,11 @@ struct ImprintCommand: AsyncParsableCommand {
     /// Runs the command like ArgumentParser's default `main`, except that usage errors (which ArgumentParser
     /// reports with EX_USAGE, 64) exit 2 like every other kind of bad input.
     static func main() async {
+        // A peer that goes away must be an error to handle (EPIPE), never a signal that kills the process
+        // mid-write; stdout handles EPIPE itself (Console.outRaw).
+        signal(SIGPIPE, SIG_IGN)
+        Console.guardStandardDescriptors()
+        RegistryOptions.current.commandStart = Deadline.now()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -49,7 +57,7 @@ struct ImprintCommand: AsyncParsableCommand {
         } catch {
             // An ExitCode thrown on purpose (`imprint run` passing its child's status through) is kept as is.
             if !(error is ExitCode), exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Console.err(fullMessage(for: error))
                 Foundation.exit(2)
             }
             exit(withError: error)

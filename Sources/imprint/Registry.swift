@@ -7,9 +7,17 @@ struct RegistryFlags: ParsableArguments {
     @Flag(help: "Talk plain HTTP to the registry (localhost and 127.0.0.1 always use HTTP). Also IMPRINT_REGISTRY_INSECURE=1.")
     var insecure = false
 
+    @Option(help: ArgumentHelp("Give up after this many seconds in all (default 3600; also IMPRINT_DEADLINE). Each request also has an idle timeout (IMPRINT_REGISTRY_TIMEOUT, 30) and a total limit (IMPRINT_REQUEST_TIMEOUT, 600).", valueName: "seconds"))
+    var deadline: Double?
+
+    func validate() throws {
+        if let deadline, !(deadline > 0 && deadline.isFinite) { throw ValidationError("--deadline must be a positive number of seconds") }
+    }
+
     /// Makes the flags the defaults for `registry://` sources.
     func apply() {
         if insecure { RegistryOptions.current.insecure = true }
+        if let deadline { RegistryOptions.current.deadline = deadline }
     }
 }
 

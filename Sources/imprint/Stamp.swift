@@ -91,7 +91,7 @@ extension ImprintCommand {
                                                      target: loaded.tree, targetName: image, targetKind: loaded.kind.rawValue)
                     if report.verdict == .mismatch {
                         Console.err("imprint: not stamping: the image does not hold this context (a cached COPY layer or a stale build?)")
-                        FileHandle.standardError.write(Data(VerifyReportFormat.text(report, colour: false, limit: 20).utf8))
+                        _ = Console.writeAll(2, Array(VerifyReportFormat.text(report, colour: false, limit: 20).utf8))
                         throw ExitCode(1)
                     }
                 }

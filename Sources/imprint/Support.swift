@@ -7,9 +7,53 @@ import Glibc
 
 /// Output for people: stdout for results, stderr for diagnostics and progress.
 enum Console {
-    static func out(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
-    static func outRaw(_ b: [UInt8]) { FileHandle.standardOutput.write(Data(b)) }
-    static func err(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+    static func out(_ s: String) { outRaw(Array((s + "\n").utf8)) }
+
+    /// Writes to stdout with write(2). A reader that went away (EPIPE) ends the process quietly, as it ends
+    /// coreutils (by SIGPIPE); any other failure (a full disk, a closed descriptor) is one error line and exit 2.
+    static func outRaw(_ b: [UInt8]) {
+        if let e = stdoutClosed ? EBADF : writeAll(1, b) {
+            if e == EPIPE {
+                signal(SIGPIPE, SIG_DFL)
+                raise(SIGPIPE)
+                exit(141)
+            }
+            err("imprint: error: cannot write to standard output: \(String(cString: strerror(e)))")
+            exit(2)
+        }
+    }
+
+    /// True when the process started with descriptor 1 closed (`>&-`); it then points at /dev/null so that no
+    /// file opened later takes its number, and writing to stdout is an error.
+    nonisolated(unsafe) static var stdoutClosed = false
+
+    /// Makes descriptors 0–2 safe before anything is opened: a closed one is pointed at /dev/null.
+    static func guardStandardDescriptors() {
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) < 0 {
+            let null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
+            if null >= 0 && null != fd { dup2(null, fd); close(null) }
+            if fd == 1 { stdoutClosed = true }
+        }
+    }
+
+    /// Diagnostics; a failure to write them is ignored (there is nowhere left to report it).
+    static func err(_ s: String) { _ = writeAll(2, Array((s + "\n").utf8)) }
+
+    /// Writes all of `bytes`; returns errno on failure.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+        bytes.withUnsafeBytes { p -> Int32? in
+            var off = 0
+            while off < p.count {
+                let n = write(fd, p.baseAddress! + off, p.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                off += n
+            }
+            return nil
+        }
+    }
 
     static var stderrIsTTY: Bool { isatty(2) == 1 }
     static var stdoutIsTTY: Bool { isatty(1) == 1 }
@@ -27,11 +71,11 @@ enum Console {
             let now = Date()
             guard now.timeIntervalSince(last) > 0.1 else { return }
             last = now
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(text())".utf8))
+            _ = Console.writeAll(2, Array("\r\u{1B}[K\(text())".utf8))
         }
         func done() {
             guard enabled else { return }
-            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            _ = Console.writeAll(2, Array("\r\u{1B}[K".utf8))
         }
     }
 }
@@ -59,9 +103,10 @@ func writeOutput(_ bytes: [UInt8], to path: String?) throws {
         var st = stat()
         if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
             // /dev/null, a FIFO, /dev/stdout: nothing to replace atomically.
-            guard let h = FileHandle(forWritingAtPath: path) else { throw ImprintError.posix("open", path) }
-            h.write(Data(bytes))
-            try h.close()
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            if fd < 0 { throw ImprintError.posix("open", path) }
+            defer { close(fd) }
+            try AtomicFile.writeAll(fd, bytes, path: path)
             return
         }
         try AtomicFile.write(bytes, to: path)

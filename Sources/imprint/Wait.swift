@@ -50,7 +50,7 @@ extension ImprintCommand {
                                        headers: headers)
             }
             let expected = gate.expected
-            let outcome = await gate.run { n, t, o in
+            let outcome = gate.run { n, t, o in
                 guard !quiet else { return }
                 let note = o.matches ? " (expected)" : (o.digestMatches ? " (expected digest, but not a 2xx status)"
                                                          : (o.value != nil ? " (waiting for \(expected))" : ""))

@@ -144,7 +144,7 @@ private func withScriptedServer<T>(_ dir: String, responses: [(Int, String)], fi
         let r = try imprint("wait", url, "--expect", newDigest, "--timeout", "1.5", "--interval", "0.3")
         #expect(r.status == 1, "\(r.out)\(r.err)")
         #expect(r.out.hasPrefix("timed out after 1."), "\(r.out)")
-        #expect(r.out.contains(" s: last seen no answer: cannot connect (connection refused) from \(url)"), "\(r.out)")
+        #expect(r.out.contains(" s: last seen no answer: 127.0.0.1:\(free.out.trimmingCharacters(in: .whitespacesAndNewlines)): connection refused from \(url)"), "\(r.out)")
         #expect(r.err.split(separator: "\n").count >= 3, "\(r.err)")
         #expect(r.err.split(separator: "\n").allSatisfy { $0.contains("connection refused") })
     }

@@ -38,7 +38,7 @@ public final class RegistryClient {
         self.options = options
         let loopback = RegistryReference(host: host, repository: "x").isLoopback
         self.scheme = options.insecure || loopback ? "http" : "https"
-        self.transport = transport ?? URLSessionTransport(timeout: options.timeout)
+        self.transport = transport ?? HTTPClient(options.httpConfiguration)
         if let credentials {
             self.credentials = credentials
         } else {

@@ -118,6 +118,12 @@ public struct RegistryOptions: Sendable {
     public var attempts = 4
     /// First back-off delay in seconds; doubles on each retry.
     public var backoff: TimeInterval = 0.25
+    /// Seconds one request may take in all, body included (`IMPRINT_REQUEST_TIMEOUT`, default 600).
+    public var requestTimeout: TimeInterval = 600
+    /// Seconds the whole command may take (`IMPRINT_DEADLINE` or `--deadline`, default 3600), counted from
+    /// `commandStart`.
+    public var deadline: TimeInterval = 3600
+    public var commandStart = Deadline.now()
     public var environment: [String: String]
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -125,6 +131,18 @@ public struct RegistryOptions: Sendable {
         if let v = environment["IMPRINT_REGISTRY_INSECURE"], v == "1" || v.lowercased() == "true" { insecure = true }
         if let t = environment["IMPRINT_REGISTRY_TIMEOUT"].flatMap(Double.init), t > 0 { timeout = t }
         if let a = environment["IMPRINT_REGISTRY_RETRIES"].flatMap(Int.init), a >= 1 { attempts = a }
+        if let t = environment["IMPRINT_REQUEST_TIMEOUT"].flatMap(Double.init), t > 0 { requestTimeout = t }
+        if let t = environment["IMPRINT_DEADLINE"].flatMap(Double.init), t > 0 { deadline = t }
+    }
+
+    /// The HTTP client settings these options stand for.
+    public var httpConfiguration: HTTPClient.Configuration {
+        var c = HTTPClient.Configuration()
+        c.idleTimeout = timeout
+        c.requestTimeout = requestTimeout
+        c.commandDeadline = (Deadline(nanos: commandStart.nanos.addingReportingOverflow(UInt64(min(deadline, 1e9) * 1e9)).partialValue), deadline)
+        c.environment = environment
+        return c
     }
 
     /// The options `SourceLoader` uses for `registry://` sources; the CLI sets `insecure` from `--insecure`.

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// The rollout gate: polls an HTTP endpoint until the JSON it serves carries the expected manifest digest.
 ///
@@ -151,36 +148,17 @@ public struct RolloutWait: Sendable {
     }
 
     /// One GET: never throws; a failed request is an observation with a problem.
-    public func poll(session: URLSession, requestTimeout: Double) async -> Observation {
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalAndRemoteCacheData, timeoutInterval: requestTimeout)
-        request.httpMethod = "GET"
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        request.setValue("imprint/\(Imprint.version)", forHTTPHeaderField: "User-Agent")
-        for h in headers { request.setValue(h.value, forHTTPHeaderField: h.name) }
+    public func poll(client: HTTPClient) -> Observation {
+        var headerFields = ["Accept": "application/json", "Cache-Control": "no-cache"]
+        for h in headers { headerFields[h.name] = h.value }
         do {
-            let (data, response) = try await session.data(for: request)
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-            return Self.observe(status: status, body: data, fields: fields, expected: expected)
+            let response = try client.send(HTTPRequest(method: "GET", url: url, headers: headerFields))
+            let body = try response.readBody(limit: 4 << 20, what: "answer from \(url.absoluteString)")
+            return Self.observe(status: response.status, body: Data(body), fields: fields, expected: expected)
         } catch {
-            return Observation(status: nil, field: nil, value: nil, problem: "no answer: " + Self.reason(error),
+            let reason = (error as? TransportError)?.message ?? (error as? ImprintError)?.message ?? "\(error)"
+            return Observation(status: nil, field: nil, value: nil, problem: "no answer: " + reason,
                                matches: false, digestMatches: false)
-        }
-    }
-
-    /// URLSession's errors in words (its localizedDescription on Linux is often generic).
-    static func reason(_ error: Error) -> String {
-        guard let e = error as? URLError else { return "\(error)" }
-        switch e.code {
-        case .cannotConnectToHost: return "cannot connect (connection refused)"
-        case .timedOut: return "request timed out"
-        case .cannotFindHost, .dnsLookupFailed: return "cannot resolve the host"
-        case .networkConnectionLost: return "connection closed before a full answer"
-        case .notConnectedToInternet: return "no network"
-        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
-             .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot:
-            return "TLS failed (\(e.localizedDescription))"
-        case .badServerResponse: return "malformed HTTP answer"
-        default: return "\(e.localizedDescription) (URLError \(e.code.rawValue))"
         }
     }
 
@@ -195,13 +173,7 @@ public struct RolloutWait: Sendable {
     /// Polls every `interval` seconds until a poll matches or `timeout` seconds have passed since the first.
     /// - Parameter progress: called after each poll with its number (from 1), the seconds since the start
     ///   and what it saw.
-    public func run(progress: (Int, Double, Observation) -> Void = { _, _, _ in }) async -> Outcome {
-        let config = URLSessionConfiguration.ephemeral
-        config.requestCachePolicy = .reloadIgnoringLocalAndRemoteCacheData
-        config.urlCache = nil
-        config.httpShouldSetCookies = false
-        let session = URLSession(configuration: config)
-        defer { session.finishTasksAndInvalidate() }
+    public func run(progress: (Int, Double, Observation) -> Void = { _, _, _ in }) -> Outcome {
         let start = Date()
         func elapsed() -> Double { Date().timeIntervalSince(start) }
         var polls = 0
@@ -209,13 +181,17 @@ public struct RolloutWait: Sendable {
             polls += 1
             // A hung server must not hold the gate past its deadline by much: at most 30 s, at least 1 s.
             let requestTimeout = min(30, max(1, timeout - elapsed()))
-            let o = await poll(session: session, requestTimeout: requestTimeout)
+            var config = HTTPClient.Configuration()
+            config.idleTimeout = requestTimeout
+            config.requestTimeout = requestTimeout
+            config.maxRedirects = 5
+            let o = poll(client: HTTPClient(config))
             let t = elapsed()
             progress(polls, t, o)
             if o.matches { return .complete(polls: polls, seconds: t, last: o) }
             if t >= timeout { return .timedOut(polls: polls, seconds: t, last: o) }
             let pause = min(interval, timeout - t)
-            try? await Task.sleep(nanoseconds: UInt64(pause * 1_000_000_000))
+            if pause > 0 { usleep(UInt32(min(pause, 3600) * 1_000_000)) }
         }
     }
 }
