@@ -282,7 +282,8 @@ extension ImprintCommand.History {
             discussion: """
             Pulls the history already stored in the repository (if any) and imports it, then pushes every record as \
             one export archive (an OCI artifact under the tag imprint-history-NAME). Runners that push and pull the \
-            same repository share one history.
+            same repository share one history. Fails closed: when the shared history exists but cannot be read in \
+            full, nothing is pushed (exit 2), so no shared record is ever lost.
 
             Example: imprint history push registry://registry.example.com/ci/imprint-history
             """
@@ -296,16 +297,10 @@ extension ImprintCommand.History {
             try runReportingErrors {
                 registry.apply()
                 let store = try history.open(create: true)
-                if let r = try? ImprintCommand.History.pullAndImport(repository, name: name, into: store) {
-                    Console.err("imprint: merged \(r.recordsAdded) records from \(repository)")
-                }
-                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-history-\(UUID().uuidString).gz").path
-                defer { try? FileManager.default.removeItem(atPath: tmp) }
-                let all = try store.entries()
-                _ = try store.export(all, to: tmp)
-                let digest = try RegistryArtifacts.pushHistory(archive: try readFile(tmp, what: "history export"), to: repository, name: name)
-                Console.out(digest.prefixed)
-                Console.err("imprint: pushed \(all.count) records to \(repository) (imprint-history-\(name))")
+                let r = try RegistryArtifacts.shareHistory(store, to: repository, name: name)
+                if let m = r.merged { Console.err("imprint: merged \(m.recordsAdded) records from \(repository)") }
+                Console.out(r.pushed.prefixed)
+                Console.err("imprint: pushed \(r.records) records to \(repository) (imprint-history-\(name))")
             }
         }
     }

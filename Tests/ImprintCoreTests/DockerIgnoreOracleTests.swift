@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// Replays BuildKit's own answers: `Fixtures/dockerignore-oracle.jsonl` holds random contexts and ignore files
-/// (`ci/fuzz/dockerignore_contexts.py`, a fixed seed, realistic and exotic patterns alternating) with what the
+/// (`ci/fuzzing/dockerignore_contexts.py`, a fixed seed, realistic and exotic patterns alternating) with what the
 /// oracle built from tonistiigi/fsutil @91a3fc4 + moby/patternmatcher v0.6.1 sends for each: every entry with
 /// its content digest, or an error. The walker must send exactly that.
 @Suite struct DockerIgnoreOracleTests {

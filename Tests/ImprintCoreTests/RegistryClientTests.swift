@@ -186,7 +186,7 @@ struct RegistryClientTests {
         let wrong = try RegistryClient(host: "fake", options: options, transport: fake,
                                        credentials: RegistryCredentials(username: "ci", password: "nope", source: "test"))
         let e = #expect(throws: ImprintError.self) { try wrong.manifest("app", reference: "v1") }
-        #expect(e?.message.hasPrefix("registry fake refused credentials for repo app (401") == true)
+        #expect(e?.message.hasPrefix("token service fake of registry fake refused the credentials of user ci from test for repo app (401)") == true, "\(e?.message ?? "")")
     }
 
     @Test func retriesServerErrorsThenGivesUp() throws {
@@ -198,7 +198,7 @@ struct RegistryClientTests {
         #expect(fake.log.count == 4)
         fake.failuresLeft = 4
         let e = #expect(throws: ImprintError.self) { try client.manifest("app", reference: "v1") }
-        #expect(e?.message == "registry fake answered 503 to GET /v2/app/manifests/v1 (after 4 tries)")
+        #expect(e?.message == "registry fake answered 503 (service unavailable) to GET /v2/app/manifests/v1 (after 4 tries)")
     }
 
     @Test func rejectsManifestNotMatchingItsDigest() throws {

@@ -227,3 +227,69 @@ public final class DigestVerifyingSource: ByteSource {
     /// The digest of what was read so far (call after the stream ended).
     public func finish() -> Digest { hasher.finish() }
 }
+
+/// Reads a `ByteSource` in pieces of a size the reader asks for: lines and exact byte counts. Memory follows
+/// what has arrived: a length that the data claims is read in chunks, never allocated up front.
+public final class ByteReader {
+    private let source: ByteSource
+    private let name: String
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var chunk = [UInt8](repeating: 0, count: 256 << 10)
+    /// Bytes handed out so far.
+    public private(set) var consumed: UInt64 = 0
+
+    public init(_ source: ByteSource, name: String) {
+        self.source = source
+        self.name = name
+    }
+
+    /// Reads more into the buffer; false at the end of the source.
+    private func fill() throws -> Bool {
+        if start > 0 { buffer.removeSubrange(0..<start); start = 0 }
+        let n = try chunk.withUnsafeMutableBytes { try source.read(into: $0) }
+        if n == 0 { return false }
+        buffer.append(contentsOf: chunk[0..<n])
+        return true
+    }
+
+    /// The bytes up to the next `\n` (without it).
+    /// - Throws: `badInput` when the line is longer than `limit` or the source ends first.
+    public func readLine(limit: Int, what: String) throws -> [UInt8] {
+        var searched = start
+        while true {
+            if let nl = buffer[searched...].firstIndex(of: 0x0A) {
+                let line = Array(buffer[start..<nl])
+                consumed += UInt64(nl + 1 - start)
+                start = nl + 1
+                return line
+            }
+            searched = buffer.count
+            if buffer.count - start > limit { throw ImprintError.badInput("\(name): \(what) is longer than \(formatBytes(UInt64(limit)))") }
+            if try !fill() { throw ImprintError.badInput("\(name): ends inside the \(what)") }
+        }
+    }
+
+    /// Exactly `count` bytes.
+    /// - Throws: `badInput` when the source ends first, saying how many bytes arrived.
+    public func read(exactly count: Int, what: String) throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(min(count, 1 << 20))
+        while out.count < count {
+            if start == buffer.count, try !fill() {
+                throw ImprintError.badInput("\(name): ends inside \(what) (\(out.count) of \(count) bytes)")
+            }
+            let n = min(count - out.count, buffer.count - start)
+            out.append(contentsOf: buffer[start..<(start + n)])
+            start += n
+            consumed += UInt64(n)
+        }
+        return out
+    }
+
+    /// True when nothing is left.
+    public func atEnd() throws -> Bool {
+        if start < buffer.count { return false }
+        return try !fill()
+    }
+}

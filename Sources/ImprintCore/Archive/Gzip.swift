@@ -47,9 +47,11 @@ public final class GzipDecoder: ByteSource {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         input = .allocate(byteCount: inputBufferSize, alignment: 16)
-        let rc = CZlib_inflateInit2(stream, 15 + 32)
-        precondition(rc == Z_OK, "inflateInit2 failed: out of memory")
+        initFailed = CZlib_inflateInit2(stream, 15 + 32) != Z_OK
     }
+
+    /// zlib could not allocate its state; reported on the first read.
+    private let initFailed: Bool
 
     deinit {
         inflateEnd(stream)
@@ -66,6 +68,7 @@ public final class GzipDecoder: ByteSource {
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if initFailed { throw ImprintError(.failure, "cannot decompress \(name): zlib could not initialise (out of memory)") }
         if finished || buffer.count == 0 { return 0 }
         while true {
             try fill()
@@ -120,9 +123,11 @@ public final class GzipEncoder {
         output = .allocate(byteCount: 256 << 10, alignment: 16)
         self.sink = sink
         // Raw deflate (negative window bits): we write the gzip header and trailer ourselves so every byte is fixed.
-        let rc = CZlib_deflateInit2(stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY)
-        precondition(rc == Z_OK, "deflateInit2 failed: out of memory")
+        initFailed = CZlib_deflateInit2(stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK
     }
+
+    /// zlib could not allocate its state; reported on the first write.
+    private let initFailed: Bool
 
     deinit {
         deflateEnd(stream)
@@ -140,6 +145,7 @@ public final class GzipEncoder {
     public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
 
     public func write(_ buffer: UnsafeRawBufferPointer) throws {
+        if initFailed { throw ImprintError(.failure, "cannot compress: zlib could not initialise (out of memory)") }
         try writeHeader()
         guard buffer.count > 0 else { return }
         crc = crc32(crc, buffer.baseAddress!.assumingMemoryBound(to: Bytef.self), uInt(buffer.count))

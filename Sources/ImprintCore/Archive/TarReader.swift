@@ -159,7 +159,7 @@ public final class TarReader {
             let headerOffset = offset
             try verifyChecksum(header, at: headerOffset)
             let flag = header[156]
-            let size = try numeric(header, 124, 12, field: "size", at: headerOffset)
+            let size = try TarReader.checkedSize(try numeric(header, 124, 12, field: "size", at: headerOffset), name: name, at: headerOffset)
             var entry = TarEntry(path: [], kind: TarEntry.Kind(flag: flag))
             entry.size = size
             entry.mode = UInt32(truncatingIfNeeded: try numeric(header, 100, 8, field: "mode", at: headerOffset)) & 0o7777
@@ -274,7 +274,7 @@ public final class TarReader {
             throw ImprintError.badInput("cannot read \(name): entry of \(formatBytes(remaining)) is larger than \(formatBytes(UInt64(limit)))")
         }
         var out: [UInt8] = []
-        out.reserveCapacity(Int(remaining))
+        out.reserveCapacity(Int(min(remaining, 1 << 20)))  // what arrives, not what the header claims
         try forEachContentChunk { out.append(contentsOf: $0) }
         return out
     }
@@ -333,6 +333,17 @@ public final class TarReader {
         return v
     }
 
+    /// The largest entry size accepted: far beyond any real file, and small enough that offsets, padding and
+    /// sums of sizes never overflow.
+    public static let maxEntrySize: UInt64 = 1 << 56
+
+    static func checkedSize(_ size: UInt64, name: String, at offset: UInt64) throws -> UInt64 {
+        guard size <= maxEntrySize else {
+            throw ImprintError.badInput("cannot read \(name): entry at offset \(offset) claims an implausible size (\(size) bytes)")
+        }
+        return size
+    }
+
     private func cString(_ h: UnsafeRawBufferPointer, _ off: Int, _ len: Int) -> Bytes {
         var out: Bytes = []
         for i in off..<(off + len) {
@@ -349,7 +360,7 @@ public final class TarReader {
         while i < data.count {
             if data[i] == 0 { break }
             guard let sp = data[i...].firstIndex(of: UInt8(ascii: " ")),
-                  let len = Int(String(decoding: data[i..<sp], as: UTF8.self)), len > 0, i + len <= data.count,
+                  sp - i <= 20, let len = Int(String(decoding: data[i..<sp], as: UTF8.self)), len > sp - i, len <= data.count - i,
                   data[i + len - 1] == 0x0A,
                   let eq = data[(sp + 1)..<(i + len)].firstIndex(of: UInt8(ascii: "=")) else { throw bad() }
             let key = String(decoding: data[(sp + 1)..<eq], as: UTF8.self)
@@ -371,7 +382,7 @@ public final class TarReader {
             switch key {
             case "path": entry.path = value
             case "linkpath": entry.linkName = value
-            case "size": entry.size = try number(value, key)
+            case "size": entry.size = try TarReader.checkedSize(try number(value, key), name: name, at: headerOffset)
             case "uid": entry.uid = UInt32(truncatingIfNeeded: try number(value, key))
             case "gid": entry.gid = UInt32(truncatingIfNeeded: try number(value, key))
             case "uname": entry.uname = String(decoding: value, as: UTF8.self)

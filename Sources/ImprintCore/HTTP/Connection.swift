@@ -73,7 +73,8 @@ final class Connection {
     var proxied: ProxySettings.Proxy?
     private(set) var closed = false
 
-    private init(fd: Int32, peer: String) {
+    /// Takes over an open, non-blocking socket (tests and fuzzing read scripted answers from a socket pair).
+    init(fd: Int32, peer: String) {
         self.fd = fd
         self.peer = peer
     }

@@ -102,7 +102,7 @@ public final class HTTPClient: HTTPTransport, @unchecked Sendable {
     /// One request on one connection (a pooled one when available, retried once on a fresh connection if a pooled
     /// one turns out to be closed).
     private func exchange(_ request: HTTPRequest, limits: HTTPLimits, hops: [String]) throws -> HTTPResponse {
-        let via = hops.isEmpty ? "" : " (redirected from \(hops.first!))"
+        let via = hops.first.map { " (redirected from \($0))" } ?? ""
         for attempt in 0..<2 {
             let (conn, pooled) = try connection(for: request.url, limits: limits, via: via)
             do {
@@ -211,7 +211,7 @@ public final class HTTPClient: HTTPTransport, @unchecked Sendable {
         try bytes.withUnsafeBytes { try conn.write($0, limits: limits) }
     }
 
-    private func readResponse(_ request: HTTPRequest, on conn: Connection, limits: HTTPLimits, via: String) throws -> HTTPResponse {
+    func readResponse(_ request: HTTPRequest, on conn: Connection, limits: HTTPLimits, via: String) throws -> HTTPResponse {
         let what = "\(conn.peer)\(via)"
         let reader = HeadReader(conn: conn, limits: limits, maxBytes: configuration.maxHeaderBytes, what: what)
         var (status, headers, closeAfter) = try reader.readHead()

@@ -84,14 +84,14 @@ public final class SHA256 {
     // why: EVP_MD_fetch once per process; the implicit fetch in EVP_sha256() per call costs twice as
     // much and takes a lock. The fetched EVP_MD is immutable and safe to share between threads.
     nonisolated(unsafe) private static let md: OpaquePointer = {
-        guard let md = EVP_MD_fetch(nil, "SHA256", nil) else { fatalError("OpenSSL has no SHA256") }
+        guard let md = EVP_MD_fetch(nil, "SHA256", nil) else { fatalError("OpenSSL has no SHA256") }  // trap-ok: every OpenSSL 3 build has SHA-256; nothing works without it
         return md
     }()
 
     private let ctx: OpaquePointer
 
     public init() {
-        guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
+        guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }  // trap-ok: a 200-byte allocation failing is out of memory, where Swift traps anyway
         self.ctx = ctx
         EVP_DigestInit_ex2(ctx, SHA256.md, nil)
     }

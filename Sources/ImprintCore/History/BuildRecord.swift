@@ -215,16 +215,23 @@ public enum HistoryTime {
     }
 
     public static func rfc3339(nanos: Int64) -> String {
-        let s = nanos >= 0 ? nanos / 1_000_000_000 : (nanos - 999_999_999) / 1_000_000_000
-        let frac = nanos - s * 1_000_000_000
+        // Floor division without overflow, for every Int64.
+        var s = nanos / 1_000_000_000
+        var frac = nanos % 1_000_000_000
+        if frac < 0 { s -= 1; frac += 1_000_000_000 }
         let base = ManifestMetadata.rfc3339(s)
         let f = String(frac)
         return String(base.dropLast()) + "." + String(repeating: "0", count: 9 - f.count) + f + "Z"
     }
 
     /// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` or `@<epoch seconds>` into nanoseconds.
+    /// - Returns: nil for malformed text and for times outside what an Int64 of nanoseconds holds.
     public static func parse(_ text: String) -> Int64? {
-        if text.hasPrefix("@") { return Int64(text.dropFirst()).map { $0 * 1_000_000_000 } }
+        if text.hasPrefix("@") {
+            guard let s = Int64(text.dropFirst()) else { return nil }
+            let (n, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
+            return overflow ? nil : n
+        }
         let u = Array(text.utf8)
         func num(_ r: Range<Int>) -> Int? {
             guard r.upperBound <= u.count else { return nil }
@@ -232,7 +239,8 @@ public enum HistoryTime {
             for c in u[r] { guard c >= 48 && c <= 57 else { return nil }; v = v * 10 + Int(c - 48) }
             return v
         }
-        guard u.count >= 10, u[4] == 0x2D, u[7] == 0x2D, let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10) else { return nil }
+        guard u.count >= 10, u[4] == 0x2D, u[7] == 0x2D, let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10),
+              (1...12).contains(mo), (1...31).contains(d) else { return nil }
         var h = 0, mi = 0, sec = 0, nanos: Int64 = 0
         if u.count > 10 {
             guard u.count >= 20, u[10] == UInt8(ascii: "T") || u[10] == 0x20, u[13] == 0x3A, u[16] == 0x3A,
@@ -253,7 +261,11 @@ public enum HistoryTime {
         var t = tm()
         t.tm_year = Int32(y - 1900); t.tm_mon = Int32(mo - 1); t.tm_mday = Int32(d)
         t.tm_hour = Int32(h); t.tm_min = Int32(mi); t.tm_sec = Int32(sec)
+        guard (0...23).contains(h), (0...59).contains(mi), (0...60).contains(sec) else { return nil }
         let secs = timegm(&t)
-        return Int64(secs) * 1_000_000_000 + nanos
+        let (whole, overflow) = Int64(secs).multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return nil }
+        let (total, overflow2) = whole.addingReportingOverflow(nanos)
+        return overflow2 ? nil : total
     }
 }

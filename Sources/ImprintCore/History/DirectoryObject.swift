@@ -69,8 +69,9 @@ public enum DirectoryObject {
             case .file:
                 node.size = try readVarint(b, &k, bad)
             case .symlink:
-                let n = Int(try readVarint(b, &k, bad))
-                guard n <= b.count - k else { throw bad("truncated symlink target") }
+                let claimed = try readVarint(b, &k, bad)
+                guard claimed <= UInt64(b.count - k) else { throw bad("truncated symlink target") }
+                let n = Int(claimed)
                 let t = Array(b[k..<(k + n)])
                 k += n
                 guard SHA256.hash(t) == node.digest else { throw bad("symlink target does not match its digest") }

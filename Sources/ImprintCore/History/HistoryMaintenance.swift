@@ -33,17 +33,6 @@ extension HistoryStore {
     @discardableResult
     public func export(_ entries: [HistoryEntry], to path: String) throws -> Int {
         let ids = try withLock(exclusive: false) { try reachable(from: entries.map(\.record)) }
-        var payload: [UInt8] = []
-        for id in ids.sorted() {
-            let o = try objects.read(id)
-            payload.append(o.kind.rawValue)
-            payload.append(contentsOf: id.bytes)
-            ObjectStore.appendU32(UInt32(o.identifiedLength), to: &payload)
-            ObjectStore.appendU32(UInt32(o.body.count), to: &payload)
-            payload.append(contentsOf: SHA256.hash(Array(o.attributes)).bytes)
-            payload.append(contentsOf: o.body)
-        }
-        payload.append(0)
         var w = JSONWriter(pretty: false, reserve: 512 + entries.count * 400)
         w.beginObject()
         w.string("mediaType", HistoryArchive.mediaType)
@@ -53,54 +42,82 @@ extension HistoryStore {
         for e in entries { e.write(to: &w) }
         w.endArray()
         w.endObject()
-        try AtomicFile.write(try HistoryCompression.gzip(w.bytes + [0x0A] + payload), to: path)
+        // Streamed: one object in memory at a time.
+        try AtomicFile.write(to: path) { fd in
+            let gz = GzipEncoder(level: 9) { try AtomicFile.writeAll(fd, $0, path: path) }
+            try gz.write(w.bytes + [0x0A])
+            for id in ids.sorted() {
+                let o = try objects.read(id)
+                var head: [UInt8] = [o.kind.rawValue]
+                head.append(contentsOf: id.bytes)
+                ObjectStore.appendU32(UInt32(o.identifiedLength), to: &head)
+                ObjectStore.appendU32(UInt32(o.body.count), to: &head)
+                head.append(contentsOf: o.body.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[o.identifiedLength...])) }.bytes)
+                try gz.write(head)
+                try gz.write(o.body)
+            }
+            try gz.write([0])
+            try gz.finish()
+        }
         return ids.count
     }
 
-    /// Imports an export archive: verifies every object, checks every listed record is complete, then stores the
-    /// missing objects and refs. Importing the same archive again changes nothing.
+    /// Imports an export archive: streams it, verifies every object, checks every listed record is complete,
+    /// then stores the missing objects and refs. Objects are staged in a directory inside the store and moved in
+    /// only when everything checked out, so a bad archive leaves the store as it was. Memory is bounded by one
+    /// object, however large the archive or what its headers claim. Importing the same archive again changes nothing.
     public func importArchive(_ path: String) throws -> HistoryImportResult {
-        guard let file = try ObjectStore.readFile(path) else { throw ImprintError(.notFound, "cannot open \(path): no such file") }
-        let data = try HistoryCompression.gunzip(file, what: path)
-        guard let nl = data.firstIndex(of: 0x0A) else { throw ImprintError.badInput("\(path): no index line") }
-        let index = try JSONRead.object(Array(data[..<nl]), what: "\(path) index")
+        let file: FileDescriptorSource
+        do { file = try FileDescriptorSource(path: path) } catch let e as ImprintError where e.code == .notFound {
+            throw ImprintError(.notFound, "cannot open \(path): no such file")
+        }
+        let (plain, _) = try Compression.decompressing(file, name: path)
+        let reader = ByteReader(plain, name: path)
+        let index = try JSONRead.object(try reader.readLine(limit: 64 << 20, what: "index line"), what: "\(path) index")
         guard index["mediaType"] as? String == HistoryArchive.mediaType else {
             throw ImprintError.badInput("\(path) is not an imprint history export (mediaType is not \(HistoryArchive.mediaType))")
         }
-        guard let count = (index["objects"] as? NSNumber)?.intValue, let recs = index["records"] as? [[String: Any]] else {
-            throw ImprintError.badInput("\(path): index lacks objects or records")
+        guard let count = JSONRead.count(index["objects"]), let recs = index["records"] as? [[String: Any]] else {
+            throw ImprintError.badInput("\(path): index lacks a valid object count or records list")
         }
-        var incoming: [Digest: (HistoryObject, [UInt8])] = [:]
-        var k = nl + 1
-        func need(_ n: Int) throws {
-            guard data.count - k >= n else { throw ImprintError.badInput("\(path): archive truncated after \(incoming.count) objects") }
-        }
-        for _ in 0..<count {
-            try need(1 + 32 + 8 + 32)
-            let kindByte = data[k]
+        // The shared lock for the whole import: a prune (exclusive) must not sweep the staging directory.
+        return try withLock(exclusive: false) { try importStreaming(reader, count: count, records: recs, path: path) }
+    }
+
+    private func importStreaming(_ reader: ByteReader, count: Int, records recs: [[String: Any]], path: String) throws -> HistoryImportResult {
+        let staging = try makeStaging()
+        defer { try? FileManager.default.removeItem(atPath: staging.directory) }
+        var incoming: [Digest: HistoryObjectKind] = [:]
+        for n in 0..<count {
+            let head = try reader.read(exactly: 73, what: "the header of object \(n + 1) of \(count)")
+            let kindByte = head[0]
             guard let kind = HistoryObjectKind(rawValue: kindByte) else { throw ImprintError.badInput("\(path): unknown object kind \(kindByte)") }
-            let id = Digest(bytes: Array(data[(k + 1)..<(k + 33)]))!
-            let ilen = Int(ObjectStore.readU32(data, k + 33)), blen = Int(ObjectStore.readU32(data, k + 37))
-            let attrSum = Array(data[(k + 41)..<(k + 73)])
-            k += 73
-            guard ilen <= blen else { throw ImprintError.badInput("\(path): object \(id) has bad lengths") }
-            try need(blen)
-            let body = Array(data[k..<(k + blen)])
-            k += blen
-            let actual = SHA256.hash(Array(body[..<ilen]))
+            let id = Digest(bytes: Array(head[1..<33]))!  // trap-ok: exactly 32 bytes
+            let ilen = Int(ObjectStore.readU32(head, 33)), blen = Int(ObjectStore.readU32(head, 37))
+            let attrSum = Array(head[41..<73])
+            guard ilen <= blen, blen <= ObjectStore.maxBodyLength else {
+                throw ImprintError.badInput("\(path): object \(id) has bad lengths (\(ilen) of \(blen) bytes)")
+            }
+            let body = try reader.read(exactly: blen, what: "object \(id)")
+            let actual = body.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[..<ilen])) }
             guard actual == id else { throw ImprintError.badInput("\(path): object \(id) is corrupt: content hashes to \(actual)") }
-            guard SHA256.hash(Array(body[ilen...])).bytes == attrSum else {
+            guard body.withUnsafeBytes({ SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[ilen...])) }).bytes == attrSum else {
                 throw ImprintError.badInput("\(path): object \(id) is corrupt: attribute section does not match its checksum")
             }
             let o = HistoryObject(kind: kind, id: id, body: body, identifiedLength: ilen)
             if kind == .directory { _ = try DirectoryObject.decode(o) } else { _ = try BuildRecord.parse(body, what: "\(path): record \(id)") }
-            incoming[id] = (o, attrSum)
+            if incoming[id] == nil && !objects.contains(id) {
+                try staging.writeEncoded(try ObjectStore.encode(kind: kind, body: body, identifiedLength: ilen), id: id)
+            }
+            incoming[id] = kind
         }
-        guard k == data.count - 1, data[k] == 0 else { throw ImprintError.badInput("\(path): unexpected bytes after \(count) objects") }
+        guard try reader.read(exactly: 1, what: "the end marker") == [0], try reader.atEnd() else {
+            throw ImprintError.badInput("\(path): unexpected bytes after \(count) objects")
+        }
 
         // Every listed record must be complete with what the archive and the store hold together.
         func object(_ id: Digest) throws -> HistoryObject {
-            if let o = incoming[id] { return o.0 }
+            if staging.contains(id) { return try staging.read(id) }
             return try objects.read(id)
         }
         var entries: [HistoryEntry] = []
@@ -121,21 +138,32 @@ extension HistoryStore {
         }
 
         var result = HistoryImportResult()
-        try withLock(exclusive: false) {
-            // Children before parents is not needed for correctness here (refs come last), but sorted is stable.
-            for (id, (o, _)) in incoming.sorted(by: { $0.key < $1.key }) {
-                if objects.contains(id) { result.objectsPresent += 1; continue }
-                try objects.writeEncoded(try ObjectStore.encode(kind: o.kind, body: o.body, identifiedLength: o.identifiedLength), id: id)
-                result.objectsWritten += 1
-            }
-            for e in entries {
-                let p = recordsDirectory + "/" + refName(e)
-                if access(p, F_OK) == 0 { result.recordsPresent += 1; continue }
-                try AtomicFile.write(e.refBytes, to: p)
-                result.recordsAdded += 1
-            }
+        for id in incoming.keys.sorted() {
+            if objects.contains(id) { result.objectsPresent += 1; continue }
+            try staging.move(id, to: objects)
+            result.objectsWritten += 1
+        }
+        for e in entries {
+            let p = recordsDirectory + "/" + refName(e)
+            if access(p, F_OK) == 0 { result.recordsPresent += 1; continue }
+            try AtomicFile.write(e.refBytes, to: p)
+            result.recordsAdded += 1
         }
         return result
+    }
+
+    /// Staging directories of imports that were killed (`.import-*`).
+    func stagingDirectories() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0.hasPrefix(".import-") }.sorted().map { root + "/" + $0 }
+    }
+
+    /// A fresh object directory inside the store (same file system, so staged objects move in by rename).
+    private func makeStaging() throws -> ObjectStore {
+        var template = Array((root + "/.import-XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw ImprintError.posix("create a staging directory in", root)
+        }
+        return ObjectStore(directory: String(cString: template))
     }
 }
 
@@ -193,6 +221,7 @@ extension HistoryStore {
             let recordTemps = ((try? FileManager.default.contentsOfDirectory(atPath: recordsDirectory)) ?? [])
                 .filter { $0.hasPrefix(".") }.map { recordsDirectory + "/" + $0 }
             for p in temporary + recordTemps { unlink(p); result.removedTemporaryFiles += 1 }
+            for p in stagingDirectories() { try? FileManager.default.removeItem(atPath: p); result.removedTemporaryFiles += 1 }
             return result
         }
     }
@@ -227,7 +256,7 @@ extension HistoryStore {
         try withLock(exclusive: false) {
             var report = HistoryFsckReport()
             let (present, temporary) = objects.enumerate()
-            report.temporaryFiles = temporary
+            report.temporaryFiles = temporary + stagingDirectories()
             var good = Set<Digest>()
             var bad = Set<Digest>()
             for (id, path) in present {

@@ -45,6 +45,8 @@ public final class ObjectStore: @unchecked Sendable {
     public let directory: String
     static let magic: [UInt8] = Array("imo1".utf8)
     static let headerLength = 45
+    /// The largest object body accepted (a directory of about two million entries).
+    static let maxBodyLength = 256 << 20
 
     public init(directory: String) { self.directory = directory }
 
@@ -74,7 +76,9 @@ public final class ObjectStore: @unchecked Sendable {
         guard file.count >= headerLength, Array(file[0..<4]) == magic else { throw corrupt("bad header") }
         guard let kind = HistoryObjectKind(rawValue: file[4]) else { throw corrupt("unknown kind byte \(file[4])") }
         let ilen = Int(readU32(file, 5)), blen = Int(readU32(file, 9))
-        guard ilen <= blen, blen < 1 << 30 else { throw corrupt("bad lengths in header") }
+        guard ilen <= blen, blen <= maxBodyLength else { throw corrupt("bad lengths in header") }
+        // zlib cannot expand by more than about 1032:1; a larger claim is a lie, refused before inflating.
+        guard blen <= (file.count - headerLength) * 1100 + 64 else { throw corrupt("header claims \(blen) bytes from \(file.count - headerLength) compressed bytes") }
         let body: [UInt8]
         do {
             body = try HistoryCompression.uncompress(file[headerLength...], expectedLength: blen)
@@ -147,6 +151,14 @@ public final class ObjectStore: @unchecked Sendable {
     }
 
     func remove(_ id: Digest) { unlink(path(for: id)) }
+
+    /// Moves object `id` from this store into `other` (same file system), keeping `other`'s copy if it has one.
+    func move(_ id: Digest, to other: ObjectStore) throws {
+        let target = other.path(for: id)
+        let dir = (target as NSString).deletingLastPathComponent
+        if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw ImprintError.posix("create directory", dir) }
+        if rename(path(for: id), target) != 0 { throw ImprintError.posix("move an object into", other.directory) }
+    }
 
     // MARK: helpers
 

@@ -55,12 +55,15 @@ public struct ImageStamper {
             }
         }
         let image = try location.reader.resolve(reference: location.reference, platform: platform)
+        // An image whose own blobs are damaged or missing must not come out stamped (and the new manifest must not
+        // reference a blob the output lacks): every layer that stays is read and checked first.
+        let replacing = ImageStamper.isStamped(image)
+        try ImageStamper.checkLayers(image, reader: location.reader, count: image.layers.count - (replacing ? 1 : 0), source: spec)
         let layerTar = try buildLayerTar(manifestBytes)
         let diffID = SHA256.hash(layerTar)
         let root = manifest.rootDigest
 
         // An image imprint already stamped gets its stamp layer replaced, not a second one: stamping is idempotent.
-        let replacing = ImageStamper.isStamped(image)
         let config = stampedConfig(image.config, diffID: diffID, root: root, replacing: replacing)
         let configBytes = try CanonicalJSON.bytes(config)
         let configDigest = SHA256.hash(configBytes)
@@ -107,6 +110,38 @@ public struct ImageStamper {
                           manifestRootDigest: root, kind: .dockerArchive)
         default:
             throw ImprintError.badInput("\(spec) is not a container image")
+        }
+    }
+
+    /// Reads the first `count` layers of `image` and checks each against its digest (the blob digest, or the
+    /// diff_id of the uncompressed tar where the format names layers otherwise), on all cores.
+    /// - Throws: `badInput`/`notFound` naming the first layer that is missing, truncated or altered.
+    public static func checkLayers(_ image: ImageInfo, reader: ImageReader, count: Int, source: String) throws {
+        guard count > 0 else { return }
+        let lock = NSLock()
+        var failures: [Int: Error] = [:]
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            do {
+                let blob = try reader.openLayer(image, i)
+                if reader.verifiesUncompressed, let diffID = image.layers[i].diffID {
+                    let (plain, _) = try Compression.decompressing(blob, name: image.layers[i].member ?? image.layers[i].descriptor.digest.prefixed)
+                    let h = SHA256()
+                    try plain.forEachChunk(bufferSize: 1 << 20) { h.update($0) }
+                    try blob.verify()
+                    let actual = h.finish()
+                    guard actual == diffID else {
+                        throw ImprintError.badInput("layer \(i + 1) (\(image.layers[i].member ?? "")) does not match its diff_id \(diffID): it hashes to \(actual)")
+                    }
+                } else {
+                    try blob.verify()
+                }
+            } catch {
+                lock.lock(); failures[i] = error; lock.unlock()
+            }
+        }
+        if let (i, e) = failures.min(by: { $0.key < $1.key }) {
+            let reason = (e as? ImprintError)?.message ?? "\(e)"
+            throw ImprintError.badInput("\(source): cannot stamp an image whose layer \(i + 1) of \(image.layers.count) is damaged or missing: \(reason)")
         }
     }
 

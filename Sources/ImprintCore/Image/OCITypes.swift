@@ -89,10 +89,10 @@ public struct Descriptor: Sendable {
         guard ds.hasPrefix("sha256:"), let digest = Digest(hex: ds) else {
             throw ImprintError(.unsupported, "\(what): unsupported or malformed digest \(ds) (only sha256 is supported)")
         }
-        guard let size = (d["size"] as? NSNumber)?.int64Value, size >= 0 else { throw ImprintError.badInput("\(what): descriptor \(ds) has no valid size") }
+        guard let size = JSONRead.size(d["size"]) else { throw ImprintError.badInput("\(what): descriptor \(ds) has no valid size") }
         self.mediaType = d["mediaType"] as? String ?? ""
         self.digest = digest
-        self.size = UInt64(size)
+        self.size = size
         self.annotations = d["annotations"] as? [String: String] ?? [:]
         self.platform = Platform(json: d["platform"])
         self.raw = JSONBox(d)

@@ -310,7 +310,7 @@ public struct Manifest {
             switch t {
             case .file:
                 guard let hex = e["sha256"] as? String, let d = Digest(hex: hex), !hex.hasPrefix("sha256:") else { throw bad("invalid sha256") }
-                guard let size = (e["size"] as? NSNumber)?.uint64Value else { throw bad("missing size") }
+                guard let size = JSONRead.size(e["size"]) else { throw bad("size is missing or not a whole number of bytes from 0 to 2^56") }
                 node = TreeNode(type: .file, mode: mode, size: size, digest: d)
             case .directory:
                 node = TreeNode.directory(mode: mode)
@@ -323,8 +323,10 @@ public struct Manifest {
                 if let b = e["targetBase64"] as? String, let d = Data(base64Encoded: b) { target = Array(d) } else if let s = e["target"] as? String { target = Array(s.utf8) } else { throw bad("missing target") }
                 node = TreeNode.symlink(target)
             case .charDevice, .blockDevice:
-                node = TreeNode.device(t, mode: mode, major: (e["devMajor"] as? NSNumber)?.uint32Value ?? 0,
-                                       minor: (e["devMinor"] as? NSNumber)?.uint32Value ?? 0)
+                guard let major = JSONRead.uint32(e["devMajor"] ?? 0), let minor = JSONRead.uint32(e["devMinor"] ?? 0) else {
+                    throw bad("device numbers must be whole numbers from 0 to 2^32-1")
+                }
+                node = TreeNode.device(t, mode: mode, major: major, minor: minor)
             case .fifo, .socket:
                 node = TreeNode(type: t, mode: mode)
             }

@@ -209,16 +209,58 @@ public enum RegistryArtifacts {
         return try client.pushManifest(ref.repository, reference: tag, bytes, mediaType: MediaType.ociManifest).digest
     }
 
+    /// What `shareHistory` did.
+    public struct HistoryShareResult: Sendable {
+        /// What importing the shared history added (nil when the repository had none yet).
+        public var merged: HistoryImportResult?
+        public var pushed: Digest
+        public var records: Int
+    }
+
+    /// Merges the history shared in the repository `spec` into `store`, then pushes the union back, failing
+    /// closed: when the shared history exists but cannot be read completely (a corrupt or missing blob, a lying
+    /// registry, an interrupted transfer), nothing is pushed and the error is thrown — the tag never moves to a
+    /// history that lacks records it held. Only a tag the registry reports absent (404) counts as no history.
+    /// If another runner moves the tag while this one merges, the merge starts over (a few times).
+    public static func shareHistory(_ store: HistoryStore, to spec: String, name: String = "default",
+                                    options: RegistryOptions = RegistryOptions.current, client: RegistryClient? = nil) throws -> HistoryShareResult {
+        let ref = try RegistryReference(parsing: spec, requireReference: false)
+        let tag = try historyTag(name)
+        let client = try client ?? RegistryClient(for: ref, options: options)
+        let scratch = NSTemporaryDirectory() + "imprint-history-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        guard mkdir(scratch, 0o700) == 0 else { throw ImprintError.posix("create", scratch) }
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        for _ in 0..<5 {
+            let remote = try client.manifestDescriptor(ref.repository, reference: tag)
+            var merged: HistoryImportResult?
+            if let remote {
+                let pulled = scratch + "/pulled.gz"
+                _ = try pullHistory(from: spec, name: name, to: pulled, options: options, client: client, pinned: remote.digest)
+                merged = try store.importArchive(pulled)
+            }
+            let archive = scratch + "/push.gz"
+            let all = try store.entries()
+            try store.export(all, to: archive)
+            // The tag must still be where it was when it was merged; otherwise someone pushed meanwhile.
+            let now = try client.manifestDescriptor(ref.repository, reference: tag)
+            guard now?.digest == remote?.digest else { continue }
+            let digest = try pushHistory(archive: try readFile(archive, what: "history export"), to: spec, name: name, options: options, client: client)
+            return HistoryShareResult(merged: merged, pushed: digest, records: all.count)
+        }
+        throw ImprintError(.failure, "the shared history \(ref.host)/\(ref.repository):\(tag) kept changing while it was merged; nothing was pushed, try again")
+    }
+
     /// Pulls the history archive tagged `imprint-history-<name>` from `spec` and writes it to `path`
     /// atomically (streamed and verified; nothing is left at `path` on failure).
     /// - Returns: the archive's digest.
     @discardableResult
     public static func pullHistory(from spec: String, name: String = "default", to path: String,
-                                   options: RegistryOptions = RegistryOptions.current, client: RegistryClient? = nil) throws -> Digest {
+                                   options: RegistryOptions = RegistryOptions.current, client: RegistryClient? = nil,
+                                   pinned: Digest? = nil) throws -> Digest {
         let ref = try RegistryReference(parsing: spec, requireReference: false)
         let tag = try historyTag(name)
         let client = try client ?? RegistryClient(for: ref, options: options)
-        let (desc, bytes) = try client.manifest(ref.repository, reference: tag)
+        let (desc, bytes) = try client.manifest(ref.repository, reference: pinned?.prefixed ?? tag)
         let obj = try JSONRead.object(bytes, what: "history artifact \(ref.repository):\(tag)")
         guard (obj["artifactType"] as? String) == historyArtifactType,
               let layers = obj["layers"] as? [Any], layers.count == 1 else {

@@ -24,6 +24,9 @@ public final class RegistryClient {
     /// Waits between retries (tests replace it).
     var sleep: (TimeInterval) -> Void = { Thread.sleep(forTimeInterval: $0) }
 
+    /// The longest bearer token sent (registries refuse larger request headers, typically with 431).
+    static let maxTokenLength = 16 << 10
+
     /// Manifest media types imprint asks for.
     public static let manifestAccept = [MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList].joined(separator: ", ")
 
@@ -89,37 +92,75 @@ public final class RegistryClient {
             }
             switch response.status {
             case 401:
-                let challenge = response.header("WWW-Authenticate").flatMap(AuthChallenge.init(header:))
+                let header = response.header("WWW-Authenticate")
                 response.discard()
-                if !authTried, let challenge {
-                    authTried = true
-                    if challenge.scheme == "bearer" {
-                        tokens[scope] = try fetchToken(challenge, scope: scope, repository: repository)
-                        attempt -= 1
-                        continue
+                if authTried {
+                    // The credentials or token were sent and refused.
+                    if tokens[scope] != nil {
+                        throw ImprintError(.failure, "registry \(host) refused the token its token service issued for repo \(repository) (401)")
                     }
-                    if challenge.scheme == "basic", credentials != nil, !useBasic {
-                        useBasic = true
-                        attempt -= 1
-                        continue
-                    }
+                    throw authError(401, repository: repository)
                 }
-                throw authError(401, repository: repository)
+                guard let header, !header.isEmpty else {
+                    throw ImprintError(.failure, "registry \(host) answered 401 to \(method) \(url.path) without a WWW-Authenticate challenge, so imprint cannot tell how to authenticate")
+                }
+                guard let challenge = AuthChallenge(header: header), ["bearer", "basic"].contains(challenge.scheme) else {
+                    throw ImprintError(.failure, "registry \(host) sent an authentication challenge imprint cannot answer: WWW-Authenticate: \(header.prefix(120))")
+                }
+                authTried = true
+                if challenge.scheme == "bearer" {
+                    tokens[scope] = try fetchToken(challenge, scope: scope, repository: repository)
+                    attempt -= 1
+                    continue
+                }
+                guard credentials != nil else { throw authError(401, repository: repository) }
+                useBasic = true
+                attempt -= 1
+                continue
             case 403:
                 response.discard()
                 throw authError(403, repository: repository)
             case 429, 500...599:
-                let retryAfter = response.header("Retry-After").flatMap(Double.init)
+                let retryAfter = response.header("Retry-After").flatMap(RegistryClient.retryAfterSeconds)
                 response.discard()
                 if attempt < options.attempts {
                     sleep(delay(attempt, retryAfter: retryAfter))
                     continue
                 }
-                throw ImprintError(.failure, "registry \(host) answered \(response.status) to \(method) \(url.path) (after \(attempt) tries)")
+                throw ImprintError(.failure, "registry \(host) answered \(RegistryClient.describe(response.status)) to \(method) \(url.path) (after \(attempt) tries)")
+            case 431:
+                response.discard()
+                throw ImprintError(.failure, "registry \(host) answered 431 (request header fields too large) to \(method) \(url.path)")
             default:
                 return response
             }
         }
+    }
+
+    /// A status with its meaning, for messages: `503 (service unavailable)`.
+    static func describe(_ status: Int) -> String {
+        let text: [Int: String] = [400: "bad request", 404: "not found", 405: "method not allowed", 413: "payload too large",
+                                   429: "too many requests", 431: "request header fields too large", 500: "internal server error",
+                                   502: "bad gateway", 503: "service unavailable", 504: "gateway timeout"]
+        return text[status].map { "\(status) (\($0))" } ?? "\(status)"
+    }
+
+    /// `Retry-After` in seconds: a number of seconds or an HTTP-date (RFC 9110 §10.2.3, IMF-fixdate).
+    static func retryAfterSeconds(_ value: String) -> Double? {
+        let v = value.trimmingCharacters(in: .whitespaces)
+        if let s = Double(v), s.isFinite, s >= 0 { return s }
+        // "Sun, 06 Nov 1994 08:49:37 GMT"
+        let parts = v.split(separator: " ")
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])),
+              let year = Int(parts[3]), (1970...9999).contains(year), (1...31).contains(day) else { return nil }
+        let hms = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard hms.count == 3, (0...23).contains(hms[0]), (0...59).contains(hms[1]), (0...60).contains(hms[2]) else { return nil }
+        var t = tm()
+        t.tm_year = Int32(year - 1900); t.tm_mon = Int32(month); t.tm_mday = Int32(day)
+        t.tm_hour = Int32(hms[0]); t.tm_min = Int32(hms[1]); t.tm_sec = Int32(hms[2])
+        let when = timegm(&t)
+        return max(0, Double(when) - Date().timeIntervalSince1970)
     }
 
     private func delay(_ attempt: Int, retryAfter: Double?) -> TimeInterval {
@@ -176,16 +217,24 @@ public final class RegistryClient {
                 continue
             }
             if response.status == 401 || response.status == 403 {
+                let again = response.header("WWW-Authenticate")
                 response.discard()
-                throw authError(credentials == nil ? 401 : response.status == 403 ? 403 : 401, repository: repository)
+                let service = url.host ?? realm
+                if credentials == nil {
+                    throw ImprintError(.failure, "registry \(host) requires credentials for repo \(repository): its token service \(service) answered \(response.status)\(again.map { " with another challenge (\($0.prefix(80)))" } ?? ""); set IMPRINT_REGISTRY_USER and IMPRINT_REGISTRY_PASSWORD, or add an auths entry to $DOCKER_CONFIG/config.json")
+                }
+                throw ImprintError(.failure, "token service \(service) of registry \(host) refused the credentials of user \(credentials!.username) from \(credentials!.source) for repo \(repository) (\(response.status))")
             }
             guard response.status == 200 else {
                 response.discard()
-                throw ImprintError(.failure, "registry \(host): token service \(url.host ?? realm) answered \(response.status)")
+                throw ImprintError(.failure, "registry \(host): token service \(url.host ?? realm) answered \(RegistryClient.describe(response.status))")
             }
             let obj = try JSONRead.object(try response.readBody(limit: 1 << 20, what: "token response"), what: "token response from \(realm)")
             guard let token = (obj["token"] as? String) ?? (obj["access_token"] as? String), !token.isEmpty else {
                 throw ImprintError(.failure, "registry \(host): token service \(realm) returned no token")
+            }
+            guard token.utf8.count <= RegistryClient.maxTokenLength, !token.contains(where: { $0 == "\r" || $0 == "\n" }) else {
+                throw ImprintError(.failure, "registry \(host): token service \(url.host ?? realm) issued a token of \(formatBytes(UInt64(token.utf8.count))), more than the \(RegistryClient.maxTokenLength >> 10) KiB a request header can carry")
             }
             return token
         }
@@ -361,17 +410,31 @@ public final class RegistryClient {
     public func referrers(_ repository: String, _ digest: Digest, artifactType: String?) throws -> [Descriptor]? {
         var c = URLComponents(url: url("\(repository)/referrers/\(digest.prefixed)"), resolvingAgainstBaseURL: false)!
         if let artifactType { c.queryItems = [URLQueryItem(name: "artifactType", value: artifactType)] }
-        let r = try send("GET", c.url!, repository: repository, headers: ["Accept": MediaType.ociIndex])
-        guard r.status == 200 else { r.discard(); return nil }
-        let ct = r.header("Content-Type") ?? ""
-        guard ct.hasPrefix(MediaType.ociIndex) || ct.hasPrefix("application/json") else { r.discard(); return nil }
-        let obj = try JSONRead.object(try r.readBody(limit: 16 << 20, what: "referrers"), what: "referrers of \(digest) in \(host)/\(repository)")
-        let list = obj["manifests"] as? [Any] ?? []
+        var next: URL? = c.url!
         var out: [Descriptor] = []
-        for m in list {
-            let d = try Descriptor(json: m, what: "referrers of \(digest)")
-            if let artifactType, (d.json["artifactType"] as? String) != artifactType { continue }
-            out.append(d)
+        var pages = 0
+        while let page = next {
+            pages += 1
+            guard pages <= 100 else { throw ImprintError.badInput("referrers of \(digest) in \(host)/\(repository) span more than 100 pages") }
+            let r = try send("GET", page, repository: repository, headers: ["Accept": MediaType.ociIndex])
+            guard r.status == 200 else {
+                r.discard()
+                if pages == 1 { return nil }
+                throw ImprintError(.failure, "registry \(host) answered \(r.status) to page \(pages) of the referrers of \(digest)")
+            }
+            let ct = r.header("Content-Type") ?? ""
+            guard ct.hasPrefix(MediaType.ociIndex) || ct.hasPrefix("application/json") else {
+                r.discard()
+                if pages == 1 { return nil }
+                throw ImprintError.badInput("registry \(host) sent page \(pages) of the referrers of \(digest) as \(ct)")
+            }
+            let obj = try JSONRead.object(try r.readBody(limit: 16 << 20, what: "referrers"), what: "referrers of \(digest) in \(host)/\(repository)")
+            for m in obj["manifests"] as? [Any] ?? [] {
+                let d = try Descriptor(json: m, what: "referrers of \(digest)")
+                if let artifactType, (d.json["artifactType"] as? String) != artifactType { continue }
+                out.append(d)
+            }
+            next = r.header("Link").flatMap { LinkHeader.next($0, base: page) }
         }
         return out
     }

@@ -98,3 +98,30 @@ public struct AuthChallenge: Equatable, Sendable {
         }
     }
 }
+
+/// The `Link` header of paginated registry answers (RFC 8288; distribution-spec uses `rel="next"`).
+public enum LinkHeader {
+    /// The target of the `rel="next"` link, resolved against `base`; nil when there is none or it is malformed.
+    public static func next(_ header: String, base: URL) -> URL? {
+        var rest = Substring(header)
+        while let open = rest.firstIndex(of: "<") {
+            guard let close = rest[open...].firstIndex(of: ">") else { return nil }
+            let target = rest[rest.index(after: open)..<close]
+            var params = rest[rest.index(after: close)...]
+            if let nextLink = params.firstIndex(of: "<") { params = params[..<nextLink] }
+            let isNext = params.split(separator: ";").contains { p in
+                let kv = p.split(separator: "=", maxSplits: 1)
+                guard kv.count == 2, kv[0].trimmingCharacters(in: .whitespaces).lowercased() == "rel" else { return false }
+                let v = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: " \t,\""))
+                return v.split(separator: " ").contains("next")
+            }
+            if isNext {
+                guard let u = URL(string: String(target), relativeTo: base)?.absoluteURL,
+                      u.scheme == base.scheme, u.host == base.host, u.port == base.port else { return nil }
+                return u
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return nil
+    }
+}

@@ -195,6 +195,38 @@ public enum JSONRead {
         return dict
     }
 
+    /// A JSON number that is an integer (not `true`/`false`, which bridge to 1/0, and not a fraction).
+    static func integerNumber(_ v: Any?) -> NSNumber? {
+        guard let n = v as? NSNumber else { return nil }
+        let type = String(cString: n.objCType)
+        guard type != "c", type != "B", type != "d", type != "f" else { return nil }
+        return n
+    }
+
+    /// A byte count: a JSON integer from 0 to 2^56 (not a fraction, not negative, not a string).
+    public static func size(_ v: Any?) -> UInt64? {
+        guard let n = integerNumber(v) else { return nil }
+        let i = n.int64Value
+        guard i >= 0, UInt64(i) <= TarReader.maxEntrySize, n == NSNumber(value: i) else { return nil }
+        return UInt64(i)
+    }
+
+    /// A JSON integer from 0 to 2^32-1.
+    public static func uint32(_ v: Any?) -> UInt32? {
+        guard let n = integerNumber(v) else { return nil }
+        let i = n.int64Value
+        guard i >= 0, i <= Int64(UInt32.max), n == NSNumber(value: i) else { return nil }
+        return UInt32(i)
+    }
+
+    /// A JSON integer from 0 to `Int.max`.
+    public static func count(_ v: Any?) -> Int? {
+        guard let n = integerNumber(v) else { return nil }
+        let i = n.int64Value
+        guard i >= 0, n == NSNumber(value: i) else { return nil }
+        return Int(i)
+    }
+
     static func reason(_ error: Error) -> String {
         let ns = error as NSError
         if let d = ns.userInfo[NSDebugDescriptionErrorKey] as? String { return d }

@@ -228,7 +228,10 @@ public final class Tree {
         for (name, child) in dir.sortedChildren {
             Tree.canonicalRecord(name: name, node: child, into: &record)
             h.update(record)
-            total += child.type == .directory ? child.size : (child.type == .file ? child.size : 0)
+            // Saturating: sizes come from untrusted sources (tar headers, manifests) and only inform reports.
+            let add = child.type == .directory || child.type == .file ? child.size : 0
+            let (sum, overflow) = total.addingReportingOverflow(add)
+            total = overflow ? .max : sum
         }
         dir.digest = h.finish()
         dir.size = total
@@ -337,7 +340,10 @@ public final class Tree {
         func count(_ dir: TreeNode) {
             for (_, n) in dir.sortedChildren {
                 switch n.type {
-                case .file: f += 1; bytes += n.size
+                case .file:
+                    f += 1
+                    let (sum, overflow) = bytes.addingReportingOverflow(n.size)
+                    bytes = overflow ? .max : sum
                 case .directory: d += 1; count(n)
                 case .symlink: l += 1
                 default: o += 1

@@ -251,7 +251,7 @@ public struct BytecodeChecker {
         mutating func examine(path: Bytes, header result: Result<PycHeader, ImprintError>, target: Target?,
                               into findings: inout [BytecodeFinding]) {
             let comps = path.pathComponents
-            let name = comps.last!
+            let name = comps.last ?? []
             let dir = Array(comps.dropLast())
             let header = try? result.get()
             let pycSide: String

@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+@testable import ImprintCore
+
+/// Replays every input libFuzzer ever found trapping, hanging or running out of memory (`ci/fuzz` appends them to
+/// `Fixtures/fuzz-regressions.txt` as `TARGET BASE64` lines): each must now return normally. CI replays, it does not
+/// fuzz. A trap here takes the test process down, which fails the run loudly.
+@Suite struct FuzzRegressionTests {
+    static let inputs: [(target: String, data: [UInt8])] = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz-regressions.txt")
+        let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, let d = Data(base64Encoded: String(parts[1])) else { return nil }
+            return (String(parts[0]), Array(d))
+        }
+    }()
+
+    @Test func everyTargetIsKnown() {
+        #expect(FuzzEntryPoints.names == ["dockerignore", "gzip", "history-export", "history-object", "image-archive",
+                                          "image-json", "manifest", "pyc", "registry", "tar"])
+        for i in Self.inputs { #expect(FuzzEntryPoints.targets[i.target] != nil, "unknown target \(i.target)") }
+    }
+
+    @Test func findingsReplayWithoutTrapping() {
+        for (target, data) in Self.inputs {
+            let start = Deadline.now()
+            FuzzEntryPoints.run(target, data)
+            #expect(start.remaining > -5, "\(target) input of \(data.count) bytes took more than 5 s")
+        }
+    }
+
+    /// Every target on a few hand-made hostile inputs, so each stays exercised even before it has findings.
+    @Test(arguments: FuzzEntryPoints.names)
+    func survivesHostileBasics(_ target: String) {
+        let inputs: [[UInt8]] = [[], [0], Array(repeating: 0xFF, count: 1024), Array("{\"size\":-1}".utf8),
+                                 Array(repeating: UInt8(ascii: "*"), count: 600) + [0] + Array(repeating: UInt8(ascii: "a"), count: 2000)]
+        for i in inputs { FuzzEntryPoints.run(target, i) }
+    }
+}

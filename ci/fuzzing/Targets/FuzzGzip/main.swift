@@ -1,0 +1,5 @@
+// libFuzzer target "gzip": feeds each input to `FuzzEntryPoints` (see Sources/ImprintCore/Support/FuzzEntryPoints.swift).
+import FuzzDriver
+import ImprintCore
+
+runFuzzer(target: "gzip")
