@@ -34,11 +34,13 @@ let package = Package(
         .testTarget(
             name: "ImprintCoreTests",
             dependencies: ["ImprintCore"],
+            exclude: ["Fixtures"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
             name: "ImprintCLITests",
             dependencies: ["ImprintCore"],
+            exclude: ["Support"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
     ]

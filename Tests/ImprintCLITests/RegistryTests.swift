@@ -412,7 +412,7 @@ struct RegistryTests {
             let r = try imprint("extract", "registry://127.0.0.1:\(port)/app:v1", "-o", dir + "/out.json",
                                 env: ["IMPRINT_REGISTRY_TIMEOUT": "1", "IMPRINT_REGISTRY_RETRIES": "2"])
             #expect(r.status == 2)
-            #expect(r.err.contains("did not answer within 1 s (after 2 tries)"), "\(r.err)")
+            #expect(r.err.contains("did not answer in time: 127.0.0.1:\(port): waiting for the response: no data for 1s (idle timeout; IMPRINT_REGISTRY_TIMEOUT) (after 2 tries)"), "\(r.err)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/out.json"))
         }
     }

@@ -17,7 +17,6 @@ public final class PrefetchingSource: ByteSource {
     private let chunkSize: Int
     private var started = false
     private let produce: (PrefetchingSource) throws -> Void
-    private var thread: Thread?
     private let explain: (Error) -> Error
 
     /// - Parameters:
@@ -52,6 +51,8 @@ public final class PrefetchingSource: ByteSource {
         defer { condition.unlock() }
         if started { return }
         started = true
+        // The thread holds `self` until the producer ends; `self` does not keep the Thread (Foundation's Thread keeps
+        // its block after it finished, so holding it would be a cycle that never frees the chunks).
         let t = Thread { [self] in
             do {
                 try produce(self)
@@ -62,7 +63,6 @@ public final class PrefetchingSource: ByteSource {
             condition.lock(); ended = true; condition.broadcast(); condition.unlock()
         }
         t.stackSize = 1 << 20
-        thread = t
         t.start()
     }
 

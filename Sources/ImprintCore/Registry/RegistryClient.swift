@@ -172,9 +172,14 @@ public final class RegistryClient {
     private func connectionError(_ e: TransportError, attempts: Int) -> ImprintError {
         let tries = attempts > 1 ? " (after \(attempts) tries)" : ""
         switch e.kind {
+        case .refused where e.message.contains("(redirected from"):
+            return ImprintError(.failure, "registry \(host) redirected to a host that cannot be reached: \(e.message)\(tries)")
         case .refused: return ImprintError(.failure, "cannot connect to registry \(host): connection refused\(tries)")
-        case .timedOut: return ImprintError(.failure, "registry \(host) did not answer within \(Int(options.timeout)) s\(tries)")
-        default: return ImprintError(.failure, "cannot talk to registry \(host): \(e.message)\(tries)")
+        case .timedOut: return ImprintError(.failure, "registry \(host) did not answer in time: \(e.message)\(tries)")
+        default:
+            // Transport messages start with the peer; do not name the registry twice.
+            let detail = e.message.hasPrefix(host + ": ") ? String(e.message.dropFirst(host.count + 2)) : e.message
+            return ImprintError(.failure, "cannot talk to registry \(host): \(detail)\(tries)")
         }
     }
 

@@ -11,7 +11,7 @@ close-silently, partial-headers, slow-drip, redirect-dead-host, retry-after-date
 Auth modes: none, bearer, bearer-missing-challenge, bearer-malformed-challenge, bearer-looping-realm,
 bearer-refused-token, bearer-huge-token, basic (user "u", password "p").
 """
-import base64, hashlib, json, re, socket, sys, threading, time, uuid
+import base64, hashlib, json, re, signal, socket, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STORE = {"manifests": {}, "blobs": {}, "uploads": {}}
@@ -53,8 +53,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def error(self, status, code):
-        self.reply(status, json.dumps({"errors": [{"code": code, "message": code.lower()}]}).encode(),
-                   {"Content-Type": "application/json"})
+        body = json.dumps({"errors": [{"code": code, "message": code.lower()}]}).encode()
+        self.reply(status, body, {"Content-Type": "application/json"}, head_only=self.command == "HEAD")
 
     def raw(self, data, close=True):
         self.wfile.write(data)
@@ -117,6 +117,7 @@ class Handler(BaseHTTPRequestHandler):
             self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Le")
             return True
         elif mode == "slow-drip":
+            headers["Content-Length"] = str(len(body))
             self.reply(status, b"", headers, head_only=True)
             try:
                 for i in range(len(body)):
@@ -257,6 +258,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    # The test runner may start us with signals blocked (a mask inherited from its worker thread): unblock them, so
+    # SIGTERM stops the server.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)
