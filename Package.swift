@@ -31,6 +31,13 @@ let package = Package(
             dependencies: ["ImprintCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        // Benchmark drivers for ci/bench (not shipped).
+        .executableTarget(
+            name: "imprint-bench",
+            dependencies: ["ImprintCore"],
+            path: "Sources/ImprintBench",
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         .testTarget(
             name: "ImprintCoreTests",
             dependencies: ["ImprintCore"],

@@ -3,7 +3,7 @@
 #
 # Builds imprint (release), generates a 20,000-file context in a temp dir, fingerprints it, then replays 1,000
 # builds in which ~10 random files change per build (applied at the tree level by the hidden
-# `imprint history _bench` driver, which stores every build through the same HistoryStore.add path as
+# `imprint-bench history-build` driver, which stores every build through the same HistoryStore.add path as
 # `imprint history add` and writes a sample of the full JSON manifests). Reports:
 #   - store size vs (a) the raw JSON manifests (exact: every build's manifest is serialised and counted)
 #     and (b) each manifest gzip -9'd (measured on 20 sampled manifests, extrapolated to 1,000);
@@ -19,7 +19,9 @@ SAMPLE_EVERY=$(( BUILDS / 10 > 0 ? BUILDS / 10 : 1 ))
 
 t0=$(date +%s.%N)
 swift build -c release --product imprint >/dev/null
+swift build -c release --product imprint-bench >/dev/null
 BIN=$(swift build -c release --show-bin-path)/imprint
+BENCH=$(swift build -c release --show-bin-path)/imprint-bench
 tmp=$(mktemp -d /tmp/imprint-bench-history.XXXXXX)
 [[ "${KEEP:-}" == 1 ]] || trap 'rm -rf "$tmp"' EXIT
 now() { date +%s.%N; }
@@ -45,7 +47,7 @@ echo "   $files files, base manifest $(stat -c %s "$tmp/base.json") bytes"
 echo "== $BUILDS builds, $CHANGES changed files each"
 mkdir -p "$tmp/samples"
 s=$(now)
-result=$("$BIN" history _bench --history "$tmp/store" --manifest "$tmp/base.json" --builds "$BUILDS" --changes "$CHANGES" \
+result=$("$BENCH" history-build --history "$tmp/store" --manifest "$tmp/base.json" --builds "$BUILDS" --changes "$CHANGES" \
     --sample-dir "$tmp/samples" --sample-every "$SAMPLE_EVERY")
 e=$(now)
 echo "   $result"
@@ -92,7 +94,7 @@ gnu_diff=$(best diff "$A" "$B")
 imp_diff=$(best "$BIN" diff "$A" "$B")
 py_diff=$(best python3 -c "import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); x={e['path']:e for e in a['entries']}; y={e['path']:e for e in b['entries']}; print(sum(1 for k in x.keys()|y.keys() if x.get(k)!=y.get(k)))" "$A" "$B")
 changed=$("$BIN" history diff "$ra" "$rb" --history "$tmp/store" | wc -l || true)
-inproc=$("$BIN" history _bench-diff --history "$tmp/store" --from "$ra" --to "$rb" --json-a "$A" --json-b "$B" --iterations 5)
+inproc=$("$BENCH" history-diff --history "$tmp/store" --from "$ra" --to "$rb" --json-a "$A" --json-b "$B" --iterations 5)
 
 t1=$(now)
 python3 - "$BUILDS" "$files" "$raw" "$store_bytes" "$store_disk" "$objects" "$gz_est" "$gz_n" "$best_list" "$best_list_json" "$count" "$hist_diff" "$gnu_diff" "$py_diff" "$changed" "$inproc" "$(ms "$t0" "$t1")" "$imp_diff" <<'PY'

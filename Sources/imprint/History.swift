@@ -33,7 +33,7 @@ extension ImprintCommand {
 
             Exit status: 0 ok; 1 diff found differences or fsck found corruption; 2 bad input or failure.
             """,
-            subcommands: [Add.self, List.self, Show.self, Diff.self, Export.self, Import.self, Push.self, Pull.self, Prune.self, Fsck.self, Bench.self, BenchDiff.self]
+            subcommands: [Add.self, List.self, Show.self, Diff.self, Export.self, Import.self, Push.self, Pull.self, Prune.self, Fsck.self]
         )
     }
 }
@@ -404,128 +404,6 @@ extension ImprintCommand.History {
                 }
             }
             if !clean { throw ExitCode(1) }
-        }
-    }
-}
-
-extension ImprintCommand.History {
-    /// Drives `ci/bench-history.sh`: replays BUILDS builds of one manifest, each changing CHANGES random files at
-    /// the tree level, through the same `HistoryStore.add` path as `history add`.
-    struct Bench: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "_bench", abstract: "Benchmark driver for ci/bench-history.sh.", shouldDisplay: false)
-        @OptionGroup var history: HistoryOptions
-        @Option var manifest: String
-        @Option var builds = 1000
-        @Option var changes = 10
-        @Option(help: "Write builds n and n+1 (for n a multiple of --sample-every) as JSON here.") var sampleDir: String
-        @Option var sampleEvery = 100
-
-        func run() async throws {
-            try runReportingErrors {
-                guard let data = FileManager.default.contents(atPath: manifest) else { throw ImprintError(.notFound, "cannot read \(manifest)") }
-                let m = try Manifest.parse(Array(data), source: manifest)
-                let store = try history.open(create: true)
-                let files = m.tree.entries.filter { $0.node.type == .file }.map(\.path)
-                var rng = SplitMix64(seed: 42)
-                var rawBytes = 0
-                var addSeconds = 0.0
-                let start = Date()
-                for b in 0..<builds {
-                    if b > 0 {
-                        var dirty: [Bytes: TreeNode] = [:]
-                        for _ in 0..<changes {
-                            let p = files[Int(rng.next() % UInt64(files.count))]
-                            let node = m.tree.node(at: p)!
-                            node.digest = SHA256.hash(Array(String(rng.next()).utf8))
-                            node.size = rng.next() % 100_000
-                            var comps = p.pathComponents
-                            while !comps.isEmpty { comps.removeLast(); let dp = comps.joinedBytes; dirty[dp] = m.tree.node(at: dp)! }
-                        }
-                        // Re-hash the changed directories deepest first.
-                        for (path, dir) in dirty.sorted(by: { $0.key.count > $1.key.count || ($0.key.count == $1.key.count && $0.key.lexicographicallyPrecedes($1.key)) }) {
-                            _ = path
-                            let h = SHA256()
-                            var rec: [UInt8] = []
-                            for (n, c) in dir.sortedChildren { Tree.canonicalRecord(name: n, node: c, into: &rec); h.update(rec) }
-                            dir.digest = h.finish()
-                        }
-                    }
-                    var meta = m.metadata
-                    meta.created = ManifestMetadata.rfc3339(1_700_000_000 + Int64(b) * 600)
-                    meta.gitCommit = String(format: "%040x", b)
-                    let built = Manifest(tree: m.tree, findings: m.findings, metadata: meta)
-                    let json = built.jsonBytes()
-                    rawBytes += json.count
-                    if b % sampleEvery == 0 || b % sampleEvery == 1 { try AtomicFile.write(json, to: sampleDir + "/build-\(b).json") }
-                    let t0 = Date()
-                    try store.add(built, tags: b % sampleEvery == 0 ? ["sample-\(b)"] : [])
-                    addSeconds += Date().timeIntervalSince(t0)
-                }
-                Console.out("{\"builds\": \(builds), \"rawJSONBytes\": \(rawBytes), \"addSeconds\": \(String(format: "%.3f", addSeconds)), \"totalSeconds\": \(String(format: "%.3f", Date().timeIntervalSince(start)))}")
-            }
-        }
-    }
-}
-
-/// A small deterministic PRNG for the benchmark (SplitMix64).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-extension Array where Element == [UInt8] {
-    var joinedBytes: [UInt8] {
-        var out: [UInt8] = []
-        for (i, c) in enumerated() { if i > 0 { out.append(UInt8(ascii: "/")) }; out.append(contentsOf: c) }
-        return out
-    }
-}
-
-extension ImprintCommand.History {
-    /// Times, in one process, a history diff of two records against parsing and diffing their two JSON manifests.
-    struct BenchDiff: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "_bench-diff", abstract: "Diff benchmark for ci/bench-history.sh.", shouldDisplay: false)
-        @OptionGroup var history: HistoryOptions
-        @Option var from: String
-        @Option var to: String
-        @Option var jsonA: String
-        @Option var jsonB: String
-        @Option var iterations = 10
-
-        func run() async throws {
-            try runReportingErrors {
-                let store = try history.open()
-                let all = try store.entries()
-                let a = try store.resolve(from, in: all), b = try store.resolve(to, in: all)
-                var changes = 0
-                var t = Date()
-                for _ in 0..<iterations { changes = try store.diff(from: a.root, to: b.root).count }
-                let storeMs = Date().timeIntervalSince(t) * 1000 / Double(iterations)
-                var manifestChanges = 0
-                t = Date()
-                for _ in 0..<iterations {
-                    let ma = try Manifest.parse(Array(FileManager.default.contents(atPath: jsonA)!), source: jsonA)
-                    let mb = try Manifest.parse(Array(FileManager.default.contents(atPath: jsonB)!), source: jsonB)
-                    var left: [Bytes: TreeNode] = [:]
-                    ma.tree.walk { p, n in left[p] = n }
-                    manifestChanges = 0
-                    mb.tree.walk { p, n in
-                        if let o = left.removeValue(forKey: p) {
-                            if n.type != .directory && !o.sameContent(as: n) { manifestChanges += 1 }
-                        } else { manifestChanges += 1 }
-                    }
-                    manifestChanges += left.count
-                }
-                let manifestMs = Date().timeIntervalSince(t) * 1000 / Double(iterations)
-                Console.out(String(format: "{\"storeDiffMs\": %.3f, \"storeChanges\": %d, \"manifestParseDiffMs\": %.3f, \"manifestChanges\": %d}", storeMs, changes, manifestMs, manifestChanges))
-            }
         }
     }
 }

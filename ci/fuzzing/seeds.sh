@@ -49,10 +49,11 @@ printf 'a\\d\n[[:alpha:]]x\n^b*\n{a,b}|c\n\0a1\nbx\nc\n' >"$OUT/dockerignore/reg
 
 # manifests and history objects made by imprint.
 "$IMPRINT" fingerprint "$C" -q -o "$OUT/manifest/context.json" || true
-"$IMPRINT" fingerprint "$ROOT/ci" -q -o "$OUT/manifest/ci.json"
+mkdir -p "$W/small/d" && printf 'x' >"$W/small/d/f" && ln -s d/f "$W/small/l"
+"$IMPRINT" fingerprint "$W/small" -q -o "$OUT/manifest/small.json"
 H=$W/history
 "$IMPRINT" history add "$OUT/manifest/context.json" --history "$H" --tag one >/dev/null
-"$IMPRINT" history add "$OUT/manifest/ci.json" --history "$H" --tag two >/dev/null
+"$IMPRINT" history add "$OUT/manifest/small.json" --history "$H" --tag two >/dev/null
 "$IMPRINT" history export --history "$H" -o "$OUT/history-export/two-records.gz" >/dev/null 2>&1 || true
 for f in "$H"/objects/*/*; do
   id=$(basename "$(dirname "$f")")$(basename "$f")

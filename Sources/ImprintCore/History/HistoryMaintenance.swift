@@ -73,7 +73,7 @@ extension HistoryStore {
         }
         let (plain, _) = try Compression.decompressing(file, name: path)
         let reader = ByteReader(plain, name: path)
-        let index = try JSONRead.object(try reader.readLine(limit: 64 << 20, what: "index line"), what: "\(path) index")
+        let index = try JSONRead.object(try reader.readLine(limit: 32 << 20, what: "index line"), what: "\(path) index")
         guard index["mediaType"] as? String == HistoryArchive.mediaType else {
             throw ImprintError.badInput("\(path) is not an imprint history export (mediaType is not \(HistoryArchive.mediaType))")
         }
