@@ -11,6 +11,7 @@ packages=(
   in-toto                                 # peer for the step-runner benchmark
   chromium                                # renders the HTML diff report in tests
   python3 python3-jsonschema time         # schema validation, /usr/bin/time for peak memory
+  podman runc busybox-static              # real containers: podman's Docker-compatible service for the docker CLI
 )
 
 missing=()

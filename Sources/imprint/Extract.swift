@@ -7,9 +7,10 @@ extension ImprintCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the imprint manifest embedded in an image, tar stream or directory.",
             discussion: """
-            Finds the manifest `imprint stamp` added (or `imprint fingerprint --emit` wrote into the build \
-            context and a Dockerfile COPY put into the image) at /\(Imprint.defaultStampPath), or at --path, \
-            checks it is a valid manifest and prints it byte for byte.
+            Finds the manifest `imprint stamp` added at /\(Imprint.defaultStampPath) (or --path), else one \
+            `imprint fingerprint --emit` wrote into the build context that a Dockerfile COPY put into the image \
+            (…/.imprint/manifest.json, found as `imprint verify` finds it), checks it is a valid manifest and \
+            prints it byte for byte.
 
             Examples:
               imprint extract oci-dir -o manifest.json
@@ -43,10 +44,20 @@ extension ImprintCommand {
                 if let problem = loaded.embeddedManifestProblem {
                     throw ImprintError.badInput("\(source): the file at /\(loaded.stampPath) is not a valid imprint manifest: \(problem)")
                 }
-                guard let bytes = loaded.embeddedManifestBytes else {
-                    throw ImprintError(.notFound, "\(source) has no imprint manifest at /\(loaded.stampPath) (stamp it with `imprint stamp`, or pass --path)")
+                if let bytes = loaded.embeddedManifestBytes {
+                    try writeOutput(bytes, to: output)
+                    return
                 }
-                try writeOutput(bytes, to: output)
+                // No stamp: a manifest emitted into the build context (`fingerprint --emit`) and copied along,
+                // found where `imprint verify` finds it. (Only the stamp layer was read from a registry: read all.)
+                let full = loaded.tree.root.childCount == 0 && RegistryReference.isRegistry(source)
+                    ? try SourceLoader.load(source, platform: platform, stampPath: path) : loaded
+                if path == Imprint.defaultStampPath, loaded.kind != .manifestFile,
+                   let embedded = try VerifyTarget.from(full, spec: source).embedded {
+                    try writeOutput(embedded.bytes, to: output)
+                    return
+                }
+                throw ImprintError(.notFound, "\(source) has no imprint manifest at /\(loaded.stampPath) or emitted into a context (…/.imprint/manifest.json); stamp it with `imprint stamp`, or pass --path")
             }
         }
     }

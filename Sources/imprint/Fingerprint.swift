@@ -15,8 +15,11 @@ extension ImprintCommand {
             and writes a manifest whose root digest is the context's fingerprint. Hygiene findings (bytecode, VCS \
             metadata, secrets, node_modules, large files, no ignore file) go to stderr and into the manifest.
 
+            Write outputs outside the context (they would otherwise be part of what the builder sends); a manifest \
+            imprint wrote into the context earlier (--emit, -o) is recognised and left out of the digest.
+
             Examples:
-              imprint fingerprint . -o manifest.json
+              imprint fingerprint . -o ../out/manifest.json --digest-file ../out/digest.txt
               imprint fingerprint . -f docker/api.Dockerfile --emit .imprint/manifest.json
               imprint fingerprint app --format sha256sum -o SHA256SUMS     # then: sha256sum -c SHA256SUMS
               imprint fingerprint . --digest-only
@@ -57,6 +60,9 @@ extension ImprintCommand {
         @Flag(help: "Print only the root digest.")
         var digestOnly = false
 
+        @Option(name: .customLong("digest-file"), help: "Also write the root digest (sha256:…) to this file, for later --expect.", completion: .file())
+        var digestFile: String?
+
         @Flag(name: .shortAndLong, help: "Do not print hygiene findings.")
         var quiet = false
 
@@ -78,6 +84,7 @@ extension ImprintCommand {
                 var excluded: [String] = []
                 if let emit { excluded.append(emit) }
                 if let output, let rel = relativeInside(context: context, path: output) { excluded.append(rel) }
+                if let digestFile, let rel = relativeInside(context: context, path: digestFile) { excluded.append(rel) }
                 fp.excluded = excluded
                 let progress = Console.Progress()
                 fp.progress = { files, bytes in progress.update("hashing: \(files) files, \(formatBytes(bytes))") }
@@ -103,6 +110,7 @@ extension ImprintCommand {
                     case .mtree: try writeOutput(ManifestFormats.mtree(manifest.tree), to: output)
                     }
                 }
+                if let digestFile { try writeOutput(Array((manifest.rootDigest.prefixed + "\n").utf8), to: digestFile) }
                 if output != nil && output != "-" && !quiet {
                     Console.err("imprint: \(manifest.rootDigest.prefixed) (\(manifest.tree.statistics.files) files)")
                 }
@@ -128,6 +136,7 @@ func writeOutput(chunks: [[UInt8]], to path: String?) throws {
             for c in chunks { try AtomicFile.writeAll(fd, c, path: path) }
             return
         }
+        try createParentDirectory(of: path)
         try AtomicFile.write(to: path) { fd in for c in chunks { try AtomicFile.writeAll(fd, c, path: path) } }
     } else {
         for c in chunks { Console.outRaw(c) }

@@ -82,7 +82,7 @@ extension ImprintCommand.History {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List records, newest first.",
-            discussion: "Example: imprint history list --tag release --since 2024-05-01 --json"
+            discussion: "Example: imprint history list --tag release --since 2024-05-01 --format json"
         )
         @OptionGroup var history: HistoryOptions
         @Option(name: .customLong("tag"), help: "Only records carrying this tag (repeatable: all must match).")
@@ -95,8 +95,8 @@ extension ImprintCommand.History {
         var until: String?
         @Option(name: .shortAndLong, help: "At most this many records.")
         var limit: Int?
-        @Flag(help: "Print a JSON array (schemas/history-list.schema.json).")
-        var json = false
+        @OptionGroup var output: TextOrJSONFormat
+        var json: Bool { output.json }
 
         func run() async throws {
             try runReportingErrors {
@@ -200,7 +200,8 @@ extension ImprintCommand.History {
         @OptionGroup var history: HistoryOptions
         @Argument(help: "The older record.") var from: String
         @Argument(help: "The newer record.") var to: String
-        @Flag(help: "Print JSON: {from, to, identical, changes: [{change, path, type}]}.") var json = false
+        @OptionGroup var output: TextOrJSONFormat
+        var json: Bool { output.json }
 
         func run() async throws {
             var identical = true
@@ -308,7 +309,11 @@ extension ImprintCommand.History {
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import the history shared in a registry repository.",
-            discussion: "Every object is verified before it is added; idempotent. Example: imprint history pull registry://registry.example.com/ci/imprint-history"
+            discussion: """
+            Every object is verified before it is added; idempotent.
+
+            Example: imprint history pull registry://registry.example.com/ci/imprint-history
+            """
         )
         @OptionGroup var history: HistoryOptions
         @OptionGroup var registry: RegistryFlags
@@ -364,11 +369,15 @@ extension ImprintCommand.History {
             abstract: "Re-hash every object and check every record is complete.",
             discussion: """
             Unreferenced objects (left by an interrupted add or prune) are reported but are not an error.
+
+            Example: imprint history fsck --history /var/lib/ci/imprint-history --format json
+
             Exit status: 0 sound, 1 corrupt or missing objects, 2 failure.
             """
         )
         @OptionGroup var history: HistoryOptions
-        @Flag(help: "Print the report as JSON.") var json = false
+        @OptionGroup var output: TextOrJSONFormat
+        var json: Bool { output.json }
 
         func run() async throws {
             var clean = true

@@ -13,7 +13,7 @@ extension ImprintCommand {
 
             Examples:
               imprint inspect oci-layout-dir
-              imprint inspect image.tar --json
+              imprint inspect image.tar --format json
               imprint inspect image.tar:latest --platform linux/arm64 --tree-digest
               docker export CONTAINER | imprint inspect - --tree-digest
 
@@ -33,8 +33,8 @@ extension ImprintCommand {
         @Flag(help: "Flatten the filesystem and report its root digest and entry counts.")
         var treeDigest = false
 
-        @Flag(help: "Print JSON (schema: schemas/inspect.schema.json).")
-        var json = false
+        @OptionGroup var output: TextOrJSONFormat
+        var json: Bool { output.json }
 
         @OptionGroup var registry: RegistryFlags
 

@@ -20,13 +20,13 @@ extension ImprintCommand {
             products are present and byte-identical.
 
             Each step that ran leaves RECORD_DIR/NAME.json (schemas/step-record.schema.json); the run is written to \
-            RECORD_DIR/pipeline-run.json and, with --json, to stdout (schemas/pipeline-run.schema.json). With \
+            RECORD_DIR/pipeline-run.json and, with --format json, to stdout (schemas/pipeline-run.schema.json). With \
             $GITHUB_STEP_SUMMARY set, a Markdown table is appended to it.
 
             Examples:
               imprint pipeline                       # ci/pipeline.yml
               imprint pipeline ci/pipeline.yml --step test --jobs 1
-              imprint pipeline --keep-going --no-cache --json > run.json
+              imprint pipeline --keep-going --no-cache --format json > run.json
 
             Exit status: 0 every step succeeded or was cached; 1 a step failed, timed out, left a declared output \
             out or broke the chain of custody; 2 the pipeline file is invalid (YAML with line and column, unknown \
@@ -52,8 +52,8 @@ extension ImprintCommand {
         @Option(help: "Where step records are written and looked up.", completion: .directory)
         var recordDir: String = ".imprint/steps"
 
-        @Flag(help: "Write the run as JSON on stdout; step output and the table go to stderr.")
-        var json = false
+        @OptionGroup var output: TextOrJSONFormat
+        var json: Bool { output.json }
 
         @Flag(name: .shortAndLong, help: "Do not print the steps' output (it is still hashed and recorded).")
         var quiet = false
@@ -201,7 +201,7 @@ final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
         progressShown = true
     }
 
-    /// The final table, on stdout (stderr with --json).
+    /// The final table, on stdout (stderr with --format json).
     func table(_ run: PipelineRun) {
         var rows = [["STEP", "STATUS", "DURATION", "CACHED", "MATERIALS", "PRODUCTS", "WHY"]]
         for s in run.steps {

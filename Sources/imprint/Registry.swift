@@ -116,7 +116,15 @@ extension ImprintCommand {
         )
 
         struct Push: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Push a history archive (or a directory, packed as .tar.gz) to a registry.")
+            static let configuration = CommandConfiguration(
+                abstract: "Push a history archive (or a directory, packed as .tar.gz) to a registry.",
+                discussion: """
+                Replaces what is under the tag imprint-history-NAME (use `imprint history push` to merge a history \
+                store with what is already shared).
+
+                Example: imprint history-sync push ../out/history.gz registry://registry.example.com/ci/history --name nightly
+                """
+            )
 
             @Argument(help: "A history archive file, or a directory to pack.", completion: .file())
             var path: String
@@ -144,7 +152,10 @@ extension ImprintCommand {
         }
 
         struct Pull: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Pull a history archive from a registry.")
+            static let configuration = CommandConfiguration(
+                abstract: "Pull a history archive from a registry.",
+                discussion: "Example:\n  imprint history-sync pull registry://registry.example.com/ci/history -o ../out/history.gz --name nightly"
+            )
 
             @Argument(help: "The repository: registry://HOST[:PORT]/REPO.")
             var repository: String

@@ -48,8 +48,8 @@ extension ImprintCommand {
         @Option(help: "Terminate the command after this long (30s, 5m, 1h).")
         var timeout: String?
 
-        @Flag(help: "Print the step record on stdout after the command's output.")
-        var json = false
+        @OptionGroup var output: TextOrJSONFormat
+        var json: Bool { output.json }
 
         @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
         var command: [String] = []

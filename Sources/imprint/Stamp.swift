@@ -15,9 +15,12 @@ extension ImprintCommand {
             SOURCE_DATE_EPOCH, else 0, as their time). Prints the new manifest digest (for a docker-archive: the \
             new config digest, i.e. the image ID).
 
-            With --check, the image's files are first compared with the manifest (as `imprint verify` would after \
-            deploy); an image that does not hold exactly the context — a cached COPY layer, a stale build — is not \
-            stamped and the command exits 1 with the differences.
+            With --check, the image's files are first compared with the manifest, bytecode checks included, exactly \
+            as `imprint verify` does after deploy; an image that does not hold exactly the context — a cached COPY \
+            layer, a stale build, stale bytecode — is not stamped and the command exits 1 with the differences.
+
+            A signature made by `imprint sign` (manifest.sig beside the manifest) is carried into the image beside \
+            the manifest, so `imprint verify --pubkey` finds it after deploy.
 
             Examples:
               imprint fingerprint . -o manifest.json && imprint stamp oci-dir --manifest manifest.json
@@ -67,6 +70,9 @@ extension ImprintCommand {
         @Option(help: "Sign the manifest's root digest with this Ed25519 key (PEM); the signature goes beside it (manifest.sig).", completion: .file())
         var key: String?
 
+        @Option(name: .customLong("signature"), help: "The signature to carry beside the manifest (default: manifest.sig beside --manifest, when it exists).", completion: .file())
+        var signatureFile: String?
+
         func run() async throws {
             try runReportingErrors {
                 if (manifest == nil) == (context == nil) {
@@ -81,14 +87,16 @@ extension ImprintCommand {
                     bytes = try fp.run().jsonBytes()
                 }
                 if check {
+                    // The same gate as `imprint verify` after deploy, bytecode checks included.
                     let m = try Manifest.parse(bytes, source: manifest ?? "manifest")
                     registry.apply()
-                    let loaded = try SourceLoader.load(image, platform: platform, stampPath: path)
+                    let loaded = try VerifyTarget.from(try SourceLoader.load(image, platform: platform, stampPath: path), spec: image)
                     var verifier = Verifier()
                     verifier.at = at
-                    verifier.targetExcluded = [path]
+                    verifier.targetExcluded = [path, ManifestSignature.path(besideManifest: path)]
+                    verifier.bytecode = loaded.bytecode
                     let report = try verifier.verify(manifest: m, manifestSource: manifest ?? context ?? "manifest",
-                                                     target: loaded.tree, targetName: image, targetKind: loaded.kind.rawValue)
+                                                     target: loaded.tree, targetName: image, targetKind: loaded.kind)
                     if report.verdict == .mismatch {
                         Console.err("imprint: not stamping: the image does not hold this context (a cached COPY layer or a stale build?)")
                         _ = Console.writeAll(2, Array(VerifyReportFormat.text(report, colour: false, limit: 20).utf8))
@@ -99,6 +107,19 @@ extension ImprintCommand {
                 if let key {
                     let m = try Manifest.parse(bytes, source: manifest ?? "manifest")
                     signature = try ManifestSignature.sign(rootDigest: m.rootDigest, key: try Ed25519PrivateKey(pemFile: key)).jsonBytes()
+                } else if let manifest {
+                    // `imprint sign` wrote manifest.sig beside the manifest: it travels with it into the image.
+                    let sigPath = signatureFile ?? ManifestSignature.path(besideManifest: manifest)
+                    if FileManager.default.fileExists(atPath: sigPath) {
+                        let sig = try ManifestSignature.parse(try readFile(sigPath, what: "signature"), source: sigPath)
+                        let m = try Manifest.parse(bytes, source: manifest)
+                        guard sig.digest == m.rootDigest else {
+                            throw ImprintError.badInput("\(sigPath) signs \(sig.digest), not this manifest (\(m.rootDigest)); sign it again with `imprint sign`")
+                        }
+                        signature = sig.jsonBytes()
+                    } else if signatureFile != nil {
+                        throw ImprintError(.notFound, "cannot read signature \(sigPath): no such file")
+                    }
                 }
                 if RegistryReference.isRegistry(image) {
                     registry.apply()

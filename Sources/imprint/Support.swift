@@ -109,9 +109,19 @@ func writeOutput(_ bytes: [UInt8], to path: String?) throws {
             try AtomicFile.writeAll(fd, bytes, path: path)
             return
         }
+        try createParentDirectory(of: path)
         try AtomicFile.write(bytes, to: path)
     } else {
         Console.outRaw(bytes)
+    }
+}
+
+/// Creates the directory an output file goes into, when it does not exist yet (`-o ../out/manifest.json`).
+func createParentDirectory(of path: String) throws {
+    let dir = (path as NSString).deletingLastPathComponent
+    guard !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) else { return }
+    do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+        throw ImprintError(.io, "cannot create the directory \(dir) for \(path): \(error.localizedDescription)")
     }
 }
 
@@ -126,4 +136,17 @@ func loadManifest(_ spec: String) throws -> (Manifest, String) {
         return (try store.manifest(for: entry), "history record \(entry.record.short) (\(ref))")
     }
     return (try Manifest.parse(try readFile(spec, what: "manifest"), source: spec), spec)
+}
+
+/// `--format text|json` for commands whose output is text or JSON (`--json` stays as a hidden alias).
+struct TextOrJSONFormat: ParsableArguments {
+    enum Format: String, CaseIterable, ExpressibleByArgument { case text, json }
+
+    @Option(help: "Output format: text (for people) or json (see schemas/).")
+    var format: Format = .text
+
+    @Flag(name: .customLong("json"), help: .hidden)
+    var jsonAlias = false
+
+    var json: Bool { format == .json || jsonAlias }
 }

@@ -110,13 +110,13 @@ extension ImprintCommand {
                     (manifestValue, manifestSource) = try loadManifest(manifest)
                     emittedAt = nil
                 } else if let embedded = loaded.embedded {
-                    (manifestValue, manifestSource, emittedAt) = embedded
+                    (manifestValue, manifestSource, emittedAt) = (embedded.manifest, embedded.source, embedded.contextRoot)
                 } else {
                     throw ImprintError(.notFound, "\(target) holds no imprint manifest (/\(Imprint.defaultStampPath)); stamp the image or pass --manifest")
                 }
                 if pubkey != nil, manifest == nil, verifier.signature == nil {
                     verifier.signatureSource = ManifestSignature.path(besideManifest: manifestSource)
-                    if let bytes = loaded.signatureBytes {
+                    if let bytes = loaded.embedded?.signatureBytes {
                         verifier.signature = try ManifestSignature.parse(bytes, source: verifier.signatureSource!)
                     }
                 }
@@ -169,75 +169,5 @@ extension ImprintCommand {
                 Console.err(VerifyReportFormat.verdictLine(report))
             }
         }
-    }
-}
-
-/// Loads what `verify` compares: a tree plus the manifest embedded in it, if any.
-enum VerifyTarget {
-    struct Loaded {
-        var tree: Tree
-        var kind: String
-        var embedded: (Manifest, String, String?)?
-        /// The signature stored beside the embedded manifest, if any.
-        var signatureBytes: [UInt8]?
-        /// The bytecode checks for this kind of target.
-        var bytecode: ((Tree, Bytes) -> [BytecodeFinding])?
-    }
-
-    static func load(_ spec: String, platform: String? = nil) throws -> Loaded {
-        let src = try SourceLoader.load(spec, platform: platform)
-        if src.kind == .manifestFile {
-            throw ImprintError.badInput("\(spec) is a manifest, not a deployed tree; pass it with --manifest and verify a directory, tar or image")
-        }
-        let isDirectory = src.kind == .directory
-        let root = src.path
-        // Bytes of a file in the target: captured while streaming, or read from disk for a directory.
-        let read: (Bytes) throws -> [UInt8] = { path in
-            if let c = src.tree.node(at: path)?.capturedContent { return c }
-            if isDirectory { return try readFile((root as NSString).appendingPathComponent(path.lossyString), what: "manifest") }
-            if path.pathComponents.joinedPath == Array(Imprint.defaultStampPath.utf8), let b = src.embeddedManifestBytes { return b }
-            throw ImprintError(.notFound, "\(spec): /\(path.lossyString) was not captured")
-        }
-        if let problem = src.embeddedManifestProblem { throw ImprintError.badInput(problem) }
-        let embedded = try findEmbedded(in: src.tree, read: read)
-        var signatureBytes: [UInt8]?
-        if let e = embedded {
-            let sig = Array(ManifestSignature.path(besideManifest: e.1).utf8).pathComponents.joinedPath
-            if let n = src.tree.node(at: sig), n.type == .file { signatureBytes = try read(sig) }
-        }
-        let bytecode: (Tree, Bytes) -> [BytecodeFinding] = { subtree, at in
-            if isDirectory {
-                return BytecodeChecker.check(tree: subtree, content: BytecodeChecker.directoryReader(root: (root as NSString).appendingPathComponent(at.lossyString)))
-            }
-            var hashes: [Bytes: [UInt32: UInt64]] = [:]
-            subtree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
-            return BytecodeChecker(content: nil, sourceHashes: hashes).check(subtree)
-        }
-        let kind = src.kind.rawValue
-        return Loaded(tree: src.tree, kind: kind, embedded: embedded, signatureBytes: signatureBytes, bytecode: bytecode)
-    }
-
-    /// Finds an embedded manifest: the stamp path at the root, else an emitted one (`X/.imprint/manifest.json`
-    /// whose manifest lists that path as excluded) up to four levels down.
-    static func findEmbedded(in tree: Tree, read: (Bytes) throws -> [UInt8]) throws -> (Manifest, String, String?)? {
-        let stamp = Array(Imprint.defaultStampPath.utf8)
-        if let n = tree.node(at: stamp), n.type == .file {
-            let m = try Manifest.parse(try read(stamp), source: "/" + Imprint.defaultStampPath)
-            if m.metadata.excluded.contains(Imprint.defaultStampPath) { return (m, "/" + Imprint.defaultStampPath, "") }
-            return (m, "/" + Imprint.defaultStampPath, nil)
-        }
-        var found: (Manifest, String, String?)?
-        var candidates: [Bytes] = []
-        tree.walk { path, node in
-            guard node.type == .file, path.pathComponents.count <= 6, path.count > stamp.count,
-                  path.isPath(under: []) , Array(path.suffix(stamp.count + 1)) == [0x2F] + stamp else { return }
-            candidates.append(path)
-        }
-        for p in candidates {
-            let m = try Manifest.parse(try read(p), source: "/" + p.lossyString)
-            let root = Array(p.dropLast(stamp.count + 1))
-            if m.metadata.excluded.contains(Imprint.defaultStampPath) { found = (m, "/" + p.lossyString, root.lossyString); break }
-        }
-        return found
     }
 }

@@ -23,7 +23,10 @@ import Testing
             #expect(r.status == 0, "\(cmd)")
             let nested = try Self.subcommands(cmd)
             if nested.isEmpty {
-                #expect(r.out.contains("imprint \(cmd.joined(separator: " "))"), "imprint \(cmd.joined(separator: " ")) --help shows no example")
+                // The example must be in the discussion, above the USAGE line (which always names the command).
+                let discussion = r.out.components(separatedBy: "USAGE:").first ?? ""
+                #expect(discussion.contains("imprint \(cmd.joined(separator: " ")) ") || discussion.contains("imprint \(cmd.joined(separator: " "))\n"),
+                        "imprint \(cmd.joined(separator: " ")) --help shows no example above its USAGE line")
                 #expect(r.out.contains("OPTIONS:") || r.out.contains("ARGUMENTS:"))
                 checked += 1
             } else {

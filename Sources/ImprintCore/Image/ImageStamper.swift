@@ -3,6 +3,25 @@ import Foundation
 import Glibc
 #endif
 
+/// Everything a stamp adds to one image, computed once and written by whichever writer applies it (an OCI layout or
+/// archive, a docker-archive, a registry): so stamping, and re-stamping, give the same image everywhere.
+public struct StampPlan {
+    /// The stamp layer, uncompressed (docker-archive stores it so) and its diff_id.
+    public var layerTar: [UInt8]
+    public var diffID: Digest
+    /// The layer gzip-compressed (OCI layouts and registries store it so) and its digest.
+    public var layerBlob: [UInt8]
+    public var layerDigest: Digest
+    public var configBytes: [UInt8]
+    public var configDigest: Digest
+    /// The new image manifest, for images that have one (not a classic docker-archive).
+    public var manifestBytes: [UInt8]?
+    /// True when the image was stamped before: its stamp layer is replaced, not stacked.
+    public var replacing: Bool
+    /// The root digest of the stamped imprint manifest.
+    public var root: Digest
+}
+
 /// Appends one deterministic layer holding an imprint manifest to an image, the way `crane append` adds a layer:
 /// new layer blob, config (`rootfs.diff_ids`, `history`, label `org.imprint.digest`), manifest and index entry.
 ///
@@ -59,24 +78,14 @@ public struct ImageStamper {
         // reference a blob the output lacks): every layer that stays is read and checked first.
         let replacing = ImageStamper.isStamped(image)
         try ImageStamper.checkLayers(image, reader: location.reader, count: image.layers.count - (replacing ? 1 : 0), source: spec)
-        let layerTar = try buildLayerTar(manifestBytes)
-        let diffID = SHA256.hash(layerTar)
-        let root = manifest.rootDigest
-
-        // An image imprint already stamped gets its stamp layer replaced, not a second one: stamping is idempotent.
-        let config = stampedConfig(image.config, diffID: diffID, root: root, replacing: replacing)
-        let configBytes = try CanonicalJSON.bytes(config)
-        let configDigest = SHA256.hash(configBytes)
+        let plan = try self.plan(image, manifestBytes: manifestBytes, root: manifest.rootDigest)
 
         switch location.kind {
         case .ociLayout, .ociArchive:
-            let layerBlob = try gzip(layerTar)
-            let layerDigest = SHA256.hash(layerBlob)
-            let (manifestBytes, manifestDesc, index) = try rewriteManifest(image, location: location, configBytes: configBytes,
-                                                                            configDigest: configDigest, layerBlob: layerBlob,
-                                                                            layerDigest: layerDigest, root: root, replacing: replacing)
+            let (manifestDesc, index) = try rewriteIndex(image, location: location, plan: plan)
             let indexBytes = try CanonicalJSON.bytes(index)
-            let newBlobs: [(Digest, [UInt8])] = [(layerDigest, layerBlob), (configDigest, configBytes), (manifestDesc.digest, manifestBytes)]
+            let newBlobs: [(Digest, [UInt8])] = [(plan.layerDigest, plan.layerBlob), (plan.configDigest, plan.configBytes),
+                                                 (manifestDesc.digest, plan.manifestBytes ?? [])]
             if location.kind == .ociLayout {
                 let store = DirectoryBlobStore(directory: location.path)
                 for (d, bytes) in newBlobs where access(store.path(d), F_OK) != 0 {
@@ -87,27 +96,27 @@ public struct ImageStamper {
                 try writeArchive(from: location.archive!, to: output!, replacing: ["index.json"],
                                  add: newBlobs.map { ("blobs/sha256/\($0.0.hex)", $0.1) } + [("index.json", indexBytes)])
             }
-            return Result(imageDigest: manifestDesc.digest, configDigest: configDigest, layerDigest: layerDigest,
-                          diffID: diffID, manifestRootDigest: root, kind: location.kind)
+            return Result(imageDigest: manifestDesc.digest, configDigest: plan.configDigest, layerDigest: plan.layerDigest,
+                          diffID: plan.diffID, manifestRootDigest: plan.root, kind: location.kind)
         case .dockerArchive:
             guard let reader = location.reader as? DockerArchive, let position = image.indexPosition else {
                 throw ImprintError(.failure, "docker-archive reader unavailable")
             }
             // Layers in a docker-archive are uncompressed tars named after their digest; follow the archive's naming.
             let usesBlobs = image.layers.first?.member?.hasPrefix("blobs/sha256/") ?? false
-            let layerName = usesBlobs ? "blobs/sha256/\(diffID.hex)" : "\(diffID.hex).tar"
-            let configName = usesBlobs ? "blobs/sha256/\(configDigest.hex)" : "\(configDigest.hex).json"
+            let layerName = usesBlobs ? "blobs/sha256/\(plan.diffID.hex)" : "\(plan.diffID.hex).tar"
+            let configName = usesBlobs ? "blobs/sha256/\(plan.configDigest.hex)" : "\(plan.configDigest.hex).json"
             var list = reader.manifestList
             var entry = list[position]
             entry["Config"] = configName
-            entry["Layers"] = Array((entry["Layers"] as? [String] ?? []).dropLast(replacing ? 1 : 0)) + [layerName]
+            entry["Layers"] = Array((entry["Layers"] as? [String] ?? []).dropLast(plan.replacing ? 1 : 0)) + [layerName]
             list[position] = entry
             let listBytes = try CanonicalJSON.bytes(list)
             // The OCI layout newer `docker save` adds would now describe the unstamped image; leave it out.
             try writeArchive(from: location.archive!, to: output!, replacing: ["manifest.json", "index.json", "oci-layout"],
-                             add: [(layerName, layerTar), (configName, configBytes), ("manifest.json", listBytes)])
-            return Result(imageDigest: configDigest, configDigest: configDigest, layerDigest: diffID, diffID: diffID,
-                          manifestRootDigest: root, kind: .dockerArchive)
+                             add: [(layerName, plan.layerTar), (configName, plan.configBytes), ("manifest.json", listBytes)])
+            return Result(imageDigest: plan.configDigest, configDigest: plan.configDigest, layerDigest: plan.diffID, diffID: plan.diffID,
+                          manifestRootDigest: plan.root, kind: .dockerArchive)
         default:
             throw ImprintError.badInput("\(spec) is not a container image")
         }
@@ -143,6 +152,33 @@ public struct ImageStamper {
             let reason = (e as? ImprintError)?.message ?? "\(e)"
             throw ImprintError.badInput("\(source): cannot stamp an image whose layer \(i + 1) of \(image.layers.count) is damaged or missing: \(reason)")
         }
+    }
+
+    /// The plan for stamping `manifestBytes` (a valid imprint manifest with root digest `root`) into `image`.
+    public func plan(_ image: ImageInfo, manifestBytes: [UInt8], root: Digest) throws -> StampPlan {
+        let replacing = ImageStamper.isStamped(image)
+        let layerTar = try buildLayerTar(manifestBytes)
+        let diffID = SHA256.hash(layerTar)
+        let layerBlob = try gzip(layerTar)
+        let layerDigest = SHA256.hash(layerBlob)
+        let configBytes = try CanonicalJSON.bytes(stampedConfig(image.config, diffID: diffID, root: root, replacing: replacing))
+        let configDigest = SHA256.hash(configBytes)
+        var manifestOut: [UInt8]?
+        if var manifest = image.manifest {
+            var configDesc = image.configDescriptor
+            configDesc.digest = configDigest
+            configDesc.size = UInt64(configBytes.count)
+            manifest["config"] = configDesc.jsonObject
+            let layerType = image.isDockerFamily ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip
+            var layers = manifest["layers"] as? [Any] ?? []
+            if replacing, !layers.isEmpty { layers.removeLast() }
+            layers.append(Descriptor(mediaType: layerType, digest: layerDigest, size: UInt64(layerBlob.count)).jsonObject)
+            manifest["layers"] = layers
+            manifestOut = try CanonicalJSON.bytes(manifest)
+        }
+        return StampPlan(layerTar: layerTar, diffID: diffID, layerBlob: layerBlob, layerDigest: layerDigest,
+                         configBytes: configBytes, configDigest: configDigest, manifestBytes: manifestOut,
+                         replacing: replacing, root: root)
     }
 
     /// True when the image's last layer is an imprint stamp (its last history entry says `imprint stamp`).
@@ -196,7 +232,7 @@ public struct ImageStamper {
         return out
     }
 
-    private func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+    func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
         var out: [UInt8] = []
         let encoder = GzipEncoder(level: 9) { out.append(contentsOf: $0) }
         try encoder.write(bytes)
@@ -204,11 +240,10 @@ public struct ImageStamper {
         return out
     }
 
-    /// New manifest bytes and descriptor, and the updated index.json object.
-    private func rewriteManifest(_ image: ImageInfo, location: ImageLocation, configBytes: [UInt8], configDigest: Digest,
-                                 layerBlob: [UInt8], layerDigest: Digest, root: Digest, replacing: Bool) throws -> ([UInt8], Descriptor, [String: Any]) {
-        guard let layout = location.reader as? OCILayout, var manifest = image.manifest, let oldDesc = image.manifestDescriptor,
-              let position = image.indexPosition else {
+    /// The new manifest's descriptor and the updated index.json object.
+    private func rewriteIndex(_ image: ImageInfo, location: ImageLocation, plan: StampPlan) throws -> (Descriptor, [String: Any]) {
+        guard let layout = location.reader as? OCILayout, let manifestBytes = plan.manifestBytes,
+              let oldDesc = image.manifestDescriptor, let position = image.indexPosition else {
             throw ImprintError(.failure, "OCI reader unavailable")
         }
         var index = layout.index
@@ -217,23 +252,13 @@ public struct ImageStamper {
         guard top.digest == oldDesc.digest else {
             throw ImprintError(.unsupported, "\(location.path): the image is inside a nested multi-platform index; stamping nested indexes is not supported")
         }
-        var configDesc = image.configDescriptor
-        configDesc.digest = configDigest
-        configDesc.size = UInt64(configBytes.count)
-        manifest["config"] = configDesc.jsonObject
-        let layerType = image.isDockerFamily ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip
-        var layers = manifest["layers"] as? [Any] ?? []
-        if replacing { layers.removeLast() }
-        layers.append(Descriptor(mediaType: layerType, digest: layerDigest, size: UInt64(layerBlob.count)).jsonObject)
-        manifest["layers"] = layers
-        let manifestBytes = try CanonicalJSON.bytes(manifest)
         var desc = top
         desc.digest = SHA256.hash(manifestBytes)
         desc.size = UInt64(manifestBytes.count)
-        desc.annotations[Imprint.digestLabel] = root.prefixed
+        desc.annotations[Imprint.digestLabel] = plan.root.prefixed
         entries[position] = desc.jsonObject
         index["manifests"] = entries
-        return (manifestBytes, desc, index)
+        return (desc, index)
     }
 
     /// Writes a new archive: every regular member of `archive` except `replacing` (copied in place order,

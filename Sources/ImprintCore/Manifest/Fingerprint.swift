@@ -19,25 +19,34 @@ public struct Fingerprinter {
 
     public init(context: String) { self.context = context }
 
-    /// The ignore file the builder would use, or nil when there is none.
-    public func resolveIgnoreFile() -> String? {
+    /// The ignore file the builder would use, or nil when there is none: `<Dockerfile>.dockerignore` beside the
+    /// Dockerfile (`-f`, or the default `Dockerfile`, as BuildKit's dockerui reads it), else the context's
+    /// `.dockerignore`.
+    /// - Throws: `notFound` when `-f` names a Dockerfile that does not exist.
+    public func resolveIgnoreFile() throws -> String? {
         if let ignoreFile { return ignoreFile }
+        let fm = FileManager.default
         if let df = dockerfile {
             let candidates = df.hasPrefix("/") ? [df] : [df, (context as NSString).appendingPathComponent(df)]
-            for c in candidates {
-                let path = c + ".dockerignore"
-                if FileManager.default.fileExists(atPath: path) { return path }
+            guard let existing = candidates.first(where: { fm.fileExists(atPath: $0) }) else {
+                throw ImprintError(.notFound, "the Dockerfile \(df) does not exist (looked in the working directory and in the context \(context))")
             }
+            if fm.fileExists(atPath: existing + ".dockerignore") { return existing + ".dockerignore" }
+        } else {
+            // The default Dockerfile is `Dockerfile` in the context (BuildKit falls back to `dockerfile`); its
+            // ignore file is always `Dockerfile.dockerignore`.
+            let specific = (context as NSString).appendingPathComponent("Dockerfile.dockerignore")
+            if fm.fileExists(atPath: specific) { return specific }
         }
         let root = (context as NSString).appendingPathComponent(".dockerignore")
-        return FileManager.default.fileExists(atPath: root) ? root : nil
+        return fm.fileExists(atPath: root) ? root : nil
     }
 
     public func run() throws -> Manifest {
         var meta = ManifestMetadata()
         meta.ignoreSemantics = semantics
         var ignore = DockerIgnore.empty
-        let ignorePath = resolveIgnoreFile()
+        let ignorePath = try resolveIgnoreFile()
         if let ignorePath {
             let data = try readFile(ignorePath, what: "ignore file")
             ignore = try DockerIgnore.parse(data, file: ignorePath, semantics: semantics)
@@ -46,15 +55,50 @@ public struct Fingerprinter {
         } else if ignoreFile == nil {
             ignore = DockerIgnore.none(semantics)
         }
-        let cleanedExcluded = excluded.map { DockerIgnore.goClean($0) }.filter { $0 != "." && !$0.hasPrefix("../") && $0 != ".." }
-        meta.excluded = cleanedExcluded.sorted()
+        var cleanedExcluded = excluded.map { DockerIgnore.goClean($0) }.filter { $0 != "." && !$0.hasPrefix("../") && $0 != ".." }
         var walker = ContextWalker(ignore: ignore, excludedPaths: Set(cleanedExcluded.map { Array($0.utf8) }))
         walker.progress = progress
-        let (tree, notes) = try walker.walk(context)
+        var (tree, notes) = try walker.walk(context)
+        // Manifests imprint wrote into the context earlier (`--emit`, `-o` inside it) are imprint's, not the
+        // application's: left out of the digest wherever they sit, so the fingerprint does not change when one is
+        // (re)written.
+        let own = try Fingerprinter.ownManifests(in: tree, context: context).filter { !cleanedExcluded.contains($0) }
+        if !own.isEmpty {
+            cleanedExcluded += own
+            walker.excludedPaths = Set(cleanedExcluded.map { Array($0.utf8) })
+            (tree, notes) = try walker.walk(context)
+        }
+        meta.excluded = cleanedExcluded.sorted()
         if collectMetadata { meta.collect(context: context) }
-        let findings = Hygiene.lint(tree, hadIgnoreFile: ignorePath != nil, largeFileThreshold: largeFileThreshold,
-                                    sockets: notes.sockets)
+        var findings = Hygiene.lint(tree, hadIgnoreFile: ignorePath != nil, largeFileThreshold: largeFileThreshold,
+                                    sockets: notes.sockets, sentEmpty: notes.sentEmpty, semantics: semantics)
+        findings += Hygiene.ignoreFileHints(tree, ignore: ignore, ignoreFile: ignorePath.map(displayPath))
         return Manifest(tree: tree, findings: findings, metadata: meta)
+    }
+
+    /// Context-relative paths of imprint manifests that list themselves as excluded (and the signature beside each):
+    /// what `--emit` and `-o` wrote into the context on an earlier run. Found by their media type in the first bytes,
+    /// so only files that start like an imprint manifest are parsed.
+    static func ownManifests(in tree: Tree, context: String) throws -> [String] {
+        var candidates: [Bytes] = []
+        tree.walk { path, node in
+            guard node.type == .file, node.size > 64, node.size < 1 << 30, path.count > 5,
+                  path.suffix(5).elementsEqual(".json".utf8) else { return }
+            candidates.append(path)
+        }
+        let prefix = Array("{\n  \"mediaType\": \"\(Manifest.mediaType)\"".utf8)
+        var out: [String] = []
+        for rel in candidates {
+            let full = (context as NSString).appendingPathComponent(rel.lossyString)
+            guard let head = try? readFilePrefix(full, count: prefix.count), head == prefix,
+                  let m = try? Manifest.parse(try readFile(full, what: "manifest"), source: full) else { continue }
+            let relText = rel.lossyString
+            guard m.metadata.excluded.contains(relText) else { continue }
+            out.append(relText)
+            let sig = ManifestSignature.path(besideManifest: relText)
+            if tree.node(at: Array(sig.utf8))?.type == .file { out.append(sig) }
+        }
+        return out
     }
 
     private func displayPath(_ p: String) -> String {
@@ -63,6 +107,22 @@ public struct Fingerprinter {
         if abs.hasPrefix(ctx + "/") { return String(abs.dropFirst(ctx.count + 1)) }
         return p
     }
+}
+
+/// The first `count` bytes of a file (fewer when it is shorter).
+func readFilePrefix(_ path: String, count: Int) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { throw ImprintError.posix("read", path) }
+    defer { close(fd) }
+    var buf = [UInt8](repeating: 0, count: count)
+    var got = 0
+    while got < count {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, count - got) }
+        if n < 0 { if errno == EINTR { continue }; throw ImprintError.posix("read", path) }
+        if n == 0 { break }
+        got += n
+    }
+    return Array(buf[0..<got])
 }
 
 /// Reads a whole (small) file. Throws a one-line error naming the file.

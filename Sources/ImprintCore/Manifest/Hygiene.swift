@@ -14,8 +14,11 @@ public enum Hygiene {
 
     /// Lints `tree`. `hadIgnoreFile` false adds a finding of its own.
     public static func lint(_ tree: Tree, hadIgnoreFile: Bool, largeFileThreshold: UInt64 = defaultLargeFileThreshold,
-                            sockets: [Bytes] = []) -> [HygieneFinding] {
+                            sockets: [Bytes] = [], sentEmpty: [Bytes] = [], semantics: IgnoreSemantics = .buildkit) -> [HygieneFinding] {
         var out: [HygieneFinding] = []
+        if tree.root.childCount == 0 {
+            out.append(HygieneFinding(kind: .emptyContext, path: ".", message: "nothing in the context is sent to the builder (everything is excluded, or the directory is empty): the fingerprint is the empty digest"))
+        }
         if !hadIgnoreFile {
             out.append(HygieneFinding(kind: .noIgnoreFile, path: ".dockerignore",
                                       message: "no ignore file: every file in the context is sent to the builder"))
@@ -61,7 +64,12 @@ public enum Hygiene {
             }
         }
         for s in sockets {
-            out.append(HygieneFinding(kind: .socket, path: s.lossyString, message: "socket skipped (builders do not send sockets)"))
+            out.append(HygieneFinding(kind: .socket, path: s.lossyString, message: semantics == .buildkit
+                ? "socket: BuildKit sends it as an empty regular file"
+                : "socket skipped (the legacy builder does not send sockets)"))
+        }
+        for p in sentEmpty {
+            out.append(HygieneFinding(kind: .sentEmpty, path: p.lossyString, message: "BuildKit lists this file but its sender's second check excludes it, so it arrives empty (the exceptions in the ignore file disagree with each other here)"))
         }
         return out
     }
@@ -78,7 +86,7 @@ public enum Hygiene {
         let p = pathBytes.lossyString
         if node.type == .directory {
             if name == "__pycache__" {
-                out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode cache directory (stale .pyc files can run instead of the sources)"))
+                out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode cache directory (stale .pyc files can run instead of the sources); add **/__pycache__ and **/*.pyc to .dockerignore"))
                 return false
             } else if vcsNames.contains(name) {
                 out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata (history, remotes, possibly credentials)"))
@@ -90,7 +98,7 @@ public enum Hygiene {
             return true
         }
         if name.hasSuffix(".pyc") || name.hasSuffix(".pyo") {
-            out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode outside __pycache__ (imported even when its .py is gone)"))
+            out.append(HygieneFinding(kind: .bytecode, path: p, message: "Python bytecode outside __pycache__ (imported even when its .py is gone); add **/*.pyc to .dockerignore"))
         } else if vcsNames.contains(name) {
             out.append(HygieneFinding(kind: .vcs, path: p, message: "version-control metadata"))
         } else if isSecret(name) {
@@ -135,6 +143,26 @@ public enum Hygiene {
         if entrySuffixes.contains(where: { name.count >= $0.count && name.suffix($0.count).elementsEqual($0) }) { return true }
         if entryPrefixes.contains(where: { name.count >= $0.count && name.prefix($0.count).elementsEqual($0) }) { return true }
         return entryWords.contains { name.elementsEqual($0) }
+    }
+
+    /// Patterns that look meant for every directory but match only at the context root (`.dockerignore` patterns
+    /// are anchored: `__pycache__` is `/__pycache__`), when the context has such names deeper down.
+    public static func ignoreFileHints(_ tree: Tree, ignore: DockerIgnore, ignoreFile: String?) -> [HygieneFinding] {
+        let watched = ["__pycache__", "*.pyc", ".git", "node_modules", ".env", "*.pem", ".DS_Store"]
+        var out: [HygieneFinding] = []
+        for p in ignore.patterns where !p.exclusion && watched.contains(p.text) {
+            var deeper: Bytes?
+            tree.walkEntries { path, nameStart, _ in
+                guard deeper == nil else { return false }
+                if nameStart > 0, let m = try? p.matcher.matches(Array(path[nameStart...])), m { deeper = path }
+                return true
+            }
+            if let deeper {
+                out.append(HygieneFinding(kind: .ignorePattern, path: deeper.lossyString,
+                                          message: "\(ignoreFile ?? ".dockerignore") line \(p.line): \"\(p.text)\" matches only at the context root, not \(deeper.lossyString); write **/\(p.text)"))
+            }
+        }
+        return out
     }
 
     static func isSecret(_ name: String) -> Bool {

@@ -12,6 +12,9 @@ public struct HygieneFinding: Sendable, Equatable {
         case largeFile = "large-file"
         case noIgnoreFile = "no-ignore-file"
         case socket
+        case sentEmpty = "sent-empty"
+        case emptyContext = "empty-context"
+        case ignorePattern = "ignore-pattern"
     }
     public var kind: Kind
     public var path: String

@@ -57,34 +57,22 @@ public struct RegistryStamper {
         if let top = reader.topDescriptor, MediaType.indexTypes.contains(top.mediaType) {
             throw ImprintError(.unsupported, "\(source) is a multi-platform index; stamp one platform's manifest (registry://\(source.host)/\(source.repository)@\(image.digest.prefixed)) with --tag")
         }
-        guard var newManifest = image.manifest else { throw ImprintError(.failure, "\(source): no manifest") }
+        guard image.manifest != nil else { throw ImprintError(.failure, "\(source): no manifest") }
 
+        // The same plan a local stamp applies: an image stamped before gets its stamp layer replaced, not stacked.
         var stamper = ImageStamper(environment: [:])
         stamper.stampPath = stampPath
         stamper.epoch = epoch
         stamper.signatureBytes = signatureBytes
-        let layerTar = try stamper.buildLayerTar(manifestBytes)
-        let diffID = SHA256.hash(layerTar)
-        let layerBlob = try RegistryStamper.gzip(layerTar)
-        let layerDigest = SHA256.hash(layerBlob)
-        let root = manifest.rootDigest
-        let configBytes = try CanonicalJSON.bytes(stamper.stampedConfig(image.config, diffID: diffID, root: root, replacing: false))
-        let configDigest = SHA256.hash(configBytes)
-
-        var configDesc = image.configDescriptor
-        configDesc.digest = configDigest
-        configDesc.size = UInt64(configBytes.count)
-        newManifest["config"] = configDesc.jsonObject
-        let layerType = image.isDockerFamily ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip
-        newManifest["layers"] = (newManifest["layers"] as? [Any] ?? []) +
-            [Descriptor(mediaType: layerType, digest: layerDigest, size: UInt64(layerBlob.count)).jsonObject]
-        let manifestOut = try CanonicalJSON.bytes(newManifest)
+        let plan = try stamper.plan(image, manifestBytes: manifestBytes, root: manifest.rootDigest)
+        let (layerBlob, layerDigest, configBytes, configDigest, root) = (plan.layerBlob, plan.layerDigest, plan.configBytes, plan.configDigest, plan.root)
+        guard let manifestOut = plan.manifestBytes else { throw ImprintError(.failure, "\(source): no manifest") }
         let mediaType = image.manifestDescriptor?.mediaType ?? MediaType.ociManifest
 
         var uploaded: [Digest] = []
         var mounted: [Digest] = []
         if dest.repository != source.repository {
-            for layer in image.layers where !(try client.blobExists(dest.repository, layer.descriptor.digest)) {
+            for layer in image.layers.dropLast(plan.replacing ? 1 : 0) where !(try client.blobExists(dest.repository, layer.descriptor.digest)) {
                 guard try client.mountBlob(dest.repository, layer.descriptor.digest, from: source.repository) else {
                     throw ImprintError(.failure, "registry \(source.host) would not mount blob \(layer.descriptor.digest) from \(source.repository) into \(dest.repository)")
                 }
@@ -100,11 +88,5 @@ public struct RegistryStamper {
 
 
     /// gzip as `ImageStamper` writes layers: level 9, fixed header.
-    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
-        var out: [UInt8] = []
-        let encoder = GzipEncoder(level: 9) { out.append(contentsOf: $0) }
-        try encoder.write(bytes)
-        try encoder.finish()
-        return out
-    }
+    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] { try ImageStamper(environment: [:]).gzip(bytes) }
 }

@@ -96,7 +96,7 @@ public final class TreeNode {
     }
 
     /// The number of children, without making the dictionary.
-    var childCount: Int { sortedCache?.count ?? childMap?.count ?? 0 }
+    public var childCount: Int { sortedCache?.count ?? childMap?.count ?? 0 }
 
     public init(type: EntryType, mode: UInt32, size: UInt64 = 0, digest: Digest = .empty, target: Bytes? = nil) {
         self.type = type

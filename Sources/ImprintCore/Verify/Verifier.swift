@@ -146,6 +146,14 @@ public struct Verifier {
                 continue
             }
         }
+        // Sizes are not part of the digests: a manifest entry whose size was changed would pass unnoticed.
+        manifest.tree.walk { path, node in
+            guard node.type == .file, let other = actual.node(at: path), other.type == .file,
+                  other.digest == node.digest, other.size != node.size else { return }
+            findings.append(VerifyFinding(.modified, .error, path: path.lossyString,
+                                          message: "the manifest records a size the content does not have (the manifest was altered)",
+                                          expected: [("size", String(node.size))], actual: [("size", String(other.size))]))
+        }
         for b in bytecode?(actual, atPath) ?? [] {
             let sev: VerifyFinding.Severity = b.severity == .error ? .error : (b.severity == .warning ? .warning : .info)
             var expected: [(String, String)] = []

@@ -59,7 +59,16 @@ public enum VerifyReportFormat {
             let n = failing.filter { $0.findingClass == c }.count
             if n > 0 { counts.append("\(n) \(c.rawValue)") }
         }
-        return "MISMATCH: \(where_) differs from \(r.manifestDigest.prefixed): \(failing.count) finding\(failing.count == 1 ? "" : "s") (\(counts.joined(separator: ", ")))"
+        let summary = "\(failing.count) finding\(failing.count == 1 ? "" : "s") (\(counts.joined(separator: ", ")))"
+        // Say what failed: the files, or only the bytecode that would run, or only the manifest's authenticity.
+        let fileClasses: Set<VerifyFinding.Class> = [.modified, .mode, .type, .symlinkTarget, .device, .missing, .extra]
+        if failing.contains(where: { fileClasses.contains($0.findingClass) }) {
+            return "MISMATCH: \(where_) differs from \(r.manifestDigest.prefixed): \(summary)"
+        }
+        if failing.allSatisfy({ $0.findingClass == .bytecode }) {
+            return "MISMATCH: \(where_) holds the files of \(r.manifestDigest.prefixed), but Python would not run them as built: \(summary)"
+        }
+        return "MISMATCH: \(where_) holds the files of \(r.manifestDigest.prefixed), but the manifest is not the one trusted: \(summary)"
     }
 
     public static func text(_ r: VerifyReport, colour: Bool, limit: Int? = nil) -> String {
@@ -69,7 +78,7 @@ public enum VerifyReportFormat {
         lines.append(paint(v, r.verdict == .verified ? (r.trust == .none ? "33" : "32") : "31;1"))
         lines.append("  manifest: \(r.manifestSource)")
         if let e = r.expectedDigest { lines.append("  expected: \(e.prefixed)") }
-        if let a = r.actualDigest, r.verdict != .verified { lines.append("  target digest at \(r.at): \(a.prefixed)") }
+        if let a = r.actualDigest, r.verdict != .verified, a != r.manifestDigest { lines.append("  target digest at \(r.at): \(a.prefixed)") }
         for c in VerifyFinding.Class.allCases {
             let group = r.findings.filter { $0.findingClass == c }
             guard !group.isEmpty else { continue }

@@ -1,0 +1,92 @@
+import Foundation
+
+/// An imprint manifest found inside a target: stamped at `/.imprint/manifest.json`, or emitted into the build
+/// context (`fingerprint --emit`) and copied into the image with it (`/app/.imprint/manifest.json`).
+public struct EmbeddedManifest {
+    public var manifest: Manifest
+    /// Its bytes, as stored.
+    public var bytes: [UInt8]
+    /// Where it is in the target (`/.imprint/manifest.json`).
+    public var source: String
+    /// For an emitted manifest: the context root it was emitted into ("" for the target's root); nil for a stamp.
+    public var contextRoot: String?
+    /// The signature stored beside it (`manifest.sig`), if any.
+    public var signatureBytes: [UInt8]?
+
+    /// Finds the manifest of `tree`: the stamp path at the root, else an emitted one (`X/.imprint/manifest.json`
+    /// whose manifest lists that path as excluded) up to five levels down.
+    /// - Parameter read: the bytes of a file of the tree (captured while streaming, or read from disk).
+    /// - Throws: `badInput` when a file at those places is not a valid manifest.
+    public static func find(in tree: Tree, read: (Bytes) throws -> [UInt8]) throws -> EmbeddedManifest? {
+        let stamp = Array(Imprint.defaultStampPath.utf8)
+        func signature(beside path: Bytes) throws -> [UInt8]? {
+            let sig = Array(ManifestSignature.path(besideManifest: path.lossyString).utf8).pathComponents.joinedPath
+            guard let n = tree.node(at: sig), n.type == .file else { return nil }
+            return try read(sig)
+        }
+        if let n = tree.node(at: stamp), n.type == .file {
+            let bytes = try read(stamp)
+            let m = try Manifest.parse(bytes, source: "/" + Imprint.defaultStampPath)
+            return EmbeddedManifest(manifest: m, bytes: bytes, source: "/" + Imprint.defaultStampPath,
+                                    contextRoot: m.metadata.excluded.contains(Imprint.defaultStampPath) ? "" : nil,
+                                    signatureBytes: try signature(beside: stamp))
+        }
+        var candidates: [Bytes] = []
+        tree.walk { path, node in
+            guard node.type == .file, path.pathComponents.count <= 7, path.count > stamp.count,
+                  path.suffix(stamp.count + 1).elementsEqual([0x2F] + stamp) else { return }
+            candidates.append(path)
+        }
+        for p in candidates {
+            let bytes = try read(p)
+            let m = try Manifest.parse(bytes, source: "/" + p.lossyString)
+            guard m.metadata.excluded.contains(Imprint.defaultStampPath) else { continue }
+            return EmbeddedManifest(manifest: m, bytes: bytes, source: "/" + p.lossyString,
+                                    contextRoot: Array(p.dropLast(stamp.count + 1)).lossyString, signatureBytes: try signature(beside: p))
+        }
+        return nil
+    }
+}
+
+/// What `verify` (and `stamp --check`, and `extract`) compare: a deployed tree, the manifest embedded in it if any,
+/// and the Python bytecode checks that suit its kind.
+public struct VerifyTarget {
+    public var tree: Tree
+    public var kind: String
+    public var embedded: EmbeddedManifest?
+    /// The bytecode checks for this kind of target, on the context's subtree (`at`: where it sits).
+    public var bytecode: (Tree, _ at: Bytes) -> [BytecodeFinding]
+
+    /// Reads `spec` (a directory, a tar stream or file, an image) and finds its embedded manifest.
+    /// - Throws: `badInput` for a manifest file (it is not a deployed tree) or an embedded manifest that is invalid.
+    public static func load(_ spec: String, platform: String? = nil) throws -> VerifyTarget {
+        try from(try SourceLoader.load(spec, platform: platform), spec: spec)
+    }
+
+    /// A loaded source as a verify target.
+    public static func from(_ src: LoadedSource, spec: String) throws -> VerifyTarget {
+        if src.kind == .manifestFile {
+            throw ImprintError.badInput("\(spec) is a manifest, not a deployed tree; pass it with --manifest and verify a directory, tar or image")
+        }
+        let isDirectory = src.kind == .directory
+        let root = src.path
+        // Bytes of a file in the target: captured while streaming, or read from disk for a directory.
+        let read: (Bytes) throws -> [UInt8] = { path in
+            if let c = src.tree.node(at: path)?.capturedContent { return c }
+            if isDirectory { return try readFile((root as NSString).appendingPathComponent(path.lossyString), what: "manifest") }
+            if path.pathComponents.joinedPath == Array(Imprint.defaultStampPath.utf8), let b = src.embeddedManifestBytes { return b }
+            throw ImprintError(.notFound, "\(spec): /\(path.lossyString) was not captured")
+        }
+        if let problem = src.embeddedManifestProblem { throw ImprintError.badInput(problem) }
+        let embedded = try EmbeddedManifest.find(in: src.tree, read: read)
+        let bytecode: (Tree, Bytes) -> [BytecodeFinding] = { subtree, at in
+            if isDirectory {
+                return BytecodeChecker.check(tree: subtree, content: BytecodeChecker.directoryReader(root: (root as NSString).appendingPathComponent(at.lossyString)))
+            }
+            var hashes: [Bytes: [UInt32: UInt64]] = [:]
+            subtree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
+            return BytecodeChecker(content: nil, sourceHashes: hashes).check(subtree)
+        }
+        return VerifyTarget(tree: src.tree, kind: src.kind.rawValue, embedded: embedded, bytecode: bytecode)
+    }
+}

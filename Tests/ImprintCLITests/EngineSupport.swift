@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real container engine for the tests: podman (runc) with its Docker-compatible API on a unix socket in a temp
+/// directory, so the real `docker` CLI builds, saves, loads, runs and exports through it (../shared/LAB.md recipe).
+/// Everything — storage, run state, the socket — lives under `dir`; `stop()` ends the service and removes it.
+final class ContainerEngine {
+    let dir: String
+    let service = Process()
+    var socket: String { dir + "/podman.sock" }
+    /// Environment for `docker` and `podman` commands that talk to this engine.
+    var env: [String: String] {
+        ["DOCKER_HOST": "unix://\(socket)", "CONTAINERS_CONF": dir + "/containers.conf", "DOCKER_BUILDKIT": "0",
+         "DOCKER_CONFIG": dir + "/docker-config"]
+    }
+    var podman: String { "podman --root \(dir)/root --runroot \(dir)/run --storage-driver vfs" }
+
+    init() throws {
+        for tool in ["podman", "runc", "docker", "busybox"] { try requireTool(tool) }
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-engine-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir + "/docker-config", withIntermediateDirectories: true)
+        try writeFile(dir + "/containers.conf", """
+        [containers]
+        default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+        [engine]
+        runtime = "runc"
+        cgroup_manager = "cgroupfs"
+
+        """)
+        service.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        service.arguments = ["podman", "--root", dir + "/root", "--runroot", dir + "/run", "--storage-driver", "vfs",
+                             "system", "service", "--time=0", "unix://\(socket)"]
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in env { environment[k] = v }
+        service.environment = environment
+        let log = dir + "/service.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        service.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        service.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        service.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        try service.run()
+        for _ in 0..<100 {
+            if try run("docker", ["version", "--format", "{{.Server.Version}}"], env: env).status == 0 { return }
+            usleep(100_000)
+        }
+        stop()
+        throw ToolMissing(name: "podman system service did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+
+    deinit { stop() }
+
+    func stop() {
+        if service.isRunning {
+            _ = try? run("/bin/sh", ["-c", "docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1"], env: env)
+            kill(service.processIdentifier, SIGKILL)
+            service.waitUntilExit()
+        }
+        _ = try? run("/bin/sh", ["-c", "\(podman) system reset -f >/dev/null 2>&1; rm -rf '\(dir)'"], env: env)
+    }
+
+    /// Runs a shell script against this engine (docker → podman), with imprint on PATH; records a failure when it fails.
+    @discardableResult
+    func sh(_ script: String, cwd: String? = nil, extraEnv: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation) throws -> RunResult {
+        let r = try run("/bin/bash", ["-euo", "pipefail", "-c", script], cwd: cwd, env: scriptEnv(extraEnv))
+        #expect(r.status == 0, "script failed (\(r.status)): \(script)\n\(r.out)\n\(r.err)", sourceLocation: sourceLocation)
+        return r
+    }
+
+    /// The environment of a script: this engine, and `imprint` first on PATH.
+    func scriptEnv(_ extra: [String: String] = [:]) -> [String: String] {
+        var e = env
+        let bin = (TestEnv.imprintPath as NSString).deletingLastPathComponent
+        e["PATH"] = bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        for (k, v) in extra { e[k] = v }
+        return e
+    }
+
+    /// A `FROM scratch` image with busybox (`sh`, `tar`, `sleep`, `cat`…), tagged `localhost/busybox-base`.
+    func buildBusyboxBase() throws {
+        let ctx = dir + "/busybox-ctx"
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        try sh("""
+        cp "$(command -v busybox)" \(ctx)/busybox
+        cat > \(ctx)/Dockerfile <<'EOF'
+        FROM scratch
+        COPY busybox /bin/busybox
+        RUN ["/bin/busybox", "--install", "-s", "/bin"]
+        EOF
+        docker build -q -t localhost/busybox-base \(ctx) >/dev/null
+        """)
+    }
+}
