@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ImprintCore
 
@@ -88,5 +89,71 @@ import Testing
         let prefixOnly = try DockerIgnore.parse(Array("docs\n!docs/keep.md\n".utf8), file: "f")
         #expect(prefixOnly.mustDescend(intoExcluded: Array("docs".utf8)))
         #expect(!prefixOnly.mustDescend(intoExcluded: Array("other".utf8)))
+    }
+}
+
+/// The ways BuildKit's reading of an ignore file differed from imprint's, each answered by BuildKit's own code
+/// (the oracle of ci/fuzzing/dockerignore_contexts.py): the files it sends, or that it refuses the context.
+@Suite struct BuildKitRuleTests {
+    struct Row: CustomTestStringConvertible, Sendable {
+        var rule: String
+        var ignore: [UInt8]
+        var files: [String]
+        /// What BuildKit sends of `files` (besides .dockerignore), or nil for an error.
+        var sent: [String]?
+        var testDescription: String { rule }
+    }
+
+    static func row(_ rule: String, _ ignore: String, _ files: [String], _ sent: [String]?) -> Row {
+        Row(rule: rule, ignore: Array(ignore.utf8), files: files, sent: sent)
+    }
+
+    static let rows: [Row] = [
+        row("trimmed again after cleaning: `a /` is `a`", "a /\n", ["a", "b"], ["b"]),
+        row("`./ a` is `a`", "./ a\n", ["a", "b"], ["b"]),
+        row("`./!a` is an exception", "*\n./!a\n", ["a", "b"], ["a"]),
+        row("`/!a` is an exception", "*\n/!a\n", ["a", "b"], ["a"]),
+        row("`!/` excludes the root: an error", "!/\n", ["a"], nil),
+        row("`!/b/..` excludes the root: an error", "x\n!/b/..\n", ["a"], nil),
+        row("`a\\d` is a regexp digit class", "a\\d\n", ["a1", "ab"], ["ab"]),
+        row("`a\\w` is a word character", "a\\w\n", ["ab", "a-"], ["a-"]),
+        row("`a\\b` is a word boundary", "a\\b\n", ["a", "ab"], ["ab"]),
+        row("`[[:alpha:]]` is a POSIX class", "[[:alpha:]]\n", ["a", "1"], ["1"]),
+        row("`^a*` anchors", "^a*\n", ["ab", "ba"], ["ba"]),
+        row("`__\\pycache__` is an invalid class: an error when matching reaches it", "__\\pycache__\n", ["x"], nil),
+        row("`\\1` is a backreference Go rejects", "\\1\n", ["a"], nil),
+        row("`[[:foo:]]` is an unknown class", "[[:foo:]]\n", ["a"], nil),
+        row("a bad pattern matching never reaches is no error", "*\n[z-a]\n", ["a", "b"], []),
+        row("a trailing backslash is no error (`\\$`: a literal dollar)", "ab*\\\n", ["ab$", "abc"], ["abc"]),
+        row("U+000B is whitespace", "\u{0B}b\u{0B}\n", ["b", "c"], ["c"]),
+        row("U+2028 and U+2029 are whitespace", "\u{2028}b\u{2029}\n", ["b", "c"], ["c"]),
+        row("a stray CR is whitespace", "b\r\n", ["b", "c"], ["c"]),
+        row("U+200B is not whitespace", "\u{200B}b\n", ["b"], ["b"]),
+        row("a BOM on a later line stays in an exact pattern", "x\n\u{FEFF}b\n", ["b"], ["b"]),
+        row("a BOM on a later line is dropped from a regexp", "x\n\u{FEFF}b*\n", ["b", "bc"], []),
+        row("`|` is alternation once the pattern is a regexp", "x*|b\n", ["xa", "b", "cb"], []),
+        row("`|` in an exact pattern is a literal", "a|b\n", ["a", "b"], ["a", "b"]),
+        row("`{2}` is a repetition", "a{2}*\n", ["aa", "aaa", "a"], ["a"]),
+        Row(rule: "a line of 64 KiB is an error", ignore: Array(repeating: UInt8(ascii: "x"), count: 65536) + [0x0A], files: ["a"], sent: nil),
+        Row(rule: "a line just under 64 KiB is read", ignore: Array(repeating: UInt8(ascii: "x"), count: 65535) + [0x0A], files: ["a"], sent: ["a"]),
+        Row(rule: "invalid UTF-8 in an exact pattern matches the same bytes", ignore: [0x61, 0xFF, 0x0A], files: ["a\u{FFFD}", "ab"], sent: ["a\u{FFFD}", "ab"]),
+    ]
+
+    @Test(arguments: rows)
+    func buildKitSendsWhatTheRuleSays(_ row: Row) throws {
+        let root = NSTemporaryDirectory() + "imprint-rule-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for f in row.files { FileManager.default.createFile(atPath: root + "/" + f, contents: Data("x".utf8)) }
+        FileManager.default.createFile(atPath: root + "/.dockerignore", contents: Data(row.ignore))
+        do {
+            let ig = try DockerIgnore.parse(row.ignore, file: ".dockerignore")
+            let (tree, _) = try ContextWalker(ignore: ig).walk(root)
+            let sent = tree.entries.map { $0.path.lossyString }.filter { $0 != ".dockerignore" }.sorted()
+            #expect(row.sent != nil, "BuildKit refuses this context; imprint sent \(sent)")
+            #expect(sent == (row.sent ?? []).sorted())
+        } catch let e as ImprintError {
+            #expect(row.sent == nil, "imprint refused what BuildKit sends: \(e.message)")
+        }
     }
 }
