@@ -36,6 +36,7 @@ struct ImprintCommand: AsyncParsableCommand {
             Attach.self,
             FetchManifest.self,
             HistorySync.self,
+            Probe.self,
         ]
     )
 

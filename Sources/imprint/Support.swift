@@ -150,3 +150,9 @@ struct TextOrJSONFormat: ParsableArguments {
 
     var json: Bool { format == .json || jsonAlias }
 }
+
+/// `-q/--quiet`: no progress and no diagnostics other than errors.
+struct QuietFlag: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Print no progress and no diagnostics but errors.")
+    var quiet = false
+}

@@ -7,8 +7,10 @@ extension ImprintCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify that deployed files are byte-identical to what CI built, and catch stale bytecode.",
             discussion: """
-            TARGET is a directory, a tar file or - (a tar stream on stdin), or an image (OCI layout, oci-archive, \
-            docker-archive). The manifest is the one embedded in the target (/.imprint/manifest.json from \
+            TARGET is a directory, a tar file or - (a tar stream on stdin), an image (OCI layout, oci-archive, \
+            docker-archive, registry://HOST/REPO:TAG), a running container (pid:N, docker:NAME, podman:NAME: its \
+            files through /proc, then its processes), or http(s)://HOST/PATH where a Python process serves the \
+            evidence of `imprint probe python` (which bytes it actually loaded). The manifest is the one embedded in the target (/.imprint/manifest.json from \
             `imprint stamp`, or one written into the context with `imprint fingerprint --emit`), or --manifest.
 
             Examples:
@@ -68,6 +70,15 @@ extension ImprintCommand {
         @Option(help: "Show at most this many findings per class in text output.")
         var limit: Int?
 
+        @Option(help: "The Python that proves timestamp pycs by recompiling their sources (default: python3 on PATH; it must have the pycs' magic number).", completion: .file())
+        var python: String?
+
+        @Flag(name: .customLong("no-processes"), help: "For a running container: check only its files, not its processes.")
+        var noProcesses = false
+
+        @Flag(help: "For a directory (e.g. / inside a container): also check the processes of this machine's PID namespace.")
+        var processes = false
+
         func run() async throws {
             try runReportingErrors {
                 var verifier = Verifier()
@@ -103,7 +114,25 @@ extension ImprintCommand {
                         return
                     }
                 }
-                let loaded = try VerifyTarget.load(target, platform: platform)
+                if target.hasPrefix("http://") || target.hasPrefix("https://") {
+                    // A running Python process, through the evidence its probe serves.
+                    let (m, source) = try manifest.map { try loadManifest($0) }.map { ($0.0, Optional($0.1)) } ?? (nil, nil)
+                    let client = HTTPClient(RegistryOptions.current.httpConfiguration)
+                    let evidence = try RuntimeEvidence.fetch(target, client: client)
+                    let report = evidence.report(target: target, manifest: m, manifestSource: source, expected: verifier.expectedDigest)
+                    try render(report)
+                    if report.verdict == .mismatch { throw ExitCode(1) }
+                    if requireTrust && report.trust == .none { throw ExitCode(1) }
+                    return
+                }
+                if LiveSource.isLive(target) {
+                    let report = try verifyLive(verifier)
+                    try render(report)
+                    if report.verdict == .mismatch { throw ExitCode(1) }
+                    if requireTrust && report.trust == .none { throw ExitCode(1) }
+                    return
+                }
+                let loaded = try VerifyTarget.load(target, platform: platform, python: python)
                 verifier.bytecode = loaded.bytecode
                 let (manifestValue, manifestSource, emittedAt): (Manifest, String, String?)
                 if let manifest {
@@ -121,9 +150,19 @@ extension ImprintCommand {
                     }
                 }
                 if manifest == nil, emittedAt == nil { verifier.targetExcluded = [Imprint.defaultStampPath] }
-                let report = try verifier.verify(manifest: manifestValue, manifestSource: manifestSource, target: loaded.tree,
+                var report = try verifier.verify(manifest: manifestValue, manifestSource: manifestSource, target: loaded.tree,
                                                  targetName: target == "-" ? "stdin" : target, targetKind: loaded.kind,
                                                  emittedAt: emittedAt)
+                if processes {
+                    // This machine's processes (inside a container: the container's), against the verified directory.
+                    guard loaded.kind == "directory" else { throw ValidationError("--processes needs a directory target, such as /") }
+                    let base = URL(fileURLWithPath: target).standardizedFileURL.resolvingSymlinksInPath().path
+                    let absoluteAt = (base == "/" ? "" : base) + (report.at == "/" ? "" : report.at)
+                    let subtree = loaded.tree.subtree(at: Array(report.at.utf8).pathComponents.joinedPath)
+                    let local = LiveSource.local()
+                    report = report.adding(ProcessChecks.check(local, processes: local.processes(), tree: subtree,
+                                                               at: absoluteAt.isEmpty ? "/" : absoluteAt, manifest: manifestValue))
+                }
                 try render(report)
                 if report.verdict == .mismatch { throw ExitCode(1) }
                 if requireTrust && report.trust == .none {
@@ -131,6 +170,30 @@ extension ImprintCommand {
                     throw ExitCode(1)
                 }
             }
+        }
+
+        /// A running container: its application directory read through /proc/PID/root, then its processes.
+        func verifyLive(_ base: Verifier) throws -> VerifyReport {
+            var verifier = base
+            var live = LiveVerification(source: try LiveSource.open(target))
+            live.at = at
+            live.python = python
+            if let manifest { (live.manifest, live.manifestSource) = try loadManifest(manifest) }
+            let prepared = try live.prepare()
+            verifier.at = prepared.at
+            verifier.bytecode = prepared.target.bytecode
+            if pubkey != nil, manifest == nil, verifier.signature == nil, let e = prepared.target.embedded {
+                verifier.signatureSource = ManifestSignature.path(besideManifest: e.source)
+                if let bytes = e.signatureBytes { verifier.signature = try ManifestSignature.parse(bytes, source: verifier.signatureSource!) }
+            }
+            if manifest == nil, !prepared.emitted { verifier.targetExcluded = [Imprint.defaultStampPath] }
+            let report = try verifier.verify(manifest: prepared.manifest, manifestSource: prepared.manifestSource, target: prepared.target.tree,
+                                             targetName: target, targetKind: "container", emittedAt: nil)
+            guard !noProcesses else { return report }
+            let atPath = Array(report.at.utf8).pathComponents.joinedPath
+            let subtree = prepared.target.tree.subtree(at: atPath)
+            return report.adding(ProcessChecks.check(live.source, processes: live.source.processes(), tree: subtree, at: report.at,
+                                                     manifest: prepared.manifest, fileFindings: report.findings))
         }
 
         /// --pubkey and --signature (or the .sig beside --manifest).

@@ -7,61 +7,87 @@ extension ImprintCommand {
         static let configuration = CommandConfiguration(
             abstract: "Wait until a deployed service serves the expected manifest digest.",
             discussion: """
-            The rollout gate after kubectl apply or docker compose up: polls URL with GET until the JSON it \
-            returns carries DIGEST at --field (default imprint.digest, else a top-level digest) with a 2xx \
-            status. Each poll prints what it saw on stderr; the verdict goes to stdout. The application serves \
-            the root digest of its embedded manifest, e.g. {"imprint": {"digest": "sha256:…"}} read from \
-            /.imprint/manifest.json (ci/examples/serve-digest.py does this with the Python standard library).
+            The rollout gate after kubectl apply or docker compose up: polls each URL with GET until the JSON it \
+            returns carries DIGEST (at --field; default imprint.digest, a top-level digest, or the manifest.digest of \
+            `imprint probe python` evidence) with a 2xx status. The digest must be the one the serving process read \
+            when it started (ci/examples/serve-digest.py, or the probe): a process that reads the manifest file at \
+            every request reports a new digest while still running old code.
 
-            Example:
+            Behind a load balancer, one answer says little: --consecutive K needs K answers in a row with the \
+            expected digest, and --instances N needs N distinct instances (told apart by the pid, start time and host \
+            the answer reports) with it and no other digest among the recent answers. Several URLs (one per instance) \
+            must all serve it. Each poll prints what it saw on stderr; the verdict and a per-instance table (digest, \
+            process start, last seen) go to stdout.
+
+            Examples:
               kubectl apply -f deploy.yaml
-              imprint wait https://api.example.com/healthz --expect "$(imprint fingerprint . --digest-only)" --timeout 600
+              imprint wait https://api.example.com/healthz --expect "$(cat ../out/digest.txt)" --consecutive 5 --timeout 600
+              imprint wait http://10.0.0.5:8080/imprint http://10.0.0.6:8080/imprint --expect sha256:3f1c…
 
             Exit status: 0 the digest is served; 1 timed out (the message says what was seen last); \
             2 bad arguments (URL, digest, interval, header).
             """
         )
 
-        @Argument(help: "The health endpoint (http:// or https://) that serves the digest as JSON.")
-        var url: String
+        @Argument(help: "The endpoints (http:// or https://) that serve the digest as JSON.")
+        var urls: [String]
 
         @Option(help: ArgumentHelp("The digest the new rollout serves: sha256:<64 hex digits> or the 64 hex digits, any case.", valueName: "digest"))
         var expect: String
 
-        @Option(help: ArgumentHelp("Dot path to the digest in the JSON answer (default: imprint.digest, then a top-level digest).", valueName: "path"))
+        @Option(help: ArgumentHelp("Dot path to the digest in the JSON answer (default: imprint.digest, digest, manifest.digest).", valueName: "path"))
         var field: String?
 
-        @Option(help: ArgumentHelp("Seconds between polls (fractions allowed).", valueName: "seconds"))
+        @Option(help: ArgumentHelp("Seconds between rounds of polls (fractions allowed).", valueName: "seconds"))
         var interval: Double = 2
 
         @Option(help: ArgumentHelp("Seconds to wait before giving up with exit status 1.", valueName: "seconds"))
         var timeout: Double = 300
 
+        @Option(help: ArgumentHelp("Answers in a row, per URL, that must all carry the digest (a load balancer may answer from any instance).", valueName: "K"))
+        var consecutive: Int = 1
+
+        @Option(help: ArgumentHelp("Distinct instances that must serve the digest, none serving another.", valueName: "N"))
+        var instances: Int?
+
         @Option(name: .customLong("header"), help: ArgumentHelp("An extra request header (repeatable), e.g. 'Authorization: Bearer …'.", valueName: "Name: value"))
         var headers: [String] = []
 
-        @Flag(name: .shortAndLong, help: "Do not print a line per poll.")
-        var quiet = false
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() async throws {
             var gate: RolloutWait!
             try runReportingErrors {
-                gate = try RolloutWait(url: url, expect: expect, field: field, interval: interval, timeout: timeout,
-                                       headers: headers)
+                gate = try RolloutWait(urls: urls, expect: expect, field: field, interval: interval, timeout: timeout,
+                                       headers: headers, consecutive: consecutive, instances: instances)
             }
             let expected = gate.expected
-            let outcome = gate.run { n, t, o in
-                guard !quiet else { return }
+            let (outcome, table) = gate.run { n, t, url, o in
+                guard !quietFlag.quiet else { return }
                 let note = o.matches ? " (expected)" : (o.digestMatches ? " (expected digest, but not a 2xx status)"
                                                          : (o.value != nil ? " (waiting for \(expected))" : ""))
-                Console.err("poll \(n) at \(Self.seconds(t)): \(o)\(note)")
+                let from = gate.urls.count > 1 ? " \(url.absoluteString)" : ""
+                let who = o.instance.map { " [\($0)]" } ?? ""
+                Console.err("poll \(n) at \(Self.seconds(t))\(from)\(who): \(o)\(note)")
             }
+            let where_ = gate.urls.count == 1 ? gate.url.absoluteString : "\(gate.urls.count) URLs"
             switch outcome {
             case let .complete(polls, t, _):
-                Console.out("rollout complete: \(gate.url.absoluteString) serves \(expected), after \(polls) poll\(polls == 1 ? "" : "s"), \(Self.seconds(t))")
+                Console.out("rollout complete: \(where_) serves \(expected), after \(polls) poll\(polls == 1 ? "" : "s"), \(Self.seconds(t))")
+                Self.printTable(table)
             case let .timedOut(polls, t, last):
-                Console.out("timed out after \(Self.seconds(t)): last seen \(last) from \(gate.url.absoluteString), expected \(expected) (\(polls) poll\(polls == 1 ? "" : "s"))")
+                Console.out("timed out after \(Self.seconds(t)): last seen \(last) from \(where_), expected \(expected) (\(polls) poll\(polls == 1 ? "" : "s"))")
+                Self.printTable(table)
                 throw ExitCode(1)
+            }
+        }
+
+        static func printTable(_ table: [RolloutWait.InstanceState]) {
+            guard !table.isEmpty else { return }
+            Console.out("  instance                          digest         started                         last seen  answers")
+            for s in table {
+                let digest = s.digest.map { $0.hasPrefix("sha256:") ? String($0.dropFirst(7).prefix(12)) : String($0.prefix(12)) } ?? "-"
+                Console.out("  \(s.instance.padding(toLength: 32, withPad: " ", startingAt: 0))  \(digest.padding(toLength: 13, withPad: " ", startingAt: 0))  \((s.started ?? "-").padding(toLength: 30, withPad: " ", startingAt: 0))  \(seconds(s.lastSeen).padding(toLength: 9, withPad: " ", startingAt: 0))  \(s.answers)")
             }
         }
 

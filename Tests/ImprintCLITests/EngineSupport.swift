@@ -93,3 +93,44 @@ final class ContainerEngine {
         """)
     }
 }
+
+extension ContainerEngine {
+    /// A `FROM scratch` image with busybox and the host's Debian CPython (/usr/bin/python3.11, its standard library
+    /// and the shared objects they need), tagged `localhost/python-base`: real CPython in a container, built in
+    /// seconds without a network.
+    func buildPythonBase() throws {
+        try requireTool("/usr/bin/python3.11")
+        let ctx = dir + "/python-ctx"
+        try FileManager.default.createDirectory(atPath: ctx + "/rootfs", withIntermediateDirectories: true)
+        try sh("""
+        cd \(ctx)/rootfs
+        mkdir -p bin usr/bin usr/lib lib64 lib/x86_64-linux-gnu tmp
+        cp "$(command -v busybox)" bin/busybox
+        for a in sh ls cat cp mv rm mkdir sleep tar touch echo ps kill sed; do ln -s busybox bin/$a; done
+        cp /usr/bin/python3.11 usr/bin/python3
+        tar -C /usr/lib --exclude=test --exclude=idlelib --exclude=tkinter --exclude=ensurepip --exclude=lib2to3 \
+            --exclude=__pycache__ -cf - python3.11 | tar -C usr/lib -xf -
+        for f in /usr/bin/python3.11 /usr/lib/python3.11/lib-dynload/*.so; do ldd "$f" 2>/dev/null; done \
+            | awk '/=> \\// {print $3} /ld-linux/ {print $1}' | sort -u | while read -r lib; do
+              case "$lib" in /lib64/*) cp -L "$lib" lib64/ ;; *) cp -L "$lib" lib/x86_64-linux-gnu/ ;; esac
+            done
+        cat > \(ctx)/Dockerfile <<'EOF2'
+        FROM scratch
+        COPY rootfs/ /
+        ENV PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=
+        EOF2
+        docker build -q -t localhost/python-base \(ctx) >/dev/null
+        docker run --rm --network none localhost/python-base python3 -c 'import json, hashlib, socket, http.server; print("ok")' | grep -qx ok
+        """)
+    }
+
+    /// Waits until `cmd` (run in the container) succeeds, up to `seconds`.
+    func waitFor(_ container: String, _ cmd: String, seconds: Double = 15) throws {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if try run("docker", ["exec", container, "sh", "-c", cmd], env: env).status == 0 { return }
+            usleep(200_000)
+        }
+        Issue.record("\(container): `\(cmd)` did not succeed within \(seconds) s")
+    }
+}

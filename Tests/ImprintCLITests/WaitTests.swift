@@ -213,11 +213,20 @@ private func withScriptedServer<T>(_ dir: String, responses: [(Int, String)], fi
             let r = try imprint("wait", url, "--expect", digest, "--timeout", "5", "--interval", "0.2")
             #expect(r.status == 0, "\(r.out)\(r.err)")
             #expect(r.out.contains("serves \(digest), after 1 poll"), "\(r.out)")
-            // The manifest goes away: 503 with the reason, and the gate says so.
-            try FileManager.default.removeItem(atPath: tmp + "/ctx/.imprint/manifest.json")
-            let gone = try imprint("wait", url, "--expect", digest, "--timeout", "0.3", "--interval", "0.2")
-            #expect(gone.status == 1)
-            #expect(gone.out.contains("last seen HTTP 503, no field imprint.digest or digest"), "\(gone.out)")
+            // The files are replaced in place (a new manifest), the process is not restarted: it still serves the
+            // digest it started with, so the gate must not declare the new rollout complete.
+            try writeFile(tmp + "/ctx/app.py", "print('new')\n")
+            let fp2 = try imprint("fingerprint", tmp + "/ctx", "--emit", ".imprint/manifest.json", "--digest-only", "--quiet")
+            let newDigest = fp2.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(newDigest != digest)
+            let stale = try imprint("wait", url, "--expect", newDigest, "--timeout", "0.5", "--interval", "0.2")
+            #expect(stale.status == 1, "\(stale.out)")
+            #expect(stale.out.contains("last seen HTTP 200, imprint.digest \(digest)"), "\(stale.out)")
+            // A restarted process serves the new digest.
+            let restarted = try TestServer(script: script, env: ["IMPRINT_MANIFEST": tmp + "/ctx/.imprint/manifest.json"])
+            defer { restarted.stop() }
+            let done = try imprint("wait", "http://127.0.0.1:\(restarted.port)/healthz", "--expect", newDigest, "--timeout", "5")
+            #expect(done.status == 0, "\(done.out)")
         }
     }
 }

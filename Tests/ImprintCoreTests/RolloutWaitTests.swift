@@ -19,7 +19,7 @@ import Testing
         (200, #"{"digest":"\#(want.hex.uppercased())"}"#, RolloutWait.defaultFields, true, "HTTP 200, digest sha256:\(want.hex)"),
         (503, #"{"imprint":{"digest":"\#(want.hex)"}}"#, RolloutWait.defaultFields, false, "HTTP 503, imprint.digest sha256:\(want.hex)"),
         (200, #"{"imprint":{"digest":"v1.2"}}"#, RolloutWait.defaultFields, false, "HTTP 200, imprint.digest v1.2"),
-        (200, #"{"status":"ok"}"#, RolloutWait.defaultFields, false, "HTTP 200, no field imprint.digest or digest"),
+        (200, #"{"status":"ok"}"#, RolloutWait.defaultFields, false, "HTTP 200, no field imprint.digest or digest or manifest.digest or imprint.manifest.digest"),
         (200, #"{"imprint":{"digest":7}}"#, RolloutWait.defaultFields, false, "HTTP 200, field imprint.digest is not a string"),
         (200, #"{"imprint":{"digest":null}}"#, ["imprint.digest"], false, "HTTP 200, no field imprint.digest"),
         (200, "<html>", RolloutWait.defaultFields, false, "HTTP 200, body is not JSON"),

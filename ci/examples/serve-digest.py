@@ -1,42 +1,62 @@
 #!/usr/bin/env python3
-"""Serve the root digest of the embedded imprint manifest at /healthz, for `imprint wait`.
+"""Serve the digest of the manifest this process started with, for `imprint wait` (and the probe's evidence).
 
-Standard library only. The manifest is the one `imprint fingerprint --emit .imprint/manifest.json` put into the
-image (COPY . /app puts it at /app/.imprint/manifest.json):
+Standard library only. The manifest is the one `imprint stamp` put at /.imprint/manifest.json, or the one
+`imprint fingerprint --emit .imprint/manifest.json` put into the build context (COPY . /app puts it at
+/app/.imprint/manifest.json):
 
     IMPRINT_MANIFEST=/app/.imprint/manifest.json PORT=8080 python3 serve-digest.py
 
-GET /healthz answers {"imprint": {"digest": "sha256:…"}} (503 with an "error" when the manifest cannot be read).
+The digest is read ONCE, when the process starts: an old process still serving after the files were replaced in
+place keeps reporting the old digest, so `imprint wait` does not declare the rollout complete. (Reading the file at
+every request would report the new digest from a process that still runs the old code.)
+
+GET /healthz answers {"status": "ok", "imprint": {"digest": "sha256:…", "pid": …, "startedAt": "…", "hostname": "…"}}.
+GET /imprint answers the evidence of imprint_probe (`imprint probe python`) when it sits beside this file: which bytes
+this process actually loaded, for `imprint verify http://HOST:PORT/imprint`.
 HOST defaults to 127.0.0.1; in a container set HOST=0.0.0.0. PORT=0 picks a free port; the address in use is
 printed on stdout as "listening on HOST:PORT".
-In an existing app, the same three lines go into its health handler:
-
-    import json
-    digest = json.load(open(os.environ.get("IMPRINT_MANIFEST", "/.imprint/manifest.json")))["digest"]
-    return {"status": "ok", "imprint": {"digest": digest}}
 """
-import json
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import imprint_probe  # first: it must see every later import
+except ImportError:
+    imprint_probe = None
+
+import json
+import socket
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MANIFEST = os.environ.get("IMPRINT_MANIFEST", "/.imprint/manifest.json")
+STARTED_AT = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def manifest_digest():
-    # Read at every request: the file is tiny and a redeploy that swaps it is seen at once.
-    with open(MANIFEST, "rb") as f:
-        return json.load(f)["digest"]
+def read_digest():
+    try:
+        with open(MANIFEST, "rb") as f:
+            return json.load(f)["digest"], None
+    except (OSError, ValueError, KeyError) as e:
+        return None, f"cannot read {MANIFEST}: {e}"
+
+
+DIGEST, PROBLEM = read_digest()   # once, at start
 
 
 class Health(BaseHTTPRequestHandler):
     def do_GET(self):
-        if self.path.split("?")[0] != "/healthz":
+        path = self.path.split("?")[0]
+        if path == "/imprint" and imprint_probe is not None:
+            return self.answer(200, imprint_probe.evidence())
+        if path != "/healthz":
             return self.answer(404, {"error": "not found"})
-        try:
-            self.answer(200, {"status": "ok", "imprint": {"digest": manifest_digest()}})
-        except (OSError, ValueError, KeyError) as e:
-            self.answer(503, {"status": "error", "error": f"cannot read {MANIFEST}: {e}"})
+        if DIGEST is None:
+            return self.answer(503, {"status": "error", "error": PROBLEM})
+        self.answer(200, {"status": "ok", "imprint": {"digest": DIGEST, "pid": os.getpid(), "startedAt": STARTED_AT,
+                                                       "hostname": socket.gethostname()}})
 
     def answer(self, status, obj):
         body = json.dumps(obj).encode()

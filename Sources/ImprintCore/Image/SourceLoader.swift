@@ -17,6 +17,8 @@ public struct LoadedSource {
         case manifestFile = "manifest"
         /// An image in a registry (`registry://HOST/REPO:TAG`), read through `RegistryImageReader`.
         case registry
+        /// A running container (`pid:N`, `docker:NAME`, `podman:NAME`), read through `/proc/PID/root`.
+        case container
 
         /// True for the three image formats.
         public var isImage: Bool { self == .ociLayout || self == .ociArchive || self == .dockerArchive || self == .registry }
@@ -92,6 +94,13 @@ public enum SourceLoader {
             let (tree, captured) = try readTarStream(FileDescriptorSource(fd: 0, name: "stdin"), name: "stdin", capture: capture)
             return finish(LoadedSource(kind: .tarStream, path: "-", tree: tree, stampPath: stampPath), captured)
         }
+        if LiveSource.isLive(spec) {
+            // A running container: its whole filesystem as its processes see it (pseudo file systems left out).
+            let live = try LiveSource.open(spec)
+            let tree = try live.walk("/")
+            return finish(LoadedSource(kind: .container, path: spec, tree: tree, stampPath: stampPath),
+                          try live.readFile("/" + stampPath))
+        }
         if RegistryReference.isRegistry(spec) {
             let (src, captured) = try RegistrySource.load(spec, platform: try platform.map { try Platform(parsing: $0) },
                                                           stampPath: stampPath, withTree: withTree)
@@ -116,6 +125,8 @@ public enum SourceLoader {
         case .tarStream:
             let (tree, captured) = try readTarStream(try FileDescriptorSource(path: parsed.path), name: parsed.path, capture: capture)
             return finish(LoadedSource(kind: .tarStream, path: parsed.path, tree: tree, stampPath: stampPath), captured)
+        case .container:
+            throw ImprintError.badInput("\(spec): a running container is named pid:N, docker:NAME or podman:NAME")
         case .ociLayout, .ociArchive, .dockerArchive, .registry:
             let location = try openImage(parsed)
             let info = try location.reader.resolve(reference: location.reference, platform: chosenPlatform)

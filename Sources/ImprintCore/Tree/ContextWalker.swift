@@ -382,6 +382,9 @@ public struct ContextWalker {
             node.uid = st.st_uid
             node.gid = st.st_gid
             node.mtime = Int64(st.st_mtim.tv_sec)
+            let m = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            let c = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+            node.changedNanos = max(m, c)
         }
 
         private func readLink(_ dfd: Int32, _ cname: [CChar], _ abs: Bytes) throws -> Bytes {

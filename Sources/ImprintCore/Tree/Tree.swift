@@ -38,6 +38,9 @@ public final class TreeNode {
     public var gid: UInt32 = 0
     /// Seconds since the epoch, when the source has them (directories, tars). Never part of a digest.
     public var mtime: Int64?
+    /// For entries walked from a live filesystem: the later of mtime and ctime, in nanoseconds since the epoch (when
+    /// the entry last changed in any way). Never part of a digest.
+    public var changedNanos: Int64?
     public var xattrs: [String: Bytes]?
     public var devMajor: UInt32 = 0
     public var devMinor: UInt32 = 0
@@ -130,7 +133,7 @@ public final class TreeNode {
     /// A copy of this node without its children.
     public func shallowCopy() -> TreeNode {
         let n = TreeNode(type: type, mode: mode, size: size, digest: digest, target: target)
-        n.hardlink = hardlink; n.uid = uid; n.gid = gid; n.mtime = mtime; n.xattrs = xattrs
+        n.hardlink = hardlink; n.uid = uid; n.gid = gid; n.mtime = mtime; n.xattrs = xattrs; n.changedNanos = changedNanos
         n.devMajor = devMajor; n.devMinor = devMinor; n.layer = layer; n.implicit = implicit
         n.pySourceHashes = pySourceHashes; n.capturedContent = capturedContent
         n.pycHeader = pycHeader

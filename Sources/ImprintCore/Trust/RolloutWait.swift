@@ -10,10 +10,19 @@ import Foundation
 /// equals the expected digest (`sha256:` prefix optional, case-insensitive). Anything else — no answer,
 /// another status, another digest, no such field — is reported and polled again until `timeout`.
 public struct RolloutWait: Sendable {
-    /// Where the digest is looked for when no field is given: `imprint.digest`, then a top-level `digest`.
-    public static let defaultFields = ["imprint.digest", "digest"]
+    /// Where the digest is looked for when no field is given: `imprint.digest`, then a top-level `digest`, then the
+    /// digest the probe's evidence reports (`manifest.digest`, `imprint.manifest.digest`).
+    public static let defaultFields = ["imprint.digest", "digest", "manifest.digest", "imprint.manifest.digest"]
 
-    public let url: URL
+    /// Every endpoint polled (one load-balanced URL, or each instance's own).
+    public let urls: [URL]
+    public var url: URL { urls[0] }
+    /// Answers in a row, per URL, that must all carry the expected digest (a load balancer may route each poll to
+    /// another instance).
+    public var consecutive = 1
+    /// Distinct instances (told apart by the pid, start time and host they report) that must have answered with the
+    /// expected digest, none answering with another, within the recent answers.
+    public var instances: Int?
     public let expected: Digest
     /// Dot paths into the JSON body (`imprint.digest`; a numeric component indexes an array), tried in order.
     public let fields: [String]
@@ -51,10 +60,24 @@ public struct RolloutWait: Sendable {
     /// - Throws: `badInput` naming the argument that is wrong.
     public init(url: String, expect: String, field: String? = nil, interval: Double = 2, timeout: Double = 300,
                 headers: [String] = []) throws {
-        guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme),
-              let host = u.host, !host.isEmpty else {
-            throw ImprintError.badInput("'\(url)' is not an http:// or https:// URL")
+        try self.init(urls: [url], expect: expect, field: field, interval: interval, timeout: timeout, headers: headers)
+    }
+
+    public init(urls: [String], expect: String, field: String? = nil, interval: Double = 2, timeout: Double = 300,
+                headers: [String] = [], consecutive: Int = 1, instances: Int? = nil) throws {
+        var parsed: [URL] = []
+        for url in urls {
+            guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme),
+                  let host = u.host, !host.isEmpty else {
+                throw ImprintError.badInput("'\(url)' is not an http:// or https:// URL")
+            }
+            parsed.append(u)
         }
+        guard !parsed.isEmpty else { throw ImprintError.badInput("give at least one URL") }
+        guard consecutive >= 1, consecutive <= 1000 else { throw ImprintError.badInput("--consecutive must be from 1 to 1000") }
+        if let instances { guard instances >= 1, instances <= 1000 else { throw ImprintError.badInput("--instances must be from 1 to 1000") } }
+        self.consecutive = consecutive
+        self.instances = instances
         guard let digest = Self.normalise(expect) else {
             throw ImprintError.badInput("--expect '\(expect)' is not a full SHA-256 digest (sha256:<64 hex digits>)")
         }
@@ -65,7 +88,7 @@ public struct RolloutWait: Sendable {
         }
         guard interval.isFinite, interval > 0 else { throw ImprintError.badInput("--interval must be a positive number of seconds") }
         guard timeout.isFinite, timeout >= 0 else { throw ImprintError.badInput("--timeout must be zero or a positive number of seconds") }
-        self.url = u
+        self.urls = parsed
         self.expected = digest
         self.fields = field.map { [$0] } ?? Self.defaultFields
         self.interval = interval
@@ -95,6 +118,9 @@ public struct RolloutWait: Sendable {
         public var matches: Bool
         /// True when the value is the expected digest (whatever the status).
         public var digestMatches: Bool
+        /// Who answered, when the answer says (host, pid and start time of the process).
+        public var instance: String?
+        public var started: String?
 
         public var description: String {
             var parts: [String] = []
@@ -115,6 +141,17 @@ public struct RolloutWait: Sendable {
         guard let json = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) else {
             o.problem = body.isEmpty ? "empty body" : "body is not JSON"
             return o
+        }
+        // The probe's evidence (or a health answer carrying the same facts) says which process answered.
+        for base in ["", "imprint."] {
+            let pid = lookup(base + "pid", in: json).map { "\($0)" }
+            let started = lookup(base + "startedAt", in: json).map { "\($0)" } ?? lookup(base + "started", in: json).map { "\($0)" }
+            let host = lookup(base + "hostname", in: json).map { "\($0)" }
+            if pid != nil || started != nil {
+                o.instance = [host, pid.map { "pid \($0)" }].compactMap { $0 }.joined(separator: " ")
+                o.started = started
+                break
+            }
         }
         for f in fields {
             guard let v = lookup(f, in: json) else { continue }
@@ -148,7 +185,8 @@ public struct RolloutWait: Sendable {
     }
 
     /// One GET: never throws; a failed request is an observation with a problem.
-    public func poll(client: HTTPClient) -> Observation {
+    public func poll(client: HTTPClient, url: URL? = nil) -> Observation {
+        let url = url ?? self.url
         var headerFields = ["Accept": "application/json", "Cache-Control": "no-cache"]
         for h in headers { headerFields[h.name] = h.value }
         do {
@@ -158,38 +196,83 @@ public struct RolloutWait: Sendable {
         } catch {
             let reason = (error as? TransportError)?.message ?? (error as? ImprintError)?.message ?? "\(error)"
             return Observation(status: nil, field: nil, value: nil, problem: "no answer: " + reason,
-                               matches: false, digestMatches: false)
+                               matches: false, digestMatches: false, instance: nil, started: nil)
         }
     }
 
     /// How a wait ended.
     public enum Outcome: Sendable {
-        /// The endpoint served the expected digest with a 2xx status.
+        /// Every URL served the expected digest, `consecutive` times in a row (and `instances` distinct instances).
         case complete(polls: Int, seconds: Double, last: Observation)
         /// `timeout` passed first; `last` is what the final poll saw.
         case timedOut(polls: Int, seconds: Double, last: Observation)
     }
 
-    /// Polls every `interval` seconds until a poll matches or `timeout` seconds have passed since the first.
-    /// - Parameter progress: called after each poll with its number (from 1), the seconds since the start
+    /// One instance as the polls saw it, for the table.
+    public struct InstanceState: Sendable {
+        public var instance: String
+        public var url: URL
+        public var digest: String?
+        public var started: String?
+        public var lastSeen: Double
+        public var answers: Int
+    }
+
+    /// Whether the recent answers settle the rollout: per URL the last `consecutive` answers all match, and with
+    /// `instances`, that many distinct instances answered with the expected digest in the recent window, none with
+    /// another.
+    public func settled(_ history: [(url: URL, observation: Observation)]) -> Bool {
+        for u in urls {
+            let mine = history.filter { $0.url == u }.map(\.observation)
+            guard mine.count >= consecutive, mine.suffix(consecutive).allSatisfy(\.matches) else { return false }
+        }
+        if let instances {
+            let window = history.suffix(max(consecutive * urls.count, instances * 3 * urls.count))
+            guard window.allSatisfy(\.observation.matches) else { return false }
+            let seen = Set(window.compactMap(\.observation.instance))
+            return seen.count >= instances
+        }
+        return true
+    }
+
+    /// Polls every URL each `interval` seconds until the rollout is settled or `timeout` seconds have passed.
+    /// - Parameter progress: called after each poll with its number (from 1), the seconds since the start, the URL
     ///   and what it saw.
-    public func run(progress: (Int, Double, Observation) -> Void = { _, _, _ in }) -> Outcome {
+    public func run(progress: (Int, Double, URL, Observation) -> Void = { _, _, _, _ in }) -> (Outcome, [InstanceState]) {
         let start = Date()
         func elapsed() -> Double { Date().timeIntervalSince(start) }
         var polls = 0
+        var history: [(url: URL, observation: Observation)] = []
+        var table: [String: InstanceState] = [:]
+        var last = Observation(status: nil, field: nil, value: nil, problem: "no poll yet", matches: false, digestMatches: false, instance: nil, started: nil)
         while true {
-            polls += 1
-            // A hung server must not hold the gate past its deadline by much: at most 30 s, at least 1 s.
-            let requestTimeout = min(30, max(1, timeout - elapsed()))
-            var config = HTTPClient.Configuration()
-            config.idleTimeout = requestTimeout
-            config.requestTimeout = requestTimeout
-            config.maxRedirects = 5
-            let o = poll(client: HTTPClient(config))
+            for u in urls {
+                polls += 1
+                // A fresh connection per poll, so a load balancer may route each to another instance. A hung server
+                // must not hold the gate past its deadline by much: at most 30 s, at least 1 s.
+                let requestTimeout = min(30, max(1, timeout - elapsed()))
+                var config = HTTPClient.Configuration()
+                config.idleTimeout = requestTimeout
+                config.requestTimeout = requestTimeout
+                config.maxRedirects = 5
+                let o = poll(client: HTTPClient(config), url: u)
+                last = o
+                let t = elapsed()
+                history.append((u, o))
+                if history.count > 10_000 { history.removeFirst(history.count - 10_000) }
+                let key = o.instance ?? (urls.count > 1 ? u.absoluteString : "(unidentified)")
+                var state = table[key] ?? InstanceState(instance: key, url: u, digest: nil, started: nil, lastSeen: t, answers: 0)
+                state.digest = o.value.flatMap { RolloutWait.normalise($0)?.prefixed ?? $0 } ?? state.digest
+                state.started = o.started ?? state.started
+                state.lastSeen = t
+                state.answers += 1
+                table[key] = state
+                progress(polls, t, u, o)
+            }
             let t = elapsed()
-            progress(polls, t, o)
-            if o.matches { return .complete(polls: polls, seconds: t, last: o) }
-            if t >= timeout { return .timedOut(polls: polls, seconds: t, last: o) }
+            let instances = table.values.sorted { $0.instance < $1.instance }
+            if settled(history) { return (.complete(polls: polls, seconds: t, last: last), instances) }
+            if t >= timeout { return (.timedOut(polls: polls, seconds: t, last: last), instances) }
             let pause = min(interval, timeout - t)
             if pause > 0 { usleep(UInt32(min(pause, 3600) * 1_000_000)) }
         }

@@ -41,6 +41,9 @@ public struct BytecodeFinding: Sendable, Equatable, CustomStringConvertible {
         case unverifiableHashPyc = "unverifiable-hash-pyc"
         /// A `__pycache__` pyc whose header was neither captured on its node nor readable through `content`.
         case unreadablePyc = "unreadable-pyc"
+        /// A timestamp pyc whose header matches its source but whose bytecode is not that source compiled (proved
+        /// by compiling it): CPython runs the OLD code.
+        case staleCodePyc = "stale-code-pyc"
     }
 
     public enum Severity: String, Sendable, Comparable, CaseIterable, Codable {

@@ -11,6 +11,12 @@ public struct VerifyFinding {
         case digestMismatch = "digest-mismatch"
         case signature
         case bytecode
+        /// A running process of a live target (`detail`: deleted-executable, stale-process…).
+        case process
+        /// What the container engine says (`detail`: stale-image, mount-overlay).
+        case container
+        /// What a running Python process imported, from its probe (`detail`: stale-module…).
+        case runtime
     }
     public enum Severity: String, Sendable { case error, warning, info }
 

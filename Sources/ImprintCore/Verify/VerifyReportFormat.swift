@@ -65,7 +65,11 @@ public enum VerifyReportFormat {
         if failing.contains(where: { fileClasses.contains($0.findingClass) }) {
             return "MISMATCH: \(where_) differs from \(r.manifestDigest.prefixed): \(summary)"
         }
-        if failing.allSatisfy({ $0.findingClass == .bytecode }) {
+        let running: Set<VerifyFinding.Class> = [.process, .container, .runtime]
+        if failing.allSatisfy({ running.contains($0.findingClass) }) {
+            return "MISMATCH: \(where_) holds the files of \(r.manifestDigest.prefixed), but what runs there is not them: \(summary)"
+        }
+        if failing.allSatisfy({ $0.findingClass == .bytecode || running.contains($0.findingClass) }) {
             return "MISMATCH: \(where_) holds the files of \(r.manifestDigest.prefixed), but Python would not run them as built: \(summary)"
         }
         return "MISMATCH: \(where_) holds the files of \(r.manifestDigest.prefixed), but the manifest is not the one trusted: \(summary)"

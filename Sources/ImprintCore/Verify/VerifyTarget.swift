@@ -59,12 +59,13 @@ public struct VerifyTarget {
 
     /// Reads `spec` (a directory, a tar stream or file, an image) and finds its embedded manifest.
     /// - Throws: `badInput` for a manifest file (it is not a deployed tree) or an embedded manifest that is invalid.
-    public static func load(_ spec: String, platform: String? = nil) throws -> VerifyTarget {
-        try from(try SourceLoader.load(spec, platform: platform), spec: spec)
+    public static func load(_ spec: String, platform: String? = nil, python: String? = nil) throws -> VerifyTarget {
+        try from(try SourceLoader.load(spec, platform: platform), spec: spec, python: python)
     }
 
     /// A loaded source as a verify target.
-    public static func from(_ src: LoadedSource, spec: String) throws -> VerifyTarget {
+    /// - Parameter python: the interpreter that proves timestamp pycs by recompiling their sources (nil: `python3`).
+    public static func from(_ src: LoadedSource, spec: String, python: String? = nil) throws -> VerifyTarget {
         if src.kind == .manifestFile {
             throw ImprintError.badInput("\(spec) is a manifest, not a deployed tree; pass it with --manifest and verify a directory, tar or image")
         }
@@ -81,7 +82,9 @@ public struct VerifyTarget {
         let embedded = try EmbeddedManifest.find(in: src.tree, read: read)
         let bytecode: (Tree, Bytes) -> [BytecodeFinding] = { subtree, at in
             if isDirectory {
-                return BytecodeChecker.check(tree: subtree, content: BytecodeChecker.directoryReader(root: (root as NSString).appendingPathComponent(at.lossyString)))
+                let dir = (root as NSString).appendingPathComponent(at.lossyString)
+                return BytecodeChecker.check(tree: subtree, content: BytecodeChecker.directoryReader(root: dir))
+                    + BytecodeEquivalence(python: python).findings(tree: subtree, root: dir)
             }
             var hashes: [Bytes: [UInt32: UInt64]] = [:]
             subtree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
