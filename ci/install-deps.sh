@@ -25,5 +25,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The python3 on PATH may not be Debian's; make sure it has jsonschema and PyYAML.
-python3 -c 'import jsonschema, yaml' 2>/dev/null || python3 -m pip install -q jsonschema pyyaml
+# The python3 on PATH may not be Debian's; make sure it has jsonschema, PyYAML and Flask (the README's health handler).
+python3 -c 'import jsonschema, yaml, flask' 2>/dev/null || python3 -m pip install -q jsonschema pyyaml flask

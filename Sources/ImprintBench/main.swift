@@ -3,6 +3,7 @@
 //   imprint-bench history-build --history DIR --manifest M --builds N --changes K --sample-dir D --sample-every S
 //   imprint-bench history-diff --history DIR --from REF --to REF --json-a A --json-b B [--iterations N]
 //   imprint-bench ignore-match PATTERN PATH [--iterations N]
+//   imprint-bench process-scan pid:N|docker:NAME [--iterations N]
 import Foundation
 import ImprintCore
 
@@ -123,11 +124,32 @@ func ignoreMatch(_ pattern: String, _ path: String, iterations: Int) throws {
     print(String(format: "{\"medianMs\": %.4f, \"maxMs\": %.4f, \"excluded\": %@}", times[times.count / 2], times.last ?? 0, excluded ? "true" : "false"))
 }
 
+/// The time to list a live target's processes and run every process check on them (no files compared).
+func processScan(_ spec: String, iterations: Int) throws {
+    let source = try LiveSource.open(spec)
+    var times: [Double] = []
+    var count = 0
+    var findings = 0
+    for _ in 0..<iterations {
+        let t = Deadline.now()
+        let procs = source.processes()
+        findings = ProcessChecks.check(source, processes: procs, tree: nil, at: "/", manifest: nil).count
+        count = procs.count
+        times.append(Double(Deadline.now().nanos - t.nanos) / 1e6)
+    }
+    times.sort()
+    print(String(format: "{\"processes\": %d, \"findings\": %d, \"medianMs\": %.2f}", count, findings, times[times.count / 2]))
+}
+
 let args = CommandLine.arguments.dropFirst()
 do {
     switch args.first {
     case "history-build": try historyBuild(options(args.dropFirst()))
     case "history-diff": try historyDiff(options(args.dropFirst()))
+    case "process-scan":
+        let rest = Array(args.dropFirst())
+        guard let spec = rest.first else { fail("usage: imprint-bench process-scan SPEC [--iterations N]") }
+        try processScan(spec, iterations: Int(options(rest.dropFirst()[...])["iterations"] ?? "9") ?? 9)
     case "ignore-match":
         let rest = Array(args.dropFirst())
         guard rest.count >= 2 else { fail("usage: imprint-bench ignore-match PATTERN PATH [--iterations N]") }

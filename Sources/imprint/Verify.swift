@@ -73,6 +73,8 @@ extension ImprintCommand {
         @Option(help: "The Python that proves timestamp pycs by recompiling their sources (default: python3 on PATH; it must have the pycs' magic number).", completion: .file())
         var python: String?
 
+        @OptionGroup var quietFlag: QuietFlag
+
         @Flag(name: .customLong("no-processes"), help: "For a running container: check only its files, not its processes.")
         var noProcesses = false
 
@@ -213,6 +215,8 @@ extension ImprintCommand {
         }
 
         func render(_ report: VerifyReport) throws {
+            // -q: the exit status is the verdict; a report written to a file or another format is still written.
+            if quietFlag.quiet && format == .text && output == nil { return }
             let body: [UInt8]
             switch format {
             case .text: body = Array(VerifyReportFormat.text(report, colour: output == nil && Console.colour, limit: limit).utf8)

@@ -82,7 +82,7 @@ import Glibc
     }
 
     @Test func examplesRunAndEndAsTheReadmeSays() throws {
-        let (sh, dockerfile, _) = Self.blocks(try Self.readme())
+        let (shellBlocks, dockerfile, _) = Self.blocks(try Self.readme())
         let engine = try ContainerEngine()
         defer { engine.stop() }
         try engine.buildBusyboxBase()
@@ -90,7 +90,7 @@ import Glibc
             let registry = try LocalRegistry(dir: dir + "/registry-data")
             defer { registry.stop() }
             var scenarios: [String] = []
-            for b in sh where !scenarios.contains(b.scenario!) { scenarios.append(b.scenario!) }
+            for b in shellBlocks where !scenarios.contains(b.scenario!) { scenarios.append(b.scenario!) }
             for scenario in scenarios {
                 let root = "\(dir)/\(scenario)"
                 let app = root + "/app"
@@ -101,16 +101,19 @@ import Glibc
                 try FileManager.default.createDirectory(atPath: root + "/out", withIntermediateDirectories: true)
                 var env = ["REGISTRY": registry.host, "IMPRINT_HISTORY": root + "/history", "HOME": root]
                 var server: Process?
-                if scenario == "wait" {
-                    // The application: it serves the digest of the manifest it was deployed with.
+                if scenario == "wait" || scenario == "probe" {
+                    // The application: ci/examples/serve-digest.py with the probe beside it, serving the digest of the
+                    // manifest it started with (/healthz) and what it loaded (/imprint).
+                    try sh("cp '\(TestEnv.packageRoot.path)/ci/examples/serve-digest.py' server.py", cwd: app)
+                    #expect(try run(TestEnv.imprintPath, ["probe", "python", "-o", "imprint_probe.py"], cwd: app).status == 0)
                     #expect(try run(TestEnv.imprintPath, ["fingerprint", ".", "-q", "--emit", ".imprint/manifest.json",
                                                           "--digest-file", "../out/digest.txt"], cwd: app).status == 0)
-                    let (p, port) = try startDigestServer(manifest: app + "/.imprint/manifest.json")
+                    let (p, port) = try startDigestServer(script: app + "/server.py", manifest: app + "/.imprint/manifest.json")
                     server = p
                     env["APP_URL"] = "http://127.0.0.1:\(port)"
                 }
                 defer { if let server, server.isRunning { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() } }
-                for b in sh where b.scenario == scenario {
+                for b in shellBlocks where b.scenario == scenario {
                     let r = try run("/bin/bash", ["-eo", "pipefail", "-c", b.code], cwd: app, env: engine.scriptEnv(env))
                     let all = r.out + r.err
                     print("README line \(b.line) (\(scenario)): exit \(r.status): \(all.split(separator: "\n").last ?? "")")
@@ -123,11 +126,39 @@ import Glibc
         }
     }
 
-    /// `ci/examples/serve-digest.py` on a free port, serving `manifest`.
-    func startDigestServer(manifest: String) throws -> (Process, Int) {
+    /// The README's Flask health handler, run literally: the digest it serves is the one read at start.
+    @Test func theHealthSnippetReadsTheDigestOnceAtStart() throws {
+        try requireTool("python3")
+        let readme = try Self.readme()
+        guard let start = readme.range(of: "```python\n"), let end = readme[start.upperBound...].range(of: "```") else {
+            Issue.record("README has no python example"); return
+        }
+        let snippet = String(readme[start.upperBound..<end.lowerBound])
+        try withTempDir { dir in
+            try writeFile(dir + "/ctx/app.py", "print(1)\n")
+            #expect(try imprint("fingerprint", dir + "/ctx", "-q", "-o", dir + "/m.json", "--digest-file", dir + "/d.txt").status == 0)
+            let digest = try String(contentsOfFile: dir + "/d.txt", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            try writeFile(dir + "/app.py", "import json, os\nfrom flask import Flask\napp = Flask(__name__)\n" + snippet + """
+
+            import shutil
+            first = app.test_client().get("/healthz").get_json()["imprint"]["digest"]
+            # the file is replaced in place; the process keeps reporting what it started with
+            with open(os.environ["IMPRINT_MANIFEST"], "w") as f:
+                f.write('{"digest": "sha256:' + "0" * 64 + '"}')
+            second = app.test_client().get("/healthz").get_json()["imprint"]["digest"]
+            print(first, second)
+            """)
+            let r = try run("python3", [dir + "/app.py"], env: ["IMPRINT_MANIFEST": dir + "/m.json"])
+            #expect(r.status == 0, "\(r.err)")
+            #expect(r.out.trimmingCharacters(in: .whitespacesAndNewlines) == "\(digest) \(digest)", "\(r.out)")
+        }
+    }
+
+    /// `script` (serve-digest.py) on a free port, serving `manifest`.
+    func startDigestServer(script: String, manifest: String) throws -> (Process, Int) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", TestEnv.packageRoot.appendingPathComponent("ci/examples/serve-digest.py").path]
+        p.arguments = ["python3", script]
         var env = ProcessInfo.processInfo.environment
         env["IMPRINT_MANIFEST"] = manifest
         env["PORT"] = "0"

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// A real HTTP server on 127.0.0.1 (python3), stopped by `stop()`.
-private final class TestServer {
+final class TestServer {
     let process = Process()
     let port: Int
 
