@@ -18,7 +18,7 @@ struct ImprintCommand: AsyncParsableCommand {
 
         Exit status: 0 ok, 1 a difference or finding was reported, 2 bad input or failure.
         """,
-        version: "imprint \(Imprint.version) (\(SHA256.libraryVersion))",
+        version: versionLine,
         subcommands: [
             Fingerprint.self,
             Stamp.self,
@@ -42,7 +42,15 @@ struct ImprintCommand: AsyncParsableCommand {
 
     /// Runs the command like ArgumentParser's default `main`, except that usage errors (which ArgumentParser
     /// reports with EX_USAGE, 64) exit 2 like every other kind of bad input.
+    static var versionLine: String { "imprint \(Imprint.version) (\(SHA256.libraryVersion))" }
+
     static func main() async {
+        // `imprint --version` is what install checks and CI logs run most: answer it before ArgumentParser
+        // builds the command tree (that walk costs a few milliseconds of protocol-conformance lookups).
+        if CommandLine.arguments.count == 2, CommandLine.arguments[1] == "--version" {
+            Console.out(versionLine)
+            return
+        }
         // A peer that goes away must be an error to handle (EPIPE), never a signal that kills the process
         // mid-write; stdout handles EPIPE itself (Console.outRaw).
         signal(SIGPIPE, SIG_IGN)

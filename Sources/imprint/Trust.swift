@@ -88,49 +88,65 @@ extension ImprintCommand {
     struct VerifySignature: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify-signature",
-            abstract: "Check a manifest's signature with the signer's public key.",
+            abstract: "Check a manifest's signature, or a file's detached Ed25519 signature, with a public key.",
             discussion: """
-            Checks, in order: the signature was made by this public key (key id), it is for this manifest's \
-            root digest, and the Ed25519 signature over `imprint-manifest-v1 sha256:<root digest>` verifies. \
-            The verdict names the check that failed.
+            For a manifest and its JSON signature (from imprint sign), checks in order: the signature was made \
+            by this public key (key id), it is for this manifest's root digest, and the Ed25519 signature over \
+            `imprint-manifest-v1 sha256:<root digest>` verifies. The verdict names the check that failed.
+
+            For any other file whose signature is a raw 64-byte Ed25519 signature of the file's bytes (what \
+            `openssl pkeyutl -sign -rawin` writes; a release's SHA256SUMS.sig is one), checks that signature.
 
             Example:
               imprint verify-signature manifest.json --pubkey imprint.pub
               imprint verify-signature app/.imprint/manifest.json --pubkey imprint.pub --signature manifest.sig
+              imprint verify-signature SHA256SUMS --signature SHA256SUMS.sig --pubkey imprint-release.pub
 
             Exit status: 0 valid; 1 invalid (digest mismatch, key id mismatch, bad signature); \
             2 bad input (unreadable or malformed manifest, signature or key).
             """
         )
 
-        @Argument(help: "The manifest whose signature is checked.", completion: .file())
+        @Argument(help: "The manifest (or, with a raw signature, the file) whose signature is checked.", completion: .file())
         var manifest: String
 
         @Option(help: "The signer's Ed25519 public key (SubjectPublicKeyInfo PEM, the .pub from imprint keygen).", completion: .file())
         var pubkey: String
 
-        @Option(help: "The signature file. Default: MANIFEST with .json replaced by .sig.", completion: .file())
+        @Option(help: "The signature file. Default: MANIFEST with .json replaced by .sig, or .sig appended.", completion: .file())
         var signature: String?
 
         func run() async throws {
-            var verdict: ManifestSignature.Verdict = .valid
-            var digest: Digest? = nil
-            var keyId = ""
+            var failure: String? = nil
+            var valid = ""
             try runReportingErrors {
                 let publicKey = try Ed25519PublicKey(pemFile: pubkey)
-                let m = try Manifest.parse(try readFile(manifest, what: "manifest"), source: manifest)
                 let sigPath = signature ?? ManifestSignature.path(besideManifest: manifest)
-                let sig = try ManifestSignature.parse(try readFile(sigPath, what: "signature"), source: sigPath)
-                verdict = try sig.verdict(rootDigest: m.rootDigest, publicKey: publicKey)
-                digest = m.rootDigest
-                keyId = publicKey.keyId
+                let sigBytes = try readFile(sigPath, what: "signature")
+                if sigBytes.count == 64 {
+                    // A raw detached signature (JSON signatures are always longer).
+                    let message = try readFile(manifest, what: "signed file")
+                    if try publicKey.verify(message, signature: sigBytes) {
+                        valid = "signature valid: \(manifest) (\(message.count) bytes) signed by key \(publicKey.keyId)"
+                    } else {
+                        failure = "\(manifest): the Ed25519 signature \(sigPath) does not verify with key \(publicKey.keyId)"
+                    }
+                    return
+                }
+                let m = try Manifest.parse(try readFile(manifest, what: "manifest"), source: manifest)
+                let sig = try ManifestSignature.parse(sigBytes, source: sigPath)
+                let verdict = try sig.verdict(rootDigest: m.rootDigest, publicKey: publicKey)
+                if verdict.isValid {
+                    valid = "signature valid: \(manifest) (\(m.rootDigest)) signed by key \(publicKey.keyId)"
+                } else {
+                    failure = "\(manifest): \(verdict)"
+                }
             }
-            if verdict.isValid {
-                Console.out("signature valid: \(manifest) (\(digest!)) signed by key \(keyId)")
-            } else {
-                Console.out("signature INVALID: \(manifest): \(verdict)")
+            if let failure {
+                Console.out("signature INVALID: \(failure)")
                 throw ExitCode(1)
             }
+            Console.out(valid)
         }
     }
 }

@@ -35,6 +35,11 @@ enum ArchiveFixture {
         }
     }
 
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
     static func withTemp<T>(_ body: (String) throws -> T) throws -> T {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-archive-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
