@@ -3,7 +3,7 @@ import Foundation
 import ImprintCore
 
 extension ImprintCommand {
-    struct Diff: AsyncParsableCommand {
+    struct Diff: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Compare two images, trees or manifests: files, layers, config, embedded manifests, bytecode.",
             discussion: """
@@ -63,7 +63,7 @@ extension ImprintCommand {
         @Flag(help: .hidden)
         var noLayerSharing = false
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 registry.apply()
                 if a == "-" && b == "-" { throw ImprintError.badInput("only one side can be - (stdin)") }

@@ -3,7 +3,7 @@ import Foundation
 import ImprintCore
 
 extension ImprintCommand {
-    struct Extract: AsyncParsableCommand {
+    struct Extract: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the imprint manifest embedded in an image, tar stream or directory.",
             discussion: """
@@ -36,7 +36,7 @@ extension ImprintCommand {
 
         @OptionGroup var registry: RegistryFlags
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 registry.apply()
                 // From a registry, fetch only manifest, config and the stamp layer.

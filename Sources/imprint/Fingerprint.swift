@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 extension ImprintCommand {
-    struct Fingerprint: AsyncParsableCommand {
+    struct Fingerprint: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Fingerprint a build context exactly as Docker sends it.",
             discussion: """
@@ -74,7 +74,7 @@ extension ImprintCommand {
 
         @OptionGroup var history: HistoryOptions
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 var fp = Fingerprinter(context: context)
                 fp.dockerfile = dockerfile

@@ -13,7 +13,7 @@ struct HistoryOptions: ParsableArguments {
 }
 
 extension ImprintCommand {
-    struct History: AsyncParsableCommand {
+    struct History: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Keep every build's manifest in a compressed, deduplicated store.",
             discussion: """
@@ -39,7 +39,7 @@ extension ImprintCommand {
 }
 
 extension ImprintCommand.History {
-    struct Add: AsyncParsableCommand {
+    struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add manifests to the history, one record each.",
             discussion: "Prints each new record id as it is published. Example: imprint history add manifest.json --tag release"
@@ -58,7 +58,7 @@ extension ImprintCommand.History {
             if manifests.isEmpty { throw ValidationError("give at least one manifest") }
         }
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 let store = try history.open(create: true)
                 let stepData = try steps.map { p -> [UInt8] in
@@ -79,7 +79,7 @@ extension ImprintCommand.History {
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List records, newest first.",
             discussion: "Example: imprint history list --tag release --since 2024-05-01 --format json"
@@ -98,7 +98,7 @@ extension ImprintCommand.History {
         @OptionGroup var output: TextOrJSONFormat
         var json: Bool { output.json }
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 func time(_ s: String?) throws -> Int64? {
                     guard let s else { return nil }
@@ -134,7 +134,7 @@ extension ImprintCommand.History {
         }
     }
 
-    struct Show: AsyncParsableCommand {
+    struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show one record, or the manifest it stores.",
             discussion: """
@@ -152,7 +152,7 @@ extension ImprintCommand.History {
         @Option(name: .shortAndLong, help: "Write here (atomically) instead of stdout.", completion: .file())
         var output: String?
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 let store = try history.open()
                 let e = try store.resolve(ref)
@@ -189,7 +189,7 @@ extension ImprintCommand.History {
         }
     }
 
-    struct Diff: AsyncParsableCommand {
+    struct Diff: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Compare two records' trees, skipping identical subtrees by id.",
             discussion: """
@@ -203,7 +203,7 @@ extension ImprintCommand.History {
         @OptionGroup var output: TextOrJSONFormat
         var json: Bool { output.json }
 
-        func run() async throws {
+        func run() throws {
             var identical = true
             try runReportingErrors {
                 let store = try history.open()
@@ -240,7 +240,7 @@ extension ImprintCommand.History {
         }
     }
 
-    struct Export: AsyncParsableCommand {
+    struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write records and every object they need to one gzip archive.",
             discussion: "With no REF, exports every record. Example: imprint history export release -o release.imprint-history.gz"
@@ -249,7 +249,7 @@ extension ImprintCommand.History {
         @Argument(help: "Records to export (default: all).") var refs: [String] = []
         @Option(name: .shortAndLong, help: "The archive to write.", completion: .file()) var output: String
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 let store = try history.open()
                 let all = try store.entries()
@@ -261,7 +261,7 @@ extension ImprintCommand.History {
         }
     }
 
-    struct Import: AsyncParsableCommand {
+    struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add the records of an export archive, verifying every object first.",
             discussion: "Idempotent. Example: imprint history import builds.imprint-history.gz --history /mnt/cache/history"
@@ -269,7 +269,7 @@ extension ImprintCommand.History {
         @OptionGroup var history: HistoryOptions
         @Argument(help: "The archive written by history export.", completion: .file()) var archive: String
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 let r = try history.open(create: true).importArchive(archive)
                 Console.err("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present), \(r.objectsWritten) objects (\(r.objectsPresent) already present)")
@@ -277,7 +277,7 @@ extension ImprintCommand.History {
         }
     }
 
-    struct Push: AsyncParsableCommand {
+    struct Push: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Share the history through a registry repository (merging what is already there).",
             discussion: """
@@ -294,7 +294,7 @@ extension ImprintCommand.History {
         @Argument(help: "registry://HOST/REPO") var repository: String
         @Option(help: "Name of the shared history (tag imprint-history-NAME).") var name = "default"
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 registry.apply()
                 let store = try history.open(create: true)
@@ -306,7 +306,7 @@ extension ImprintCommand.History {
         }
     }
 
-    struct Pull: AsyncParsableCommand {
+    struct Pull: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import the history shared in a registry repository.",
             discussion: """
@@ -320,7 +320,7 @@ extension ImprintCommand.History {
         @Argument(help: "registry://HOST/REPO") var repository: String
         @Option(help: "Name of the shared history (tag imprint-history-NAME).") var name = "default"
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 registry.apply()
                 let r = try ImprintCommand.History.pullAndImport(repository, name: name, into: try history.open(create: true))
@@ -337,7 +337,7 @@ extension ImprintCommand.History {
         return try store.importArchive(tmp)
     }
 
-    struct Prune: AsyncParsableCommand {
+    struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove old records and every object no remaining record needs.",
             discussion: """
@@ -355,7 +355,7 @@ extension ImprintCommand.History {
             if keepLast == nil && olderThan == nil { throw ValidationError("give --keep-last N and/or --older-than DAYS") }
         }
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 let r = try history.open().prune(HistoryPrunePolicy(keepLast: keepLast, olderThanDays: olderThan, keepTags: keepTags, dryRun: dryRun))
                 for e in r.removedRecords { Console.out("\(dryRun ? "would remove" : "removed") \(e.record.prefixed) \(e.recorded)") }
@@ -364,7 +364,7 @@ extension ImprintCommand.History {
         }
     }
 
-    struct Fsck: AsyncParsableCommand {
+    struct Fsck: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-hash every object and check every record is complete.",
             discussion: """
@@ -379,7 +379,7 @@ extension ImprintCommand.History {
         @OptionGroup var output: TextOrJSONFormat
         var json: Bool { output.json }
 
-        func run() async throws {
+        func run() throws {
             var clean = true
             try runReportingErrors {
                 let r = try history.open().fsck()

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 @main
-struct ImprintCommand: AsyncParsableCommand {
+struct ImprintCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imprint",
         abstract: "Prove the code running in a container is byte-for-byte the code that was built.",
@@ -40,11 +40,11 @@ struct ImprintCommand: AsyncParsableCommand {
         ]
     )
 
-    /// Runs the command like ArgumentParser's default `main`, except that usage errors (which ArgumentParser
-    /// reports with EX_USAGE, 64) exit 2 like every other kind of bad input.
     static var versionLine: String { "imprint \(Imprint.version) (\(SHA256.libraryVersion))" }
 
-    static func main() async {
+    /// Runs the command like ArgumentParser's default `main`, except that usage errors (which ArgumentParser
+    /// reports with EX_USAGE, 64) exit 2 like every other kind of bad input.
+    static func main() {
         // `imprint --version` is what install checks and CI logs run most: answer it before ArgumentParser
         // builds the command tree (that walk costs a few milliseconds of protocol-conformance lookups).
         if CommandLine.arguments.count == 2, CommandLine.arguments[1] == "--version" {
@@ -57,12 +57,10 @@ struct ImprintCommand: AsyncParsableCommand {
         Console.guardStandardDescriptors()
         RegistryOptions.current.commandStart = Deadline.now()
         do {
+            // Synchronous all the way: an async main would end in dispatch_main(), whose pthread_exit needs
+            // libgcc_s.so.1 at run time, which a glibc-only container does not have.
             var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
+            try command.run()
         } catch {
             // An ExitCode thrown on purpose (`imprint run` passing its child's status through) is kept as is.
             if !(error is ExitCode), exitCode(for: error) == .validationFailure {

@@ -3,7 +3,7 @@ import Foundation
 import ImprintCore
 
 extension ImprintCommand {
-    struct Inspect: AsyncParsableCommand {
+    struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Summarise an image, archive, tar stream or directory.",
             discussion: """
@@ -38,7 +38,7 @@ extension ImprintCommand {
 
         @OptionGroup var registry: RegistryFlags
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 registry.apply()
                 // The embedded manifest lives in a layer and may be hidden by a later one, so layers are always

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 extension ImprintCommand {
-    struct Pipeline: AsyncParsableCommand {
+    struct Pipeline: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a pipeline of steps as a DAG, with chain of custody and content-addressed skipping.",
             discussion: """
@@ -58,7 +58,7 @@ extension ImprintCommand {
         @Flag(name: .shortAndLong, help: "Do not print the steps' output (it is still hashed and recorded).")
         var quiet = false
 
-        func run() async throws {
+        func run() throws {
             var status: Int32 = 0
             try runReportingErrors {
                 if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }

@@ -3,7 +3,7 @@ import Foundation
 import ImprintCore
 
 extension ImprintCommand {
-    struct Probe: AsyncParsableCommand {
+    struct Probe: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the runtime probe an application imports first, to prove what its process loaded.",
             discussion: """
@@ -30,7 +30,7 @@ extension ImprintCommand {
 
         @OptionGroup var quiet: QuietFlag
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 try writeOutput(Array(PythonProbe.source.utf8), to: output)
             }

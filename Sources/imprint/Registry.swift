@@ -22,7 +22,7 @@ struct RegistryFlags: ParsableArguments {
 }
 
 extension ImprintCommand {
-    struct Attach: AsyncParsableCommand {
+    struct Attach: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Attach an imprint manifest to an image in a registry as an OCI 1.1 artifact.",
             discussion: """
@@ -55,7 +55,7 @@ extension ImprintCommand {
             if (manifest == nil) == (context == nil) { throw ValidationError("give exactly one of --manifest FILE or --context DIR") }
         }
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 registry.apply()
                 let bytes = try manifest.map { try readFile($0, what: "manifest") } ?? Fingerprinter(context: context!).run().jsonBytes()
@@ -68,7 +68,7 @@ extension ImprintCommand {
         }
     }
 
-    struct FetchManifest: AsyncParsableCommand {
+    struct FetchManifest: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "fetch-manifest",
             abstract: "Print the imprint manifest attached to an image in a registry (see `imprint attach`).",
@@ -91,7 +91,7 @@ extension ImprintCommand {
 
         @OptionGroup var registry: RegistryFlags
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 registry.apply()
                 let found = try RegistryArtifacts.findManifest(for: image)
@@ -100,7 +100,7 @@ extension ImprintCommand {
         }
     }
 
-    struct HistorySync: AsyncParsableCommand {
+    struct HistorySync: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "history-sync",
             abstract: "Share imprint history through a registry repository.",
@@ -115,7 +115,7 @@ extension ImprintCommand {
             subcommands: [Push.self, Pull.self]
         )
 
-        struct Push: AsyncParsableCommand {
+        struct Push: ParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Push a history archive (or a directory, packed as .tar.gz) to a registry.",
                 discussion: """
@@ -137,7 +137,7 @@ extension ImprintCommand {
 
             @OptionGroup var registry: RegistryFlags
 
-            func run() async throws {
+            func run() throws {
                 try runReportingErrors {
                     registry.apply()
                     var isDir: ObjCBool = false
@@ -151,7 +151,7 @@ extension ImprintCommand {
             }
         }
 
-        struct Pull: AsyncParsableCommand {
+        struct Pull: ParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Pull a history archive from a registry.",
                 discussion: "Example:\n  imprint history-sync pull registry://registry.example.com/ci/history -o ../out/history.gz --name nightly"
@@ -175,7 +175,7 @@ extension ImprintCommand {
                 if (output == nil) == (directory == nil) { throw ValidationError("give exactly one of -o FILE or --directory DIR") }
             }
 
-            func run() async throws {
+            func run() throws {
                 try runReportingErrors {
                     registry.apply()
                     if let output {

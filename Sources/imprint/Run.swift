@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 extension ImprintCommand {
-    struct Run: AsyncParsableCommand {
+    struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run one CI step and record its chain of custody.",
             discussion: """
@@ -54,7 +54,7 @@ extension ImprintCommand {
         @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
         var command: [String] = []
 
-        func run() async throws {
+        func run() throws {
             var status: Int32 = 0
             try runReportingErrors {
                 guard !command.isEmpty else { throw ImprintError.badInput("no command given: put it after --, as in imprint run --name s -- make") }

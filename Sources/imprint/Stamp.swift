@@ -3,7 +3,7 @@ import Foundation
 import ImprintCore
 
 extension ImprintCommand {
-    struct Stamp: AsyncParsableCommand {
+    struct Stamp: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add an imprint manifest to a container image as one small deterministic layer.",
             discussion: """
@@ -73,7 +73,7 @@ extension ImprintCommand {
         @Option(name: .customLong("signature"), help: "The signature to carry beside the manifest (default: manifest.sig beside --manifest, when it exists).", completion: .file())
         var signatureFile: String?
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 if (manifest == nil) == (context == nil) {
                     throw ImprintError.badInput("give exactly one of --manifest FILE or --context DIR")

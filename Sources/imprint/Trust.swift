@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 extension ImprintCommand {
-    struct Keygen: AsyncParsableCommand {
+    struct Keygen: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make an Ed25519 key pair for signing manifests.",
             discussion: """
@@ -28,7 +28,7 @@ extension ImprintCommand {
         @Flag(help: "Replace PREFIX.key and PREFIX.pub when they exist.")
         var force = false
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 let keyPath = output + ".key", pubPath = output + ".pub"
                 if !force {
@@ -45,7 +45,7 @@ extension ImprintCommand {
         }
     }
 
-    struct Sign: AsyncParsableCommand {
+    struct Sign: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sign a manifest's root digest with an Ed25519 key.",
             discussion: """
@@ -71,7 +71,7 @@ extension ImprintCommand {
         @Option(name: .shortAndLong, help: "Write the signature here (atomically; - for stdout). Default: MANIFEST with .json replaced by .sig.", completion: .file())
         var output: String?
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 let privateKey = try Ed25519PrivateKey(pemFile: key)
                 let m = try Manifest.parse(try readFile(manifest, what: "manifest"), source: manifest)
@@ -85,7 +85,7 @@ extension ImprintCommand {
         }
     }
 
-    struct VerifySignature: AsyncParsableCommand {
+    struct VerifySignature: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify-signature",
             abstract: "Check a manifest's signature, or a file's detached Ed25519 signature, with a public key.",
@@ -116,7 +116,7 @@ extension ImprintCommand {
         @Option(help: "The signature file. Default: MANIFEST with .json replaced by .sig, or .sig appended.", completion: .file())
         var signature: String?
 
-        func run() async throws {
+        func run() throws {
             var failure: String? = nil
             var valid = ""
             try runReportingErrors {

@@ -3,7 +3,7 @@ import Foundation
 import ImprintCore
 
 extension ImprintCommand {
-    struct Verify: AsyncParsableCommand {
+    struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify that deployed files are byte-identical to what CI built, and catch stale bytecode.",
             discussion: """
@@ -81,7 +81,7 @@ extension ImprintCommand {
         @Flag(help: "For a directory (e.g. / inside a container): also check the processes of this machine's PID namespace.")
         var processes = false
 
-        func run() async throws {
+        func run() throws {
             try runReportingErrors {
                 var verifier = Verifier()
                 verifier.at = at

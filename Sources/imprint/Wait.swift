@@ -3,7 +3,7 @@ import Foundation
 import ImprintCore
 
 extension ImprintCommand {
-    struct Wait: AsyncParsableCommand {
+    struct Wait: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Wait until a deployed service serves the expected manifest digest.",
             discussion: """
@@ -55,7 +55,7 @@ extension ImprintCommand {
 
         @OptionGroup var quietFlag: QuietFlag
 
-        func run() async throws {
+        func run() throws {
             var gate: RolloutWait!
             try runReportingErrors {
                 gate = try RolloutWait(urls: urls, expect: expect, field: field, interval: interval, timeout: timeout,

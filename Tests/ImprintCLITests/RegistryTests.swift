@@ -14,8 +14,9 @@ final class LocalRegistry {
     var host: String { "127.0.0.1:\(port)" }
     var storage: String { dir + "/storage" }
 
-    /// Starts a registry; with `htpasswd` (user, password) it requires Basic auth.
-    init(dir: String, htpasswd: (String, String)? = nil) throws {
+    /// Starts a registry; with `htpasswd` (user, password) it requires Basic auth; with `tls` (certificate, key
+    /// PEM paths) it speaks HTTPS only.
+    init(dir: String, htpasswd: (String, String)? = nil, tls: (certificate: String, key: String)? = nil) throws {
         try requireTool("docker-registry")
         self.dir = dir
         port = try LocalRegistry.freePort()
@@ -44,6 +45,7 @@ final class LocalRegistry {
             enabled: true
         \(auth)http:
           addr: 127.0.0.1:\(port)
+        \(tls.map { "  tls:\n    certificate: \($0.certificate)\n    key: \($0.key)\n" } ?? "")
 
         """
         try writeFile(dir + "/config.yml", config)
@@ -56,7 +58,7 @@ final class LocalRegistry {
         process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         try process.run()
         for _ in 0..<100 {
-            let r = try run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(host)/v2/"])
+            let r = try run("curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "\(tls == nil ? "http" : "https")://\(host)/v2/"])
             if r.out == "200" || r.out == "401" { return }
             usleep(100_000)
         }

@@ -112,6 +112,7 @@ public enum SourceLoader {
         case .directory:
             var walker = ContextWalker(recordOwnership: true)
             walker.progress = nil
+            walker.excludedPaths = LiveSource.pseudoMounts(below: parsed.path)
             let (tree, _) = try walker.walk(parsed.path)
             var captured: [UInt8]?
             let file = (parsed.path as NSString).appendingPathComponent(stampPath)

@@ -74,11 +74,19 @@ public struct LiveSource {
     /// Mount points (target paths, without the leading slash) of pseudo filesystems, left out of walks: /proc, /sys,
     /// /dev and the like hold no application files and some never end.
     public func pseudoMounts() -> Set<Bytes> {
+        var out: Set<Bytes> = [Array("proc".utf8), Array("sys".utf8), Array("dev".utf8)]
+        if let data = ProcessTable.readSmall("\(proc)/\(pid)/mountinfo", limit: 4 << 20) {
+            out.formUnion(LiveSource.pseudoMounts(mountinfo: data))
+        }
+        return out
+    }
+
+    /// The mount points (absolute paths, without the leading slash) of pseudo filesystems in a mountinfo table.
+    public static func pseudoMounts(mountinfo data: [UInt8]) -> Set<Bytes> {
         let pseudo: Set<String> = ["proc", "sysfs", "cgroup", "cgroup2", "devpts", "devtmpfs", "mqueue", "debugfs",
                                    "tracefs", "securityfs", "pstore", "bpf", "hugetlbfs", "configfs", "fusectl",
                                    "binfmt_misc", "autofs", "nsfs", "selinuxfs", "efivarfs", "rpc_pipefs"]
-        var out: Set<Bytes> = [Array("proc".utf8), Array("sys".utf8), Array("dev".utf8)]
-        guard let data = ProcessTable.readSmall("\(proc)/\(pid)/mountinfo", limit: 4 << 20) else { return out }
+        var out = Set<Bytes>()
         for line in data.split(separator: 0x0A) {
             let s = String(decoding: line, as: UTF8.self)
             let halves = s.components(separatedBy: " - ")
@@ -88,6 +96,20 @@ public struct LiveSource {
             let mountPoint = LiveSource.unescapeMountinfo(String(left[4]))
             let rel = Array(mountPoint.utf8).pathComponents.joinedPath
             if !rel.isEmpty { out.insert(rel) }
+        }
+        return out
+    }
+
+    /// Pseudo filesystems mounted below `directory` on this machine (e.g. /proc and /sys when verifying `/` inside
+    /// a container), relative to it: a directory walk leaves them out, as `docker export` does.
+    public static func pseudoMounts(below directory: String) -> Set<Bytes> {
+        guard let real = realpath(directory, nil) else { return [] }
+        defer { free(real) }
+        let base = Array(String(cString: real).utf8).pathComponents.joinedPath
+        guard let data = ProcessTable.readSmall("/proc/self/mountinfo", limit: 4 << 20) else { return [] }
+        var out = Set<Bytes>()
+        for m in pseudoMounts(mountinfo: data) where m.isPath(under: base) && m != base {
+            out.insert(base.isEmpty ? m : Array(m[(base.count + 1)...]))
         }
         return out
     }
