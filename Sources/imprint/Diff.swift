@@ -85,22 +85,16 @@ extension ImprintCommand {
         /// Two images sharing bottom layers go through `LayeredDiff` (their shared files are not hashed);
         /// anything else is loaded in full.
         func compare(_ differ: ImageDiff) throws -> DiffReport {
-            let progress = Console.Progress()
             if !noLayerSharing {
-                progress.update("reading \(a) and \(b)")
                 if let r = try LayeredDiff.compare(a, b, platform: platform, differ: differ) {
-                    progress.done()
                     if ProcessInfo.processInfo.environment["IMPRINT_DIFF_STATS"] != nil {
                         Console.err("imprint-diff-stats \(r.statistics.json)")
                     }
                     return r.report
                 }
             }
-            progress.update("reading \(a)")
             var sideA = try DiffSource.load(a, platform: platform)
-            progress.update("reading \(b)")
             var sideB = try DiffSource.load(b, platform: platform)
-            progress.done()
             // A manifest against a container or image: compare the manifest with the context's subtree.
             if sideA.kind == "manifest", sideB.kind != "manifest", let m = try? loadManifest(a).0 {
                 let (sub, path) = try ImageDiff.align(m, in: sideB.tree, at: at)

@@ -86,11 +86,8 @@ extension ImprintCommand {
                 if let output, let rel = relativeInside(context: context, path: output) { excluded.append(rel) }
                 if let digestFile, let rel = relativeInside(context: context, path: digestFile) { excluded.append(rel) }
                 fp.excluded = excluded
-                let progress = Console.Progress()
-                fp.progress = { files, bytes in progress.update("hashing: \(files) files, \(formatBytes(bytes))") }
                 let manifest = try fp.run()
                 keepUntilExit(manifest.tree)
-                progress.done()
                 if let emit {
                     let json = manifest.jsonChunks()
                     let target = emit.hasPrefix("/") ? emit : (context as NSString).appendingPathComponent(emit)

@@ -60,6 +60,7 @@ struct ImprintCommand: ParsableCommand {
             // Synchronous all the way: an async main would end in dispatch_main(), whose pthread_exit needs
             // libgcc_s.so.1 at run time, which a glibc-only container does not have.
             var command = try parseAsRoot()
+            startProgress(for: command)
             try command.run()
         } catch {
             // An ExitCode thrown on purpose (`imprint run` passing its child's status through) is kept as is.
@@ -69,5 +70,17 @@ struct ImprintCommand: ParsableCommand {
             }
             exit(withError: error)
         }
+    }
+
+    /// The progress line, for every command but those with live output of their own (a child process's, a
+    /// rollout's polls) and unless --quiet was given.
+    static func startProgress(for command: ParsableCommand) {
+        if command is Run || command is Pipeline || command is Wait { return }
+        let args = CommandLine.arguments.dropFirst().prefix { $0 != "--" }
+        if args.contains("-q") || args.contains("--quiet") { return }
+        let words = Array(CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2))
+        var label = "imprint " + (words.first ?? "")
+        if words.count == 2, ["history", "history-sync", "probe"].contains(words[0]) { label += " " + words[1] }
+        ProgressLine.shared.start(label: label)
     }
 }

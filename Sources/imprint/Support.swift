@@ -12,6 +12,7 @@ enum Console {
     /// Writes to stdout with write(2). A reader that went away (EPIPE) ends the process quietly, as it ends
     /// coreutils (by SIGPIPE); any other failure (a full disk, a closed descriptor) is one error line and exit 2.
     static func outRaw(_ b: [UInt8]) {
+        ProgressLine.shared.clear()
         if let e = stdoutClosed ? EBADF : writeAll(1, b) {
             if e == EPIPE {
                 signal(SIGPIPE, SIG_DFL)
@@ -37,7 +38,10 @@ enum Console {
     }
 
     /// Diagnostics; a failure to write them is ignored (there is nowhere left to report it).
-    static func err(_ s: String) { _ = writeAll(2, Array((s + "\n").utf8)) }
+    static func err(_ s: String) {
+        ProgressLine.shared.clear()
+        _ = writeAll(2, Array((s + "\n").utf8))
+    }
 
     /// Writes all of `bytes`; returns errno on failure.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
@@ -59,24 +63,81 @@ enum Console {
     static var stdoutIsTTY: Bool { isatty(1) == 1 }
     static var colour: Bool { stdoutIsTTY && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
 
-    /// A progress line on stderr, only on a terminal; rate-limited.
-    final class Progress {
-        private var last = Date.distantPast
-        private let enabled: Bool
-        private let lock = NSLock()
-        init(enabled: Bool = Console.stderrIsTTY) { self.enabled = enabled }
-        func update(_ text: @autoclosure () -> String) {
-            guard enabled else { return }
-            lock.lock(); defer { lock.unlock() }
-            let now = Date()
-            guard now.timeIntervalSince(last) > 0.1 else { return }
-            last = now
-            _ = Console.writeAll(2, Array("\r\u{1B}[K\(text())".utf8))
+}
+
+/// The progress line of long work (hashing, reading archives and images), fed by `ProgressMeter`: on a terminal a
+/// live line (files, bytes, rate, and the time left when it is known) once the work has run half a second;
+/// elsewhere one line every 5 seconds once it has run 5 seconds, so a CI log shows life. Lines appear only while
+/// the counters move; `--quiet` turns it off.
+final class ProgressLine: @unchecked Sendable {
+    // why @unchecked: all mutable state is behind `lock`.
+    static let shared = ProgressLine()
+
+    private let lock = NSLock()
+    private var label = "imprint"
+    private var shown = false
+    private var running = false
+    private var started = Date()
+    private var lastPrinted = Date.distantPast
+    private var lastSnapshot = ProgressMeter.Snapshot()
+    private let tty = Console.stderrIsTTY
+
+    /// Starts the line for a command (`label`, e.g. "imprint verify"); the environment can change the quiet period
+    /// and the interval of log lines (IMPRINT_PROGRESS_AFTER, IMPRINT_PROGRESS_EVERY: seconds).
+    func start(label: String) {
+        lock.lock(); defer { lock.unlock() }
+        guard !running else { return }
+        running = true
+        self.label = label
+        started = Date()
+        let env = ProcessInfo.processInfo.environment
+        let after = env["IMPRINT_PROGRESS_AFTER"].flatMap(Double.init) ?? (tty ? 0.5 : 5)
+        let every = env["IMPRINT_PROGRESS_EVERY"].flatMap(Double.init) ?? (tty ? 0.2 : 5)
+        atexit { ProgressLine.shared.clear() }
+        let thread = Thread { [self] in
+            usleep(useconds_t(min(after, 3600) * 1_000_000))
+            while true {
+                self.tick()
+                usleep(useconds_t(max(0.05, min(every, 3600)) * 1_000_000))
+            }
         }
-        func done() {
-            guard enabled else { return }
+        thread.start()
+    }
+
+    private func tick() {
+        let now = ProgressMeter.shared.snapshot()
+        lock.lock(); defer { lock.unlock() }
+        guard now != lastSnapshot else { return }
+        lastSnapshot = now
+        let elapsed = Date().timeIntervalSince(started)
+        var parts = ["\(now.items) files", formatBytes(now.bytes)]
+        let rate = elapsed > 0 ? Double(now.bytes) / elapsed : 0
+        if rate > 0 { parts.append("\(formatBytes(UInt64(rate)))/s") }
+        if now.ahead > 0, rate > 0, Double(now.ahead) / rate >= 1 { parts.append("about \(ProgressLine.duration(Double(now.ahead) / rate)) left") }
+        let line = "\(label): \(parts.joined(separator: ", ")) (\(ProgressLine.duration(elapsed)))"
+        if tty {
+            _ = Console.writeAll(2, Array("\r\u{1B}[K\(line)".utf8))
+            shown = true
+        } else {
+            _ = Console.writeAll(2, Array("\(line)\n".utf8))
+        }
+        lastPrinted = Date()
+    }
+
+    /// Removes the live line before other output (and at exit).
+    func clear() {
+        lock.lock(); defer { lock.unlock() }
+        if shown {
             _ = Console.writeAll(2, Array("\r\u{1B}[K".utf8))
+            shown = false
         }
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        if s < 60 { return "\(s) s" }
+        if s < 3600 { return "\(s / 60) min \(s % 60) s" }
+        return "\(s / 3600) h \(s % 3600 / 60) min"
     }
 }
 

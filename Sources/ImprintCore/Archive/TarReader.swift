@@ -221,11 +221,13 @@ public final class TarReader {
                     entry.size = 0
                 }
                 entry.dataOffset = offset
+                ProgressMeter.shared.add(items: 1)
                 return entry
             }
             entry.dataOffset = offset
             remaining = entry.size
             padding = (512 - entry.size % 512) % 512
+            ProgressMeter.shared.add(items: 1)
             return entry
         }
     }
@@ -241,6 +243,7 @@ public final class TarReader {
                 if n == 0 { throw truncated() }
                 remaining -= UInt64(n)
                 offset += UInt64(n)
+                ProgressMeter.shared.add(bytes: UInt64(n))
                 return n
             }
             guard try ensure(1) else { throw truncated() }
@@ -249,6 +252,7 @@ public final class TarReader {
         out.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: n)
         consume(n)
         remaining -= UInt64(n)
+        ProgressMeter.shared.add(bytes: UInt64(n))
         return n
     }
 
@@ -265,6 +269,7 @@ public final class TarReader {
             try body(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + n)]))
             consume(n)
             remaining -= UInt64(n)
+            ProgressMeter.shared.add(bytes: UInt64(n))
         }
     }
 

@@ -99,6 +99,7 @@ public enum FileHasher {
         }
         hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<total]))
         node.digest = hasher.finish()
+        ProgressMeter.shared.add(items: 1, bytes: UInt64(total))
     }
 
     static func hashFile(_ job: Job, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer) throws {
@@ -119,7 +120,10 @@ public enum FileHasher {
             throw ImprintError(.io, "cannot hash \(job.display): it changed size while being read (\(expected) → \(st.st_size) bytes)")
         }
         if expected > UInt64(bufferSize) { _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL) }
+        let meter = ProgressMeter.shared
+        meter.plan(bytes: expected)
         var total: UInt64 = 0
+        defer { meter.add(items: 1) }
         while true {
             let n = read(fd, buffer.baseAddress, buffer.count)
             if n < 0 {
@@ -129,6 +133,7 @@ public enum FileHasher {
             if n == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             total += UInt64(n)
+            meter.addPlanned(bytes: UInt64(n))
             if total > expected { break }
         }
         let digest = hasher.finish()
