@@ -10,7 +10,7 @@ packages=(
   docker-registry apache2-utils           # a real OCI registry on 127.0.0.1 and htpasswd
   in-toto                                 # peer for the step-runner benchmark
   chromium                                # renders the HTML diff report in tests
-  python3 python3-jsonschema python3-yaml time         # schema validation, /usr/bin/time for peak memory
+  python3 python3-jsonschema python3-yaml time hyperfine         # schema validation, /usr/bin/time for peak memory
   podman runc busybox-static              # real containers: podman's Docker-compatible service for the docker CLI
 )
 

@@ -8,7 +8,8 @@ import Glibc
 /// Runs every shell example of README.md, literally, and checks it ends as the README says.
 ///
 /// Each ```sh block is preceded by a marker: `<!-- readme: run SCENARIO [expect "TEXT"] [expect-exit N] -->` (blocks
-/// of one scenario run in order in one sandbox) or `<!-- readme: not-run (REASON) -->`. A sandbox is an application
+/// of one scenario run in order in one sandbox), `<!-- readme: release (…) -->` (install examples, run by ReleaseTests
+/// with the published release URL pointing at a local copy) or `<!-- readme: not-run (REASON) -->`. A sandbox is an application
 /// directory (the README's Dockerfile, an app.py, a .dockerignore) beside an empty `../out`, with the real `docker`
 /// CLI talking to podman, `imprint` first on PATH, `$REGISTRY` a Distribution registry on 127.0.0.1 and `$APP_URL` a
 /// service serving the application's digest.
@@ -59,7 +60,7 @@ import Glibc
                         var exit: Int32 = 0
                         if let r = words.range(of: "expect-exit ") { exit = Int32(words[r.upperBound...].prefix { $0.isNumber }) ?? 0 }
                         out.append(Block(scenario: scenario, code: code, expects: expects, exit: exit, line: start))
-                    } else if marker?.contains("readme: not-run (") != true {
+                    } else if marker?.contains("readme: not-run (") != true && marker?.contains("readme: release (") != true {
                         unmarked.append(start)
                     }
                 }

@@ -386,4 +386,36 @@ final class FileServer {
             #expect(files.status == 1 && files.out.contains("mod.py"), "\(files.out)")
         }
     }
+
+    /// The README's install examples, literally but for the release URL, which points at a local copy.
+    @Test func theReadmeInstallExamplesWork() throws {
+        let release = try Release.shared()
+        let engine = try ContainerEngine()
+        defer { engine.stop() }
+        let readme = try String(contentsOfFile: TestEnv.packageRoot.path + "/README.md", encoding: .utf8)
+        let blocks = readme.components(separatedBy: "<!-- readme: release (").dropFirst().map {
+            $0.components(separatedBy: "```sh\n")[1].components(separatedBy: "\n```")[0]
+        }
+        #expect(blocks.count == 3)
+        let published = "https://github.com/imprint/imprint/releases/download/v\(release.version)"
+        try withTempDir { dir in
+            let server = try FileServer(release.out)
+            defer { server.stop() }
+            try sh("cp '\(release.pub)' \(dir)/imprint-release.pub && mkdir -p \(dir)/src && echo 'print(1)' > \(dir)/src/app.py")
+            var env = engine.scriptEnv(["IMPRINT_PREFIX": dir + "/prefix", "IMPRINT_PUBKEY_FILE": release.pub])
+            env["PATH"] = dir + "/prefix/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+            var outputs: [String] = []
+            for block in blocks {
+                #expect(block.contains(published), "\(block)")
+                let code = block.replacingOccurrences(of: published, with: server.url)
+                let r = try run("/bin/bash", ["-euo", "pipefail", "-c", code], cwd: dir + (block.contains("/src") ? "/src" : ""), env: env)
+                #expect(r.status == 0, "\(code)\n\(r.out)\(r.err)")
+                outputs.append(r.out)
+            }
+            #expect(outputs[0].hasPrefix("imprint \(release.version) ") && outputs[1].contains("imprint \(release.version) "))
+            #expect(outputs[1].contains("Signature Verified Successfully") && outputs[1].contains(": OK"))
+            let digest = try imprint("fingerprint", dir + "/src", "--digest-only").out
+            #expect(outputs[2].hasSuffix(digest) && digest.hasPrefix("sha256:"), "\(outputs[2])")
+        }
+    }
 }
