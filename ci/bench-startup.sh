@@ -19,7 +19,7 @@ DEV=$(swift build -c release --show-bin-path)/imprint
 swift build -c release --product imprint >/dev/null
 
 median() { # median wall ms of a command, by hyperfine
-  hyperfine -N -w 20 -r "${RUNS:-300}" --export-json "$tmp/h.json" "$@" >/dev/null 2>&1
+  hyperfine -N -i -w 20 -r "${RUNS:-300}" --export-json "$tmp/h.json" "$@" >/dev/null 2>&1
   python3 -c "import json; print('%.2f' % (json.load(open('$tmp/h.json'))['results'][0]['median'] * 1000))"
 }
 

@@ -5,6 +5,7 @@ import ImprintCore
 extension ImprintCommand {
     struct Diff: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "diff",
             abstract: "Compare two images, trees or manifests: files, layers, config, embedded manifests, bytecode.",
             discussion: """
             Each side is any source imprint reads: an image (OCI layout, oci-archive, docker-archive; \
@@ -62,6 +63,8 @@ extension ImprintCommand {
 
         @Flag(help: .hidden)
         var noLayerSharing = false
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {

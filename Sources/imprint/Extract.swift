@@ -5,6 +5,7 @@ import ImprintCore
 extension ImprintCommand {
     struct Extract: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "extract",
             abstract: "Print the imprint manifest embedded in an image, tar stream or directory.",
             discussion: """
             Finds the manifest `imprint stamp` added at /\(Imprint.defaultStampPath) (or --path), else one \
@@ -35,6 +36,8 @@ extension ImprintCommand {
         var output: String?
 
         @OptionGroup var registry: RegistryFlags
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {

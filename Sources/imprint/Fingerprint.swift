@@ -9,6 +9,7 @@ import Glibc
 extension ImprintCommand {
     struct Fingerprint: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "fingerprint",
             abstract: "Fingerprint a build context exactly as Docker sends it.",
             discussion: """
             Walks CONTEXT with the builder's .dockerignore semantics, hashes every file with SHA-256 on all cores \
@@ -113,7 +114,7 @@ extension ImprintCommand {
                 }
                 if record {
                     let e = try history.open(create: true).add(manifest, tags: recordTags)
-                    if !quiet { Console.err("imprint: recorded \(e.record.prefixed) in \(history.location)") }
+                    if !quiet { Console.note("imprint: recorded \(e.record.prefixed) in \(history.location)") }
                 }
                 if strict && !manifest.findings.isEmpty { throw ExitCode(1) }
             }

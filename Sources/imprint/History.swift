@@ -15,6 +15,7 @@ struct HistoryOptions: ParsableArguments {
 extension ImprintCommand {
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "history",
             abstract: "Keep every build's manifest in a compressed, deduplicated store.",
             discussion: """
             Directory objects are stored once across builds (their id is the directory's Merkle digest), so a \
@@ -41,6 +42,7 @@ extension ImprintCommand {
 extension ImprintCommand.History {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "add",
             abstract: "Add manifests to the history, one record each.",
             discussion: "Prints each new record id as it is published. Example: imprint history add manifest.json --tag release"
         )
@@ -57,6 +59,8 @@ extension ImprintCommand.History {
         func validate() throws {
             if manifests.isEmpty { throw ValidationError("give at least one manifest") }
         }
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {
@@ -81,6 +85,7 @@ extension ImprintCommand.History {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List records, newest first.",
             discussion: "Example: imprint history list --tag release --since 2024-05-01 --format json"
         )
@@ -97,6 +102,8 @@ extension ImprintCommand.History {
         var limit: Int?
         @OptionGroup var output: TextOrJSONFormat
         var json: Bool { output.json }
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {
@@ -136,6 +143,7 @@ extension ImprintCommand.History {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Show one record, or the manifest it stores.",
             discussion: """
             Formats: summary (for people), json (the manifest, byte-identical to what fingerprint wrote), record \
@@ -151,6 +159,8 @@ extension ImprintCommand.History {
         var format: Format = .summary
         @Option(name: .shortAndLong, help: "Write here (atomically) instead of stdout.", completion: .file())
         var output: String?
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {
@@ -191,6 +201,7 @@ extension ImprintCommand.History {
 
     struct Diff: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "diff",
             abstract: "Compare two records' trees, skipping identical subtrees by id.",
             discussion: """
             Prints A (added), D (removed) or M (modified) and the path, in tree order.
@@ -202,6 +213,8 @@ extension ImprintCommand.History {
         @Argument(help: "The newer record.") var to: String
         @OptionGroup var output: TextOrJSONFormat
         var json: Bool { output.json }
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             var identical = true
@@ -242,12 +255,15 @@ extension ImprintCommand.History {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Write records and every object they need to one gzip archive.",
             discussion: "With no REF, exports every record. Example: imprint history export release -o release.imprint-history.gz"
         )
         @OptionGroup var history: HistoryOptions
         @Argument(help: "Records to export (default: all).") var refs: [String] = []
         @Option(name: .shortAndLong, help: "The archive to write.", completion: .file()) var output: String
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {
@@ -256,75 +272,112 @@ extension ImprintCommand.History {
                 var seen = Set<Digest>()
                 let chosen = try (refs.isEmpty ? all : refs.map { try store.resolve($0, in: all) }).filter { seen.insert($0.record).inserted }
                 let n = try store.export(chosen, to: output)
-                Console.err("imprint: exported \(chosen.count) records, \(n) objects to \(output)")
+                Console.note("imprint: exported \(chosen.count) records, \(n) objects to \(output)")
             }
         }
     }
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Add the records of an export archive, verifying every object first.",
             discussion: "Idempotent. Example: imprint history import builds.imprint-history.gz --history /mnt/cache/history"
         )
         @OptionGroup var history: HistoryOptions
         @Argument(help: "The archive written by history export.", completion: .file()) var archive: String
 
+        @OptionGroup var quietFlag: QuietFlag
+
         func run() throws {
             try runReportingErrors {
                 let r = try history.open(create: true).importArchive(archive)
-                Console.err("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present), \(r.objectsWritten) objects (\(r.objectsPresent) already present)")
+                Console.note("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present), \(r.objectsWritten) objects (\(r.objectsPresent) already present)")
             }
         }
     }
 
     struct Push: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "push",
             abstract: "Share the history through a registry repository (merging what is already there).",
             discussion: """
             Pulls the history already stored in the repository (if any) and imports it, then pushes every record as \
             one export archive (an OCI artifact under the tag imprint-history-NAME). Runners that push and pull the \
             same repository share one history. Fails closed: when the shared history exists but cannot be read in \
-            full, nothing is pushed (exit 2), so no shared record is ever lost.
+            full, nothing is pushed (exit 2), so no shared record is ever lost. With --archive, pushes an export \
+            archive (or its unpacked directory) as it is, replacing what the tag held. Prints the artifact's digest.
 
-            Example: imprint history push registry://registry.example.com/ci/imprint-history
+            Examples:
+              imprint history push registry://registry.example.com/ci/imprint-history
+              imprint history push registry://registry.example.com/ci/imprint-history --archive ../out/history.tar.gz --name nightly
+
+            Exit status: 0 pushed; 2 bad input or failure (nothing pushed).
             """
         )
         @OptionGroup var history: HistoryOptions
         @OptionGroup var registry: RegistryFlags
-        @Argument(help: "registry://HOST/REPO") var repository: String
+        @Argument(help: "The repository: registry://HOST[:PORT]/REPO.") var repository: String
         @Option(help: "Name of the shared history (tag imprint-history-NAME).") var name = "default"
+        @Option(help: "Push this export archive (or unpacked export directory) as it is, instead of the store.", completion: .file())
+        var archive: String?
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {
                 registry.apply()
+                if let archive {
+                    Console.out(try RegistryArtifacts.pushHistoryArchive(at: archive, to: repository, name: name).prefixed)
+                    return
+                }
                 let store = try history.open(create: true)
                 let r = try RegistryArtifacts.shareHistory(store, to: repository, name: name)
-                if let m = r.merged { Console.err("imprint: merged \(m.recordsAdded) records from \(repository)") }
+                if let m = r.merged { Console.note("imprint: merged \(m.recordsAdded) records from \(repository)") }
                 Console.out(r.pushed.prefixed)
-                Console.err("imprint: pushed \(r.records) records to \(repository) (imprint-history-\(name))")
+                Console.note("imprint: pushed \(r.records) records to \(repository) (imprint-history-\(name))")
             }
         }
     }
 
     struct Pull: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "pull",
             abstract: "Import the history shared in a registry repository.",
             discussion: """
-            Every object is verified before it is added; idempotent.
+            Every object is verified before it is added; idempotent. With -o or --directory, writes the shared \
+            export archive (or unpacks it) instead of importing it.
 
-            Example: imprint history pull registry://registry.example.com/ci/imprint-history
+            Examples:
+              imprint history pull registry://registry.example.com/ci/imprint-history
+              imprint history pull registry://registry.example.com/ci/imprint-history --name nightly -o ../out/history.tar.gz
+
+            Exit status: 0 ok; 2 bad input, a corrupt or missing shared history, or failure (nothing imported).
             """
         )
         @OptionGroup var history: HistoryOptions
         @OptionGroup var registry: RegistryFlags
-        @Argument(help: "registry://HOST/REPO") var repository: String
+        @Argument(help: "The repository: registry://HOST[:PORT]/REPO.") var repository: String
         @Option(help: "Name of the shared history (tag imprint-history-NAME).") var name = "default"
+        @Option(name: .shortAndLong, help: "Write the export archive here (atomically) instead of importing it.", completion: .file())
+        var output: String?
+        @Option(help: "Unpack the export archive into this new directory instead of importing it.", completion: .directory)
+        var directory: String?
+
+        @OptionGroup var quietFlag: QuietFlag
+
+        func validate() throws {
+            if output != nil && directory != nil { throw ValidationError("give at most one of -o FILE and --directory DIR") }
+        }
 
         func run() throws {
             try runReportingErrors {
                 registry.apply()
+                if output != nil || directory != nil {
+                    try RegistryArtifacts.pullHistoryArchive(from: repository, name: name, output: output, directory: directory)
+                    return
+                }
                 let r = try ImprintCommand.History.pullAndImport(repository, name: name, into: try history.open(create: true))
-                Console.err("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present) from \(repository)")
+                Console.note("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present) from \(repository)")
             }
         }
     }
@@ -339,6 +392,7 @@ extension ImprintCommand.History {
 
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "prune",
             abstract: "Remove old records and every object no remaining record needs.",
             discussion: """
             A record is removed when it meets every criterion given and has no --keep-tag tag.
@@ -355,17 +409,20 @@ extension ImprintCommand.History {
             if keepLast == nil && olderThan == nil { throw ValidationError("give --keep-last N and/or --older-than DAYS") }
         }
 
+        @OptionGroup var quietFlag: QuietFlag
+
         func run() throws {
             try runReportingErrors {
                 let r = try history.open().prune(HistoryPrunePolicy(keepLast: keepLast, olderThanDays: olderThan, keepTags: keepTags, dryRun: dryRun))
                 for e in r.removedRecords { Console.out("\(dryRun ? "would remove" : "removed") \(e.record.prefixed) \(e.recorded)") }
-                Console.err("imprint: \(dryRun ? "would remove" : "removed") \(r.removedRecords.count) records and \(r.removedObjects) objects; kept \(r.keptRecords) records")
+                Console.note("imprint: \(dryRun ? "would remove" : "removed") \(r.removedRecords.count) records and \(r.removedObjects) objects; kept \(r.keptRecords) records")
             }
         }
     }
 
     struct Fsck: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "fsck",
             abstract: "Re-hash every object and check every record is complete.",
             discussion: """
             Unreferenced objects (left by an interrupted add or prune) are reported but are not an error.
@@ -378,6 +435,8 @@ extension ImprintCommand.History {
         @OptionGroup var history: HistoryOptions
         @OptionGroup var output: TextOrJSONFormat
         var json: Bool { output.json }
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             var clean = true
@@ -409,7 +468,7 @@ extension ImprintCommand.History {
                     for t in r.temporaryFiles { Console.out("temporary \(t)") }
                     for t in r.repairedRefs { Console.out("repaired \(t)") }
                     for t in r.strayFiles { Console.out("stray \(t)") }
-                    Console.err("imprint: checked \(r.objectsChecked) objects, \(r.recordsChecked) records: \(r.corrupt.count) corrupt, \(r.missing.count) missing, \(r.unreferenced.count) unreferenced")
+                    Console.note("imprint: checked \(r.objectsChecked) objects, \(r.recordsChecked) records: \(r.corrupt.count) corrupt, \(r.missing.count) missing, \(r.unreferenced.count) unreferenced")
                 }
             }
             if !clean { throw ExitCode(1) }

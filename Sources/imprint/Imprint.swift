@@ -65,7 +65,7 @@ struct ImprintCommand: ParsableCommand {
         } catch {
             // An ExitCode thrown on purpose (`imprint run` passing its child's status through) is kept as is.
             if !(error is ExitCode), exitCode(for: error) == .validationFailure {
-                Console.err(fullMessage(for: error))
+                Console.err(usageMessage(for: error, arguments: Array(CommandLine.arguments.dropFirst())))
                 Foundation.exit(2)
             }
             exit(withError: error)
@@ -75,12 +75,57 @@ struct ImprintCommand: ParsableCommand {
     /// The progress line, for every command but those with live output of their own (a child process's, a
     /// rollout's polls) and unless --quiet was given.
     static func startProgress(for command: ParsableCommand) {
-        if command is Run || command is Pipeline || command is Wait { return }
         let args = CommandLine.arguments.dropFirst().prefix { $0 != "--" }
-        if args.contains("-q") || args.contains("--quiet") { return }
+        if args.contains("-q") || args.contains("--quiet") { Console.quiet = true; return }
+        if command is Run || command is Pipeline || command is Wait { return }
         let words = Array(CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2))
         var label = "imprint " + (words.first ?? "")
         if words.count == 2, ["history", "history-sync", "probe"].contains(words[0]) { label += " " + words[1] }
         ProgressLine.shared.start(label: label)
+    }
+
+    /// A usage error in imprint's one error style (`imprint: error: …`), with the closest subcommand when a
+    /// command name was mistyped.
+    static func usageMessage(for error: Error, arguments: [String]) -> String {
+        var lines = fullMessage(for: error).components(separatedBy: "\n")
+        if let first = lines.first, first.hasPrefix("Error: ") {
+            lines[0] = "imprint: error: " + first.dropFirst("Error: ".count).prefix(1).lowercased() + first.dropFirst("Error: ".count + 1)
+        }
+        // The deepest command the arguments name, and the word after it.
+        var command: ParsableCommand.Type = ImprintCommand.self
+        var path = ["imprint"]
+        for word in arguments where !word.hasPrefix("-") {
+            let subs = command.configuration.subcommands
+            if let next = subs.first(where: { $0._commandName == word }) {
+                command = next
+                path.append(word)
+                continue
+            }
+            let names = subs.map { $0._commandName }
+            if !names.isEmpty {
+                let best = names.map { ($0, editDistance($0, word)) }.min { $0.1 < $1.1 }
+                var line = "imprint: error: '\(path.joined(separator: " "))' has no command '\(word)'"
+                if let best, best.1 <= max(2, word.count / 3) { line += "; did you mean '\(best.0)'?" }
+                lines[0] = line
+            }
+            break
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Levenshtein distance, for command suggestions.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        var row = Array(0...y.count)
+        for i in 1...max(1, x.count) where !x.isEmpty {
+            var prev = row[0]
+            row[0] = i
+            for j in 1...max(1, y.count) where !y.isEmpty {
+                let cur = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (x[i - 1] == y[j - 1] ? 0 : 1))
+                prev = cur
+            }
+        }
+        return x.isEmpty ? y.count : row[y.count]
     }
 }

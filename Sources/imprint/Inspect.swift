@@ -5,6 +5,7 @@ import ImprintCore
 extension ImprintCommand {
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "inspect",
             abstract: "Summarise an image, archive, tar stream or directory.",
             discussion: """
             Shows the detected format, platform, manifest and config digests, each layer's size and media type, \
@@ -37,6 +38,8 @@ extension ImprintCommand {
         var json: Bool { output.json }
 
         @OptionGroup var registry: RegistryFlags
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {

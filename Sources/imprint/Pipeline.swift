@@ -8,6 +8,7 @@ import Glibc
 extension ImprintCommand {
     struct Pipeline: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "pipeline",
             abstract: "Run a pipeline of steps as a DAG, with chain of custody and content-addressed skipping.",
             discussion: """
             Reads FILE (YAML): steps with run (a /bin/sh -c command), inputs, outputs, needs, env (a mapping sets \

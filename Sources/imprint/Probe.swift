@@ -5,6 +5,7 @@ import ImprintCore
 extension ImprintCommand {
     struct Probe: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "probe",
             abstract: "Write the runtime probe an application imports first, to prove what its process loaded.",
             discussion: """
             The Python probe is one standard-library module. Imported first, it records for every module loaded from \\

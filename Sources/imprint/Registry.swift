@@ -24,6 +24,7 @@ struct RegistryFlags: ParsableArguments {
 extension ImprintCommand {
     struct Attach: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "attach",
             abstract: "Attach an imprint manifest to an image in a registry as an OCI 1.1 artifact.",
             discussion: """
             Pushes the manifest (gzip-compressed) as an artifact of type \(RegistryArtifacts.manifestArtifactType) \
@@ -55,13 +56,15 @@ extension ImprintCommand {
             if (manifest == nil) == (context == nil) { throw ValidationError("give exactly one of --manifest FILE or --context DIR") }
         }
 
+        @OptionGroup var quietFlag: QuietFlag
+
         func run() throws {
             try runReportingErrors {
                 registry.apply()
                 let bytes = try manifest.map { try readFile($0, what: "manifest") } ?? Fingerprinter(context: context!).run().jsonBytes()
                 let result = try RegistryArtifacts.attach(bytes, to: image)
                 if let tag = result.fallbackTag {
-                    Console.err("registry has no referrers API: listed under tag \(tag)")
+                    Console.note("imprint: the registry has no referrers API: listed under tag \(tag)")
                 }
                 Console.out(result.artifactDigest.prefixed)
             }
@@ -91,6 +94,8 @@ extension ImprintCommand {
 
         @OptionGroup var registry: RegistryFlags
 
+        @OptionGroup var quietFlag: QuietFlag
+
         func run() throws {
             try runReportingErrors {
                 registry.apply()
@@ -103,20 +108,23 @@ extension ImprintCommand {
     struct HistorySync: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "history-sync",
-            abstract: "Share imprint history through a registry repository.",
+            abstract: "Share imprint history archives through a registry (kept for scripts; see history push/pull).",
             discussion: """
-            A history travels as one compressed archive (what `history export` writes, or a directory packed \
-            deterministically), stored as an OCI artifact tagged imprint-history-<name>.
+            The same as `imprint history push --archive PATH` and `imprint history pull -o FILE`/`--directory DIR`, \
+            which are the one documented way. A history travels as one compressed archive (what `history export` \
+            writes, or a directory packed deterministically), stored as an OCI artifact tagged imprint-history-<name>.
             Examples:
               imprint history-sync push history.tar.gz registry://127.0.0.1:5000/imprint-history
               imprint history-sync pull registry://127.0.0.1:5000/imprint-history -o history.tar.gz
             Exit status: 0 ok; 2 bad input or failure (nothing is written).
             """,
+            shouldDisplay: false,
             subcommands: [Push.self, Pull.self]
         )
 
         struct Push: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "push",
                 abstract: "Push a history archive (or a directory, packed as .tar.gz) to a registry.",
                 discussion: """
                 Replaces what is under the tag imprint-history-NAME (use `imprint history push` to merge a history \
@@ -137,22 +145,19 @@ extension ImprintCommand {
 
             @OptionGroup var registry: RegistryFlags
 
+            @OptionGroup var quietFlag: QuietFlag
+
             func run() throws {
                 try runReportingErrors {
                     registry.apply()
-                    var isDir: ObjCBool = false
-                    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-                        throw ImprintError(.notFound, "cannot read \(path): no such file or directory")
-                    }
-                    let archive = isDir.boolValue ? try RegistryArtifacts.archiveDirectory(path) : try readFile(path, what: "history archive")
-                    let digest = try RegistryArtifacts.pushHistory(archive: archive, to: repository, name: name)
-                    Console.out(digest.prefixed)
+                    Console.out(try RegistryArtifacts.pushHistoryArchive(at: path, to: repository, name: name).prefixed)
                 }
             }
         }
 
         struct Pull: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "pull",
                 abstract: "Pull a history archive from a registry.",
                 discussion: "Example:\n  imprint history-sync pull registry://registry.example.com/ci/history -o ../out/history.gz --name nightly"
             )
@@ -175,17 +180,12 @@ extension ImprintCommand {
                 if (output == nil) == (directory == nil) { throw ValidationError("give exactly one of -o FILE or --directory DIR") }
             }
 
+            @OptionGroup var quietFlag: QuietFlag
+
             func run() throws {
                 try runReportingErrors {
                     registry.apply()
-                    if let output {
-                        try RegistryArtifacts.pullHistory(from: repository, name: name, to: output)
-                    } else if let directory {
-                        let tmp = NSTemporaryDirectory() + "/imprint-history-\(getpid()).tar.gz"
-                        defer { unlink(tmp) }
-                        try RegistryArtifacts.pullHistory(from: repository, name: name, to: tmp)
-                        try RegistryArtifacts.extractArchive(tmp, into: directory)
-                    }
+                    try RegistryArtifacts.pullHistoryArchive(from: repository, name: name, output: output, directory: directory)
                 }
             }
         }
@@ -202,7 +202,7 @@ extension ImprintCommand.Stamp {
         stamper.platform = try platform.map { try Platform(parsing: $0) }
         let result = try stamper.stamp(image, manifestBytes: manifestBytes, tag: tag, destination: destination)
         let mounted = result.mountedBlobs.isEmpty ? "" : ", \(result.mountedBlobs.count) mounted"
-        Console.err("pushed \(result.destination) (\(result.uploadedBlobs.count) new blob\(result.uploadedBlobs.count == 1 ? "" : "s")\(mounted))")
+        Console.note("imprint: pushed \(result.destination) (\(result.uploadedBlobs.count) new blob\(result.uploadedBlobs.count == 1 ? "" : "s")\(mounted))")
         Console.out(result.manifestDigest.prefixed)
     }
 }

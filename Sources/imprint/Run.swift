@@ -8,6 +8,7 @@ import Glibc
 extension ImprintCommand {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Run one CI step and record its chain of custody.",
             discussion: """
             Fingerprints the materials (a file: its SHA-256; a directory: its Merkle digest), runs the command with \
@@ -53,6 +54,8 @@ extension ImprintCommand {
 
         @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
         var command: [String] = []
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             var status: Int32 = 0

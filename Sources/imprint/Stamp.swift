@@ -5,6 +5,7 @@ import ImprintCore
 extension ImprintCommand {
     struct Stamp: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "stamp",
             abstract: "Add an imprint manifest to a container image as one small deterministic layer.",
             discussion: """
             Appends a layer holding the manifest at /\(Imprint.defaultStampPath) (or --path), records it in the \
@@ -72,6 +73,8 @@ extension ImprintCommand {
 
         @Option(name: .customLong("signature"), help: "The signature to carry beside the manifest (default: manifest.sig beside --manifest, when it exists).", completion: .file())
         var signatureFile: String?
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {

@@ -37,6 +37,13 @@ enum Console {
         }
     }
 
+    /// True under -q/--quiet: `note` prints nothing.
+    nonisolated(unsafe) static var quiet = false
+
+    /// What a command did, for people (counts, files written); silenced by -q/--quiet. Errors and findings go
+    /// through `err` and are never silenced.
+    static func note(_ s: String) { if !quiet { err(s) } }
+
     /// Diagnostics; a failure to write them is ignored (there is nowhere left to report it).
     static func err(_ s: String) {
         ProgressLine.shared.clear()

@@ -8,6 +8,7 @@ import Glibc
 extension ImprintCommand {
     struct Keygen: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "keygen",
             abstract: "Make an Ed25519 key pair for signing manifests.",
             discussion: """
             Writes PREFIX.key (PKCS#8 PEM, mode 0600, keep it secret: a CI secret) and PREFIX.pub \
@@ -28,6 +29,8 @@ extension ImprintCommand {
         @Flag(help: "Replace PREFIX.key and PREFIX.pub when they exist.")
         var force = false
 
+        @OptionGroup var quietFlag: QuietFlag
+
         func run() throws {
             try runReportingErrors {
                 let keyPath = output + ".key", pubPath = output + ".pub"
@@ -39,7 +42,7 @@ extension ImprintCommand {
                 let key = try Ed25519PrivateKey.generate()
                 try AtomicFile.write(try key.pemBytes(), to: keyPath, mode: 0o600)
                 try AtomicFile.write(try key.publicKey.pemBytes(), to: pubPath, mode: 0o644)
-                Console.err("wrote \(keyPath) (private, keep secret) and \(pubPath)")
+                Console.note("imprint: wrote \(keyPath) (private, keep secret) and \(pubPath)")
                 Console.out(key.keyId)
             }
         }
@@ -47,6 +50,7 @@ extension ImprintCommand {
 
     struct Sign: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "sign",
             abstract: "Sign a manifest's root digest with an Ed25519 key.",
             discussion: """
             Writes a small JSON signature (schemas/signature.schema.json) over the canonical payload \
@@ -71,6 +75,8 @@ extension ImprintCommand {
         @Option(name: .shortAndLong, help: "Write the signature here (atomically; - for stdout). Default: MANIFEST with .json replaced by .sig.", completion: .file())
         var output: String?
 
+        @OptionGroup var quietFlag: QuietFlag
+
         func run() throws {
             try runReportingErrors {
                 let privateKey = try Ed25519PrivateKey(pemFile: key)
@@ -79,7 +85,7 @@ extension ImprintCommand {
                 let target = output ?? ManifestSignature.path(besideManifest: manifest)
                 try writeOutput(sig.jsonBytes(), to: target)
                 if target != "-" {
-                    Console.err("signed \(m.rootDigest) with key \(sig.keyId) → \(target)")
+                    Console.note("imprint: signed \(m.rootDigest) with key \(sig.keyId) → \(target)")
                 }
             }
         }
@@ -115,6 +121,8 @@ extension ImprintCommand {
 
         @Option(help: "The signature file. Default: MANIFEST with .json replaced by .sig, or .sig appended.", completion: .file())
         var signature: String?
+
+        @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             var failure: String? = nil

@@ -5,6 +5,7 @@ import ImprintCore
 extension ImprintCommand {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Verify that deployed files are byte-identical to what CI built, and catch stale bytecode.",
             discussion: """
             TARGET is a directory, a tar file or - (a tar stream on stdin), an image (OCI layout, oci-archive, \

@@ -5,6 +5,7 @@ import ImprintCore
 extension ImprintCommand {
     struct Wait: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "wait",
             abstract: "Wait until a deployed service serves the expected manifest digest.",
             discussion: """
             The rollout gate after kubectl apply or docker compose up: polls each URL with GET until the JSON it \

@@ -147,3 +147,54 @@ func withStore<T>(_ body: (HistoryStore, String) throws -> T) throws -> T {
         #expect(HistoryTime.parse("yesterday") == nil)
     }
 }
+
+@Suite struct RFC3339Tests {
+    /// The formatter against glibc's gmtime_r over a spread of times, before and after the epoch.
+    @Test func agreesWithGmtime() {
+        var seconds: Int64 = -62_135_596_800   // 0001-01-01
+        while seconds < 253_402_300_799 {      // 9999-12-31
+            var t = time_t(seconds)
+            var tmv = tm()
+            gmtime_r(&t, &tmv)
+            func p(_ v: Int32, _ n: Int) -> String { String(repeating: "0", count: max(0, n - String(v).count)) + String(v) }
+            let expected = "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1, 2))-\(p(tmv.tm_mday, 2))T\(p(tmv.tm_hour, 2)):\(p(tmv.tm_min, 2)):\(p(tmv.tm_sec, 2))Z"
+            #expect(RFC3339.format(seconds: seconds) == expected)
+            seconds += 86_399 * 97 + 7_919
+        }
+        #expect(RFC3339.format(seconds: 1_700_000_000, fraction: 5, fractionDigits: 9) == "2023-11-14T22:13:20.000000005Z")
+        #expect(RFC3339.format(seconds: 0, fraction: 7, fractionDigits: 3) == "1970-01-01T00:00:00.007Z")
+        #expect(HistoryTime.rfc3339(nanos: -1) == "1969-12-31T23:59:59.999999999Z")
+        #expect(HistoryTime.parse(HistoryTime.rfc3339(nanos: Int64.max)) == Int64.max)
+        #expect(HistoryTime.parse(HistoryTime.rfc3339(nanos: Int64.min)) == Int64.min)
+    }
+}
+
+@Suite struct SummaryIndexTests {
+    /// records.index is a cache: what another process adds, a damaged index, a deleted ref file — the listing is
+    /// always what the ref files say.
+    @Test func theListingIsAlwaysWhatTheRefFilesSay() throws {
+        try withStore { store, dir in
+            for seed in 1...5 { _ = try store.add(historyManifest(seed: seed)) }
+            let first = try store.entries()
+            #expect(first.count == 5)
+            #expect(FileManager.default.fileExists(atPath: dir + "/store/records.index"))
+            #expect(try store.entries().map(\.record) == first.map(\.record))
+            // Another process adds a record.
+            let other = try HistoryStore(at: dir + "/store", create: false)
+            _ = try other.add(historyManifest(seed: 6))
+            #expect(try store.entries().count == 6)
+            // A damaged index: a record id swapped for another.
+            var text = try String(contentsOfFile: dir + "/store/records.index", encoding: .utf8)
+            let lines = text.split(separator: "\n")
+            text = text.replacingOccurrences(of: String(lines[0].split(separator: "\t")[0]), with: String(lines[1].split(separator: "\t")[0]))
+            try text.write(toFile: dir + "/store/records.index", atomically: true, encoding: .utf8)
+            #expect(Set(try store.entries().map(\.record)).count == 6)
+            try "garbage\n".write(toFile: dir + "/store/records.index", atomically: true, encoding: .utf8)
+            #expect(try store.entries().count == 6)
+            // A ref file removed by hand.
+            let refs = try FileManager.default.contentsOfDirectory(atPath: dir + "/store/records").filter { !$0.hasPrefix(".") }.sorted()
+            try FileManager.default.removeItem(atPath: dir + "/store/records/" + refs[0])
+            #expect(try store.entries().count == 5)
+        }
+    }
+}

@@ -19,10 +19,47 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Parses 64 lowercase hex digits, with or without a `sha256:` prefix.
     public init?(hex: String) {
-        var s = Substring(hex)
-        if s.hasPrefix("sha256:") { s = s.dropFirst(7) }
-        guard s.utf8.count == 64, let raw = Hex.decode(s) else { return nil }
-        self.init(bytes: raw)
+        var text = hex
+        guard let parsed = text.withUTF8({ Digest.parseHex($0) }) else { return nil }
+        self = parsed
+    }
+
+    /// `sha256:` (optional) and 64 hex digits, straight from UTF-8 bytes into the four words.
+    private static func parseHex(_ u: UnsafeBufferPointer<UInt8>) -> Digest? {
+        var start = 0
+        if u.count == 71 {
+            let prefix: [UInt8] = [0x73, 0x68, 0x61, 0x32, 0x35, 0x36, 0x3A]   // "sha256:"
+            for k in 0..<7 where u[k] != prefix[k] { return nil }
+            start = 7
+        } else if u.count != 64 {
+            return nil
+        }
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        for w in 0..<4 {
+            var v: UInt64 = 0
+            for k in 0..<16 {
+                let c = u[start + w * 16 + k]
+                let n: UInt8
+                switch c {
+                case 0x30...0x39: n = c &- 0x30
+                case 0x61...0x66: n = c &- 0x61 &+ 10
+                case 0x41...0x46: n = c &- 0x41 &+ 10
+                default: return nil
+                }
+                v = v << 4 | UInt64(n)
+            }
+            switch w {
+            case 0: words.0 = v
+            case 1: words.1 = v
+            case 2: words.2 = v
+            default: words.3 = v
+            }
+        }
+        return Digest(a: words.0, b: words.1, c: words.2, d: words.3)
+    }
+
+    public init(a: UInt64, b: UInt64, c: UInt64, d: UInt64) {
+        self.a = a; self.b = b; self.c = c; self.d = d
     }
 
     public var bytes: [UInt8] {

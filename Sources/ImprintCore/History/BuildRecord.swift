@@ -184,18 +184,18 @@ public struct HistoryEntry: Sendable, Equatable {
     }
 
     static func parse(_ data: [UInt8], what: String) throws -> HistoryEntry {
-        let o = try JSONRead.object(data, what: what)
-        guard let rec = (o["record"] as? String).flatMap(Digest.init(hex:)),
-              let root = (o["root"] as? String).flatMap(Digest.init(hex:)),
-              let recorded = (o["recorded"] as? String).flatMap(HistoryTime.parse) else {
+        let o = try JSONValue.parse(data, what: what)
+        guard let rec = o["record"]?.string.flatMap(Digest.init(hex:)),
+              let root = o["root"]?.string.flatMap(Digest.init(hex:)),
+              let recorded = o["recorded"]?.string.flatMap(HistoryTime.parse) else {
             throw ImprintError.badInput("\(what): not a history summary")
         }
-        let g = o["git"] as? [String: Any]
-        return HistoryEntry(record: rec, root: root, recordedNanos: recorded, created: o["created"] as? String ?? "",
-                            tags: o["tags"] as? [String] ?? [], gitCommit: g?["commit"] as? String,
-                            gitBranch: g?["branch"] as? String, gitDirty: g?["dirty"] as? Bool,
-                            imageDigest: o["imageDigest"] as? String,
-                            files: (o["files"] as? NSNumber)?.intValue ?? 0, bytes: (o["bytes"] as? NSNumber)?.uint64Value ?? 0)
+        let g = o["git"]
+        return HistoryEntry(record: rec, root: root, recordedNanos: recorded, created: o["created"]?.string ?? "",
+                            tags: o["tags"]?.array?.compactMap(\.string) ?? [], gitCommit: g?["commit"]?.string,
+                            gitBranch: g?["branch"]?.string, gitDirty: g?["dirty"]?.bool,
+                            imageDigest: o["imageDigest"]?.string,
+                            files: Int(clamping: max(0, o["files"]?.int ?? 0)), bytes: UInt64(max(0, o["bytes"]?.int ?? 0)))
     }
 
     init(record: Digest, root: Digest, recordedNanos: Int64, created: String, tags: [String], gitCommit: String?,
@@ -219,9 +219,7 @@ public enum HistoryTime {
         var s = nanos / 1_000_000_000
         var frac = nanos % 1_000_000_000
         if frac < 0 { s -= 1; frac += 1_000_000_000 }
-        let base = ManifestMetadata.rfc3339(s)
-        let f = String(frac)
-        return String(base.dropLast()) + "." + String(repeating: "0", count: 9 - f.count) + f + "Z"
+        return RFC3339.format(seconds: s, fraction: frac, fractionDigits: 9)
     }
 
     /// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` or `@<epoch seconds>` into nanoseconds.
@@ -262,10 +260,13 @@ public enum HistoryTime {
         t.tm_year = Int32(y - 1900); t.tm_mon = Int32(mo - 1); t.tm_mday = Int32(d)
         t.tm_hour = Int32(h); t.tm_min = Int32(mi); t.tm_sec = Int32(sec)
         guard (0...23).contains(h), (0...59).contains(mi), (0...60).contains(sec) else { return nil }
-        let secs = timegm(&t)
-        let (whole, overflow) = Int64(secs).multipliedReportingOverflow(by: 1_000_000_000)
+        var secs = Int64(timegm(&t))
+        var fraction = nanos
+        // Before the epoch, borrow a second so the product stays in range down to Int64.min.
+        if secs < 0 && fraction > 0 { secs += 1; fraction -= 1_000_000_000 }
+        let (whole, overflow) = secs.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow else { return nil }
-        let (total, overflow2) = whole.addingReportingOverflow(nanos)
+        let (total, overflow2) = whole.addingReportingOverflow(fraction)
         return overflow2 ? nil : total
     }
 }

@@ -113,12 +113,53 @@ public final class HistoryStore {
     /// Every record's summary, newest first. Reads only the small ref files.
     public func entries() throws -> [HistoryEntry] {
         let names = try refNames()
+        if let cached = cachedEntries(names) { return cached }
+        // Reading and parsing a thousand small files is most of `history list`: on all cores.
+        let results = parallelMap(Array(names.reversed())) { try self.entry(refName: $0.0, id: $0.1) }
         var out: [HistoryEntry] = []
         out.reserveCapacity(names.count)
-        for (name, id) in names.reversed() {
-            if let e = try entry(refName: name, id: id) { out.append(e) }
+        for r in results {
+            if let e = try r.get() { out.append(e) }
+        }
+        if out.count == names.count { writeSummaryIndex(names: names.map(\.0), newestFirst: out) }
+        return out
+    }
+
+    /// `records.index`: every ref file's name and summary in one file, so listing reads one file instead of one per
+    /// record. A cache only: it is used when it names exactly the ref files present (so an add, import or prune by
+    /// any process invalidates it), else rebuilt; nothing else reads it, and a store without it is complete.
+    var summaryIndexPath: String { root + "/records.index" }
+
+    private func cachedEntries(_ names: [(String, Digest)]) -> [HistoryEntry]? {
+        guard !names.isEmpty, let data = try? ObjectStore.readFile(summaryIndexPath) else { return nil }
+        let lines = data.split(separator: 0x0A, omittingEmptySubsequences: true)
+        guard lines.count == names.count else { return nil }
+        let path = summaryIndexPath
+        let parsed = parallelMap(Array(zip(lines, names))) { pair -> HistoryEntry? in
+            let (line, (name, id)) = pair
+            guard let tab = line.firstIndex(of: 0x09), line[line.startIndex..<tab].elementsEqual(name.utf8),
+                  let e = try? HistoryEntry.parse(Array(line[(tab + 1)...]), what: path), e.record == id else { return nil }
+            return e
+        }
+        var out: [HistoryEntry] = []
+        out.reserveCapacity(names.count)
+        for e in parsed.reversed() {
+            guard let e else { return nil }
+            out.append(e)
         }
         return out
+    }
+
+    private func writeSummaryIndex(names: [String], newestFirst entries: [HistoryEntry]) {
+        var bytes: [UInt8] = []
+        for (name, e) in zip(names, entries.reversed()) {
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(0x09)
+            bytes.append(contentsOf: e.refBytes.filter { $0 != 0x0A })
+            bytes.append(0x0A)
+        }
+        // Best effort: a read-only store lists from the ref files every time.
+        try? AtomicFile.write(bytes, to: summaryIndexPath)
     }
 
     /// The summary in one ref file; nil when the file has gone (pruned meanwhile).

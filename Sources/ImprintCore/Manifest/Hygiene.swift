@@ -33,26 +33,16 @@ public enum Hygiene {
         } else {
             // Pieces of the walk linted on all cores, findings joined in walk order. Each directory lies in one
             // piece, so no node is visited by two threads.
-            let results = UnsafeMutableBufferPointer<(findings: [HygieneFinding], descends: Bool)>.allocate(capacity: pieces.count)
-            results.initialize(repeating: ([], true))
-            defer { results.deinitialize(); results.deallocate() }
-            let next = Atomic<Int>(0)
-            DispatchQueue.concurrentPerform(iterations: min(workers, pieces.count)) { _ in
-                while true {
-                    let i = next.add(1, ordering: .relaxed).oldValue
-                    if i >= pieces.count { return }
-                    var found: [HygieneFinding] = []
-                    var descends = true
-                    var first = true
-                    tree.walkEntries(of: pieces[i]) { path, nameStart, node in
-                        let d = lintEntry(path, nameStart, node, largeFileThreshold: largeFileThreshold, into: &found)
-                        if first { descends = d; first = false }
-                        return d
-                    }
-                    // why: each index is written by exactly one worker (the one that took it) and read only after
-                    // concurrentPerform returns.
-                    results[i] = (found, descends)
+            let results = parallelMap(pieces, workers: workers) { piece -> (findings: [HygieneFinding], descends: Bool) in
+                var found: [HygieneFinding] = []
+                var descends = true
+                var first = true
+                tree.walkEntries(of: piece) { path, nameStart, node in
+                    let d = lintEntry(path, nameStart, node, largeFileThreshold: largeFileThreshold, into: &found)
+                    if first { descends = d; first = false }
+                    return d
                 }
+                return (found, descends)
             }
             // A directory reported in a piece of its own hides the pieces below it, as the walk would not go there.
             var hidden: Bytes?

@@ -46,13 +46,7 @@ public struct ManifestMetadata: Sendable {
         return rfc3339(seconds)
     }
 
-    public static func rfc3339(_ seconds: Int64) -> String {
-        var t = time_t(seconds)
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
-                      tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
-    }
+    public static func rfc3339(_ seconds: Int64) -> String { RFC3339.format(seconds: seconds) }
 
     public static let ciVariables = [
         "BUILDKITE_BUILD_ID", "BUILDKITE_COMMIT", "BUILD_ID", "BUILD_NUMBER", "CIRCLE_BUILD_NUM", "CIRCLE_SHA1",
@@ -173,23 +167,13 @@ public struct Manifest {
             // Large trees: pieces of the walk serialised on all cores, joined in walk order. (`statistics` above
             // visited every directory, so the children caches are filled and the tree is only read here.)
             let pieces = tree.walkPieces(target: 64 * workers)
-            let chunks = UnsafeMutableBufferPointer<[UInt8]>.allocate(capacity: pieces.count)
-            chunks.initialize(repeating: [])
-            defer { chunks.deinitialize(); chunks.deallocate() }
-            let next = Atomic<Int>(0)
-            DispatchQueue.concurrentPerform(iterations: min(workers, pieces.count)) { _ in
-                while true {
-                    let i = next.add(1, ordering: .relaxed).oldValue
-                    if i >= pieces.count { return }
-                    var chunk: [UInt8] = []
-                    tree.walkEntries(of: pieces[i]) { path, _, node in
-                        Manifest.appendEntry(path, node, separator: separator, to: &chunk)
-                        return true
-                    }
-                    // why: each index is written by exactly one worker (the one that took it) and read only after
-                    // concurrentPerform returns.
-                    chunks[i] = chunk
+            let chunks = parallelMap(pieces, workers: workers) { piece -> [UInt8] in
+                var chunk: [UInt8] = []
+                tree.walkEntries(of: piece) { path, _, node in
+                    Manifest.appendEntry(path, node, separator: separator, to: &chunk)
+                    return true
                 }
+                return chunk
             }
             // The first element of the array takes no comma.
             var first = true

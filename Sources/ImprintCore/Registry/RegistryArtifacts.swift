@@ -341,3 +341,26 @@ public enum RegistryArtifacts {
         ok = true
     }
 }
+
+extension RegistryArtifacts {
+    /// Pushes an export archive, or the directory it was unpacked into, as the shared history NAME.
+    /// - Throws: `notFound` when `path` does not exist; registry errors.
+    public static func pushHistoryArchive(at path: String, to repository: String, name: String) throws -> Digest {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw ImprintError(.notFound, "cannot read \(path): no such file or directory") }
+        let archive = (st.st_mode & S_IFMT) == S_IFDIR ? try archiveDirectory(path) : try readFile(path, what: "history archive")
+        return try pushHistory(archive: archive, to: repository, name: name)
+    }
+
+    /// Pulls the shared history NAME's export archive into `output`, or unpacks it into the new `directory`.
+    public static func pullHistoryArchive(from repository: String, name: String, output: String?, directory: String?) throws {
+        if let output {
+            try pullHistory(from: repository, name: name, to: output)
+        } else if let directory {
+            let tmp = NSTemporaryDirectory() + "/imprint-history-\(getpid()).tar.gz"
+            defer { unlink(tmp) }
+            try pullHistory(from: repository, name: name, to: tmp)
+            try extractArchive(tmp, into: directory)
+        }
+    }
+}

@@ -249,14 +249,7 @@ public enum Clock {
     }
 
     public static func rfc3339(seconds: Int, millis: Int) -> String {
-        var t = time_t(seconds)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func pad(_ v: Int32, _ n: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, n - s.count)) + s
-        }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
+        RFC3339.format(seconds: Int64(seconds), fraction: Int64(millis), fractionDigits: 3)
     }
 
     /// Milliseconds on the monotonic clock.
