@@ -19,7 +19,7 @@ extension ImprintCommand {
 
             Examples:
               imprint diff app-tested.tar app-running.tar
-              imprint diff oci:./layout:1.4 manifest.json --only '/app/**'
+              imprint diff oci:./layout:1.4 manifest.json --include '/app/**'
               docker export web-1 | imprint diff manifest.json - --format json
               imprint diff a.tar b.tar --format html -o diff.html
 
@@ -29,10 +29,10 @@ extension ImprintCommand {
 
         enum Format: String, CaseIterable, ExpressibleByArgument { case text, json, html }
 
-        @Argument(help: "The first side (A).", completion: .file())
+        @Argument(help: ArgumentHelp("The first side (A). " + SourceForms.diffSide), completion: .file())
         var a: String
 
-        @Argument(help: "The second side (B).", completion: .file())
+        @Argument(help: "The second side (B), in any form the first side takes.", completion: .file())
         var b: String
 
         @Option(help: "Report format: text, json or html.")
@@ -44,8 +44,11 @@ extension ImprintCommand {
         @Option(help: "Show at most this many entries per class in text output.")
         var limit: Int?
 
-        @Option(name: .customLong("only"), help: "Compare only paths matching this glob (.dockerignore syntax, relative to /); repeatable.")
-        var only: [String] = []
+        @Option(name: .customLong("include"), help: "Compare only paths matching this glob (.dockerignore syntax, relative to /); repeatable (as verify --include).")
+        var include: [String] = []
+        @Option(name: .customLong("only"), help: .hidden)
+        var onlyAlias: [String] = []
+        var only: [String] { include + onlyAlias }
 
         @Option(name: .customLong("ignore"), help: "Leave out paths matching this glob; repeatable.")
         var ignore: [String] = []

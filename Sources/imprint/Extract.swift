@@ -23,7 +23,7 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "An image (OCI layout, oci-archive, docker-archive, optionally :TAG; or registry://HOST/REPO:TAG), a filesystem tar, '-' for stdin, or a directory.", completion: .file())
+        @Argument(help: ArgumentHelp(SourceForms.any + "."), completion: .file())
         var source: String
 
         @Option(help: "Where the manifest is inside the source.")

@@ -110,11 +110,11 @@ extension ImprintCommand {
                 }
                 if let digestFile { try writeOutput(Array((manifest.rootDigest.prefixed + "\n").utf8), to: digestFile) }
                 if output != nil && output != "-" && !quiet {
-                    Console.err("imprint: \(manifest.rootDigest.prefixed) (\(manifest.tree.statistics.files) files)")
+                    Console.note("imprint: context digest \(manifest.rootDigest.prefixed) (\(manifest.tree.statistics.files) files) → \(output ?? "-")")
                 }
                 if record {
                     let e = try history.open(create: true).add(manifest, tags: recordTags)
-                    if !quiet { Console.note("imprint: recorded \(e.record.prefixed) in \(history.location)") }
+                    if !quiet { Console.note("imprint: recorded as history record \(e.record.prefixed) (context digest \(manifest.rootDigest.prefixed)) in \(history.location)") }
                 }
                 if strict && !manifest.findings.isEmpty { throw ExitCode(1) }
             }

@@ -44,7 +44,13 @@ extension ImprintCommand.History {
         static let configuration = CommandConfiguration(
             commandName: "add",
             abstract: "Add manifests to the history, one record each.",
-            discussion: "Prints each new record id as it is published. Example: imprint history add manifest.json --tag release"
+            discussion: """
+            Prints each new record id as it is published.
+
+            Example: imprint history add manifest.json --tag release
+
+            Exit status: 0 ok; 2 bad input (an unreadable or invalid manifest) or failure.
+            """
         )
         @OptionGroup var history: HistoryOptions
         @Argument(help: "Manifest JSON files written by imprint fingerprint.", completion: .file())
@@ -87,7 +93,14 @@ extension ImprintCommand.History {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List records, newest first.",
-            discussion: "Example: imprint history list --tag release --since 2024-05-01 --format json"
+            discussion: """
+            Build records (fingerprint --record, history add) in one table, step records (imprint run, imprint \
+            pipeline) in another; --format json lists both (schemas/history-list.schema.json).
+
+            Example: imprint history list --tag release --since 2024-05-01 --format json
+
+            Exit status: 0 ok; 2 bad input or an unreadable store.
+            """
         )
         @OptionGroup var history: HistoryOptions
         @Option(name: .customLong("tag"), help: "Only records carrying this tag (repeatable: all must match).")
@@ -128,13 +141,7 @@ extension ImprintCommand.History {
                     w.end()
                     Console.outRaw(w.bytes)
                 } else {
-                    var out = ""
-                    for e in list {
-                        var line = "\(e.record.short)  \(String(e.recorded.prefix(19)))Z  root \(e.root.short)  \(e.files) files"
-                        if let c = e.gitCommit { line += "  \(e.gitBranch ?? "-")@\(c.prefix(10))\(e.gitDirty == true ? "+dirty" : "")" }
-                        if !e.tags.isEmpty { line += "  [\(e.tags.joined(separator: ", "))]" }
-                        out += line + "\n"
-                    }
+                    let out = HistoryFormat.list(list)
                     Console.outRaw(Array(out.utf8))
                 }
             }
@@ -149,6 +156,8 @@ extension ImprintCommand.History {
             Formats: summary (for people), json (the manifest, byte-identical to what fingerprint wrote), record \
             (the record JSON, schemas/history-record.schema.json), paths (one entry per line).
             Example: imprint history show @~1 --format json -o manifest.json
+
+            Exit status: 0 ok; 2 bad input or failure (nothing is changed).
             """
         )
         enum Format: String, CaseIterable, ExpressibleByArgument { case summary, json, record, paths }
@@ -257,7 +266,13 @@ extension ImprintCommand.History {
         static let configuration = CommandConfiguration(
             commandName: "export",
             abstract: "Write records and every object they need to one gzip archive.",
-            discussion: "With no REF, exports every record. Example: imprint history export release -o release.imprint-history.gz"
+            discussion: """
+            With no REF, exports every record (schemas/history-export.schema.json describes the archive's index).
+
+            Example: imprint history export release -o release.imprint-history.gz
+
+            Exit status: 0 ok; 2 bad input or failure (nothing is written).
+            """
         )
         @OptionGroup var history: HistoryOptions
         @Argument(help: "Records to export (default: all).") var refs: [String] = []
@@ -281,7 +296,13 @@ extension ImprintCommand.History {
         static let configuration = CommandConfiguration(
             commandName: "import",
             abstract: "Add the records of an export archive, verifying every object first.",
-            discussion: "Idempotent. Example: imprint history import builds.imprint-history.gz --history /mnt/cache/history"
+            discussion: """
+            Every object is verified before it is added; idempotent.
+
+            Example: imprint history import builds.imprint-history.gz --history /mnt/cache/history
+
+            Exit status: 0 ok; 2 a corrupt or unreadable archive, or failure (nothing is imported).
+            """
         )
         @OptionGroup var history: HistoryOptions
         @Argument(help: "The archive written by history export.", completion: .file()) var archive: String
@@ -397,6 +418,8 @@ extension ImprintCommand.History {
             discussion: """
             A record is removed when it meets every criterion given and has no --keep-tag tag.
             Example: imprint history prune --keep-last 100 --older-than 30 --keep-tag release
+
+            Exit status: 0 ok; 2 bad input or failure (nothing is changed).
             """
         )
         @OptionGroup var history: HistoryOptions

@@ -22,7 +22,7 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "An OCI layout directory, oci-archive or docker-archive tar (optionally :TAG), registry://HOST/REPO:TAG, a filesystem tar, '-' for stdin, or a directory.", completion: .file())
+        @Argument(help: ArgumentHelp(SourceForms.any + "."), completion: .file())
         var source: String
 
         @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.")

@@ -131,6 +131,8 @@ extension ImprintCommand {
                 store with what is already shared).
 
                 Example: imprint history-sync push ../out/history.gz registry://registry.example.com/ci/history --name nightly
+
+                Exit status: 0 ok; 2 bad input or failure (nothing is changed).
                 """
             )
 
@@ -204,5 +206,6 @@ extension ImprintCommand.Stamp {
         let mounted = result.mountedBlobs.isEmpty ? "" : ", \(result.mountedBlobs.count) mounted"
         Console.note("imprint: pushed \(result.destination) (\(result.uploadedBlobs.count) new blob\(result.uploadedBlobs.count == 1 ? "" : "s")\(mounted))")
         Console.out(result.manifestDigest.prefixed)
+        Console.note("imprint: stamped \(result.destination): image manifest digest \(result.manifestDigest.prefixed), holding the context \(try Manifest.parse(manifestBytes, source: "manifest").rootDigest.prefixed)")
     }
 }

@@ -135,6 +135,8 @@ extension ImprintCommand {
                 stamper.platform = try platform.map { try Platform(parsing: $0) }
                 let result = try stamper.stamp(image, manifestBytes: bytes, output: output)
                 Console.out(result.imageDigest.prefixed)
+                let what = result.kind == .dockerArchive ? "image ID (config digest)" : "image manifest digest"
+                Console.note("imprint: stamped \(output ?? image): \(what) \(result.imageDigest.prefixed), holding the context \(result.manifestRootDigest.prefixed)")
             }
         }
     }

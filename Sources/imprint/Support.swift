@@ -224,3 +224,11 @@ struct QuietFlag: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Print no progress and no diagnostics but errors.")
     var quiet = false
 }
+
+/// The forms a source argument takes, for every command that reads one (one text, so every help says the same).
+enum SourceForms {
+    static let image = "an OCI layout directory (or oci:DIR[:TAG]), an oci-archive or docker-archive tar (or oci-archive:FILE, docker-archive:FILE; optionally :TAG), registry://HOST[:PORT]/REPO:TAG or @sha256:…"
+    static let any = "A directory, a filesystem tar (plain or gzip), - for a tar stream on stdin, \(image), a running container or process (docker:NAME, podman:NAME, pid:N)"
+    static let verifyTarget = any + ", or http(s)://… (a running Python process's probe)."
+    static let diffSide = any + ", an imprint manifest file, or history:REF (a history record)."
+}

@@ -27,7 +27,7 @@ extension ImprintCommand {
 
         enum Format: String, CaseIterable, ExpressibleByArgument { case text, json, junit, github }
 
-        @Argument(help: "Directory, tar file, - for a tar stream on stdin, or an image.", completion: .file())
+        @Argument(help: ArgumentHelp(SourceForms.verifyTarget), completion: .file())
         var target: String
 
         @Option(name: .long, help: "Compare against this manifest file (or history:REF, a history record) instead of the embedded one.", completion: .file())

@@ -72,8 +72,9 @@ import Testing
             #expect(text.out.hasPrefix("DIFFERENT: oci:L:a → oci:L:b: 3 added, 1 removed, 3 modified"))
             #expect(text.out.contains("  /app: +3 -1 ~3"))
             #expect(text.out.contains("written by: A layer 0"))
-            // --only and --ignore.
-            let only = try imprint("diff", "oci:L:a", "oci:L:b", "--only", "/app/pkg/**", "--format", "json", cwd: tmp)
+            // --include (as verify's; --only is kept as a hidden alias) and --ignore.
+            let only = try imprint("diff", "oci:L:a", "oci:L:b", "--include", "/app/pkg/**", "--format", "json", cwd: tmp)
+            #expect(try imprint("diff", "oci:L:a", "oci:L:b", "--only", "/app/pkg/**", "--format", "json", cwd: tmp).stdout == only.stdout)
             let onlyPaths = (try jsonObject(only.stdout)["changes"] as! [[String: Any]]).map { $0["path"] as! String }
             #expect(onlyPaths.sorted() == ["/app/pkg/__pycache__", "/app/pkg/__pycache__/mod.cpython-311.pyc", "/app/pkg/mod.py"])
             let ignored = try imprint("diff", "oci:L:a", "oci:L:b", "--ignore", "app/pkg", "--ignore", "app/*.txt", "--format", "json", cwd: tmp)

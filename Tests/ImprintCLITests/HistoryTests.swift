@@ -73,7 +73,8 @@ private func publishedRecords(_ file: String) -> [String] {
             try expectValidJSON(list.stdout, schema: "history-list.schema.json")
             let arr = try JSONSerialization.jsonObject(with: list.stdout) as! [[String: Any]]
             #expect(arr.map { $0["tags"] as! [String] } == [["second"], ["first"]])
-            #expect(try imprint("history", "list", "--tag", "first", "--history", store).out.split(separator: "\n").count == 1)
+            // A header and one record.
+            #expect(try imprint("history", "list", "--tag", "first", "--history", store).out.split(separator: "\n").count == 2)
             #expect(try imprint("history", "list", "--commit", "0000000000000000000000000000000000000002", "--history", store).out.contains("second"))
 
             let diff = try imprint("history", "diff", "first", "second", "--history", store)
@@ -214,7 +215,7 @@ private func publishedRecords(_ file: String) -> [String] {
             // a selection carries only what it needs
             #expect(try imprint("history", "export", "t1", "-o", dir + "/one.gz", "--history", a).status == 0)
             #expect(try imprint("history", "import", dir + "/one.gz", "--history", dir + "/c").status == 0)
-            #expect(try imprint("history", "list", "--history", dir + "/c").out.split(separator: "\n").count == 1)
+            #expect(try imprint("history", "list", "--history", dir + "/c").out.split(separator: "\n").count == 2)
             #expect(try imprint("history", "fsck", "--history", dir + "/c").status == 0)
             // a damaged archive is refused and adds nothing
             var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/x.gz"))
@@ -243,7 +244,7 @@ private func publishedRecords(_ file: String) -> [String] {
                 let r = try imprint("history", "show", ref, "--format", "json", "--history", store)
                 #expect(r.stdout == Data(ms[i].jsonBytes()))
             }
-            #expect(try imprint("history", "list", "--history", store).out.split(separator: "\n").count == 3)
+            #expect(try imprint("history", "list", "--history", store).out.split(separator: "\n").count == 4)
         }
     }
 }

@@ -17,6 +17,12 @@ import Testing
             let entries = try JSONSerialization.jsonObject(with: list.stdout)
             let count = (entries as? [Any])?.count ?? ((entries as? [String: Any])?["records"] as? [Any])?.count ?? 0
             #expect(count == 1, "\(list.out)")
+            // In text, the build record and the step record are listed apart, each table with its header.
+            let text = try imprint("history", "list", env: ["IMPRINT_HISTORY": history]).out
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            #expect(lines.first?.hasPrefix("RECORD  ") == true && lines.first?.contains("CONTEXT") == true, "\(text)")
+            #expect(lines.count == 7 && lines[3] == "step records (imprint run, imprint pipeline):" && lines[4].hasSuffix("STEP")
+                    && lines[5].hasSuffix("build"), "\(text)")
         }
     }
 }

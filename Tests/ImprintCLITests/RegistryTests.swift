@@ -228,6 +228,9 @@ struct RegistryTests {
             #expect(wrong.out.contains("digest-mismatch"))
             let stampOnly = try imprint("verify", "registry://\(reg.host)/app:stamped", "--expect", expected, "--stamp-only")
             #expect(stampOnly.status == 0, "\(stampOnly.out)\(stampOnly.err)")
+            // It says what it checked, and claims no file comparison.
+            #expect(stampOnly.out.hasPrefix("VERIFIED (stamp only): ") && stampOnly.out.contains("files were not compared")
+                    && !stampOnly.out.contains("0 entries"), "\(stampOnly.out)")
             let fetched = Array(reg.requests().dropFirst(before2)).filter { $0.hasPrefix("GET /v2/app/blobs/") }.map { String($0.split(separator: "/").last!) }
             #expect(!fetched.contains(layers[0]) && !fetched.contains(layers[1]), "fetched: \(fetched)")
             // With the right digest and no --stamp-only, the files are compared too (all layers read).

@@ -60,6 +60,8 @@ public struct VerifyReport {
     public var findings: [VerifyFinding]
     public var warnings: [String]
     public var entriesChecked: Int
+    /// False for `--stamp-only`: only the embedded manifest was checked, no file was compared.
+    public var filesCompared = true
 
     /// Findings that make the verdict MISMATCH.
     public var failures: [VerifyFinding] { findings.filter { $0.severity == .error } }
@@ -225,10 +227,12 @@ public struct Verifier {
     /// files — for a registry image this needs only the manifest, config and stamp layer.
     public func verifyStamp(manifest: Manifest, manifestSource: String, targetName: String, targetKind: String) throws -> VerifyReport {
         let (findings, signatureValid) = try trustFindings(manifest)
-        return VerifyReport(verdict: findings.isEmpty ? .verified : .mismatch, trust: trust(signatureValid),
-                            manifestSource: manifestSource, manifestDigest: manifest.rootDigest, expectedDigest: expectedDigest,
-                            target: targetName, targetKind: targetKind, at: "/", actualDigest: nil, findings: findings,
-                            warnings: ["--stamp-only: the files were not compared with the manifest"], entriesChecked: 0)
+        var report = VerifyReport(verdict: findings.isEmpty ? .verified : .mismatch, trust: trust(signatureValid),
+                                  manifestSource: manifestSource, manifestDigest: manifest.rootDigest, expectedDigest: expectedDigest,
+                                  target: targetName, targetKind: targetKind, at: "/", actualDigest: nil, findings: findings,
+                                  warnings: ["--stamp-only: the files were not compared with the manifest"], entriesChecked: 0)
+        report.filesCompared = false
+        return report
     }
 
     /// `pkg/__pycache__/x.pyc`: written by Python at run time.

@@ -16,6 +16,7 @@ public enum VerifyReportFormat {
         if let d = r.actualDigest { w.string("digest", d.prefixed) }
         w.endObject()
         w.int("entriesChecked", r.entriesChecked)
+        w.bool("filesCompared", r.filesCompared)
         w.beginObject("counts")
         for c in VerifyFinding.Class.allCases { w.int(c.rawValue, r.count(c)) }
         w.endObject()
@@ -50,6 +51,9 @@ public enum VerifyReportFormat {
             case .expectedDigest: auth = "matches the expected digest"
             case .signature: auth = "signature valid"
             case .both: auth = "matches the expected digest, signature valid"
+            }
+            if !r.filesCompared {
+                return "VERIFIED (stamp only): \(where_) carries the manifest \(r.manifestDigest.prefixed) (\(auth)); its files were not compared"
             }
             return "VERIFIED: \(where_) is \(r.manifestDigest.prefixed) (\(r.entriesChecked) entries; \(auth))"
         }
