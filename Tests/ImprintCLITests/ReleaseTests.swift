@@ -402,7 +402,8 @@ final class FileServer {
             let server = try FileServer(release.out)
             defer { server.stop() }
             try sh("cp '\(release.pub)' \(dir)/imprint-release.pub && mkdir -p \(dir)/src && echo 'print(1)' > \(dir)/src/app.py")
-            var env = engine.scriptEnv(["IMPRINT_PREFIX": dir + "/prefix", "IMPRINT_PUBKEY_FILE": release.pub])
+            // The mirror setting install.sh documents: the script itself also fetches from the local copy.
+            var env = engine.scriptEnv(["IMPRINT_PREFIX": dir + "/prefix", "IMPRINT_PUBKEY_FILE": release.pub, "IMPRINT_BASE_URL": server.url])
             env["PATH"] = dir + "/prefix/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
             var outputs: [String] = []
             for block in blocks {

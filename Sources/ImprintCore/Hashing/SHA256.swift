@@ -43,8 +43,7 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
                 switch c {
                 case 0x30...0x39: n = c &- 0x30
                 case 0x61...0x66: n = c &- 0x61 &+ 10
-                case 0x41...0x46: n = c &- 0x41 &+ 10
-                default: return nil
+                default: return nil   // lowercase only, as digests are written
                 }
                 v = v << 4 | UInt64(n)
             }
