@@ -72,13 +72,17 @@ extension ImprintCommand {
         func run() throws {
             try runReportingErrors {
                 registry.apply()
-                if a == "-" && b == "-" { throw ImprintError.badInput("only one side can be - (stdin)") }
-                var differ = ImageDiff()
-                differ.metadata = metadata
-                differ.only = only.map(Self.relative)
-                differ.ignore = ignore.map(Self.relative)
-                differ.bytecode = DiffSource.bytecodeIssues
-                let report = try compare(differ)
+                var request = DiffRequest(a: a, b: b)
+                request.platform = platform
+                request.at = at
+                request.layerSharing = !noLayerSharing
+                request.differ.metadata = metadata
+                request.differ.only = only.map(Self.relative)
+                request.differ.ignore = ignore.map(Self.relative)
+                let (report, statistics) = try request.run()
+                if let statistics, ProcessInfo.processInfo.environment["IMPRINT_DIFF_STATS"] != nil {
+                    Console.err("imprint-diff-stats \(statistics.json)")
+                }
                 switch format {
                 case .text: try writeOutput(Array(DiffReportFormat.text(report, limit: limit, colour: output == nil && Console.colour).utf8), to: output)
                 case .json: try writeOutput(DiffReportFormat.json(report), to: output)
@@ -88,71 +92,11 @@ extension ImprintCommand {
             }
         }
 
-        /// Two images sharing bottom layers go through `LayeredDiff` (their shared files are not hashed);
-        /// anything else is loaded in full.
-        func compare(_ differ: ImageDiff) throws -> DiffReport {
-            if !noLayerSharing {
-                if let r = try LayeredDiff.compare(a, b, platform: platform, differ: differ) {
-                    if ProcessInfo.processInfo.environment["IMPRINT_DIFF_STATS"] != nil {
-                        Console.err("imprint-diff-stats \(r.statistics.json)")
-                    }
-                    return r.report
-                }
-            }
-            var sideA = try DiffSource.load(a, platform: platform)
-            var sideB = try DiffSource.load(b, platform: platform)
-            // A manifest against a container or image: compare the manifest with the context's subtree.
-            if sideA.kind == "manifest", sideB.kind != "manifest", let m = try? loadManifest(a).0 {
-                let (sub, path) = try ImageDiff.align(m, in: sideB.tree, at: at)
-                sideB.tree = sub
-                sideB.name += " at \(path)"
-                sideB.manifest = nil
-            } else if sideB.kind == "manifest", sideA.kind != "manifest", let m = try? loadManifest(b).0 {
-                let (sub, path) = try ImageDiff.align(m, in: sideA.tree, at: at)
-                sideA.tree = sub
-                sideA.name += " at \(path)"
-                sideA.manifest = nil
-            }
-            return try differ.compare(sideA, sideB)
-        }
-
         /// Globs are written from the image root (`/app/**`); the matcher works on relative paths.
         static func relative(_ glob: String) -> String {
             var g = glob
             while g.hasPrefix("/") { g.removeFirst() }
             return g
-        }
-    }
-}
-
-/// Loads a side of `diff` through `SourceLoader` (images, tars, stdin, directories, manifests, registries).
-enum DiffSource {
-    static func load(_ spec: String, platform: String?) throws -> DiffSide {
-        if spec.hasPrefix("history:") {
-            let (m, name) = try loadManifest(spec)
-            return DiffSide(name: name, kind: "manifest", tree: m.tree)
-        }
-        let src = try SourceLoader.load(spec, platform: platform)
-        let name = spec == "-" ? "stdin" : spec
-        let isDirectory = src.kind == .directory
-        let tree = src.tree
-        if isDirectory {
-            // Directory sides judge bytecode from disk.
-            let root = src.path
-            bytecodeReaders[ObjectIdentifier(tree)] = BytecodeChecker.directoryReader(root: root)
-        }
-        return DiffSide(loaded: src, name: name)
-    }
-
-    nonisolated(unsafe) static var bytecodeReaders: [ObjectIdentifier: BytecodeChecker.ContentReader] = [:]
-
-    /// The verify bytecode checks on a side's tree (headers and source hashes captured while streaming).
-    static func bytecodeIssues(_ tree: Tree) -> [BytecodeIssue] {
-        var hashes: [Bytes: [UInt32: UInt64]] = [:]
-        tree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
-        let checker = BytecodeChecker(content: bytecodeReaders[ObjectIdentifier(tree)], sourceHashes: hashes)
-        return checker.check(tree).map {
-            BytecodeIssue(kind: $0.kind.rawValue, severity: $0.severity.rawValue, path: $0.path.lossyString, message: $0.detail)
         }
     }
 }

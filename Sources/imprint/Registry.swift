@@ -193,19 +193,3 @@ extension ImprintCommand {
         }
     }
 }
-
-extension ImprintCommand.Stamp {
-    /// `imprint stamp registry://…`: stamp and push only the new layer, config and manifest.
-    func stampInRegistry(_ manifestBytes: [UInt8], signature: [UInt8]?) throws {
-        if output != nil { throw ImprintError.badInput("a registry image is stamped in the registry; -o is only for oci-archive and docker-archive") }
-        var stamper = RegistryStamper()
-        stamper.signatureBytes = signature
-        stamper.stampPath = path
-        stamper.platform = try platform.map { try Platform(parsing: $0) }
-        let result = try stamper.stamp(image, manifestBytes: manifestBytes, tag: tag, destination: destination)
-        let mounted = result.mountedBlobs.isEmpty ? "" : ", \(result.mountedBlobs.count) mounted"
-        Console.note("imprint: pushed \(result.destination) (\(result.uploadedBlobs.count) new blob\(result.uploadedBlobs.count == 1 ? "" : "s")\(mounted))")
-        Console.out(result.manifestDigest.prefixed)
-        Console.note("imprint: stamped \(result.destination): image manifest digest \(result.manifestDigest.prefixed), holding the context \(try Manifest.parse(manifestBytes, source: "manifest").rootDigest.prefixed)")
-    }
-}

@@ -78,65 +78,31 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                if (manifest == nil) == (context == nil) {
-                    throw ImprintError.badInput("give exactly one of --manifest FILE or --context DIR")
+                var request = StampRequest(image: image)
+                request.manifestPath = manifest
+                request.context = context
+                request.dockerfile = dockerfile
+                request.stampPath = path
+                request.platform = platform
+                request.output = output
+                request.tag = tag
+                request.destination = destination
+                request.check = check
+                request.at = at
+                request.key = key
+                request.signatureFile = signatureFile
+                registry.apply()
+                switch try request.run() {
+                case .refused(let report):
+                    Console.err("imprint: not stamping: the image does not hold this context (a cached COPY layer or a stale build?)")
+                    _ = Console.writeAll(2, Array(VerifyReportFormat.text(report, colour: false, limit: 20).utf8))
+                    throw ExitCode(1)
+                case .stamped(let s):
+                    Console.out(s.imageDigest.prefixed)
+                    let blobs = s.uploadedBlobs + s.mountedBlobs > 0
+                        ? " (\(s.uploadedBlobs) new blob\(s.uploadedBlobs == 1 ? "" : "s")\(s.mountedBlobs > 0 ? ", \(s.mountedBlobs) mounted" : ""))" : ""
+                    Console.note("imprint: stamped \(s.destination)\(blobs): \(s.isImageID ? "image ID (config digest)" : "image manifest digest") \(s.imageDigest.prefixed), holding the context \(s.contextDigest.prefixed)")
                 }
-                let bytes: [UInt8]
-                if let manifest {
-                    bytes = try readFile(manifest, what: "manifest")
-                } else {
-                    var fp = Fingerprinter(context: context!)
-                    fp.dockerfile = dockerfile
-                    bytes = try fp.run().jsonBytes()
-                }
-                if check {
-                    // The same gate as `imprint verify` after deploy, bytecode checks included.
-                    let m = try Manifest.parse(bytes, source: manifest ?? "manifest")
-                    registry.apply()
-                    let loaded = try VerifyTarget.from(try SourceLoader.load(image, platform: platform, stampPath: path), spec: image)
-                    var verifier = Verifier()
-                    verifier.at = at
-                    verifier.targetExcluded = [path, ManifestSignature.path(besideManifest: path)]
-                    verifier.bytecode = loaded.bytecode
-                    let report = try verifier.verify(manifest: m, manifestSource: manifest ?? context ?? "manifest",
-                                                     target: loaded.tree, targetName: image, targetKind: loaded.kind)
-                    if report.verdict == .mismatch {
-                        Console.err("imprint: not stamping: the image does not hold this context (a cached COPY layer or a stale build?)")
-                        _ = Console.writeAll(2, Array(VerifyReportFormat.text(report, colour: false, limit: 20).utf8))
-                        throw ExitCode(1)
-                    }
-                }
-                var signature: [UInt8]?
-                if let key {
-                    let m = try Manifest.parse(bytes, source: manifest ?? "manifest")
-                    signature = try ManifestSignature.sign(rootDigest: m.rootDigest, key: try Ed25519PrivateKey(pemFile: key)).jsonBytes()
-                } else if let manifest {
-                    // `imprint sign` wrote manifest.sig beside the manifest: it travels with it into the image.
-                    let sigPath = signatureFile ?? ManifestSignature.path(besideManifest: manifest)
-                    if FileManager.default.fileExists(atPath: sigPath) {
-                        let sig = try ManifestSignature.parse(try readFile(sigPath, what: "signature"), source: sigPath)
-                        let m = try Manifest.parse(bytes, source: manifest)
-                        guard sig.digest == m.rootDigest else {
-                            throw ImprintError.badInput("\(sigPath) signs \(sig.digest), not this manifest (\(m.rootDigest)); sign it again with `imprint sign`")
-                        }
-                        signature = sig.jsonBytes()
-                    } else if signatureFile != nil {
-                        throw ImprintError(.notFound, "cannot read signature \(sigPath): no such file")
-                    }
-                }
-                if RegistryReference.isRegistry(image) {
-                    registry.apply()
-                    try stampInRegistry(bytes, signature: signature)
-                    return
-                }
-                var stamper = ImageStamper()
-                stamper.signatureBytes = signature
-                stamper.stampPath = path
-                stamper.platform = try platform.map { try Platform(parsing: $0) }
-                let result = try stamper.stamp(image, manifestBytes: bytes, output: output)
-                Console.out(result.imageDigest.prefixed)
-                let what = result.kind == .dockerArchive ? "image ID (config digest)" : "image manifest digest"
-                Console.note("imprint: stamped \(output ?? image): \(what) \(result.imageDigest.prefixed), holding the context \(result.manifestRootDigest.prefixed)")
             }
         }
     }

@@ -197,13 +197,8 @@ extension IgnoreSemantics: ExpressibleByArgument {}
 
 /// Reads a manifest given as a file path or as `history:REF` (a record of the history store).
 func loadManifest(_ spec: String) throws -> (Manifest, String) {
-    if spec.hasPrefix("history:") {
-        let ref = String(spec.dropFirst("history:".count))
-        let store = try HistoryStore(at: HistoryStore.defaultLocation(), create: false)
-        let entry = try store.resolve(ref)
-        return (try store.manifest(for: entry), "history record \(entry.record.short) (\(ref))")
-    }
-    return (try Manifest.parse(try readFile(spec, what: "manifest"), source: spec), spec)
+    let (m, name) = try ManifestReference.load(spec)
+    return (m, name)
 }
 
 /// `--format text|json` for commands whose output is text or JSON (`--json` stays as a hidden alias).

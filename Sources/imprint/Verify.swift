@@ -84,133 +84,31 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                var verifier = Verifier()
-                verifier.at = at
-                verifier.include = include
-                verifier.allowExtra = allowExtra
+                var request = VerifyRequest(target: target)
                 if let expect {
                     guard let d = Digest(hex: expect.lowercased()) else {
                         throw ValidationError("--expect must be sha256:<64 hex digits>, got \(expect)")
                     }
-                    verifier.expectedDigest = d
+                    request.expect = d
                 }
+                request.manifest = manifest
+                request.pubkey = pubkey
+                request.signature = signature
+                request.at = at
+                request.include = include
+                request.allowExtra = allowExtra
+                request.platform = platform
+                request.python = python
+                request.stampOnly = stampOnly
+                request.checkContainerProcesses = !noProcesses
+                request.checkLocalProcesses = processes
                 registry.apply()
-                try loadSignatureOptions(&verifier)
-                let targetName = target == "-" ? "stdin" : target
-                if stampOnly || (RegistryReference.isRegistry(target) && expect != nil && manifest == nil) {
-                    // The stamp alone decides a wrong image without fetching any other layer.
-                    if stampOnly && expect == nil && pubkey == nil { throw ValidationError("--stamp-only needs --expect or --pubkey") }
-                    let src = try (pubkey == nil ? SourceLoader.loadEmbeddedManifestOnly(target, platform: platform)
-                                                 : SourceLoader.load(target, platform: platform))
-                    if let problem = src.embeddedManifestProblem { throw ImprintError.badInput(problem) }
-                    guard let m = src.embeddedManifest else {
-                        throw ImprintError(.notFound, "\(target) holds no imprint manifest (/\(Imprint.defaultStampPath)); stamp the image or pass --manifest")
-                    }
-                    if pubkey != nil, verifier.signature == nil, let sig = src.tree.node(at: Array(ManifestSignature.path(besideManifest: Imprint.defaultStampPath).utf8))?.capturedContent {
-                        verifier.signature = try ManifestSignature.parse(sig, source: ManifestSignature.path(besideManifest: "/" + Imprint.defaultStampPath))
-                    }
-                    let stampReport = try verifier.verifyStamp(manifest: m, manifestSource: "/" + Imprint.defaultStampPath, targetName: targetName, targetKind: src.kind.rawValue)
-                    if stampOnly || stampReport.verdict == .mismatch {
-                        try render(stampReport)
-                        if stampReport.verdict == .mismatch { throw ExitCode(1) }
-                        if requireTrust && stampReport.trust == .none { throw ExitCode(1) }
-                        return
-                    }
-                }
-                if target.hasPrefix("http://") || target.hasPrefix("https://") {
-                    // A running Python process, through the evidence its probe serves.
-                    let (m, source) = try manifest.map { try loadManifest($0) }.map { ($0.0, Optional($0.1)) } ?? (nil, nil)
-                    let client = HTTPClient(RegistryOptions.current.httpConfiguration)
-                    let evidence = try RuntimeEvidence.fetch(target, client: client)
-                    let report = evidence.report(target: target, manifest: m, manifestSource: source, expected: verifier.expectedDigest)
-                    try render(report)
-                    if report.verdict == .mismatch { throw ExitCode(1) }
-                    if requireTrust && report.trust == .none { throw ExitCode(1) }
-                    return
-                }
-                if LiveSource.isLive(target) {
-                    let report = try verifyLive(verifier)
-                    try render(report)
-                    if report.verdict == .mismatch { throw ExitCode(1) }
-                    if requireTrust && report.trust == .none { throw ExitCode(1) }
-                    return
-                }
-                let loaded = try VerifyTarget.load(target, platform: platform, python: python)
-                verifier.bytecode = loaded.bytecode
-                let (manifestValue, manifestSource, emittedAt): (Manifest, String, String?)
-                if let manifest {
-                    (manifestValue, manifestSource) = try loadManifest(manifest)
-                    emittedAt = nil
-                } else if let embedded = loaded.embedded {
-                    (manifestValue, manifestSource, emittedAt) = (embedded.manifest, embedded.source, embedded.contextRoot)
-                } else {
-                    throw ImprintError(.notFound, "\(target) holds no imprint manifest (/\(Imprint.defaultStampPath)); stamp the image or pass --manifest")
-                }
-                if pubkey != nil, manifest == nil, verifier.signature == nil {
-                    verifier.signatureSource = ManifestSignature.path(besideManifest: manifestSource)
-                    if let bytes = loaded.embedded?.signatureBytes {
-                        verifier.signature = try ManifestSignature.parse(bytes, source: verifier.signatureSource!)
-                    }
-                }
-                if manifest == nil, emittedAt == nil { verifier.targetExcluded = [Imprint.defaultStampPath] }
-                var report = try verifier.verify(manifest: manifestValue, manifestSource: manifestSource, target: loaded.tree,
-                                                 targetName: target == "-" ? "stdin" : target, targetKind: loaded.kind,
-                                                 emittedAt: emittedAt)
-                if processes {
-                    // This machine's processes (inside a container: the container's), against the verified directory.
-                    guard loaded.kind == "directory" else { throw ValidationError("--processes needs a directory target, such as /") }
-                    let base = URL(fileURLWithPath: target).standardizedFileURL.resolvingSymlinksInPath().path
-                    let absoluteAt = (base == "/" ? "" : base) + (report.at == "/" ? "" : report.at)
-                    let subtree = loaded.tree.subtree(at: Array(report.at.utf8).pathComponents.joinedPath)
-                    let local = LiveSource.local()
-                    report = report.adding(ProcessChecks.check(local, processes: local.processes(), tree: subtree,
-                                                               at: absoluteAt.isEmpty ? "/" : absoluteAt, manifest: manifestValue))
-                }
+                let report = try request.run()
                 try render(report)
                 if report.verdict == .mismatch { throw ExitCode(1) }
                 if requireTrust && report.trust == .none {
-                    Console.err("imprint: not authenticated: pass --expect DIGEST or --pubkey KEY (--require-trust)")
+                    if report.filesCompared { Console.err("imprint: not authenticated: pass --expect DIGEST or --pubkey KEY (--require-trust)") }
                     throw ExitCode(1)
-                }
-            }
-        }
-
-        /// A running container: its application directory read through /proc/PID/root, then its processes.
-        func verifyLive(_ base: Verifier) throws -> VerifyReport {
-            var verifier = base
-            var live = LiveVerification(source: try LiveSource.open(target))
-            live.at = at
-            live.python = python
-            if let manifest { (live.manifest, live.manifestSource) = try loadManifest(manifest) }
-            let prepared = try live.prepare()
-            verifier.at = prepared.at
-            verifier.bytecode = prepared.target.bytecode
-            if pubkey != nil, manifest == nil, verifier.signature == nil, let e = prepared.target.embedded {
-                verifier.signatureSource = ManifestSignature.path(besideManifest: e.source)
-                if let bytes = e.signatureBytes { verifier.signature = try ManifestSignature.parse(bytes, source: verifier.signatureSource!) }
-            }
-            if manifest == nil, !prepared.emitted { verifier.targetExcluded = [Imprint.defaultStampPath] }
-            let report = try verifier.verify(manifest: prepared.manifest, manifestSource: prepared.manifestSource, target: prepared.target.tree,
-                                             targetName: target, targetKind: "container", emittedAt: nil)
-            guard !noProcesses else { return report }
-            let atPath = Array(report.at.utf8).pathComponents.joinedPath
-            let subtree = prepared.target.tree.subtree(at: atPath)
-            return report.adding(ProcessChecks.check(live.source, processes: live.source.processes(), tree: subtree, at: report.at,
-                                                     manifest: prepared.manifest, fileFindings: report.findings))
-        }
-
-        /// --pubkey and --signature (or the .sig beside --manifest).
-        func loadSignatureOptions(_ verifier: inout Verifier) throws {
-            guard let pubkey else { return }
-            verifier.publicKey = try Ed25519PublicKey(pemFile: pubkey)
-            if let signature {
-                verifier.signature = try ManifestSignature.parse(try readFile(signature, what: "signature"), source: signature)
-                verifier.signatureSource = signature
-            } else if let manifest, !manifest.hasPrefix("history:") {
-                let p = ManifestSignature.path(besideManifest: manifest)
-                verifier.signatureSource = p
-                if FileManager.default.fileExists(atPath: p) {
-                    verifier.signature = try ManifestSignature.parse(try readFile(p, what: "signature"), source: p)
                 }
             }
         }

@@ -16,6 +16,9 @@ public struct DiffSide {
     /// False when `tree`'s root digest is not the side's fingerprint: files the two sides share by construction
     /// were not hashed (see `LayeredDiff`). Reports then leave the digest out.
     public var digestKnown = true
+    /// Reads file content for the bytecode checks when the side is a directory on disk (nil: what was captured
+    /// while streaming).
+    public var contentReader: BytecodeChecker.ContentReader?
 
     public init(name: String, kind: String, tree: Tree, config: [String: Any]? = nil, layers: [DiffLayer] = [],
                 manifest: Manifest? = nil, hasOwners: Bool = false) {
@@ -112,8 +115,8 @@ public struct ImageDiff {
     public var only: [String] = []
     /// `--ignore` globs: leave matching paths out.
     public var ignore: [String] = []
-    /// Bytecode checker, set by the caller: returns the bytecode issues of a tree.
-    public var bytecode: ((Tree) -> [BytecodeIssue])?
+    /// The bytecode checks of a side (default: verify's checks on what the side holds).
+    public var bytecode: (DiffSide) -> [BytecodeIssue] = { $0.bytecodeIssues() }
 
     public init() {}
 
@@ -139,7 +142,7 @@ public struct ImageDiff {
         var shared = 0
         while shared < a.layers.count, shared < b.layers.count, a.layers[shared].diffID != nil,
               a.layers[shared].diffID == b.layers[shared].diffID { shared += 1 }
-        let ba = bytecode?(a.tree) ?? [], bb = bytecode?(b.tree) ?? []
+        let ba = bytecode(a), bb = bytecode(b)
         return DiffReport(a: a, b: b, changes: changes, config: ImageDiff.configChanges(a.config, b.config),
                           sharedLayers: shared, manifestChanges: manifestChanges, bytecodeA: ba, bytecodeB: bb,
                           directoriesVisited: cmp.directoriesVisited)
@@ -215,5 +218,69 @@ extension ImageDiff {
             throw ImprintError.badInput("the other side has no directory /\(path.lossyString)")
         }
         return (Verifier.withoutExcluded(Tree(root: node), excluded: manifest.metadata.excluded), "/" + path.lossyString)
+    }
+}
+
+extension DiffSide {
+    /// Verify's bytecode checks on this side (headers and source hashes captured while streaming, or the files on
+    /// disk for a directory).
+    public func bytecodeIssues() -> [BytecodeIssue] {
+        var hashes: [Bytes: [UInt32: UInt64]] = [:]
+        tree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
+        return BytecodeChecker(content: contentReader, sourceHashes: hashes).check(tree).map {
+            BytecodeIssue(kind: $0.kind.rawValue, severity: $0.severity.rawValue, path: $0.path.lossyString, message: $0.detail)
+        }
+    }
+
+    /// A side of `imprint diff`: anything `SourceLoader` reads, or `history:REF`.
+    public static func load(_ spec: String, platform: String?) throws -> DiffSide {
+        if ManifestReference.isHistory(spec) {
+            let (m, name) = try ManifestReference.load(spec)
+            return DiffSide(name: name, kind: "manifest", tree: m.tree)
+        }
+        let src = try SourceLoader.load(spec, platform: platform)
+        var side = DiffSide(loaded: src, name: spec == "-" ? "stdin" : spec)
+        if src.kind == .directory { side.contentReader = BytecodeChecker.directoryReader(root: src.path) }
+        return side
+    }
+}
+
+/// `imprint diff A B`: loads both sides (sharing image layers when it can), aligns a manifest with the context's
+/// place in the other side, and compares.
+public struct DiffRequest {
+    public var a: String
+    public var b: String
+    public var platform: String?
+    /// For a manifest against an image or tree: where the context is in the other side (found when nil).
+    public var at: String?
+    public var differ = ImageDiff()
+    /// Compare images that share bottom layers without hashing the shared files.
+    public var layerSharing = true
+
+    public init(a: String, b: String) { self.a = a; self.b = b }
+
+    /// - Returns: the report and, when layers were shared, what was skipped.
+    public func run() throws -> (report: DiffReport, statistics: LayeredDiff.Statistics?) {
+        if a == "-" && b == "-" { throw ImprintError.badInput("only one side can be - (stdin)") }
+        if layerSharing, let r = try LayeredDiff.compare(a, b, platform: platform, differ: differ) {
+            return (r.report, r.statistics)
+        }
+        var sideA = try DiffSide.load(a, platform: platform)
+        var sideB = try DiffSide.load(b, platform: platform)
+        // A manifest against a container or image: compare the manifest with the context's subtree.
+        if sideA.kind == "manifest", sideB.kind != "manifest" {
+            try align(manifestSide: a, other: &sideB)
+        } else if sideB.kind == "manifest", sideA.kind != "manifest" {
+            try align(manifestSide: b, other: &sideA)
+        }
+        return (try differ.compare(sideA, sideB), nil)
+    }
+
+    private func align(manifestSide spec: String, other: inout DiffSide) throws {
+        let m = try ManifestReference.load(spec).manifest
+        let (sub, path) = try ImageDiff.align(m, in: other.tree, at: at)
+        other.tree = sub
+        other.name += " at \(path)"
+        other.manifest = nil
     }
 }

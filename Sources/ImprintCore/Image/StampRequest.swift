@@ -1,0 +1,111 @@
+import Foundation
+
+/// `imprint stamp IMAGE`: the manifest (a file or a fresh fingerprint), the optional check that the image holds
+/// exactly the context, the signature that travels with it, then the stamp — local (OCI layout, oci-archive,
+/// docker-archive) or in a registry — through the one `StampPlan`.
+public struct StampRequest {
+    public var image: String
+    public var manifestPath: String?
+    public var context: String?
+    public var dockerfile: String?
+    public var stampPath = Imprint.defaultStampPath
+    public var platform: String?
+    public var output: String?
+    public var tag: String?
+    public var destination: String?
+    /// Compare the image's files with the manifest first (verify's gate, bytecode included).
+    public var check = false
+    public var at: String?
+    /// Sign with this Ed25519 key (PEM file); else carry `signatureFile`, else manifest.sig beside the manifest.
+    public var key: String?
+    public var signatureFile: String?
+
+    public init(image: String) { self.image = image }
+
+    public enum Outcome {
+        /// `--check` found that the image does not hold the context: nothing was written.
+        case refused(VerifyReport)
+        case stamped(Stamped)
+    }
+
+    public struct Stamped {
+        /// The image manifest digest (a docker-archive: the config digest, the image ID).
+        public var imageDigest: Digest
+        public var isImageID: Bool
+        public var contextDigest: Digest
+        /// Where the stamped image went (the output file, the layout, the registry reference).
+        public var destination: String
+        /// Registry stamps: blobs uploaded and blobs mounted from the source repository.
+        public var uploadedBlobs = 0
+        public var mountedBlobs = 0
+    }
+
+    public func run() throws -> Outcome {
+        if (manifestPath == nil) == (context == nil) {
+            throw ImprintError.badInput("give exactly one of --manifest FILE or --context DIR")
+        }
+        let bytes: [UInt8]
+        if let manifestPath {
+            bytes = try readFile(manifestPath, what: "manifest")
+        } else if let context {
+            var fp = Fingerprinter(context: context)
+            fp.dockerfile = dockerfile
+            bytes = try fp.run().jsonBytes()
+        } else {
+            bytes = []
+        }
+        let m = try Manifest.parse(bytes, source: manifestPath.map { "the manifest \($0)" } ?? "the fingerprint")
+        if check, let report = try checkImage(m), report.verdict == .mismatch { return .refused(report) }
+        let signature = try signatureBytes(for: m)
+        if RegistryReference.isRegistry(image) {
+            if output != nil { throw ImprintError.badInput("a registry image is stamped in the registry; -o is only for oci-archive and docker-archive") }
+            var stamper = RegistryStamper()
+            stamper.signatureBytes = signature
+            stamper.stampPath = stampPath
+            stamper.platform = try platform.map { try Platform(parsing: $0) }
+            let r = try stamper.stamp(image, manifestBytes: bytes, tag: tag, destination: destination)
+            return .stamped(Stamped(imageDigest: r.manifestDigest, isImageID: false, contextDigest: m.rootDigest,
+                                    destination: "\(r.destination)", uploadedBlobs: r.uploadedBlobs.count, mountedBlobs: r.mountedBlobs.count))
+        }
+        var stamper = ImageStamper()
+        stamper.signatureBytes = signature
+        stamper.stampPath = stampPath
+        stamper.platform = try platform.map { try Platform(parsing: $0) }
+        let r = try stamper.stamp(image, manifestBytes: bytes, output: output)
+        return .stamped(Stamped(imageDigest: r.imageDigest, isImageID: r.kind == .dockerArchive, contextDigest: r.manifestRootDigest,
+                                destination: output ?? image))
+    }
+
+    /// The same gate as `imprint verify` after deploy, bytecode checks included.
+    func checkImage(_ m: Manifest) throws -> VerifyReport? {
+        let loaded = try VerifyTarget.from(try SourceLoader.load(image, platform: platform, stampPath: stampPath), spec: image)
+        var verifier = Verifier()
+        verifier.at = at
+        verifier.targetExcluded = [stampPath, ManifestSignature.path(besideManifest: stampPath)]
+        verifier.bytecode = loaded.bytecode
+        return try verifier.verify(manifest: m, manifestSource: manifestPath ?? context ?? "manifest",
+                                   target: loaded.tree, targetName: image, targetKind: loaded.kind)
+    }
+
+    /// The signature that goes beside the manifest: made with `key`, or `signatureFile`, or manifest.sig beside
+    /// the manifest when it exists; it must be for this manifest.
+    func signatureBytes(for m: Manifest) throws -> [UInt8]? {
+        if let key {
+            return try ManifestSignature.sign(rootDigest: m.rootDigest, key: try Ed25519PrivateKey(pemFile: key)).jsonBytes()
+        }
+        guard let manifestPath else {
+            if let signatureFile { throw ImprintError.badInput("--signature \(signatureFile) needs --manifest (a fresh fingerprint is not signed yet)") }
+            return nil
+        }
+        let sigPath = signatureFile ?? ManifestSignature.path(besideManifest: manifestPath)
+        guard access(sigPath, F_OK) == 0 else {
+            if signatureFile != nil { throw ImprintError(.notFound, "cannot read signature \(sigPath): no such file") }
+            return nil
+        }
+        let sig = try ManifestSignature.parse(try readFile(sigPath, what: "signature"), source: sigPath)
+        guard sig.digest == m.rootDigest else {
+            throw ImprintError.badInput("\(sigPath) signs \(sig.digest), not this manifest (\(m.rootDigest)); sign it again with `imprint sign`")
+        }
+        return sig.jsonBytes()
+    }
+}

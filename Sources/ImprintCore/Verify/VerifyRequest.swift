@@ -1,0 +1,149 @@
+import Foundation
+
+/// `imprint verify TARGET`: everything verify decides, for any target — a directory, a tar stream, an image (local
+/// or registry), a running container or process, or a Python process's probe evidence — with the manifest from
+/// the target, a file or the history store, and the trust options. The command line only renders the report.
+public struct VerifyRequest {
+    public var target: String
+    /// A manifest file or `history:REF` to compare with, instead of the one the target carries.
+    public var manifest: String?
+    /// The root digest CI recorded.
+    public var expect: Digest?
+    /// An Ed25519 public key (PEM file) the manifest must be signed by, and the signature file when not beside it.
+    public var pubkey: String?
+    public var signature: String?
+    public var at: String?
+    public var include: [String] = []
+    public var allowExtra: [String] = []
+    public var platform: String?
+    /// The interpreter that proves timestamp pycs by recompiling their sources (nil: `python3`).
+    public var python: String?
+    /// Check only the embedded manifest, not the files.
+    public var stampOnly = false
+    /// For a running container: check its files only.
+    public var checkContainerProcesses = true
+    /// For a directory (`/` inside a container): also check this machine's processes.
+    public var checkLocalProcesses = false
+
+    public init(target: String) { self.target = target }
+
+    var targetName: String { target == "-" ? "stdin" : target }
+
+    /// - Throws: `badInput` for bad options or input, `notFound` when there is nothing to compare with.
+    public func run() throws -> VerifyReport {
+        var verifier = Verifier()
+        verifier.at = at
+        verifier.include = include
+        verifier.allowExtra = allowExtra
+        verifier.expectedDigest = expect
+        try loadSignatureOptions(&verifier)
+        if stampOnly && expect == nil && pubkey == nil { throw ImprintError.badInput("--stamp-only needs --expect or --pubkey") }
+        if stampOnly || (RegistryReference.isRegistry(target) && expect != nil && manifest == nil) {
+            // The stamp alone decides a wrong image without fetching any other layer.
+            let report = try verifyStamp(verifier)
+            if stampOnly || report.verdict == .mismatch { return report }
+        }
+        if target.hasPrefix("http://") || target.hasPrefix("https://") {
+            // A running Python process, through the evidence its probe serves.
+            let loaded = try manifest.map { try ManifestReference.load($0) }
+            let evidence = try RuntimeEvidence.fetch(target, client: HTTPClient(RegistryOptions.current.httpConfiguration))
+            return evidence.report(target: target, manifest: loaded?.manifest, manifestSource: loaded?.name, expected: expect)
+        }
+        if LiveSource.isLive(target) { return try verifyLive(verifier) }
+        if checkLocalProcesses && RegistryReference.isRegistry(target) {
+            throw ImprintError.badInput("--processes needs a directory target, such as /")
+        }
+        return try verifyTree(verifier)
+    }
+
+    func noManifest() -> ImprintError {
+        ImprintError(.notFound, "\(target) holds no imprint manifest (/\(Imprint.defaultStampPath)); stamp the image or pass --manifest")
+    }
+
+    func verifyStamp(_ base: Verifier) throws -> VerifyReport {
+        var verifier = base
+        let src = try (pubkey == nil ? SourceLoader.loadEmbeddedManifestOnly(target, platform: platform)
+                                     : SourceLoader.load(target, platform: platform))
+        if let problem = src.embeddedManifestProblem { throw ImprintError.badInput(problem) }
+        guard let m = src.embeddedManifest else { throw noManifest() }
+        let sigPath = ManifestSignature.path(besideManifest: Imprint.defaultStampPath)
+        if pubkey != nil, verifier.signature == nil, let sig = src.tree.node(at: Array(sigPath.utf8))?.capturedContent {
+            verifier.signature = try ManifestSignature.parse(sig, source: "/" + sigPath)
+        }
+        return try verifier.verifyStamp(manifest: m, manifestSource: "/" + Imprint.defaultStampPath, targetName: targetName,
+                                        targetKind: src.kind.rawValue)
+    }
+
+    func verifyTree(_ base: Verifier) throws -> VerifyReport {
+        var verifier = base
+        let loaded = try VerifyTarget.load(target, platform: platform, python: python)
+        verifier.bytecode = loaded.bytecode
+        let (manifestValue, manifestSource, emittedAt): (Manifest, String, String?)
+        if let manifest {
+            let m = try ManifestReference.load(manifest)
+            (manifestValue, manifestSource, emittedAt) = (m.manifest, m.name, nil)
+        } else if let embedded = loaded.embedded {
+            (manifestValue, manifestSource, emittedAt) = (embedded.manifest, embedded.source, embedded.contextRoot)
+        } else {
+            throw noManifest()
+        }
+        if pubkey != nil, manifest == nil, verifier.signature == nil {
+            verifier.signatureSource = ManifestSignature.path(besideManifest: manifestSource)
+            if let bytes = loaded.embedded?.signatureBytes {
+                verifier.signature = try ManifestSignature.parse(bytes, source: ManifestSignature.path(besideManifest: manifestSource))
+            }
+        }
+        if manifest == nil, emittedAt == nil { verifier.targetExcluded = [Imprint.defaultStampPath] }
+        let report = try verifier.verify(manifest: manifestValue, manifestSource: manifestSource, target: loaded.tree,
+                                         targetName: targetName, targetKind: loaded.kind, emittedAt: emittedAt)
+        guard checkLocalProcesses else { return report }
+        // This machine's processes (inside a container: the container's), against the verified directory.
+        guard loaded.kind == "directory" else { throw ImprintError.badInput("--processes needs a directory target, such as /") }
+        let base = URL(fileURLWithPath: target).standardizedFileURL.resolvingSymlinksInPath().path
+        let absoluteAt = (base == "/" ? "" : base) + (report.at == "/" ? "" : report.at)
+        let subtree = loaded.tree.subtree(at: Array(report.at.utf8).pathComponents.joinedPath)
+        let local = LiveSource.local()
+        return report.adding(ProcessChecks.check(local, processes: local.processes(), tree: subtree,
+                                                 at: absoluteAt.isEmpty ? "/" : absoluteAt, manifest: manifestValue))
+    }
+
+    /// A running container: its application directory read through /proc/PID/root, then its processes.
+    func verifyLive(_ base: Verifier) throws -> VerifyReport {
+        var verifier = base
+        var live = LiveVerification(source: try LiveSource.open(target))
+        live.at = at
+        live.python = python
+        if let manifest { (live.manifest, live.manifestSource) = try ManifestReference.load(manifest) }
+        let prepared = try live.prepare()
+        verifier.at = prepared.at
+        verifier.bytecode = prepared.target.bytecode
+        if pubkey != nil, manifest == nil, verifier.signature == nil, let e = prepared.target.embedded {
+            let source = ManifestSignature.path(besideManifest: e.source)
+            verifier.signatureSource = source
+            if let bytes = e.signatureBytes { verifier.signature = try ManifestSignature.parse(bytes, source: source) }
+        }
+        if manifest == nil, !prepared.emitted { verifier.targetExcluded = [Imprint.defaultStampPath] }
+        let report = try verifier.verify(manifest: prepared.manifest, manifestSource: prepared.manifestSource, target: prepared.target.tree,
+                                         targetName: target, targetKind: "container", emittedAt: nil)
+        guard checkContainerProcesses else { return report }
+        let subtree = prepared.target.tree.subtree(at: Array(report.at.utf8).pathComponents.joinedPath)
+        return report.adding(ProcessChecks.check(live.source, processes: live.source.processes(), tree: subtree, at: report.at,
+                                                 manifest: prepared.manifest, fileFindings: report.findings))
+    }
+
+    /// The public key, and the signature: --signature, else the .sig beside --manifest.
+    func loadSignatureOptions(_ verifier: inout Verifier) throws {
+        guard let pubkey else { return }
+        verifier.publicKey = try Ed25519PublicKey(pemFile: pubkey)
+        if let signature {
+            verifier.signature = try ManifestSignature.parse(try readFile(signature, what: "signature"), source: signature)
+            verifier.signatureSource = signature
+        } else if let manifest, !ManifestReference.isHistory(manifest) {
+            let p = ManifestSignature.path(besideManifest: manifest)
+            verifier.signatureSource = p
+            if access(p, F_OK) == 0 {
+                verifier.signature = try ManifestSignature.parse(try readFile(p, what: "signature"), source: p)
+            }
+        }
+    }
+}
