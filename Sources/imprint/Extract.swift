@@ -42,25 +42,7 @@ extension ImprintCommand {
         func run() throws {
             try runReportingErrors {
                 registry.apply()
-                // From a registry, fetch only manifest, config and the stamp layer.
-                let loaded = try SourceLoader.loadEmbeddedManifestOnly(source, platform: platform, stampPath: path)
-                if let problem = loaded.embeddedManifestProblem {
-                    throw ImprintError.badInput("\(source): the file at /\(loaded.stampPath) is not a valid imprint manifest: \(problem)")
-                }
-                if let bytes = loaded.embeddedManifestBytes {
-                    try writeOutput(bytes, to: output)
-                    return
-                }
-                // No stamp: a manifest emitted into the build context (`fingerprint --emit`) and copied along,
-                // found where `imprint verify` finds it. (Only the stamp layer was read from a registry: read all.)
-                let full = loaded.tree.root.childCount == 0 && RegistryReference.isRegistry(source)
-                    ? try SourceLoader.load(source, platform: platform, stampPath: path) : loaded
-                if path == Imprint.defaultStampPath, loaded.kind != .manifestFile,
-                   let embedded = try VerifyTarget.from(full, spec: source).embedded {
-                    try writeOutput(embedded.bytes, to: output)
-                    return
-                }
-                throw ImprintError(.notFound, "\(source) has no imprint manifest at /\(loaded.stampPath) or emitted into a context (…/.imprint/manifest.json); stamp it with `imprint stamp`, or pass --path")
+                try writeOutput(try EmbeddedManifest.extract(from: source, platform: platform, stampPath: path), to: output)
             }
         }
     }

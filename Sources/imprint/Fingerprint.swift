@@ -82,20 +82,10 @@ extension ImprintCommand {
                 fp.ignoreFile = ignoreFile
                 fp.semantics = semantics
                 fp.largeFileThreshold = largeFileMiB << 20
-                var excluded: [String] = []
-                if let emit { excluded.append(emit) }
-                if let output, let rel = relativeInside(context: context, path: output) { excluded.append(rel) }
-                if let digestFile, let rel = relativeInside(context: context, path: digestFile) { excluded.append(rel) }
-                fp.excluded = excluded
+                fp.excludeOwnOutputs(emit: emit, output: output, digestFile: digestFile)
                 let manifest = try fp.run()
                 keepUntilExit(manifest.tree)
-                if let emit {
-                    let json = manifest.jsonChunks()
-                    let target = emit.hasPrefix("/") ? emit : (context as NSString).appendingPathComponent(emit)
-                    let dir = (target as NSString).deletingLastPathComponent
-                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                    try AtomicFile.write(to: target) { fd in for c in json { try AtomicFile.writeAll(fd, c, path: target) } }
-                }
+                if let emit { try Fingerprinter.writeEmitted(manifest, to: emit, context: context) }
                 if !quiet {
                     for f in manifest.findings { Console.err("imprint: \(f.kind.rawValue): \(f.path): \(f.message)") }
                 }
@@ -120,41 +110,4 @@ extension ImprintCommand {
             }
         }
     }
-}
-
-/// `writeOutput` for output made in chunks (a manifest of a large context), without joining them first.
-func writeOutput(chunks: [[UInt8]], to path: String?) throws {
-    if let path, path != "-" {
-        var st = stat()
-        if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
-            // /dev/null, a FIFO, /dev/stdout: nothing to replace atomically.
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            if fd < 0 { throw ImprintError.posix("open", path) }
-            defer { close(fd) }
-            for c in chunks { try AtomicFile.writeAll(fd, c, path: path) }
-            return
-        }
-        try createParentDirectory(of: path)
-        try AtomicFile.write(to: path) { fd in for c in chunks { try AtomicFile.writeAll(fd, c, path: path) } }
-    } else {
-        for c in chunks { Console.outRaw(c) }
-    }
-}
-
-/// Keeps `object` alive until the process exits. For trees of a whole context: freeing their nodes one by one
-/// takes milliseconds per ten thousand entries that exiting the process does at once.
-func keepUntilExit(_ object: AnyObject) {
-    keptUntilExit.withLock { $0.append(object) }
-}
-
-private let keptUntilExit = Mutex<[AnyObject]>([])
-
-/// The context-relative form of `path` when it lies inside `context`, else nil.
-func relativeInside(context: String, path: String) -> String? {
-    let ctx = URL(fileURLWithPath: context).standardizedFileURL.resolvingSymlinksInPath().path
-    let abs = URL(fileURLWithPath: path).standardizedFileURL
-    let parent = abs.deletingLastPathComponent().resolvingSymlinksInPath().path
-    let full = parent + "/" + abs.lastPathComponent
-    if full.hasPrefix(ctx + "/") { return String(full.dropFirst(ctx.count + 1)) }
-    return nil
 }

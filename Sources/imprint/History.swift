@@ -134,12 +134,7 @@ extension ImprintCommand.History {
                 }
                 if let limit { list = Array(list.prefix(max(0, limit))) }
                 if json {
-                    var w = JSONWriter(pretty: true, reserve: list.count * 400)
-                    w.beginArray()
-                    for e in list { w.compact(nil) { e.write(to: &$0) } }
-                    w.endArray()
-                    w.end()
-                    Console.outRaw(w.bytes)
+                    Console.outRaw(HistoryFormat.listJSON(list))
                 } else {
                     let out = HistoryFormat.list(list)
                     Console.outRaw(Array(out.utf8))
@@ -181,28 +176,11 @@ extension ImprintCommand.History {
                 case .record:
                     try writeOutput(try store.objects.read(e.record, kind: .record).body, to: output)
                 case .paths:
-                    let tree = try store.tree(root: e.root)
-                    var out: [UInt8] = []
-                    tree.walk { p, _ in out.append(contentsOf: p); out.append(0x0A) }
-                    try writeOutput(out, to: output)
+                    try writeOutput(HistoryFormat.paths(try store.tree(root: e.root)), to: output)
                 case .summary:
                     let r = try store.record(e.record)
                     _ = try store.tree(root: e.root) // reads and verifies every object of the build
-                    var s = """
-                    record    \(e.record.prefixed)
-                    root      \(r.root.prefixed)
-                    recorded  \(r.recorded)
-                    created   \(r.metadata.created)
-                    contents  \(r.files) files, \(r.directories) directories, \(r.symlinks) symlinks, \(r.other) other, \(r.bytes) bytes
-
-                    """
-                    if let c = r.metadata.gitCommit { s += "git       \(r.metadata.gitBranch ?? "-")@\(c)\(r.metadata.gitDirty == true ? " (dirty)" : "")\n" }
-                    for (k, v) in r.metadata.ci { s += "ci        \(k)=\(v)\n" }
-                    if let d = r.imageDigest { s += "image     \(d)\n" }
-                    if !r.tags.isEmpty { s += "tags      \(r.tags.joined(separator: ", "))\n" }
-                    for f in r.findings { s += "finding   \(f.kind.rawValue): \(f.path): \(f.message)\n" }
-                    if !r.steps.isEmpty { s += "steps     \(r.steps.count)\n" }
-                    try writeOutput(Array(s.utf8), to: output)
+                    try writeOutput(Array(HistoryFormat.summary(e, r).utf8), to: output)
                 }
             }
         }
@@ -232,31 +210,7 @@ extension ImprintCommand.History {
                 let a = try store.resolve(from), b = try store.resolve(to)
                 let changes = try store.diff(from: a.root, to: b.root)
                 identical = changes.isEmpty
-                if json {
-                    var w = JSONWriter(pretty: true, reserve: 256 + changes.count * 80)
-                    w.beginObject()
-                    w.string("from", a.record.prefixed); w.string("to", b.record.prefixed)
-                    w.bool("identical", identical)
-                    w.beginArray("changes")
-                    for c in changes {
-                        w.compact(nil) { o in
-                            o.beginObject(); o.string("change", c.kind.rawValue); o.string("path", c.path.lossyString); o.string("type", c.type.rawValue); o.endObject()
-                        }
-                    }
-                    w.endArray()
-                    w.endObject()
-                    w.end()
-                    Console.outRaw(w.bytes)
-                } else {
-                    var out: [UInt8] = []
-                    for c in changes {
-                        out.append(contentsOf: (c.kind == .added ? "A " : c.kind == .removed ? "D " : "M ").utf8)
-                        out.append(contentsOf: c.path)
-                        if c.type == .directory { out.append(UInt8(ascii: "/")) }
-                        out.append(0x0A)
-                    }
-                    Console.outRaw(out)
-                }
+                Console.outRaw(HistoryFormat.diff(changes, from: a, to: b, json: json))
             }
             if !identical { throw ExitCode(1) }
         }
@@ -397,18 +351,10 @@ extension ImprintCommand.History {
                     try RegistryArtifacts.pullHistoryArchive(from: repository, name: name, output: output, directory: directory)
                     return
                 }
-                let r = try ImprintCommand.History.pullAndImport(repository, name: name, into: try history.open(create: true))
+                let r = try RegistryArtifacts.pullHistoryAndImport(from: repository, name: name, into: try history.open(create: true))
                 Console.note("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present) from \(repository)")
             }
         }
-    }
-
-    /// Pulls the history shared under `imprint-history-NAME` and imports it (every object verified).
-    static func pullAndImport(_ repository: String, name: String, into store: HistoryStore) throws -> HistoryImportResult {
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-history-\(UUID().uuidString).gz").path
-        defer { try? FileManager.default.removeItem(atPath: tmp) }
-        _ = try RegistryArtifacts.pullHistory(from: repository, name: name, to: tmp)
-        return try store.importArchive(tmp)
     }
 
     struct Prune: ParsableCommand {
@@ -466,31 +412,8 @@ extension ImprintCommand.History {
             try runReportingErrors {
                 let r = try history.open().fsck()
                 clean = r.isClean
-                if json {
-                    var w = JSONWriter(pretty: true)
-                    w.beginObject()
-                    w.bool("clean", r.isClean)
-                    w.int("objects", r.objectsChecked); w.int("records", r.recordsChecked)
-                    w.beginArray("corrupt")
-                    for c in r.corrupt { w.compact(nil) { o in o.beginObject(); o.string("object", c.id.prefixed); o.string("reason", c.reason); o.endObject() } }
-                    w.endArray()
-                    w.beginArray("missing")
-                    for m in r.missing { w.compact(nil) { o in o.beginObject(); o.string("record", m.record.prefixed); o.string("object", m.object.prefixed); o.endObject() } }
-                    w.endArray()
-                    w.beginArray("unreferenced"); for u in r.unreferenced { w.string(nil, u.prefixed) }; w.endArray()
-                    w.beginArray("temporaryFiles"); for t in r.temporaryFiles { w.string(nil, t) }; w.endArray()
-                    w.beginArray("repairedRefs"); for t in r.repairedRefs { w.string(nil, t) }; w.endArray()
-                    w.beginArray("strayFiles"); for t in r.strayFiles { w.string(nil, t) }; w.endArray()
-                    w.endObject()
-                    w.end()
-                    Console.outRaw(w.bytes)
-                } else {
-                    for c in r.corrupt { Console.out("corrupt \(c.id.prefixed): \(c.reason)") }
-                    for m in r.missing { Console.out("missing \(m.object.prefixed) (needed by record \(m.record.prefixed))") }
-                    for u in r.unreferenced { Console.out("unreferenced \(u.prefixed)") }
-                    for t in r.temporaryFiles { Console.out("temporary \(t)") }
-                    for t in r.repairedRefs { Console.out("repaired \(t)") }
-                    for t in r.strayFiles { Console.out("stray \(t)") }
+                Console.outRaw(HistoryFormat.fsck(r, json: json))
+                if !json {
                     Console.note("imprint: checked \(r.objectsChecked) objects, \(r.recordsChecked) records: \(r.corrupt.count) corrupt, \(r.missing.count) missing, \(r.unreferenced.count) unreferenced")
                 }
             }

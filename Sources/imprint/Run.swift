@@ -80,7 +80,7 @@ extension ImprintCommand {
                 let record = try runner.run()
                 keepUntilExit(runner)  // and with it the trees of the materials and products
                 withExtendedLifetime(forwarder) {}
-                for sink in recordSinks(recordDir: recordDir) { try sink.add(record) }
+                for sink in try FileStepRecordSink.standardSinks(recordDir: recordDir) { try sink.add(record) }
                 if json { Console.outRaw(record.jsonBytes()) }
                 if record.status != .succeeded {
                     Console.err("imprint: step \(name) \(record.status.rawValue): \(record.reason ?? "")")
@@ -91,15 +91,4 @@ extension ImprintCommand {
             if status != 0 { throw ExitCode(status) }
         }
     }
-}
-
-/// Where step records go. The history store, once merged, is added here (`HistoryStepRecordSink`).
-func recordSinks(recordDir: String) -> [StepRecordSink] {
-    var sinks: [StepRecordSink] = [FileStepRecordSink(directory: recordDir)]
-    // Step records also go into the history store when one exists (IMPRINT_HISTORY or the default location).
-    let location = HistoryStore.defaultLocation()
-    if FileManager.default.fileExists(atPath: location), let store = try? HistoryStore(at: location, create: false) {
-        sinks.append(HistoryStepSink(store: store))
-    }
-    return sinks
 }

@@ -44,4 +44,99 @@ public enum HistoryFormat {
         }
         return out
     }
+
+    /// `history list --format json`.
+    public static func listJSON(_ entries: [HistoryEntry]) -> [UInt8] {
+        var w = JSONWriter(pretty: true, reserve: entries.count * 400)
+        w.beginArray()
+        for e in entries { w.compact(nil) { e.write(to: &$0) } }
+        w.endArray()
+        w.end()
+        return w.bytes
+    }
+
+    /// `history show --format summary`.
+    public static func summary(_ e: HistoryEntry, _ r: BuildRecord) -> String {
+        var s = """
+        record    \(e.record.prefixed)
+        root      \(r.root.prefixed)
+        recorded  \(r.recorded)
+        created   \(r.metadata.created)
+        contents  \(r.files) files, \(r.directories) directories, \(r.symlinks) symlinks, \(r.other) other, \(r.bytes) bytes
+
+        """
+        if let c = r.metadata.gitCommit { s += "git       \(r.metadata.gitBranch ?? "-")@\(c)\(r.metadata.gitDirty == true ? " (dirty)" : "")\n" }
+        for (k, v) in r.metadata.ci { s += "ci        \(k)=\(v)\n" }
+        if let d = r.imageDigest { s += "image     \(d)\n" }
+        if !r.tags.isEmpty { s += "tags      \(r.tags.joined(separator: ", "))\n" }
+        for f in r.findings { s += "finding   \(f.kind.rawValue): \(f.path): \(f.message)\n" }
+        if !r.steps.isEmpty { s += "steps     \(r.steps.count)\n" }
+        return s
+    }
+
+    /// `history show --format paths`: one path per line, in tree order.
+    public static func paths(_ tree: Tree) -> [UInt8] {
+        var out: [UInt8] = []
+        tree.walk { p, _ in out.append(contentsOf: p); out.append(0x0A) }
+        return out
+    }
+
+    /// `history diff`: A/D/M and the path per line, or JSON.
+    public static func diff(_ changes: [HistoryChange], from a: HistoryEntry, to b: HistoryEntry, json: Bool) -> [UInt8] {
+        if json {
+            var w = JSONWriter(pretty: true, reserve: 256 + changes.count * 80)
+            w.beginObject()
+            w.string("from", a.record.prefixed); w.string("to", b.record.prefixed)
+            w.bool("identical", changes.isEmpty)
+            w.beginArray("changes")
+            for c in changes {
+                w.compact(nil) { o in
+                    o.beginObject(); o.string("change", c.kind.rawValue); o.string("path", c.path.lossyString); o.string("type", c.type.rawValue); o.endObject()
+                }
+            }
+            w.endArray()
+            w.endObject()
+            w.end()
+            return w.bytes
+        }
+        var out: [UInt8] = []
+        for c in changes {
+            out.append(contentsOf: (c.kind == .added ? "A " : c.kind == .removed ? "D " : "M ").utf8)
+            out.append(contentsOf: c.path)
+            if c.type == .directory { out.append(UInt8(ascii: "/")) }
+            out.append(0x0A)
+        }
+        return out
+    }
+
+    /// `history fsck`: the findings, one per line, or JSON.
+    public static func fsck(_ r: HistoryFsckReport, json: Bool) -> [UInt8] {
+        if json {
+            var w = JSONWriter(pretty: true)
+            w.beginObject()
+            w.bool("clean", r.isClean)
+            w.int("objects", r.objectsChecked); w.int("records", r.recordsChecked)
+            w.beginArray("corrupt")
+            for c in r.corrupt { w.compact(nil) { o in o.beginObject(); o.string("object", c.id.prefixed); o.string("reason", c.reason); o.endObject() } }
+            w.endArray()
+            w.beginArray("missing")
+            for m in r.missing { w.compact(nil) { o in o.beginObject(); o.string("record", m.record.prefixed); o.string("object", m.object.prefixed); o.endObject() } }
+            w.endArray()
+            w.beginArray("unreferenced"); for u in r.unreferenced { w.string(nil, u.prefixed) }; w.endArray()
+            w.beginArray("temporaryFiles"); for t in r.temporaryFiles { w.string(nil, t) }; w.endArray()
+            w.beginArray("repairedRefs"); for t in r.repairedRefs { w.string(nil, t) }; w.endArray()
+            w.beginArray("strayFiles"); for t in r.strayFiles { w.string(nil, t) }; w.endArray()
+            w.endObject()
+            w.end()
+            return w.bytes
+        }
+        var lines: [String] = []
+        for c in r.corrupt { lines.append("corrupt \(c.id.prefixed): \(c.reason)") }
+        for m in r.missing { lines.append("missing \(m.object.prefixed) (needed by record \(m.record.prefixed))") }
+        for u in r.unreferenced { lines.append("unreferenced \(u.prefixed)") }
+        for t in r.temporaryFiles { lines.append("temporary \(t)") }
+        for t in r.repairedRefs { lines.append("repaired \(t)") }
+        for t in r.strayFiles { lines.append("stray \(t)") }
+        return Array(lines.map { $0 + "\n" }.joined().utf8)
+    }
 }

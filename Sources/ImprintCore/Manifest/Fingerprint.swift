@@ -143,3 +143,23 @@ public func readFile(_ path: String, what: String = "file") throws -> [UInt8] {
     }
     return out
 }
+
+extension Fingerprinter {
+    /// Leaves the command's own outputs out of the digest when they are written into the context: the emitted
+    /// manifest (`--emit`), and `-o`/`--digest-file` when they point inside it.
+    public mutating func excludeOwnOutputs(emit: String?, output: String?, digestFile: String?) {
+        var excluded: [String] = []
+        if let emit { excluded.append(emit) }
+        for path in [output, digestFile].compactMap({ $0 }) where path != "-" {
+            if let rel = relativeInside(context: context, path: path) { excluded.append(rel) }
+        }
+        self.excluded = excluded
+    }
+
+    /// `--emit PATH`: the manifest written into the context (relative paths are inside it), atomically.
+    public static func writeEmitted(_ manifest: Manifest, to emit: String, context: String) throws {
+        let target = emit.hasPrefix("/") ? emit : (context as NSString).appendingPathComponent(emit)
+        try createParentDirectory(of: target)
+        try AtomicFile.write(to: target) { fd in for c in manifest.jsonChunks() { try AtomicFile.writeAll(fd, c, path: target) } }
+    }
+}

@@ -363,4 +363,12 @@ extension RegistryArtifacts {
             try extractArchive(tmp, into: directory)
         }
     }
+
+    /// Pulls the shared history NAME and imports it into `store` (every object verified before it is added).
+    public static func pullHistoryAndImport(from repository: String, name: String, into store: HistoryStore) throws -> HistoryImportResult {
+        let tmp = NSTemporaryDirectory() + "/imprint-history-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).gz"
+        defer { unlink(tmp) }
+        try pullHistory(from: repository, name: name, to: tmp)
+        return try store.importArchive(tmp)
+    }
 }

@@ -68,17 +68,18 @@ public struct PipelineRun: Sendable {
     /// The signal that interrupted the run.
     public var signal: Int32?
 
-    /// `succeeded`, `failed` or `interrupted`.
-    public var status: String {
-        if signal != nil { return "interrupted" }
-        return steps.allSatisfy { $0.status.isSuccess } ? "succeeded" : "failed"
+    public enum Status: String, Sendable { case succeeded, failed, interrupted }
+
+    public var status: Status {
+        if signal != nil { return .interrupted }
+        return steps.allSatisfy { $0.status.isSuccess } ? .succeeded : .failed
     }
 
     /// 0 all steps succeeded or were cached; 1 a step failed, timed out, left an output out or broke the chain
     /// of custody; 128 + N when imprint was interrupted by signal N.
     public var exitStatus: Int32 {
         if let signal { return 128 + signal }
-        return status == "succeeded" ? 0 : 1
+        return status == .succeeded ? 0 : 1
     }
 
     public func jsonBytes() -> [UInt8] {
@@ -88,7 +89,7 @@ public struct PipelineRun: Sendable {
         w.string("kind", "imprint.pipeline-run")
         w.string("imprint", Imprint.version)
         w.string("file", file)
-        w.string("status", status)
+        w.string("status", status.rawValue)
         w.int("exitStatus", exitStatus)
         w.string("startTime", startTime)
         w.string("endTime", endTime)
@@ -197,6 +198,11 @@ public final class PipelineRunner: @unchecked Sendable {
         // as on later ones (the record directory itself is always left out).
         try makeDirectories(options.recordDir)
         let order = file.steps.filter { selected.contains($0.name) }
+        // Each step's exclude patterns, compiled before anything runs: a bad one stops the run here.
+        var excludes: [String: DockerIgnore] = [:]
+        for s in order {
+            excludes[s.name] = try ArtifactHasher.patterns(s.exclude, origin: "\(file.path): step '\(s.name)' exclude")
+        }
         let start = Clock.rfc3339Now()
         let t0 = Clock.monotonicMs()
         cond.lock()
@@ -212,7 +218,7 @@ public final class PipelineRunner: @unchecked Sendable {
                         observer?.finished(o)
                         continue
                     }
-                    let runner = makeRunner(s)
+                    let runner = makeRunner(s, exclude: excludes[s.name] ?? .empty)
                     running[s.name] = runner
                     let ancestors = ancestorsOf(s.name)
                     let t = Thread { [self] in
@@ -239,15 +245,13 @@ public final class PipelineRunner: @unchecked Sendable {
         return result
     }
 
-    private func makeRunner(_ s: PipelineStep) -> StepRunner {
+    private func makeRunner(_ s: PipelineStep, exclude ignore: DockerIgnore) -> StepRunner {
         var spec = StepSpec(name: s.name, argv: s.argv, materials: s.inputs, products: s.outputs)
         spec.exclude = s.exclude
         spec.setEnvironment = s.env
         spec.recordEnvironment = s.passEnv
         spec.timeout = s.timeout
         spec.detached = true
-        // Patterns were checked when the file was loaded; parsing again cannot fail differently.
-        let ignore = (try? ArtifactHasher.patterns(s.exclude, origin: "\(file.path): step '\(s.name)' exclude")) ?? .empty
         let hasher = ArtifactHasher(exclude: ignore, alwaysExcluded: [options.recordDir],
                                     workers: max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, min(options.jobs, 2))))
         let runner = StepRunner(spec: spec, hasher: hasher)

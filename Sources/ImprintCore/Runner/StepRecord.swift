@@ -259,3 +259,16 @@ public enum Clock {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }
+
+extension FileStepRecordSink {
+    /// Where `imprint run` and `imprint pipeline` keep step records: `recordDir`, and the history store when one
+    /// exists (IMPRINT_HISTORY or the default location).
+    /// - Throws: when a history store exists but cannot be opened (its records would silently be lost).
+    public static func standardSinks(recordDir: String, history: String = HistoryStore.defaultLocation()) throws -> [StepRecordSink] {
+        var sinks: [StepRecordSink] = [FileStepRecordSink(directory: recordDir)]
+        if access(history, F_OK) == 0 {
+            sinks.append(HistoryStepSink(store: try HistoryStore(at: history, create: false)))
+        }
+        return sinks
+    }
+}

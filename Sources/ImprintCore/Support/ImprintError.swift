@@ -21,10 +21,13 @@ public struct ImprintError: Error, CustomStringConvertible, Sendable {
 
     public var code: Code
     public var message: String
+    /// The error this one explains, kept for callers that need it (the message already says what happened).
+    public var underlying: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, underlying: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
+        self.underlying = underlying
     }
 
     public var description: String { message }

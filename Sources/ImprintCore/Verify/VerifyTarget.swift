@@ -93,3 +93,24 @@ public struct VerifyTarget {
         return VerifyTarget(tree: src.tree, kind: src.kind.rawValue, embedded: embedded, bytecode: bytecode)
     }
 }
+
+extension EmbeddedManifest {
+    /// The bytes of the manifest a source carries (`imprint extract`): stamped at `stampPath`, else emitted into
+    /// the build context (`fingerprint --emit`) and copied along, found where `imprint verify` finds it. From a
+    /// registry only the manifest, config and stamp layer are read unless the stamp is missing.
+    /// - Throws: `notFound` when there is none; `badInput` when the file at `stampPath` is not a valid manifest.
+    public static func extract(from source: String, platform: String?, stampPath: String = Imprint.defaultStampPath) throws -> [UInt8] {
+        let loaded = try SourceLoader.loadEmbeddedManifestOnly(source, platform: platform, stampPath: stampPath)
+        if let problem = loaded.embeddedManifestProblem {
+            throw ImprintError.badInput("\(source): the file at /\(loaded.stampPath) is not a valid imprint manifest: \(problem)")
+        }
+        if let bytes = loaded.embeddedManifestBytes { return bytes }
+        let full = loaded.tree.root.childCount == 0 && RegistryReference.isRegistry(source)
+            ? try SourceLoader.load(source, platform: platform, stampPath: stampPath) : loaded
+        if stampPath == Imprint.defaultStampPath, loaded.kind != .manifestFile,
+           let embedded = try VerifyTarget.from(full, spec: source).embedded {
+            return embedded.bytes
+        }
+        throw ImprintError(.notFound, "\(source) has no imprint manifest at /\(loaded.stampPath) or emitted into a context (…/.imprint/manifest.json); stamp it with `imprint stamp`, or pass --path")
+    }
+}

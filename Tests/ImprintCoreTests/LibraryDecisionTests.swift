@@ -1,0 +1,205 @@
+import Foundation
+import Testing
+@testable import ImprintCore
+
+/// The decisions the command line delegates, called directly: verify, stamp, diff, manifest references, history
+/// rendering, pipelines, tree comparison, manifest parsing.
+enum Lib {
+    static func write(_ path: String, _ text: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// A context with a few files, its manifest written to `dir/m.json`.
+    static func context(_ dir: String) throws -> Manifest {
+        try write(dir + "/ctx/app.py", "print('v1')\n")
+        try write(dir + "/ctx/pkg/mod.py", "X = 1\n")
+        try write(dir + "/ctx/.dockerignore", "*.log\n")
+        let m = try Fingerprinter(context: dir + "/ctx").run()
+        try Data(m.jsonBytes()).write(to: URL(fileURLWithPath: dir + "/m.json"))
+        return m
+    }
+
+    /// A docker-archive holding `files` under /app, built in memory (one layer).
+    static func dockerArchive(_ path: String, files: [String: String]) throws {
+        let layer = try ArchiveFixture.tar { w in
+            try w.writeHeader(TarEntry(path: Array("app".utf8), kind: .directory, mode: 0o755))
+            for (name, text) in files.sorted(by: { $0.key < $1.key }) {
+                let parts = name.split(separator: "/").dropLast()
+                var prefix = "app"
+                for p in parts {
+                    prefix += "/\(p)"
+                    try w.writeHeader(TarEntry(path: Array(prefix.utf8), kind: .directory, mode: 0o755))
+                }
+                var e = TarEntry(path: Array("app/\(name)".utf8), kind: .file, mode: 0o644)
+                e.size = UInt64(text.utf8.count)
+                try w.writeFile(e, content: Array(text.utf8))
+            }
+        }
+        let diffID = SHA256.hash(layer)
+        let config = Array(#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["\#(diffID.prefixed)"]},"history":[{"created_by":"COPY . /app"}]}"#.utf8)
+        let configName = SHA256.hash(config).hex + ".json"
+        let manifest = Array(#"[{"Config":"\#(configName)","RepoTags":["app:1"],"Layers":["\#(diffID.hex).tar"]}]"#.utf8)
+        let archive = try ArchiveFixture.tar { w in
+            for (name, bytes) in [(configName, config), (diffID.hex + ".tar", layer), ("manifest.json", manifest)] {
+                var e = TarEntry(path: Array(name.utf8), kind: .file, mode: 0o644)
+                e.size = UInt64(bytes.count)
+                try w.writeFile(e, content: bytes)
+            }
+        }
+        try Data(archive).write(to: URL(fileURLWithPath: path))
+    }
+}
+
+@Suite struct LibraryDecisionTests {
+    @Test func verifyRequestComparesADirectoryWithAManifestFile() throws {
+        try ArchiveFixture.withTemp { dir in
+            _ = try Lib.context(dir)
+            var request = VerifyRequest(target: dir + "/ctx")
+            request.manifest = dir + "/m.json"
+            #expect(try request.run().verdict == .verified)
+            try Lib.write(dir + "/ctx/pkg/mod.py", "X = 2\n")
+            let report = try request.run()
+            #expect(report.verdict == .mismatch)
+            #expect(report.failures.map(\.path) == ["pkg/mod.py"])
+            // Options that cannot work are refused, not ignored.
+            var stampOnly = VerifyRequest(target: dir + "/ctx")
+            stampOnly.stampOnly = true
+            #expect(throws: ImprintError.self) { try stampOnly.run() }
+            // Nothing to compare with.
+            #expect(throws: ImprintError.self) { try VerifyRequest(target: dir + "/ctx").run() }
+        }
+    }
+
+    @Test func manifestReferencesReadFilesAndHistoryRecords() throws {
+        try ArchiveFixture.withTemp { dir in
+            let m = try Lib.context(dir)
+            let store = try HistoryStore(at: dir + "/history")
+            _ = try store.add(m, tags: ["v1"])
+            let (fromHistory, name) = try ManifestReference.load("history:v1", history: dir + "/history")
+            #expect(fromHistory.rootDigest == m.rootDigest && name.contains("history record"))
+            #expect(try ManifestReference.load(dir + "/m.json").manifest.rootDigest == m.rootDigest)
+            #expect(throws: ImprintError.self) { try ManifestReference.load("history:nope", history: dir + "/history") }
+        }
+    }
+
+    @Test func stampRequestChecksThenStampsAndWritesNothingWhenRefused() throws {
+        try ArchiveFixture.withTemp { dir in
+            let m = try Lib.context(dir)
+            try Lib.dockerArchive(dir + "/good.tar", files: ["app.py": "print('v1')\n", "pkg/mod.py": "X = 1\n", ".dockerignore": "*.log\n"])
+            var request = StampRequest(image: dir + "/good.tar")
+            request.manifestPath = dir + "/m.json"
+            request.output = dir + "/stamped.tar"
+            request.check = true
+            request.at = "/app"
+            guard case .stamped(let s) = try request.run() else { Issue.record("not stamped"); return }
+            #expect(s.contextDigest == m.rootDigest && s.isImageID)
+            // The stamped image verifies against the digest alone.
+            var verify = VerifyRequest(target: dir + "/stamped.tar")
+            verify.expect = m.rootDigest
+            verify.at = "/app"
+            #expect(try verify.run().verdict == .verified)
+            // A stale image (an old mod.py): refused, nothing written.
+            try Lib.dockerArchive(dir + "/stale.tar", files: ["app.py": "print('v1')\n", "pkg/mod.py": "X = 0\n", ".dockerignore": "*.log\n"])
+            var stale = request
+            stale.image = dir + "/stale.tar"
+            stale.output = dir + "/never.tar"
+            guard case .refused(let report) = try stale.run() else { Issue.record("stamped a stale image"); return }
+            #expect(report.failures.map(\.path) == ["pkg/mod.py"])
+            #expect(!FileManager.default.fileExists(atPath: dir + "/never.tar"))
+            // A signature for another manifest is refused.
+            try Lib.write(dir + "/m.sig", String(decoding: ManifestSignature(digest: SHA256.hash([1]), keyId: String(repeating: "a", count: 64),
+                                                                                signature: [UInt8](repeating: 7, count: 64)).jsonBytes(), as: UTF8.self))
+            #expect(throws: ImprintError.self) { try request.run() }
+        }
+    }
+
+    @Test func diffRequestAlignsAManifestWithTheContextInsideATarget() throws {
+        try ArchiveFixture.withTemp { dir in
+            _ = try Lib.context(dir)
+            try Lib.dockerArchive(dir + "/img.tar", files: ["app.py": "print('v1')\n", "pkg/mod.py": "X = 1\n", ".dockerignore": "*.log\n"])
+            let same = try DiffRequest(a: dir + "/m.json", b: dir + "/img.tar").run().report
+            #expect(same.identical, "\(same.changes.map { $0.path.lossyString })")
+            try Lib.dockerArchive(dir + "/img2.tar", files: ["app.py": "print('v2')\n", "pkg/mod.py": "X = 1\n", ".dockerignore": "*.log\n"])
+            let changed = try DiffRequest(a: dir + "/m.json", b: dir + "/img2.tar").run().report
+            #expect(!changed.identical && changed.changes.map { $0.path.lossyString } == ["app.py"])
+            #expect(throws: ImprintError.self) { try DiffRequest(a: "-", b: "-").run() }
+        }
+    }
+
+    @Test func treeComparisonNamesEachKindOfChange() throws {
+        func tree(_ files: [String: String]) -> Tree {
+            let t = Tree()
+            for (p, text) in files {
+                let n = TreeNode(type: .file, mode: 0o644, size: UInt64(text.utf8.count), digest: SHA256.hash(Array(text.utf8)))
+                _ = t.insert(Array(p.utf8), n)
+            }
+            t.computeDigests()
+            return t
+        }
+        var cmp = TreeComparison()
+        let changes = cmp.compare(tree(["a": "1", "b/c": "2", "d": "4"]), tree(["a": "1", "b/c": "3", "e": "5"]))
+        let byPath = Dictionary(uniqueKeysWithValues: changes.map { ($0.path.lossyString, $0.kind.rawValue) })
+        #expect(byPath["b/c"] == "content" && byPath["d"] == "removed" && byPath["e"] == "added" && byPath["a"] == nil, "\(byPath)")
+    }
+
+    @Test func manifestParseRoundTripsAndRejectsOtherVersions() throws {
+        try ArchiveFixture.withTemp { dir in
+            let m = try Lib.context(dir)
+            let again = try Manifest.parse(m.jsonBytes(), source: "m")
+            #expect(again.rootDigest == m.rootDigest && again.jsonBytes() == m.jsonBytes())
+            let other = String(decoding: m.jsonBytes(), as: UTF8.self)
+                .replacingOccurrences(of: "application/vnd.imprint.manifest.v1+json", with: "application/vnd.imprint.manifest.v9+json")
+            #expect(other != String(decoding: m.jsonBytes(), as: UTF8.self))
+            #expect(throws: ImprintError.self) { try Manifest.parse(Array(other.utf8), source: "m") }
+        }
+    }
+
+    @Test func historyListRendersBuildsAndStepsApart() throws {
+        try ArchiveFixture.withTemp { dir in
+            let store = try HistoryStore(at: dir + "/h")
+            _ = try store.add(try Lib.context(dir), tags: ["release"])
+            let empty = StreamDigest(digest: SHA256.hash([]), bytes: 0)
+            try HistoryStepSink(store: store).add(StepRecord(name: "build", command: ["true"], workingDirectory: dir, status: .succeeded,
+                                                             exitCode: 0, signal: nil, reason: nil, startTime: Clock.rfc3339Now(),
+                                                             endTime: Clock.rfc3339Now(), durationMs: 1, materials: [], products: [],
+                                                             stdout: empty, stderr: empty, environment: [:], exclude: []))
+            let text = HistoryFormat.list(try store.entries())
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines[0].hasPrefix("RECORD") && lines[1].hasSuffix("release"), "\(text)")
+            #expect(lines[3] == "step records (imprint run, imprint pipeline):" && lines[5].hasSuffix("build"), "\(text)")
+            #expect(HistoryFormat.list([]) == "")
+        }
+    }
+
+    @Test func pipelineRunnerRunsStepsInOrderAndCachesThem() throws {
+        try ArchiveFixture.withTemp { dir in
+            try Lib.write(dir + "/src/in.txt", "x\n")
+            try Lib.write(dir + "/pipeline.yml", """
+            steps:
+              first:
+                run: mkdir -p out && cp src/in.txt out/a.txt
+                inputs: [src]
+                outputs: [out/a.txt]
+                cache: true
+              second:
+                run: cat out/a.txt out/a.txt > out/b.txt
+                inputs: [out/a.txt]
+                outputs: [out/b.txt]
+                needs: [first]
+
+            """)
+            let file = try PipelineFile.load(dir + "/pipeline.yml")
+            var options = PipelineRunner.Options()
+            options.recordDir = dir + "/records"
+            let cwd = FileManager.default.currentDirectoryPath
+            FileManager.default.changeCurrentDirectoryPath(dir)
+            defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+            let run1 = try PipelineRunner(file: file, options: options, sinks: [FileStepRecordSink(directory: dir + "/records")], observer: nil).run()
+            #expect(run1.status == .succeeded, "\(run1.steps.map { ($0.name, $0.status, $0.detail ?? "") })")
+            #expect(try String(contentsOfFile: dir + "/out/b.txt", encoding: .utf8) == "x\nx\n")
+            let run2 = try PipelineRunner(file: file, options: options, sinks: [FileStepRecordSink(directory: dir + "/records")], observer: nil).run()
+            #expect(run2.steps.first { $0.name == "first" }?.why == "cache hit", "\(run2.steps.map(\.why))")
+        }
+    }
+}
