@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(
             name: "ImprintCLITests",
             dependencies: ["ImprintCore"],
-            exclude: ["Support"],
+            exclude: ["Support", "Fixtures"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
     ]

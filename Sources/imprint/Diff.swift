@@ -22,12 +22,13 @@ extension ImprintCommand {
               imprint diff oci:./layout:1.4 manifest.json --include '/app/**'
               docker export web-1 | imprint diff manifest.json - --format json
               imprint diff a.tar b.tar --format html -o diff.html
+              imprint diff manifest.json app.tar --format sarif -o diff.sarif
 
             Exit status: 0 identical, 1 different, 2 bad input or failure.
             """
         )
 
-        enum Format: String, CaseIterable, ExpressibleByArgument { case text, json, html }
+        enum Format: String, CaseIterable, ExpressibleByArgument { case text, json, html, sarif }
 
         @Argument(help: ArgumentHelp("The first side (A). " + SourceForms.diffSide), completion: .file())
         var a: String
@@ -35,7 +36,7 @@ extension ImprintCommand {
         @Argument(help: "The second side (B), in any form the first side takes.", completion: .file())
         var b: String
 
-        @Option(help: "Report format: text, json or html.")
+        @Option(help: "Report format: text, json, html or sarif (SARIF 2.1.0).")
         var format: Format = .text
 
         @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file())
@@ -87,6 +88,7 @@ extension ImprintCommand {
                 case .text: try writeOutput(Array(DiffReportFormat.text(report, limit: limit, colour: output == nil && Console.colour).utf8), to: output)
                 case .json: try writeOutput(DiffReportFormat.json(report), to: output)
                 case .html: try writeOutput(Array(DiffReportFormat.html(report).utf8), to: output)
+                case .sarif: try writeOutput(SARIF.diff(report), to: output)
                 }
                 if !report.identical { throw ExitCode(1) }
             }

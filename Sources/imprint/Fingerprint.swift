@@ -24,12 +24,14 @@ extension ImprintCommand {
               imprint fingerprint . -f docker/api.Dockerfile --emit .imprint/manifest.json
               imprint fingerprint app --format sha256sum -o SHA256SUMS     # then: sha256sum -c SHA256SUMS
               imprint fingerprint . --digest-only
+              imprint fingerprint . -o ../out/manifest.json --attest ../out/context.dsse.json --key imprint.key
+              imprint fingerprint . --format sarif -o ../out/hygiene.sarif     # for code scanning
 
             Exit status: 0 ok; 1 hygiene findings with --strict; 2 bad input or failure.
             """
         )
 
-        enum Format: String, CaseIterable, ExpressibleByArgument { case json, sha256sum, mtree }
+        enum Format: String, CaseIterable, ExpressibleByArgument { case json, sha256sum, mtree, sarif }
 
         @Argument(help: "The build context directory.", completion: .directory)
         var context: String = "."
@@ -37,7 +39,7 @@ extension ImprintCommand {
         @Option(name: .shortAndLong, help: "Write the output here (atomically) instead of stdout.", completion: .file())
         var output: String?
 
-        @Option(help: "Output format: json (the manifest), sha256sum (for sha256sum -c), mtree (for mtree -f).")
+        @Option(help: "Output format: json (the manifest), sha256sum (for sha256sum -c), mtree (for mtree -f), sarif (the hygiene findings, SARIF 2.1.0).")
         var format: Format = .json
 
         @Option(name: [.customShort("f"), .customLong("file")], help: "The Dockerfile; <Dockerfile>.dockerignore next to it replaces .dockerignore.", completion: .file())
@@ -75,6 +77,8 @@ extension ImprintCommand {
 
         @OptionGroup var history: HistoryOptions
 
+        @OptionGroup var attest: AttestFlags
+
         func run() throws {
             try runReportingErrors {
                 var fp = Fingerprinter(context: context)
@@ -96,7 +100,12 @@ extension ImprintCommand {
                     case .json: try writeOutput(chunks: manifest.jsonChunks(), to: output)
                     case .sha256sum: try writeOutput(ManifestFormats.sha256sum(manifest.tree), to: output)
                     case .mtree: try writeOutput(ManifestFormats.mtree(manifest.tree), to: output)
+                    case .sarif: try writeOutput(SARIF.fingerprint(manifest, context: context), to: output)
                     }
+                }
+                if let path = attest.path, let key = try attest.signingKey() {
+                    let envelope = try Attestations.context(manifest, name: context).envelope(key: key)
+                    try writeOutput(envelope.jsonBytes(), to: path)
                 }
                 if let digestFile { try writeOutput(Array((manifest.rootDigest.prefixed + "\n").utf8), to: digestFile) }
                 if output != nil && output != "-" && !quiet {

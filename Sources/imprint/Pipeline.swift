@@ -28,6 +28,7 @@ extension ImprintCommand {
               imprint pipeline                       # ci/pipeline.yml
               imprint pipeline ci/pipeline.yml --step test --jobs 1
               imprint pipeline --keep-going --no-cache --format json > run.json
+              imprint pipeline --attest ../out/links --key imprint.key    # then: in-toto-verify --link-dir ../out/links
 
             Exit status: 0 every step succeeded or was cached; 1 a step failed, timed out, left a declared output \
             out or broke the chain of custody; 2 the pipeline file is invalid (YAML with line and column, unknown \
@@ -56,6 +57,12 @@ extension ImprintCommand {
         @OptionGroup var output: TextOrJSONFormat
         var json: Bool { output.json }
 
+        @Option(name: .customLong("attest"), help: ArgumentHelp("Write each step's in-toto attestations into this directory (NAME.link.dsse.json and the classic NAME.KEYID8.link); needs --key.", valueName: "dir"), completion: .directory)
+        var attestDir: String?
+
+        @Option(help: "The Ed25519 private key (PEM) that signs the attestations.", completion: .file())
+        var key: String?
+
         @Flag(name: .shortAndLong, help: "Do not print the steps' output (it is still hashed and recorded).")
         var quiet = false
 
@@ -71,6 +78,10 @@ extension ImprintCommand {
                 options.noCache = noCache
                 options.target = step
                 options.recordDir = recordDir
+                if let attestDir {
+                    guard let key else { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
+                    options.attestor = StepAttestor(directory: attestDir, key: try Ed25519PrivateKey(pemFile: key))
+                }
                 let printer = PipelinePrinter(toStderr: json, quiet: quiet)
                 let runner = PipelineRunner(file: pipeline, options: options, sinks: try FileStepRecordSink.standardSinks(recordDir: recordDir), observer: printer)
                 printer.runner = runner

@@ -37,6 +37,7 @@ extension ImprintCommand {
             Examples:
               imprint attach registry://registry.example/app@sha256:… --manifest manifest.json
               imprint attach registry://127.0.0.1:5000/app:1.0 --context .
+              imprint attach registry://127.0.0.1:5000/app@sha256:… --attestation ../out/provenance.dsse.json
             Exit status: 0 ok; 2 bad input or failure.
             """
         )
@@ -52,8 +53,13 @@ extension ImprintCommand {
 
         @OptionGroup var registry: RegistryFlags
 
+        @Option(help: "Attach this signed in-toto attestation (a DSSE envelope from --attest or --provenance) instead; its statement must be about the image.", completion: .file())
+        var attestation: String?
+
         func validate() throws {
-            if (manifest == nil) == (context == nil) { throw ValidationError("give exactly one of --manifest FILE or --context DIR") }
+            if [manifest, context, attestation].compactMap({ $0 }).count != 1 {
+                throw ValidationError("give exactly one of --manifest FILE, --context DIR or --attestation FILE")
+            }
         }
 
         @OptionGroup var quietFlag: QuietFlag
@@ -61,8 +67,13 @@ extension ImprintCommand {
         func run() throws {
             try runReportingErrors {
                 registry.apply()
-                let bytes = try manifest.map { try readFile($0, what: "manifest") } ?? Fingerprinter(context: context!).run().jsonBytes()
-                let result = try RegistryArtifacts.attach(bytes, to: image)
+                let result: RegistryArtifacts.AttachResult
+                if let attestation {
+                    result = try RegistryArtifacts.attachAttestation(try readFile(attestation, what: "attestation"), to: image)
+                } else {
+                    let bytes = try manifest.map { try readFile($0, what: "manifest") } ?? Fingerprinter(context: context ?? ".").run().jsonBytes()
+                    result = try RegistryArtifacts.attach(bytes, to: image)
+                }
                 if let tag = result.fallbackTag {
                     Console.note("imprint: the registry has no referrers API: listed under tag \(tag)")
                 }

@@ -21,6 +21,7 @@ extension ImprintCommand {
             Examples:
               imprint run --name build --materials Sources Package.swift --products .build/release/imprint -- swift build -c release
               imprint run --name test --materials . --exclude .build --env CI -- swift test
+              imprint run --name build --materials src --products dist --attest ../out/links --key imprint.key -- make
 
             Exit status: the command's own exit status (128 + N when it died of signal N); 1 when the command \
             succeeded but a declared product is missing; 2 when imprint could not run the step (a material is \
@@ -55,7 +56,17 @@ extension ImprintCommand {
         @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
         var command: [String] = []
 
+        @Option(name: .customLong("attest"), help: ArgumentHelp("Write the step's in-toto attestations into this directory: NAME.link.dsse.json (link predicate v0.3, DSSE) and NAME.KEYID8.link (a classic in-toto link for in-toto-verify); needs --key.", valueName: "dir"), completion: .directory)
+        var attestDir: String?
+
+        @Option(help: "The Ed25519 private key (PEM) that signs the attestations.", completion: .file())
+        var key: String?
+
         @OptionGroup var quietFlag: QuietFlag
+
+        func validate() throws {
+            if attestDir != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
+        }
 
         func run() throws {
             var status: Int32 = 0
@@ -81,6 +92,9 @@ extension ImprintCommand {
                 keepUntilExit(runner)  // and with it the trees of the materials and products
                 withExtendedLifetime(forwarder) {}
                 for sink in try FileStepRecordSink.standardSinks(recordDir: recordDir) { try sink.add(record) }
+                if let attestDir, let key {
+                    try StepAttestor(directory: attestDir, key: try Ed25519PrivateKey(pemFile: key)).attest(record, runner: runner)
+                }
                 if json { Console.outRaw(record.jsonBytes()) }
                 if record.status != .succeeded {
                     Console.err("imprint: step \(name) \(record.status.rawValue): \(record.reason ?? "")")

@@ -28,6 +28,7 @@ extension ImprintCommand {
               imprint stamp oci-dir --context . --check --at /app
               imprint stamp image.tar --context . -o stamped.tar
               skopeo copy oci-archive:stamped.tar docker://registry.example/app:1.0
+              imprint stamp registry://registry.example/app:1.0 --manifest manifest.json --provenance ../out/provenance.dsse.json --key imprint.key
 
             Exit status: 0 ok; 1 --check found differences (nothing is written); 2 bad input or failure (nothing is written).
             """
@@ -68,11 +69,17 @@ extension ImprintCommand {
         @Option(help: "With --check: where the context is in the image, e.g. /app (found by digest when omitted).")
         var at: String?
 
-        @Option(help: "Sign the manifest's root digest with this Ed25519 key (PEM); the signature goes beside it (manifest.sig).", completion: .file())
+        @Option(help: "Sign the manifest's root digest with this Ed25519 key (PEM); the signature goes beside it (manifest.sig). Also signs --provenance.", completion: .file())
         var key: String?
 
         @Option(name: .customLong("signature"), help: "The signature to carry beside the manifest (default: manifest.sig beside --manifest, when it exists).", completion: .file())
         var signatureFile: String?
+
+        @Option(help: ArgumentHelp("Write signed SLSA provenance v1 (DSSE) of the stamped image here, signed with --key; a registry image also gets it attached as an OCI referrer.", valueName: "path"), completion: .file())
+        var provenance: String?
+
+        @Option(name: .customLong("steps"), help: ArgumentHelp("With --provenance: a directory of step attestations (imprint run/pipeline --attest) to list as resolved dependencies.", valueName: "dir"), completion: .directory)
+        var stepAttestations: String?
 
         @OptionGroup var quietFlag: QuietFlag
 
@@ -91,6 +98,8 @@ extension ImprintCommand {
                 request.at = at
                 request.key = key
                 request.signatureFile = signatureFile
+                request.provenancePath = provenance
+                request.stepAttestations = stepAttestations
                 registry.apply()
                 switch try request.run() {
                 case .refused(let report):
@@ -101,6 +110,7 @@ extension ImprintCommand {
                     Console.out(s.imageDigest.prefixed)
                     let blobs = s.uploadedBlobs + s.mountedBlobs > 0
                         ? " (\(s.uploadedBlobs) new blob\(s.uploadedBlobs == 1 ? "" : "s")\(s.mountedBlobs > 0 ? ", \(s.mountedBlobs) mounted" : ""))" : ""
+                    if let p = s.provenance { Console.note("imprint: provenance → \(p)\(s.provenanceArtifact.map { " (attached as \($0))" } ?? "")") }
                     Console.note("imprint: stamped \(s.destination)\(blobs): \(s.isImageID ? "image ID (config digest)" : "image manifest digest") \(s.imageDigest.prefixed), holding the context \(s.contextDigest.prefixed)")
                 }
             }

@@ -56,3 +56,18 @@ enum SourceForms {
     static let verifyTarget = any + ", or http(s)://… (a running Python process's probe)."
     static let diffSide = any + ", an imprint manifest file, or history:REF (a history record)."
 }
+
+/// `--attest PATH --key KEY`: signed in-toto attestations (DSSE, Ed25519) of what a command did.
+struct AttestFlags: ParsableArguments {
+    @Option(name: .customLong("attest"), help: ArgumentHelp("Write a signed in-toto attestation (DSSE envelope) here; needs --key.", valueName: "path"), completion: .file())
+    var path: String?
+
+    @Option(name: .customLong("key"), help: "The Ed25519 private key (PEM) that signs attestations (from imprint keygen or openssl genpkey).", completion: .file())
+    var key: String?
+
+    func validate() throws {
+        if path != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
+    }
+
+    func signingKey() throws -> Ed25519PrivateKey? { try key.map { try Ed25519PrivateKey(pemFile: $0) } }
+}

@@ -20,12 +20,14 @@ extension ImprintCommand {
               imprint verify image.tar --expect "$(cat digest.txt)" --format junit -o verify.xml
               imprint verify /srv/app --manifest manifest.json --allow-extra 'logs/**'
               imprint verify rootfs.tar --manifest history:v1.4 --at /app
+              imprint verify registry://registry.example/app:1.0 --expect sha256:3f1c… --require-attestation provenance --pubkey imprint.pub
+              imprint verify docker:web-1 --expect sha256:3f1c… --attest ../out/vsa.dsse.json --key imprint.key --format sarif -o verify.sarif
 
             Exit status: 0 VERIFIED; 1 MISMATCH (or unauthenticated with --require-trust); 2 bad input or failure.
             """
         )
 
-        enum Format: String, CaseIterable, ExpressibleByArgument { case text, json, junit, github }
+        enum Format: String, CaseIterable, ExpressibleByArgument { case text, json, junit, github, sarif }
 
         @Argument(help: ArgumentHelp(SourceForms.verifyTarget), completion: .file())
         var target: String
@@ -45,7 +47,7 @@ extension ImprintCommand {
         @Option(name: .customLong("allow-extra"), help: "Allow entries not in the manifest that match this glob; repeatable.")
         var allowExtra: [String] = []
 
-        @Option(help: "Report format: text, json, junit, github.")
+        @Option(help: "Report format: text, json, junit, github, sarif.")
         var format: Format = .text
 
         @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file())
@@ -76,6 +78,15 @@ extension ImprintCommand {
 
         @OptionGroup var quietFlag: QuietFlag
 
+        @Option(name: .customLong("attest"), help: ArgumentHelp("Write a signed SLSA verification summary (VSA v1, DSSE) of the result here, PASSED or FAILED; needs --key.", valueName: "path"), completion: .file())
+        var attestPath: String?
+
+        @Option(help: "The Ed25519 private key (PEM) that signs the verification summary.", completion: .file())
+        var key: String?
+
+        @Option(name: .customLong("require-attestation"), help: ArgumentHelp("For registry://: require an attestation of this predicate type (a URI, or provenance, vsa, context, link) attached to the image, signed by --pubkey, about this image; repeatable.", valueName: "type"))
+        var requiredAttestations: [String] = []
+
         @Flag(name: .customLong("no-processes"), help: "For a running container: check only its files, not its processes.")
         var noProcesses = false
 
@@ -102,8 +113,15 @@ extension ImprintCommand {
                 request.stampOnly = stampOnly
                 request.checkContainerProcesses = !noProcesses
                 request.checkLocalProcesses = processes
+                request.requiredAttestations = requiredAttestations.map(PredicateType.resolve)
+                if attestPath != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
+                if !requiredAttestations.isEmpty && pubkey == nil { throw ValidationError("--require-attestation needs --pubkey KEY") }
                 registry.apply()
                 let report = try request.run()
+                if let attestPath, let key {
+                    let vsa = Attestations.verificationSummary(report, resourceDigest: try request.imageDigest(), time: Clock.rfc3339Now())
+                    try writeOutput(try vsa.envelope(key: try Ed25519PrivateKey(pemFile: key)).jsonBytes(), to: attestPath)
+                }
                 try render(report)
                 if report.verdict == .mismatch { throw ExitCode(1) }
                 if requireTrust && report.trust == .none {
@@ -121,6 +139,7 @@ extension ImprintCommand {
             case .text: body = Array(VerifyReportFormat.text(report, colour: output == nil && Console.colour, limit: limit).utf8)
             case .json: body = VerifyReportFormat.json(report)
             case .junit: body = Array(VerifyReportFormat.junit(report).utf8)
+            case .sarif: body = SARIF.verify(report)
             case .github:
                 body = Array(VerifyReportFormat.github(report).utf8)
                 if let summary = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !summary.isEmpty,

@@ -46,6 +46,8 @@ public struct ImageStamper {
         public var diffID: Digest
         public var manifestRootDigest: Digest
         public var kind: LoadedSource.Kind
+        /// The image that was stamped: its manifest digest (a classic docker-archive: its config digest).
+        public var baseDigest: Digest? = nil
     }
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -97,7 +99,7 @@ public struct ImageStamper {
                                  add: newBlobs.map { ("blobs/sha256/\($0.0.hex)", $0.1) } + [("index.json", indexBytes)])
             }
             return Result(imageDigest: manifestDesc.digest, configDigest: plan.configDigest, layerDigest: plan.layerDigest,
-                          diffID: plan.diffID, manifestRootDigest: plan.root, kind: location.kind)
+                          diffID: plan.diffID, manifestRootDigest: plan.root, kind: location.kind, baseDigest: image.manifestDescriptor?.digest ?? image.configDescriptor.digest)
         case .dockerArchive:
             guard let reader = location.reader as? DockerArchive, let position = image.indexPosition else {
                 throw ImprintError(.failure, "docker-archive reader unavailable")
@@ -116,7 +118,7 @@ public struct ImageStamper {
             try writeArchive(from: location.archive!, to: output!, replacing: ["manifest.json", "index.json", "oci-layout"],
                              add: [(layerName, plan.layerTar), (configName, plan.configBytes), ("manifest.json", listBytes)])
             return Result(imageDigest: plan.configDigest, configDigest: plan.configDigest, layerDigest: plan.diffID, diffID: plan.diffID,
-                          manifestRootDigest: plan.root, kind: .dockerArchive)
+                          manifestRootDigest: plan.root, kind: .dockerArchive, baseDigest: image.manifestDescriptor?.digest ?? image.configDescriptor.digest)
         default:
             throw ImprintError.badInput("\(spec) is not a container image")
         }

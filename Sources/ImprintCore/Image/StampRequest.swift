@@ -19,6 +19,11 @@ public struct StampRequest {
     /// Sign with this Ed25519 key (PEM file); else carry `signatureFile`, else manifest.sig beside the manifest.
     public var key: String?
     public var signatureFile: String?
+    /// Write SLSA provenance v1 of the stamped image here, signed with `key` (for a registry image it is also
+    /// attached to the image as an OCI referrer).
+    public var provenancePath: String?
+    /// Step attestations (`*.link.dsse.json` from `imprint run/pipeline --attest`) to list as resolved dependencies.
+    public var stepAttestations: String?
 
     public init(image: String) { self.image = image }
 
@@ -38,9 +43,40 @@ public struct StampRequest {
         /// Registry stamps: blobs uploaded and blobs mounted from the source repository.
         public var uploadedBlobs = 0
         public var mountedBlobs = 0
+        /// The image that was stamped.
+        public var baseDigest: Digest?
+        /// The provenance written, and the referrer it was attached as (registry images).
+        public var provenance: String?
+        public var provenanceArtifact: Digest?
     }
 
     public func run() throws -> Outcome {
+        if provenancePath != nil && key == nil { throw ImprintError.badInput("--provenance needs --key KEY (an Ed25519 private key, PEM)") }
+        let started = Clock.rfc3339Now()
+        let outcome = try stamp()
+        guard case .stamped(var s) = outcome else { return outcome }
+        if let provenancePath, let key {
+            var steps: [(String, Digest)] = []
+            if let dir = stepAttestations {
+                let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".link.dsse.json") }.sorted()
+                for n in names { steps.append((String(n.dropLast(".link.dsse.json".count)), SHA256.hash(try readFile(dir + "/" + n, what: "step attestation")))) }
+            }
+            let base = s.baseDigest.map { (uri: image, digest: $0) }
+            let statement = Attestations.provenance(image: s.destination, imageDigest: s.imageDigest, context: s.contextDigest,
+                                                    baseImage: base, steps: steps, started: started, finished: Clock.rfc3339Now())
+            let envelope = try statement.envelope(key: try Ed25519PrivateKey(pemFile: key)).jsonBytes()
+            try writeOutput(envelope, to: provenancePath)
+            s.provenance = provenancePath
+            if RegistryReference.isRegistry(image) {
+                let ref = try RegistryReference(parsing: s.destination.hasPrefix("registry://") ? s.destination : "registry://" + s.destination)
+                let at = "registry://\(ref.host)/\(ref.repository)@\(s.imageDigest.prefixed)"
+                s.provenanceArtifact = try RegistryArtifacts.attachAttestation(envelope, to: at).artifactDigest
+            }
+        }
+        return .stamped(s)
+    }
+
+    func stamp() throws -> Outcome {
         if (manifestPath == nil) == (context == nil) {
             throw ImprintError.badInput("give exactly one of --manifest FILE or --context DIR")
         }
@@ -65,7 +101,8 @@ public struct StampRequest {
             stamper.platform = try platform.map { try Platform(parsing: $0) }
             let r = try stamper.stamp(image, manifestBytes: bytes, tag: tag, destination: destination)
             return .stamped(Stamped(imageDigest: r.manifestDigest, isImageID: false, contextDigest: m.rootDigest,
-                                    destination: "\(r.destination)", uploadedBlobs: r.uploadedBlobs.count, mountedBlobs: r.mountedBlobs.count))
+                                    destination: "\(r.destination)", uploadedBlobs: r.uploadedBlobs.count, mountedBlobs: r.mountedBlobs.count,
+                                    baseDigest: r.baseDigest))
         }
         var stamper = ImageStamper()
         stamper.signatureBytes = signature
@@ -73,7 +110,7 @@ public struct StampRequest {
         stamper.platform = try platform.map { try Platform(parsing: $0) }
         let r = try stamper.stamp(image, manifestBytes: bytes, output: output)
         return .stamped(Stamped(imageDigest: r.imageDigest, isImageID: r.kind == .dockerArchive, contextDigest: r.manifestRootDigest,
-                                destination: output ?? image))
+                                destination: output ?? image, baseDigest: r.baseDigest))
     }
 
     /// The same gate as `imprint verify` after deploy, bytecode checks included.

@@ -371,4 +371,111 @@ extension RegistryArtifacts {
         try pullHistory(from: repository, name: name, to: tmp)
         return try store.importArchive(tmp)
     }
+
+    // MARK: Attestations
+
+    /// The annotation naming an attestation's predicate type on its artifact and index entries (as BuildKit's
+    /// attestation manifests do).
+    public static let predicateTypeAnnotation = "in-toto.io/predicate-type"
+
+    /// Pushes a DSSE envelope holding an in-toto statement as an OCI 1.1 artifact whose `subject` is the image
+    /// `spec` points at: `artifactType` and layer media type `application/vnd.dsse.envelope.v1+json`, the
+    /// predicate type as an annotation; listed in the `sha256-<hex>.imprint` index when the registry has no
+    /// referrers API.
+    public static func attachAttestation(_ envelopeBytes: [UInt8], to spec: String, client: RegistryClient? = nil,
+                                         options: RegistryOptions = RegistryOptions.current) throws -> AttachResult {
+        let envelope = try DSSEEnvelope.parse(envelopeBytes, what: "attestation")
+        let statement = try InTotoStatement.parse(envelope, what: "attestation")
+        let ref = try RegistryReference(parsing: spec)
+        let client = try client ?? RegistryClient(for: ref, options: options)
+        let repo = ref.repository
+        let (subject, _) = try client.manifest(repo, reference: ref.manifestReference)
+        guard statement.subjects.contains(where: { $0.1 == subject.digest.hex }) else {
+            throw ImprintError.badInput("the attestation is about \(statement.subjects.map { "\($0.0)@sha256:\($0.1)" }.joined(separator: ", ")), not \(ref.host)/\(repo)@\(subject.digest)")
+        }
+        let annotations = [predicateTypeAnnotation: statement.predicateType, "org.opencontainers.image.created": Clock.rfc3339Now()]
+        let layer = Descriptor(mediaType: DSSEEnvelope.mediaType, digest: SHA256.hash(envelopeBytes), size: UInt64(envelopeBytes.count),
+                               annotations: [predicateTypeAnnotation: statement.predicateType])
+        let artifact: [String: Any] = [
+            "schemaVersion": 2,
+            "mediaType": MediaType.ociManifest,
+            "artifactType": DSSEEnvelope.mediaType,
+            "config": emptyConfig.jsonObject,
+            "layers": [layer.jsonObject],
+            "subject": subjectJSON(subject),
+            "annotations": annotations,
+        ]
+        let bytes = try CanonicalJSON.bytes(artifact)
+        try client.pushBlob(repo, emptyConfigBytes)
+        try client.pushBlob(repo, envelopeBytes)
+        let put = try client.pushManifest(repo, reference: SHA256.hash(bytes).prefixed, bytes, mediaType: MediaType.ociManifest)
+        var result = AttachResult(subject: subject, artifactDigest: put.digest, referrersAPI: put.subject != nil)
+        if put.subject == nil {
+            var d = Descriptor(mediaType: MediaType.ociManifest, digest: put.digest, size: UInt64(bytes.count), annotations: annotations)
+            var json = d.jsonObject
+            json["artifactType"] = DSSEEnvelope.mediaType
+            d.json = json
+            let tag = fallbackTag(subject.digest)
+            try updateFallbackIndex(client, repo: repo, tag: tag, adding: d)
+            result.fallbackTag = tag
+        }
+        return result
+    }
+
+    /// What checking the attestations of a registry image found.
+    public struct AttestationCheck {
+        public var predicateType: String
+        /// The artifact whose signed statement satisfied the requirement, if one did.
+        public var satisfiedBy: Digest?
+        /// Why each candidate was refused (or that there was none).
+        public var problems: [String]
+    }
+
+    /// Checks that the image `spec` points at carries, for each predicate type, an attestation signed by `key`
+    /// whose statement names that image (by its manifest digest). Fails closed: a candidate that cannot be
+    /// fetched, parsed or verified does not count.
+    public static func checkAttestations(for spec: String, predicateTypes: [String], key: Ed25519PublicKey,
+                                         client: RegistryClient? = nil, options: RegistryOptions = RegistryOptions.current) throws -> (subject: Digest, checks: [AttestationCheck]) {
+        let ref = try RegistryReference(parsing: spec)
+        let client = try client ?? RegistryClient(for: ref, options: options)
+        let repo = ref.repository
+        guard let subject = try ref.digest ?? client.manifestDescriptor(repo, reference: ref.manifestReference)?.digest else {
+            throw ImprintError(.notFound, "registry \(ref.host) has no manifest \(ref) (404)")
+        }
+        let (list, _) = try referrers(client, repo: repo, subject: subject, artifactType: DSSEEnvelope.mediaType)
+        var checks: [AttestationCheck] = []
+        for type in predicateTypes {
+            var check = AttestationCheck(predicateType: type, satisfiedBy: nil, problems: [])
+            let candidates = list.filter { ($0.annotations[predicateTypeAnnotation] ?? type) == type }
+            if candidates.isEmpty { check.problems.append("no attestation of type \(type) is attached to \(ref.host)/\(repo)@\(subject)") }
+            for c in candidates where check.satisfiedBy == nil {
+                do {
+                    let (_, artifactBytes) = try client.manifest(repo, reference: c.digest.prefixed)
+                    let artifact = try JSONRead.object(artifactBytes, what: "attestation \(c.digest)")
+                    let declared = try Descriptor(json: artifact["subject"], what: "attestation \(c.digest) subject")
+                    guard declared.digest == subject else { check.problems.append("\(c.digest.short): attached to \(declared.digest), not this image"); continue }
+                    guard let layers = artifact["layers"] as? [Any], let first = layers.first else {
+                        check.problems.append("\(c.digest.short): no envelope layer"); continue
+                    }
+                    let layer = try Descriptor(json: first, what: "attestation \(c.digest) layer")
+                    let envelope = try DSSEEnvelope.parse(try client.blob(repo, layer), what: "attestation \(c.digest)")
+                    guard try envelope.verified(by: key) else {
+                        check.problems.append("\(c.digest.short): not signed by key \(key.sslibKeyID.prefix(16))… (signed by \(envelope.signatures.map { String($0.keyid.prefix(16)) + "…" }.joined(separator: ", ")))"); continue
+                    }
+                    let statement = try InTotoStatement.parse(envelope, what: "attestation \(c.digest)")
+                    guard statement.predicateType == type else {
+                        check.problems.append("\(c.digest.short): predicate type \(statement.predicateType), not \(type)"); continue
+                    }
+                    guard statement.subjects.contains(where: { $0.1 == subject.hex }) else {
+                        check.problems.append("\(c.digest.short): the statement is about \(statement.subjects.map { "sha256:" + $0.1 }.joined(separator: ", ")), not \(subject)"); continue
+                    }
+                    check.satisfiedBy = c.digest
+                } catch {
+                    check.problems.append("\(c.digest.short): \(error)")
+                }
+            }
+            checks.append(check)
+        }
+        return (subject, checks)
+    }
 }

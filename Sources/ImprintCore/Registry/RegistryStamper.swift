@@ -26,6 +26,8 @@ public struct RegistryStamper {
         /// Blobs uploaded (the others were already in the repository or were mounted).
         public var uploadedBlobs: [Digest]
         public var mountedBlobs: [Digest]
+        /// The image that was stamped (its manifest digest).
+        public var baseDigest: Digest? = nil
     }
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -82,8 +84,10 @@ public struct RegistryStamper {
         if try client.pushBlob(dest.repository, layerBlob, digest: layerDigest) { uploaded.append(layerDigest) }
         if try client.pushBlob(dest.repository, configBytes, digest: configDigest) { uploaded.append(configDigest) }
         let put = try client.pushManifest(dest.repository, reference: destTag, manifestOut, mediaType: mediaType)
-        return Result(destination: dest.with(tag: destTag), manifestDigest: put.digest, configDigest: configDigest,
+        var result = Result(destination: dest.with(tag: destTag), manifestDigest: put.digest, configDigest: configDigest,
                       layerDigest: layerDigest, manifestRootDigest: root, uploadedBlobs: uploaded, mountedBlobs: mounted)
+        result.baseDigest = image.manifestDescriptor?.digest ?? image.configDescriptor.digest
+        return result
     }
 
 

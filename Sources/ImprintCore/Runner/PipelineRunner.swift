@@ -146,6 +146,8 @@ public final class PipelineRunner: @unchecked Sendable {
         public var target: String?
         public var recordDir = ".imprint/steps"
         public var grace: Double = 5
+        /// Writes each step's attestations after it ran.
+        public var attestor: StepAttestor?
         public init() {}
     }
 
@@ -322,6 +324,9 @@ public final class PipelineRunner: @unchecked Sendable {
             var sinkError: String?
             for sink in sinks {
                 do { try sink.add(record) } catch { sinkError = "cannot store the step record: \(error)" }
+            }
+            if let attestor = options.attestor {
+                do { try attestor.attest(record, runner: runner) } catch { sinkError = "cannot write the step's attestations: \(error)" }
             }
             var o = StepOutcome(name: s.name, status: PipelineStepStatus(record.status), why: why, detail: record.reason, record: record)
             if let sinkError, o.status == .succeeded { o.status = .failed; o.detail = sinkError }

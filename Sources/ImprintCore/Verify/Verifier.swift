@@ -17,6 +17,9 @@ public struct VerifyFinding {
         case container
         /// What a running Python process imported, from its probe (`detail`: stale-module…).
         case runtime
+        /// A required attestation attached to the image (`--require-attestation`): missing, unsigned, or about
+        /// another image.
+        case attestation
     }
     public enum Severity: String, Sendable { case error, warning, info }
 

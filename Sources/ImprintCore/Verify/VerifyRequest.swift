@@ -24,6 +24,8 @@ public struct VerifyRequest {
     public var checkContainerProcesses = true
     /// For a directory (`/` inside a container): also check this machine's processes.
     public var checkLocalProcesses = false
+    /// For a registry image: predicate types of attestations that must be attached, signed by `pubkey`, about it.
+    public var requiredAttestations: [String] = []
 
     public init(target: String) { self.target = target }
 
@@ -31,6 +33,38 @@ public struct VerifyRequest {
 
     /// - Throws: `badInput` for bad options or input, `notFound` when there is nothing to compare with.
     public func run() throws -> VerifyReport {
+        var report = try verifyTarget()
+        if !requiredAttestations.isEmpty { report = report.adding(try attestationFindings()) }
+        return report
+    }
+
+    /// The image's manifest digest, for a registry target (what attestations about it name).
+    public func imageDigest() throws -> Digest? {
+        guard RegistryReference.isRegistry(target) else { return nil }
+        let ref = try RegistryReference(parsing: target)
+        if let d = ref.digest { return d }
+        return try RegistryClient(for: ref, options: RegistryOptions.current).manifestDescriptor(ref.repository, reference: ref.manifestReference)?.digest
+    }
+
+    func attestationFindings() throws -> [VerifyFinding] {
+        guard RegistryReference.isRegistry(target) else {
+            throw ImprintError.badInput("--require-attestation needs a registry:// image (attestations are its OCI referrers)")
+        }
+        guard let pubkey else { throw ImprintError.badInput("--require-attestation needs --pubkey KEY") }
+        let key = try Ed25519PublicKey(pemFile: pubkey)
+        let (subject, checks) = try RegistryArtifacts.checkAttestations(for: target, predicateTypes: requiredAttestations, key: key)
+        return checks.map { c in
+            if let by = c.satisfiedBy {
+                return VerifyFinding(.attestation, .info, path: "", message: "\(c.predicateType): signed by the key, about \(subject) (artifact \(by))",
+                                     detail: "attestation-verified")
+            }
+            return VerifyFinding(.attestation, .error, path: "", message: "\(c.predicateType): \(c.problems.joined(separator: "; "))",
+                                 expected: [("predicateType", c.predicateType), ("subject", subject.prefixed), ("keyid", key.sslibKeyID)],
+                                 detail: "attestation-missing")
+        }
+    }
+
+    func verifyTarget() throws -> VerifyReport {
         var verifier = Verifier()
         verifier.at = at
         verifier.include = include

@@ -1,0 +1,218 @@
+import Foundation
+
+/// in-toto Statement v1 (`https://in-toto.io/Statement/v1`): subjects (name and digest set), a predicate type and
+/// the predicate, serialised as canonical JSON so the same statement is the same bytes everywhere.
+public struct InTotoStatement: Sendable {
+    public static let type = "https://in-toto.io/Statement/v1"
+
+    public var subjects: [(name: String, digest: Digest)]
+    public var predicateType: String
+    public var predicate: JSONValue
+
+    public init(subjects: [(name: String, digest: Digest)], predicateType: String, predicate: JSONValue) {
+        self.subjects = subjects; self.predicateType = predicateType; self.predicate = predicate
+    }
+
+    public var json: JSONValue {
+        .object([
+            "_type": .str(Self.type),
+            "subject": .array(subjects.map { .object(["name": .str($0.name), "digest": .digestSet($0.digest)]) }),
+            "predicateType": .str(predicateType),
+            "predicate": predicate,
+        ])
+    }
+
+    public func bytes() throws -> [UInt8] { try SignedJSON.canonical(json) }
+
+    /// Signed into a DSSE envelope.
+    public func envelope(key: Ed25519PrivateKey) throws -> DSSEEnvelope {
+        try DSSEEnvelope.sign(try bytes(), key: key)
+    }
+
+    /// Reads the statement of an in-toto DSSE envelope.
+    public static func parse(_ envelope: DSSEEnvelope, what: String) throws -> (json: JSONValue, predicateType: String, subjects: [(String, String)]) {
+        guard envelope.payloadType == DSSEEnvelope.inTotoPayloadType else {
+            throw ImprintError.badInput("\(what): payload type \(envelope.payloadType), not \(DSSEEnvelope.inTotoPayloadType)")
+        }
+        let v = try JSONValue.parse(envelope.payload, what: what)
+        guard v["_type"]?.string == type, let pt = v["predicateType"]?.string, let subjects = v["subject"]?.array else {
+            throw ImprintError.badInput("\(what): not an in-toto Statement v1")
+        }
+        let pairs = subjects.map { ($0["name"]?.string ?? "", $0["digest"]?["sha256"]?.string ?? "") }
+        return (v, pt, pairs)
+    }
+}
+
+/// The predicate types imprint writes, and what they mean (schemas/attestation-*.schema.json describe them).
+public enum PredicateType {
+    /// A build context's fingerprint: subject = the context (its root digest), predicate = the imprint manifest.
+    public static let context = "https://github.com/imprint/imprint/attestations/context/v1"
+    /// in-toto's link predicate: a step's command, materials and byproducts; subjects = its products.
+    public static let link = "https://in-toto.io/attestation/link/v0.3"
+    /// SLSA provenance v1 for a stamped image.
+    public static let provenance = "https://slsa.dev/provenance/v1"
+    /// SLSA verification summary v1 for a verified image or container.
+    public static let verificationSummary = "https://slsa.dev/verification_summary/v1"
+
+    /// `--require-attestation` accepts these short names too.
+    public static func resolve(_ name: String) -> String {
+        switch name {
+        case "context": return context
+        case "link": return link
+        case "provenance", "slsa-provenance": return provenance
+        case "vsa", "verification-summary": return verificationSummary
+        default: return name
+        }
+    }
+}
+
+/// Builds imprint's attestations.
+public enum Attestations {
+    public static let builderID = "https://github.com/imprint/imprint/stamp@v\(Imprint.version)"
+    public static let buildType = "https://github.com/imprint/imprint/build-types/stamp/v1"
+    public static let verifierID = "https://github.com/imprint/imprint/verify@v\(Imprint.version)"
+    public static let policyURI = "https://github.com/imprint/imprint/policies/exact-context/v1"
+
+    /// `fingerprint --attest`: the context as subject (named `name`, digest = the root digest), the manifest as
+    /// predicate.
+    public static func context(_ manifest: Manifest, name: String) throws -> InTotoStatement {
+        let manifestBytes = manifest.jsonBytes()
+        let predicate: JSONValue = .object([
+            "digestAlgorithm": .str("imprint-tree-v1"),
+            "rootDigest": .str(manifest.rootDigest.prefixed),
+            "manifestDigest": .str(SHA256.hash(manifestBytes).prefixed),
+            "manifest": try JSONValue.parse(manifestBytes, what: "manifest"),
+        ])
+        return InTotoStatement(subjects: [(name, manifest.rootDigest)], predicateType: PredicateType.context, predicate: predicate)
+    }
+
+    /// A step's files as in-toto lists them: every regular file below each artifact, with its SHA-256.
+    public static func files(_ artifacts: [Artifact], trees: [String: Tree]) -> [(path: String, digest: Digest)] {
+        var out: [(String, Digest)] = []
+        for a in artifacts {
+            switch a.kind {
+            case .file: if let d = a.digest { out.append((a.path, d)) }
+            case .directory:
+                guard let tree = trees[a.path] else { continue }
+                tree.walk { rel, node in
+                    if node.type == .file { out.append(((a.path == "." ? "" : a.path + "/") + rel.lossyString, node.digest)) }
+                }
+            case .missing: break
+            }
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    /// The in-toto link predicate v0.3 of a step record, with its per-file materials; subjects = its products.
+    public static func link(_ record: StepRecord, materials: [(path: String, digest: Digest)], products: [(path: String, digest: Digest)]) -> InTotoStatement {
+        let predicate: JSONValue = .object([
+            "name": .str(record.name),
+            "command": .array(record.command.map { .str($0) }),
+            "materials": .array(materials.map { .object(["name": .str($0.path), "digest": .digestSet($0.digest)]) }),
+            "byproducts": .object(byproducts(record)),
+            "environment": .object(record.environment.compactMapValues { $0.map { .str($0) } }),
+        ])
+        return InTotoStatement(subjects: products.map { ($0.path, $0.digest) }, predicateType: PredicateType.link, predicate: predicate)
+    }
+
+    static func byproducts(_ record: StepRecord) -> [String: JSONValue] {
+        var b: [String: JSONValue] = ["stdout-sha256": .str(record.stdout.digest.hex), "stderr-sha256": .str(record.stderr.digest.hex),
+                                      "status": .str(record.status.rawValue)]
+        if let code = record.exitCode { b["return-value"] = .int(code) }
+        return b
+    }
+
+    /// A classic in-toto link file (`NAME.KEYID8.link`, in-toto 1.x–3.x metadata): `signed` and its signature
+    /// over the canonical JSON, which `in-toto-verify` checks against a layout naming the key.
+    public static func classicLink(_ record: StepRecord, materials: [(path: String, digest: Digest)],
+                                   products: [(path: String, digest: Digest)], key: Ed25519PrivateKey) throws -> (name: String, bytes: [UInt8]) {
+        func map(_ files: [(path: String, digest: Digest)]) -> JSONValue {
+            .object(Dictionary(files.map { ($0.path, JSONValue.digestSet($0.digest)) }, uniquingKeysWith: { a, _ in a }))
+        }
+        var by: [String: JSONValue] = ["stdout": .str(""), "stderr": .str("")]
+        by["return-value"] = .int(record.exitCode ?? -1)
+        let signed: JSONValue = .object([
+            "_type": .str("link"),
+            "name": .str(record.name),
+            "command": .array(record.command.map { .str($0) }),
+            "materials": map(materials),
+            "products": map(products),
+            "byproducts": .object(by),
+            "environment": .object([:]),
+        ])
+        let sig = try key.sign(try SignedJSON.canonical(signed))
+        let keyid = key.publicKey.sslibKeyID
+        let doc: JSONValue = .object(["signed": signed, "signatures": .array([.object(["keyid": .str(keyid), "sig": .str(Hex.encode(sig))])])])
+        return ("\(record.name).\(keyid.prefix(8)).link", try SignedJSON.canonical(doc) + [0x0A])
+    }
+
+    /// SLSA provenance v1 for a stamped image: subject the image (its manifest digest, or a docker-archive's image
+    /// ID); resolved dependencies the build context, the base image and the step attestations given.
+    public static func provenance(image: String, imageDigest: Digest, context: Digest, baseImage: (uri: String, digest: Digest)?,
+                                  steps: [(name: String, digest: Digest)], started: String, finished: String) -> InTotoStatement {
+        var deps: [JSONValue] = [.object(["name": .str("build context"), "digest": .digestSet(context),
+                                          "annotations": .object(["imprint.digestAlgorithm": .str("imprint-tree-v1")])])]
+        if let base = baseImage { deps.append(.object(["uri": .str(base.uri), "digest": .digestSet(base.digest)])) }
+        for s in steps { deps.append(.object(["name": .str("step attestation \(s.name)"), "digest": .digestSet(s.digest)])) }
+        let predicate: JSONValue = .object([
+            "buildDefinition": .object([
+                "buildType": .str(buildType),
+                "externalParameters": .object(["image": .str(image), "context": .str(context.prefixed)]),
+                "resolvedDependencies": .array(deps),
+            ]),
+            "runDetails": .object([
+                "builder": .object(["id": .str(builderID)]),
+                "metadata": .object(["startedOn": .str(started), "finishedOn": .str(finished)]),
+            ]),
+        ])
+        return InTotoStatement(subjects: [(image, imageDigest)], predicateType: PredicateType.provenance, predicate: predicate)
+    }
+
+    /// A SLSA verification summary v1 of a verify report: the resource, the policy (the expected manifest digest
+    /// and the checks that ran), PASSED or FAILED.
+    public static func verificationSummary(_ report: VerifyReport, resourceDigest: Digest?, time: String) -> InTotoStatement {
+        let passed = report.verdict == .verified
+        let checks = report.filesCompared ? ["files", "bytecode", "trust"] : ["stamp", "trust"]
+        var policy: [String: JSONValue] = ["uri": .str(policyURI), "digest": .digestSet(report.manifestDigest)]
+        policy["annotations"] = .object(["checks": .array(checks.map { .str($0) }), "trust": .str(report.trust.rawValue)])
+        let predicate: JSONValue = .object([
+            "verifier": .object(["id": .str(verifierID)]),
+            "timeVerified": .str(time),
+            "resourceUri": .str(report.target),
+            "policy": .object(policy),
+            "verificationResult": .str(passed ? "PASSED" : "FAILED"),
+            "verifiedLevels": .array([.str(passed ? "SLSA_BUILD_LEVEL_0" : "FAILED")]),
+            "slsaVersion": .str("1.0"),
+        ])
+        let subject = resourceDigest ?? report.actualDigest ?? report.manifestDigest
+        return InTotoStatement(subjects: [(report.target, subject)], predicateType: PredicateType.verificationSummary, predicate: predicate)
+    }
+}
+
+/// Writes a step's attestations after it ran (`imprint run --attest DIR`, `imprint pipeline --attest DIR`):
+/// `NAME.link.dsse.json`, the in-toto link predicate v0.3 in a DSSE envelope, and `NAME.KEYID8.link`, the classic
+/// in-toto link that `in-toto-verify` checks against a layout.
+public struct StepAttestor: Sendable {
+    public let directory: String
+    public let key: Ed25519PrivateKey
+
+    public init(directory: String, key: Ed25519PrivateKey) {
+        self.directory = directory
+        self.key = key
+    }
+
+    /// - Returns: the paths written.
+    @discardableResult
+    public func attest(_ record: StepRecord, runner: StepRunner) throws -> [String] {
+        let materials = Attestations.files(record.materials, trees: runner.prefingerprinted?.trees ?? [:])
+        let products = Attestations.files(record.products, trees: runner.productTrees)
+        try createParentDirectory(of: directory + "/x")
+        let envelope = try Attestations.link(record, materials: materials, products: products).envelope(key: key)
+        let dsse = directory + "/\(record.name).link.dsse.json"
+        try AtomicFile.write(envelope.jsonBytes(), to: dsse)
+        let (name, bytes) = try Attestations.classicLink(record, materials: materials, products: products, key: key)
+        let link = directory + "/" + name
+        try AtomicFile.write(bytes, to: link)
+        return [dsse, link]
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+
+/// SARIF 2.1.0 (OASIS) for code scanning and CI dashboards: `fingerprint` hygiene findings, `verify` findings and
+/// `diff` changes as results of stable rules (`imprint/hygiene/<kind>`, `imprint/verify/<class>`,
+/// `imprint/diff/<kind>`), each with help text; locations are paths relative to the build context's root
+/// (`uriBaseId` `CONTEXTROOT`), so a scanner places a result on the repository file where that path exists.
+public enum SARIF {
+    public static let schema = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+
+    struct Rule {
+        var id: String
+        var name: String
+        var short: String
+        var help: String
+        var level: String
+    }
+
+    struct Result {
+        var rule: String
+        var level: String
+        var message: String
+        var path: String?
+    }
+
+    // MARK: Rules
+
+    static func hygieneRule(_ k: HygieneFinding.Kind) -> Rule {
+        let (short, help): (String, String)
+        switch k {
+        case .bytecode: (short, help) = ("Python bytecode in the build context", "Compiled .pyc files and __pycache__ directories ship stale code when their source changes; add `**/__pycache__` and `**/*.pyc` to .dockerignore.")
+        case .vcs: (short, help) = ("Version-control metadata in the build context", "`.git` and the like leak history and credentials into the image; add them to .dockerignore.")
+        case .secret: (short, help) = ("A likely secret in the build context", "Files such as .env, *.pem and id_rsa end up in the image for anyone who pulls it; exclude them and pass secrets at run time (or with BuildKit secret mounts).")
+        case .nodeModules: (short, help) = ("node_modules in the build context", "A host node_modules overrides what the Dockerfile installs and bloats the context; exclude it.")
+        case .largeFile: (short, help) = ("A very large file in the build context", "Large files slow every build and are often data or artifacts that do not belong in the image.")
+        case .noIgnoreFile: (short, help) = ("No .dockerignore", "Without an ignore file every file in the context is sent to the builder: junk, secrets, bytecode.")
+        case .socket: (short, help) = ("A socket in the build context", "BuildKit sends a socket as an empty file; the classic builder skips it.")
+        case .sentEmpty: (short, help) = ("A file the builder sends empty", "The builder could not open this file and sends it as an empty file.")
+        case .emptyContext: (short, help) = ("An empty build context", "Nothing is sent to the builder; the ignore file probably excludes everything.")
+        case .ignorePattern: (short, help) = ("An ignore pattern that matches less than it seems", "Patterns like `__pycache__` match only at the context root; write `**/__pycache__`.")
+        }
+        return Rule(id: "imprint/hygiene/\(k.rawValue)", name: "Hygiene" + k.rawValue.capitalized.replacingOccurrences(of: "-", with: ""),
+                    short: short, help: help, level: k == .secret || k == .emptyContext ? "error" : "warning")
+    }
+
+    static func verifyRule(_ c: VerifyFinding.Class) -> Rule {
+        let (short, help): (String, String)
+        switch c {
+        case .modified: (short, help) = ("A file differs from the build context", "The deployed file's bytes are not the bytes that were built: a cached COPY layer, a stale image or an edit after deploy.")
+        case .mode: (short, help) = ("A file's permissions differ", "The deployed mode bits are not those of the build context.")
+        case .type: (short, help) = ("An entry changed type", "A file became a directory or a symlink (or the reverse).")
+        case .symlinkTarget: (short, help) = ("A symlink points elsewhere", "The deployed symlink's target differs from the context's.")
+        case .device: (short, help) = ("A device node differs", "Device numbers differ from the context's.")
+        case .missing: (short, help) = ("A file of the build context is missing", "The deployed tree lacks a file the build context has.")
+        case .extra: (short, help) = ("A file that is not in the build context", "The deployed tree has a file the context did not: old code left behind, or something added after the build.")
+        case .extraAllowed: (short, help) = ("An extra file that is allowed", "An extra file matched --allow-extra.")
+        case .digestMismatch: (short, help) = ("The manifest is not the expected one", "The target carries a manifest whose root digest is not the one CI recorded.")
+        case .signature: (short, help) = ("The manifest's signature does not verify", "The manifest is not signed by the given key, or not for this digest.")
+        case .bytecode: (short, help) = ("Python bytecode that would run instead of the source", "Stale or sourceless .pyc files run old code; rebuild without them.")
+        case .process: (short, help) = ("A process runs code other than the deployed files", "A process started before the files changed, or runs a deleted or replaced executable or library: restart it.")
+        case .container: (short, help) = ("The container is not the image that was deployed", "The engine reports a different image, or a mount hides the application directory.")
+        case .runtime: (short, help) = ("A running Python process imported other code", "The probe reports modules whose bytes are not the deployed ones.")
+        case .attestation: (short, help) = ("A required attestation is missing or does not verify", "The image lacks an attestation of the required type signed by the given key about this image.")
+        }
+        return Rule(id: "imprint/verify/\(c.rawValue)", name: "Verify" + c.rawValue.capitalized.replacingOccurrences(of: "-", with: ""),
+                    short: short, help: help, level: c == .extraAllowed ? "note" : "error")
+    }
+
+    static func diffRule(_ k: String) -> Rule {
+        Rule(id: "imprint/diff/\(k)", name: "Diff" + k.capitalized.replacingOccurrences(of: "-", with: ""),
+             short: "A difference between the two sides: \(k)",
+             help: "`imprint diff` found a difference of kind \(k) between side A and side B.", level: "warning")
+    }
+
+    // MARK: Documents
+
+    public static func fingerprint(_ m: Manifest, context: String) -> [UInt8] {
+        let rules = HygieneFinding.Kind.allCases.map(hygieneRule)
+        let results = m.findings.map { f in
+            Result(rule: hygieneRule(f.kind).id, level: hygieneRule(f.kind).level, message: "\(f.path): \(f.message)", path: f.path.isEmpty ? nil : f.path)
+        }
+        return document(rules: rules, results: results, root: context, success: true)
+    }
+
+    public static func verify(_ r: VerifyReport) -> [UInt8] {
+        let rules = VerifyFinding.Class.allCases.map(verifyRule)
+        let results = r.findings.map { f in
+            Result(rule: verifyRule(f.findingClass).id, level: f.severity == .error ? "error" : f.severity == .warning ? "warning" : "note",
+                   message: f.message.isEmpty ? "\(f.findingClass.rawValue): \(f.path)" : "\(f.path.isEmpty ? r.target : f.path): \(f.message)",
+                   path: f.path.isEmpty ? nil : f.path)
+        }
+        return document(rules: rules, results: results, root: nil, success: true)
+    }
+
+    public static func diff(_ r: DiffReport) -> [UInt8] {
+        var kinds = TreeChange.Kind.allCases.map(\.rawValue) + ["config", "bytecode", "manifest"]
+        kinds = Array(Set(kinds)).sorted()
+        let rules = kinds.map(diffRule)
+        var results: [Result] = []
+        for c in r.changes {
+            let k = c.kind.rawValue
+            let what = c.kind == .added ? "only in \(r.b.name)" : c.kind == .removed ? "only in \(r.a.name)" : "\(k) differs between \(r.a.name) and \(r.b.name)"
+            results.append(Result(rule: "imprint/diff/\(k)", level: "warning", message: "\(c.path.lossyString): \(what)", path: c.path.lossyString))
+        }
+        for c in r.config {
+            results.append(Result(rule: "imprint/diff/config", level: "warning", message: "config \(c.field): \(c.a ?? "(none)") → \(c.b ?? "(none)")", path: nil))
+        }
+        for (side, b) in r.bytecodeDifferences {
+            results.append(Result(rule: "imprint/diff/bytecode", level: "warning", message: "[\(side.uppercased())] \(b.path): \(b.kind): \(b.message)", path: b.path))
+        }
+        return document(rules: rules, results: results, root: nil, success: true)
+    }
+
+    static func document(rules: [Rule], results: [Result], root: String?, success: Bool) -> [UInt8] {
+        var index: [String: Int] = [:]
+        for (i, r) in rules.enumerated() { index[r.id] = i }
+        var w = JSONWriter(pretty: true)
+        w.beginObject()
+        w.string("$schema", schema)
+        w.string("version", "2.1.0")
+        w.beginArray("runs")
+        w.beginObject()
+        w.beginObject("tool"); w.beginObject("driver")
+        w.string("name", "imprint")
+        w.string("version", Imprint.version)
+        w.string("semanticVersion", Imprint.version)
+        w.string("informationUri", "https://github.com/imprint/imprint")
+        w.beginArray("rules")
+        for r in rules {
+            w.beginObject()
+            w.string("id", r.id)
+            w.string("name", r.name)
+            w.beginObject("shortDescription"); w.string("text", r.short); w.endObject()
+            w.beginObject("fullDescription"); w.string("text", r.help); w.endObject()
+            w.beginObject("help"); w.string("text", r.help); w.endObject()
+            w.beginObject("defaultConfiguration"); w.string("level", r.level); w.endObject()
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject(); w.endObject()
+        w.beginArray("invocations")
+        w.beginObject()
+        w.bool("executionSuccessful", success)
+        w.beginArray("arguments"); for a in CommandLine.arguments.dropFirst() { w.string(nil, a) }; w.endArray()
+        w.endObject()
+        w.endArray()
+        if let root {
+            let abs = URL(fileURLWithPath: root).standardizedFileURL.path
+            w.beginObject("originalUriBaseIds")
+            w.beginObject("CONTEXTROOT"); w.string("uri", "file://" + uriPath(abs.hasSuffix("/") ? abs : abs + "/")); w.endObject()
+            w.endObject()
+        }
+        w.beginArray("results")
+        for r in results {
+            w.beginObject()
+            w.string("ruleId", r.rule)
+            if let i = index[r.rule] { w.int("ruleIndex", i) }
+            w.string("level", r.level)
+            w.beginObject("message"); w.string("text", r.message); w.endObject()
+            if let p = r.path {
+                w.beginArray("locations"); w.beginObject(); w.beginObject("physicalLocation"); w.beginObject("artifactLocation")
+                w.string("uri", uriPath(p))
+                w.string("uriBaseId", "CONTEXTROOT")
+                w.endObject(); w.endObject(); w.endObject(); w.endArray()
+            }
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        w.endArray()
+        w.endObject()
+        w.end()
+        return w.bytes
+    }
+
+    /// A path as a URI reference: each segment percent-encoded.
+    static func uriPath(_ path: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: ":;?#[]@!$&'()*+,=%")
+        return path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path
+    }
+}

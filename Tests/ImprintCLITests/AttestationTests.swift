@@ -1,0 +1,273 @@
+import Foundation
+import Testing
+
+/// imprint's attestations judged by the real consumers: in-toto 3.1.0's in-toto-verify, the in-toto-attestation
+/// bindings, securesystemslib's DSSE, the SARIF 2.1.0 schema and sarif-tools, and a Distribution registry without
+/// the referrers API.
+enum Peers {
+    static var venv: String {
+        ProcessInfo.processInfo.environment["IMPRINT_PEERS_VENV"]
+            ?? ((ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")) + "/imprint/peers-venv")
+    }
+
+    static func require() throws {
+        guard FileManager.default.isExecutableFile(atPath: venv + "/bin/in-toto-verify") else {
+            Issue.record("the supply-chain peers are not installed in \(venv) (run ci/install-deps.sh)")
+            throw ToolMissing(name: "in-toto-verify")
+        }
+    }
+
+    static func python(_ script: String, _ args: [String] = [], cwd: String? = nil) throws -> RunResult {
+        try run(venv + "/bin/python", ["-c", script] + args, cwd: cwd)
+    }
+
+    /// Checks a DSSE envelope the way consumers do: securesystemslib verifies the signature with the PEM public
+    /// key, the in-toto-attestation bindings validate the Statement; prints the predicate type and JSON.
+    static let checkEnvelope = """
+    import json, sys
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from securesystemslib.dsse import Envelope
+    from securesystemslib.signer import SSlibKey
+    from google.protobuf import json_format
+    from in_toto_attestation.v1 import statement
+    import in_toto_attestation.v1.statement_pb2 as pb
+    key = SSlibKey.from_crypto(load_pem_public_key(open(sys.argv[2], "rb").read()))
+    env = Envelope.from_dict(json.load(open(sys.argv[1])))
+    env.verify([key], 1)
+    st = json_format.Parse(env.payload, pb.Statement())
+    statement.Statement.copy_from_pb(st).validate()
+    print(json.dumps(json.loads(env.payload)))
+    """
+}
+
+@Suite(.serialized) struct AttestationTests {
+    func keys(_ dir: String) throws {
+        #expect(try imprint("keygen", "-o", dir + "/k", "-q").status == 0)
+        #expect(try imprint("keygen", "-o", dir + "/other", "-q").status == 0)
+    }
+
+    /// Decodes an envelope's statement after the consumers accept it, and validates it against our schemas.
+    func accepted(_ envelope: String, pub: String, predicateSchema: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        try expectValidJSON(try Data(contentsOf: URL(fileURLWithPath: envelope)), schema: "dsse-envelope.schema.json", sourceLocation: sourceLocation)
+        let r = try Peers.python(Peers.checkEnvelope, [envelope, pub])
+        #expect(r.status == 0, "consumers refused \(envelope): \(r.err)", sourceLocation: sourceLocation)
+        guard r.status == 0 else { return [:] }
+        try expectValidJSON(r.stdout, schema: "in-toto-statement.schema.json", sourceLocation: sourceLocation)
+        let statement = try jsonObject(r.stdout)
+        let predicate = try JSONSerialization.data(withJSONObject: statement["predicate"] ?? [:])
+        try expectValidJSON(predicate, schema: predicateSchema, sourceLocation: sourceLocation)
+        return statement
+    }
+
+    @Test func theContextAttestationIsAcceptedBySecuresystemslibAndTheAttestationBindings() throws {
+        try Peers.require()
+        try withTempDir { dir in
+            try keys(dir)
+            try writeFile(dir + "/ctx/app.py", "print(1)\n")
+            try writeFile(dir + "/ctx/.dockerignore", "*.pyc\n")
+            let r = try imprint("fingerprint", dir + "/ctx", "--digest-only", "--attest", dir + "/ctx.dsse.json", "--key", dir + "/k.key")
+            #expect(r.status == 0, "\(r.err)")
+            let st = try accepted(dir + "/ctx.dsse.json", pub: dir + "/k.pub", predicateSchema: "attestation-context.schema.json")
+            let subject = (st["subject"] as? [[String: Any]])?.first
+            #expect((subject?["digest"] as? [String: String])?["sha256"].map { "sha256:" + $0 } == r.out.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(st["predicateType"] as? String == "https://github.com/imprint/imprint/attestations/context/v1")
+            // Another key does not verify it; a changed payload does not verify.
+            let wrong = try Peers.python(Peers.checkEnvelope, [dir + "/ctx.dsse.json", dir + "/other.pub"])
+            #expect(wrong.status != 0)
+            let text = try String(contentsOfFile: dir + "/ctx.dsse.json", encoding: .utf8)
+            let env = try jsonObject(Data(text.utf8))
+            let payload = Data(base64Encoded: env["payload"] as? String ?? "") ?? Data()
+            var tampered = env
+            tampered["payload"] = Data(String(decoding: payload, as: UTF8.self).replacingOccurrences(of: "app.py", with: "app.px").utf8).base64EncodedString()
+            try JSONSerialization.data(withJSONObject: tampered).write(to: URL(fileURLWithPath: dir + "/t.json"))
+            #expect(try Peers.python(Peers.checkEnvelope, [dir + "/t.json", dir + "/k.pub"]).status != 0)
+            // --attest without a key is a usage error.
+            #expect(try imprint("fingerprint", dir + "/ctx", "--attest", dir + "/x.json").status == 2)
+        }
+    }
+
+    func project(_ dir: String) throws {
+        try writeFile(dir + "/proj/src/app.py", "print(1)\n")
+        try writeFile(dir + "/proj/pipeline.yml", """
+        steps:
+          fetch:
+            run: mkdir -p work && cp src/app.py work/app.py
+            inputs: [src]
+            outputs: [work]
+          build:
+            run: mkdir -p dist && cp work/app.py dist/app.py && echo built > dist/BUILD
+            inputs: [work]
+            outputs: [dist]
+            needs: [fetch]
+          package:
+            run: tar --sort=name --mtime=@0 --owner=0 --group=0 -cf app.tar dist
+            inputs: [dist]
+            outputs: [app.tar]
+            needs: [build]
+
+        """)
+    }
+
+    @Test func inTotoVerifyAcceptsAPipelinesLinksAndCatchesTampering() throws {
+        try Peers.require()
+        try withTempDir { dir in
+            try keys(dir)
+            try project(dir)
+            let proj = dir + "/proj"
+            let p = try imprint(["pipeline", "pipeline.yml", "--attest", dir + "/links", "--key", dir + "/k.key", "-q"], cwd: proj)
+            #expect(p.status == 0, "\(p.out)\(p.err)")
+            try sh("openssl genpkey -algorithm ed25519 -out owner.pem && openssl pkey -in owner.pem -pubout -out owner.pub", cwd: dir)
+            let layoutScript = TestEnv.packageRoot.path + "/Tests/ImprintCLITests/Support/intoto_layout.py"
+            let layout = try run(Peers.venv + "/bin/python", [layoutScript, dir + "/owner.pem", dir + "/k.pub", dir + "/root.layout"])
+            #expect(layout.status == 0, "\(layout.err)")
+            func verify(_ links: String) throws -> RunResult {
+                try run(Peers.venv + "/bin/in-toto-verify", ["-l", dir + "/root.layout", "--verification-keys", dir + "/owner.pub", "--link-dir", links], cwd: proj)
+            }
+            let ok = try verify(dir + "/links")
+            #expect(ok.status == 0, "in-toto-verify refused imprint's links: \(ok.err)")
+            let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/links").sorted()
+            #expect(files.filter { $0.hasSuffix(".link") }.count == 3 && files.filter { $0.hasSuffix(".link.dsse.json") }.count == 3, "\(files)")
+            for f in files where f.hasSuffix(".link") {
+                try expectValidJSON(try Data(contentsOf: URL(fileURLWithPath: dir + "/links/" + f)), schema: "in-toto-link-classic.schema.json")
+            }
+            // The link predicates as DSSE statements.
+            for step in ["fetch", "build", "package"] {
+                let st = try accepted(dir + "/links/\(step).link.dsse.json", pub: dir + "/k.pub", predicateSchema: "in-toto-link-v0.3.schema.json")
+                #expect(st["predicateType"] as? String == "https://in-toto.io/attestation/link/v0.3")
+            }
+
+            // A product altered between two steps (run one by one with imprint run): the next step's material no
+            // longer matches the product the link before it recorded.
+            try sh("rm -rf work dist app.tar", cwd: proj)
+            let key = dir + "/k.key", tampered = dir + "/tampered"
+            func step(_ name: String, _ materials: String, _ products: String, _ command: String) throws {
+                let r = try imprint(["run", "--name", name, "--materials", materials, "--products", products, "--attest", tampered, "--key", key,
+                                     "--", "sh", "-c", command], cwd: proj)
+                #expect(r.status == 0, "\(r.err)")
+            }
+            try step("fetch", "src", "work", "mkdir -p work && cp src/app.py work/app.py")
+            try sh("echo 'print(666)' > work/app.py", cwd: proj)
+            try step("build", "work", "dist", "mkdir -p dist && cp work/app.py dist/app.py && echo built > dist/BUILD")
+            try step("package", "dist", "app.tar", "tar --sort=name --mtime=@0 --owner=0 --group=0 -cf app.tar dist")
+            let caught = try verify(tampered)
+            #expect(caught.status == 1 && caught.err.contains("build"), "tampering between steps passed in-toto-verify: \(caught.err)")
+
+            // A link re-signed with another key, under the name in-toto looks for.
+            try sh("rm -rf work dist app.tar", cwd: proj)
+            let other = try imprint(["pipeline", "pipeline.yml", "--attest", dir + "/other-links", "--key", dir + "/other.key", "-q"], cwd: proj)
+            #expect(other.status == 0)
+            try sh("""
+            cp -r \(dir)/links \(dir)/resigned
+            good=$(ls \(dir)/resigned/build.*.link) && bad=$(ls \(dir)/other-links/build.*.link)
+            cp "$bad" "$good"
+            """)
+            let resigned = try verify(dir + "/resigned")
+            #expect(resigned.status == 1, "a link signed by another key passed: \(resigned.err)")
+        }
+    }
+
+    @Test func provenanceAndVerificationSummariesRoundTripThroughARegistryWithoutReferrers() throws {
+        try Peers.require()
+        try withTempDir { dir in
+            try keys(dir)
+            let reg = try LocalRegistry(dir: dir)
+            defer { reg.stop() }
+            let rootfs = try makeTwoLayerImage(dir)
+            #expect(try imprint("fingerprint", rootfs, "-o", dir + "/m.json", "-q").status == 0)
+            try reg.push("\(dir)/img:v1", "app:v1")
+            try reg.push("\(dir)/img:v1", "other:v1")
+            // Stamp in the registry with provenance: written, and attached to the stamped image.
+            let s = try imprint("stamp", "registry://\(reg.host)/app:v1", "--manifest", dir + "/m.json", "--tag", "v1-stamped",
+                                "--provenance", dir + "/prov.dsse.json", "--key", dir + "/k.key", "--steps", dir)
+            #expect(s.status == 0, "\(s.err)")
+            let imageDigest = s.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            let st = try accepted(dir + "/prov.dsse.json", pub: dir + "/k.pub", predicateSchema: "slsa-provenance-v1.schema.json")
+            #expect(((st["subject"] as? [[String: Any]])?.first?["digest"] as? [String: String])?["sha256"].map { "sha256:" + $0 } == imageDigest)
+            let deps = ((st["predicate"] as? [String: Any])?["buildDefinition"] as? [String: Any])?["resolvedDependencies"] as? [[String: Any]] ?? []
+            let root = try jsonObject(try Data(contentsOf: URL(fileURLWithPath: dir + "/m.json")))["digest"] as? String ?? ""
+            #expect(deps.contains { ($0["digest"] as? [String: String])?["sha256"].map { "sha256:" + $0 } == root }, "\(deps)")
+            #expect(s.err.contains("attached as sha256:"), "\(s.err)")
+            let tags = try sh("skopeo list-tags --tls-verify=false docker://\(reg.host)/app").out
+            #expect(tags.contains("sha256-\(imageDigest.dropFirst(7)).imprint"), "no tag-schema fallback index: \(tags)")
+
+            let image = "registry://\(reg.host)/app:v1-stamped"
+            func require(_ extra: [String]) throws -> RunResult {
+                try imprint(["verify", image, "--expect", root, "--stamp-only", "--require-attestation", "provenance", "--format", "json"] + extra)
+            }
+            let pass = try require(["--pubkey", dir + "/k.pub"])
+            #expect(pass.status == 0, "\(pass.out)\(pass.err)")
+            let wrongKey = try require(["--pubkey", dir + "/other.pub"])
+            #expect(wrongKey.status == 1 && wrongKey.out.contains("not signed by key"), "\(wrongKey.out)")
+            let missing = try imprint(["verify", image, "--expect", root, "--stamp-only", "--require-attestation", "vsa", "--pubkey", dir + "/k.pub"])
+            #expect(missing.status == 1 && missing.out.contains("no attestation of type https://slsa.dev/verification_summary/v1"), "\(missing.out)")
+            // An attestation about another image, attached to this one without imprint's check.
+            let o = try imprint("stamp", "registry://\(reg.host)/other:v1", "--manifest", dir + "/m.json", "--tag", "v1-stamped")
+            let otherDigest = o.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            let otherSize = try sh("skopeo inspect --tls-verify=false --raw docker://\(reg.host)/other:v1-stamped | wc -c").out.trimmingCharacters(in: .whitespacesAndNewlines)
+            let push = try run("python3", [TestEnv.packageRoot.path + "/Tests/ImprintCLITests/Support/push_referrer.py", reg.host, "other",
+                                           otherDigest, otherSize, dir + "/prov.dsse.json", "https://slsa.dev/provenance/v1"])
+            #expect(push.status == 0, "\(push.err)")
+            let wrongSubject = try imprint(["verify", "registry://\(reg.host)/other:v1-stamped", "--stamp-only", "--expect", root, "--require-attestation",
+                                            "provenance", "--pubkey", dir + "/k.pub"])
+            #expect(wrongSubject.status == 1 && wrongSubject.out.contains("the statement is about"), "\(wrongSubject.out)\(wrongSubject.err)")
+            // imprint's own attach refuses such an attestation.
+            let refused = try imprint("attach", "registry://\(reg.host)/other:v1-stamped", "--attestation", dir + "/prov.dsse.json")
+            #expect(refused.status == 2 && refused.err.contains("not"), "\(refused.err)")
+
+            // A verification summary of the registry image, PASSED, about its manifest digest; and FAILED for a wrong digest.
+            let vsa = try imprint("verify", image, "--expect", root, "--attest", dir + "/vsa.dsse.json", "--key", dir + "/k.key", "-q")
+            #expect(vsa.status == 0, "\(vsa.err)")
+            let v = try accepted(dir + "/vsa.dsse.json", pub: dir + "/k.pub", predicateSchema: "slsa-vsa-v1.schema.json")
+            #expect((v["predicate"] as? [String: Any])?["verificationResult"] as? String == "PASSED")
+            #expect(((v["subject"] as? [[String: Any]])?.first?["digest"] as? [String: String])?["sha256"].map { "sha256:" + $0 } == imageDigest)
+            let failed = try imprint("verify", image, "--expect", "sha256:" + String(repeating: "1", count: 64), "--attest", dir + "/vsa2.dsse.json", "--key", dir + "/k.key", "-q")
+            #expect(failed.status == 1)
+            let f = try accepted(dir + "/vsa2.dsse.json", pub: dir + "/k.pub", predicateSchema: "slsa-vsa-v1.schema.json")
+            #expect((f["predicate"] as? [String: Any])?["verificationResult"] as? String == "FAILED")
+            // And it can be attached like any attestation, then required.
+            #expect(try imprint("attach", "registry://\(reg.host)/app@\(imageDigest)", "--attestation", dir + "/vsa.dsse.json").status == 0)
+            let both = try require(["--pubkey", dir + "/k.pub", "--require-attestation", "vsa"])
+            #expect(both.status == 0, "\(both.out)")
+        }
+    }
+
+    @Test func sarifValidatesAgainstTheSchemaAndLoadsInSarifTools() throws {
+        try Peers.require()
+        try withTempDir { dir in
+            try writeFile(dir + "/ctx/app.py", "print(1)\n")
+            try writeFile(dir + "/ctx/__pycache__/app.cpython-311.pyc", "x")
+            try writeFile(dir + "/ctx/.env", "SECRET=1\n")
+            let fp = try imprint("fingerprint", dir + "/ctx", "--format", "sarif", "-o", dir + "/fingerprint.sarif", "-q")
+            #expect(fp.status == 0)
+            try imprint("fingerprint", dir + "/ctx", "-o", dir + "/m.json", "-q")
+            try writeFile(dir + "/ctx/app.py", "print(2)\n")
+            try writeFile(dir + "/ctx/extra.py", "\n")
+            let v = try imprint("verify", dir + "/ctx", "--manifest", dir + "/m.json", "--format", "sarif", "-o", dir + "/verify.sarif")
+            #expect(v.status == 1)
+            let d = try imprint("diff", dir + "/m.json", dir + "/ctx", "--format", "sarif", "-o", dir + "/diff.sarif")
+            #expect(d.status == 1)
+            let schema = TestEnv.packageRoot.path + "/Tests/ImprintCLITests/Fixtures/sarif-schema-2.1.0.json"
+            for name in ["fingerprint", "verify", "diff"] {
+                let file = dir + "/\(name).sarif"
+                let check = try Peers.python("""
+                import json, sys, jsonschema
+                schema = json.load(open(sys.argv[1])); doc = json.load(open(sys.argv[2]))
+                errors = list(jsonschema.Draft4Validator(schema).iter_errors(doc))
+                for e in errors[:5]: print(list(e.path), e.message)
+                sys.exit(1 if errors else 0)
+                """, [schema, file])
+                #expect(check.status == 0, "\(name).sarif does not validate: \(check.out)\(check.err)")
+                let tools = try run(Peers.venv + "/bin/sarif", ["summary", file])
+                #expect(tools.status == 0, "sarif-tools cannot load \(name).sarif: \(tools.err)")
+                let doc = try jsonObject(try Data(contentsOf: URL(fileURLWithPath: file)))
+                let results = ((doc["runs"] as? [[String: Any]])?.first?["results"] as? [[String: Any]]) ?? []
+                let uris = results.compactMap { (($0["locations"] as? [[String: Any]])?.first?["physicalLocation"] as? [String: Any]).flatMap { ($0["artifactLocation"] as? [String: Any])?["uri"] as? String } }
+                switch name {
+                case "fingerprint": #expect(uris.contains(".env") && uris.contains("__pycache__"), "\(uris)")
+                case "verify": #expect(Set(uris).isSuperset(of: ["app.py", "extra.py"]), "\(uris)")
+                default: #expect(uris.contains("app.py"), "\(uris)")
+                }
+            }
+        }
+    }
+}
