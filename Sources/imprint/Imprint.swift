@@ -37,6 +37,8 @@ struct ImprintCommand: ParsableCommand {
             FetchManifest.self,
             HistorySync.self,
             Probe.self,
+            Why.self,
+            Ls.self,
         ]
     )
 

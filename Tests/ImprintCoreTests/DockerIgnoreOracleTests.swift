@@ -39,12 +39,8 @@ import Glibc
         #expect(Self.cases.contains { $0.expect == nil } && Self.cases.contains { $0.exotic })
     }
 
-    @Test(arguments: cases)
-    func sendsWhatBuildKitSends(_ c: Case) throws {
-        let root = NSTemporaryDirectory() + "imprint-oracle-\(getpid())-\(c.seed)"
-        try? FileManager.default.removeItem(atPath: root)
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
+    /// Writes a case's entries under `root` (directories, files, symlinks, sockets).
+    static func materialize(_ c: Case, at root: String) throws {
         for e in c.entries {
             let p = Array(root.utf8) + [0x2F] + e.path
             let cpath = String(decoding: p, as: UTF8.self)
@@ -63,12 +59,21 @@ import Glibc
                     case "l":
                         #expect(symlink(e.content ?? "", path) == 0)
                     case "s":
-                        try makeSocket(path)
+                        try Self.makeSocket(path)
                     default: throw ImprintError.badInput("unknown kind \(e.kind)")
                     }
                 }
             }
         }
+    }
+
+    @Test(arguments: cases)
+    func sendsWhatBuildKitSends(_ c: Case) throws {
+        let root = NSTemporaryDirectory() + "imprint-oracle-\(getpid())-\(c.seed)"
+        try? FileManager.default.removeItem(atPath: root)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.materialize(c, at: root)
         try c.ignore.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: root + "/.dockerignore")) }
 
         let got: [[String]]?
@@ -93,7 +98,7 @@ import Glibc
         #expect(got == expect, "ignore file: \(String(decoding: c.ignore, as: UTF8.self).debugDescription)")
     }
 
-    private func makeSocket(_ path: UnsafePointer<CChar>) throws {
+    static func makeSocket(_ path: UnsafePointer<CChar>) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_un()

@@ -42,6 +42,17 @@ public struct Fingerprinter {
         return fm.fileExists(atPath: root) ? root : nil
     }
 
+    /// The ignore rules the builder would apply, and the file they come from (nil: none).
+    public static func loadIgnore(context: String, dockerfile: String?, ignoreFile: String?,
+                                  semantics: IgnoreSemantics) throws -> (DockerIgnore, String?) {
+        var fp = Fingerprinter(context: context)
+        fp.dockerfile = dockerfile
+        fp.ignoreFile = ignoreFile
+        fp.semantics = semantics
+        guard let path = try fp.resolveIgnoreFile() else { return (DockerIgnore.none(semantics), nil) }
+        return (try DockerIgnore.parse(try readFile(path, what: "ignore file"), file: path, semantics: semantics), fp.displayPath(path))
+    }
+
     public func run() throws -> Manifest {
         var meta = ManifestMetadata()
         meta.ignoreSemantics = semantics
@@ -101,7 +112,7 @@ public struct Fingerprinter {
         return out
     }
 
-    private func displayPath(_ p: String) -> String {
+    func displayPath(_ p: String) -> String {
         let ctx = URL(fileURLWithPath: context).standardizedFileURL.path
         let abs = URL(fileURLWithPath: p).standardizedFileURL.path
         if abs.hasPrefix(ctx + "/") { return String(abs.dropFirst(ctx.count + 1)) }

@@ -1,0 +1,181 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a path is in or out of the build context (`imprint why`), decided exactly as the walk decides it: each
+/// ancestor directory in turn (an excluded directory is entered only when an exception could re-include something
+/// below it), then the path itself with its parent's match results, then the sender's second check when it opens a
+/// file.
+public struct ContextExplanation: Sendable {
+    public enum Verdict: String, Sendable {
+        /// Sent to the builder.
+        case included
+        /// Sent, but with empty content (the sender's open-time check excludes it).
+        case sentEmpty = "sent-empty"
+        /// Excluded itself; the walk still enters it, and it is sent only as the parent of something re-included.
+        case excludedWalked = "excluded-walked"
+        /// Not sent.
+        case excluded
+        /// Not sent because an ancestor directory is excluded and never entered.
+        case excludedByParent = "excluded-by-parent"
+    }
+
+    public struct Rule: Sendable {
+        public var file: String
+        public var line: Int
+        public var pattern: String
+        /// A `!pattern` (re-includes).
+        public var exception: Bool
+    }
+
+    public var path: String
+    public var isDirectory: Bool
+    public var verdict: Verdict
+    /// The rule that decided (nil: no pattern matched, the default is to send).
+    public var decidedBy: Rule?
+    /// For `excludedByParent`: the ancestor that was not entered.
+    public var blockedAt: String?
+    /// Exceptions (`!pattern`) that re-include this path or something below it, for excluded directories the walk
+    /// enters, or that would re-include the path were its directory entered.
+    public var reincludedBy: [Rule]
+    /// For a directory: whether the walk enters it.
+    public var descends: Bool?
+
+    /// Sent in some form (content or as a parent directory, which depends on what lies below).
+    public var sent: Bool { verdict == .included || verdict == .sentEmpty }
+
+    public var summary: String {
+        func rule(_ r: Rule) -> String { "\(r.file):\(r.line) `\(r.pattern)`" }
+        switch verdict {
+        case .included:
+            if let r = decidedBy { return "included: re-included by \(rule(r))" }
+            return "included: no pattern matches it"
+        case .sentEmpty:
+            return "included, but sent empty: the walk lists it, yet \(decidedBy.map(rule) ?? "a pattern") excludes it when the sender opens it (BuildKit's MatchesOrParentMatches)"
+        case .excludedWalked:
+            return "excluded by \(decidedBy.map(rule) ?? "a pattern"); the walk still enters it because \(reincludedBy.map(rule).joined(separator: ", ")) may re-include something below, and it is sent only as the parent of what is"
+        case .excluded:
+            var s = "excluded by \(decidedBy.map(rule) ?? "a pattern")"
+            if isDirectory { s += "; the walk does not enter it" }
+            return s
+        case .excludedByParent:
+            return "excluded: its directory \(blockedAt ?? "?") is excluded by \(decidedBy.map(rule) ?? "a pattern") and never entered"
+        }
+    }
+}
+
+public enum ContextExplainer {
+    /// Explains `path` (relative to the context) under `ignore`; `isDirectory` says what the path is.
+    /// - Throws: `badInput` when a pattern that must be evaluated is invalid.
+    public static func explain(_ path: String, isDirectory: Bool, ignore: DockerIgnore, file: String = ".dockerignore") throws -> ContextExplanation {
+        try explain(GoText.clean(Array(path.utf8)), isDirectory: isDirectory, ignore: ignore, file: file)
+    }
+
+    /// `explain` for a context-relative path given as bytes (names need not be UTF-8).
+    public static func explain(_ rel: Bytes, isDirectory: Bool, ignore: DockerIgnore, file: String = ".dockerignore") throws -> ContextExplanation {
+        func rule(_ i: Int?) -> ContextExplanation.Rule? {
+            guard let i, i < ignore.patterns.count else { return nil }
+            let p = ignore.patterns[i]
+            return .init(file: file, line: p.line, pattern: (p.exclusion ? "!" : "") + p.text, exception: p.exclusion)
+        }
+        let exceptions = ignore.patterns.filter(\.exclusion).map {
+            ContextExplanation.Rule(file: file, line: $0.line, pattern: "!" + $0.text, exception: true)
+        }
+        var out = ContextExplanation(path: rel.lossyString, isDirectory: isDirectory, verdict: .included, decidedBy: nil, blockedAt: nil,
+                                     reincludedBy: [], descends: nil)
+        if rel.isEmpty || rel == [0x2E] {
+            out.path = "."
+            out.descends = true
+            return out
+        }
+        // Each ancestor, as the walk meets it.
+        var parent: DockerIgnore.MatchInfo?
+        for ancestor in DockerIgnore.ancestors(of: rel) {
+            let d = try ignore.decide(ancestor, parent: parent)
+            if d.excluded && !ignore.mustDescend(intoExcluded: ancestor) {
+                out.verdict = .excludedByParent
+                out.blockedAt = ancestor.lossyString
+                out.decidedBy = rule(d.decidedBy)
+                out.reincludedBy = exceptions
+                return out
+            }
+            parent = d.info
+        }
+        let d = try ignore.decide(rel, parent: parent)
+        out.decidedBy = rule(d.decidedBy)
+        if d.excluded {
+            if isDirectory && ignore.mustDescend(intoExcluded: rel) {
+                out.verdict = .excludedWalked
+                out.descends = true
+                out.reincludedBy = exceptions
+            } else {
+                out.verdict = .excluded
+                out.descends = isDirectory ? false : nil
+                out.reincludedBy = exceptions
+            }
+            return out
+        }
+        if isDirectory {
+            out.descends = true
+        } else if try ignore.excludedOnOpen(rel) {
+            out.verdict = .sentEmpty
+        }
+        return out
+    }
+
+    /// Loads the context's ignore file as `fingerprint` would (`Dockerfile.dockerignore` beside the Dockerfile
+    /// first), then explains each path, looking at the disk to know which are directories.
+    public static func explain(_ paths: [String], context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
+                               semantics: IgnoreSemantics = .buildkit) throws -> [ContextExplanation] {
+        let (ignore, name) = try Fingerprinter.loadIgnore(context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics)
+        return try paths.map { p in
+            var st = stat()
+            let rel = relativeToContext(p, context: context)
+            let full = (context as NSString).appendingPathComponent(rel)
+            let isDir = lstat(full, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+            return try explain(rel, isDirectory: isDir, ignore: ignore, file: name ?? ".dockerignore")
+        }
+    }
+
+    /// A path given relative to the working directory or to the context, as a context-relative path.
+    static func relativeToContext(_ p: String, context: String) -> String {
+        if let inside = relativeInside(context: context, path: p), FileManager.default.fileExists(atPath: p) { return inside }
+        return p
+    }
+}
+
+extension ContextExplainer {
+    /// `imprint why --format json` (schemas/why.schema.json).
+    public static func json(_ list: [ContextExplanation], semantics: IgnoreSemantics, other: [(ContextExplanation, IgnoreSemantics)?]) -> [UInt8] {
+        func rule(_ w: inout JSONWriter, _ k: String, _ r: ContextExplanation.Rule) {
+            w.beginObject(k); w.string("file", r.file); w.int("line", r.line); w.string("pattern", r.pattern); w.bool("exception", r.exception); w.endObject()
+        }
+        var w = JSONWriter(pretty: true)
+        w.beginObject()
+        w.string("semantics", semantics.rawValue)
+        w.beginArray("paths")
+        for (i, e) in list.enumerated() {
+            w.beginObject()
+            w.string("path", e.path)
+            w.string("type", e.isDirectory ? "directory" : "file")
+            w.string("verdict", e.verdict.rawValue)
+            w.bool("sent", e.sent)
+            if let r = e.decidedBy { rule(&w, "decidedBy", r) } else { w.null("decidedBy") }
+            if let b = e.blockedAt { w.string("blockedAt", b) }
+            if let d = e.descends { w.bool("descends", d) }
+            w.beginArray("reincludedBy")
+            for r in e.reincludedBy { w.compact(nil) { o in o.beginObject(); o.string("file", r.file); o.int("line", r.line); o.string("pattern", r.pattern); o.endObject() } }
+            w.endArray()
+            w.string("explanation", e.summary)
+            if i < other.count, let (o, sem) = other[i] {
+                w.beginObject("otherBuilder"); w.string("semantics", sem.rawValue); w.string("verdict", o.verdict.rawValue); w.string("explanation", o.summary); w.endObject()
+            }
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        w.end()
+        return w.bytes
+    }
+}

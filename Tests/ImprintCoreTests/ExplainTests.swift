@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import ImprintCore
+
+/// `why` and `ls` against the fingerprint walk and BuildKit's own answers, on the oracle's random contexts.
+@Suite struct ExplainTests {
+    static let valid = DockerIgnoreOracleTests.cases.filter { $0.expect != nil }
+
+    @Test(arguments: valid)
+    func whyAndLsAgreeWithTheWalkAndBuildKit(_ c: DockerIgnoreOracleTests.Case) throws {
+        let root = NSTemporaryDirectory() + "imprint-explain-\(getpid())-\(c.seed)"
+        try? FileManager.default.removeItem(atPath: root)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try DockerIgnoreOracleTests.materialize(c, at: root)
+        try Data(c.ignore).write(to: URL(fileURLWithPath: root + "/.dockerignore"))
+        let ignore = try DockerIgnore.parse(c.ignore, file: ".dockerignore")
+        // What BuildKit sends, by path, with the content digest of files.
+        var sent: [Bytes: String] = [:]
+        for e in c.expect ?? [] where e.count >= 2 {
+            sent[Array(Data(base64Encoded: e[1]) ?? Data())] = e.count > 2 ? e[2] : e[0]
+        }
+        let lines = c.ignore.filter { $0 == 0x0A }.count + 1
+        let empty = SHA256.hash([]).hex
+        var all = c.entries.map { ($0.path, $0.kind) }
+        all.append((Array(".dockerignore".utf8), "f"))
+        for (path, kind) in all {
+            let isDir = kind == "d"
+            let e = try ContextExplainer.explain(path, isDirectory: isDir, ignore: ignore)
+            let wasSent = sent[path] != nil
+            switch e.verdict {
+            case .included, .sentEmpty:
+                #expect(wasSent, "\(path.lossyString): why says \(e.verdict.rawValue), BuildKit does not send it (\(e.summary))")
+                if e.verdict == .sentEmpty, kind == "f" { #expect(sent[path] == empty, "\(path.lossyString): sent empty per why") }
+            case .excluded, .excludedByParent:
+                #expect(!wasSent, "\(path.lossyString): why says \(e.verdict.rawValue), BuildKit sends it (\(e.summary))")
+            case .excludedWalked:
+                let below = sent.keys.contains { $0.count > path.count + 1 && $0.starts(with: path + [0x2F]) }
+                #expect(wasSent == below, "\(path.lossyString): excluded-walked, sent \(wasSent), something below sent \(below)")
+            }
+            if let r = e.decidedBy { #expect(r.line >= 1 && r.line <= lines, "\(path.lossyString): line \(r.line) of \(lines)") }
+        }
+        // ls lists exactly what BuildKit sends.
+        let listing = try ContextListing.list(context: root)
+        #expect(Set(listing.entries.map(\.rawPath)) == Set(sent.keys), "ls differs from BuildKit")
+        for entry in listing.entries where entry.sentEmpty { #expect(sent[entry.rawPath] == empty) }
+    }
+
+    @Test func lsCountsWhatEachRuleKeepsOut() throws {
+        try ArchiveFixture.withTemp { dir in
+            try Lib.write(dir + "/node_modules/a/big.js", String(repeating: "x", count: 5000))
+            try Lib.write(dir + "/node_modules/b.js", "yy")
+            try Lib.write(dir + "/src/app.py", "print(1)\n")
+            try Lib.write(dir + "/debug.log", "log\n")
+            try Lib.write(dir + "/.dockerignore", "node_modules\n*.log\n")
+            let l = try ContextListing.list(context: dir)
+            #expect(l.entries.map(\.path) == [".dockerignore", "src", "src/app.py"])
+            #expect(l.excluded.count == 2 && l.excluded[0].rule?.line == 1 && l.excluded[0].files == 2 && l.excluded[0].bytes == 5002)
+            #expect(l.excluded[1].rule?.pattern == "*.log" && l.excluded[1].paths == ["debug.log"])
+            // The same as the fingerprint walk.
+            let m = try Fingerprinter(context: dir).run()
+            var walked: [String] = []
+            m.tree.walk { p, _ in walked.append(p.lossyString) }
+            #expect(Set(walked) == Set(l.entries.map(\.path)))
+        }
+    }
+}
