@@ -6,13 +6,13 @@ set -euo pipefail
 packages=(
   libssl-dev zlib1g-dev libre2-dev pkg-config  # the C libraries imprint links
   buildah skopeo umoci                    # real image builders and copiers for interoperability tests
-  mtree-netbsd hashdeep libarchive-tools  # mtree, hashdeep, bsdtar
+  mtree-netbsd hashdeep libarchive-tools rsync  # mtree, hashdeep, bsdtar; rsync for the stale-COPY scenarios
   docker-registry apache2-utils           # a real OCI registry on 127.0.0.1 and htpasswd
   in-toto                                 # peer for the step-runner benchmark
   chromium                                # renders the HTML diff report in tests
   python3 python3-jsonschema python3-yaml time hyperfine         # schema validation, /usr/bin/time for peak memory
   podman runc busybox-static              # real containers: podman's Docker-compatible service for the docker CLI
-  python3-venv                            # the venv for the supply-chain peers below
+  python3-venv git                        # the venv for the supply-chain peers below; git for checkout scenarios
 )
 
 missing=()

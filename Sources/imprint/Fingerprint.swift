@@ -77,6 +77,9 @@ extension ImprintCommand {
 
         @OptionGroup var history: HistoryOptions
 
+        @Option(help: ArgumentHelp("Compare file times with this history record (a REF, or none): report files whose content changed while size, mtime and mode did not, which a builder's cache can miss (cache-stale-risk). Default: the newest record of this context, when the store has one.", valueName: "ref"))
+        var against: String?
+
         @OptionGroup var attest: AttestFlags
 
         func run() throws {
@@ -87,11 +90,14 @@ extension ImprintCommand {
                 fp.semantics = semantics
                 fp.largeFileThreshold = largeFileMiB << 20
                 fp.excludeOwnOutputs(emit: emit, output: output, digestFile: digestFile)
+                let storeExists = FileManager.default.fileExists(atPath: history.location)
+                fp.recordFileTimes = record || (against != nil && against != "none") || (storeExists && against == nil)
                 let manifest = try fp.run()
                 keepUntilExit(manifest.tree)
+                let stale = try staleRisks(manifest, storeExists: storeExists)
                 if let emit { try Fingerprinter.writeEmitted(manifest, to: emit, context: context) }
                 if !quiet {
-                    for f in manifest.findings { Console.err("imprint: \(f.kind.rawValue): \(f.path): \(f.message)") }
+                    for f in manifest.findings + stale { Console.err("imprint: \(f.kind.rawValue): \(f.path): \(f.message)") }
                 }
                 if digestOnly {
                     try writeOutput(Array((manifest.rootDigest.prefixed + "\n").utf8), to: output)
@@ -100,7 +106,10 @@ extension ImprintCommand {
                     case .json: try writeOutput(chunks: manifest.jsonChunks(), to: output)
                     case .sha256sum: try writeOutput(ManifestFormats.sha256sum(manifest.tree), to: output)
                     case .mtree: try writeOutput(ManifestFormats.mtree(manifest.tree), to: output)
-                    case .sarif: try writeOutput(SARIF.fingerprint(manifest, context: context), to: output)
+                    case .sarif:
+                        var withStale = manifest
+                        withStale.findings += stale
+                        try writeOutput(SARIF.fingerprint(withStale, context: context), to: output)
                     }
                 }
                 if let path = attest.path, let key = try attest.signingKey() {
@@ -112,11 +121,30 @@ extension ImprintCommand {
                     Console.note("imprint: context digest \(manifest.rootDigest.prefixed) (\(manifest.tree.statistics.files) files) → \(output ?? "-")")
                 }
                 if record {
-                    let e = try history.open(create: true).add(manifest, tags: recordTags)
+                    let store = try history.open(create: true)
+                    let e = try store.add(manifest, tags: recordTags)
+                    try store.saveFileTimes(FileTimes(tree: manifest.tree, context: context), record: e.record)
                     if !quiet { Console.note("imprint: recorded as history record \(e.record.prefixed) (context digest \(manifest.rootDigest.prefixed)) in \(history.location)") }
                 }
-                if strict && !manifest.findings.isEmpty { throw ExitCode(1) }
+                if strict && !(manifest.findings + stale).isEmpty { throw ExitCode(1) }
             }
         }
+    }
+}
+
+extension ImprintCommand.Fingerprint {
+    /// `--against`: files a metadata-comparing builder cache would consider unchanged although their bytes changed.
+    func staleRisks(_ manifest: Manifest, storeExists: Bool) throws -> [HygieneFinding] {
+        if against == "none" { return [] }
+        if let against {
+            let store = try history.open()
+            let e = try store.resolve(against)
+            guard let times = try store.fileTimes(record: e.record) else {
+                throw ImprintError(.notFound, "history record \(e.record.short) (\(against)) has no file times (record it with fingerprint --record)")
+            }
+            return times.staleRisks(in: manifest.tree, against: "record \(e.record.short)")
+        }
+        guard storeExists, let store = try? history.open(), let (e, times) = try store.latestFileTimes(context: context) else { return [] }
+        return times.staleRisks(in: manifest.tree, against: "record \(e.record.short)")
     }
 }

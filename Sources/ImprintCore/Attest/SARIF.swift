@@ -37,9 +37,10 @@ public enum SARIF {
         case .sentEmpty: (short, help) = ("A file the builder sends empty", "The builder could not open this file and sends it as an empty file.")
         case .emptyContext: (short, help) = ("An empty build context", "Nothing is sent to the builder; the ignore file probably excludes everything.")
         case .ignorePattern: (short, help) = ("An ignore pattern that matches less than it seems", "Patterns like `__pycache__` match only at the context root; write `**/__pycache__`.")
+        case .cacheStaleRisk: (short, help) = ("Content changed, metadata did not: a cached COPY may ship old bytes", "The file's bytes changed while its size, modification time and mode stayed the same (cp -p, rsync -a, tar -x, touch -r). BuildKit compares that metadata for local files and can reuse a cached layer with the old content: touch the file or build with --no-cache-filter.")
         }
         return Rule(id: "imprint/hygiene/\(k.rawValue)", name: "Hygiene" + k.rawValue.capitalized.replacingOccurrences(of: "-", with: ""),
-                    short: short, help: help, level: k == .secret || k == .emptyContext ? "error" : "warning")
+                    short: short, help: help, level: k == .secret || k == .emptyContext || k == .cacheStaleRisk ? "error" : "warning")
     }
 
     static func verifyRule(_ c: VerifyFinding.Class) -> Rule {

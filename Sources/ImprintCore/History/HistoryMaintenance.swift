@@ -214,7 +214,7 @@ extension HistoryStore {
                 result.removedObjects = objects.enumerate().objects.filter { !live.contains($0.0) }.count
                 return result
             }
-            for e in drop { unlink(recordsDirectory + "/" + refName(e)) }
+            for e in drop { unlink(recordsDirectory + "/" + refName(e)); unlink(fileTimesDirectory + "/" + e.record.hex) }
             let (present, temporary) = objects.enumerate()
             for (id, p) in present where !live.contains(id) { unlink(p); result.removedObjects += 1 }
             // No writer runs while we hold the exclusive lock: every temporary file is left over from a killed one.

@@ -15,6 +15,8 @@ public struct Fingerprinter {
     public var excluded: [String] = []
     public var largeFileThreshold = Hygiene.defaultLargeFileThreshold
     public var collectMetadata = true
+    /// Record each file's modification time (for `--against`'s cache-staleness check; never in the digest).
+    public var recordFileTimes = false
     public var progress: ((Int, UInt64) -> Void)?
 
     public init(context: String) { self.context = context }
@@ -69,6 +71,7 @@ public struct Fingerprinter {
         var cleanedExcluded = excluded.map { DockerIgnore.goClean($0) }.filter { $0 != "." && !$0.hasPrefix("../") && $0 != ".." }
         var walker = ContextWalker(ignore: ignore, excludedPaths: Set(cleanedExcluded.map { Array($0.utf8) }))
         walker.progress = progress
+        walker.recordFileTimes = recordFileTimes
         var (tree, notes) = try walker.walk(context)
         // Manifests imprint wrote into the context earlier (`--emit`, `-o` inside it) are imprint's, not the
         // application's: left out of the digest wherever they sit, so the fingerprint does not change when one is

@@ -15,6 +15,8 @@ public struct HygieneFinding: Sendable, Equatable {
         case sentEmpty = "sent-empty"
         case emptyContext = "empty-context"
         case ignorePattern = "ignore-pattern"
+        /// Content changed while size, mtime and mode did not (against an earlier record's file times).
+        case cacheStaleRisk = "cache-stale-risk"
     }
     public var kind: Kind
     public var path: String

@@ -26,6 +26,8 @@ public struct ContextWalker {
     public var excludedPaths: Set<Bytes>
     /// Record uid, gid and mtime (for plain directory sources; never part of a digest).
     public var recordOwnership: Bool
+    /// Record each file's modification time in nanoseconds (`TreeNode.mtimeNanos`).
+    public var recordFileTimes = false
     public var workers: Int
     public var progress: ((Int, UInt64) -> Void)?
 
@@ -378,6 +380,7 @@ public struct ContextWalker {
         }
 
         private func fill(_ node: TreeNode, _ st: stat) {
+            if walker.recordFileTimes { node.mtimeNanos = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) }
             guard walker.recordOwnership else { return }
             node.uid = st.st_uid
             node.gid = st.st_gid

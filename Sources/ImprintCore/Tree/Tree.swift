@@ -41,6 +41,9 @@ public final class TreeNode {
     /// For entries walked from a live filesystem: the later of mtime and ctime, in nanoseconds since the epoch (when
     /// the entry last changed in any way). Never part of a digest.
     public var changedNanos: Int64?
+    /// The modification time in nanoseconds, for a walked file when asked for (`ContextWalker.recordFileTimes`).
+    /// Never part of a digest: it is what a builder's cache compares instead of the content.
+    public var mtimeNanos: Int64?
     public var xattrs: [String: Bytes]?
     public var devMajor: UInt32 = 0
     public var devMinor: UInt32 = 0
