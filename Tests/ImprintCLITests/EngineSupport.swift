@@ -22,6 +22,8 @@ final class ContainerEngine {
         for tool in ["podman", "runc", "docker", "busybox"] { try requireTool(tool) }
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-engine-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir + "/docker-config", withIntermediateDirectories: true)
+        // An empty auth file: buildah (and podman) read $DOCKER_CONFIG/config.json and refuse a missing one.
+        try writeFile(dir + "/docker-config/config.json", "{\"auths\": {}}\n")
         try writeFile(dir + "/containers.conf", """
         [containers]
         default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]

@@ -120,8 +120,10 @@ public struct StampRequest {
         verifier.at = at
         verifier.targetExcluded = [stampPath, ManifestSignature.path(besideManifest: stampPath)]
         verifier.bytecode = loaded.bytecode
+        let plan = try loaded.copyPlan(for: m, at: at, emittedAt: nil, directory: nil)
         return try verifier.verify(manifest: m, manifestSource: manifestPath ?? context ?? "manifest",
-                                   target: loaded.tree, targetName: image, targetKind: loaded.kind)
+                                   target: loaded.tree, targetName: image, targetKind: loaded.kind,
+                                   copies: plan, layerHistory: loaded.layerHistory)
     }
 
     /// The signature that goes beside the manifest: made with `key`, or `signatureFile`, or manifest.sig beside

@@ -44,6 +44,30 @@ public struct Fingerprinter {
         return fm.fileExists(atPath: root) ? root : nil
     }
 
+    /// Build arguments for the Dockerfile's ARG substitution (`--build-arg`).
+    public var buildArgs: [String: String] = [:]
+
+    /// The Dockerfile given with `-f`, else the context's `Dockerfile`, parsed for its copies from the context.
+    /// - Throws: for a malformed Dockerfile named with `-f` (the context's own is skipped when unreadable).
+    func readDockerfile() throws -> (path: String, digest: Digest, parsed: Dockerfile)? {
+        let path: String
+        if let df = dockerfile {
+            let candidates = df.hasPrefix("/") ? [df] : [df, (context as NSString).appendingPathComponent(df)]
+            guard let existing = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else { return nil }
+            path = existing
+        } else {
+            path = (context as NSString).appendingPathComponent("Dockerfile")
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+        }
+        do {
+            let bytes = try readFile(path, what: "Dockerfile")
+            let parsed = try Dockerfile.parse(String(decoding: bytes, as: UTF8.self), buildArgs: buildArgs)
+            return (displayPath(path), SHA256.hash(bytes), parsed)
+        } catch where dockerfile == nil {
+            return nil
+        }
+    }
+
     /// The ignore rules the builder would apply, and the file they come from (nil: none).
     public static func loadIgnore(context: String, dockerfile: String?, ignoreFile: String?,
                                   semantics: IgnoreSemantics) throws -> (DockerIgnore, String?) {
@@ -84,6 +108,7 @@ public struct Fingerprinter {
         }
         meta.excluded = cleanedExcluded.sorted()
         if collectMetadata { meta.collect(context: context) }
+        meta.dockerfile = try readDockerfile()
         var findings = Hygiene.lint(tree, hadIgnoreFile: ignorePath != nil, largeFileThreshold: largeFileThreshold,
                                     sockets: notes.sockets, sentEmpty: notes.sentEmpty, semantics: semantics)
         findings += Hygiene.ignoreFileHints(tree, ignore: ignore, ignoreFile: ignorePath.map(displayPath))

@@ -39,6 +39,9 @@ public struct ManifestMetadata: Sendable {
     public var gitDirty: Bool?
     /// CI variables that were set (GITHUB_SHA, CI_COMMIT_SHA, BUILD_ID...), sorted by name.
     public var ci: [(String, String)] = []
+    /// The Dockerfile read with `-f` (or the context's `Dockerfile`): its path, digest and the final stage's copies
+    /// from the context, which say where each context file lands in the image.
+    public var dockerfile: (path: String, digest: Digest, parsed: Dockerfile)?
 
     public init() {}
 
@@ -364,6 +367,33 @@ extension ManifestMetadata {
             w.endObject()
         }
         if !m.ci.isEmpty { w.beginObject("ci"); for (k, v) in m.ci { w.string(k, v) }; w.endObject() }
+        if let d = m.dockerfile {
+            w.beginObject("dockerfile")
+            w.string("path", d.path)
+            w.string("digest", d.digest.prefixed)
+            w.beginArray("copies")
+            for c in d.parsed.copies {
+                w.compact(nil) { o in
+                    o.beginObject()
+                    o.int("line", c.line); o.string("instruction", c.instruction); o.string("command", c.command)
+                    o.beginArray("sources"); for s in c.sources { o.string(nil, s) }; o.endArray()
+                    o.string("destination", c.destination)
+                    if let m = c.chmod { o.string("chmod", String(format: "%04o", m)) }
+                    o.string("chown", c.chown)
+                    if c.link { o.bool("link", true) }
+                    if c.parents { o.bool("parents", true) }
+                    if !c.excludes.isEmpty { o.beginArray("excludes"); for e in c.excludes { o.string(nil, e) }; o.endArray() }
+                    o.endObject()
+                }
+            }
+            w.endArray()
+            w.beginArray("unsupported")
+            for u in d.parsed.unsupported {
+                w.compact(nil) { o in o.beginObject(); o.int("line", u.line); o.string("instruction", u.instruction); o.string("reason", u.reason); o.endObject() }
+            }
+            w.endArray()
+            w.endObject()
+        }
         w.endObject()
     }
 }
@@ -399,5 +429,24 @@ extension ManifestMetadata {
             gitDirty = g["dirty"] as? Bool
         }
         if let ci = md["ci"] as? [String: String] { self.ci = ci.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+        if let d = md["dockerfile"] as? [String: Any], let path = d["path"] as? String,
+           let digest = (d["digest"] as? String).flatMap(Digest.init(hex:)) {
+            var copies: [Dockerfile.Copy] = []
+            for c in d["copies"] as? [[String: Any]] ?? [] {
+                guard let dest = c["destination"] as? String else { continue }
+                var copy = Dockerfile.Copy(line: (c["line"] as? NSNumber)?.intValue ?? 0, instruction: c["instruction"] as? String ?? "",
+                                           command: c["command"] as? String ?? "COPY", sources: c["sources"] as? [String] ?? [], destination: dest)
+                copy.chmod = (c["chmod"] as? String).flatMap { UInt32($0, radix: 8) }
+                copy.chown = c["chown"] as? String
+                copy.link = c["link"] as? Bool ?? false
+                copy.parents = c["parents"] as? Bool ?? false
+                copy.excludes = c["excludes"] as? [String] ?? []
+                copies.append(copy)
+            }
+            let unsupported = (d["unsupported"] as? [[String: Any]] ?? []).map {
+                (line: ($0["line"] as? NSNumber)?.intValue ?? 0, instruction: $0["instruction"] as? String ?? "", reason: $0["reason"] as? String ?? "")
+            }
+            dockerfile = (path, digest, Dockerfile(copies: copies, unsupported: unsupported, base: nil))
+        }
     }
 }

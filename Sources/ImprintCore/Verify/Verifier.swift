@@ -96,13 +96,23 @@ public struct Verifier {
     /// Verifies `target` against `manifest`.
     /// - Throws: `badInput` when the context root cannot be found in the target or a glob is invalid.
     public func verify(manifest: Manifest, manifestSource: String, target: Tree, targetName: String,
-                       targetKind: String, emittedAt: String? = nil) throws -> VerifyReport {
+                       targetKind: String, emittedAt: String? = nil, copies plan: CopyPlan? = nil,
+                       layerHistory: [String?] = []) throws -> VerifyReport {
         var warnings: [String] = []
         var (findings, signatureValid) = try trustFindings(manifest)
         let target = Verifier.withoutExcluded(target, excluded: targetExcluded)
+        // What is compared: the context at one place, or (with the Dockerfile's copies) every file where its COPY
+        // puts it.
+        var expectedTree = manifest.tree
         // Find the context root in the target.
         let atPath: Bytes
-        if let at {
+        if let plan {
+            atPath = []
+            expectedTree = plan.expectedTree()
+            for u in plan.unmatched {
+                warnings.append("Dockerfile line \(plan.dockerfile.copies[u.copy].line): source \(u.source) matches nothing in the context")
+            }
+        } else if let at {
             atPath = Array(DockerIgnore.goClean(at).utf8).pathComponents.joinedPath
         } else if let emittedAt {
             atPath = Array(emittedAt.utf8).pathComponents.joinedPath
@@ -119,7 +129,8 @@ public struct Verifier {
             throw ImprintError.badInput("\(targetName) has no directory \(atDisplay)")
         }
         // The manifest's own excluded paths (an --emit'ed manifest) are not compared.
-        let actual = Verifier.withoutExcluded(Tree(root: actualRoot), excluded: manifest.metadata.excluded)
+        let actual = plan.map { Verifier.restricted(target, to: expectedTree, wholeDirectories: $0.wholeDirectories.map(\.imagePath)) }
+            ?? Verifier.withoutExcluded(Tree(root: actualRoot), excluded: manifest.metadata.excluded)
         let includeIgnore = try include.isEmpty ? nil : DockerIgnore.parse(Array(include.joined(separator: "\n").utf8), file: "--include").checked()
         let allowIgnore = try allowExtra.isEmpty ? nil : DockerIgnore.parse(Array(allowExtra.joined(separator: "\n").utf8), file: "--allow-extra").checked()
 
@@ -127,7 +138,8 @@ public struct Verifier {
         if let includeIgnore {
             cmp.filter = { path, _ in (try? includeIgnore.matches(path, parent: nil).excluded) ?? false }
         }
-        let changes = cmp.compare(manifest.tree, actual)
+        let changes = cmp.compare(expectedTree, actual)
+        let findingsBefore = findings.count
         for c in changes {
             let p = c.path.lossyString
             switch c.kind {
@@ -157,15 +169,18 @@ public struct Verifier {
                 continue
             }
         }
+        if plan != nil { Verifier.attributeToLayers(&findings, from: findingsBefore, actual: actual, history: layerHistory) }
         // Sizes are not part of the digests: a manifest entry whose size was changed would pass unnoticed.
-        manifest.tree.walk { path, node in
+        expectedTree.walk { path, node in
             guard node.type == .file, let other = actual.node(at: path), other.type == .file,
                   other.digest == node.digest, other.size != node.size else { return }
             findings.append(VerifyFinding(.modified, .error, path: path.lossyString,
                                           message: "the manifest records a size the content does not have (the manifest was altered)",
                                           expected: [("size", String(node.size))], actual: [("size", String(other.size))]))
         }
-        for b in bytecode?(actual, atPath) ?? [] {
+        let bytecodeScopes: [(Tree, Bytes)] = plan.map { p in p.wholeDirectories.compactMap { d in
+            actual.node(at: d.imagePath).map { (Tree(root: $0), d.imagePath) } } } ?? [(actual, atPath)]
+        for b in bytecodeScopes.flatMap({ bytecode?($0.0, $0.1) ?? [] }) {
             let sev: VerifyFinding.Severity = b.severity == .error ? .error : (b.severity == .warning ? .warning : .info)
             var expected: [(String, String)] = []
             var actualSide: [(String, String)] = []
@@ -179,7 +194,7 @@ public struct Verifier {
             warnings.append("the manifest records likely secrets in the context (see `imprint extract` findings)")
         }
         var checked = 0
-        manifest.tree.walk { _, _ in checked += 1 }
+        expectedTree.walk { _, _ in checked += 1 }
         actual.computeDigests()
         let verdict: VerifyReport.Verdict = findings.contains { $0.severity == .error } ? .mismatch : .verified
         return VerifyReport(verdict: verdict, trust: trust(signatureValid),
@@ -187,6 +202,48 @@ public struct Verifier {
                             expectedDigest: expectedDigest, target: targetName, targetKind: targetKind,
                             at: atDisplay, actualDigest: actual.rootDigest, findings: findings, warnings: warnings,
                             entriesChecked: checked)
+    }
+
+    /// The target's entries at the places `expected` names, and everything inside the directories that receive a
+    /// whole directory's contents; directories take the expected modes (COPY does not say what they are).
+    static func restricted(_ target: Tree, to expected: Tree, wholeDirectories: [Bytes]) -> Tree {
+        let out = Tree()
+        expected.walk { path, node in
+            guard let a = target.node(at: path) else { return }
+            if a.type == .directory && node.type == .directory {
+                _ = out.insert(path, TreeNode.directory(mode: node.mode & 0o7777))
+            } else {
+                _ = out.insert(path, a.shallowCopy())
+            }
+        }
+        for d in wholeDirectories {
+            guard let root = target.node(at: d), root.type == .directory else { continue }
+            Tree(root: root).walk { rel, node in
+                let path = d.isEmpty ? rel : d + [0x2F] + rel
+                if out.node(at: path) != nil { return }
+                let n = node.type == .directory ? TreeNode.directory(mode: expected.node(at: path)?.mode ?? node.mode) : node.shallowCopy()
+                if node.type == .directory { n.layer = node.layer }
+                _ = out.insert(path, n)
+            }
+        }
+        out.computeDigests()
+        return out
+    }
+
+    /// Names the image layer (and its instruction, from the config history) that last wrote each differing file,
+    /// when that layer is not a COPY or ADD: a file changed after its COPY by a later RUN.
+    static func attributeToLayers(_ findings: inout [VerifyFinding], from start: Int, actual: Tree, history: [String?]) {
+        for i in start..<findings.count {
+            let f = findings[i]
+            guard [.modified, .mode, .extra, .type, .symlinkTarget].contains(f.findingClass),
+                  let layer = actual.node(at: Array(f.path.utf8))?.layer, layer < history.count, let createdBy = history[layer] else { continue }
+            let instruction = createdBy.replacingOccurrences(of: "/bin/sh -c #(nop) ", with: "").trimmingCharacters(in: .whitespaces)
+            let upper = instruction.uppercased()
+            if upper.hasPrefix("COPY") || upper.hasPrefix("ADD") { continue }
+            findings[i].message += " (written after its COPY by layer \(layer): \(instruction.prefix(120)))"
+            findings[i].detail = "run-modified"
+            findings[i].actual.append(("layer", "\(layer): \(instruction.prefix(200))"))
+        }
     }
 
     /// The checks of the manifest itself: the expected digest and the signature.

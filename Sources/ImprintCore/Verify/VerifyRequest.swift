@@ -128,8 +128,10 @@ public struct VerifyRequest {
             }
         }
         if manifest == nil, emittedAt == nil { verifier.targetExcluded = [Imprint.defaultStampPath] }
+        let plan = try loaded.copyPlan(for: manifestValue, at: at, emittedAt: emittedAt, directory: target)
         let report = try verifier.verify(manifest: manifestValue, manifestSource: manifestSource, target: loaded.tree,
-                                         targetName: targetName, targetKind: loaded.kind, emittedAt: emittedAt)
+                                         targetName: targetName, targetKind: loaded.kind, emittedAt: emittedAt,
+                                         copies: plan, layerHistory: loaded.layerHistory)
         guard checkLocalProcesses else { return report }
         // This machine's processes (inside a container: the container's), against the verified directory.
         guard loaded.kind == "directory" else { throw ImprintError.badInput("--processes needs a directory target, such as /") }

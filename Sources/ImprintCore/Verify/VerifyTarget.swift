@@ -56,6 +56,8 @@ public struct VerifyTarget {
     public var embedded: EmbeddedManifest?
     /// The bytecode checks for this kind of target, on the context's subtree (`at`: where it sits).
     public var bytecode: (Tree, _ at: Bytes) -> [BytecodeFinding]
+    /// For an image: each layer's `created_by` from the config history (nil where the history has none).
+    public var layerHistory: [String?] = []
 
     /// Reads `spec` (a directory, a tar stream or file, an image) and finds its embedded manifest.
     /// - Throws: `badInput` for a manifest file (it is not a deployed tree) or an embedded manifest that is invalid.
@@ -90,7 +92,12 @@ public struct VerifyTarget {
             subtree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
             return BytecodeChecker(content: nil, sourceHashes: hashes).check(subtree)
         }
-        return VerifyTarget(tree: src.tree, kind: src.kind.rawValue, embedded: embedded, bytecode: bytecode)
+        var target = VerifyTarget(tree: src.tree, kind: src.kind.rawValue, embedded: embedded, bytecode: bytecode)
+        if let image = src.image {
+            let history = (image.config["history"] as? [[String: Any]] ?? []).filter { ($0["empty_layer"] as? Bool) != true }
+            target.layerHistory = image.layers.indices.map { $0 < history.count ? history[$0]["created_by"] as? String : nil }
+        }
+        return target
     }
 }
 
@@ -112,5 +119,17 @@ extension EmbeddedManifest {
             return embedded.bytes
         }
         throw ImprintError(.notFound, "\(source) has no imprint manifest at /\(loaded.stampPath) or emitted into a context (…/.imprint/manifest.json); stamp it with `imprint stamp`, or pass --path")
+    }
+}
+
+extension VerifyTarget {
+    /// The copy plan to verify with: when the manifest records the Dockerfile's copies and no `--at` overrides
+    /// them, for targets that are a whole image filesystem (images, containers, tar streams, `/`).
+    public func copyPlan(for manifest: Manifest, at: String?, emittedAt: String?, directory: String?) throws -> CopyPlan? {
+        guard at == nil, emittedAt == nil, let d = manifest.metadata.dockerfile, !d.parsed.copies.isEmpty else { return nil }
+        if kind == "directory" {
+            guard let directory, URL(fileURLWithPath: directory).standardizedFileURL.path == "/" else { return nil }
+        }
+        return try CopyPlan(dockerfile: d.parsed, context: manifest.tree)
     }
 }
