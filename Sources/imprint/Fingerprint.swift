@@ -139,8 +139,14 @@ extension ImprintCommand.Fingerprint {
         if let against {
             let store = try history.open()
             let e = try store.resolve(against)
+            // Which COPY/ADD must rebuild since that record, and why.
+            if let d = manifest.metadata.dockerfile, !d.parsed.copies.isEmpty, !quiet {
+                let prediction = try CachePrediction(dockerfile: d.parsed, current: manifest.tree, previous: try store.tree(root: e.root))
+                for line in prediction.text() { Console.err("imprint: cache: \(line)") }
+            }
             guard let times = try store.fileTimes(record: e.record) else {
-                throw ImprintError(.notFound, "history record \(e.record.short) (\(against)) has no file times (record it with fingerprint --record)")
+                Console.note("imprint: history record \(e.record.short) (\(against)) has no file times (recorded without fingerprint --record): the stale-COPY check is skipped")
+                return []
             }
             return times.staleRisks(in: manifest.tree, against: "record \(e.record.short)")
         }

@@ -85,6 +85,7 @@ import Testing
                 try Self.writeContext(ctx, c)
                 let fp = try imprint("fingerprint", ctx, "-q", "-o", dir + "/m\(i).json")
                 #expect(fp.status == 0, "\(c.name): \(fp.err)")
+                try expectValidJSON(try Data(contentsOf: URL(fileURLWithPath: dir + "/m\(i).json")), schema: "manifest.schema.json")
                 let m = try jsonObject(try Data(contentsOf: URL(fileURLWithPath: dir + "/m\(i).json")))
                 let copies = ((m["metadata"] as? [String: Any])?["dockerfile"] as? [String: Any])?["copies"] as? [Any] ?? []
                 #expect(!copies.isEmpty, "\(c.name): no copies recorded")

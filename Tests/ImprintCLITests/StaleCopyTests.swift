@@ -92,3 +92,29 @@ import Testing
         }
     }
 }
+
+/// `fingerprint --against REF` with a Dockerfile: which COPY/ADD misses the cache, and why.
+@Suite struct CachePredictionTests {
+    @Test func namesTheInstructionsThatRebuildAndTheFilesThatCauseIt() throws {
+        try withTempDir { dir in
+            try writeFile(dir + "/ctx/requirements.txt", "flask\n")
+            try writeFile(dir + "/ctx/src/app.py", "print(1)\n")
+            try writeFile(dir + "/ctx/src/util.py", "U = 1\n")
+            try writeFile(dir + "/ctx/docs/readme.md", "docs\n")
+            try writeFile(dir + "/ctx/.dockerignore", "docs\n")
+            try writeFile(dir + "/ctx/Dockerfile", "FROM scratch\nCOPY requirements.txt /app/\nCOPY src/ /app/src/\nCOPY Dockerfile /app/\n")
+            let env = ["IMPRINT_HISTORY": dir + "/h"]
+            #expect(try imprint(["fingerprint", dir + "/ctx", "--record", "-q", "--digest-only"], env: env).status == 0)
+            try sh("sleep 0.01; printf 'print(2)\\n' > ctx/src/app.py; touch ctx/src/new.py; printf 'more docs\\n' > ctx/docs/readme.md", cwd: dir)
+            let r = try imprint(["fingerprint", dir + "/ctx", "--against", "@", "--digest-only"], env: env)
+            #expect(r.status == 0, "\(r.err)")
+            let lines = r.err.split(separator: "\n").map(String.init).filter { $0.hasPrefix("imprint: cache: ") }
+            #expect(lines.count == 3, "\(r.err)")
+            #expect(lines[0].contains("line 2 `COPY requirements.txt /app/`: inputs unchanged"), "\(lines)")
+            #expect(lines[1].contains("line 3 `COPY src/ /app/src/`: cache miss, 2 inputs changed: src/app.py (changed), src/new.py (added)"), "\(lines)")
+            #expect(lines[2].contains("line 4 `COPY Dockerfile /app/`: rebuilds (an earlier instruction missed the cache)"), "\(lines)")
+            // An excluded file's change is no cache miss.
+            #expect(!r.err.contains("readme.md"))
+        }
+    }
+}

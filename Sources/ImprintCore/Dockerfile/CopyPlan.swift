@@ -142,3 +142,59 @@ public struct CopyPlan {
         return (matched != negate, i + 1)
     }
 }
+
+/// `fingerprint --against REF` with a Dockerfile: for each COPY/ADD from the context, whether its inputs changed
+/// since REF (so its layer, and every later one, must be rebuilt) and which files cause it.
+public struct CachePrediction: Sendable {
+    public struct Step: Sendable {
+        public var line: Int
+        public var instruction: String
+        /// Context files of this instruction that were added, removed or changed since REF.
+        public var changed: [(path: String, change: String)]
+        /// True when an earlier instruction already rebuilds (its cache key changes everything after it).
+        public var afterAMiss: Bool
+        public var rebuilds: Bool { !changed.isEmpty || afterAMiss }
+    }
+
+    public var steps: [Step]
+
+    public init(dockerfile: Dockerfile, current: Tree, previous: Tree) throws {
+        let now = try CopyPlan(dockerfile: dockerfile, context: current)
+        let then = try CopyPlan(dockerfile: dockerfile, context: previous)
+        func inputs(_ plan: CopyPlan, _ copy: Int) -> [Bytes: TreeNode] {
+            var out: [Bytes: TreeNode] = [:]
+            for p in plan.placements.values where p.copy == copy && p.node.type != .directory { out[p.contextPath] = p.node }
+            return out
+        }
+        var steps: [Step] = []
+        var missed = false
+        for (i, c) in dockerfile.copies.enumerated() {
+            let a = inputs(then, i), b = inputs(now, i)
+            var changed: [(String, String)] = []
+            for (path, node) in b {
+                if let old = a[path] {
+                    if !old.sameContent(as: node) || (old.mode & 0o7777) != (node.mode & 0o7777) { changed.append((path.lossyString, "changed")) }
+                } else {
+                    changed.append((path.lossyString, "added"))
+                }
+            }
+            for path in a.keys where b[path] == nil { changed.append((path.lossyString, "removed")) }
+            changed.sort { $0.0 < $1.0 }
+            steps.append(Step(line: c.line, instruction: c.instruction, changed: changed, afterAMiss: missed))
+            if !changed.isEmpty { missed = true }
+        }
+        self.steps = steps
+    }
+
+    public func text() -> [String] {
+        steps.map { s in
+            let head = "line \(s.line) `\(s.instruction)`"
+            if !s.changed.isEmpty {
+                let files = s.changed.prefix(5).map { "\($0.path) (\($0.change))" }.joined(separator: ", ") + (s.changed.count > 5 ? ", …" : "")
+                return "\(head): cache miss, \(s.changed.count) input\(s.changed.count == 1 ? "" : "s") changed: \(files)"
+            }
+            return s.afterAMiss ? "\(head): rebuilds (an earlier instruction missed the cache); its own inputs are unchanged"
+                                : "\(head): inputs unchanged, the cached layer can be reused"
+        }
+    }
+}
