@@ -90,11 +90,14 @@ extension ImprintCommand {
                 fp.semantics = semantics
                 fp.largeFileThreshold = largeFileMiB << 20
                 fp.excludeOwnOutputs(emit: emit, output: output, digestFile: digestFile)
-                let storeExists = FileManager.default.fileExists(atPath: history.location)
-                fp.recordFileTimes = record || (against != nil && against != "none") || (storeExists && against == nil)
+                let check = StaleCopyCheck(against: against, storeLocation: history.location)
+                fp.recordFileTimes = check.needsFileTimes(recording: record)
                 let manifest = try fp.run()
                 keepUntilExit(manifest.tree)
-                let stale = try staleRisks(manifest, storeExists: storeExists)
+                let staleCheck = try check.run(manifest, context: context, predictCache: !quiet)
+                for line in staleCheck.cacheLines { Console.err("imprint: cache: \(line)") }
+                for note in staleCheck.notes { Console.note("imprint: \(note)") }
+                let stale = staleCheck.findings
                 if let emit { try Fingerprinter.writeEmitted(manifest, to: emit, context: context) }
                 if !quiet {
                     for f in manifest.findings + stale { Console.err("imprint: \(f.kind.rawValue): \(f.path): \(f.message)") }
@@ -129,28 +132,5 @@ extension ImprintCommand {
                 if strict && !(manifest.findings + stale).isEmpty { throw ExitCode(1) }
             }
         }
-    }
-}
-
-extension ImprintCommand.Fingerprint {
-    /// `--against`: files a metadata-comparing builder cache would consider unchanged although their bytes changed.
-    func staleRisks(_ manifest: Manifest, storeExists: Bool) throws -> [HygieneFinding] {
-        if against == "none" { return [] }
-        if let against {
-            let store = try history.open()
-            let e = try store.resolve(against)
-            // Which COPY/ADD must rebuild since that record, and why.
-            if let d = manifest.metadata.dockerfile, !d.parsed.copies.isEmpty, !quiet {
-                let prediction = try CachePrediction(dockerfile: d.parsed, current: manifest.tree, previous: try store.tree(root: e.root))
-                for line in prediction.text() { Console.err("imprint: cache: \(line)") }
-            }
-            guard let times = try store.fileTimes(record: e.record) else {
-                Console.note("imprint: history record \(e.record.short) (\(against)) has no file times (recorded without fingerprint --record): the stale-COPY check is skipped")
-                return []
-            }
-            return times.staleRisks(in: manifest.tree, against: "record \(e.record.short)")
-        }
-        guard storeExists, let store = try? history.open(), let (e, times) = try store.latestFileTimes(context: context) else { return [] }
-        return times.staleRisks(in: manifest.tree, against: "record \(e.record.short)")
     }
 }

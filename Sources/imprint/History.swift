@@ -45,7 +45,8 @@ extension ImprintCommand.History {
             commandName: "add",
             abstract: "Add manifests to the history, one record each.",
             discussion: """
-            Prints each new record id as it is published.
+            Every manifest and step record is read and checked before the first record is added; prints each \
+            new record id and root digest as it is published.
 
             Example: imprint history add manifest.json --tag release
 
@@ -70,19 +71,7 @@ extension ImprintCommand.History {
 
         func run() throws {
             try runReportingErrors {
-                let store = try history.open(create: true)
-                let stepData = try steps.map { p -> [UInt8] in
-                    guard let d = FileManager.default.contents(atPath: p) else { throw ImprintError(.notFound, "cannot read step record \(p)") }
-                    return Array(d)
-                }
-                for path in manifests {
-                    guard let data = FileManager.default.contents(atPath: path) else { throw ImprintError(.notFound, "cannot read manifest \(path)") }
-                    let m = try Manifest.parse(Array(data), source: path)
-                    var r = BuildRecord(manifest: m)
-                    r.tags = tags
-                    r.imageDigest = imageDigest
-                    for s in stepData { try r.addStepRecord(s) }
-                    let e = try store.add(r, tree: m.tree)
+                try history.open(create: true).add(manifestFiles: manifests, tags: tags, imageDigest: imageDigest, stepFiles: steps) { e in
                     Console.out("\(e.record.prefixed) \(e.root.prefixed)")
                 }
             }
@@ -120,24 +109,12 @@ extension ImprintCommand.History {
 
         func run() throws {
             try runReportingErrors {
-                func time(_ s: String?) throws -> Int64? {
-                    guard let s else { return nil }
-                    guard let t = HistoryTime.parse(s) else { throw ImprintError.badInput("invalid time \(s): use YYYY-MM-DD, RFC 3339 or @epoch") }
-                    return t
-                }
-                let since = try time(self.since), until = try time(self.until)
-                var list = try history.open().entries().filter { e in
-                    tags.allSatisfy(e.tags.contains)
-                        && (commit.map { c in e.gitCommit?.hasPrefix(c) ?? false } ?? true)
-                        && (since.map { e.recordedNanos >= $0 } ?? true)
-                        && (until.map { e.recordedNanos < $0 } ?? true)
-                }
-                if let limit { list = Array(list.prefix(max(0, limit))) }
+                let query = try HistoryQuery(tags: tags, commit: commit, since: since, until: until, limit: limit)
+                let list = query.apply(try history.open().entries())
                 if json {
                     Console.outRaw(HistoryFormat.listJSON(list))
                 } else {
-                    let out = HistoryFormat.list(list)
-                    Console.outRaw(Array(out.utf8))
+                    Console.outRaw(Array(HistoryFormat.list(list).utf8))
                 }
             }
         }

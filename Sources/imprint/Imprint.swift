@@ -35,7 +35,6 @@ struct ImprintCommand: ParsableCommand {
             VerifySignature.self,
             Attach.self,
             FetchManifest.self,
-            HistorySync.self,
             Probe.self,
             Why.self,
             Ls.self,
@@ -82,7 +81,7 @@ struct ImprintCommand: ParsableCommand {
         if command is Run || command is Pipeline || command is Wait { return }
         let words = Array(CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2))
         var label = "imprint " + (words.first ?? "")
-        if words.count == 2, ["history", "history-sync", "probe"].contains(words[0]) { label += " " + words[1] }
+        if words.count == 2, ["history", "probe"].contains(words[0]) { label += " " + words[1] }
         ProgressLine.shared.start(label: label)
     }
 
@@ -105,29 +104,12 @@ struct ImprintCommand: ParsableCommand {
             }
             let names = subs.map { $0._commandName }
             if !names.isEmpty {
-                let best = names.map { ($0, editDistance($0, word)) }.min { $0.1 < $1.1 }
                 var line = "imprint: error: '\(path.joined(separator: " "))' has no command '\(word)'"
-                if let best, best.1 <= max(2, word.count / 3) { line += "; did you mean '\(best.0)'?" }
+                if let best = Suggestion.closest(to: word, among: names) { line += "; did you mean '\(best)'?" }
                 lines[0] = line
             }
             break
         }
         return lines.joined(separator: "\n")
-    }
-
-    /// Levenshtein distance, for command suggestions.
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let x = Array(a), y = Array(b)
-        var row = Array(0...y.count)
-        for i in 1...max(1, x.count) where !x.isEmpty {
-            var prev = row[0]
-            row[0] = i
-            for j in 1...max(1, y.count) where !y.isEmpty {
-                let cur = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (x[i - 1] == y[j - 1] ? 0 : 1))
-                prev = cur
-            }
-        }
-        return x.isEmpty ? y.count : row[y.count]
     }
 }

@@ -24,12 +24,6 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 
 extension IgnoreSemantics: ExpressibleByArgument {}
 
-/// Reads a manifest given as a file path or as `history:REF` (a record of the history store).
-func loadManifest(_ spec: String) throws -> (Manifest, String) {
-    let (m, name) = try ManifestReference.load(spec)
-    return (m, name)
-}
-
 /// `--format text|json` for commands whose output is text or JSON (`--json` stays as a hidden alias).
 struct TextOrJSONFormat: ParsableArguments {
     enum Format: String, CaseIterable, ExpressibleByArgument { case text, json }

@@ -93,15 +93,18 @@ extension ImprintCommand {
         @Flag(help: "For a directory (e.g. / inside a container): also check the processes of this machine's PID namespace.")
         var processes = false
 
+        func validate() throws {
+            if let expect, Digest(hex: expect.lowercased()) == nil {
+                throw ValidationError("--expect must be sha256:<64 hex digits>, got \(expect)")
+            }
+            if attestPath != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
+            if !requiredAttestations.isEmpty && pubkey == nil { throw ValidationError("--require-attestation needs --pubkey KEY") }
+        }
+
         func run() throws {
             try runReportingErrors {
                 var request = VerifyRequest(target: target)
-                if let expect {
-                    guard let d = Digest(hex: expect.lowercased()) else {
-                        throw ValidationError("--expect must be sha256:<64 hex digits>, got \(expect)")
-                    }
-                    request.expect = d
-                }
+                request.expect = expect.flatMap { Digest(hex: $0.lowercased()) }
                 request.manifest = manifest
                 request.pubkey = pubkey
                 request.signature = signature
@@ -114,8 +117,6 @@ extension ImprintCommand {
                 request.checkContainerProcesses = !noProcesses
                 request.checkLocalProcesses = processes
                 request.requiredAttestations = requiredAttestations.map(PredicateType.resolve)
-                if attestPath != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
-                if !requiredAttestations.isEmpty && pubkey == nil { throw ValidationError("--require-attestation needs --pubkey KEY") }
                 registry.apply()
                 let report = try request.run()
                 if let attestPath, let key {
@@ -142,11 +143,8 @@ extension ImprintCommand {
             case .sarif: body = SARIF.verify(report)
             case .github:
                 body = Array(VerifyReportFormat.github(report).utf8)
-                if let summary = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !summary.isEmpty,
-                   let h = FileHandle(forWritingAtPath: summary) ?? (FileManager.default.createFile(atPath: summary, contents: nil) ? FileHandle(forWritingAtPath: summary) : nil) {
-                    h.seekToEndOfFile()
-                    h.write(Data(VerifyReportFormat.markdown(report).utf8))
-                    try? h.close()
+                if let summary = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !summary.isEmpty {
+                    try AtomicFile.append(Array(VerifyReportFormat.markdown(report).utf8), to: summary)
                 }
             }
             try writeOutput(body, to: output)

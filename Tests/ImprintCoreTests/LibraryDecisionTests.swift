@@ -202,4 +202,116 @@ enum Lib {
             #expect(run2.steps.first { $0.name == "first" }?.why == "cache hit", "\(run2.steps.map(\.why))")
         }
     }
+
+    @Test func historyQueryFiltersByTagCommitAndTimeAndLimits() throws {
+        try ArchiveFixture.withTemp { dir in
+            let store = try HistoryStore(at: dir + "/h")
+            let m = try Lib.context(dir)
+            var tagged = m
+            tagged.metadata.gitCommit = "abc123"
+            var old = BuildRecord(manifest: tagged, recordedNanos: 1_700_000_000_000_000_000)
+            old.tags = ["release"]
+            try store.add(old, tree: m.tree)
+            var new = BuildRecord(manifest: m, recordedNanos: 1_800_000_000_000_000_000)
+            new.tags = ["nightly"]
+            try store.add(new, tree: m.tree)
+            let all = try store.entries()
+            #expect(all.count == 2)
+            #expect(try HistoryQuery(tags: ["release"], commit: nil, since: nil, until: nil, limit: nil).apply(all).map(\.tags) == [["release"]])
+            #expect(try HistoryQuery(tags: [], commit: "abc", since: nil, until: nil, limit: nil).apply(all).count == 1)
+            #expect(try HistoryQuery(tags: [], commit: "abd", since: nil, until: nil, limit: nil).apply(all).isEmpty)
+            #expect(try HistoryQuery(tags: [], commit: nil, since: "@1750000000", until: nil, limit: nil).apply(all).map(\.tags) == [["nightly"]])
+            #expect(try HistoryQuery(tags: [], commit: nil, since: nil, until: "2025-01-01", limit: nil).apply(all).map(\.tags) == [["release"]])
+            #expect(try HistoryQuery(tags: [], commit: nil, since: nil, until: nil, limit: 1).apply(all).map(\.tags) == [["nightly"]])
+            #expect(try HistoryQuery(tags: [], commit: nil, since: nil, until: nil, limit: -3).apply(all).isEmpty)
+            #expect(throws: ImprintError.self) { try HistoryQuery(tags: [], commit: nil, since: "yesterday", until: nil, limit: nil) }
+        }
+    }
+
+    @Test func historyAddReadsEveryFileBeforePublishingAny() throws {
+        try ArchiveFixture.withTemp { dir in
+            let store = try HistoryStore(at: dir + "/h")
+            _ = try Lib.context(dir)
+            try Lib.write(dir + "/bad.json", "{\"not\": \"a manifest\"}")
+            #expect(throws: ImprintError.self) {
+                try store.add(manifestFiles: [dir + "/m.json", dir + "/bad.json"], tags: [], imageDigest: nil, stepFiles: [])
+            }
+            #expect(try store.entries().isEmpty)
+            #expect(throws: ImprintError.self) {
+                try store.add(manifestFiles: [dir + "/m.json"], tags: [], imageDigest: nil, stepFiles: [dir + "/missing.json"])
+            }
+            var heard: [HistoryEntry] = []
+            let added = try store.add(manifestFiles: [dir + "/m.json"], tags: ["v1"], imageDigest: "sha256:" + String(repeating: "a", count: 64),
+                                      stepFiles: []) { heard.append($0) }
+            #expect(added == heard && added.count == 1 && added[0].tags == ["v1"])
+        }
+    }
+
+    @Test func staleCopyCheckComparesWithTheRightRecord() throws {
+        try ArchiveFixture.withTemp { dir in
+            try Lib.write(dir + "/ctx/app.py", "print('v1')\n")
+            func fingerprint() throws -> Manifest {
+                var fp = Fingerprinter(context: dir + "/ctx")
+                fp.recordFileTimes = true
+                return try fp.run()
+            }
+            // No store yet: nothing to compare with, and no store is created.
+            let none = StaleCopyCheck(against: nil, storeLocation: dir + "/h")
+            #expect(none.baseline == .newestOfContext && !none.needsFileTimes(recording: false) && none.needsFileTimes(recording: true))
+            #expect(try none.run(try fingerprint(), context: dir + "/ctx", predictCache: false).findings.isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: dir + "/h"))
+            // Record v1, then change the bytes but keep size, mode and mtime.
+            let m1 = try fingerprint()
+            let store = try HistoryStore(at: dir + "/h")
+            let e = try store.add(m1)
+            try store.saveFileTimes(FileTimes(tree: m1.tree, context: dir + "/ctx"), record: e.record)
+            var st = stat()
+            #expect(stat(dir + "/ctx/app.py", &st) == 0)
+            try Lib.write(dir + "/ctx/app.py", "print('v2')\n")
+            var times = [st.st_atim, st.st_mtim]
+            #expect(utimensat(AT_FDCWD, dir + "/ctx/app.py", &times, 0) == 0)
+            let m2 = try fingerprint()
+            let implicit = try StaleCopyCheck(against: nil, storeLocation: dir + "/h").run(m2, context: dir + "/ctx", predictCache: false)
+            #expect(implicit.findings.map(\.path) == ["app.py"] && implicit.findings[0].kind == .cacheStaleRisk)
+            let explicit = try StaleCopyCheck(against: "@", storeLocation: dir + "/h").run(m2, context: dir + "/ctx", predictCache: false)
+            #expect(explicit.findings.map(\.path) == ["app.py"])
+            #expect(try StaleCopyCheck(against: "none", storeLocation: dir + "/h").run(m2, context: dir + "/ctx", predictCache: false).findings.isEmpty)
+            #expect(throws: ImprintError.self) { try StaleCopyCheck(against: "no-such-tag", storeLocation: dir + "/h").run(m2, context: dir + "/ctx", predictCache: false) }
+            // A record without file times is named, not silently skipped.
+            let bare = try store.add(m2, tags: ["bare"])
+            let skipped = try StaleCopyCheck(against: "bare", storeLocation: dir + "/h").run(m2, context: dir + "/ctx", predictCache: false)
+            #expect(skipped.findings.isEmpty && skipped.notes.count == 1 && skipped.notes[0].contains(bare.record.short))
+            // An unreadable store does not fail the implicit check, but says so.
+            try FileManager.default.removeItem(atPath: dir + "/h")
+            try Lib.write(dir + "/h", "not a store")
+            let broken = try StaleCopyCheck(against: nil, storeLocation: dir + "/h").run(m2, context: dir + "/ctx", predictCache: false)
+            #expect(broken.findings.isEmpty && broken.notes.count == 1, "\(broken.notes)")
+        }
+    }
+
+    @Test func fileBytesReadsRegularFilesAndPipes() throws {
+        try ArchiveFixture.withTemp { dir in
+            try Lib.write(dir + "/f", "hello")
+            #expect(try FileBytes.read(dir + "/f") == Array("hello".utf8))
+            #expect(try FileBytes.read(dir + "/missing") == nil)
+            #expect(try FileBytes.read(dir) == nil)
+            #expect(try FileBytes.prefix(dir + "/f", count: 3) == Array("hel".utf8))
+            #expect(try FileBytes.prefix(dir + "/f", count: 99) == Array("hello".utf8))
+            #expect(mkfifo(dir + "/fifo", 0o600) == 0)
+            #expect(try FileBytes.read(dir + "/fifo") == nil) // not a regular file: not opened for a read that would block
+            #expect(throws: ImprintError.self) { try readFile(dir + "/missing", what: "manifest") }
+            try AtomicFile.append(Array("a".utf8), to: dir + "/log")
+            try AtomicFile.append(Array("b".utf8), to: dir + "/log")
+            #expect(try readFile(dir + "/log") == Array("ab".utf8))
+            #expect(throws: ImprintError.self) { try AtomicFile.append([1], to: "/dev/full") }
+        }
+    }
+
+    @Test func suggestionsNameTheClosestCommandOnlyForTypos() {
+        let commands = ["fingerprint", "verify", "stamp", "diff", "history", "why", "ls"]
+        #expect(Suggestion.closest(to: "fingerprnt", among: commands) == "fingerprint")
+        #expect(Suggestion.closest(to: "verfy", among: commands) == "verify")
+        #expect(Suggestion.closest(to: "deploy", among: commands) == nil)
+        #expect(Suggestion.editDistance("", "abc") == 3 && Suggestion.editDistance("abc", "") == 3 && Suggestion.editDistance("kitten", "sitting") == 3)
+    }
 }

@@ -115,7 +115,7 @@ extension HistoryStore {
     /// The file times kept beside `record`, or nil when it has none.
     public func fileTimes(record: Digest) throws -> FileTimes? {
         let path = fileTimesDirectory + "/" + record.hex
-        guard let data = try ObjectStore.readFile(path) else { return nil }
+        guard let data = try FileBytes.read(path) else { return nil }
         return try FileTimes.decode(data, what: path)
     }
 

@@ -262,7 +262,7 @@ extension HistoryStore {
             for (id, path) in present {
                 report.objectsChecked += 1
                 do {
-                    guard let file = try ObjectStore.readFile(path) else { continue }
+                    guard let file = try FileBytes.read(path) else { continue }
                     let o = try ObjectStore.decode(file, id: id)
                     if o.kind == .directory { _ = try DirectoryObject.decode(o) } else { _ = try BuildRecord.parse(o.body, what: "history record \(id)") }
                     good.insert(id)
@@ -295,7 +295,7 @@ extension HistoryStore {
                 if refName(expected) != name {
                     report.strayFiles.append(path); continue
                 }
-                if (try? ObjectStore.readFile(path)) ?? nil != expected.refBytes {
+                if (try? FileBytes.read(path)) ?? nil != expected.refBytes {
                     try AtomicFile.write(expected.refBytes, to: path)
                     report.repairedRefs.append(path)
                 }

@@ -131,7 +131,7 @@ public final class HistoryStore {
     var summaryIndexPath: String { root + "/records.index" }
 
     private func cachedEntries(_ names: [(String, Digest)]) -> [HistoryEntry]? {
-        guard !names.isEmpty, let data = try? ObjectStore.readFile(summaryIndexPath) else { return nil }
+        guard !names.isEmpty, let data = try? FileBytes.read(summaryIndexPath) else { return nil }
         let lines = data.split(separator: 0x0A, omittingEmptySubsequences: true)
         guard lines.count == names.count else { return nil }
         let path = summaryIndexPath
@@ -165,7 +165,7 @@ public final class HistoryStore {
     /// The summary in one ref file; nil when the file has gone (pruned meanwhile).
     private func entry(refName name: String, id: Digest) throws -> HistoryEntry? {
         let path = recordsDirectory + "/" + name
-        guard let data = try ObjectStore.readFile(path) else { return nil }
+        guard let data = try FileBytes.read(path) else { return nil }
         if let e = try? HistoryEntry.parse(data, what: path), e.record == id { return e }
         // A damaged summary: fall back to the record itself (fsck rewrites the file).
         return HistoryEntry(record: id, of: try record(id))

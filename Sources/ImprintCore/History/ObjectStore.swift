@@ -117,7 +117,7 @@ public final class ObjectStore: @unchecked Sendable {
     /// - Throws: `notFound` when absent, `badInput` naming the object when any byte of it is wrong.
     public func read(_ id: Digest) throws -> HistoryObject {
         let p = path(for: id)
-        guard let file = try ObjectStore.readFile(p) else {
+        guard let file = try FileBytes.read(p) else {
             throw ImprintError(.notFound, "history object \(id) is missing (\(p))")
         }
         return try ObjectStore.decode(file, id: id)
@@ -131,7 +131,7 @@ public final class ObjectStore: @unchecked Sendable {
     }
 
     /// The raw stored file of `id`, unverified; nil when absent.
-    func storedFile(_ id: Digest) throws -> [UInt8]? { try ObjectStore.readFile(path(for: id)) }
+    func storedFile(_ id: Digest) throws -> [UInt8]? { try FileBytes.read(path(for: id)) }
 
     /// Every object file present: (id, path). Temporary files are listed separately.
     func enumerate() -> (objects: [(Digest, String)], temporary: [String]) {
@@ -161,26 +161,6 @@ public final class ObjectStore: @unchecked Sendable {
     }
 
     // MARK: helpers
-
-    static func readFile(_ path: String) throws -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw ImprintError.posix("open", path)
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ImprintError.posix("stat", path) }
-        var out = [UInt8](repeating: 0, count: Int(st.st_size))
-        var off = 0
-        while off < out.count {
-            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 { if errno == EINTR { continue }; throw ImprintError.posix("read", path) }
-            if n == 0 { out.removeSubrange(off...); break }
-            off += n
-        }
-        return out
-    }
 
     static func appendU32(_ v: UInt32, to out: inout [UInt8]) {
         out.append(UInt8(v >> 24)); out.append(UInt8((v >> 16) & 0xff)); out.append(UInt8((v >> 8) & 0xff)); out.append(UInt8(v & 0xff))

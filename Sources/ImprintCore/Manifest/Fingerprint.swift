@@ -129,7 +129,7 @@ public struct Fingerprinter {
         var out: [String] = []
         for rel in candidates {
             let full = (context as NSString).appendingPathComponent(rel.lossyString)
-            guard let head = try? readFilePrefix(full, count: prefix.count), head == prefix,
+            guard let head = try? FileBytes.prefix(full, count: prefix.count), head == prefix,
                   let m = try? Manifest.parse(try readFile(full, what: "manifest"), source: full) else { continue }
             let relText = rel.lossyString
             guard m.metadata.excluded.contains(relText) else { continue }
@@ -146,41 +146,6 @@ public struct Fingerprinter {
         if abs.hasPrefix(ctx + "/") { return String(abs.dropFirst(ctx.count + 1)) }
         return p
     }
-}
-
-/// The first `count` bytes of a file (fewer when it is shorter).
-func readFilePrefix(_ path: String, count: Int) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { throw ImprintError.posix("read", path) }
-    defer { close(fd) }
-    var buf = [UInt8](repeating: 0, count: count)
-    var got = 0
-    while got < count {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, count - got) }
-        if n < 0 { if errno == EINTR { continue }; throw ImprintError.posix("read", path) }
-        if n == 0 { break }
-        got += n
-    }
-    return Array(buf[0..<got])
-}
-
-/// Reads a whole (small) file. Throws a one-line error naming the file.
-public func readFile(_ path: String, what: String = "file") throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { throw ImprintError.posix("read \(what)", path) }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw ImprintError.posix("read \(what)", path)
-        }
-        if n == 0 { break }
-        out.append(contentsOf: buf[0..<n])
-    }
-    return out
 }
 
 extension Fingerprinter {

@@ -276,7 +276,7 @@ public enum RegistryArtifacts {
     }
 
     /// A deterministic `.tar.gz` of a directory's regular files and directories (sorted, owner 0:0, mtime 0,
-    /// permission bits kept): how `history-sync push DIR` packs a history directory.
+    /// permission bits kept): how `history push --archive DIR` packs a history directory.
     /// - Throws: `unsupported` for symlinks and special files.
     public static func archiveDirectory(_ dir: String) throws -> [UInt8] {
         var out: [UInt8] = []

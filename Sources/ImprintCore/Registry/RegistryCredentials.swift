@@ -34,8 +34,8 @@ public struct RegistryCredentials: Sendable, Equatable {
             return nil
         }
         let path = dir + "/config.json"
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let config = try JSONRead.object(Array(data), what: path)
+        guard let data = try FileBytes.read(path) else { return nil }
+        let config = try JSONRead.object(data, what: path)
         guard let auths = config["auths"] as? [String: Any] else { return nil }
         for (key, value) in auths where normaliseHost(key) == host.lowercased() {
             guard let entry = value as? [String: Any] else { continue }

@@ -35,6 +35,15 @@ public enum AtomicFile {
         ok = true
     }
 
+    /// Appends `bytes` to `path` (created when missing), as a log or a CI step summary is written; an error names it.
+    public static func append(_ bytes: [UInt8], to path: String) throws {
+        var fd: Int32
+        repeat { fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
+        if fd < 0 { throw ImprintError.posix("append to", path) }
+        defer { close(fd) }
+        try writeAll(fd, bytes, path: path)
+    }
+
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
         try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }

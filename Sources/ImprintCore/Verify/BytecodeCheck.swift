@@ -124,7 +124,7 @@ public struct BytecodeChecker {
     /// A `ContentReader` for a tree walked from the directory `root` (follows symlinks, as CPython does).
     public static func directoryReader(root: String) -> ContentReader {
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
-        return { path in try readWholeFile(base + "/" + path.lossyString) }
+        return { path in try FileBytes.read(base + "/" + path.lossyString) }
     }
 
     /// Checks every `.pyc` in `tree`.
@@ -464,31 +464,4 @@ public struct BytecodeChecker {
             return nil
         }
     }
-}
-
-/// Reads a whole file; nil when it does not exist or is not a regular file.
-private func readWholeFile(_ path: String) throws -> [UInt8]? {
-    var fd: Int32
-    repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
-    if fd < 0 {
-        if errno == ENOENT || errno == ENOTDIR || errno == EISDIR { return nil }
-        throw ImprintError.posix("open", path)
-    }
-    defer { close(fd) }
-    var st = stat()
-    if fstat(fd, &st) != 0 { throw ImprintError.posix("stat", path) }
-    guard (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-    var out: [UInt8] = []
-    out.reserveCapacity(Int(st.st_size))
-    var buf = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw ImprintError.posix("read", path)
-        }
-        if n == 0 { break }
-        out.append(contentsOf: buf[0..<n])
-    }
-    return out
 }

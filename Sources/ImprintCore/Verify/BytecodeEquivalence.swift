@@ -48,7 +48,7 @@ public struct BytecodeEquivalence {
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
         let pairs = BytecodeEquivalence.pairs(in: tree) { path, node in
             if let h = node.pycHeader { return try? PycHeader.parse(h) }
-            return (try? readFilePrefix(base + "/" + path.lossyString, count: 16)).flatMap { try? PycHeader.parse($0) }
+            return (try? FileBytes.prefix(base + "/" + path.lossyString, count: 16)).flatMap { try? PycHeader.parse($0) }
         }
         do {
             return try check(pairs, root: base)

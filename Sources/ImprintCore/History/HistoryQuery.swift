@@ -1,0 +1,65 @@
+import Foundation
+
+/// `history list`'s filter: every condition given must hold; the newest records first, at most `limit` of them.
+public struct HistoryQuery: Sendable, Equatable {
+    public var tags: [String] = []
+    public var commitPrefix: String?
+    /// Nanoseconds since the epoch: records at or after `since` and before `until`.
+    public var since: Int64?
+    public var until: Int64?
+    public var limit: Int?
+
+    public init() {}
+
+    /// A query from the command line's texts; times are YYYY-MM-DD, RFC 3339 or @epoch.
+    public init(tags: [String], commit: String?, since: String?, until: String?, limit: Int?) throws {
+        func time(_ s: String?) throws -> Int64? {
+            guard let s else { return nil }
+            guard let t = HistoryTime.parse(s) else { throw ImprintError.badInput("invalid time \(s): use YYYY-MM-DD, RFC 3339 or @epoch") }
+            return t
+        }
+        self.tags = tags
+        self.commitPrefix = commit
+        self.since = try time(since)
+        self.until = try time(until)
+        self.limit = limit
+    }
+
+    public func matches(_ e: HistoryEntry) -> Bool {
+        tags.allSatisfy(e.tags.contains)
+            && (commitPrefix.map { c in e.gitCommit?.hasPrefix(c) ?? false } ?? true)
+            && (since.map { e.recordedNanos >= $0 } ?? true)
+            && (until.map { e.recordedNanos < $0 } ?? true)
+    }
+
+    /// The entries (newest first, as `HistoryStore.entries()` gives them) that match.
+    public func apply(_ entries: [HistoryEntry]) -> [HistoryEntry] {
+        let matching = entries.filter(matches)
+        guard let limit else { return matching }
+        return Array(matching.prefix(max(0, limit)))
+    }
+}
+
+extension HistoryStore {
+    /// `history add`: one record per manifest file, each carrying `tags`, `imageDigest` and the step records
+    /// read from `stepFiles`. Every file is read and parsed before the first record is published (a bad file adds
+    /// nothing); `published` hears of each record as it lands.
+    @discardableResult
+    public func add(manifestFiles: [String], tags: [String], imageDigest: String?, stepFiles: [String],
+                    published: (HistoryEntry) -> Void = { _ in }) throws -> [HistoryEntry] {
+        let steps = try stepFiles.map { try readFile($0, what: "step record") }
+        let records = try manifestFiles.map { path -> (BuildRecord, Tree) in
+            let m = try Manifest.parse(try readFile(path, what: "manifest"), source: path)
+            var r = BuildRecord(manifest: m)
+            r.tags = tags
+            r.imageDigest = imageDigest
+            for s in steps { try r.addStepRecord(s) }
+            return (r, m.tree)
+        }
+        return try records.map { r, tree in
+            let e = try add(r, tree: tree)
+            published(e)
+            return e
+        }
+    }
+}
