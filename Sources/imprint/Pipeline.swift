@@ -66,10 +66,14 @@ extension ImprintCommand {
         @Flag(name: .shortAndLong, help: "Do not print the steps' output (it is still hashed and recorded).")
         var quiet = false
 
+        func validate() throws {
+            if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+            if attestDir != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
+        }
+
         func run() throws {
             var status: Int32 = 0
             try runReportingErrors {
-                if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
                 let pipeline = try PipelineFile.load(file)
                 for w in pipeline.warnings() { Console.err("imprint: warning: \(w)") }
                 var options = PipelineRunner.Options()
@@ -78,8 +82,7 @@ extension ImprintCommand {
                 options.noCache = noCache
                 options.target = step
                 options.recordDir = recordDir
-                if let attestDir {
-                    guard let key else { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
+                if let attestDir, let key {
                     options.attestor = StepAttestor(directory: attestDir, key: try Ed25519PrivateKey(pemFile: key))
                 }
                 let printer = PipelinePrinter(toStderr: json, quiet: quiet)

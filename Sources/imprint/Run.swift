@@ -66,13 +66,18 @@ extension ImprintCommand {
 
         func validate() throws {
             if attestDir != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
+            if command.isEmpty { throw ValidationError("no command given: put it after --, as in imprint run --name s -- make") }
+            do {
+                try StepSpec.validateName(name)
+                if let timeout { _ = try PipelineFile.parseDuration(timeout, what: "--timeout") }
+            } catch let e as ImprintError {
+                throw ValidationError(e.message)
+            }
         }
 
         func run() throws {
             var status: Int32 = 0
             try runReportingErrors {
-                guard !command.isEmpty else { throw ImprintError.badInput("no command given: put it after --, as in imprint run --name s -- make") }
-                try StepSpec.validateName(name)
                 var spec = StepSpec(name: name, argv: command, materials: materials, products: products)
                 spec.exclude = exclude
                 spec.recordEnvironment = env

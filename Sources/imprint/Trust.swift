@@ -125,36 +125,14 @@ extension ImprintCommand {
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
-            var failure: String? = nil
-            var valid = ""
+            var valid = false
             try runReportingErrors {
-                let publicKey = try Ed25519PublicKey(pemFile: pubkey)
                 let sigPath = signature ?? ManifestSignature.path(besideManifest: manifest)
-                let sigBytes = try readFile(sigPath, what: "signature")
-                if sigBytes.count == 64 {
-                    // A raw detached signature (JSON signatures are always longer).
-                    let message = try readFile(manifest, what: "signed file")
-                    if try publicKey.verify(message, signature: sigBytes) {
-                        valid = "signature valid: \(manifest) (\(message.count) bytes) signed by key \(publicKey.keyId)"
-                    } else {
-                        failure = "\(manifest): the Ed25519 signature \(sigPath) does not verify with key \(publicKey.keyId)"
-                    }
-                    return
-                }
-                let m = try Manifest.parse(try readFile(manifest, what: "manifest"), source: manifest)
-                let sig = try ManifestSignature.parse(sigBytes, source: sigPath)
-                let verdict = try sig.verdict(rootDigest: m.rootDigest, publicKey: publicKey)
-                if verdict.isValid {
-                    valid = "signature valid: \(manifest) (\(m.rootDigest)) signed by key \(publicKey.keyId)"
-                } else {
-                    failure = "\(manifest): \(verdict)"
-                }
+                let result = try ManifestSignature.checkFile(manifest, signaturePath: sigPath, publicKey: try Ed25519PublicKey(pemFile: pubkey))
+                Console.out(result.line)
+                valid = result.valid
             }
-            if let failure {
-                Console.out("signature INVALID: \(failure)")
-                throw ExitCode(1)
-            }
-            Console.out(valid)
+            if !valid { throw ExitCode(1) }
         }
     }
 }

@@ -137,13 +137,11 @@ public func appendGitHubSummary(_ run: PipelineRun, to path: String) {
         md += "`\(s.record?.materialsDigest.short ?? "-")` | `\(s.record?.productsDigest.short ?? "-")` | \(why) |\n"
     }
     md += "\n"
-    guard let h = FileHandle(forWritingAtPath: path) ?? (FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil) else {
-        Console.err("imprint: warning: cannot write the GitHub step summary \(path)")
-        return
+    do {
+        try AtomicFile.append(Array(md.utf8), to: path)
+    } catch {
+        Console.err("imprint: warning: cannot write the GitHub step summary: \(error)")
     }
-    h.seekToEndOfFile()
-    h.write(Data(md.utf8))
-    try? h.close()
 }
 
 /// `850ms`, `12.3s`, `4m05s`.
