@@ -76,7 +76,7 @@ public final class GzipDecoder: ByteSource {
                 // A gzip member ended; another may follow (multi-member gzip, as `cat a.gz b.gz` makes).
                 if stream.pointee.avail_in == 0 && innerEOF { finished = true; return 0 }
                 if stream.pointee.avail_in == 0 { continue }
-                inflateReset(stream)
+                guard inflateReset(stream) == Z_OK else { throw ImprintError(.failure, "cannot decompress \(name): zlib could not start the next gzip member") }
                 memberEnded = false
             }
             if stream.pointee.avail_in == 0 && innerEOF {

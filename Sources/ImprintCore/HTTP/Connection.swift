@@ -168,13 +168,17 @@ final class Connection {
     func startTLS(context: TLSContext, host: String, limits: HTTPLimits) throws {
         guard let s = SSL_new(context.ctx) else { throw TransportError(.other, "\(peer): cannot start TLS: \(TLSContext.lastError())") }
         ssl = s
-        SSL_set_fd(s, fd)
+        // Each setting is checked: a connection whose peer name was not set would accept any trusted certificate.
+        func setUp(_ ok: Bool, _ what: String) throws {
+            if !ok { throw TransportError(.other, "\(peer): cannot start TLS: \(what) failed: \(TLSContext.lastError())") }
+        }
+        try setUp(SSL_set_fd(s, fd) == 1, "SSL_set_fd")
         let isIP = host.contains(":") || inet_addr(host) != INADDR_NONE
         if isIP {
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), host)
+            try setUp(X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), host) == 1, "setting the expected IP address \(host)")
         } else {
-            _ = COpenSSL_SSL_set_tlsext_host_name(s, host)
-            SSL_set1_host(s, host)
+            try setUp(COpenSSL_SSL_set_tlsext_host_name(s, host) == 1, "setting the server name \(host)")
+            try setUp(SSL_set1_host(s, host) == 1, "setting the expected host name \(host)")
         }
         while true {
             ERR_clear_error()
@@ -285,8 +289,10 @@ final class TLSContext: @unchecked Sendable {
         guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw TransportError(.other, "cannot set up TLS: \(TLSContext.lastError())") }
         self.ctx = ctx
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
-        _ = COpenSSL_SSL_CTX_set_min_proto_version(ctx, COpenSSL_TLS1_2_VERSION())
-        _ = SSL_CTX_set_options(ctx, COpenSSL_SSL_OP_IGNORE_UNEXPECTED_EOF())
+        guard COpenSSL_SSL_CTX_set_min_proto_version(ctx, COpenSSL_TLS1_2_VERSION()) == 1 else {
+            throw TransportError(.other, "cannot set up TLS: TLS 1.2 as the lowest version: \(TLSContext.lastError())")
+        }
+        _ = SSL_CTX_set_options(ctx, COpenSSL_SSL_OP_IGNORE_UNEXPECTED_EOF())  // returns the new option mask, not a status
         let file = environment["SSL_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         let dir = environment["SSL_CERT_DIR"].flatMap { $0.isEmpty ? nil : $0 }
         if file != nil || dir != nil {
@@ -294,6 +300,8 @@ final class TLSContext: @unchecked Sendable {
                 throw TransportError(.other, "cannot load the CA certificates in \(file ?? dir!): \(TLSContext.lastError())")
             }
         } else {
+            // Unchecked on purpose, and still failing closed: with no trust roots loaded every handshake is refused
+            // with "certificate not trusted", which names the fix (SSL_CERT_FILE).
             SSL_CTX_set_default_verify_paths(ctx)
             if let bundle = TLSContext.bundles.first(where: { access($0, R_OK) == 0 }) {
                 SSL_CTX_load_verify_locations(ctx, bundle, nil)

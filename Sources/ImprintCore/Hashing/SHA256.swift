@@ -129,14 +129,22 @@ public final class SHA256 {
     public init() {
         guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }  // trap-ok: a 200-byte allocation failing is out of memory, where Swift traps anyway
         self.ctx = ctx
-        EVP_DigestInit_ex2(ctx, SHA256.md, nil)
+        SHA256.check(EVP_DigestInit_ex2(ctx, SHA256.md, nil), "EVP_DigestInit_ex2")
+    }
+
+    /// Every EVP return code is checked, as swift-crypto does: a digest OpenSSL failed to compute must never be
+    /// returned as if it were one (a wrong digest is a wrong verdict). With a fetched SHA-256 and a live context
+    /// these calls fail only when OpenSSL itself is broken, so the check traps rather than throws.
+    @inline(__always)
+    private static func check(_ rc: Int32, _ call: StaticString) {
+        if rc != 1 { fatalError("OpenSSL \(call) failed") }  // trap-ok: only a broken libcrypto fails here; a silently wrong digest would be worse
     }
 
     deinit { EVP_MD_CTX_free(ctx) }
 
     @inline(__always)
     public func update(_ buffer: UnsafeRawBufferPointer) {
-        if buffer.count > 0 { EVP_DigestUpdate(ctx, buffer.baseAddress, buffer.count) }
+        if buffer.count > 0 { SHA256.check(EVP_DigestUpdate(ctx, buffer.baseAddress, buffer.count), "EVP_DigestUpdate") }
     }
 
     public func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
@@ -147,10 +155,11 @@ public final class SHA256 {
         var len: UInt32 = 0
         // A stack buffer: no heap allocation per digest.
         let digest = withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { p in
-            _ = EVP_DigestFinal_ex(ctx, p.baseAddress!.assumingMemoryBound(to: UInt8.self), &len)
+            SHA256.check(EVP_DigestFinal_ex(ctx, p.baseAddress!.assumingMemoryBound(to: UInt8.self), &len), "EVP_DigestFinal_ex")
+            if len != 32 { fatalError("OpenSSL EVP_DigestFinal_ex wrote \(len) bytes for SHA-256") }  // trap-ok: as above
             return Digest(bytes: UnsafeRawBufferPointer(p))
         }
-        EVP_DigestInit_ex2(ctx, SHA256.md, nil)
+        SHA256.check(EVP_DigestInit_ex2(ctx, SHA256.md, nil), "EVP_DigestInit_ex2")
         return digest
     }
 

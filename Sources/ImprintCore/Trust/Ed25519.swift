@@ -108,8 +108,10 @@ public struct Ed25519PublicKey: Sendable {
         var out = [UInt8](repeating: 0, count: 32)
         var len = out.count
         // why: OpenSSL writes at most `len` (32) bytes into our buffer and sets `len` to what it wrote.
-        _ = out.withUnsafeMutableBufferPointer { EVP_PKEY_get_raw_public_key(key.pointer, $0.baseAddress, &len) }
-        return Array(out.prefix(len))
+        let rc = out.withUnsafeMutableBufferPointer { EVP_PKEY_get_raw_public_key(key.pointer, $0.baseAddress, &len) }
+        // Every key here was checked to be Ed25519 when it was loaded or generated, which always has a raw form.
+        if rc != 1 || len != 32 { fatalError("OpenSSL EVP_PKEY_get_raw_public_key failed on an Ed25519 key") }  // trap-ok: a key id from a half-read key would name the wrong signer
+        return out
     }
 
     /// The key id: SHA-256 of the raw 32-byte public key, 64 lowercase hex digits.
