@@ -24,7 +24,7 @@ let package = Package(
         .target(
             name: "ImprintCore",
             dependencies: ["CZlib", "COpenSSL", "CImprintRE2", .product(name: "Yams", package: "Yams")],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "imprint",

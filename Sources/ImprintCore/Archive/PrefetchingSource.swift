@@ -4,7 +4,9 @@ import Foundation
 /// consumer through a small bounded queue of chunks, so decompression overlaps with tar parsing and hashing.
 ///
 /// The producer's error, if any, is thrown by the consumer's `read` after the data produced before it.
-public final class PrefetchingSource: ByteSource {
+// why @unchecked Sendable: every mutable field is read and written under `condition`; `produce` and `explain`
+// run on the producer thread only.
+public final class PrefetchingSource: ByteSource, @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [[UInt8]] = []
     private var free: [[UInt8]] = []

@@ -231,12 +231,14 @@ final class ParallelJobs<T>: @unchecked Sendable {
     init(count: Int, width: Int = max(2, ProcessInfo.processInfo.activeProcessorCount), _ body: @escaping (Int) throws -> T) {
         slots = (0..<count).map { _ in Slot() }
         let free = DispatchSemaphore(value: width)
+        // `body` runs on the job threads; its callers give each call its own layer to read.
+        let body = UnsafeTransfer(body)
         let launcher = Thread { [self] in
             for i in 0..<count {
                 free.wait()
                 let t = Thread { [self] in
                     lock.lock(); let skip = stop; lock.unlock()
-                    let r: Swift.Result<T, Error> = skip ? .failure(CancellationError()) : Swift.Result { try body(i) }
+                    let r: Swift.Result<T, Error> = skip ? .failure(CancellationError()) : Swift.Result { try body.value(i) }
                     slots[i].result = r
                     if case .failure = r { lock.lock(); stop = true; lock.unlock() }
                     free.signal()

@@ -276,6 +276,8 @@ final class Connection {
 
 /// The TLS settings shared by a client's connections: peer verification on, TLS 1.2 or later, trust from
 /// `SSL_CERT_FILE`/`SSL_CERT_DIR` when set, else the system's CA bundle.
+// why @unchecked Sendable: the SSL_CTX is configured once in init and only read afterwards (SSL_new), which
+// OpenSSL allows from many threads.
 final class TLSContext: @unchecked Sendable {
     // why @unchecked: the SSL_CTX is configured once in init and only read afterwards (OpenSSL allows SSL_new
     // from several threads on one configured context).
@@ -320,7 +322,7 @@ final class TLSContext: @unchecked Sendable {
             if e == 0 { break }
             var buf = [CChar](repeating: 0, count: 256)
             ERR_error_string_n(e, &buf, buf.count)
-            let s = String(cString: buf)
+            let s = String(nulTerminated: buf)
             // "error:0A000086:SSL routines::certificate verify failed" → the reason at the end.
             parts.append(s.split(separator: ":").last.map { String($0) } ?? s)
         }

@@ -29,7 +29,9 @@ public enum FileHasher {
         let workerCount = max(1, min(workers, jobs.count))
         // Small files dominate source trees: take them in batches to keep the lock cold.
         let batch = jobs.count > 4096 ? 32 : 1
-        DispatchQueue.concurrentPerform(iterations: workerCount) { _ in
+        // Shared: next, firstError, doneFiles and doneBytes (under `lock`); each job's node is written by the one
+        // worker that took the job, and read by the caller after every worker returned.
+        concurrentWorkers(workerCount) { _ in
             let hasher = SHA256()
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 64)
             defer { buffer.deallocate() }

@@ -163,7 +163,7 @@ extension HistoryStore {
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw ImprintError.posix("create a staging directory in", root)
         }
-        return ObjectStore(directory: String(cString: template))
+        return ObjectStore(directory: String(nulTerminated: template))
     }
 }
 

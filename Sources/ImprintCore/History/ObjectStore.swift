@@ -40,6 +40,8 @@ public struct HistoryObject: Sendable {
 /// The object id is SHA-256 of `body[0..<I]`; for a directory that is exactly its canonical records, so the id is
 /// the directory's Merkle digest. The attribute part (file sizes, symlink targets) is bound by its own SHA-256 in
 /// the header. Every read checks both, so any changed byte of the file is detected.
+// why @unchecked Sendable: immutable; objects are written to temporary files and renamed into place, so
+// concurrent writers of the same object agree byte for byte.
 public final class ObjectStore: @unchecked Sendable {
     // why @unchecked: only immutable state (a path); the file system provides the synchronisation.
     public let directory: String

@@ -4,6 +4,7 @@ internal import CImprintRE2
 /// Go's package was ported from). Matching takes time linear in the pattern and the text, whatever either holds.
 ///
 /// The few places where RE2 accepts what Go rejects are rejected here as Go does (`\C`, "any byte").
+// why @unchecked Sendable: a compiled RE2 is immutable and RE2 documents matching as thread-safe.
 final class GoRegexp: @unchecked Sendable {
     // why @unchecked: the RE2 object is immutable after compilation and RE2 documents matching as thread-safe.
     private let re: OpaquePointer

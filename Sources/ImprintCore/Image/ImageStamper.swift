@@ -131,7 +131,8 @@ public struct ImageStamper {
         guard count > 0 else { return }
         let lock = NSLock()
         var failures: [Int: Error] = [:]
-        DispatchQueue.concurrentPerform(iterations: count) { i in
+        // Shared: `failures` (under `lock`); reader and image are only read.
+        concurrentWorkers(count) { i in
             do {
                 let blob = try reader.openLayer(image, i)
                 if reader.verifiesUncompressed, let diffID = image.layers[i].diffID {

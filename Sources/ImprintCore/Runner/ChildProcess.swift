@@ -5,6 +5,7 @@ import Glibc
 
 /// A child process started with `posix_spawnp`, its stdout and stderr read through pipes so they can be
 /// hashed and streamed at once.
+// why @unchecked Sendable: pid is set once before the object is shared; the reaped status is guarded by `lock`.
 public final class ChildProcess: @unchecked Sendable {
     // why @unchecked: `pid` is written once before the object is shared; the rest is guarded by `lock`.
 
@@ -89,6 +90,9 @@ public final class ChildProcess: @unchecked Sendable {
     private var reaped: Termination?
 
     private func startReader(fd: Int32, stream: Stream, _ onOutput: @escaping (Stream, UnsafeRawBufferPointer) -> Void) {
+        // onOutput runs on this reader thread (one per stream); callers make it safe to run beside the other
+        // stream's (it writes whole chunks to a descriptor, or appends under a lock).
+        let onOutput = UnsafeTransfer(onOutput)
         let t = Thread { [readers] in
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
             defer { buffer.deallocate(); close(fd); readers.leave() }
@@ -96,7 +100,7 @@ public final class ChildProcess: @unchecked Sendable {
                 let n = read(fd, buffer.baseAddress, buffer.count)
                 if n < 0 { if errno == EINTR { continue }; return }
                 if n == 0 { return }
-                onOutput(stream, UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                onOutput.value(stream, UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             }
         }
         t.start()

@@ -5,6 +5,7 @@ import Glibc
 
 /// Prints a pipeline's live output with a `[step] ` prefix per line, a progress line on a terminal, and the
 /// final table.
+// why @unchecked Sendable: every mutable field is guarded by `lock` (steps report from their own threads).
 public final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
     // why @unchecked: all mutable state is guarded by `lock`.
     private let lock = NSLock()

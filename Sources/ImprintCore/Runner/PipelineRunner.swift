@@ -136,6 +136,8 @@ public protocol PipelineObserver: AnyObject {
 
 /// Runs a pipeline's steps as a DAG: independent steps side by side up to `jobs`, each through `StepRunner`,
 /// checking the chain of custody before each step and skipping cached ones.
+// why @unchecked Sendable: the scheduling state is guarded by one lock; steps run on their own threads and
+// report back through it.
 public final class PipelineRunner: @unchecked Sendable {
     // why @unchecked: all mutable state is guarded by `cond`.
     public struct Options: Sendable {

@@ -207,6 +207,7 @@ public protocol StepRecordSink {
 }
 
 /// Keeps the latest record of each step as `<directory>/<name>.json`, written atomically.
+// why @unchecked Sendable: immutable; each write is an atomic rename of its own file.
 public final class FileStepRecordSink: StepRecordSink, @unchecked Sendable {
     // why @unchecked: immutable after init; AtomicFile writes are independent per step name.
     public let directory: String

@@ -47,6 +47,7 @@ public struct StepSpec: Sendable {
 
 /// Runs one step: fingerprints materials, runs the command (output streamed and hashed), fingerprints the
 /// products and returns the record. Cancellation (signals, timeouts, fail-fast) goes through `terminate`.
+// why @unchecked Sendable: configured before `run`; the child and the termination reason are guarded by `lock`.
 public final class StepRunner: @unchecked Sendable {
     // why @unchecked: mutable state (`child`, `stopReason`) is guarded by `lock`.
     public enum StopReason: Sendable, Equatable {

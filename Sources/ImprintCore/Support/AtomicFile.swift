@@ -17,7 +17,7 @@ public enum AtomicFile {
         var template = Array(((dir.isEmpty ? "." : dir) + "/.\(base).tmp-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         if fd < 0 { throw ImprintError.posix("create a temporary file for", path) }
-        let tmp = String(cString: template)
+        let tmp = String(nulTerminated: template)
         var ok = false
         defer {
             if !ok { unlink(tmp) }

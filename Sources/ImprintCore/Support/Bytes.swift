@@ -81,3 +81,10 @@ func parseOctalMode(_ s: String) -> UInt32? {
     guard !s.isEmpty, s.count <= 6, let v = UInt32(s, radix: 8), v <= 0o7777 else { return nil }
     return v
 }
+
+extension String {
+    /// The text of a NUL-terminated C buffer (up to its first NUL), invalid UTF-8 repaired.
+    init(nulTerminated buffer: [CChar]) {
+        self = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -25,6 +25,7 @@ public enum Console {
 
     /// True when the process started with descriptor 1 closed (`>&-`); it then points at /dev/null so that no
     /// file opened later takes its number, and writing to stdout is an error.
+    // why nonisolated(unsafe): set once by guardStandardDescriptors() at startup, before any thread exists.
     nonisolated(unsafe) public static var stdoutClosed = false
 
     /// Makes descriptors 0–2 safe before anything is opened: a closed one is pointed at /dev/null.
@@ -37,6 +38,7 @@ public enum Console {
     }
 
     /// True under -q/--quiet: `note` prints nothing.
+    // why nonisolated(unsafe): set once from the command line before any work starts, then only read.
     nonisolated(unsafe) public static var quiet = false
 
     /// What a command did, for people (counts, files written); silenced by -q/--quiet. Errors and findings go
@@ -75,6 +77,7 @@ public enum Console {
 /// live line (files, bytes, rate, and the time left when it is known) once the work has run half a second;
 /// elsewhere one line every 5 seconds once it has run 5 seconds, so a CI log shows life. Lines appear only while
 /// the counters move; `--quiet` turns it off.
+// why @unchecked Sendable: every mutable field is guarded by `lock`.
 public final class ProgressLine: @unchecked Sendable {
     // why @unchecked: all mutable state is behind `lock`.
     public static let shared = ProgressLine()
@@ -183,10 +186,11 @@ public func writeOutput(chunks: [[UInt8]], to path: String?) throws {
 /// Keeps `object` alive until the process exits. For trees of a whole context: freeing their nodes one by one
 /// takes milliseconds per ten thousand entries that exiting the process does at once.
 public func keepUntilExit(_ object: AnyObject) {
-    keptUntilExit.withLock { $0.append(object) }
+    let kept = UnsafeTransfer(object)  // only stored, never used again
+    keptUntilExit.withLock { $0.append(kept) }
 }
 
-private let keptUntilExit = Mutex<[AnyObject]>([])
+private let keptUntilExit = Mutex<[UnsafeTransfer<AnyObject>]>([])
 
 /// The context-relative form of `path` when it lies inside `context`, else nil.
 public func relativeInside(context: String, path: String) -> String? {

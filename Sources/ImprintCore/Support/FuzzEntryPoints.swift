@@ -9,7 +9,7 @@ import Glibc
 /// A target may throw (bad input is expected); it must never trap, hang, or allocate by what the input claims.
 public enum FuzzEntryPoints {
     /// Every target, by the name `ci/fuzz` and the regression fixtures use.
-    public static let targets: [String: ([UInt8]) -> Void] = [
+    public static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "tar": tar, "gzip": gzip, "pyc": pyc, "dockerignore": dockerignore, "manifest": manifest,
         "image-json": imageJSON, "image-archive": imageArchive, "history-object": historyObject,
         "history-export": historyExport, "registry": registry,

@@ -10,13 +10,12 @@ public func parallelMap<T, R>(_ items: [T], workers: Int = ProcessInfo.processIn
     let slots = UnsafeMutableBufferPointer<R>.allocate(capacity: items.count)
     defer { slots.deallocate() }
     let next = Atomic<Int>(0)
-    withoutActuallyEscaping(transform) { transform in
-        DispatchQueue.concurrentPerform(iterations: min(workers, items.count)) { _ in
-            while true {
-                let i = next.add(1, ordering: .relaxed).oldValue
-                if i >= items.count { return }
-                (slots.baseAddress! + i).initialize(to: transform(items[i]))
-            }
+    // Shared: `next` (atomic); each slot is written by the one worker that took its index.
+    concurrentWorkers(min(workers, items.count)) { _ in
+        while true {
+            let i = next.add(1, ordering: .relaxed).oldValue
+            if i >= items.count { return }
+            (slots.baseAddress! + i).initialize(to: transform(items[i]))
         }
     }
     // Every slot was initialised exactly once; move them out.
@@ -30,4 +29,24 @@ public func parallelMap<T, R>(_ items: [T], workers: Int = ProcessInfo.processIn
 public func parallelMap<T, R>(_ items: [T], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                               _ transform: (T) throws -> R) -> [Result<R, Error>] {
     parallelMap(items, workers: workers) { (item: T) -> Result<R, Error> in Result { try transform(item) } }
+}
+
+/// Carries a value across a boundary the compiler treats as concurrent, where the code around it guarantees the
+/// access is safe (the pattern swift-nio calls `UnsafeTransfer`).
+// why @unchecked Sendable: used only by `concurrentWorkers`, `LayeredDiff` and `ChildProcess`, whose call sites
+// each say how the state they share is guarded (a lock, an atomic, or slots written by exactly one thread and
+// read after it finished).
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// Runs `body(i)` for every i in 0..<count on up to all cores and returns when every call has. This is the one
+/// place ImprintCore fans work out to a thread pool; every caller documents, where it calls this, how its workers
+/// share state.
+func concurrentWorkers(_ count: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { body in
+        let transfer = UnsafeTransfer(body)
+        DispatchQueue.concurrentPerform(iterations: count) { i in transfer.value(i) }
+    }
 }

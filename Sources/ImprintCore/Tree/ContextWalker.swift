@@ -99,6 +99,7 @@ public struct ContextWalker {
     }
 
     /// A directory whose digest the workers compute once all its children are final.
+    // why @unchecked Sendable: `pending` is atomic; the node is finished by the one worker that drops it to zero.
     final class DirTask: @unchecked Sendable {
         // why @unchecked: `node` (and the children it lists) is written by the worker that lists the directory
         // and by those hashing its large files and subdirectories, each before a releasing decrement of `pending`;
@@ -141,7 +142,7 @@ public struct ContextWalker {
         init(_ walker: ContextWalker) { self.walker = walker }
 
         func run(workers: Int) {
-            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            concurrentWorkers(workers) { _ in
                 let hasher = SHA256()
                 let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileHasher.bufferSize, alignment: 64)
                 defer { buffer.deallocate() }

@@ -28,7 +28,7 @@ enum OpenSSLError {
             var buf = [CChar](repeating: 0, count: 256)
             // why: ERR_error_string_n writes at most buf.count bytes, NUL-terminated, into our buffer.
             buf.withUnsafeMutableBufferPointer { ERR_error_string_n(code, $0.baseAddress, $0.count) }
-            texts.append(String(cString: buf))
+            texts.append(String(nulTerminated: buf))
         }
         return texts.isEmpty ? "unknown OpenSSL error" : texts.joined(separator: "; ")
     }
