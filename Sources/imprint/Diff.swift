@@ -72,8 +72,8 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                registry.apply()
                 var request = DiffRequest(a: a, b: b)
+                request.registry = registry.options
                 request.platform = platform
                 request.at = at
                 request.layerSharing = !noLayerSharing

@@ -41,8 +41,7 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                registry.apply()
-                try writeOutput(try EmbeddedManifest.extract(from: source, platform: platform, stampPath: path), to: output)
+                try writeOutput(try EmbeddedManifest.extract(from: source, platform: platform, stampPath: path, registry: registry.options), to: output)
             }
         }
     }

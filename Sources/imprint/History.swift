@@ -277,13 +277,12 @@ extension ImprintCommand.History {
 
         func run() throws {
             try runReportingErrors {
-                registry.apply()
                 if let archive {
-                    Console.out(try RegistryArtifacts.pushHistoryArchive(at: archive, to: repository, name: name).prefixed)
+                    Console.out(try RegistryArtifacts.pushHistoryArchive(at: archive, to: repository, name: name, options: registry.options).prefixed)
                     return
                 }
                 let store = try history.open(create: true)
-                let r = try RegistryArtifacts.shareHistory(store, to: repository, name: name)
+                let r = try RegistryArtifacts.shareHistory(store, to: repository, name: name, options: registry.options)
                 if let m = r.merged { Console.note("imprint: merged \(m.recordsAdded) records from \(repository)") }
                 Console.out(r.pushed.prefixed)
                 Console.note("imprint: pushed \(r.records) records to \(repository) (imprint-history-\(name))")
@@ -323,12 +322,11 @@ extension ImprintCommand.History {
 
         func run() throws {
             try runReportingErrors {
-                registry.apply()
                 if output != nil || directory != nil {
-                    try RegistryArtifacts.pullHistoryArchive(from: repository, name: name, output: output, directory: directory)
+                    try RegistryArtifacts.pullHistoryArchive(from: repository, name: name, output: output, directory: directory, options: registry.options)
                     return
                 }
-                let r = try RegistryArtifacts.pullHistoryAndImport(from: repository, name: name, into: try history.open(create: true))
+                let r = try RegistryArtifacts.pullHistoryAndImport(from: repository, name: name, into: try history.open(create: true), options: registry.options)
                 Console.note("imprint: imported \(r.recordsAdded) records (\(r.recordsPresent) already present) from \(repository)")
             }
         }

@@ -45,6 +45,9 @@ struct ImprintCommand: ParsableCommand {
 
     /// Runs the command like ArgumentParser's default `main`, except that usage errors (which ArgumentParser
     /// reports with EX_USAGE, 64) exit 2 like every other kind of bad input.
+    /// When the command started: registry deadlines (--deadline, IMPRINT_DEADLINE) count from here.
+    static let started = Deadline.now()
+
     static func main() {
         // `imprint --version` is what install checks and CI logs run most: answer it before ArgumentParser
         // builds the command tree (that walk costs a few milliseconds of protocol-conformance lookups).
@@ -56,7 +59,7 @@ struct ImprintCommand: ParsableCommand {
         // mid-write; stdout handles EPIPE itself (Console.outRaw).
         signal(SIGPIPE, SIG_IGN)
         Console.guardStandardDescriptors()
-        RegistryOptions.current.commandStart = Deadline.now()
+        _ = started
         do {
             // Synchronous all the way: an async main would end in dispatch_main(), whose pthread_exit needs
             // libgcc_s.so.1 at run time, which a glibc-only container does not have.

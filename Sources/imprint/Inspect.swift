@@ -43,10 +43,9 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                registry.apply()
                 // The embedded manifest lives in a layer and may be hidden by a later one, so layers are always
                 // flattened; --tree-digest only decides whether the tree is shown for images.
-                let loaded = try SourceLoader.load(source, platform: platform, stampPath: path, withTree: true)
+                let loaded = try SourceLoader.load(source, platform: platform, stampPath: path, withTree: true, registry: registry.options)
                 let report = InspectReport(loaded, includeTree: treeDigest || !loaded.kind.isImage)
                 if json {
                     try writeOutput(report.json(), to: nil)

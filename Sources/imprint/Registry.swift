@@ -14,10 +14,13 @@ struct RegistryFlags: ParsableArguments {
         if let deadline, !(deadline > 0 && deadline.isFinite) { throw ValidationError("--deadline must be a positive number of seconds") }
     }
 
-    /// Makes the flags the defaults for `registry://` sources.
-    func apply() {
-        if insecure { RegistryOptions.current.insecure = true }
-        if let deadline { RegistryOptions.current.deadline = deadline }
+    /// The registry options these flags and the environment stand for; the deadline counts from the command's start.
+    var options: RegistryOptions {
+        var o = RegistryOptions()
+        o.commandStart = ImprintCommand.started
+        if insecure { o.insecure = true }
+        if let deadline { o.deadline = deadline }
+        return o
     }
 }
 
@@ -66,13 +69,12 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                registry.apply()
                 let result: RegistryArtifacts.AttachResult
                 if let attestation {
-                    result = try RegistryArtifacts.attachAttestation(try readFile(attestation, what: "attestation"), to: image)
+                    result = try RegistryArtifacts.attachAttestation(try readFile(attestation, what: "attestation"), to: image, options: registry.options)
                 } else {
                     let bytes = try manifest.map { try readFile($0, what: "manifest") } ?? Fingerprinter(context: context ?? ".").run().jsonBytes()
-                    result = try RegistryArtifacts.attach(bytes, to: image)
+                    result = try RegistryArtifacts.attach(bytes, to: image, options: registry.options)
                 }
                 if let tag = result.fallbackTag {
                     Console.note("imprint: the registry has no referrers API: listed under tag \(tag)")
@@ -109,8 +111,7 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                registry.apply()
-                let found = try RegistryArtifacts.findManifest(for: image)
+                let found = try RegistryArtifacts.findManifest(for: image, options: registry.options)
                 try writeOutput(found.bytes, to: output)
             }
         }

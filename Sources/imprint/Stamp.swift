@@ -100,7 +100,7 @@ extension ImprintCommand {
                 request.signatureFile = signatureFile
                 request.provenancePath = provenance
                 request.stepAttestations = stepAttestations
-                registry.apply()
+                request.registry = registry.options
                 switch try request.run() {
                 case .refused(let report):
                     Console.err("imprint: not stamping: the image does not hold this context (a cached COPY layer or a stale build?)")

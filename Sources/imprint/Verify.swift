@@ -117,7 +117,7 @@ extension ImprintCommand {
                 request.checkContainerProcesses = !noProcesses
                 request.checkLocalProcesses = processes
                 request.requiredAttestations = requiredAttestations.map(PredicateType.resolve)
-                registry.apply()
+                request.registry = registry.options
                 let report = try request.run()
                 if let attestPath, let key {
                     let vsa = Attestations.verificationSummary(report, resourceDigest: try request.imageDigest(), time: Clock.rfc3339Now())

@@ -233,12 +233,12 @@ extension DiffSide {
     }
 
     /// A side of `imprint diff`: anything `SourceLoader` reads, or `history:REF`.
-    public static func load(_ spec: String, platform: String?) throws -> DiffSide {
+    public static func load(_ spec: String, platform: String?, registry: RegistryOptions = RegistryOptions()) throws -> DiffSide {
         if ManifestReference.isHistory(spec) {
             let (m, name) = try ManifestReference.load(spec)
             return DiffSide(name: name, kind: "manifest", tree: m.tree)
         }
-        let src = try SourceLoader.load(spec, platform: platform)
+        let src = try SourceLoader.load(spec, platform: platform, registry: registry)
         var side = DiffSide(loaded: src, name: spec == "-" ? "stdin" : spec)
         if src.kind == .directory { side.contentReader = BytecodeChecker.directoryReader(root: src.path) }
         return side
@@ -256,17 +256,19 @@ public struct DiffRequest {
     public var differ = ImageDiff()
     /// Compare images that share bottom layers without hashing the shared files.
     public var layerSharing = true
+    /// How `registry://` sides are reached.
+    public var registry = RegistryOptions()
 
     public init(a: String, b: String) { self.a = a; self.b = b }
 
     /// - Returns: the report and, when layers were shared, what was skipped.
     public func run() throws -> (report: DiffReport, statistics: LayeredDiff.Statistics?) {
         if a == "-" && b == "-" { throw ImprintError.badInput("only one side can be - (stdin)") }
-        if layerSharing, let r = try LayeredDiff.compare(a, b, platform: platform, differ: differ) {
+        if layerSharing, let r = try LayeredDiff.compare(a, b, platform: platform, differ: differ, registry: registry) {
             return (r.report, r.statistics)
         }
-        var sideA = try DiffSide.load(a, platform: platform)
-        var sideB = try DiffSide.load(b, platform: platform)
+        var sideA = try DiffSide.load(a, platform: platform, registry: registry)
+        var sideB = try DiffSide.load(b, platform: platform, registry: registry)
         // A manifest against a container or image: compare the manifest with the context's subtree.
         if sideA.kind == "manifest", sideB.kind != "manifest" {
             try align(manifestSide: a, other: &sideB)

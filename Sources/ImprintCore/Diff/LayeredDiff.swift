@@ -68,10 +68,10 @@ public enum LayeredDiff {
     ///   - differ: the comparison settings (filters, metadata, bytecode checker).
     /// - Throws: what reading the images throws (missing or corrupt blobs, bad tar entries...).
     public static func compare(_ a: String, _ b: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
-                               differ: ImageDiff) throws -> Result? {
+                               differ: ImageDiff, registry: RegistryOptions = RegistryOptions()) throws -> Result? {
         let chosen = try platform.map { try Platform(parsing: $0) }
-        guard let ia = try open(a, platform: chosen) else { return nil }
-        guard let ib = try open(b, platform: chosen) else { return nil }
+        guard let ia = try open(a, platform: chosen, registry: registry) else { return nil }
+        guard let ib = try open(b, platform: chosen, registry: registry) else { return nil }
         let k = sharedPrefix(ia.info.layers, ib.info.layers)
         if k == 0 { return nil }
         let capture = Array(stampPath.utf8).pathComponents.joinedPath
@@ -142,10 +142,10 @@ public enum LayeredDiff {
     }
 
     /// Opens `spec` as an image (manifest and config only), or nil when it is something else.
-    static func open(_ spec: String, platform: Platform?) throws -> OpenedImage? {
+    static func open(_ spec: String, platform: Platform?, registry: RegistryOptions) throws -> OpenedImage? {
         if spec == "-" || spec.hasPrefix("history:") { return nil }
         if RegistryReference.isRegistry(spec) {
-            let reader = try RegistryImageReader(RegistryReference(parsing: spec))
+            let reader = try RegistryImageReader(RegistryReference(parsing: spec), options: registry)
             return OpenedImage(kind: .registry, path: spec, reader: reader, info: try reader.resolve(reference: nil, platform: platform))
         }
         let parsed = try SourceLoader.parse(spec)

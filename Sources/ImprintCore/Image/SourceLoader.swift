@@ -85,10 +85,11 @@ public enum SourceLoader {
     ///   - platform: `os/arch[/variant]` to choose from a multi-platform index.
     ///   - stampPath: where the embedded manifest is looked for (default `Imprint.defaultStampPath`).
     ///   - withTree: false to read only the image metadata (fast `inspect`).
+    ///   - registry: how `registry://` sources are reached (plain HTTP, deadline, credentials' environment).
     /// - Throws: `ImprintError` with one line naming the problem (missing or corrupt blob, escaping tar entry,
     ///   unsupported compression, no matching platform...).
     public static func load(_ spec: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
-                            withTree: Bool = true) throws -> LoadedSource {
+                            withTree: Bool = true, registry: RegistryOptions = RegistryOptions()) throws -> LoadedSource {
         let capture = Array(stampPath.utf8).pathComponents.joinedPath
         if spec == "-" {
             let (tree, captured) = try readTarStream(FileDescriptorSource(fd: 0, name: "stdin"), name: "stdin", capture: capture)
@@ -103,7 +104,7 @@ public enum SourceLoader {
         }
         if RegistryReference.isRegistry(spec) {
             let (src, captured) = try RegistrySource.load(spec, platform: try platform.map { try Platform(parsing: $0) },
-                                                          stampPath: stampPath, withTree: withTree)
+                                                          stampPath: stampPath, withTree: withTree, registry: registry)
             return finish(src, captured)
         }
         let parsed = try parse(spec)

@@ -24,6 +24,8 @@ public struct StampRequest {
     public var provenancePath: String?
     /// Step attestations (`*.link.dsse.json` from `imprint run/pipeline --attest`) to list as resolved dependencies.
     public var stepAttestations: String?
+    /// How a `registry://` image is reached.
+    public var registry = RegistryOptions()
 
     public init(image: String) { self.image = image }
 
@@ -70,7 +72,7 @@ public struct StampRequest {
             if RegistryReference.isRegistry(image) {
                 let ref = try RegistryReference(parsing: s.destination.hasPrefix("registry://") ? s.destination : "registry://" + s.destination)
                 let at = "registry://\(ref.host)/\(ref.repository)@\(s.imageDigest.prefixed)"
-                s.provenanceArtifact = try RegistryArtifacts.attachAttestation(envelope, to: at).artifactDigest
+                s.provenanceArtifact = try RegistryArtifacts.attachAttestation(envelope, to: at, options: registry).artifactDigest
             }
         }
         return .stamped(s)
@@ -96,6 +98,7 @@ public struct StampRequest {
         if RegistryReference.isRegistry(image) {
             if output != nil { throw ImprintError.badInput("a registry image is stamped in the registry; -o is only for oci-archive and docker-archive") }
             var stamper = RegistryStamper()
+            stamper.options = registry
             stamper.signatureBytes = signature
             stamper.stampPath = stampPath
             stamper.platform = try platform.map { try Platform(parsing: $0) }
@@ -115,7 +118,7 @@ public struct StampRequest {
 
     /// The same gate as `imprint verify` after deploy, bytecode checks included.
     func checkImage(_ m: Manifest) throws -> VerifyReport? {
-        let loaded = try VerifyTarget.from(try SourceLoader.load(image, platform: platform, stampPath: stampPath), spec: image)
+        let loaded = try VerifyTarget.from(try SourceLoader.load(image, platform: platform, stampPath: stampPath, registry: registry), spec: image)
         var verifier = Verifier()
         verifier.at = at
         verifier.targetExcluded = [stampPath, ManifestSignature.path(besideManifest: stampPath)]

@@ -43,7 +43,7 @@ public enum RegistryArtifacts {
     /// When the registry does not answer `OCI-Subject`, the artifact is also listed in an index under the tag
     /// `sha256-<hex>.imprint` (existing entries kept).
     public static func attach(_ manifestBytes: [UInt8], to spec: String, client: RegistryClient? = nil,
-                              options: RegistryOptions = RegistryOptions.current) throws -> AttachResult {
+                              options: RegistryOptions = RegistryOptions()) throws -> AttachResult {
         let manifest = try Manifest.parse(manifestBytes, source: "manifest")
         let ref = try RegistryReference(parsing: spec)
         let client = try client ?? RegistryClient(for: ref, options: options)
@@ -125,7 +125,7 @@ public enum RegistryArtifacts {
     /// `org.opencontainers.image.created`, then the last listed), fetches and checks it.
     /// - Throws: `notFound` when nothing is attached; `badInput` when the artifact is inconsistent.
     public static func findManifest(for spec: String, client: RegistryClient? = nil,
-                                    options: RegistryOptions = RegistryOptions.current) throws -> Found {
+                                    options: RegistryOptions = RegistryOptions()) throws -> Found {
         let ref = try RegistryReference(parsing: spec)
         let client = try client ?? RegistryClient(for: ref, options: options)
         let repo = ref.repository
@@ -189,7 +189,7 @@ public enum RegistryArtifacts {
     /// - Returns: the artifact manifest digest.
     @discardableResult
     public static func pushHistory(archive: [UInt8], to spec: String, name: String = "default",
-                                   options: RegistryOptions = RegistryOptions.current, client: RegistryClient? = nil) throws -> Digest {
+                                   options: RegistryOptions = RegistryOptions(), client: RegistryClient? = nil) throws -> Digest {
         let ref = try RegistryReference(parsing: spec, requireReference: false)
         let tag = try historyTag(name)
         let client = try client ?? RegistryClient(for: ref, options: options)
@@ -223,7 +223,7 @@ public enum RegistryArtifacts {
     /// history that lacks records it held. Only a tag the registry reports absent (404) counts as no history.
     /// If another runner moves the tag while this one merges, the merge starts over (a few times).
     public static func shareHistory(_ store: HistoryStore, to spec: String, name: String = "default",
-                                    options: RegistryOptions = RegistryOptions.current, client: RegistryClient? = nil) throws -> HistoryShareResult {
+                                    options: RegistryOptions = RegistryOptions(), client: RegistryClient? = nil) throws -> HistoryShareResult {
         let ref = try RegistryReference(parsing: spec, requireReference: false)
         let tag = try historyTag(name)
         let client = try client ?? RegistryClient(for: ref, options: options)
@@ -255,7 +255,7 @@ public enum RegistryArtifacts {
     /// - Returns: the archive's digest.
     @discardableResult
     public static func pullHistory(from spec: String, name: String = "default", to path: String,
-                                   options: RegistryOptions = RegistryOptions.current, client: RegistryClient? = nil,
+                                   options: RegistryOptions = RegistryOptions(), client: RegistryClient? = nil,
                                    pinned: Digest? = nil) throws -> Digest {
         let ref = try RegistryReference(parsing: spec, requireReference: false)
         let tag = try historyTag(name)
@@ -345,30 +345,32 @@ public enum RegistryArtifacts {
 extension RegistryArtifacts {
     /// Pushes an export archive, or the directory it was unpacked into, as the shared history NAME.
     /// - Throws: `notFound` when `path` does not exist; registry errors.
-    public static func pushHistoryArchive(at path: String, to repository: String, name: String) throws -> Digest {
+    public static func pushHistoryArchive(at path: String, to repository: String, name: String, options: RegistryOptions = RegistryOptions()) throws -> Digest {
         var st = stat()
         guard stat(path, &st) == 0 else { throw ImprintError(.notFound, "cannot read \(path): no such file or directory") }
         let archive = (st.st_mode & S_IFMT) == S_IFDIR ? try archiveDirectory(path) : try readFile(path, what: "history archive")
-        return try pushHistory(archive: archive, to: repository, name: name)
+        return try pushHistory(archive: archive, to: repository, name: name, options: options)
     }
 
     /// Pulls the shared history NAME's export archive into `output`, or unpacks it into the new `directory`.
-    public static func pullHistoryArchive(from repository: String, name: String, output: String?, directory: String?) throws {
+    public static func pullHistoryArchive(from repository: String, name: String, output: String?, directory: String?,
+                                          options: RegistryOptions = RegistryOptions()) throws {
         if let output {
-            try pullHistory(from: repository, name: name, to: output)
+            try pullHistory(from: repository, name: name, to: output, options: options)
         } else if let directory {
             let tmp = NSTemporaryDirectory() + "/imprint-history-\(getpid()).tar.gz"
             defer { unlink(tmp) }
-            try pullHistory(from: repository, name: name, to: tmp)
+            try pullHistory(from: repository, name: name, to: tmp, options: options)
             try extractArchive(tmp, into: directory)
         }
     }
 
     /// Pulls the shared history NAME and imports it into `store` (every object verified before it is added).
-    public static func pullHistoryAndImport(from repository: String, name: String, into store: HistoryStore) throws -> HistoryImportResult {
+    public static func pullHistoryAndImport(from repository: String, name: String, into store: HistoryStore,
+                                            options: RegistryOptions = RegistryOptions()) throws -> HistoryImportResult {
         let tmp = NSTemporaryDirectory() + "/imprint-history-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).gz"
         defer { unlink(tmp) }
-        try pullHistory(from: repository, name: name, to: tmp)
+        try pullHistory(from: repository, name: name, to: tmp, options: options)
         return try store.importArchive(tmp)
     }
 
@@ -383,7 +385,7 @@ extension RegistryArtifacts {
     /// predicate type as an annotation; listed in the `sha256-<hex>.imprint` index when the registry has no
     /// referrers API.
     public static func attachAttestation(_ envelopeBytes: [UInt8], to spec: String, client: RegistryClient? = nil,
-                                         options: RegistryOptions = RegistryOptions.current) throws -> AttachResult {
+                                         options: RegistryOptions = RegistryOptions()) throws -> AttachResult {
         let envelope = try DSSEEnvelope.parse(envelopeBytes, what: "attestation")
         let statement = try InTotoStatement.parse(envelope, what: "attestation")
         let ref = try RegistryReference(parsing: spec)
@@ -435,7 +437,7 @@ extension RegistryArtifacts {
     /// whose statement names that image (by its manifest digest). Fails closed: a candidate that cannot be
     /// fetched, parsed or verified does not count.
     public static func checkAttestations(for spec: String, predicateTypes: [String], key: Ed25519PublicKey,
-                                         client: RegistryClient? = nil, options: RegistryOptions = RegistryOptions.current) throws -> (subject: Digest, checks: [AttestationCheck]) {
+                                         client: RegistryClient? = nil, options: RegistryOptions = RegistryOptions()) throws -> (subject: Digest, checks: [AttestationCheck]) {
         let ref = try RegistryReference(parsing: spec)
         let client = try client ?? RegistryClient(for: ref, options: options)
         let repo = ref.repository

@@ -35,7 +35,7 @@ public final class RegistryClient {
     ///   - insecure: plain HTTP; loopback hosts use plain HTTP anyway.
     ///   - transport: nil for `URLSessionTransport`.
     ///   - credentials: nil to look them up (`RegistryCredentials.lookup`).
-    public init(host: String, options: RegistryOptions = RegistryOptions.current, transport: HTTPTransport? = nil,
+    public init(host: String, options: RegistryOptions = RegistryOptions(), transport: HTTPTransport? = nil,
                 credentials: RegistryCredentials?? = nil) throws {
         self.host = host
         self.options = options
@@ -50,7 +50,7 @@ public final class RegistryClient {
     }
 
     /// A client for the registry of `reference`.
-    public convenience init(for reference: RegistryReference, options: RegistryOptions = RegistryOptions.current,
+    public convenience init(for reference: RegistryReference, options: RegistryOptions = RegistryOptions(),
                             transport: HTTPTransport? = nil) throws {
         try self.init(host: reference.host, options: options, transport: transport)
     }

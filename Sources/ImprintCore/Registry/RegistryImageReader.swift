@@ -10,9 +10,9 @@ public final class RegistryImageReader: ImageReader {
     /// The manifest or index the reference points at (before choosing a platform).
     public private(set) var topDescriptor: Descriptor?
 
-    public init(_ reference: RegistryReference, client: RegistryClient? = nil) throws {
+    public init(_ reference: RegistryReference, client: RegistryClient? = nil, options: RegistryOptions = RegistryOptions()) throws {
         self.reference = reference
-        self.client = try client ?? RegistryClient(for: reference)
+        self.client = try client ?? RegistryClient(for: reference, options: options)
     }
 
     /// Resolves the image; `reference` is ignored (the `RegistryReference` carries the tag or digest).
@@ -86,8 +86,9 @@ public final class RegistryImageReader: ImageReader {
 public enum RegistrySource {
     /// Reads a `registry://` image: metadata, and (with `withTree`) every layer flattened into a tree.
     /// - Returns: the source and the captured content of `stampPath` (for `SourceLoader` to parse).
-    static func load(_ spec: String, platform: Platform?, stampPath: String, withTree: Bool) throws -> (LoadedSource, [UInt8]?) {
-        let reader = try RegistryImageReader(RegistryReference(parsing: spec))
+    static func load(_ spec: String, platform: Platform?, stampPath: String, withTree: Bool,
+                     registry: RegistryOptions) throws -> (LoadedSource, [UInt8]?) {
+        let reader = try RegistryImageReader(RegistryReference(parsing: spec), options: registry)
         let info = try reader.resolve(reference: nil, platform: platform)
         var src = LoadedSource(kind: .registry, path: spec, tree: Tree(), image: info, stampPath: stampPath)
         if !withTree { return (src, nil) }
@@ -116,13 +117,13 @@ extension SourceLoader {
     /// layer (the last layer, when `imprint stamp` added it). Falls back to `load` when the image has no stamp
     /// layer or the manifest is not in it (a Dockerfile COPY put it elsewhere). The returned `tree` is empty
     /// when only the stamp layer was read.
-    public static func loadEmbeddedManifestOnly(_ spec: String, platform: String? = nil,
-                                                stampPath: String = Imprint.defaultStampPath) throws -> LoadedSource {
-        guard RegistryReference.isRegistry(spec) else { return try load(spec, platform: platform, stampPath: stampPath) }
-        let reader = try RegistryImageReader(RegistryReference(parsing: spec))
+    public static func loadEmbeddedManifestOnly(_ spec: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
+                                                registry: RegistryOptions = RegistryOptions()) throws -> LoadedSource {
+        guard RegistryReference.isRegistry(spec) else { return try load(spec, platform: platform, stampPath: stampPath, registry: registry) }
+        let reader = try RegistryImageReader(RegistryReference(parsing: spec), options: registry)
         let info = try reader.resolve(reference: nil, platform: try platform.map { try Platform(parsing: $0) })
         guard let captured = try RegistrySource.stampLayerContent(reader, info, stampPath: stampPath) else {
-            return try load(spec, platform: platform, stampPath: stampPath)
+            return try load(spec, platform: platform, stampPath: stampPath, registry: registry)
         }
         var src = LoadedSource(kind: .registry, path: spec, tree: Tree(), image: info, stampPath: stampPath)
         src.embeddedManifestBytes = captured
@@ -139,9 +140,9 @@ extension SourceLoader {
     /// - Parameter ref: `registry://HOST[:PORT]/REPO[:TAG|@sha256:…]`.
     /// - Throws: `notFound` when the image has no embedded manifest; `badInput` when it is not valid;
     ///   registry and digest errors as one line.
-    public static func embeddedManifest(fromRegistry ref: String, platform: String? = nil,
-                                        stampPath: String = Imprint.defaultStampPath) throws -> (Manifest, [UInt8]) {
-        let src = try loadEmbeddedManifestOnly(ref, platform: platform, stampPath: stampPath)
+    public static func embeddedManifest(fromRegistry ref: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
+                                        registry: RegistryOptions = RegistryOptions()) throws -> (Manifest, [UInt8]) {
+        let src = try loadEmbeddedManifestOnly(ref, platform: platform, stampPath: stampPath, registry: registry)
         if let problem = src.embeddedManifestProblem {
             throw ImprintError.badInput("\(ref): the file at /\(stampPath) is not a valid imprint manifest: \(problem)")
         }

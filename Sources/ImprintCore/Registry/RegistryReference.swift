@@ -144,8 +144,4 @@ public struct RegistryOptions: Sendable {
         c.environment = environment
         return c
     }
-
-    /// The options `SourceLoader` uses for `registry://` sources; the CLI sets `insecure` from `--insecure`.
-    // why nonisolated(unsafe): written once by the command before any work starts, then only read.
-    nonisolated(unsafe) public static var current = RegistryOptions()
 }

@@ -14,7 +14,7 @@ public struct RegistryStamper {
     public var platform: Platform?
     /// A signature document stored beside the manifest in the stamp layer (`stamp --key`).
     public var signatureBytes: [UInt8]?
-    public var options = RegistryOptions.current
+    public var options = RegistryOptions()
 
     /// What a registry stamp produced and pushed.
     public struct Result {

@@ -26,6 +26,8 @@ public struct VerifyRequest {
     public var checkLocalProcesses = false
     /// For a registry image: predicate types of attestations that must be attached, signed by `pubkey`, about it.
     public var requiredAttestations: [String] = []
+    /// How registries (and a Python probe's HTTP endpoint) are reached: plain HTTP, deadline, environment.
+    public var registry = RegistryOptions()
 
     public init(target: String) { self.target = target }
 
@@ -43,7 +45,7 @@ public struct VerifyRequest {
         guard RegistryReference.isRegistry(target) else { return nil }
         let ref = try RegistryReference(parsing: target)
         if let d = ref.digest { return d }
-        return try RegistryClient(for: ref, options: RegistryOptions.current).manifestDescriptor(ref.repository, reference: ref.manifestReference)?.digest
+        return try RegistryClient(for: ref, options: registry).manifestDescriptor(ref.repository, reference: ref.manifestReference)?.digest
     }
 
     func attestationFindings() throws -> [VerifyFinding] {
@@ -52,7 +54,7 @@ public struct VerifyRequest {
         }
         guard let pubkey else { throw ImprintError.badInput("--require-attestation needs --pubkey KEY") }
         let key = try Ed25519PublicKey(pemFile: pubkey)
-        let (subject, checks) = try RegistryArtifacts.checkAttestations(for: target, predicateTypes: requiredAttestations, key: key)
+        let (subject, checks) = try RegistryArtifacts.checkAttestations(for: target, predicateTypes: requiredAttestations, key: key, options: registry)
         return checks.map { c in
             if let by = c.satisfiedBy {
                 return VerifyFinding(.attestation, .info, path: "", message: "\(c.predicateType): signed by the key, about \(subject) (artifact \(by))",
@@ -80,7 +82,7 @@ public struct VerifyRequest {
         if target.hasPrefix("http://") || target.hasPrefix("https://") {
             // A running Python process, through the evidence its probe serves.
             let loaded = try manifest.map { try ManifestReference.load($0) }
-            let evidence = try RuntimeEvidence.fetch(target, client: HTTPClient(RegistryOptions.current.httpConfiguration))
+            let evidence = try RuntimeEvidence.fetch(target, client: HTTPClient(registry.httpConfiguration))
             return evidence.report(target: target, manifest: loaded?.manifest, manifestSource: loaded?.name, expected: expect)
         }
         if LiveSource.isLive(target) { return try verifyLive(verifier) }
@@ -96,8 +98,8 @@ public struct VerifyRequest {
 
     func verifyStamp(_ base: Verifier) throws -> VerifyReport {
         var verifier = base
-        let src = try (pubkey == nil ? SourceLoader.loadEmbeddedManifestOnly(target, platform: platform)
-                                     : SourceLoader.load(target, platform: platform))
+        let src = try (pubkey == nil ? SourceLoader.loadEmbeddedManifestOnly(target, platform: platform, registry: registry)
+                                     : SourceLoader.load(target, platform: platform, registry: registry))
         if let problem = src.embeddedManifestProblem { throw ImprintError.badInput(problem) }
         guard let m = src.embeddedManifest else { throw noManifest() }
         let sigPath = ManifestSignature.path(besideManifest: Imprint.defaultStampPath)
@@ -110,7 +112,7 @@ public struct VerifyRequest {
 
     func verifyTree(_ base: Verifier) throws -> VerifyReport {
         var verifier = base
-        let loaded = try VerifyTarget.load(target, platform: platform, python: python)
+        let loaded = try VerifyTarget.load(target, platform: platform, python: python, registry: registry)
         verifier.bytecode = loaded.bytecode
         let (manifestValue, manifestSource, emittedAt): (Manifest, String, String?)
         if let manifest {

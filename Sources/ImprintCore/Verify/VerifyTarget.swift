@@ -61,8 +61,8 @@ public struct VerifyTarget {
 
     /// Reads `spec` (a directory, a tar stream or file, an image) and finds its embedded manifest.
     /// - Throws: `badInput` for a manifest file (it is not a deployed tree) or an embedded manifest that is invalid.
-    public static func load(_ spec: String, platform: String? = nil, python: String? = nil) throws -> VerifyTarget {
-        try from(try SourceLoader.load(spec, platform: platform), spec: spec, python: python)
+    public static func load(_ spec: String, platform: String? = nil, python: String? = nil, registry: RegistryOptions = RegistryOptions()) throws -> VerifyTarget {
+        try from(try SourceLoader.load(spec, platform: platform, registry: registry), spec: spec, python: python)
     }
 
     /// A loaded source as a verify target.
@@ -106,14 +106,15 @@ extension EmbeddedManifest {
     /// the build context (`fingerprint --emit`) and copied along, found where `imprint verify` finds it. From a
     /// registry only the manifest, config and stamp layer are read unless the stamp is missing.
     /// - Throws: `notFound` when there is none; `badInput` when the file at `stampPath` is not a valid manifest.
-    public static func extract(from source: String, platform: String?, stampPath: String = Imprint.defaultStampPath) throws -> [UInt8] {
-        let loaded = try SourceLoader.loadEmbeddedManifestOnly(source, platform: platform, stampPath: stampPath)
+    public static func extract(from source: String, platform: String?, stampPath: String = Imprint.defaultStampPath,
+                               registry: RegistryOptions = RegistryOptions()) throws -> [UInt8] {
+        let loaded = try SourceLoader.loadEmbeddedManifestOnly(source, platform: platform, stampPath: stampPath, registry: registry)
         if let problem = loaded.embeddedManifestProblem {
             throw ImprintError.badInput("\(source): the file at /\(loaded.stampPath) is not a valid imprint manifest: \(problem)")
         }
         if let bytes = loaded.embeddedManifestBytes { return bytes }
         let full = loaded.tree.root.childCount == 0 && RegistryReference.isRegistry(source)
-            ? try SourceLoader.load(source, platform: platform, stampPath: stampPath) : loaded
+            ? try SourceLoader.load(source, platform: platform, stampPath: stampPath, registry: registry) : loaded
         if stampPath == Imprint.defaultStampPath, loaded.kind != .manifestFile,
            let embedded = try VerifyTarget.from(full, spec: source).embedded {
             return embedded.bytes
