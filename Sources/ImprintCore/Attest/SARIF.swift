@@ -105,8 +105,9 @@ public enum SARIF {
         for c in r.config {
             results.append(Result(rule: "imprint/diff/config", level: "warning", message: "config \(c.field): \(c.a ?? "(none)") → \(c.b ?? "(none)")", path: nil))
         }
-        for (side, b) in r.bytecodeDifferences {
-            results.append(Result(rule: "imprint/diff/bytecode", level: "warning", message: "[\(side.uppercased())] \(b.path): \(b.kind): \(b.message)", path: b.path))
+        for (side, f) in r.bytecodeDifferences {
+            let path = f.path.lossyString
+            results.append(Result(rule: "imprint/diff/bytecode", level: "warning", message: "[\(side.rawValue.uppercased())] \(path): \(f.kind.rawValue): \(f.detail)", path: path))
         }
         return document(rules: rules, results: results, root: nil, success: true)
     }

@@ -65,7 +65,9 @@ public enum DiffReportFormat {
         if !r.bytecodeDifferences.isEmpty {
             lines.append("")
             lines.append(paint("bytecode (\(r.bytecodeDifferences.count)):", "1"))
-            for (side, i) in r.bytecodeDifferences { lines.append("  [\(side.uppercased())] /\(i.path): \(i.kind): \(i.message)") }
+            for (side, f) in r.bytecodeDifferences {
+                lines.append("  [\(side.rawValue.uppercased())] /\(f.path.lossyString): \(f.kind.rawValue): \(f.detail)")
+            }
         }
         if !r.config.isEmpty {
             lines.append("")
@@ -174,10 +176,10 @@ public enum DiffReportFormat {
         }
         w.endArray()
         w.beginArray("bytecode")
-        for (side, i) in r.bytecodeDifferences {
+        for (side, f) in r.bytecodeDifferences {
             w.compact(nil) { o in
-                o.beginObject(); o.string("side", side); o.string("class", i.kind); o.string("severity", i.severity)
-                o.string("path", "/" + i.path); o.string("message", i.message); o.endObject()
+                o.beginObject(); o.string("side", side.rawValue); o.string("class", f.kind.rawValue); o.string("severity", f.severity.rawValue)
+                o.string("path", "/" + f.path.lossyString); o.string("message", f.detail); o.endObject()
             }
         }
         w.endArray()

@@ -76,8 +76,8 @@ public struct DiffReport {
     /// Layers by position: `shared` while both images have the same diff_id at the same position.
     public var sharedLayers: Int
     public var manifestChanges: [TreeChange]
-    public var bytecodeA: [BytecodeIssue]
-    public var bytecodeB: [BytecodeIssue]
+    public var bytecodeA: [BytecodeFinding]
+    public var bytecodeB: [BytecodeFinding]
     public var directoriesVisited: Int
 
     public var identical: Bool {
@@ -89,24 +89,18 @@ public struct DiffReport {
         !a.layers.isEmpty && !b.layers.isEmpty && (a.layers.map(\.diffID) != b.layers.map(\.diffID))
     }
 
-    /// Bytecode findings present on one side and not the other (path + class).
-    public var bytecodeDifferences: [(side: String, issue: BytecodeIssue)] {
-        let ka = Set(bytecodeA.map { "\($0.kind)|\($0.path)" }), kb = Set(bytecodeB.map { "\($0.kind)|\($0.path)" })
-        return bytecodeA.filter { !kb.contains("\($0.kind)|\($0.path)") }.map { ("a", $0) }
-            + bytecodeB.filter { !ka.contains("\($0.kind)|\($0.path)") }.map { ("b", $0) }
+    /// Which side of a diff something was found on.
+    public enum Side: String, Sendable { case a, b }
+
+    /// Bytecode findings present on one side and not the other (same class and path).
+    public var bytecodeDifferences: [(side: Side, finding: BytecodeFinding)] {
+        struct Key: Hashable { var kind: BytecodeFinding.Kind; var path: Bytes }
+        let ka = Set(bytecodeA.map { Key(kind: $0.kind, path: $0.path) }), kb = Set(bytecodeB.map { Key(kind: $0.kind, path: $0.path) })
+        return bytecodeA.filter { !kb.contains(Key(kind: $0.kind, path: $0.path)) }.map { (Side.a, $0) }
+            + bytecodeB.filter { !ka.contains(Key(kind: $0.kind, path: $0.path)) }.map { (Side.b, $0) }
     }
 }
 
-/// A bytecode finding as diff reports it (filled from the verify bytecode checks).
-public struct BytecodeIssue {
-    public var kind: String
-    public var severity: String
-    public var path: String
-    public var message: String
-    public init(kind: String, severity: String, path: String, message: String) {
-        self.kind = kind; self.severity = severity; self.path = path; self.message = message
-    }
-}
 
 /// Compares two sides: files, config, layers, embedded manifests.
 public struct ImageDiff {
@@ -116,7 +110,7 @@ public struct ImageDiff {
     /// `--ignore` globs: leave matching paths out.
     public var ignore: [String] = []
     /// The bytecode checks of a side (default: verify's checks on what the side holds).
-    public var bytecode: (DiffSide) -> [BytecodeIssue] = { $0.bytecodeIssues() }
+    public var bytecode: (DiffSide) -> [BytecodeFinding] = { $0.bytecodeFindings() }
 
     public init() {}
 
@@ -224,12 +218,10 @@ extension ImageDiff {
 extension DiffSide {
     /// Verify's bytecode checks on this side (headers and source hashes captured while streaming, or the files on
     /// disk for a directory).
-    public func bytecodeIssues() -> [BytecodeIssue] {
+    public func bytecodeFindings() -> [BytecodeFinding] {
         var hashes: [Bytes: [UInt32: UInt64]] = [:]
         tree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
-        return BytecodeChecker(content: contentReader, sourceHashes: hashes).check(tree).map {
-            BytecodeIssue(kind: $0.kind.rawValue, severity: $0.severity.rawValue, path: $0.path.lossyString, message: $0.detail)
-        }
+        return BytecodeChecker(content: contentReader, sourceHashes: hashes).check(tree)
     }
 
     /// A side of `imprint diff`: anything `SourceLoader` reads, or `history:REF`.

@@ -162,14 +162,3 @@ public enum Hygiene {
         return secretSuffixes.contains { name.hasSuffix($0) }
     }
 }
-
-/// `1.5 MiB`, `312 B`: sizes for people.
-public func formatBytes(_ n: UInt64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var v = Double(n)
-    var u = 0
-    while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
-    if u == 0 { return "\(n) B" }
-    let tenths = Int((v * 10).rounded())
-    return "\(tenths / 10).\(tenths % 10) \(units[u])"
-}

@@ -401,7 +401,3 @@ public struct ContextWalker {
         }
     }
 }
-
-/// glibc's gnu_dev_major/minor are macros Swift cannot see; the same bit layout.
-func devMajor(_ dev: UInt64) -> UInt32 { UInt32(((dev >> 32) & 0xFFFF_F000) | ((dev >> 8) & 0x0000_0FFF)) }
-func devMinor(_ dev: UInt64) -> UInt32 { UInt32(((dev >> 12) & 0xFFFF_FF00) | (dev & 0x0000_00FF)) }
