@@ -59,6 +59,24 @@ enum Peers {
         return statement
     }
 
+    @Test func aLocalImagesVerificationSummaryNamesTheImageNotTheContext() throws {
+        try Peers.require()
+        try withTempDir { dir in
+            try keys(dir)
+            try writeFile(dir + "/ctx/app.py", "print(1)\n")
+            try sh("umoci init --layout img && umoci new --image img:latest", cwd: dir)
+            let root = try imprint("fingerprint", dir + "/ctx", "--digest-only", "-q").out.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try imprint("stamp", "oci:\(dir)/img:latest", "--context", dir + "/ctx", "-q").status == 0)
+            let r = try imprint("verify", "oci:\(dir)/img:latest", "--stamp-only", "--expect", root, "--attest", dir + "/vsa.dsse.json", "--key", dir + "/k.key", "-q")
+            #expect(r.status == 0, "\(r.err)")
+            let st = try accepted(dir + "/vsa.dsse.json", pub: dir + "/k.pub", predicateSchema: "slsa-vsa-v1.schema.json")
+            let index = try jsonObject(try Data(contentsOf: URL(fileURLWithPath: dir + "/img/index.json")))
+            let manifest = (index["manifests"] as? [[String: Any]])?.first?["digest"] as? String
+            let subject = ((st["subject"] as? [[String: Any]])?.first?["digest"] as? [String: String])?["sha256"]
+            #expect(subject.map { "sha256:" + $0 } == manifest && manifest != root, "\(st)")
+        }
+    }
+
     @Test func theContextAttestationIsAcceptedBySecuresystemslibAndTheAttestationBindings() throws {
         try Peers.require()
         try withTempDir { dir in

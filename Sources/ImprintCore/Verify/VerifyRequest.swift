@@ -40,9 +40,15 @@ public struct VerifyRequest {
         return report
     }
 
-    /// The image's manifest digest, for a registry target (what attestations about it name).
+    /// The image's digest, what attestations about it name: the manifest digest for a registry image, an OCI layout
+    /// or an oci-archive; the image ID (config digest) for a docker-archive, which has no manifest of its own.
+    /// Nil for targets that are not images.
     public func imageDigest() throws -> Digest? {
-        guard RegistryReference.isRegistry(target) else { return nil }
+        guard RegistryReference.isRegistry(target) else {
+            guard !LiveSource.isLive(target), target != "-", let parsed = try? SourceLoader.parse(target), parsed.kind.isImage else { return nil }
+            guard let image = try SourceLoader.load(target, platform: platform, withTree: false, registry: registry).image else { return nil }
+            return image.digest
+        }
         let ref = try RegistryReference(parsing: target)
         if let d = ref.digest { return d }
         return try RegistryClient(for: ref, options: registry).manifestDescriptor(ref.repository, reference: ref.manifestReference)?.digest
