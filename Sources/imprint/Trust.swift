@@ -23,7 +23,7 @@ extension ImprintCommand {
             """
         )
 
-        @Option(name: .shortAndLong, help: "Path prefix of the key pair: writes PREFIX.key and PREFIX.pub.", completion: .file())
+        @Option(name: .shortAndLong, help: "Path prefix of the key pair: writes PREFIX.key and PREFIX.pub (a trailing .key or .pub is dropped).", completion: .file())
         var output: String
 
         @Flag(help: "Replace PREFIX.key and PREFIX.pub when they exist.")
@@ -33,7 +33,8 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                let keyPath = output + ".key", pubPath = output + ".pub"
+                let prefix = output.hasSuffix(".key") || output.hasSuffix(".pub") ? String(output.dropLast(4)) : output
+                let keyPath = prefix + ".key", pubPath = prefix + ".pub"
                 if !force {
                     for p in [keyPath, pubPath] where FileManager.default.fileExists(atPath: p) {
                         throw ImprintError(.badInput, "\(p) exists; pass --force to replace it")

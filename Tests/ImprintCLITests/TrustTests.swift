@@ -92,7 +92,7 @@ import Glibc
             openssl pkey -in k.key -pubout | cmp - k.pub
             """, cwd: tmp)
             let before = try Data(contentsOf: URL(fileURLWithPath: tmp + "/k.key"))
-            let again = try imprint("keygen", "-o", "k", cwd: tmp)
+            let again = try imprint("keygen", "-o", "k.key", cwd: tmp)  // the same pair: a trailing .key is the prefix's
             #expect(again.status == 2)
             #expect(again.err.contains("k.key exists") && again.err.contains("--force"))
             #expect(try Data(contentsOf: URL(fileURLWithPath: tmp + "/k.key")) == before)
