@@ -42,14 +42,7 @@ extension ImprintCommand {
         @Option(help: "Output format: json (the manifest), sha256sum (for sha256sum -c), mtree (for mtree -f), sarif (the hygiene findings, SARIF 2.1.0).")
         var format: Format = .json
 
-        @Option(name: [.customShort("f"), .customLong("file")], help: "The Dockerfile; <Dockerfile>.dockerignore next to it replaces .dockerignore.", completion: .file())
-        var dockerfile: String?
-
-        @Option(name: .customLong("ignore-file"), help: "Use this ignore file instead of the context's.", completion: .file())
-        var ignoreFile: String?
-
-        @Option(name: .customLong("ignore-semantics"), help: "buildkit (current Docker) or classic (legacy builder, buildah/podman 1.28).")
-        var semantics: IgnoreSemantics = .buildkit
+        @OptionGroup var ignore: IgnoreOptions
 
         @Option(help: "Also write the manifest to this path inside the context (excluded from its own digest) for a Dockerfile COPY.")
         var emit: String?
@@ -85,9 +78,9 @@ extension ImprintCommand {
         func run() throws {
             try runReportingErrors {
                 var fp = Fingerprinter(context: context)
-                fp.dockerfile = dockerfile
-                fp.ignoreFile = ignoreFile
-                fp.semantics = semantics
+                fp.dockerfile = ignore.dockerfile
+                fp.ignoreFile = ignore.ignoreFile
+                fp.semantics = ignore.semantics
                 fp.largeFileThreshold = largeFileMiB << 20
                 fp.excludeOwnOutputs(emit: emit, output: output, digestFile: digestFile)
                 let check = StaleCopyCheck(against: against, storeLocation: history.location)

@@ -24,14 +24,7 @@ extension ImprintCommand {
         @Argument(help: "The build context directory.", completion: .directory)
         var context: String = "."
 
-        @Option(name: [.customShort("f"), .customLong("file")], help: "The Dockerfile, to pick its <Dockerfile>.dockerignore.", completion: .file())
-        var dockerfile: String?
-
-        @Option(name: .customLong("ignore-file"), help: "Use this ignore file instead.", completion: .file())
-        var ignoreFile: String?
-
-        @Option(name: .customLong("ignore-semantics"), help: "buildkit (default) or classic (the legacy builder).")
-        var semantics: IgnoreSemantics = .buildkit
+        @OptionGroup var ignore: IgnoreOptions
 
         @Flag(help: "Indent by depth instead of printing full paths.")
         var tree = false
@@ -45,7 +38,7 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                let listing = try ContextListing.list(context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics)
+                let listing = try ContextListing.list(context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: ignore.semantics)
                 if output.json {
                     Console.outRaw(listing.json())
                 } else {

@@ -24,6 +24,18 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 
 extension IgnoreSemantics: ExpressibleByArgument {}
 
+/// `-f`, `--ignore-file`, `--ignore-semantics`: which ignore file the builder reads, and how it reads it.
+struct IgnoreOptions: ParsableArguments {
+    @Option(name: [.customShort("f"), .customLong("file")], help: "The Dockerfile; <Dockerfile>.dockerignore next to it replaces .dockerignore.", completion: .file())
+    var dockerfile: String?
+
+    @Option(name: .customLong("ignore-file"), help: "Use this ignore file instead of the context's.", completion: .file())
+    var ignoreFile: String?
+
+    @Option(name: .customLong("ignore-semantics"), help: "buildkit (current Docker; the default) or classic (the legacy builder, buildah/podman 1.28).")
+    var semantics: IgnoreSemantics = .buildkit
+}
+
 /// `--format text|json` for commands whose output is text or JSON (`--json` stays as a hidden alias).
 struct TextOrJSONFormat: ParsableArguments {
     enum Format: String, CaseIterable, ExpressibleByArgument { case text, json }

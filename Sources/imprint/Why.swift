@@ -27,14 +27,7 @@ extension ImprintCommand {
         @Option(help: "The build context (default: the working directory).", completion: .directory)
         var context: String = "."
 
-        @Option(name: [.customShort("f"), .customLong("file")], help: "The Dockerfile, to pick its <Dockerfile>.dockerignore.", completion: .file())
-        var dockerfile: String?
-
-        @Option(name: .customLong("ignore-file"), help: "Use this ignore file instead.", completion: .file())
-        var ignoreFile: String?
-
-        @Option(name: .customLong("ignore-semantics"), help: "buildkit (default) or classic (the legacy builder).")
-        var semantics: IgnoreSemantics = .buildkit
+        @OptionGroup var ignore: IgnoreOptions
 
         @OptionGroup var output: TextOrJSONFormat
 
@@ -44,12 +37,12 @@ extension ImprintCommand {
             var allSent = true
             try runReportingErrors {
                 guard !paths.isEmpty else { throw ImprintError.badInput("name at least one path") }
-                let mine = try ContextExplainer.explain(paths, context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics)
-                let other: IgnoreSemantics = semantics == .buildkit ? .classic : .buildkit
-                let theirs = try ContextExplainer.explain(paths, context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: other)
+                let mine = try ContextExplainer.explain(paths, context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: ignore.semantics)
+                let other: IgnoreSemantics = ignore.semantics == .buildkit ? .classic : .buildkit
+                let theirs = try ContextExplainer.explain(paths, context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: other)
                 allSent = mine.allSatisfy { $0.verdict != .excluded && $0.verdict != .excludedByParent }
                 if output.json {
-                    Console.outRaw(ContextExplainer.json(mine, semantics: semantics, other: zip(mine, theirs).map { $0.verdict == $1.verdict ? nil : ($1, other) }))
+                    Console.outRaw(ContextExplainer.json(mine, semantics: ignore.semantics, other: zip(mine, theirs).map { $0.verdict == $1.verdict ? nil : ($1, other) }))
                 } else {
                     for (a, b) in zip(mine, theirs) {
                         Console.out("\(a.path)\(a.isDirectory ? "/" : ""): \(a.summary)")
