@@ -53,14 +53,22 @@ public enum RegistryArtifacts {
         let root = manifest.rootDigest.prefixed
         let layer = Descriptor(mediaType: manifestLayerType, digest: SHA256.hash(payload), size: UInt64(payload.count),
                                annotations: [Imprint.digestLabel: root, "org.opencontainers.image.title": "manifest.json"])
+        return try pushReferrer(client, repo: repo, subject: subject, artifactType: manifestArtifactType, payload: payload, layer: layer,
+                                annotations: [Imprint.digestLabel: root, "org.opencontainers.image.created": manifest.metadata.created])
+    }
+
+    /// Pushes an OCI 1.1 artifact (the empty config, one layer holding `payload`) whose `subject` is `subject`; when
+    /// the registry does not answer `OCI-Subject`, also lists it in the `sha256-<hex>.imprint` index.
+    private static func pushReferrer(_ client: RegistryClient, repo: String, subject: Descriptor, artifactType: String,
+                                     payload: [UInt8], layer: Descriptor, annotations: [String: String]) throws -> AttachResult {
         let artifact: [String: Any] = [
             "schemaVersion": 2,
             "mediaType": MediaType.ociManifest,
-            "artifactType": manifestArtifactType,
+            "artifactType": artifactType,
             "config": emptyConfig.jsonObject,
             "layers": [layer.jsonObject],
             "subject": subjectJSON(subject),
-            "annotations": [Imprint.digestLabel: root, "org.opencontainers.image.created": manifest.metadata.created],
+            "annotations": annotations,
         ]
         let bytes = try CanonicalJSON.bytes(artifact)
         try client.pushBlob(repo, emptyConfigBytes)
@@ -68,10 +76,9 @@ public enum RegistryArtifacts {
         let put = try client.pushManifest(repo, reference: SHA256.hash(bytes).prefixed, bytes, mediaType: MediaType.ociManifest)
         var result = AttachResult(subject: subject, artifactDigest: put.digest, referrersAPI: put.subject != nil)
         if put.subject == nil {
-            var d = Descriptor(mediaType: MediaType.ociManifest, digest: put.digest, size: UInt64(bytes.count),
-                               annotations: [Imprint.digestLabel: root, "org.opencontainers.image.created": manifest.metadata.created])
+            var d = Descriptor(mediaType: MediaType.ociManifest, digest: put.digest, size: UInt64(bytes.count), annotations: annotations)
             var json = d.jsonObject
-            json["artifactType"] = manifestArtifactType
+            json["artifactType"] = artifactType
             d.json = json
             let tag = fallbackTag(subject.digest)
             try updateFallbackIndex(client, repo: repo, tag: tag, adding: d)
@@ -398,30 +405,8 @@ extension RegistryArtifacts {
         let annotations = [predicateTypeAnnotation: statement.predicateType, "org.opencontainers.image.created": Clock.rfc3339Now()]
         let layer = Descriptor(mediaType: DSSEEnvelope.mediaType, digest: SHA256.hash(envelopeBytes), size: UInt64(envelopeBytes.count),
                                annotations: [predicateTypeAnnotation: statement.predicateType])
-        let artifact: [String: Any] = [
-            "schemaVersion": 2,
-            "mediaType": MediaType.ociManifest,
-            "artifactType": DSSEEnvelope.mediaType,
-            "config": emptyConfig.jsonObject,
-            "layers": [layer.jsonObject],
-            "subject": subjectJSON(subject),
-            "annotations": annotations,
-        ]
-        let bytes = try CanonicalJSON.bytes(artifact)
-        try client.pushBlob(repo, emptyConfigBytes)
-        try client.pushBlob(repo, envelopeBytes)
-        let put = try client.pushManifest(repo, reference: SHA256.hash(bytes).prefixed, bytes, mediaType: MediaType.ociManifest)
-        var result = AttachResult(subject: subject, artifactDigest: put.digest, referrersAPI: put.subject != nil)
-        if put.subject == nil {
-            var d = Descriptor(mediaType: MediaType.ociManifest, digest: put.digest, size: UInt64(bytes.count), annotations: annotations)
-            var json = d.jsonObject
-            json["artifactType"] = DSSEEnvelope.mediaType
-            d.json = json
-            let tag = fallbackTag(subject.digest)
-            try updateFallbackIndex(client, repo: repo, tag: tag, adding: d)
-            result.fallbackTag = tag
-        }
-        return result
+        return try pushReferrer(client, repo: repo, subject: subject, artifactType: DSSEEnvelope.mediaType, payload: envelopeBytes,
+                                layer: layer, annotations: annotations)
     }
 
     /// What checking the attestations of a registry image found.
