@@ -33,13 +33,17 @@ extension ImprintCommand {
 
         @OptionGroup var quietFlag: QuietFlag
 
+        func validate() throws {
+            if paths.isEmpty { throw ValidationError("name at least one path") }
+        }
+
         func run() throws {
             var allSent = true
             try runReportingErrors {
-                guard !paths.isEmpty else { throw ImprintError.badInput("name at least one path") }
-                let mine = try ContextExplainer.explain(paths, context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: ignore.semantics)
+                let targets = ContextExplainer.targets(paths, context: context)
+                let mine = try ContextExplainer.explain(targets, context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: ignore.semantics)
                 let other: IgnoreSemantics = ignore.semantics == .buildkit ? .classic : .buildkit
-                let theirs = try ContextExplainer.explain(paths, context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: other)
+                let theirs = try ContextExplainer.explain(targets, context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: other)
                 allSent = mine.allSatisfy { $0.verdict != .excluded && $0.verdict != .excludedByParent }
                 if output.json {
                     Console.outRaw(ContextExplainer.json(mine, semantics: ignore.semantics, other: zip(mine, theirs).map { $0.verdict == $1.verdict ? nil : ($1, other) }))

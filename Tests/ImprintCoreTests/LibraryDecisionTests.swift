@@ -314,4 +314,21 @@ enum Lib {
         #expect(Suggestion.closest(to: "deploy", among: commands) == nil)
         #expect(Suggestion.editDistance("", "abc") == 3 && Suggestion.editDistance("abc", "") == 3 && Suggestion.editDistance("kitten", "sitting") == 3)
     }
+
+    @Test func whyMapsCommandLinePathsIntoTheContextOnce() throws {
+        try ArchiveFixture.withTemp { dir in
+            try Lib.write(dir + "/ctx/src/app.py", "x\n")
+            try Lib.write(dir + "/outside/f", "y\n")
+            #expect(symlink(dir + "/ctx/src", dir + "/via") == 0)
+            var r = ContextPathResolver(context: dir + "/ctx")
+            #expect(r.relative(dir + "/ctx/src/app.py") == "src/app.py")
+            #expect(r.relative(dir + "/ctx/./src/../src/app.py") == "src/app.py")
+            #expect(r.relative(dir + "/via/app.py") == "src/app.py")  // the directory's link is followed
+            #expect(r.relative(dir + "/outside/f") == dir + "/outside/f")  // not inside: taken as it is
+            #expect(r.relative("src/app.py") == "src/app.py")  // context-relative already
+            #expect(r.relative(dir + "/ctx/src/missing.py") == dir + "/ctx/src/missing.py")
+            let targets = ContextExplainer.targets([dir + "/ctx/src", "src/app.py"], context: dir + "/ctx")
+            #expect(targets.map(\.path) == ["src", "src/app.py"] && targets.map(\.isDirectory) == [true, false])
+        }
+    }
 }

@@ -128,19 +128,65 @@ public enum ContextExplainer {
     /// first), then explains each path, looking at the disk to know which are directories.
     public static func explain(_ paths: [String], context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
                                semantics: IgnoreSemantics = .buildkit) throws -> [ContextExplanation] {
-        let (ignore, name) = try Fingerprinter.loadIgnore(context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics)
-        return try paths.map { p in
+        try explain(targets(paths, context: context), context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics)
+    }
+
+    /// A path to explain: context-relative, and whether it is a directory on disk.
+    public struct Target: Sendable {
+        public var path: String
+        public var isDirectory: Bool
+    }
+
+    /// The command line's paths as context-relative targets: a path relative to the working directory that exists
+    /// and lies inside the context becomes its context-relative form; any other is taken as context-relative.
+    /// Resolved once, for as many explanations (both builders' semantics) as needed.
+    public static func targets(_ paths: [String], context: String) -> [Target] {
+        var resolver = ContextPathResolver(context: context)
+        return paths.map { p in
             var st = stat()
-            let rel = relativeToContext(p, context: context)
+            let rel = resolver.relative(p)
             let full = (context as NSString).appendingPathComponent(rel)
-            let isDir = lstat(full, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
-            return try explain(rel, isDirectory: isDir, ignore: ignore, file: name ?? ".dockerignore")
+            return Target(path: rel, isDirectory: lstat(full, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR)
         }
     }
 
-    /// A path given relative to the working directory or to the context, as a context-relative path.
-    static func relativeToContext(_ p: String, context: String) -> String {
-        if let inside = relativeInside(context: context, path: p), FileManager.default.fileExists(atPath: p) { return inside }
+    /// Explains `targets` under the context's ignore file read with `semantics`.
+    public static func explain(_ targets: [Target], context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
+                               semantics: IgnoreSemantics = .buildkit) throws -> [ContextExplanation] {
+        let (ignore, name) = try Fingerprinter.loadIgnore(context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics)
+        return try targets.map { try explain($0.path, isDirectory: $0.isDirectory, ignore: ignore, file: name ?? ".dockerignore") }
+    }
+}
+
+/// `relativeInside` for many paths: the context's and the working directory's real paths resolved once, and each
+/// parent directory's once (symbolic links in a path's directories are followed, as the shell user meant them).
+struct ContextPathResolver {
+    private let context: String?
+    private let cwd: String
+    private var parents: [String: String?] = [:]
+
+    init(context: String) {
+        self.context = ContextPathResolver.realPath(context)
+        self.cwd = FileManager.default.currentDirectoryPath
+    }
+
+    static func realPath(_ p: String) -> String? {
+        guard let r = realpath(p, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
+    }
+
+    mutating func relative(_ p: String) -> String {
+        guard let context, access(p, F_OK) == 0 else { return p }
+        let absolute = String(decoding: GoText.clean(Array((p.hasPrefix("/") ? p : cwd + "/" + p).utf8)), as: UTF8.self)
+        guard let slash = absolute.lastIndex(of: "/") else { return p }
+        let dir = slash == absolute.startIndex ? "/" : String(absolute[..<slash])
+        let last = absolute[absolute.index(after: slash)...]
+        let parent: String?
+        if let cached = parents[dir] { parent = cached } else { parent = ContextPathResolver.realPath(dir); parents[dir] = parent }
+        guard let parent else { return p }
+        let full = (parent == "/" ? "" : parent) + "/" + last
+        if full.hasPrefix(context + "/") { return String(full.dropFirst(context.count + 1)) }
         return p
     }
 }
