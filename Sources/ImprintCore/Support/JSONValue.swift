@@ -117,6 +117,16 @@ public enum JSONValue: Equatable, Sendable {
                 guard i < b.count, b[i] >= 0x30, b[i] <= 0x39 else { throw fail("invalid number") }
                 while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1 }
             }
+            // Integers of up to 18 digits (every size, count and time imprint writes) straight from the bytes; a
+            // Double from an Int64 rounds exactly as Double(text) does.
+            let negative = b[start] == UInt8(ascii: "-")
+            let digits = negative ? start + 1 : start
+            if integral && i - digits <= 18 {
+                var v: Int64 = 0
+                for k in digits..<i { v = v &* 10 &+ Int64(b[k] &- 0x30) }
+                if negative { v = -v }
+                return .number(Double(v), integer: v)
+            }
             let text = String(decoding: b[start..<i], as: UTF8.self)
             guard let d = Double(text) else { throw fail("invalid number") }
             return .number(d, integer: integral ? Int64(text) : nil)
