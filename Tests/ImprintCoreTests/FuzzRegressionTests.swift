@@ -6,10 +6,13 @@ import Testing
 /// `Fixtures/fuzz-regressions.txt` as `TARGET BASE64` lines): each must now return normally. CI replays, it does not
 /// fuzz. A trap here takes the test process down, which fails the run loudly.
 @Suite struct FuzzRegressionTests {
-    static let inputs: [(target: String, data: [UInt8])] = {
+    static let lines: [Substring] = {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz-regressions.txt")
-        let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").compactMap { line in
+        return ((try? String(contentsOf: url, encoding: .utf8)) ?? "").split(separator: "\n")
+    }()
+
+    static let inputs: [(target: String, data: [UInt8])] = {
+        lines.compactMap { line in
             let parts = line.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, let d = Data(base64Encoded: String(parts[1])) else { return nil }
             return (String(parts[0]), Array(d))
@@ -20,6 +23,13 @@ import Testing
         #expect(FuzzEntryPoints.names == ["dockerignore", "gzip", "history-export", "history-object", "image-archive",
                                           "image-json", "manifest", "pyc", "registry", "tar"])
         for i in Self.inputs { #expect(FuzzEntryPoints.targets[i.target] != nil, "unknown target \(i.target)") }
+    }
+
+    @Test func theRegressionFileIsWellFormed() {
+        // Every line is `TARGET BASE64`: a line that does not parse would silently not be replayed.
+        #expect(Self.inputs.count == Self.lines.count, "\(Self.lines.count - Self.inputs.count) malformed lines in fuzz-regressions.txt")
+        #expect(FileManager.default.fileExists(atPath: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/fuzz-regressions.txt").path))
     }
 
     @Test func findingsReplayWithoutTrapping() {
