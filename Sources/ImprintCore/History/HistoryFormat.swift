@@ -29,18 +29,22 @@ public enum HistoryFormat {
         return out
     }
 
-    /// Left-aligned columns two spaces apart; the last column is not padded.
+    /// Left-aligned columns two spaces apart; the last column is not padded. Widths count characters (an ASCII cell,
+    /// the usual case, is measured by its bytes without grapheme breaking).
     static func table(_ rows: [[String]]) -> String {
         guard let width = rows.first?.count else { return "" }
+        func columns(_ s: String) -> Int { s.utf8.allSatisfy { $0 < 0x80 } ? s.utf8.count : s.count }
+        let cells = rows.map { $0.map(columns) }
         var widths = [Int](repeating: 0, count: width)
-        for r in rows { for (i, c) in r.enumerated() where i < width - 1 { widths[i] = max(widths[i], c.count) } }
+        for r in cells { for (i, c) in r.enumerated() where i < width - 1 { widths[i] = max(widths[i], c) } }
         var out = ""
-        for r in rows {
-            var line = ""
+        out.reserveCapacity(rows.count * (widths.reduce(0, +) + 2 * width + 24))
+        for (r, w) in zip(rows, cells) {
             for (i, c) in r.enumerated() {
-                line += i < width - 1 ? c + String(repeating: " ", count: widths[i] - c.count + 2) : c
+                out += c
+                if i < width - 1 { out += String(repeating: " ", count: widths[i] - w[i] + 2) }
             }
-            out += line + "\n"
+            out += "\n"
         }
         return out
     }
