@@ -33,9 +33,9 @@ public func parallelMap<T, R>(_ items: [T], workers: Int = ProcessInfo.processIn
 
 /// Carries a value across a boundary the compiler treats as concurrent, where the code around it guarantees the
 /// access is safe (the pattern swift-nio calls `UnsafeTransfer`).
-// why @unchecked Sendable: used only by `concurrentWorkers`, `LayeredDiff` and `ChildProcess`, whose call sites
-// each say how the state they share is guarded (a lock, an atomic, or slots written by exactly one thread and
-// read after it finished).
+// why @unchecked Sendable: used only by `concurrentWorkers`, `LayeredDiff`, `ChildProcess` and `keepUntilExit`, whose
+// call sites each say how the state they share is guarded (a lock, an atomic, slots written by exactly one thread
+// and read after it finished, or an object only kept and never used again).
 struct UnsafeTransfer<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
