@@ -39,27 +39,3 @@ public struct HistoryQuery: Sendable, Equatable {
         return Array(matching.prefix(max(0, limit)))
     }
 }
-
-extension HistoryStore {
-    /// `history add`: one record per manifest file, each carrying `tags`, `imageDigest` and the step records
-    /// read from `stepFiles`. Every file is read and parsed before the first record is published (a bad file adds
-    /// nothing); `published` hears of each record as it lands.
-    @discardableResult
-    public func add(manifestFiles: [String], tags: [String], imageDigest: String?, stepFiles: [String],
-                    published: (HistoryEntry) -> Void = { _ in }) throws -> [HistoryEntry] {
-        let steps = try stepFiles.map { try readFile($0, what: "step record") }
-        let records = try manifestFiles.map { path -> (BuildRecord, Tree) in
-            let m = try Manifest.parse(try readFile(path, what: "manifest"), source: path)
-            var r = BuildRecord(manifest: m)
-            r.tags = tags
-            r.imageDigest = imageDigest
-            for s in steps { try r.addStepRecord(s) }
-            return (r, m.tree)
-        }
-        return try records.map { r, tree in
-            let e = try add(r, tree: tree)
-            published(e)
-            return e
-        }
-    }
-}

@@ -158,36 +158,52 @@ public enum ContextExplainer {
     }
 }
 
-/// `relativeInside` for many paths: the context's and the working directory's real paths resolved once, and each
-/// parent directory's once (symbolic links in a path's directories are followed, as the shell user meant them).
+/// Where command-line paths lie relative to a build context: the context's and the working directory's real paths
+/// resolved once, and each parent directory's once (symbolic links in a path's directories are followed, as the
+/// shell user meant them; a directory that does not exist yet is resolved as far as it exists).
 struct ContextPathResolver {
-    private let context: String?
+    private let context: String
     private let cwd: String
-    private var parents: [String: String?] = [:]
+    private var parents: [String: String] = [:]
 
     init(context: String) {
-        self.context = ContextPathResolver.realPath(context)
-        self.cwd = FileManager.default.currentDirectoryPath
+        let cwd = FileManager.default.currentDirectoryPath
+        self.cwd = cwd
+        self.context = ContextPathResolver.resolve(ContextPathResolver.absolute(context, cwd: cwd))
     }
 
-    static func realPath(_ p: String) -> String? {
-        guard let r = realpath(p, nil) else { return nil }
-        defer { free(r) }
-        return String(cString: r)
+    /// `path` made absolute against `cwd` and cleaned lexically (`.`, `..`, repeated `/`).
+    private static func absolute(_ path: String, cwd: String) -> String {
+        String(decoding: GoText.clean(Array((path.hasPrefix("/") ? path : cwd + "/" + path).utf8)), as: UTF8.self)
     }
 
-    mutating func relative(_ p: String) -> String {
-        guard let context, access(p, F_OK) == 0 else { return p }
-        let absolute = String(decoding: GoText.clean(Array((p.hasPrefix("/") ? p : cwd + "/" + p).utf8)), as: UTF8.self)
-        guard let slash = absolute.lastIndex(of: "/") else { return p }
-        let dir = slash == absolute.startIndex ? "/" : String(absolute[..<slash])
-        let last = absolute[absolute.index(after: slash)...]
-        let parent: String?
-        if let cached = parents[dir] { parent = cached } else { parent = ContextPathResolver.realPath(dir); parents[dir] = parent }
-        guard let parent else { return p }
-        let full = (parent == "/" ? "" : parent) + "/" + last
-        if full.hasPrefix(context + "/") { return String(full.dropFirst(context.count + 1)) }
-        return p
+    /// The real path of `path`, or of its longest existing prefix with the rest appended.
+    private static func resolve(_ path: String) -> String {
+        if let r = realpath(path, nil) {
+            defer { free(r) }
+            return String(cString: r)
+        }
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return path }
+        let head = resolve(String(path[..<slash]))
+        return (head == "/" ? "" : head) + path[slash...]
+    }
+
+    /// The context-relative form of `path` when it lies inside the context (it need not exist), else nil.
+    mutating func inside(_ path: String) -> String? {
+        let abs = ContextPathResolver.absolute(path, cwd: cwd)
+        guard let slash = abs.lastIndex(of: "/") else { return nil }
+        let dir = slash == abs.startIndex ? "/" : String(abs[..<slash])
+        let parent: String
+        if let cached = parents[dir] { parent = cached } else { parent = ContextPathResolver.resolve(dir); parents[dir] = parent }
+        let full = (parent == "/" ? "" : parent) + abs[slash...]
+        return full.hasPrefix(context + "/") ? String(full.dropFirst(context.count + 1)) : nil
+    }
+
+    /// `why`'s reading of a command-line path: a path (relative to the working directory) that exists and lies
+    /// inside the context becomes its context-relative form; any other is taken as context-relative already.
+    mutating func relative(_ path: String) -> String {
+        guard access(path, F_OK) == 0 else { return path }
+        return inside(path) ?? path
     }
 }
 

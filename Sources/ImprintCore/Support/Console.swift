@@ -192,12 +192,8 @@ public func keepUntilExit(_ object: AnyObject) {
 
 private let keptUntilExit = Mutex<[UnsafeTransfer<AnyObject>]>([])
 
-/// The context-relative form of `path` when it lies inside `context`, else nil.
+/// The context-relative form of `path` when it lies inside `context` (it need not exist yet), else nil.
 public func relativeInside(context: String, path: String) -> String? {
-    let ctx = URL(fileURLWithPath: context).standardizedFileURL.resolvingSymlinksInPath().path
-    let abs = URL(fileURLWithPath: path).standardizedFileURL
-    let parent = abs.deletingLastPathComponent().resolvingSymlinksInPath().path
-    let full = parent + "/" + abs.lastPathComponent
-    if full.hasPrefix(ctx + "/") { return String(full.dropFirst(ctx.count + 1)) }
-    return nil
+    var resolver = ContextPathResolver(context: context)
+    return resolver.inside(path)
 }
