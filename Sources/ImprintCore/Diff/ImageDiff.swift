@@ -5,8 +5,8 @@ public struct DiffSide {
     public var name: String
     public var kind: String
     public var tree: Tree
-    /// The image config JSON (OCI image-spec config), when the side is an image.
-    public var config: [String: Any]?
+    /// The image config, when the side is an image.
+    public var config: ImageConfig?
     /// Layers bottom to top, when the side is an image.
     public var layers: [DiffLayer]
     /// The imprint manifest embedded in the side, if any.
@@ -20,7 +20,7 @@ public struct DiffSide {
     /// while streaming).
     public var contentReader: BytecodeChecker.ContentReader?
 
-    public init(name: String, kind: String, tree: Tree, config: [String: Any]? = nil, layers: [DiffLayer] = [],
+    public init(name: String, kind: String, tree: Tree, config: ImageConfig? = nil, layers: [DiffLayer] = [],
                 manifest: Manifest? = nil, hasOwners: Bool = false) {
         self.name = name; self.kind = kind; self.tree = tree; self.config = config; self.layers = layers
         self.manifest = manifest; self.hasOwners = hasOwners
@@ -31,14 +31,14 @@ extension DiffSide {
     /// A side as `SourceLoader` read it: the tree, and for images the config and layers (with history).
     public init(loaded src: LoadedSource, name: String) {
         var layers: [DiffLayer] = []
-        var config: [String: Any]?
+        var config: ImageConfig?
         if let image = src.image {
             config = image.config
-            let history = (image.config["history"] as? [[String: Any]] ?? []).filter { ($0["empty_layer"] as? Bool) != true }
+            let history = image.config.layerHistory
             for (i, l) in image.layers.enumerated() {
                 layers.append(DiffLayer(digest: l.descriptor.digest.prefixed, diffID: l.diffID?.prefixed,
                                         size: Int64(l.descriptor.size), mediaType: l.descriptor.mediaType,
-                                        createdBy: i < history.count ? history[i]["created_by"] as? String : nil))
+                                        createdBy: i < history.count ? history[i] : nil))
             }
         }
         self.init(name: name, kind: src.kind.rawValue, tree: src.tree, config: config, layers: layers,
@@ -143,28 +143,35 @@ public struct ImageDiff {
     }
 
     /// Field-by-field differences of two image configs (OCI image-spec `config`, `history`, platform).
-    public static func configChanges(_ a: [String: Any]?, _ b: [String: Any]?) -> [ConfigChange] {
+    public static func configChanges(_ a: ImageConfig?, _ b: ImageConfig?) -> [ConfigChange] {
         // Only two images have configs to compare; a tree or manifest side has none.
-        guard a != nil, b != nil else { return [] }
+        guard let a, let b else { return [] }
         var out: [ConfigChange] = []
-        let ca = a?["config"] as? [String: Any] ?? [:], cb = b?["config"] as? [String: Any] ?? [:]
-        func text(_ v: Any?) -> String? {
-            guard let v, !(v is NSNull) else { return nil }
+        let ca = a.config ?? ImageConfig.ContainerConfig(), cb = b.config ?? ImageConfig.ContainerConfig()
+        func text<T: Encodable>(_ v: T?) -> String? {
+            guard let v else { return nil }
             if let s = v as? String { return s }
-            var w = JSONWriter(pretty: false)
-            w.value(nil, v)
-            return w.string
+            if let j = v as? JSONValue, j == .null { return nil }
+            return (try? OCIJSON.encode(v)).map { String(decoding: $0, as: UTF8.self) }
         }
-        func scalar(_ field: String, _ x: Any?, _ y: Any?) {
+        func scalar<T: Encodable>(_ field: String, _ x: T?, _ y: T?) {
             let tx = text(x), ty = text(y)
             if tx != ty { out.append(ConfigChange(field: field, a: tx, b: ty)) }
         }
-        for k in ["architecture", "os", "variant"] { scalar(k, a?[k], b?[k]) }
-        for k in ["Entrypoint", "Cmd", "WorkingDir", "User", "StopSignal", "Shell", "Healthcheck", "OnBuild"] { scalar(k, ca[k], cb[k]) }
+        scalar("architecture", a.architecture, b.architecture)
+        scalar("os", a.os, b.os)
+        scalar("variant", a.variant, b.variant)
+        scalar("Entrypoint", ca.entrypoint, cb.entrypoint)
+        scalar("Cmd", ca.cmd, cb.cmd)
+        scalar("WorkingDir", ca.workingDir, cb.workingDir)
+        scalar("User", ca.user, cb.user)
+        scalar("StopSignal", ca.stopSignal, cb.stopSignal)
+        // Docker's own fields, outside the OCI spec.
+        for k in ["Shell", "Healthcheck", "OnBuild"] { scalar(k, ca.unknown.values[k], cb.unknown.values[k]) }
         // Env as NAME=value: compare per variable.
-        func env(_ c: [String: Any]) -> [String: String] {
+        func env(_ c: ImageConfig.ContainerConfig) -> [String: String] {
             var d: [String: String] = [:]
-            for e in c["Env"] as? [String] ?? [] {
+            for e in c.env ?? [] {
                 let parts = e.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 d[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
             }
@@ -176,18 +183,18 @@ public struct ImageDiff {
             }
         }
         keyed("Env", env(ca), env(cb))
-        keyed("Labels", ca["Labels"] as? [String: String] ?? [:], cb["Labels"] as? [String: String] ?? [:])
-        func keys(_ v: Any?) -> [String: String] {
+        keyed("Labels", ca.labels ?? [:], cb.labels ?? [:])
+        func keys(_ v: [String: JSONValue]?) -> [String: String] {
             var d: [String: String] = [:]
-            for k in (v as? [String: Any] ?? [:]).keys { d[k] = "present" }
+            for k in (v ?? [:]).keys { d[k] = "present" }
             return d
         }
-        keyed("ExposedPorts", keys(ca["ExposedPorts"]), keys(cb["ExposedPorts"]))
-        keyed("Volumes", keys(ca["Volumes"]), keys(cb["Volumes"]))
-        let ha = a?["history"] as? [[String: Any]] ?? [], hb = b?["history"] as? [[String: Any]] ?? []
+        keyed("ExposedPorts", keys(ca.exposedPorts), keys(cb.exposedPorts))
+        keyed("Volumes", keys(ca.volumes), keys(cb.volumes))
+        let ha = a.history ?? [], hb = b.history ?? []
         for i in 0..<max(ha.count, hb.count) {
-            let x = i < ha.count ? ha[i]["created_by"] as? String ?? "" : nil
-            let y = i < hb.count ? hb[i]["created_by"] as? String ?? "" : nil
+            let x = i < ha.count ? ha[i].createdBy ?? "" : nil
+            let y = i < hb.count ? hb[i].createdBy ?? "" : nil
             if x != y { out.append(ConfigChange(field: "history[\(i)]", a: x, b: y)) }
         }
         return out

@@ -13,14 +13,14 @@ public struct ImageLayer: Sendable {
 }
 
 /// What imprint knows about an image after resolving a reference: manifest, config and layers.
-public struct ImageInfo {
+public struct ImageInfo: Sendable {
     /// The descriptor of the image manifest (nil for a classic docker-archive, which has none).
     public var manifestDescriptor: Descriptor?
     public var manifestBytes: [UInt8]?
-    public var manifest: [String: Any]?
+    public var manifest: ImageManifest?
     public var configDescriptor: Descriptor
     public var configBytes: [UInt8]
-    public var config: [String: Any]
+    public var config: ImageConfig
     public var layers: [ImageLayer]
     /// The tag or reference that selected the image, if any.
     public var reference: String?
@@ -35,9 +35,20 @@ public struct ImageInfo {
     public var digest: Digest { manifestDescriptor?.digest ?? configDescriptor.digest }
 
     /// The image's platform from its config.
-    public var platform: Platform? {
-        guard let os = config["os"] as? String, let arch = config["architecture"] as? String else { return nil }
-        return Platform(os: os, architecture: arch, variant: config["variant"] as? String)
+    public var platform: Platform { config.platform }
+
+    /// The same image with only layer `index` (readers open layers through `layers[i]`, so reading this reads
+    /// just that layer).
+    public func onlyLayer(_ index: Int) -> ImageInfo {
+        var one = self
+        one.layers = [layers[index]]
+        return one
+    }
+
+    /// The layers of `manifest`, each with the diff_id `config` records for it.
+    static func layers(of manifest: ImageManifest, config: ImageConfig) -> [ImageLayer] {
+        let diffIDs = config.rootfs.diffIDs
+        return manifest.layers.enumerated().map { i, d in ImageLayer(descriptor: d, diffID: i < diffIDs.count ? diffIDs[i] : nil) }
     }
 }
 
@@ -118,7 +129,7 @@ public final class OCILayout: ImageReader {
     public let store: BlobStore
     public let location: String
     public let indexBytes: [UInt8]
-    public let index: [String: Any]
+    public let index: ImageIndex
     public var verifiesUncompressed: Bool { false }
 
     /// Opens a layout directory.
@@ -143,15 +154,11 @@ public final class OCILayout: ImageReader {
         self.store = store
         self.location = location
         self.indexBytes = indexBytes
-        self.index = try JSONRead.object(indexBytes, what: "\(location)/index.json")
+        self.index = try OCIJSON.decode(ImageIndex.self, from: indexBytes, what: "\(location)/index.json")
     }
 
     public func resolve(reference: String?, platform: Platform?) throws -> ImageInfo {
-        guard let list = index["manifests"] as? [Any] else {
-            throw ImprintError.badInput("\(location)/index.json has no manifests list")
-        }
-        var entries: [(Int, Descriptor)] = []
-        for (i, m) in list.enumerated() { entries.append((i, try Descriptor(json: m, what: "\(location)/index.json"))) }
+        var entries = Array(index.manifests.enumerated()).map { ($0.offset, $0.element) }
         if entries.isEmpty { throw ImprintError(.notFound, "\(location) contains no images") }
         if let reference {
             let matching = entries.filter { OCILayout.names(of: $0.1).contains(reference) }
@@ -174,10 +181,8 @@ public final class OCILayout: ImageReader {
         while MediaType.indexTypes.contains(try mediaType(of: chosen)) {
             seen += 1
             if seen > 4 { throw ImprintError.badInput("\(location): image indexes nested too deeply") }
-            let bytes = try store.read(chosen)
-            let nested = try JSONRead.object(bytes, what: "image index \(chosen.digest)")
-            let list = nested["manifests"] as? [Any] ?? []
-            let descs = try list.enumerated().map { ($0.offset, try Descriptor(json: $0.element, what: "image index \(chosen.digest)")) }
+            let nested = try OCIJSON.decode(ImageIndex.self, from: try store.read(chosen), what: "image index \(chosen.digest)")
+            let descs = Array(nested.manifests.enumerated()).map { ($0.offset, $0.element) }
             if descs.isEmpty { throw ImprintError(.notFound, "image index \(chosen.digest) lists no manifests") }
             chosen = try choose(descs, platform: platform, what: "image index \(chosen.digest)").1
         }
@@ -186,27 +191,18 @@ public final class OCILayout: ImageReader {
             throw ImprintError(.unsupported, "manifest \(chosen.digest) has unknown media type \"\(mt)\" (expected \(MediaType.ociManifest) or \(MediaType.dockerManifest))")
         }
         let manifestBytes = try store.read(chosen)
-        let manifest = try JSONRead.object(manifestBytes, what: "manifest \(chosen.digest)")
-        if let inner = manifest["mediaType"] as? String, !MediaType.manifestTypes.contains(inner) {
+        let manifest = try OCIJSON.decode(ImageManifest.self, from: manifestBytes, what: "manifest \(chosen.digest)")
+        if let inner = manifest.mediaType, !MediaType.manifestTypes.contains(inner) {
             throw ImprintError(.unsupported, "manifest \(chosen.digest) has unknown media type \"\(inner)\"")
         }
-        let configDesc = try Descriptor(json: manifest["config"], what: "manifest \(chosen.digest) config")
-        let configBytes = try store.read(configDesc)
-        let config = try JSONRead.object(configBytes, what: "image config \(configDesc.digest)")
-        if let platform, let p = Platform(json: config), !platform.selects(p) {
-            throw ImprintError(.notFound, "\(location): no image for platform \(platform) (available: \(p))")
-        }
-        let diffIDs = ((config["rootfs"] as? [String: Any])?["diff_ids"] as? [String] ?? []).map { Digest(hex: $0) }
-        guard let layerList = manifest["layers"] as? [Any] else {
-            throw ImprintError.badInput("manifest \(chosen.digest) has no layers list")
-        }
-        var layers: [ImageLayer] = []
-        for (i, l) in layerList.enumerated() {
-            let d = try Descriptor(json: l, what: "manifest \(chosen.digest) layer \(i + 1)")
-            layers.append(ImageLayer(descriptor: d, diffID: i < diffIDs.count ? diffIDs[i] : nil))
+        let configBytes = try store.read(manifest.config)
+        let config = try OCIJSON.decode(ImageConfig.self, from: configBytes, what: "image config \(manifest.config.digest)")
+        if let platform, !platform.selects(config.platform) {
+            throw ImprintError(.notFound, "\(location): no image for platform \(platform) (available: \(config.platform))")
         }
         return ImageInfo(manifestDescriptor: chosen, manifestBytes: manifestBytes, manifest: manifest,
-                         configDescriptor: configDesc, configBytes: configBytes, config: config, layers: layers,
+                         configDescriptor: manifest.config, configBytes: configBytes, config: config,
+                         layers: ImageInfo.layers(of: manifest, config: config),
                          reference: reference, indexPosition: position, isDockerFamily: mt == MediaType.dockerManifest)
     }
 
@@ -217,18 +213,14 @@ public final class OCILayout: ImageReader {
     private func mediaType(of d: Descriptor) throws -> String {
         if !d.mediaType.isEmpty { return d.mediaType }
         // Old layouts omit the media type in the index; look inside.
-        let obj = try JSONRead.object(try store.read(d), what: "manifest \(d.digest)")
-        if let mt = obj["mediaType"] as? String { return mt }
-        if obj["manifests"] != nil { return MediaType.ociIndex }
-        if obj["layers"] != nil { return MediaType.ociManifest }
-        return ""
+        return try OCIJSON.decode(DocumentKind.self, from: try store.read(d), what: "manifest \(d.digest)").guessed
     }
 
     /// Names an index entry answers to: the OCI ref name annotation, and the tag part of containerd's image name.
     static func names(of d: Descriptor) -> [String] {
         var out: [String] = []
-        if let r = d.annotations["org.opencontainers.image.ref.name"] { out.append(r) }
-        if let n = d.annotations["io.containerd.image.name"] {
+        if let r = d.annotation("org.opencontainers.image.ref.name") { out.append(r) }
+        if let n = d.annotation("io.containerd.image.name") {
             out.append(n)
             if let colon = n.lastIndex(of: ":"), !n[colon...].contains("/") { out.append(String(n[n.index(after: colon)...])) }
         }
@@ -260,7 +252,7 @@ public final class OCILayout: ImageReader {
 /// `{Config, RepoTags, Layers}` with member paths; layers are verified through the config's diff_ids.
 public final class DockerArchive: ImageReader {
     public let archive: TarArchiveIndex
-    public let manifestList: [[String: Any]]
+    public let manifestList: [DockerArchiveEntry]
     public let manifestListBytes: [UInt8]
     public var verifiesUncompressed: Bool { true }
 
@@ -270,12 +262,7 @@ public final class DockerArchive: ImageReader {
             throw ImprintError.badInput("\(archive.path) is not a docker-archive (no manifest.json)")
         }
         manifestListBytes = try archive.read(m)
-        let obj: Any
-        do { obj = try JSONSerialization.jsonObject(with: Data(manifestListBytes)) } catch {
-            throw ImprintError.badInput("\(archive.path): manifest.json is not valid JSON")
-        }
-        guard let list = obj as? [[String: Any]] else { throw ImprintError.badInput("\(archive.path): manifest.json is not a list") }
-        manifestList = list
+        manifestList = try OCIJSON.decode([DockerArchiveEntry].self, from: manifestListBytes, what: "\(archive.path): manifest.json")
     }
 
     public func resolve(reference: String?, platform: Platform?) throws -> ImageInfo {
@@ -283,47 +270,46 @@ public final class DockerArchive: ImageReader {
         var position = 0
         if let reference {
             guard let i = manifestList.firstIndex(where: { e in
-                (e["RepoTags"] as? [String] ?? []).contains { $0 == reference || $0.hasSuffix(":" + reference) || $0.hasSuffix("/" + reference) }
+                (e.repoTags ?? []).contains { $0 == reference || $0.hasSuffix(":" + reference) || $0.hasSuffix("/" + reference) }
             }) else {
-                let tags = manifestList.flatMap { $0["RepoTags"] as? [String] ?? [] }
+                let tags = manifestList.flatMap { $0.repoTags ?? [] }
                 throw ImprintError(.notFound, "\(archive.path) has no image tagged \"\(reference)\" (tags: \(tags.joined(separator: ", ")))")
             }
             position = i
         } else if manifestList.count > 1 {
-            let tags = manifestList.flatMap { $0["RepoTags"] as? [String] ?? [] }
+            let tags = manifestList.flatMap { $0.repoTags ?? [] }
             throw ImprintError.badInput("\(archive.path) holds \(manifestList.count) images; choose one with \(archive.path):TAG (tags: \(tags.joined(separator: ", ")))")
         }
         let entry = manifestList[position]
-        guard let configPath = entry["Config"] as? String, let cm = archive.member(configPath) else {
-            throw ImprintError(.notFound, "\(archive.path): config \(entry["Config"] as? String ?? "(none)") is missing")
+        let configPath = entry.config
+        guard let cm = archive.member(configPath) else {
+            throw ImprintError(.notFound, "\(archive.path): config \(configPath) is missing")
         }
         let configBytes = try archive.read(cm)
         let configDigest = SHA256.hash(configBytes)
         if let named = DockerArchive.digestInName(configPath), named != configDigest {
             throw ImprintError.badInput("blob \(configPath) in \(archive.path) does not match its digest: content hashes to \(configDigest)")
         }
-        let config = try JSONRead.object(configBytes, what: "image config \(configPath)")
-        if let platform, let p = Platform(json: config), !platform.selects(p) {
-            throw ImprintError(.notFound, "\(archive.path): no image for platform \(platform) (available: \(p))")
+        let config = try OCIJSON.decode(ImageConfig.self, from: configBytes, what: "image config \(configPath)")
+        if let platform, !platform.selects(config.platform) {
+            throw ImprintError(.notFound, "\(archive.path): no image for platform \(platform) (available: \(config.platform))")
         }
-        let diffIDs = ((config["rootfs"] as? [String: Any])?["diff_ids"] as? [String] ?? []).map { Digest(hex: $0) }
-        let paths = entry["Layers"] as? [String] ?? []
+        let diffIDs = config.rootfs.diffIDs
+        let paths = entry.layers
         guard paths.count == diffIDs.count else {
             throw ImprintError.badInput("\(archive.path): manifest.json lists \(paths.count) layers but the config has \(diffIDs.count) diff_ids")
         }
         var layers: [ImageLayer] = []
         for (i, p) in paths.enumerated() {
             guard let m = archive.member(p) else { throw ImprintError(.notFound, "blob \(p) is missing from \(archive.path)") }
-            let digest = DockerArchive.digestInName(p) ?? diffIDs[i] ?? SHA256.hash([])
-            var d = Descriptor(mediaType: MediaType.dockerLayer, digest: digest, size: m.size)
-            d.platform = nil
+            let d = Descriptor(mediaType: MediaType.dockerLayer, digest: DockerArchive.digestInName(p) ?? diffIDs[i], size: m.size)
             layers.append(ImageLayer(descriptor: d, diffID: diffIDs[i], member: p))
         }
         let configDesc = Descriptor(mediaType: MediaType.dockerConfig, digest: configDigest, size: UInt64(configBytes.count))
         var info = ImageInfo(manifestDescriptor: nil, manifestBytes: nil, manifest: nil, configDescriptor: configDesc,
                              configBytes: configBytes, config: config, layers: layers, reference: reference,
                              indexPosition: position, isDockerFamily: true)
-        info.repoTags = entry["RepoTags"] as? [String] ?? []
+        info.repoTags = entry.repoTags ?? []
         return info
     }
 

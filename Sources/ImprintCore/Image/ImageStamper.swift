@@ -85,7 +85,7 @@ public struct ImageStamper {
         switch location.kind {
         case .ociLayout, .ociArchive:
             let (manifestDesc, index) = try rewriteIndex(image, location: location, plan: plan)
-            let indexBytes = try CanonicalJSON.bytes(index)
+            let indexBytes = try OCIJSON.encode(index)
             let newBlobs: [(Digest, [UInt8])] = [(plan.layerDigest, plan.layerBlob), (plan.configDigest, plan.configBytes),
                                                  (manifestDesc.digest, plan.manifestBytes ?? [])]
             if location.kind == .ociLayout {
@@ -109,11 +109,9 @@ public struct ImageStamper {
             let layerName = usesBlobs ? "blobs/sha256/\(plan.diffID.hex)" : "\(plan.diffID.hex).tar"
             let configName = usesBlobs ? "blobs/sha256/\(plan.configDigest.hex)" : "\(plan.configDigest.hex).json"
             var list = reader.manifestList
-            var entry = list[position]
-            entry["Config"] = configName
-            entry["Layers"] = Array((entry["Layers"] as? [String] ?? []).dropLast(plan.replacing ? 1 : 0)) + [layerName]
-            list[position] = entry
-            let listBytes = try CanonicalJSON.bytes(list)
+            list[position].config = configName
+            list[position].layers = list[position].layers.dropLast(plan.replacing ? 1 : 0) + [layerName]
+            let listBytes = try OCIJSON.encode(list)
             // The OCI layout newer `docker save` adds would now describe the unstamped image; leave it out.
             try writeArchive(from: location.archive!, to: output!, replacing: ["manifest.json", "index.json", "oci-layout"],
                              add: [(layerName, plan.layerTar), (configName, plan.configBytes), ("manifest.json", listBytes)])
@@ -164,20 +162,16 @@ public struct ImageStamper {
         let diffID = SHA256.hash(layerTar)
         let layerBlob = try gzip(layerTar)
         let layerDigest = SHA256.hash(layerBlob)
-        let configBytes = try CanonicalJSON.bytes(stampedConfig(image.config, diffID: diffID, root: root, replacing: replacing))
+        let configBytes = try OCIJSON.encode(stampedConfig(image.config, diffID: diffID, root: root, replacing: replacing))
         let configDigest = SHA256.hash(configBytes)
         var manifestOut: [UInt8]?
         if var manifest = image.manifest {
-            var configDesc = image.configDescriptor
-            configDesc.digest = configDigest
-            configDesc.size = UInt64(configBytes.count)
-            manifest["config"] = configDesc.jsonObject
+            manifest.config.digest = configDigest
+            manifest.config.size = UInt64(configBytes.count)
             let layerType = image.isDockerFamily ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip
-            var layers = manifest["layers"] as? [Any] ?? []
-            if replacing, !layers.isEmpty { layers.removeLast() }
-            layers.append(Descriptor(mediaType: layerType, digest: layerDigest, size: UInt64(layerBlob.count)).jsonObject)
-            manifest["layers"] = layers
-            manifestOut = try CanonicalJSON.bytes(manifest)
+            if replacing, !manifest.layers.isEmpty { manifest.layers.removeLast() }
+            manifest.layers.append(Descriptor(mediaType: layerType, digest: layerDigest, size: UInt64(layerBlob.count)))
+            manifestOut = try OCIJSON.encode(manifest)
         }
         return StampPlan(layerTar: layerTar, diffID: diffID, layerBlob: layerBlob, layerDigest: layerDigest,
                          configBytes: configBytes, configDigest: configDigest, manifestBytes: manifestOut,
@@ -186,33 +180,27 @@ public struct ImageStamper {
 
     /// True when the image's last layer is an imprint stamp (its last history entry says `imprint stamp`).
     public static func isStamped(_ image: ImageInfo) -> Bool {
-        guard let last = (image.config["history"] as? [[String: Any]])?.last,
-              last["created_by"] as? String == "imprint stamp", last["empty_layer"] as? Bool != true,
-              !image.layers.isEmpty,
-              (image.config["rootfs"] as? [String: Any])?["diff_ids"] as? [Any] != nil else { return false }
+        guard let last = image.config.history?.last, last.createdBy == "imprint stamp", last.emptyLayer != true,
+              !image.layers.isEmpty, !image.config.rootfs.diffIDs.isEmpty else { return false }
         return true
     }
 
     /// The config of the stamped image: the stamp layer's diff_id, a history entry `imprint stamp` and the
     /// `org.imprint.digest` label. With `replacing`, the previous stamp's diff_id and history entry give way.
-    public func stampedConfig(_ original: [String: Any], diffID: Digest, root: Digest, replacing: Bool) -> [String: Any] {
+    public func stampedConfig(_ original: ImageConfig, diffID: Digest, root: Digest, replacing: Bool) -> ImageConfig {
         var config = original
-        var rootfs = config["rootfs"] as? [String: Any] ?? ["type": "layers"]
-        rootfs["diff_ids"] = Array((rootfs["diff_ids"] as? [Any] ?? []).dropLast(replacing ? 1 : 0)) + [diffID.prefixed]
-        config["rootfs"] = rootfs
-        var history = config["history"] as? [Any] ?? []
-        if replacing { history.removeLast() }
-        history.append([
-            "created": ManifestMetadata.rfc3339(epoch),
-            "created_by": "imprint stamp",
-            "comment": "imprint manifest \(root.prefixed) at /\(Array(stampPath.utf8).pathComponents.joinedPath.lossyString)",
-        ])
-        config["history"] = history
-        var runtime = config["config"] as? [String: Any] ?? [:]
-        var labels = runtime["Labels"] as? [String: Any] ?? [:]
+        config.rootfs.diffIDs = config.rootfs.diffIDs.dropLast(replacing ? 1 : 0) + [diffID]
+        var history = config.history ?? []
+        if replacing, !history.isEmpty { history.removeLast() }
+        history.append(ImageConfig.HistoryEntry(
+            created: ManifestMetadata.rfc3339(epoch), createdBy: "imprint stamp",
+            comment: "imprint manifest \(root.prefixed) at /\(Array(stampPath.utf8).pathComponents.joinedPath.lossyString)"))
+        config.history = history
+        var runtime = config.config ?? ImageConfig.ContainerConfig()
+        var labels = runtime.labels ?? [:]
         labels[Imprint.digestLabel] = root.prefixed
-        runtime["Labels"] = labels
-        config["config"] = runtime
+        runtime.labels = labels
+        config.config = runtime
         return config
     }
 
@@ -244,23 +232,21 @@ public struct ImageStamper {
     }
 
     /// The new manifest's descriptor and the updated index.json object.
-    private func rewriteIndex(_ image: ImageInfo, location: ImageLocation, plan: StampPlan) throws -> (Descriptor, [String: Any]) {
+    private func rewriteIndex(_ image: ImageInfo, location: ImageLocation, plan: StampPlan) throws -> (Descriptor, ImageIndex) {
         guard let layout = location.reader as? OCILayout, let manifestBytes = plan.manifestBytes,
               let oldDesc = image.manifestDescriptor, let position = image.indexPosition else {
             throw ImprintError(.failure, "OCI reader unavailable")
         }
         var index = layout.index
-        var entries = index["manifests"] as? [Any] ?? []
-        let top = try Descriptor(json: entries[position], what: "index.json")
+        let top = index.manifests[position]
         guard top.digest == oldDesc.digest else {
             throw ImprintError(.unsupported, "\(location.path): the image is inside a nested multi-platform index; stamping nested indexes is not supported")
         }
         var desc = top
         desc.digest = SHA256.hash(manifestBytes)
         desc.size = UInt64(manifestBytes.count)
-        desc.annotations[Imprint.digestLabel] = plan.root.prefixed
-        entries[position] = desc.jsonObject
-        index["manifests"] = entries
+        desc.annotations = (desc.annotations ?? [:]).merging([Imprint.digestLabel: plan.root.prefixed]) { $1 }
+        index.manifests[position] = desc
         return (desc, index)
     }
 

@@ -17,7 +17,7 @@ public struct InspectReport {
         w.string("source", source.path)
         w.string("format", source.kind.rawValue)
         if let img = source.image {
-            if let p = img.platform { w.string("platform", p.description) } else { w.null("platform") }
+            w.string("platform", img.platform.description)
             if let ref = img.reference { w.string("reference", ref) }
             if !img.repoTags.isEmpty { w.beginArray("repoTags"); for t in img.repoTags { w.string(nil, t) }; w.endArray() }
             if let m = img.manifestDescriptor {
@@ -34,9 +34,9 @@ public struct InspectReport {
                 w.endObject()
             }
             w.endArray()
-            let labels = ((img.config["config"] as? [String: Any])?["Labels"] as? [String: Any]) ?? [:]
+            let labels = img.config.labels
             w.beginObject("labels")
-            for k in labels.keys.sorted() { if let v = labels[k] as? String { w.string(k, v) } }
+            for k in labels.keys.sorted() { w.string(k, labels[k]!) }
             w.endObject()
         }
         w.beginObject("embeddedManifest")
@@ -74,7 +74,7 @@ public struct InspectReport {
         lines.append("source:    \(source.path)")
         lines.append("format:    \(source.kind.rawValue)")
         if let img = source.image {
-            if let p = img.platform { lines.append("platform:  \(p)") }
+            lines.append("platform:  \(img.platform)")
             if !img.repoTags.isEmpty { lines.append("tags:      \(img.repoTags.joined(separator: ", "))") }
             if let m = img.manifestDescriptor { lines.append("manifest:  \(m.digest) (\(m.mediaType))") }
             lines.append("config:    \(img.configDescriptor.digest)")

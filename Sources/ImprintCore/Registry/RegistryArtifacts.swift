@@ -15,7 +15,7 @@ public enum RegistryArtifacts {
     /// Media type of the history payload: the archive as `history export` writes it (one compressed file).
     public static let historyLayerType = "application/vnd.imprint.history.v1.tar+gzip"
     /// The empty config of artifacts (image-spec "Guidance for an Empty Descriptor").
-    public static let emptyConfigType = "application/vnd.oci.empty.v1+json"
+    public static let emptyConfigType = MediaType.ociEmpty
     public static let emptyConfigBytes: [UInt8] = Array("{}".utf8)
     public static var emptyConfig: Descriptor {
         Descriptor(mediaType: emptyConfigType, digest: SHA256.hash(emptyConfigBytes), size: 2)
@@ -61,25 +61,17 @@ public enum RegistryArtifacts {
     /// the registry does not answer `OCI-Subject`, also lists it in the `sha256-<hex>.imprint` index.
     private static func pushReferrer(_ client: RegistryClient, repo: String, subject: Descriptor, artifactType: String,
                                      payload: [UInt8], layer: Descriptor, annotations: [String: String]) throws -> AttachResult {
-        let artifact: [String: Any] = [
-            "schemaVersion": 2,
-            "mediaType": MediaType.ociManifest,
-            "artifactType": artifactType,
-            "config": emptyConfig.jsonObject,
-            "layers": [layer.jsonObject],
-            "subject": subjectJSON(subject),
-            "annotations": annotations,
-        ]
-        let bytes = try CanonicalJSON.bytes(artifact)
+        let artifact = ImageManifest(artifactType: artifactType, config: emptyConfig, layers: [layer],
+                                     subject: Descriptor(mediaType: subject.mediaType, digest: subject.digest, size: subject.size),
+                                     annotations: annotations)
+        let bytes = try OCIJSON.encode(artifact)
         try client.pushBlob(repo, emptyConfigBytes)
         try client.pushBlob(repo, payload)
         let put = try client.pushManifest(repo, reference: SHA256.hash(bytes).prefixed, bytes, mediaType: MediaType.ociManifest)
         var result = AttachResult(subject: subject, artifactDigest: put.digest, referrersAPI: put.subject != nil)
         if put.subject == nil {
-            var d = Descriptor(mediaType: MediaType.ociManifest, digest: put.digest, size: UInt64(bytes.count), annotations: annotations)
-            var json = d.jsonObject
-            json["artifactType"] = artifactType
-            d.json = json
+            let d = Descriptor(mediaType: MediaType.ociManifest, digest: put.digest, size: UInt64(bytes.count),
+                               annotations: annotations, artifactType: artifactType)
             let tag = fallbackTag(subject.digest)
             try updateFallbackIndex(client, repo: repo, tag: tag, adding: d)
             result.fallbackTag = tag
@@ -87,22 +79,16 @@ public enum RegistryArtifacts {
         return result
     }
 
-    private static func subjectJSON(_ d: Descriptor) -> [String: Any] {
-        ["mediaType": d.mediaType, "digest": d.digest.prefixed, "size": NSNumber(value: d.size)]
-    }
-
     /// Adds `entry` to the OCI index under `tag` (creating it), unless an entry with its digest is there.
     static func updateFallbackIndex(_ client: RegistryClient, repo: String, tag: String, adding entry: Descriptor) throws {
-        var manifests: [Any] = []
+        var index = ImageIndex(manifests: [])
         if try client.manifestDescriptor(repo, reference: tag) != nil {
             let (_, existing) = try client.manifest(repo, reference: tag)
-            let obj = try JSONRead.object(existing, what: "referrers index \(repo):\(tag)")
-            manifests = obj["manifests"] as? [Any] ?? []
+            index = try OCIJSON.decode(ImageIndex.self, from: existing, what: "referrers index \(repo):\(tag)")
         }
-        for m in manifests where (m as? [String: Any])?["digest"] as? String == entry.digest.prefixed { return }
-        manifests.append(entry.jsonObject)
-        let index: [String: Any] = ["schemaVersion": 2, "mediaType": MediaType.ociIndex, "manifests": manifests]
-        try client.pushManifest(repo, reference: tag, try CanonicalJSON.bytes(index), mediaType: MediaType.ociIndex)
+        if index.manifests.contains(where: { $0.digest == entry.digest }) { return }
+        index.manifests.append(entry)
+        try client.pushManifest(repo, reference: tag, try OCIJSON.encode(index), mediaType: MediaType.ociIndex)
     }
 
     /// The imprint artifacts attached to `subject`: through the referrers API when the registry has it, else
@@ -114,9 +100,8 @@ public enum RegistryArtifacts {
         let tag = fallbackTag(subject)
         guard try client.manifestDescriptor(repo, reference: tag) != nil else { return ([], false) }
         let (_, bytes) = try client.manifest(repo, reference: tag)
-        let obj = try JSONRead.object(bytes, what: "referrers index \(repo):\(tag)")
-        let list = try (obj["manifests"] as? [Any] ?? []).map { try Descriptor(json: $0, what: "referrers index \(repo):\(tag)") }
-        return (list.filter { ($0.json["artifactType"] as? String) == artifactType }, false)
+        let index = try OCIJSON.decode(ImageIndex.self, from: bytes, what: "referrers index \(repo):\(tag)")
+        return (index.manifests.filter { $0.artifactType == artifactType }, false)
     }
 
     /// What `findManifest` found.
@@ -149,24 +134,25 @@ public enum RegistryArtifacts {
             throw ImprintError(.notFound, "no imprint manifest is attached to \(ref.host)/\(repo)@\(subject.prefixed) (attach one with `imprint attach`)")
         }
         let chosen = list.enumerated().max { a, b in
-            let ca = a.element.annotations["org.opencontainers.image.created"] ?? ""
-            let cb = b.element.annotations["org.opencontainers.image.created"] ?? ""
+            let ca = a.element.annotation("org.opencontainers.image.created") ?? ""
+            let cb = b.element.annotation("org.opencontainers.image.created") ?? ""
             return ca == cb ? a.offset < b.offset : ca < cb
         }!.element
         let (_, artifactBytes) = try client.manifest(repo, reference: chosen.digest.prefixed)
-        let artifact = try JSONRead.object(artifactBytes, what: "artifact \(chosen.digest)")
-        let subjectDesc = try Descriptor(json: artifact["subject"], what: "artifact \(chosen.digest) subject")
+        let artifact = try OCIJSON.decode(ImageManifest.self, from: artifactBytes, what: "artifact \(chosen.digest)")
+        guard let subjectDesc = artifact.subject else {
+            throw ImprintError.badInput("artifact \(chosen.digest) names no subject")
+        }
         guard subjectDesc.digest == subject else {
             throw ImprintError.badInput("artifact \(chosen.digest) names subject \(subjectDesc.digest), not \(subject)")
         }
-        guard let layers = artifact["layers"] as? [Any], let first = layers.first else {
+        guard let layer = artifact.layers.first else {
             throw ImprintError.badInput("artifact \(chosen.digest) has no payload layer")
         }
-        let layer = try Descriptor(json: first, what: "artifact \(chosen.digest) layer")
         let payload = try client.blob(repo, layer)
         let bytes = try decompress(payload, name: "artifact \(chosen.digest) payload")
         let m = try Manifest.parse(bytes, source: "attached manifest \(chosen.digest)")
-        if let claimed = layer.annotations[Imprint.digestLabel] ?? (artifact["annotations"] as? [String: String])?[Imprint.digestLabel],
+        if let claimed = layer.annotation(Imprint.digestLabel) ?? artifact.annotations?[Imprint.digestLabel],
            claimed != m.rootDigest.prefixed {
             throw ImprintError.badInput("artifact \(chosen.digest) claims \(claimed) but its manifest has root digest \(m.rootDigest)")
         }
@@ -202,15 +188,9 @@ public enum RegistryArtifacts {
         let client = try client ?? RegistryClient(for: ref, options: options)
         let layer = Descriptor(mediaType: historyLayerType, digest: SHA256.hash(archive), size: UInt64(archive.count),
                                annotations: ["org.opencontainers.image.title": "history-\(name).tar.gz"])
-        let artifact: [String: Any] = [
-            "schemaVersion": 2,
-            "mediaType": MediaType.ociManifest,
-            "artifactType": historyArtifactType,
-            "config": emptyConfig.jsonObject,
-            "layers": [layer.jsonObject],
-            "annotations": ["org.imprint.history.name": name],
-        ]
-        let bytes = try CanonicalJSON.bytes(artifact)
+        let artifact = ImageManifest(artifactType: historyArtifactType, config: emptyConfig, layers: [layer],
+                                     annotations: ["org.imprint.history.name": name])
+        let bytes = try OCIJSON.encode(artifact)
         try client.pushBlob(ref.repository, emptyConfigBytes)
         try client.pushBlob(ref.repository, archive, digest: layer.digest)
         return try client.pushManifest(ref.repository, reference: tag, bytes, mediaType: MediaType.ociManifest).digest
@@ -268,12 +248,10 @@ public enum RegistryArtifacts {
         let tag = try historyTag(name)
         let client = try client ?? RegistryClient(for: ref, options: options)
         let (desc, bytes) = try client.manifest(ref.repository, reference: pinned?.prefixed ?? tag)
-        let obj = try JSONRead.object(bytes, what: "history artifact \(ref.repository):\(tag)")
-        guard (obj["artifactType"] as? String) == historyArtifactType,
-              let layers = obj["layers"] as? [Any], layers.count == 1 else {
+        let artifact = try OCIJSON.decode(ImageManifest.self, from: bytes, what: "history artifact \(ref.repository):\(tag)")
+        guard artifact.artifactType == historyArtifactType, artifact.layers.count == 1, let layer = artifact.layers.first else {
             throw ImprintError.badInput("\(ref.host)/\(ref.repository):\(tag) (\(desc.digest)) is not an imprint history artifact")
         }
-        let layer = try Descriptor(json: layers[0], what: "history artifact \(desc.digest)")
         let source = try client.openBlob(ref.repository, layer)
         try AtomicFile.write(to: path) { fd in
             try source.forEachChunk { try AtomicFile.writeAll(fd, $0, path: path) }
@@ -433,18 +411,17 @@ extension RegistryArtifacts {
         var checks: [AttestationCheck] = []
         for type in predicateTypes {
             var check = AttestationCheck(predicateType: type, satisfiedBy: nil, problems: [])
-            let candidates = list.filter { ($0.annotations[predicateTypeAnnotation] ?? type) == type }
+            let candidates = list.filter { ($0.annotation(predicateTypeAnnotation) ?? type) == type }
             if candidates.isEmpty { check.problems.append("no attestation of type \(type) is attached to \(ref.host)/\(repo)@\(subject)") }
             for c in candidates where check.satisfiedBy == nil {
                 do {
                     let (_, artifactBytes) = try client.manifest(repo, reference: c.digest.prefixed)
-                    let artifact = try JSONRead.object(artifactBytes, what: "attestation \(c.digest)")
-                    let declared = try Descriptor(json: artifact["subject"], what: "attestation \(c.digest) subject")
+                    let artifact = try OCIJSON.decode(ImageManifest.self, from: artifactBytes, what: "attestation \(c.digest)")
+                    guard let declared = artifact.subject else { check.problems.append("\(c.digest.short): names no subject"); continue }
                     guard declared.digest == subject else { check.problems.append("\(c.digest.short): attached to \(declared.digest), not this image"); continue }
-                    guard let layers = artifact["layers"] as? [Any], let first = layers.first else {
+                    guard let layer = artifact.layers.first else {
                         check.problems.append("\(c.digest.short): no envelope layer"); continue
                     }
-                    let layer = try Descriptor(json: first, what: "attestation \(c.digest) layer")
                     let envelope = try DSSEEnvelope.parse(try client.blob(repo, layer), what: "attestation \(c.digest)")
                     guard try envelope.verified(by: key) else {
                         check.problems.append("\(c.digest.short): not signed by key \(key.sslibKeyID.prefix(16))… (signed by \(envelope.signatures.map { String($0.keyid.prefix(16)) + "…" }.joined(separator: ", ")))"); continue

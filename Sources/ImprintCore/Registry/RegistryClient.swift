@@ -234,8 +234,9 @@ public final class RegistryClient {
                 response.discard()
                 throw ImprintError(.failure, "registry \(host): token service \(url.host ?? realm) answered \(RegistryClient.describe(response.status))")
             }
-            let obj = try JSONRead.object(try response.readBody(limit: 1 << 20, what: "token response"), what: "token response from \(realm)")
-            guard let token = (obj["token"] as? String) ?? (obj["access_token"] as? String), !token.isEmpty else {
+            let answer = try OCIJSON.decode(TokenResponse.self, from: try response.readBody(limit: 1 << 20, what: "token response"),
+                                            what: "token response from \(realm)")
+            guard let token = answer.token ?? answer.accessToken, !token.isEmpty else {
                 throw ImprintError(.failure, "registry \(host): token service \(realm) returned no token")
             }
             guard token.utf8.count <= RegistryClient.maxTokenLength, !token.contains(where: { $0 == "\r" || $0 == "\n" }) else {
@@ -274,11 +275,11 @@ public final class RegistryClient {
         } else if let header = r.header("Docker-Content-Digest"), header.hasPrefix("sha256:"), header != digest.prefixed {
             throw ImprintError.badInput("manifest \(repository):\(reference) from \(host) does not match the digest the registry announced (\(header)): content hashes to \(digest)")
         }
-        let obj = try JSONRead.object(bytes, what: "manifest \(repository):\(reference)")
-        var mediaType = obj["mediaType"] as? String ?? ""
+        let kind = try OCIJSON.decode(DocumentKind.self, from: bytes, what: "manifest \(repository):\(reference)")
+        var mediaType = kind.mediaType ?? ""
         if mediaType.isEmpty {
             let ct = (r.header("Content-Type") ?? "").split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
-            mediaType = ct.isEmpty || ct == "application/json" ? (obj["manifests"] != nil ? MediaType.ociIndex : MediaType.ociManifest) : ct
+            mediaType = ct.isEmpty || ct == "application/json" ? (kind.manifests != nil ? MediaType.ociIndex : MediaType.ociManifest) : ct
         }
         return (Descriptor(mediaType: mediaType, digest: digest, size: UInt64(bytes.count)), bytes)
     }
@@ -433,12 +434,9 @@ public final class RegistryClient {
                 if pages == 1 { return nil }
                 throw ImprintError.badInput("registry \(host) sent page \(pages) of the referrers of \(digest) as \(ct)")
             }
-            let obj = try JSONRead.object(try r.readBody(limit: 16 << 20, what: "referrers"), what: "referrers of \(digest) in \(host)/\(repository)")
-            for m in obj["manifests"] as? [Any] ?? [] {
-                let d = try Descriptor(json: m, what: "referrers of \(digest)")
-                if let artifactType, (d.json["artifactType"] as? String) != artifactType { continue }
-                out.append(d)
-            }
+            let index = try OCIJSON.decode(ImageIndex.self, from: try r.readBody(limit: 16 << 20, what: "referrers"),
+                                           what: "referrers of \(digest) in \(host)/\(repository)")
+            out += index.manifests.filter { artifactType == nil || $0.artifactType == artifactType }
             next = r.header("Link").flatMap { LinkHeader.next($0, base: page) }
         }
         return out
@@ -446,8 +444,9 @@ public final class RegistryClient {
 
     /// The first error message of a distribution-spec error body (`{"errors":[{"code","message"}]}`).
     static func errorDetail(_ body: String) -> String {
-        guard let obj = try? JSONRead.object(Array(body.utf8), what: "error"),
-              let errors = obj["errors"] as? [[String: Any]], let first = errors.first else { return "" }
-        return [first["code"] as? String, first["message"] as? String].compactMap { $0 }.joined(separator: " ")
+        // The detail only adds to a message about a failure already found: a body that is not this shape adds nothing.
+        guard let body = try? OCIJSON.decode(RegistryErrorBody.self, from: Array(body.utf8), what: "error"),
+              let first = body.errors.first else { return "" }
+        return [first.code, first.message].compactMap { $0 }.joined(separator: " ")
     }
 }

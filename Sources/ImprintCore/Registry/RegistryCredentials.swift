@@ -35,18 +35,19 @@ public struct RegistryCredentials: Sendable, Equatable {
         }
         let path = dir + "/config.json"
         guard let data = try FileBytes.read(path) else { return nil }
-        let config = try JSONRead.object(data, what: path)
-        guard let auths = config["auths"] as? [String: Any] else { return nil }
-        for (key, value) in auths where normaliseHost(key) == host.lowercased() {
-            guard let entry = value as? [String: Any] else { continue }
-            if let auth = entry["auth"] as? String, !auth.isEmpty {
+        let config = try OCIJSON.decode(DockerConfigFile.self, from: data, what: path)
+        let auths = config.auths ?? [:]
+        // Sorted, so two keys naming the same registry (`host` and `https://host/v1/`) always give the same answer.
+        for key in auths.keys.sorted() where normaliseHost(key) == host.lowercased() {
+            let entry = auths[key]!
+            if let auth = entry.auth, !auth.isEmpty {
                 guard let decoded = Data(base64Encoded: auth), let text = String(data: decoded, encoding: .utf8),
                       let colon = text.firstIndex(of: ":") else {
                     throw ImprintError.badInput("\(path): the auth entry for \(key) is not base64 of user:password")
                 }
                 return RegistryCredentials(username: String(text[..<colon]), password: String(text[text.index(after: colon)...]), source: path)
             }
-            if let u = entry["username"] as? String, let p = entry["password"] as? String {
+            if let u = entry.username, let p = entry.password {
                 return RegistryCredentials(username: u, password: p, source: path)
             }
         }

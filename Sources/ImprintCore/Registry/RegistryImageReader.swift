@@ -24,33 +24,22 @@ public final class RegistryImageReader: ImageReader {
         while MediaType.indexTypes.contains(desc.mediaType) {
             depth += 1
             if depth > 4 { throw ImprintError.badInput("\(reference): image indexes nested too deeply") }
-            let index = try JSONRead.object(bytes, what: "image index \(desc.digest)")
-            let list = try (index["manifests"] as? [Any] ?? []).map { try Descriptor(json: $0, what: "image index \(desc.digest)") }
-            let chosen = try RegistryImageReader.choose(list, platform: platform, what: "\(reference)")
+            let index = try OCIJSON.decode(ImageIndex.self, from: bytes, what: "image index \(desc.digest)")
+            let chosen = try RegistryImageReader.choose(index.manifests, platform: platform, what: "\(reference)")
             (desc, bytes) = try client.manifest(repo, reference: chosen.digest.prefixed)
             if desc.mediaType.isEmpty { desc.mediaType = chosen.mediaType }
         }
         guard MediaType.manifestTypes.contains(desc.mediaType) else {
             throw ImprintError(.unsupported, "\(reference): manifest \(desc.digest) has unsupported media type \"\(desc.mediaType)\"")
         }
-        let manifest = try JSONRead.object(bytes, what: "manifest \(desc.digest)")
-        let configDesc = try Descriptor(json: manifest["config"], what: "manifest \(desc.digest) config")
-        let configBytes = try client.blob(repo, configDesc)
-        let config = try JSONRead.object(configBytes, what: "image config \(configDesc.digest)")
-        if let platform, let p = Platform(json: config), !platform.selects(p) {
-            throw ImprintError(.notFound, "\(reference): no image for platform \(platform) (available: \(p))")
+        let manifest = try OCIJSON.decode(ImageManifest.self, from: bytes, what: "manifest \(desc.digest)")
+        let configBytes = try client.blob(repo, manifest.config)
+        let config = try OCIJSON.decode(ImageConfig.self, from: configBytes, what: "image config \(manifest.config.digest)")
+        if let platform, !platform.selects(config.platform) {
+            throw ImprintError(.notFound, "\(reference): no image for platform \(platform) (available: \(config.platform))")
         }
-        let diffIDs = ((config["rootfs"] as? [String: Any])?["diff_ids"] as? [String] ?? []).map { Digest(hex: $0) }
-        guard let layerList = manifest["layers"] as? [Any] else {
-            throw ImprintError.badInput("manifest \(desc.digest) has no layers list")
-        }
-        var layers: [ImageLayer] = []
-        for (i, l) in layerList.enumerated() {
-            let d = try Descriptor(json: l, what: "manifest \(desc.digest) layer \(i + 1)")
-            layers.append(ImageLayer(descriptor: d, diffID: i < diffIDs.count ? diffIDs[i] : nil))
-        }
-        return ImageInfo(manifestDescriptor: desc, manifestBytes: bytes, manifest: manifest, configDescriptor: configDesc,
-                         configBytes: configBytes, config: config, layers: layers, reference: reference.tag,
+        return ImageInfo(manifestDescriptor: desc, manifestBytes: bytes, manifest: manifest, configDescriptor: manifest.config,
+                         configBytes: configBytes, config: config, layers: ImageInfo.layers(of: manifest, config: config), reference: reference.tag,
                          indexPosition: nil, isDockerFamily: desc.mediaType == MediaType.dockerManifest)
     }
 
@@ -73,11 +62,8 @@ public final class RegistryImageReader: ImageReader {
     /// layer says `created_by: "imprint stamp"` or the config carries the `org.imprint.digest` label.
     public static func stampLayerIndex(_ image: ImageInfo) -> Int? {
         guard !image.layers.isEmpty else { return nil }
-        let history = image.config["history"] as? [[String: Any]] ?? []
-        let lastLayerEntry = history.last { ($0["empty_layer"] as? Bool) != true }
-        if (lastLayerEntry?["created_by"] as? String) == "imprint stamp" { return image.layers.count - 1 }
-        let labels = (image.config["config"] as? [String: Any])?["Labels"] as? [String: Any]
-        if labels?[Imprint.digestLabel] != nil { return image.layers.count - 1 }
+        if image.config.layerHistory.last == "imprint stamp" { return image.layers.count - 1 }
+        if image.config.labels[Imprint.digestLabel] != nil { return image.layers.count - 1 }
         return nil
     }
 }
@@ -101,13 +87,8 @@ public enum RegistrySource {
     /// at `stampPath` in it, or nil when the image has no stamp layer or the file is not in it.
     static func stampLayerContent(_ reader: ImageReader, _ image: ImageInfo, stampPath: String) throws -> [UInt8]? {
         guard let index = RegistryImageReader.stampLayerIndex(image) else { return nil }
-        // Readers open layers through `image.layers[i]`, so an ImageInfo holding only that layer reads just it.
         let capture = Array(stampPath.utf8).pathComponents.joinedPath
-        let one = ImageInfo(manifestDescriptor: image.manifestDescriptor, manifestBytes: image.manifestBytes, manifest: image.manifest,
-                            configDescriptor: image.configDescriptor, configBytes: image.configBytes, config: image.config,
-                            layers: [image.layers[index]], reference: image.reference, indexPosition: image.indexPosition,
-                            isDockerFamily: image.isDockerFamily)
-        let (_, captured) = try SourceLoader.flatten(reader, one, capture: capture, lookahead: 1)
+        let (_, captured) = try SourceLoader.flatten(reader, image.onlyLayer(index), capture: capture, lookahead: 1)
         return captured
     }
 }

@@ -186,12 +186,12 @@ public enum FuzzEntryPoints {
 /// descriptor reader on its own.
 enum InspectSafeJSON {
     static func descriptors(_ bytes: [UInt8]) throws -> [Descriptor] {
-        let obj = try JSONRead.object(bytes, what: "fuzz")
-        var out: [Descriptor] = []
-        for key in ["manifests", "layers"] {
-            for d in obj[key] as? [Any] ?? [] { out.append(try Descriptor(json: d, what: "fuzz")) }
+        if let index = try? OCIJSON.decode(ImageIndex.self, from: bytes, what: "fuzz") {
+            _ = try OCIJSON.encode(index)
+            return index.manifests
         }
-        if let c = obj["config"] { out.append(try Descriptor(json: c, what: "fuzz")) }
-        return out
+        let manifest = try OCIJSON.decode(ImageManifest.self, from: bytes, what: "fuzz")
+        _ = try OCIJSON.encode(manifest)
+        return manifest.layers + [manifest.config]
     }
 }

@@ -94,8 +94,8 @@ public struct VerifyTarget {
         }
         var target = VerifyTarget(tree: src.tree, kind: src.kind.rawValue, embedded: embedded, bytecode: bytecode)
         if let image = src.image {
-            let history = (image.config["history"] as? [[String: Any]] ?? []).filter { ($0["empty_layer"] as? Bool) != true }
-            target.layerHistory = image.layers.indices.map { $0 < history.count ? history[$0]["created_by"] as? String : nil }
+            let history = image.config.layerHistory
+            target.layerHistory = image.layers.indices.map { $0 < history.count ? history[$0] : nil }
         }
         return target
     }
