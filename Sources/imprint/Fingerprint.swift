@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Synchronization
 import ImprintCore
 #if canImport(Glibc)
 import Glibc
@@ -31,8 +30,6 @@ extension ImprintCommand {
             """
         )
 
-        enum Format: String, CaseIterable, ExpressibleByArgument { case json, sha256sum, mtree, sarif }
-
         @Argument(help: "The build context directory.", completion: .directory)
         var context: String = "."
 
@@ -40,7 +37,7 @@ extension ImprintCommand {
         var output: String?
 
         @Option(help: "Output format: json (the manifest), sha256sum (for sha256sum -c), mtree (for mtree -f), sarif (the hygiene findings, SARIF 2.1.0).")
-        var format: Format = .json
+        var format: FingerprintRequest.Format = .json
 
         @OptionGroup var ignore: IgnoreOptions
 
@@ -77,52 +74,30 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                var fp = Fingerprinter(context: context)
-                fp.dockerfile = ignore.dockerfile
-                fp.ignoreFile = ignore.ignoreFile
-                fp.semantics = ignore.semantics
-                fp.largeFileThreshold = largeFileMiB << 20
-                fp.excludeOwnOutputs(emit: emit, output: output, digestFile: digestFile)
-                let check = StaleCopyCheck(against: against, storeLocation: history.location)
-                fp.recordFileTimes = check.needsFileTimes(recording: record)
-                let manifest = try fp.run()
-                keepUntilExit(manifest.tree)
-                let staleCheck = try check.run(manifest, context: context, predictCache: !quiet)
-                for line in staleCheck.cacheLines { Console.err("imprint: cache: \(line)") }
-                for note in staleCheck.notes { Console.note("imprint: \(note)") }
-                let stale = staleCheck.findings
-                if let emit { try Fingerprinter.writeEmitted(manifest, to: emit, context: context) }
-                if !quiet {
-                    for f in manifest.findings + stale { Console.err("imprint: \(f.kind.rawValue): \(f.path): \(f.message)") }
-                }
-                if digestOnly {
-                    try writeOutput(Array((manifest.rootDigest.prefixed + "\n").utf8), to: output)
-                } else {
-                    switch format {
-                    case .json: try writeOutput(chunks: manifest.jsonChunks(), to: output)
-                    case .sha256sum: try writeOutput(ManifestFormats.sha256sum(manifest.tree), to: output)
-                    case .mtree: try writeOutput(ManifestFormats.mtree(manifest.tree), to: output)
-                    case .sarif:
-                        var withStale = manifest
-                        withStale.findings += stale
-                        try writeOutput(SARIF.fingerprint(withStale, context: context), to: output)
-                    }
-                }
+                var request = FingerprintRequest(context: context, historyLocation: history.location)
+                (request.dockerfile, request.ignoreFile, request.semantics) = (ignore.dockerfile, ignore.ignoreFile, ignore.semantics)
+                request.largeFileThreshold = largeFileMiB << 20
+                (request.output, request.emit, request.digestFile) = (output, emit, digestFile)
+                (request.against, request.record, request.recordTags, request.predictCache) = (against, record, recordTags, !quiet)
+                let result = try request.run()
+                keepUntilExit(result.manifest.tree)
+                let digestLine = Array((result.manifest.rootDigest.prefixed + "\n").utf8)
+                for line in result.cacheLines { Console.err("imprint: cache: \(line)") }
+                for note in result.notes { Console.note("imprint: \(note)") }
+                if !quiet { for f in result.findings { Console.err("imprint: \(f.kind.rawValue): \(f.path): \(f.message)") } }
+                try writeOutput(chunks: digestOnly ? [digestLine] : request.render(result, format: format), to: output)
                 if let path = attest.path, let key = try attest.signingKey() {
-                    let envelope = try Attestations.context(manifest, name: context).envelope(key: key)
-                    try writeOutput(envelope.jsonBytes(), to: path)
+                    try writeOutput(try Attestations.context(result.manifest, name: context).envelope(key: key).jsonBytes(), to: path)
                 }
-                if let digestFile { try writeOutput(Array((manifest.rootDigest.prefixed + "\n").utf8), to: digestFile) }
+                if let digestFile { try writeOutput(digestLine, to: digestFile) }
                 if output != nil && output != "-" && !quiet {
-                    Console.note("imprint: context digest \(manifest.rootDigest.prefixed) (\(manifest.tree.statistics.files) files) → \(output ?? "-")")
+                    Console.note("imprint: context digest \(result.manifest.rootDigest.prefixed) (\(result.manifest.tree.statistics.files) files) → \(output ?? "-")")
                 }
                 if record {
-                    let store = try history.open(create: true)
-                    let e = try store.add(manifest, tags: recordTags)
-                    try store.saveFileTimes(FileTimes(tree: manifest.tree, context: context), record: e.record)
-                    if !quiet { Console.note("imprint: recorded as history record \(e.record.prefixed) (context digest \(manifest.rootDigest.prefixed)) in \(history.location)") }
+                    let e = try request.recordInHistory(result)
+                    if !quiet { Console.note("imprint: recorded as history record \(e.record.prefixed) (context digest \(result.manifest.rootDigest.prefixed)) in \(history.location)") }
                 }
-                if strict && !(manifest.findings + stale).isEmpty { throw ExitCode(1) }
+                if strict && !result.findings.isEmpty { throw ExitCode(1) }
             }
         }
     }

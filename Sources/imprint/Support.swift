@@ -23,6 +23,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 }
 
 extension IgnoreSemantics: ExpressibleByArgument {}
+extension FingerprintRequest.Format: ExpressibleByArgument {}
 
 /// `-f`, `--ignore-file`, `--ignore-semantics`: which ignore file the builder reads, and how it reads it.
 struct IgnoreOptions: ParsableArguments {

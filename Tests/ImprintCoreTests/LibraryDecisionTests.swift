@@ -289,6 +289,33 @@ enum Lib {
         }
     }
 
+    @Test func fingerprintRequestEmitsRendersAndRecords() throws {
+        try ArchiveFixture.withTemp { dir in
+            try Lib.write(dir + "/ctx/app.py", "print('v1')\n")
+            try Lib.write(dir + "/ctx/.dockerignore", "*.log\n")
+            try Lib.write(dir + "/ctx/debug.log", "x\n")
+            var request = FingerprintRequest(context: dir + "/ctx", historyLocation: dir + "/h")
+            request.emit = ".imprint/manifest.json"
+            request.record = true
+            request.recordTags = ["v1"]
+            request.predictCache = false
+            let first = try request.run()
+            // The emitted copy is written and left out of the digest it carries; ignored files are not listed.
+            #expect(FileManager.default.fileExists(atPath: dir + "/ctx/.imprint/manifest.json"))
+            #expect(try request.run().manifest.rootDigest == first.manifest.rootDigest)
+            let sums = String(decoding: request.render(first, format: .sha256sum).joined(), as: UTF8.self)
+            #expect(sums.contains("  app.py\n") && !sums.contains("debug.log") && !sums.contains(".imprint"))
+            #expect(try Manifest.parse(Array(request.render(first, format: .json).joined()), source: "m").rootDigest == first.manifest.rootDigest)
+            // Recorded with file times, so the next run compares with it: nothing changed, nothing to say.
+            let entry = try request.recordInHistory(first)
+            #expect(try HistoryStore(at: dir + "/h").resolve("v1").record == entry.record)
+            let second = try request.run()
+            #expect(second.staleFindings.isEmpty && second.notes.isEmpty)
+            // A context that cannot be read is an error, not an empty manifest.
+            #expect(throws: ImprintError.self) { try FingerprintRequest(context: dir + "/missing", historyLocation: dir + "/h").run() }
+        }
+    }
+
     @Test func fileBytesReadsRegularFilesAndPipes() throws {
         try ArchiveFixture.withTemp { dir in
             try Lib.write(dir + "/f", "hello")
