@@ -114,6 +114,15 @@ public final class GzipEncoder {
     private var length: UInt32 = 0
     private var headerWritten = false
 
+    /// `bytes` compressed whole (stamp layers and registry artifacts use level 9).
+    public static func compress(_ bytes: [UInt8], level: Int32) throws -> [UInt8] {
+        var out: [UInt8] = []
+        let encoder = GzipEncoder(level: level) { out.append(contentsOf: $0) }
+        try encoder.write(bytes)
+        try encoder.finish()
+        return out
+    }
+
     /// - Parameters:
     ///   - level: zlib level 0–9 (default 6).
     ///   - sink: receives the compressed bytes in order.

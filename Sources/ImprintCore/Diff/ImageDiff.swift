@@ -208,7 +208,7 @@ extension ImageDiff {
     public static func align(_ manifest: Manifest, in tree: Tree, at: String?) throws -> (Tree, String) {
         let path: Bytes
         if let at {
-            path = Array(DockerIgnore.goClean(at).utf8).pathComponents.joinedPath
+            path = TreePath(at).bytes
         } else if let p = Verifier.locate(manifest.rootDigest, in: tree, excluded: manifest.metadata.excluded)
                     ?? Verifier.locateByNames(manifest.tree, in: tree) {
             path = p

@@ -74,7 +74,7 @@ public enum LayeredDiff {
         guard let ib = try open(b, platform: chosen, registry: registry) else { return nil }
         let k = sharedPrefix(ia.info.layers, ib.info.layers)
         if k == 0 { return nil }
-        let capture = Array(stampPath.utf8).pathComponents.joinedPath
+        let capture = TreePath(stampPath).bytes
         var stats = Statistics()
         stats.sharedLayers = k
         stats.ownLayers = (ia.info.layers.count - k) + (ib.info.layers.count - k)

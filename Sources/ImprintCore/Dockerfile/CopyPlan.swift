@@ -35,7 +35,7 @@ public struct CopyPlan {
             let excludes = try c.excludes.isEmpty ? nil : DockerIgnore.parse(Array(c.excludes.joined(separator: "\n").utf8), file: "--exclude").checked()
             let wildcard = c.sources.contains(where: CopyPlan.hasMeta)
             let destIsDir = c.destination.hasSuffix("/") || c.sources.count > 1 || wildcard
-            let dest = Array(c.destination.utf8).pathComponents.joinedPath
+            let dest = TreePath(c.destination).bytes
             for source in c.sources {
                 var matches: [Bytes]
                 if source == "." {

@@ -160,7 +160,7 @@ public struct ImageStamper {
         let replacing = ImageStamper.isStamped(image)
         let layerTar = try buildLayerTar(manifestBytes)
         let diffID = SHA256.hash(layerTar)
-        let layerBlob = try gzip(layerTar)
+        let layerBlob = try GzipEncoder.compress(layerTar, level: 9)
         let layerDigest = SHA256.hash(layerBlob)
         let configBytes = try OCIJSON.encode(stampedConfig(image.config, diffID: diffID, root: root, replacing: replacing))
         let configDigest = SHA256.hash(configBytes)
@@ -194,7 +194,7 @@ public struct ImageStamper {
         if replacing, !history.isEmpty { history.removeLast() }
         history.append(ImageConfig.HistoryEntry(
             created: ManifestMetadata.rfc3339(epoch), createdBy: "imprint stamp",
-            comment: "imprint manifest \(root.prefixed) at /\(Array(stampPath.utf8).pathComponents.joinedPath.lossyString)"))
+            comment: "imprint manifest \(root.prefixed) at \(TreePath(stampPath).absolute)"))
         config.history = history
         var runtime = config.config ?? ImageConfig.ContainerConfig()
         var labels = runtime.labels ?? [:]
@@ -216,18 +216,10 @@ public struct ImageStamper {
         try writer.writeFile(TarEntry(path: comps.joinedPath, kind: .file, mode: 0o644, mtime: epoch), content: manifestBytes)
         if let signatureBytes {
             // "manifest.sig" sorts after "manifest.json": entries stay in order.
-            let sig = Array(ManifestSignature.path(besideManifest: stampPath).utf8).pathComponents.joinedPath
+            let sig = TreePath(ManifestSignature.path(besideManifest: stampPath)).bytes
             try writer.writeFile(TarEntry(path: sig, kind: .file, mode: 0o644, mtime: epoch), content: signatureBytes)
         }
         try writer.finish()
-        return out
-    }
-
-    func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
-        var out: [UInt8] = []
-        let encoder = GzipEncoder(level: 9) { out.append(contentsOf: $0) }
-        try encoder.write(bytes)
-        try encoder.finish()
         return out
     }
 

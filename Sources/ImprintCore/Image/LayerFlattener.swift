@@ -37,28 +37,9 @@ public final class LayerFlattener {
     ///     continue from it).
     ///   - captured: what was captured at `capturePath` while `tree` was built.
     public init(capturePath: Bytes? = Array(Imprint.defaultStampPath.utf8), tree: Tree = Tree(), captured: [UInt8]? = nil) {
-        self.capturePath = capturePath.map { $0.pathComponents.joinedPath }
+        self.capturePath = capturePath.map { TreePath($0).bytes }
         self.tree = tree
         self.captured = captured
-    }
-
-    /// Normalises an entry path as container runtimes do: leading `/` and `./` are the root, `.` is dropped,
-    /// `..` goes up one level.
-    /// - Throws: `badInput` naming the entry when `..` would leave the root.
-    public static func normalise(_ path: Bytes, source: String) throws -> Bytes {
-        var out: [Bytes] = []
-        for c in path.pathComponents {
-            if c == [0x2E] { continue }
-            if c == [0x2E, 0x2E] {
-                if out.isEmpty {
-                    throw ImprintError.badInput("\(source): tar entry \"\(path.lossyString)\" escapes the root with ..")
-                }
-                out.removeLast()
-                continue
-            }
-            out.append(c)
-        }
-        return out.joinedPath
     }
 
     /// Applies every entry of `reader` as layer `layer` (nil for a plain filesystem tar).
@@ -105,7 +86,7 @@ public final class LayerFlattener {
         let source = reader.name
         let hasher = SHA256()
         while let e = try reader.next() {
-            let path = try LayerFlattener.normalise(e.path, source: source)
+            let path = try TreePath(tarEntry: e.path, source: source).bytes
             let comps = path.pathComponents
             if whiteouts, let base = comps.last, base.starts(with: LayerFlattener.whiteoutPrefix) {
                 let parent = Array(comps.dropLast()).joinedPath
@@ -167,7 +148,7 @@ public final class LayerFlattener {
             case .symlink:
                 node = .symlink(e.linkName)
             case .hardlink:
-                let target = try LayerFlattener.normalise(e.linkName, source: source)
+                let target = try TreePath(tarEntry: e.linkName, source: source).bytes
                 try emit(.hardlink(path, target: target, rawPath: e.path, rawTarget: e.linkName))
                 continue
             case .characterDevice:

@@ -45,7 +45,7 @@ public struct LoadedSource {
     /// recomputed: what to compare with the manifest's own tree.
     public func removingStamp() -> Tree {
         let copy = Tree(root: LoadedSource.deepCopy(tree.root))
-        let p = Array(stampPath.utf8).pathComponents.joinedPath
+        let p = TreePath(stampPath).bytes
         copy.remove(p)
         var comps = p.pathComponents
         comps.removeLast()
@@ -90,7 +90,7 @@ public enum SourceLoader {
     ///   unsupported compression, no matching platform...).
     public static func load(_ spec: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
                             withTree: Bool = true, registry: RegistryOptions = RegistryOptions()) throws -> LoadedSource {
-        let capture = Array(stampPath.utf8).pathComponents.joinedPath
+        let capture = TreePath(stampPath).bytes
         if spec == "-" {
             let (tree, captured) = try readTarStream(FileDescriptorSource(fd: 0, name: "stdin"), name: "stdin", capture: capture)
             return finish(LoadedSource(kind: .tarStream, path: "-", tree: tree, stampPath: stampPath), captured)

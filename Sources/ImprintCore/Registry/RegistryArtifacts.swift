@@ -49,7 +49,7 @@ public enum RegistryArtifacts {
         let client = try client ?? RegistryClient(for: ref, options: options)
         let repo = ref.repository
         let (subject, _) = try client.manifest(repo, reference: ref.manifestReference)
-        let payload = try RegistryStamper.gzip(manifestBytes)
+        let payload = try GzipEncoder.compress(manifestBytes, level: 9)
         let root = manifest.rootDigest.prefixed
         let layer = Descriptor(mediaType: manifestLayerType, digest: SHA256.hash(payload), size: UInt64(payload.count),
                                annotations: [Imprint.digestLabel: root, "org.opencontainers.image.title": "manifest.json"])
@@ -308,7 +308,7 @@ public enum RegistryArtifacts {
         let (plain, _) = try Compression.decompressing(try FileDescriptorSource(path: archive), name: archive)
         let reader = TarReader(plain, name: archive)
         while let e = try reader.next() {
-            let rel = try LayerFlattener.normalise(e.path, source: archive)
+            let rel = try TreePath(tarEntry: e.path, source: archive).bytes
             if rel.isEmpty { continue }
             let p = tmp + "/" + rel.lossyString
             switch e.kind {

@@ -94,7 +94,7 @@ public struct LiveSource {
             let left = halves[0].split(separator: " "), right = halves[1].split(separator: " ")
             guard left.count >= 5, let fstype = right.first, pseudo.contains(String(fstype)) else { continue }
             let mountPoint = LiveSource.unescapeMountinfo(String(left[4]))
-            let rel = Array(mountPoint.utf8).pathComponents.joinedPath
+            let rel = TreePath(mountPoint).bytes
             if !rel.isEmpty { out.insert(rel) }
         }
         return out
@@ -105,7 +105,7 @@ public struct LiveSource {
     public static func pseudoMounts(below directory: String) -> Set<Bytes> {
         guard let real = realpath(directory, nil) else { return [] }
         defer { free(real) }
-        let base = Array(String(cString: real).utf8).pathComponents.joinedPath
+        let base = TreePath(String(cString: real)).bytes
         guard let data = ProcessTable.readSmall("/proc/self/mountinfo", limit: 4 << 20) else { return [] }
         var out = Set<Bytes>()
         for m in pseudoMounts(mountinfo: data) where m.isPath(under: base) && m != base {
@@ -129,7 +129,7 @@ public struct LiveSource {
 
     /// Walks the target's directory `path` (a target path such as `/app`, or `/`), recording change times.
     public func walk(_ path: String) throws -> Tree {
-        let rel = Array(path.utf8).pathComponents.joinedPath
+        let rel = TreePath(path).bytes
         var walker = ContextWalker(recordOwnership: true)
         // Pseudo file systems below the walked directory, relative to it.
         var skip = Set<Bytes>()
@@ -143,7 +143,7 @@ public struct LiveSource {
 
     /// A file of the target, or nil when it does not exist.
     public func readFile(_ path: String, limit: Int = 256 << 20) throws -> [UInt8]? {
-        let host = root + "/" + Array(path.utf8).pathComponents.joinedPath.lossyString
+        let host = root + "/" + TreePath(path).string
         var st = stat()
         guard lstat(host, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         guard st.st_size <= limit else { throw ImprintError.badInput("\(spec): \(path) is larger than \(formatBytes(UInt64(limit)))") }

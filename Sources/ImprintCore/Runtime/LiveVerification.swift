@@ -75,7 +75,7 @@ public struct LiveVerification {
         let full: Tree
         if let tree, let a = at {
             full = Tree()
-            let rel = Array(a.utf8).pathComponents.joinedPath
+            let rel = TreePath(a).bytes
             if rel.isEmpty { full.root.setSortedChildren(tree.root.sortedChildren) } else { full.insert(rel, tree.root) }
             full.computeDigests()
         } else {

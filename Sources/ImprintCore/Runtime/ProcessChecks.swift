@@ -28,7 +28,7 @@ public enum ProcessChecks {
     public static func check(_ source: LiveSource, processes: [RunningProcess], tree: Tree?, at: String,
                              manifest: Manifest?, fileFindings: [VerifyFinding] = [], slack: Double = 1) -> [VerifyFinding] {
         var out: [VerifyFinding] = []
-        let atPath = Array(at.utf8).pathComponents.joinedPath
+        let atPath = TreePath(at).bytes
         let atPrefix = "/" + atPath.lossyString
         func inTree(_ path: String) -> Bool {
             atPath.isEmpty || path == atPrefix || path.hasPrefix(atPrefix + "/")

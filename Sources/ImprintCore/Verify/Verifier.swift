@@ -113,9 +113,9 @@ public struct Verifier {
                 warnings.append("Dockerfile line \(plan.dockerfile.copies[u.copy].line): source \(u.source) matches nothing in the context")
             }
         } else if let at {
-            atPath = Array(DockerIgnore.goClean(at).utf8).pathComponents.joinedPath
+            atPath = TreePath(at).bytes
         } else if let emittedAt {
-            atPath = Array(emittedAt.utf8).pathComponents.joinedPath
+            atPath = TreePath(emittedAt).bytes
         } else if let found = Verifier.locate(manifest.rootDigest, in: target, excluded: manifest.metadata.excluded) {
             atPath = found
         } else if let guess = Verifier.locateByNames(manifest.tree, in: target) {

@@ -145,7 +145,7 @@ public struct VerifyRequest {
         guard loaded.kind == "directory" else { throw ImprintError.badInput("--processes needs a directory target, such as /") }
         let base = URL(fileURLWithPath: target).standardizedFileURL.resolvingSymlinksInPath().path
         let absoluteAt = (base == "/" ? "" : base) + (report.at == "/" ? "" : report.at)
-        let subtree = loaded.tree.subtree(at: Array(report.at.utf8).pathComponents.joinedPath)
+        let subtree = loaded.tree.subtree(at: TreePath(report.at))
         let local = LiveSource.local()
         return report.adding(ProcessChecks.check(local, processes: local.processes(), tree: subtree,
                                                  at: absoluteAt.isEmpty ? "/" : absoluteAt, manifest: manifestValue))
@@ -170,7 +170,7 @@ public struct VerifyRequest {
         let report = try verifier.verify(manifest: prepared.manifest, manifestSource: prepared.manifestSource, target: prepared.target.tree,
                                          targetName: target, targetKind: "container", emittedAt: nil)
         guard checkContainerProcesses else { return report }
-        let subtree = prepared.target.tree.subtree(at: Array(report.at.utf8).pathComponents.joinedPath)
+        let subtree = prepared.target.tree.subtree(at: TreePath(report.at))
         return report.adding(ProcessChecks.check(live.source, processes: live.source.processes(), tree: subtree, at: report.at,
                                                  manifest: prepared.manifest, fileFindings: report.findings))
     }

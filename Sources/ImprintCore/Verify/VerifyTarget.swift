@@ -20,7 +20,7 @@ public struct EmbeddedManifest {
     public static func find(in tree: Tree, read: (Bytes) throws -> [UInt8]) throws -> EmbeddedManifest? {
         let stamp = Array(Imprint.defaultStampPath.utf8)
         func signature(beside path: Bytes) throws -> [UInt8]? {
-            let sig = Array(ManifestSignature.path(besideManifest: path.lossyString).utf8).pathComponents.joinedPath
+            let sig = TreePath(ManifestSignature.path(besideManifest: path.lossyString)).bytes
             guard let n = tree.node(at: sig), n.type == .file else { return nil }
             return try read(sig)
         }
@@ -77,7 +77,7 @@ public struct VerifyTarget {
         let read: (Bytes) throws -> [UInt8] = { path in
             if let c = src.tree.node(at: path)?.capturedContent { return c }
             if isDirectory { return try readFile((root as NSString).appendingPathComponent(path.lossyString), what: "manifest") }
-            if path.pathComponents.joinedPath == Array(Imprint.defaultStampPath.utf8), let b = src.embeddedManifestBytes { return b }
+            if TreePath(path) == TreePath(Imprint.defaultStampPath), let b = src.embeddedManifestBytes { return b }
             throw ImprintError(.notFound, "\(spec): /\(path.lossyString) was not captured")
         }
         if let problem = src.embeddedManifestProblem { throw ImprintError.badInput(problem) }

@@ -89,8 +89,4 @@ public struct RegistryStamper {
         result.baseDigest = image.manifestDescriptor?.digest ?? image.configDescriptor.digest
         return result
     }
-
-
-    /// gzip as `ImageStamper` writes layers: level 9, fixed header.
-    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] { try ImageStamper(environment: [:]).gzip(bytes) }
 }
