@@ -30,44 +30,20 @@ extension ImprintCommand {
 
         enum Format: String, CaseIterable, ExpressibleByArgument { case text, json, html, sarif }
 
-        @Argument(help: ArgumentHelp("The first side (A). " + SourceForms.diffSide), completion: .file())
-        var a: String
-
-        @Argument(help: "The second side (B), in any form the first side takes.", completion: .file())
-        var b: String
-
-        @Option(help: "Report format: text, json, html or sarif (SARIF 2.1.0).")
-        var format: Format = .text
-
-        @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file())
-        var output: String?
-
-        @Option(help: "Show at most this many entries per class in text output.")
-        var limit: Int?
-
-        @Option(name: .customLong("include"), help: "Compare only paths matching this glob (.dockerignore syntax, relative to /); repeatable (as verify --include).")
-        var include: [String] = []
-        @Option(name: .customLong("only"), help: .hidden)
-        var onlyAlias: [String] = []
+        @Argument(help: ArgumentHelp("The first side (A). " + SourceForms.diffSide), completion: .file()) var a: String
+        @Argument(help: "The second side (B), in any form the first side takes.", completion: .file()) var b: String
+        @Option(help: "Report format: text, json, html or sarif (SARIF 2.1.0).") var format: Format = .text
+        @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file()) var output: String?
+        @Option(help: "Show at most this many entries per class in text output.") var limit: Int?
+        @Option(name: .customLong("include"), help: "Compare only paths matching this glob (.dockerignore syntax, relative to /); repeatable (as verify --include).") var include: [String] = []
+        @Option(name: .customLong("only"), help: .hidden) var onlyAlias: [String] = []
         var only: [String] { include + onlyAlias }
-
-        @Option(name: .customLong("ignore"), help: "Leave out paths matching this glob; repeatable.")
-        var ignore: [String] = []
-
-        @Flag(help: "Also compare mtimes and xattrs.")
-        var metadata = false
-
-        @Option(help: "Platform to pick from a multi-platform index: os/arch[/variant].")
-        var platform: String?
-
+        @Option(name: .customLong("ignore"), help: "Leave out paths matching this glob; repeatable.") var ignore: [String] = []
+        @Flag(help: "Also compare mtimes and xattrs.") var metadata = false
+        @Option(help: "Platform to pick from a multi-platform index: os/arch[/variant].") var platform: String?
         @OptionGroup var registry: RegistryFlags
-
-        @Option(help: "For a manifest against an image or tree: where the context is in the other side (found when omitted).")
-        var at: String?
-
-        @Flag(help: .hidden)
-        var noLayerSharing = false
-
+        @Option(help: "For a manifest against an image or tree: where the context is in the other side (found when omitted).") var at: String?
+        @Flag(help: .hidden) var noLayerSharing = false
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
@@ -78,8 +54,7 @@ extension ImprintCommand {
                 request.at = at
                 request.layerSharing = !noLayerSharing
                 request.differ.metadata = metadata
-                request.differ.only = only.map(Self.relative)
-                request.differ.ignore = ignore.map(Self.relative)
+                (request.differ.only, request.differ.ignore) = (only, ignore)
                 let (report, statistics) = try request.run()
                 if let statistics, ProcessInfo.processInfo.environment["IMPRINT_DIFF_STATS"] != nil {
                     Console.err("imprint-diff-stats \(statistics.json)")
@@ -92,13 +67,6 @@ extension ImprintCommand {
                 }
                 if !report.identical { throw ExitCode(1) }
             }
-        }
-
-        /// Globs are written from the image root (`/app/**`); the matcher works on relative paths.
-        static func relative(_ glob: String) -> String {
-            var g = glob
-            while g.hasPrefix("/") { g.removeFirst() }
-            return g
         }
     }
 }

@@ -23,20 +23,11 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: ArgumentHelp(SourceForms.any + "."), completion: .file())
-        var source: String
-
-        @Option(help: "Where the manifest is inside the source.")
-        var path: String = Imprint.defaultStampPath
-
-        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.")
-        var platform: String?
-
-        @Option(name: .shortAndLong, help: "Write the manifest here (atomically) instead of stdout.", completion: .file())
-        var output: String?
-
+        @Argument(help: ArgumentHelp(SourceForms.any + "."), completion: .file()) var source: String
+        @Option(help: "Where the manifest is inside the source.") var path: String = Imprint.defaultStampPath
+        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.") var platform: String?
+        @Option(name: .shortAndLong, help: "Write the manifest here (atomically) instead of stdout.", completion: .file()) var output: String?
         @OptionGroup var registry: RegistryFlags
-
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {

@@ -30,46 +30,22 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "The build context directory.", completion: .directory)
-        var context: String = "."
-
-        @Option(name: .shortAndLong, help: "Write the output here (atomically) instead of stdout.", completion: .file())
-        var output: String?
-
+        @Argument(help: "The build context directory.", completion: .directory) var context: String = "."
+        @Option(name: .shortAndLong, help: "Write the output here (atomically) instead of stdout.", completion: .file()) var output: String?
         @Option(help: "Output format: json (the manifest), sha256sum (for sha256sum -c), mtree (for mtree -f), sarif (the hygiene findings, SARIF 2.1.0).")
         var format: FingerprintRequest.Format = .json
-
         @OptionGroup var ignore: IgnoreOptions
-
-        @Option(help: "Also write the manifest to this path inside the context (excluded from its own digest) for a Dockerfile COPY.")
-        var emit: String?
-
-        @Option(name: .customLong("large-file"), help: "Size in MiB from which a file is reported as large.")
-        var largeFileMiB: UInt64 = 50
-
-        @Flag(help: "Exit 1 when there are hygiene findings.")
-        var strict = false
-
-        @Flag(help: "Print only the root digest.")
-        var digestOnly = false
-
-        @Option(name: .customLong("digest-file"), help: "Also write the root digest (sha256:…) to this file, for later --expect.", completion: .file())
-        var digestFile: String?
-
-        @Flag(name: .shortAndLong, help: "Do not print hygiene findings.")
-        var quiet = false
-
-        @Flag(help: "Also add the manifest to the history store (see imprint history).")
-        var record = false
-
-        @Option(name: .customLong("tag"), help: "With --record: a tag for the history record (repeatable).")
-        var recordTags: [String] = []
-
+        @Option(help: "Also write the manifest to this path inside the context (excluded from its own digest) for a Dockerfile COPY.") var emit: String?
+        @Option(name: .customLong("large-file"), help: "Size in MiB from which a file is reported as large.") var largeFileMiB: UInt64 = 50
+        @Flag(help: "Exit 1 when there are hygiene findings.") var strict = false
+        @Flag(help: "Print only the root digest.") var digestOnly = false
+        @Option(name: .customLong("digest-file"), help: "Also write the root digest (sha256:…) to this file, for later --expect.", completion: .file()) var digestFile: String?
+        @Flag(name: .shortAndLong, help: "Do not print hygiene findings.") var quiet = false
+        @Flag(help: "Also add the manifest to the history store (see imprint history).") var record = false
+        @Option(name: .customLong("tag"), help: "With --record: a tag for the history record (repeatable).") var recordTags: [String] = []
         @OptionGroup var history: HistoryOptions
-
         @Option(help: ArgumentHelp("Compare file times with this history record (a REF, or none): report files whose content changed while size, mtime and mode did not, which a builder's cache can miss (cache-stale-risk). Default: the newest record of this context, when the store has one.", valueName: "ref"))
         var against: String?
-
         @OptionGroup var attest: AttestFlags
 
         func run() throws {

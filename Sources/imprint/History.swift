@@ -6,7 +6,6 @@ import ImprintCore
 struct HistoryOptions: ParsableArguments {
     @Option(name: .customLong("history"), help: "The history store (default: $IMPRINT_HISTORY, else $XDG_DATA_HOME/imprint/history, else ~/.local/share/imprint/history).", completion: .directory)
     var path: String?
-
     var location: String { path ?? HistoryStore.defaultLocation() }
 
     func open(create: Bool = false) throws -> HistoryStore { try HistoryStore(at: location, create: create) }
@@ -54,14 +53,10 @@ extension ImprintCommand.History {
             """
         )
         @OptionGroup var history: HistoryOptions
-        @Argument(help: "Manifest JSON files written by imprint fingerprint.", completion: .file())
-        var manifests: [String]
-        @Option(name: .customLong("tag"), help: "A tag for the record (repeatable).")
-        var tags: [String] = []
-        @Option(help: "The digest of the image built from this context.")
-        var imageDigest: String?
-        @Option(name: .customLong("step"), help: "A JSON file holding one step record to store with the record (repeatable).", completion: .file())
-        var steps: [String] = []
+        @Argument(help: "Manifest JSON files written by imprint fingerprint.", completion: .file()) var manifests: [String]
+        @Option(name: .customLong("tag"), help: "A tag for the record (repeatable).") var tags: [String] = []
+        @Option(help: "The digest of the image built from this context.") var imageDigest: String?
+        @Option(name: .customLong("step"), help: "A JSON file holding one step record to store with the record (repeatable).", completion: .file()) var steps: [String] = []
 
         func validate() throws {
             if manifests.isEmpty { throw ValidationError("give at least one manifest") }
@@ -92,26 +87,19 @@ extension ImprintCommand.History {
             """
         )
         @OptionGroup var history: HistoryOptions
-        @Option(name: .customLong("tag"), help: "Only records carrying this tag (repeatable: all must match).")
-        var tags: [String] = []
-        @Option(help: "Only records whose git commit starts with this.")
-        var commit: String?
-        @Option(help: "Only records added at or after this time (YYYY-MM-DD, RFC 3339 or @epoch).")
-        var since: String?
-        @Option(help: "Only records added before this time (YYYY-MM-DD, RFC 3339 or @epoch).")
-        var until: String?
-        @Option(name: .shortAndLong, help: "At most this many records.")
-        var limit: Int?
+        @Option(name: .customLong("tag"), help: "Only records carrying this tag (repeatable: all must match).") var tags: [String] = []
+        @Option(help: "Only records whose git commit starts with this.") var commit: String?
+        @Option(help: "Only records added at or after this time (YYYY-MM-DD, RFC 3339 or @epoch).") var since: String?
+        @Option(help: "Only records added before this time (YYYY-MM-DD, RFC 3339 or @epoch).") var until: String?
+        @Option(name: .shortAndLong, help: "At most this many records.") var limit: Int?
         @OptionGroup var output: TextOrJSONFormat
-        var json: Bool { output.json }
-
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {
                 let query = try HistoryQuery(tags: tags, commit: commit, since: since, until: until, limit: limit)
                 let list = query.apply(try history.open().entries())
-                if json {
+                if output.json {
                     Console.outRaw(HistoryFormat.listJSON(list))
                 } else {
                     Console.outRaw(Array(HistoryFormat.list(list).utf8))
@@ -134,13 +122,9 @@ extension ImprintCommand.History {
         )
         enum Format: String, CaseIterable, ExpressibleByArgument { case summary, json, record, paths }
         @OptionGroup var history: HistoryOptions
-        @Argument(help: "The record: @~N, a tag, or a record/root digest prefix.")
-        var ref: String
-        @Option(help: "summary, json, record or paths.")
-        var format: Format = .summary
-        @Option(name: .shortAndLong, help: "Write here (atomically) instead of stdout.", completion: .file())
-        var output: String?
-
+        @Argument(help: "The record: @~N, a tag, or a record/root digest prefix.") var ref: String
+        @Option(help: "summary, json, record or paths.") var format: Format = .summary
+        @Option(name: .shortAndLong, help: "Write here (atomically) instead of stdout.", completion: .file()) var output: String?
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
@@ -176,8 +160,6 @@ extension ImprintCommand.History {
         @Argument(help: "The older record.") var from: String
         @Argument(help: "The newer record.") var to: String
         @OptionGroup var output: TextOrJSONFormat
-        var json: Bool { output.json }
-
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
@@ -187,7 +169,7 @@ extension ImprintCommand.History {
                 let a = try store.resolve(from), b = try store.resolve(to)
                 let changes = try store.diff(from: a.root, to: b.root)
                 identical = changes.isEmpty
-                Console.outRaw(HistoryFormat.diff(changes, from: a, to: b, json: json))
+                Console.outRaw(HistoryFormat.diff(changes, from: a, to: b, json: output.json))
             }
             if !identical { throw ExitCode(1) }
         }
@@ -208,15 +190,12 @@ extension ImprintCommand.History {
         @OptionGroup var history: HistoryOptions
         @Argument(help: "Records to export (default: all).") var refs: [String] = []
         @Option(name: .shortAndLong, help: "The archive to write.", completion: .file()) var output: String
-
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {
                 let store = try history.open()
-                let all = try store.entries()
-                var seen = Set<Digest>()
-                let chosen = try (refs.isEmpty ? all : refs.map { try store.resolve($0, in: all) }).filter { seen.insert($0.record).inserted }
+                let chosen = try store.select(refs)
                 let n = try store.export(chosen, to: output)
                 Console.note("imprint: exported \(chosen.count) records, \(n) objects to \(output)")
             }
@@ -237,7 +216,6 @@ extension ImprintCommand.History {
         )
         @OptionGroup var history: HistoryOptions
         @Argument(help: "The archive written by history export.", completion: .file()) var archive: String
-
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
@@ -270,9 +248,7 @@ extension ImprintCommand.History {
         @OptionGroup var registry: RegistryFlags
         @Argument(help: "The repository: registry://HOST[:PORT]/REPO.") var repository: String
         @Option(help: "Name of the shared history (tag imprint-history-NAME).") var name = "default"
-        @Option(help: "Push this export archive (or unpacked export directory) as it is, instead of the store.", completion: .file())
-        var archive: String?
-
+        @Option(help: "Push this export archive (or unpacked export directory) as it is, instead of the store.", completion: .file()) var archive: String?
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
@@ -309,11 +285,8 @@ extension ImprintCommand.History {
         @OptionGroup var registry: RegistryFlags
         @Argument(help: "The repository: registry://HOST[:PORT]/REPO.") var repository: String
         @Option(help: "Name of the shared history (tag imprint-history-NAME).") var name = "default"
-        @Option(name: .shortAndLong, help: "Write the export archive here (atomically) instead of importing it.", completion: .file())
-        var output: String?
-        @Option(help: "Unpack the export archive into this new directory instead of importing it.", completion: .directory)
-        var directory: String?
-
+        @Option(name: .shortAndLong, help: "Write the export archive here (atomically) instead of importing it.", completion: .file()) var output: String?
+        @Option(help: "Unpack the export archive into this new directory instead of importing it.", completion: .directory) var directory: String?
         @OptionGroup var quietFlag: QuietFlag
 
         func validate() throws {
@@ -378,8 +351,6 @@ extension ImprintCommand.History {
         )
         @OptionGroup var history: HistoryOptions
         @OptionGroup var output: TextOrJSONFormat
-        var json: Bool { output.json }
-
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
@@ -387,8 +358,8 @@ extension ImprintCommand.History {
             try runReportingErrors {
                 let r = try history.open().fsck()
                 clean = r.isClean
-                Console.outRaw(HistoryFormat.fsck(r, json: json))
-                if !json {
+                Console.outRaw(HistoryFormat.fsck(r, json: output.json))
+                if !output.json {
                     Console.note("imprint: checked \(r.objectsChecked) objects, \(r.recordsChecked) records: \(r.corrupt.count) corrupt, \(r.missing.count) missing, \(r.unreferenced.count) unreferenced")
                 }
             }

@@ -79,40 +79,24 @@ struct ImprintCommand: ParsableCommand {
     /// The progress line, for every command but those with live output of their own (a child process's, a
     /// rollout's polls) and unless --quiet was given.
     static func startProgress(for command: ParsableCommand) {
-        let args = CommandLine.arguments.dropFirst().prefix { $0 != "--" }
-        if args.contains("-q") || args.contains("--quiet") { Console.quiet = true; return }
-        if command is Run || command is Pipeline || command is Wait { return }
-        let words = Array(CommandLine.arguments.dropFirst().prefix { !$0.hasPrefix("-") }.prefix(2))
-        var label = "imprint " + (words.first ?? "")
-        if words.count == 2, ["history", "probe"].contains(words[0]) { label += " " + words[1] }
-        ProgressLine.shared.start(label: label)
+        guard let label = ProgressLine.label(arguments: Array(CommandLine.arguments.dropFirst())) else { Console.quiet = true; return }
+        if !(command is Run || command is Pipeline || command is Wait) { ProgressLine.shared.start(label: label) }
     }
 
     /// A usage error in imprint's one error style (`imprint: error: …`), with the closest subcommand when a
     /// command name was mistyped.
     static func usageMessage(for error: Error, arguments: [String]) -> String {
         var lines = fullMessage(for: error).components(separatedBy: "\n")
-        if let first = lines.first, first.hasPrefix("Error: ") {
-            lines[0] = "imprint: error: " + first.dropFirst("Error: ".count).prefix(1).lowercased() + first.dropFirst("Error: ".count + 1)
-        }
-        // The deepest command the arguments name, and the word after it.
-        var command: ParsableCommand.Type = ImprintCommand.self
-        var path = ["imprint"]
-        for word in arguments where !word.hasPrefix("-") {
-            let subs = command.configuration.subcommands
-            if let next = subs.first(where: { $0._commandName == word }) {
+        lines[0] = Suggestion.errorLine(lines[0])
+        let unknown = Suggestion.unknownCommand(in: arguments) { path in
+            var command: ParsableCommand.Type = ImprintCommand.self
+            for name in path.dropFirst() {
+                guard let next = command.configuration.subcommands.first(where: { $0._commandName == name }) else { return [] }
                 command = next
-                path.append(word)
-                continue
             }
-            let names = subs.map { $0._commandName }
-            if !names.isEmpty {
-                var line = "imprint: error: '\(path.joined(separator: " "))' has no command '\(word)'"
-                if let best = Suggestion.closest(to: word, among: names) { line += "; did you mean '\(best)'?" }
-                lines[0] = line
-            }
-            break
+            return command.configuration.subcommands.map { $0._commandName }
         }
+        if let unknown { lines[0] = unknown }
         return lines.joined(separator: "\n")
     }
 }

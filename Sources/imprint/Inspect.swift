@@ -22,23 +22,12 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: ArgumentHelp(SourceForms.any + "."), completion: .file())
-        var source: String
-
-        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.")
-        var platform: String?
-
-        @Option(help: "Where the embedded manifest is looked for inside the source.")
-        var path: String = Imprint.defaultStampPath
-
-        @Flag(help: "Flatten the filesystem and report its root digest and entry counts.")
-        var treeDigest = false
-
+        @Argument(help: ArgumentHelp(SourceForms.any + "."), completion: .file()) var source: String
+        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.") var platform: String?
+        @Option(help: "Where the embedded manifest is looked for inside the source.") var path: String = Imprint.defaultStampPath
+        @Flag(help: "Flatten the filesystem and report its root digest and entry counts.") var treeDigest = false
         @OptionGroup var output: TextOrJSONFormat
-        var json: Bool { output.json }
-
         @OptionGroup var registry: RegistryFlags
-
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
@@ -47,7 +36,7 @@ extension ImprintCommand {
                 // flattened; --tree-digest only decides whether the tree is shown for images.
                 let loaded = try SourceLoader.load(source, platform: platform, stampPath: path, withTree: true, registry: registry.options)
                 let report = InspectReport(loaded, includeTree: treeDigest || !loaded.kind.isImage)
-                if json {
+                if output.json {
                     try writeOutput(report.json(), to: nil)
                 } else {
                     try writeOutput(Array(report.text().utf8), to: nil)

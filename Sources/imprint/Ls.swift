@@ -21,19 +21,11 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "The build context directory.", completion: .directory)
-        var context: String = "."
-
+        @Argument(help: "The build context directory.", completion: .directory) var context: String = "."
         @OptionGroup var ignore: IgnoreOptions
-
-        @Flag(help: "Indent by depth instead of printing full paths.")
-        var tree = false
-
-        @Flag(help: "Also list what is excluded, grouped by the rule that excludes it.")
-        var excluded = false
-
+        @Flag(help: "Indent by depth instead of printing full paths.") var tree = false
+        @Flag(help: "Also list what is excluded, grouped by the rule that excludes it.") var excluded = false
         @OptionGroup var output: TextOrJSONFormat
-
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {

@@ -36,35 +36,17 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "The pipeline file.", completion: .file(extensions: ["yml", "yaml"]))
-        var file: String = "ci/pipeline.yml"
-
-        @Option(name: .shortAndLong, help: "Steps to run at once (default: the number of cores).")
-        var jobs: Int?
-
-        @Flag(help: "After a step fails, keep running the steps that do not depend on it.")
-        var keepGoing = false
-
-        @Flag(help: "Run every step even when a cached run would do.")
-        var noCache = false
-
-        @Option(help: "Run only this step and the steps it needs.")
-        var step: String?
-
-        @Option(help: "Where step records are written and looked up.", completion: .directory)
-        var recordDir: String = ".imprint/steps"
-
+        @Argument(help: "The pipeline file.", completion: .file(extensions: ["yml", "yaml"])) var file: String = "ci/pipeline.yml"
+        @Option(name: .shortAndLong, help: "Steps to run at once (default: the number of cores).") var jobs: Int?
+        @Flag(help: "After a step fails, keep running the steps that do not depend on it.") var keepGoing = false
+        @Flag(help: "Run every step even when a cached run would do.") var noCache = false
+        @Option(help: "Run only this step and the steps it needs.") var step: String?
+        @Option(help: "Where step records are written and looked up.", completion: .directory) var recordDir: String = ".imprint/steps"
         @OptionGroup var output: TextOrJSONFormat
-        var json: Bool { output.json }
-
         @Option(name: .customLong("attest"), help: ArgumentHelp("Write each step's in-toto attestations into this directory (NAME.link.dsse.json and the classic NAME.KEYID8.link); needs --key.", valueName: "dir"), completion: .directory)
         var attestDir: String?
-
-        @Option(help: "The Ed25519 private key (PEM) that signs the attestations.", completion: .file())
-        var key: String?
-
-        @Flag(name: .shortAndLong, help: "Do not print the steps' output (it is still hashed and recorded).")
-        var quiet = false
+        @Option(help: "The Ed25519 private key (PEM) that signs the attestations.", completion: .file()) var key: String?
+        @Flag(name: .shortAndLong, help: "Do not print the steps' output (it is still hashed and recorded).") var quiet = false
 
         func validate() throws {
             if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -85,7 +67,7 @@ extension ImprintCommand {
                 if let attestDir, let key {
                     options.attestor = StepAttestor(directory: attestDir, key: try Ed25519PrivateKey(pemFile: key))
                 }
-                let printer = PipelinePrinter(toStderr: json, quiet: quiet)
+                let printer = PipelinePrinter(toStderr: output.json, quiet: quiet)
                 let runner = PipelineRunner(file: pipeline, options: options, sinks: try FileStepRecordSink.standardSinks(recordDir: recordDir), observer: printer)
                 printer.runner = runner
                 let forwarder = SignalForwarder { sig in
@@ -96,18 +78,12 @@ extension ImprintCommand {
                 let result = try runner.run()
                 printer.stopProgress()
                 withExtendedLifetime(forwarder) {}
-                let bytes = result.jsonBytes()
-                do {
-                    try FileManager.default.createDirectory(atPath: recordDir, withIntermediateDirectories: true)
-                    try AtomicFile.write(bytes, to: (recordDir as NSString).appendingPathComponent("pipeline-run.json"))
-                } catch {
-                    Console.err("imprint: warning: cannot write the run summary to \(recordDir): \(error)")
-                }
+                if let warning = result.save(recordDir: recordDir) { Console.err("imprint: warning: \(warning)") }
                 printer.table(result)
                 if let summary = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !summary.isEmpty {
                     appendGitHubSummary(result, to: summary)
                 }
-                if json { Console.outRaw(bytes) }
+                if output.json { Console.outRaw(result.jsonBytes()) }
                 status = result.exitStatus
             }
             if status != 0 { throw ExitCode(status) }

@@ -23,12 +23,8 @@ extension ImprintCommand {
 
         enum Language: String, CaseIterable, ExpressibleByArgument { case python }
 
-        @Argument(help: "The language of the probe: python.")
-        var language: Language
-
-        @Option(name: .shortAndLong, help: "Write the probe here (atomically) instead of stdout.", completion: .file())
-        var output: String?
-
+        @Argument(help: "The language of the probe: python.") var language: Language
+        @Option(name: .shortAndLong, help: "Write the probe here (atomically) instead of stdout.", completion: .file()) var output: String?
         @OptionGroup var quiet: QuietFlag
 
         func run() throws {

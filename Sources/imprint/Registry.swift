@@ -4,9 +4,7 @@ import ImprintCore
 
 /// Flags shared by every command that can reach a registry.
 struct RegistryFlags: ParsableArguments {
-    @Flag(help: "Talk plain HTTP to the registry (localhost and 127.0.0.1 always use HTTP). Also IMPRINT_REGISTRY_INSECURE=1.")
-    var insecure = false
-
+    @Flag(help: "Talk plain HTTP to the registry (localhost and 127.0.0.1 always use HTTP). Also IMPRINT_REGISTRY_INSECURE=1.") var insecure = false
     @Option(help: ArgumentHelp("Give up after this many seconds in all (default 3600; also IMPRINT_DEADLINE). Each request also has an idle timeout (IMPRINT_REGISTRY_TIMEOUT, 30) and a total limit (IMPRINT_REQUEST_TIMEOUT, 600).", valueName: "seconds"))
     var deadline: Double?
 
@@ -45,17 +43,10 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "The image: registry://HOST[:PORT]/REPO:TAG or registry://HOST[:PORT]/REPO@sha256:….")
-        var image: String
-
-        @Option(help: "The imprint manifest to attach.", completion: .file())
-        var manifest: String?
-
-        @Option(help: "Fingerprint this build context and attach the result.", completion: .directory)
-        var context: String?
-
+        @Argument(help: "The image: registry://HOST[:PORT]/REPO:TAG or registry://HOST[:PORT]/REPO@sha256:….") var image: String
+        @Option(help: "The imprint manifest to attach.", completion: .file()) var manifest: String?
+        @Option(help: "Fingerprint this build context and attach the result.", completion: .directory) var context: String?
         @OptionGroup var registry: RegistryFlags
-
         @Option(help: "Attach this signed in-toto attestation (a DSSE envelope from --attest or --provenance) instead; its statement must be about the image.", completion: .file())
         var attestation: String?
 
@@ -99,14 +90,9 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "The image: registry://HOST[:PORT]/REPO:TAG or registry://HOST[:PORT]/REPO@sha256:….")
-        var image: String
-
-        @Option(name: .shortAndLong, help: "Write the manifest here (atomically) instead of stdout.", completion: .file())
-        var output: String?
-
+        @Argument(help: "The image: registry://HOST[:PORT]/REPO:TAG or registry://HOST[:PORT]/REPO@sha256:….") var image: String
+        @Option(name: .shortAndLong, help: "Write the manifest here (atomically) instead of stdout.", completion: .file()) var output: String?
         @OptionGroup var registry: RegistryFlags
-
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {

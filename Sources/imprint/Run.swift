@@ -29,39 +29,18 @@ extension ImprintCommand {
             """
         )
 
-        @Option(help: "The step name (letters, digits, - _ .); the record is RECORD_DIR/NAME.json.")
-        var name: String
-
-        @Option(parsing: .upToNextOption, help: "Files or directories the command reads, fingerprinted before it runs.", completion: .file())
-        var materials: [String] = []
-
-        @Option(parsing: .upToNextOption, help: "Files or directories the command writes, fingerprinted after it ran.", completion: .file())
-        var products: [String] = []
-
-        @Option(parsing: .upToNextOption, help: "Patterns (.dockerignore syntax) left out inside material and product directories.")
-        var exclude: [String] = []
-
-        @Option(name: .customLong("env"), help: "Record this environment variable's value (repeatable).")
-        var env: [String] = []
-
-        @Option(help: "Where step records are written.", completion: .directory)
-        var recordDir: String = ".imprint/steps"
-
-        @Option(help: "Terminate the command after this long (30s, 5m, 1h).")
-        var timeout: String?
-
+        @Option(help: "The step name (letters, digits, - _ .); the record is RECORD_DIR/NAME.json.") var name: String
+        @Option(parsing: .upToNextOption, help: "Files or directories the command reads, fingerprinted before it runs.", completion: .file()) var materials: [String] = []
+        @Option(parsing: .upToNextOption, help: "Files or directories the command writes, fingerprinted after it ran.", completion: .file()) var products: [String] = []
+        @Option(parsing: .upToNextOption, help: "Patterns (.dockerignore syntax) left out inside material and product directories.") var exclude: [String] = []
+        @Option(name: .customLong("env"), help: "Record this environment variable's value (repeatable).") var env: [String] = []
+        @Option(help: "Where step records are written.", completion: .directory) var recordDir: String = ".imprint/steps"
+        @Option(help: "Terminate the command after this long (30s, 5m, 1h).") var timeout: String?
         @OptionGroup var output: TextOrJSONFormat
-        var json: Bool { output.json }
-
-        @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
-        var command: [String] = []
-
+        @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
         @Option(name: .customLong("attest"), help: ArgumentHelp("Write the step's in-toto attestations into this directory: NAME.link.dsse.json (link predicate v0.3, DSSE) and NAME.KEYID8.link (a classic in-toto link for in-toto-verify); needs --key.", valueName: "dir"), completion: .directory)
         var attestDir: String?
-
-        @Option(help: "The Ed25519 private key (PEM) that signs the attestations.", completion: .file())
-        var key: String?
-
+        @Option(help: "The Ed25519 private key (PEM) that signs the attestations.", completion: .file()) var key: String?
         @OptionGroup var quietFlag: QuietFlag
 
         func validate() throws {
@@ -79,33 +58,21 @@ extension ImprintCommand {
             var status: Int32 = 0
             try runReportingErrors {
                 var spec = StepSpec(name: name, argv: command, materials: materials, products: products)
-                spec.exclude = exclude
-                spec.recordEnvironment = env
+                (spec.exclude, spec.recordEnvironment) = (exclude, env)
                 if let timeout { spec.timeout = try PipelineFile.parseDuration(timeout, what: "--timeout") }
-                let hasher = ArtifactHasher(exclude: try ArtifactHasher.patterns(exclude, origin: "--exclude"),
-                                            alwaysExcluded: [recordDir])
-                let runner = StepRunner(spec: spec, hasher: hasher)
-                // Created first so that a material "." looks the same on the first run as on later ones.
-                try FileManager.default.createDirectory(atPath: recordDir, withIntermediateDirectories: true)
-                runner.onOutput = { stream, buf in
+                var request = StepRequest(spec: spec)
+                request.recordDir = recordDir
+                if let attestDir, let key { request.attestor = StepAttestor(directory: attestDir, key: try Ed25519PrivateKey(pemFile: key)) }
+                request.onOutput = { stream, buf in
                     try? AtomicFile.writeAll(stream == .stdout ? 1 : 2, buf, path: stream == .stdout ? "stdout" : "stderr")
                 }
-                let forwarder = SignalForwarder { sig in
-                    runner.terminate(.interrupted(signal: sig, why: "imprint received \(signalName(sig))"), signal: sig)
+                let outcome = try request.run()
+                keepUntilExit(outcome.runner)  // and with it the trees of the materials and products
+                if output.json { Console.outRaw(outcome.record.jsonBytes()) }
+                if outcome.record.status != .succeeded {
+                    Console.err("imprint: step \(name) \(outcome.record.status.rawValue): \(outcome.record.reason ?? "")")
                 }
-                let record = try runner.run()
-                keepUntilExit(runner)  // and with it the trees of the materials and products
-                withExtendedLifetime(forwarder) {}
-                for sink in try FileStepRecordSink.standardSinks(recordDir: recordDir) { try sink.add(record) }
-                if let attestDir, let key {
-                    try StepAttestor(directory: attestDir, key: try Ed25519PrivateKey(pemFile: key)).attest(record, runner: runner)
-                }
-                if json { Console.outRaw(record.jsonBytes()) }
-                if record.status != .succeeded {
-                    Console.err("imprint: step \(name) \(record.status.rawValue): \(record.reason ?? "")")
-                }
-                status = record.exitStatus
-                if status == 0 && record.status != .succeeded { status = 1 }
+                status = outcome.exitStatus
             }
             if status != 0 { throw ExitCode(status) }
         }

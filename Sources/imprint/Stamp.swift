@@ -36,51 +36,25 @@ extension ImprintCommand {
 
         @Argument(help: "The image: an OCI layout directory (stamped in place), an oci-archive or docker-archive tar (optionally :TAG), or registry://HOST/REPO:TAG (stamped and pushed).", completion: .file())
         var image: String
-
-        @Option(help: "The imprint manifest to stamp.", completion: .file())
-        var manifest: String?
-
-        @Option(help: "Fingerprint this build context and stamp the result.", completion: .directory)
-        var context: String?
-
-        @Option(name: [.customShort("f"), .customLong("file")], help: "With --context: the Dockerfile, to pick its <Dockerfile>.dockerignore.", completion: .file())
-        var dockerfile: String?
-
-        @Option(help: "Where the manifest goes inside the image.")
-        var path: String = Imprint.defaultStampPath
-
-        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.")
-        var platform: String?
-
-        @Option(name: .shortAndLong, help: "The stamped archive to write (required for oci-archive and docker-archive).", completion: .file())
-        var output: String?
-
-        @Option(help: "For registry://: push the stamped image under this tag (default: the image's tag).")
-        var tag: String?
-
+        @Option(help: "The imprint manifest to stamp.", completion: .file()) var manifest: String?
+        @Option(help: "Fingerprint this build context and stamp the result.", completion: .directory) var context: String?
+        @Option(name: [.customShort("f"), .customLong("file")], help: "With --context: the Dockerfile, to pick its <Dockerfile>.dockerignore.", completion: .file()) var dockerfile: String?
+        @Option(help: "Where the manifest goes inside the image.") var path: String = Imprint.defaultStampPath
+        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.") var platform: String?
+        @Option(name: .shortAndLong, help: "The stamped archive to write (required for oci-archive and docker-archive).", completion: .file()) var output: String?
+        @Option(help: "For registry://: push the stamped image under this tag (default: the image's tag).") var tag: String?
         @Option(name: .customLong("to"), help: "For registry://: push to this repository of the same registry (registry://HOST/REPO[:TAG]); base layers are mounted, not copied.")
         var destination: String?
-
         @OptionGroup var registry: RegistryFlags
-
-        @Flag(help: "Compare the image's files with the manifest first; refuse to stamp an image that does not hold the context.")
-        var check = false
-
-        @Option(help: "With --check: where the context is in the image, e.g. /app (found by digest when omitted).")
-        var at: String?
-
-        @Option(help: "Sign the manifest's root digest with this Ed25519 key (PEM); the signature goes beside it (manifest.sig). Also signs --provenance.", completion: .file())
-        var key: String?
-
+        @Flag(help: "Compare the image's files with the manifest first; refuse to stamp an image that does not hold the context.") var check = false
+        @Option(help: "With --check: where the context is in the image, e.g. /app (found by digest when omitted).") var at: String?
+        @Option(help: "Sign the manifest's root digest with this Ed25519 key (PEM); the signature goes beside it (manifest.sig). Also signs --provenance.", completion: .file()) var key: String?
         @Option(name: .customLong("signature"), help: "The signature to carry beside the manifest (default: manifest.sig beside --manifest, when it exists).", completion: .file())
         var signatureFile: String?
-
         @Option(help: ArgumentHelp("Write signed SLSA provenance v1 (DSSE) of the stamped image here, signed with --key; a registry image also gets it attached as an OCI referrer.", valueName: "path"), completion: .file())
         var provenance: String?
-
         @Option(name: .customLong("steps"), help: ArgumentHelp("With --provenance: a directory of step attestations (imprint run/pipeline --attest) to list as resolved dependencies.", valueName: "dir"), completion: .directory)
         var stepAttestations: String?
-
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {

@@ -27,33 +27,23 @@ extension FingerprintRequest.Format: ExpressibleByArgument {}
 
 /// `-f`, `--ignore-file`, `--ignore-semantics`: which ignore file the builder reads, and how it reads it.
 struct IgnoreOptions: ParsableArguments {
-    @Option(name: [.customShort("f"), .customLong("file")], help: "The Dockerfile; <Dockerfile>.dockerignore next to it replaces .dockerignore.", completion: .file())
-    var dockerfile: String?
-
-    @Option(name: .customLong("ignore-file"), help: "Use this ignore file instead of the context's.", completion: .file())
-    var ignoreFile: String?
-
-    @Option(name: .customLong("ignore-semantics"), help: "buildkit (current Docker; the default) or classic (the legacy builder, buildah/podman 1.28).")
-    var semantics: IgnoreSemantics = .buildkit
+    @Option(name: [.customShort("f"), .customLong("file")], help: "The Dockerfile; <Dockerfile>.dockerignore next to it replaces .dockerignore.", completion: .file()) var dockerfile: String?
+    @Option(name: .customLong("ignore-file"), help: "Use this ignore file instead of the context's.", completion: .file()) var ignoreFile: String?
+    @Option(name: .customLong("ignore-semantics"), help: "buildkit (current Docker; the default) or classic (the legacy builder, buildah/podman 1.28).") var semantics: IgnoreSemantics = .buildkit
 }
 
 /// `--format text|json` for commands whose output is text or JSON (`--json` stays as a hidden alias).
 struct TextOrJSONFormat: ParsableArguments {
     enum Format: String, CaseIterable, ExpressibleByArgument { case text, json }
 
-    @Option(help: "Output format: text (for people) or json (see schemas/).")
-    var format: Format = .text
-
-    @Flag(name: .customLong("json"), help: .hidden)
-    var jsonAlias = false
-
+    @Option(help: "Output format: text (for people) or json (see schemas/).") var format: Format = .text
+    @Flag(name: .customLong("json"), help: .hidden) var jsonAlias = false
     var json: Bool { format == .json || jsonAlias }
 }
 
 /// `-q/--quiet`: no progress and no diagnostics other than errors.
 struct QuietFlag: ParsableArguments {
-    @Flag(name: .shortAndLong, help: "Print no progress and no diagnostics but errors.")
-    var quiet = false
+    @Flag(name: .shortAndLong, help: "Print no progress and no diagnostics but errors.") var quiet = false
 }
 
 /// The forms a source argument takes, for every command that reads one (one text, so every help says the same).
@@ -66,11 +56,8 @@ enum SourceForms {
 
 /// `--attest PATH --key KEY`: signed in-toto attestations (DSSE, Ed25519) of what a command did.
 struct AttestFlags: ParsableArguments {
-    @Option(name: .customLong("attest"), help: ArgumentHelp("Write a signed in-toto attestation (DSSE envelope) here; needs --key.", valueName: "path"), completion: .file())
-    var path: String?
-
-    @Option(name: .customLong("key"), help: "The Ed25519 private key (PEM) that signs attestations (from imprint keygen or openssl genpkey).", completion: .file())
-    var key: String?
+    @Option(name: .customLong("attest"), help: ArgumentHelp("Write a signed in-toto attestation (DSSE envelope) here; needs --key.", valueName: "path"), completion: .file()) var path: String?
+    @Option(name: .customLong("key"), help: "The Ed25519 private key (PEM) that signs attestations (from imprint keygen or openssl genpkey).", completion: .file()) var key: String?
 
     func validate() throws {
         if path != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }

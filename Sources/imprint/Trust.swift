@@ -23,27 +23,15 @@ extension ImprintCommand {
             """
         )
 
-        @Option(name: .shortAndLong, help: "Path prefix of the key pair: writes PREFIX.key and PREFIX.pub (a trailing .key or .pub is dropped).", completion: .file())
-        var output: String
-
-        @Flag(help: "Replace PREFIX.key and PREFIX.pub when they exist.")
-        var force = false
-
+        @Option(name: .shortAndLong, help: "Path prefix of the key pair: writes PREFIX.key and PREFIX.pub (a trailing .key or .pub is dropped).", completion: .file()) var output: String
+        @Flag(help: "Replace PREFIX.key and PREFIX.pub when they exist.") var force = false
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {
-                let prefix = output.hasSuffix(".key") || output.hasSuffix(".pub") ? String(output.dropLast(4)) : output
-                let keyPath = prefix + ".key", pubPath = prefix + ".pub"
-                if !force {
-                    for p in [keyPath, pubPath] where FileManager.default.fileExists(atPath: p) {
-                        throw ImprintError(.badInput, "\(p) exists; pass --force to replace it")
-                    }
-                }
-                let key = try Ed25519PrivateKey.generate()
-                try AtomicFile.write(try key.pemBytes(), to: keyPath, mode: 0o600)
-                try AtomicFile.write(try key.publicKey.pemBytes(), to: pubPath, mode: 0o644)
-                Console.note("imprint: wrote \(keyPath) (private, keep secret) and \(pubPath)")
+                let files = KeyPairFiles(prefix: output)
+                let key = try files.generate(replacing: force)
+                Console.note("imprint: wrote \(files.privateKeyPath) (private, keep secret) and \(files.publicKeyPath)")
                 Console.out(key.keyId)
             }
         }
@@ -67,15 +55,9 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "The manifest written by imprint fingerprint.", completion: .file())
-        var manifest: String
-
-        @Option(help: "The Ed25519 private key (PKCS#8 PEM, from imprint keygen or openssl genpkey -algorithm ed25519).", completion: .file())
-        var key: String
-
-        @Option(name: .shortAndLong, help: "Write the signature here (atomically; - for stdout). Default: MANIFEST with .json replaced by .sig.", completion: .file())
-        var output: String?
-
+        @Argument(help: "The manifest written by imprint fingerprint.", completion: .file()) var manifest: String
+        @Option(help: "The Ed25519 private key (PKCS#8 PEM, from imprint keygen or openssl genpkey -algorithm ed25519).", completion: .file()) var key: String
+        @Option(name: .shortAndLong, help: "Write the signature here (atomically; - for stdout). Default: MANIFEST with .json replaced by .sig.", completion: .file()) var output: String?
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
@@ -114,15 +96,9 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "The manifest (or, with a raw signature, the file) whose signature is checked.", completion: .file())
-        var manifest: String
-
-        @Option(help: "The signer's Ed25519 public key (SubjectPublicKeyInfo PEM, the .pub from imprint keygen).", completion: .file())
-        var pubkey: String
-
-        @Option(help: "The signature file. Default: MANIFEST with .json replaced by .sig, or .sig appended.", completion: .file())
-        var signature: String?
-
+        @Argument(help: "The manifest (or, with a raw signature, the file) whose signature is checked.", completion: .file()) var manifest: String
+        @Option(help: "The signer's Ed25519 public key (SubjectPublicKeyInfo PEM, the .pub from imprint keygen).", completion: .file()) var pubkey: String
+        @Option(help: "The signature file. Default: MANIFEST with .json replaced by .sig, or .sig appended.", completion: .file()) var signature: String?
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {

@@ -29,69 +29,31 @@ extension ImprintCommand {
 
         enum Format: String, CaseIterable, ExpressibleByArgument { case text, json, junit, github, sarif }
 
-        @Argument(help: ArgumentHelp(SourceForms.verifyTarget), completion: .file())
-        var target: String
-
-        @Option(name: .long, help: "Compare against this manifest file (or history:REF, a history record) instead of the embedded one.", completion: .file())
-        var manifest: String?
-
-        @Option(name: .long, help: "The root digest CI recorded; the embedded manifest must carry it.")
-        var expect: String?
-
-        @Option(name: .long, help: "Where the context root is in the target, e.g. /app (found by digest when omitted).")
-        var at: String?
-
-        @Option(name: .long, help: "Check only manifest entries matching this glob (.dockerignore syntax); repeatable.")
-        var include: [String] = []
-
-        @Option(name: .customLong("allow-extra"), help: "Allow entries not in the manifest that match this glob; repeatable.")
-        var allowExtra: [String] = []
-
-        @Option(help: "Report format: text, json, junit, github, sarif.")
-        var format: Format = .text
-
-        @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file())
-        var output: String?
-
-        @Option(help: "Ed25519 public key (PEM): the manifest must carry a valid signature by it.", completion: .file())
-        var pubkey: String?
-
-        @Option(help: "The signature file (default: beside the manifest, manifest.sig).", completion: .file())
-        var signature: String?
-
-        @Option(help: "Platform to pick from a multi-platform image index: os/arch[/variant].")
-        var platform: String?
-
+        @Argument(help: ArgumentHelp(SourceForms.verifyTarget), completion: .file()) var target: String
+        @Option(name: .long, help: "Compare against this manifest file (or history:REF, a history record) instead of the embedded one.", completion: .file()) var manifest: String?
+        @Option(name: .long, help: "The root digest CI recorded; the embedded manifest must carry it.") var expect: String?
+        @Option(name: .long, help: "Where the context root is in the target, e.g. /app (found by digest when omitted).") var at: String?
+        @Option(name: .long, help: "Check only manifest entries matching this glob (.dockerignore syntax); repeatable.") var include: [String] = []
+        @Option(name: .customLong("allow-extra"), help: "Allow entries not in the manifest that match this glob; repeatable.") var allowExtra: [String] = []
+        @Option(help: "Report format: text, json, junit, github, sarif.") var format: Format = .text
+        @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file()) var output: String?
+        @Option(help: "Ed25519 public key (PEM): the manifest must carry a valid signature by it.", completion: .file()) var pubkey: String?
+        @Option(help: "The signature file (default: beside the manifest, manifest.sig).", completion: .file()) var signature: String?
+        @Option(help: "Platform to pick from a multi-platform image index: os/arch[/variant].") var platform: String?
         @OptionGroup var registry: RegistryFlags
-
         @Flag(name: .customLong("stamp-only"), help: "Only check that the target carries the expected (or validly signed) manifest; files are not compared. For registry:// this fetches just the manifest, config and stamp layer.")
         var stampOnly = false
-
-        @Flag(name: .customLong("require-trust"), help: "Exit 1 when the result is not authenticated by --expect or --pubkey.")
-        var requireTrust = false
-
-        @Option(help: "Show at most this many findings per class in text output.")
-        var limit: Int?
-
-        @Option(help: "The Python that proves timestamp pycs by recompiling their sources (default: python3 on PATH; it must have the pycs' magic number).", completion: .file())
-        var python: String?
-
+        @Flag(name: .customLong("require-trust"), help: "Exit 1 when the result is not authenticated by --expect or --pubkey.") var requireTrust = false
+        @Option(help: "Show at most this many findings per class in text output.") var limit: Int?
+        @Option(help: "The Python that proves timestamp pycs by recompiling their sources (default: python3 on PATH; it must have the pycs' magic number).", completion: .file()) var python: String?
         @OptionGroup var quietFlag: QuietFlag
-
         @Option(name: .customLong("attest"), help: ArgumentHelp("Write a signed SLSA verification summary (VSA v1, DSSE) of the result here, PASSED or FAILED; needs --key.", valueName: "path"), completion: .file())
         var attestPath: String?
-
-        @Option(help: "The Ed25519 private key (PEM) that signs the verification summary.", completion: .file())
-        var key: String?
-
+        @Option(help: "The Ed25519 private key (PEM) that signs the verification summary.", completion: .file()) var key: String?
         @Option(name: .customLong("require-attestation"), help: ArgumentHelp("For registry://: require an attestation of this predicate type (a URI, or provenance, vsa, context, link) attached to the image, signed by --pubkey, about this image; repeatable.", valueName: "type"))
         var requiredAttestations: [String] = []
-
-        @Flag(name: .customLong("no-processes"), help: "For a running container: check only its files, not its processes.")
-        var noProcesses = false
-
-        @Flag(help: "For a directory (e.g. / inside a container): also check the processes of this machine's PID namespace.")
-        var processes = false
+        @Flag(name: .customLong("no-processes"), help: "For a running container: check only its files, not its processes.") var noProcesses = false
+        @Flag(help: "For a directory (e.g. / inside a container): also check the processes of this machine's PID namespace.") var processes = false
 
         func validate() throws {
             if let expect, Digest(hex: expect.lowercased()) == nil {

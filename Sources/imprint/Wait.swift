@@ -30,30 +30,14 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "The endpoints (http:// or https://) that serve the digest as JSON.")
-        var urls: [String]
-
-        @Option(help: ArgumentHelp("The digest the new rollout serves: sha256:<64 hex digits> or the 64 hex digits, any case.", valueName: "digest"))
-        var expect: String
-
-        @Option(help: ArgumentHelp("Dot path to the digest in the JSON answer (default: imprint.digest, digest, manifest.digest).", valueName: "path"))
-        var field: String?
-
-        @Option(help: ArgumentHelp("Seconds between rounds of polls (fractions allowed).", valueName: "seconds"))
-        var interval: Double = 2
-
-        @Option(help: ArgumentHelp("Seconds to wait before giving up with exit status 1.", valueName: "seconds"))
-        var timeout: Double = 300
-
-        @Option(help: ArgumentHelp("Answers in a row, per URL, that must all carry the digest (a load balancer may answer from any instance).", valueName: "K"))
-        var consecutive: Int = 1
-
-        @Option(help: ArgumentHelp("Distinct instances that must serve the digest, none serving another.", valueName: "N"))
-        var instances: Int?
-
-        @Option(name: .customLong("header"), help: ArgumentHelp("An extra request header (repeatable), e.g. 'Authorization: Bearer …'.", valueName: "Name: value"))
-        var headers: [String] = []
-
+        @Argument(help: "The endpoints (http:// or https://) that serve the digest as JSON.") var urls: [String]
+        @Option(help: ArgumentHelp("The digest the new rollout serves: sha256:<64 hex digits> or the 64 hex digits, any case.", valueName: "digest")) var expect: String
+        @Option(help: ArgumentHelp("Dot path to the digest in the JSON answer (default: imprint.digest, digest, manifest.digest).", valueName: "path")) var field: String?
+        @Option(help: ArgumentHelp("Seconds between rounds of polls (fractions allowed).", valueName: "seconds")) var interval: Double = 2
+        @Option(help: ArgumentHelp("Seconds to wait before giving up with exit status 1.", valueName: "seconds")) var timeout: Double = 300
+        @Option(help: ArgumentHelp("Answers in a row, per URL, that must all carry the digest (a load balancer may answer from any instance).", valueName: "K")) var consecutive: Int = 1
+        @Option(help: ArgumentHelp("Distinct instances that must serve the digest, none serving another.", valueName: "N")) var instances: Int?
+        @Option(name: .customLong("header"), help: ArgumentHelp("An extra request header (repeatable), e.g. 'Authorization: Bearer …'.", valueName: "Name: value")) var headers: [String] = []
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
@@ -62,36 +46,11 @@ extension ImprintCommand {
                 gate = try RolloutWait(urls: urls, expect: expect, field: field, interval: interval, timeout: timeout,
                                        headers: headers, consecutive: consecutive, instances: instances)
             }
-            let expected = gate.expected
             let (outcome, table) = gate.run { n, t, url, o in
-                guard !quietFlag.quiet else { return }
-                let note = o.matches ? " (expected)" : (o.digestMatches ? " (expected digest, but not a 2xx status)"
-                                                         : (o.value != nil ? " (waiting for \(expected))" : ""))
-                let from = gate.urls.count > 1 ? " \(url.absoluteString)" : ""
-                let who = o.instance.map { " [\($0)]" } ?? ""
-                Console.err("poll \(n) at \(Self.seconds(t))\(from)\(who): \(o)\(note)")
+                if !quietFlag.quiet { Console.err(RolloutWaitFormat.pollLine(n, at: t, url: url, o, gate: gate)) }
             }
-            let where_ = gate.urls.count == 1 ? gate.url.absoluteString : "\(gate.urls.count) URLs"
-            switch outcome {
-            case let .complete(polls, t, _):
-                Console.out("rollout complete: \(where_) serves \(expected), after \(polls) poll\(polls == 1 ? "" : "s"), \(Self.seconds(t))")
-                Self.printTable(table)
-            case let .timedOut(polls, t, last):
-                Console.out("timed out after \(Self.seconds(t)): last seen \(last) from \(where_), expected \(expected) (\(polls) poll\(polls == 1 ? "" : "s"))")
-                Self.printTable(table)
-                throw ExitCode(1)
-            }
+            Console.outRaw(Array(RolloutWaitFormat.outcome(outcome, table: table, gate: gate).utf8))
+            if case .timedOut = outcome { throw ExitCode(1) }
         }
-
-        static func printTable(_ table: [RolloutWait.InstanceState]) {
-            guard !table.isEmpty else { return }
-            Console.out("  instance                          digest         started                         last seen  answers")
-            for s in table {
-                let digest = s.digest.map { $0.hasPrefix("sha256:") ? String($0.dropFirst(7).prefix(12)) : String($0.prefix(12)) } ?? "-"
-                Console.out("  \(s.instance.padding(toLength: 32, withPad: " ", startingAt: 0))  \(digest.padding(toLength: 13, withPad: " ", startingAt: 0))  \((s.started ?? "-").padding(toLength: 30, withPad: " ", startingAt: 0))  \(seconds(s.lastSeen).padding(toLength: 9, withPad: " ", startingAt: 0))  \(s.answers)")
-            }
-        }
-
-        static func seconds(_ t: Double) -> String { String(format: "%.1f s", t) }
     }
 }

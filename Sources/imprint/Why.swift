@@ -21,16 +21,10 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "Paths relative to the context (or to the working directory, when they lie inside the context).")
-        var paths: [String]
-
-        @Option(help: "The build context (default: the working directory).", completion: .directory)
-        var context: String = "."
-
+        @Argument(help: "Paths relative to the context (or to the working directory, when they lie inside the context).") var paths: [String]
+        @Option(help: "The build context (default: the working directory).", completion: .directory) var context: String = "."
         @OptionGroup var ignore: IgnoreOptions
-
         @OptionGroup var output: TextOrJSONFormat
-
         @OptionGroup var quietFlag: QuietFlag
 
         func validate() throws {
@@ -40,19 +34,9 @@ extension ImprintCommand {
         func run() throws {
             var allSent = true
             try runReportingErrors {
-                let targets = ContextExplainer.targets(paths, context: context)
-                let mine = try ContextExplainer.explain(targets, context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: ignore.semantics)
-                let other: IgnoreSemantics = ignore.semantics == .buildkit ? .classic : .buildkit
-                let theirs = try ContextExplainer.explain(targets, context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: other)
-                allSent = mine.allSatisfy { $0.verdict != .excluded && $0.verdict != .excludedByParent }
-                if output.json {
-                    Console.outRaw(ContextExplainer.json(mine, semantics: ignore.semantics, other: zip(mine, theirs).map { $0.verdict == $1.verdict ? nil : ($1, other) }))
-                } else {
-                    for (a, b) in zip(mine, theirs) {
-                        Console.out("\(a.path)\(a.isDirectory ? "/" : ""): \(a.summary)")
-                        if a.verdict != b.verdict { Console.out("  the \(other == .classic ? "legacy builder" : "BuildKit") decides otherwise: \(b.summary)") }
-                    }
-                }
+                let report = try WhyReport(paths: paths, context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: ignore.semantics)
+                allSent = report.allSent
+                Console.outRaw(output.json ? report.json() : Array(report.text().utf8))
             }
             if !allSent { throw ExitCode(1) }
         }

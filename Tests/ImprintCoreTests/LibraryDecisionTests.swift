@@ -342,6 +342,115 @@ enum Lib {
         #expect(Suggestion.editDistance("", "abc") == 3 && Suggestion.editDistance("abc", "") == 3 && Suggestion.editDistance("kitten", "sitting") == 3)
     }
 
+    @Test func usageErrorsNameTheMistypedCommand() {
+        let tree: [String: [String]] = ["imprint": ["verify", "history"], "imprint history": ["list", "add"]]
+        func subs(_ path: [String]) -> [String] { tree[path.joined(separator: " ")] ?? [] }
+        #expect(Suggestion.unknownCommand(in: ["verfy", "x"], subcommands: subs) == "imprint: error: 'imprint' has no command 'verfy'; did you mean 'verify'?")
+        #expect(Suggestion.unknownCommand(in: ["history", "--history", "-x", "lst"], subcommands: subs) == "imprint: error: 'imprint history' has no command 'lst'; did you mean 'list'?")
+        #expect(Suggestion.unknownCommand(in: ["deploy"], subcommands: subs) == "imprint: error: 'imprint' has no command 'deploy'")
+        // Every word a command, or a leaf's positional argument: no such line.
+        #expect(Suggestion.unknownCommand(in: ["history", "list"], subcommands: subs) == nil)
+        #expect(Suggestion.unknownCommand(in: ["verify", "image.tar"], subcommands: subs) == nil)
+        #expect(Suggestion.errorLine("Error: Missing expected argument '<target>'") == "imprint: error: missing expected argument '<target>'")
+        #expect(ProgressLine.label(arguments: ["history", "add", "m.json"]) == "imprint history add")
+        #expect(ProgressLine.label(arguments: ["verify", "-", "--expect", "x"]) == "imprint verify")
+        #expect(ProgressLine.label(arguments: ["verify", "-q", "x"]) == nil)
+        #expect(ProgressLine.label(arguments: ["run", "--name", "s", "--", "cmd", "-q"]) == "imprint run")
+    }
+
+    @Test func keyPairFilesRefuseToReplaceUnlessAsked() throws {
+        try ArchiveFixture.withTemp { dir in
+            let files = KeyPairFiles(prefix: dir + "/ci.key")
+            #expect(files.privateKeyPath == dir + "/ci.key" && files.publicKeyPath == dir + "/ci.pub")
+            let key = try files.generate()
+            #expect(try Ed25519PrivateKey(pemFile: files.privateKeyPath).keyId == key.keyId)
+            #expect(try Ed25519PublicKey(pemFile: files.publicKeyPath).keyId == key.keyId)
+            var st = stat()
+            #expect(stat(files.privateKeyPath, &st) == 0 && st.st_mode & 0o777 == 0o600)
+            #expect(throws: ImprintError.self) { try files.generate() }
+            #expect(try Ed25519PrivateKey(pemFile: files.privateKeyPath).keyId == key.keyId)   // untouched
+            #expect(try files.generate(replacing: true).keyId != key.keyId)
+        }
+    }
+
+    @Test func historySelectionIsOrderedAndUnique() throws {
+        try ArchiveFixture.withTemp { dir in
+            let m = try Lib.context(dir)
+            let store = try HistoryStore(at: dir + "/h")
+            let a = try store.add(m, tags: ["a"])
+            try Lib.write(dir + "/ctx/app.py", "print('v2')\n")
+            let b = try store.add(try Fingerprinter(context: dir + "/ctx").run(), tags: ["b"])
+            #expect(try store.select([]).map(\.record) == store.entries().map(\.record))
+            #expect(try store.select(["b", "a", "@", "b"]).map(\.record) == [b.record, a.record])
+            #expect(throws: ImprintError.self) { try store.select(["nope"]) }
+        }
+    }
+
+    @Test func rolloutWaitLinesAndTable() throws {
+        let want = SHA256.hash(Array("v2".utf8))
+        let gate = try RolloutWait(url: "http://127.0.0.1:8080/healthz", expect: want.prefixed)
+        let seen = RolloutWait.Observation(status: 200, field: "imprint.digest", value: want.prefixed, problem: nil, matches: true,
+                                           digestMatches: true, instance: "web-1/42", started: nil)
+        #expect(RolloutWaitFormat.pollLine(3, at: 1.25, url: gate.url, seen, gate: gate) == "poll 3 at 1.2 s [web-1/42]: HTTP 200, imprint.digest \(want.prefixed) (expected)")
+        let table = [RolloutWait.InstanceState(instance: "web-1/42", url: gate.url, digest: want.prefixed, started: "2026-01-01T00:00:00Z", lastSeen: 1.25, answers: 3)]
+        let done = RolloutWaitFormat.outcome(.complete(polls: 3, seconds: 1.25, last: seen), table: table, gate: gate)
+        #expect(done.hasPrefix("rollout complete: http://127.0.0.1:8080/healthz serves \(want.prefixed), after 3 polls, 1.2 s\n  instance"))
+        #expect(done.contains("  web-1/42") && done.contains(String(want.hex.prefix(12))) && done.hasSuffix("  3\n"))
+        let late = RolloutWaitFormat.outcome(.timedOut(polls: 1, seconds: 300, last: seen), table: [], gate: gate)
+        #expect(late == "timed out after 300.0 s: last seen HTTP 200, imprint.digest \(want.prefixed) from http://127.0.0.1:8080/healthz, expected \(want.prefixed) (1 poll)\n")
+    }
+
+    @Test func stepRequestRecordsAndPassesTheStatusThrough() throws {
+        try ArchiveFixture.withTemp { dir in
+            try Lib.write(dir + "/src/in.txt", "x\n")
+            var spec = StepSpec(name: "copy", argv: ["/bin/sh", "-c", "cp \(dir)/src/in.txt \(dir)/out.txt && echo done"],
+                                materials: [dir + "/src"], products: [dir + "/out.txt"])
+            spec.exclude = ["*.tmp"]
+            var request = StepRequest(spec: spec)
+            request.recordDir = dir + "/records"
+            request.historyLocation = dir + "/no-history"
+            var printed: [UInt8] = []
+            request.onOutput = { _, buf in printed += buf }
+            let ok = try request.run()
+            #expect(ok.exitStatus == 0 && ok.record.status == .succeeded && String(decoding: printed, as: UTF8.self) == "done\n")
+            let written = try StepRecord(json: try FileBytes.read(dir + "/records/copy.json") ?? [], what: "record")
+            #expect(written.products.map(\.digest) == [SHA256.hash(Array("x\n".utf8))])
+            #expect(!FileManager.default.fileExists(atPath: dir + "/no-history"))
+            // The command succeeds but does not make its declared product: exit 1; a failing command: its status.
+            request.spec.products = [dir + "/never.txt"]
+            #expect(try request.run().exitStatus == 1)
+            request.spec.argv = ["/bin/sh", "-c", "exit 7"]
+            #expect(try request.run().exitStatus == 7)
+            // A bad exclude pattern is refused before anything runs.
+            request.spec.exclude = ["!"]
+            #expect(throws: ImprintError.self) { try request.run() }
+        }
+    }
+
+    @Test func pipelineRunSummaryIsSavedOrWarnedAbout() throws {
+        try ArchiveFixture.withTemp { dir in
+            let run = PipelineRun(file: "p.yml", startTime: "2026-01-01T00:00:00Z", endTime: "2026-01-01T00:00:01Z", durationMs: 1000,
+                                  steps: [], signal: nil)
+            #expect(run.save(recordDir: dir + "/records") == nil)
+            #expect(try FileBytes.read(dir + "/records/pipeline-run.json") == run.jsonBytes())
+            try Lib.write(dir + "/file", "x")
+            #expect(run.save(recordDir: dir + "/file")?.hasPrefix("cannot write the run summary to \(dir)/file") == true)
+        }
+    }
+
+    @Test func whyReportComparesBothBuilders() throws {
+        try ArchiveFixture.withTemp { dir in
+            try Lib.write(dir + "/ctx/app.py", "x")
+            try Lib.write(dir + "/ctx/logs/a.log", "x")
+            try Lib.write(dir + "/ctx/.dockerignore", "logs\n")
+            let report = try WhyReport(paths: ["app.py", "logs/a.log"], context: dir + "/ctx")
+            #expect(!report.allSent && report.other == .classic)
+            #expect(report.text().hasPrefix("app.py: ") && report.text().contains("logs/a.log: "))
+            let json = try JSONValue.parse(report.json(), what: "why")
+            #expect(json["semantics"]?.string == "buildkit" && json["paths"]?.array?.count == 2)
+        }
+    }
+
     @Test func whyMapsCommandLinePathsIntoTheContextOnce() throws {
         try ArchiveFixture.withTemp { dir in
             try Lib.write(dir + "/ctx/src/app.py", "x\n")

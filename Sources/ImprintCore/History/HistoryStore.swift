@@ -211,6 +211,15 @@ public final class HistoryStore {
         return try BuildRecord.parse(o.body, what: "history record \(id)")
     }
 
+    /// The records `refs` name, each once, in the order given; every record when `refs` is empty.
+    /// - Throws: `notFound` for a ref that names no record.
+    public func select(_ refs: [String]) throws -> [HistoryEntry] {
+        let all = try entries()
+        if refs.isEmpty { return all }
+        var seen = Set<Digest>()
+        return try refs.map { try resolve($0, in: all) }.filter { seen.insert($0.record).inserted }
+    }
+
     /// Finds one record by reference: `@` or `@~N` (N-th before the newest, `@~0` is the newest), a tag (the
     /// newest record carrying it), or a unique prefix (at least 4 hex digits, `sha256:` optional) of a record id
     /// or a root digest (the newest record with that root).

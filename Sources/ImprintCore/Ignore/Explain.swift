@@ -241,3 +241,43 @@ extension ContextExplainer {
         return w.bytes
     }
 }
+
+/// `imprint why`: each path explained with the semantics asked for and with the other builder's, so a path the two
+/// builders treat differently is named.
+public struct WhyReport: Sendable {
+    public var semantics: IgnoreSemantics
+    public var explanations: [ContextExplanation]
+    /// The other builder's semantics and its explanation of each path.
+    public var other: IgnoreSemantics
+    public var otherExplanations: [ContextExplanation]
+
+    /// Explains `paths` (command-line paths, see `ContextExplainer.targets`) under both builders' readings of the
+    /// context's ignore file.
+    public init(paths: [String], context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
+                semantics: IgnoreSemantics = .buildkit) throws {
+        let targets = ContextExplainer.targets(paths, context: context)
+        self.semantics = semantics
+        other = semantics == .buildkit ? .classic : .buildkit
+        explanations = try ContextExplainer.explain(targets, context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics)
+        otherExplanations = try ContextExplainer.explain(targets, context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: other)
+    }
+
+    /// True when the builder sends every path asked about.
+    public var allSent: Bool { explanations.allSatisfy { $0.verdict != .excluded && $0.verdict != .excludedByParent } }
+
+    /// One line per path, and a second one where the other builder decides otherwise.
+    public func text() -> String {
+        var out = ""
+        for (a, b) in zip(explanations, otherExplanations) {
+            out += "\(a.path)\(a.isDirectory ? "/" : ""): \(a.summary)\n"
+            if a.verdict != b.verdict { out += "  the \(other == .classic ? "legacy builder" : "BuildKit") decides otherwise: \(b.summary)\n" }
+        }
+        return out
+    }
+
+    /// `--format json` (schemas/why.schema.json).
+    public func json() -> [UInt8] {
+        ContextExplainer.json(explanations, semantics: semantics,
+                              other: zip(explanations, otherExplanations).map { $0.verdict == $1.verdict ? nil : ($1, other) })
+    }
+}

@@ -82,6 +82,18 @@ public struct PipelineRun: Sendable {
         return status == .succeeded ? 0 : 1
     }
 
+    /// Writes the run's summary to `RECORD_DIR/pipeline-run.json` (atomically) beside the step records.
+    /// - Returns: nil, or a warning: a summary that cannot be written does not fail a run whose steps ran.
+    public func save(recordDir: String) -> String? {
+        do {
+            try FileManager.default.createDirectory(atPath: recordDir, withIntermediateDirectories: true)
+            try AtomicFile.write(jsonBytes(), to: (recordDir as NSString).appendingPathComponent("pipeline-run.json"))
+            return nil
+        } catch {
+            return "cannot write the run summary to \(recordDir): \((error as? ImprintError)?.message ?? JSONRead.reason(error))"
+        }
+    }
+
     public func jsonBytes() -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()

@@ -278,3 +278,37 @@ public struct RolloutWait: Sendable {
         }
     }
 }
+
+/// What `imprint wait` prints: one line per poll (stderr), the outcome and the instance table (stdout).
+public enum RolloutWaitFormat {
+    /// `poll N at T s [URL] [instance]: observation (why it is or is not the one)`.
+    public static func pollLine(_ n: Int, at t: Double, url: URL, _ o: RolloutWait.Observation, gate: RolloutWait) -> String {
+        let note = o.matches ? " (expected)" : (o.digestMatches ? " (expected digest, but not a 2xx status)"
+                                                : (o.value != nil ? " (waiting for \(gate.expected))" : ""))
+        let from = gate.urls.count > 1 ? " \(url.absoluteString)" : ""
+        let who = o.instance.map { " [\($0)]" } ?? ""
+        return "poll \(n) at \(seconds(t))\(from)\(who): \(o)\(note)"
+    }
+
+    /// The outcome line and, when instances answered, their table.
+    public static func outcome(_ outcome: RolloutWait.Outcome, table: [RolloutWait.InstanceState], gate: RolloutWait) -> String {
+        let place = gate.urls.count == 1 ? gate.url.absoluteString : "\(gate.urls.count) URLs"
+        var out: String
+        switch outcome {
+        case let .complete(polls, t, _):
+            out = "rollout complete: \(place) serves \(gate.expected), after \(polls) poll\(polls == 1 ? "" : "s"), \(seconds(t))\n"
+        case let .timedOut(polls, t, last):
+            out = "timed out after \(seconds(t)): last seen \(last) from \(place), expected \(gate.expected) (\(polls) poll\(polls == 1 ? "" : "s"))\n"
+        }
+        guard !table.isEmpty else { return out }
+        func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: n, withPad: " ", startingAt: 0) }
+        out += "  instance                          digest         started                         last seen  answers\n"
+        for s in table {
+            let digest = s.digest.map { $0.hasPrefix("sha256:") ? String($0.dropFirst(7).prefix(12)) : String($0.prefix(12)) } ?? "-"
+            out += "  \(pad(s.instance, 32))  \(pad(digest, 13))  \(pad(s.started ?? "-", 30))  \(pad(seconds(s.lastSeen), 9))  \(s.answers)\n"
+        }
+        return out
+    }
+
+    static func seconds(_ t: Double) -> String { String(format: "%.1f s", t) }
+}

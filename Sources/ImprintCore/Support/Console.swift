@@ -91,6 +91,17 @@ public final class ProgressLine: @unchecked Sendable {
     private var lastSnapshot = ProgressMeter.Snapshot()
     private let tty = Console.stderrIsTTY
 
+    /// The label for a command line's progress (`imprint verify`, `imprint history add`), or nil when the arguments
+    /// before `--` ask for quiet (`-q`, `--quiet`).
+    public static func label(arguments: [String]) -> String? {
+        let args = arguments.prefix { $0 != "--" }
+        if args.contains("-q") || args.contains("--quiet") { return nil }
+        let words = Array(arguments.prefix { !$0.hasPrefix("-") }.prefix(2))
+        var label = "imprint " + (words.first ?? "")
+        if words.count == 2, ["history", "probe"].contains(words[0]) { label += " " + words[1] }
+        return label
+    }
+
     /// Starts the line for a command (`label`, e.g. "imprint verify"); the environment can change the quiet period
     /// and the interval of log lines (IMPRINT_PROGRESS_AFTER, IMPRINT_PROGRESS_EVERY: seconds).
     public func start(label: String) {

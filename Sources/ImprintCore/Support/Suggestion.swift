@@ -24,4 +24,27 @@ public enum Suggestion {
         }
         return row[y.count]
     }
+
+    /// The usage-error line for a mistyped subcommand: the first word of `arguments` (options skipped) that names no
+    /// subcommand where `subcommands(path)` lists some, with the closest name when one is near. Nil when every word
+    /// names a command or the commands end before the words do.
+    public static func unknownCommand(in arguments: [String], subcommands: ([String]) -> [String]) -> String? {
+        var path = ["imprint"]
+        for word in arguments where !word.hasPrefix("-") {
+            let names = subcommands(path)
+            if names.contains(word) { path.append(word); continue }
+            guard !names.isEmpty else { return nil }
+            var line = "imprint: error: '\(path.joined(separator: " "))' has no command '\(word)'"
+            if let best = closest(to: word, among: names) { line += "; did you mean '\(best)'?" }
+            return line
+        }
+        return nil
+    }
+
+    /// swift-argument-parser's `Error: Something …` in imprint's one error style, `imprint: error: something …`.
+    public static func errorLine(_ parserLine: String) -> String {
+        guard parserLine.hasPrefix("Error: ") else { return parserLine }
+        let rest = parserLine.dropFirst("Error: ".count)
+        return "imprint: error: " + rest.prefix(1).lowercased() + rest.dropFirst()
+    }
 }
