@@ -114,6 +114,31 @@ enum Lib {
         }
     }
 
+    @Test func sourceLoaderReadsImagesTreesAndManifests() throws {
+        try ArchiveFixture.withTemp { dir in
+            let m = try Lib.context(dir)
+            try Lib.dockerArchive(dir + "/img.tar", files: ["app.py": "print('v1')\n", "pkg/mod.py": "X = 1\n"])
+            let image = try SourceLoader.load(dir + "/img.tar")
+            #expect(image.kind == .dockerArchive && image.image?.platform.description == "linux/amd64")
+            #expect(image.image?.repoTags == ["app:1"] && image.image?.config.layerHistory == ["COPY . /app"])
+            #expect(image.tree.node(at: TreePath("/app/pkg/mod.py"))?.type == .file && image.embeddedManifest == nil)
+            // Metadata only: no layer is read.
+            #expect(try SourceLoader.load(dir + "/img.tar", withTree: false).tree.node(at: TreePath("app")) == nil)
+            // Stamped, the manifest is found where the stamp put it and the tree without it is the image's own.
+            var stamp = StampRequest(image: dir + "/img.tar")
+            (stamp.manifestPath, stamp.output) = (dir + "/m.json", dir + "/stamped.tar")
+            _ = try stamp.run()
+            let stamped = try SourceLoader.load(dir + "/stamped.tar")
+            #expect(stamped.embeddedManifest?.rootDigest == m.rootDigest)
+            #expect(stamped.removingStamp().root.digest == image.tree.root.digest)
+            // A directory and a manifest file are sources too.
+            #expect(try SourceLoader.load(dir + "/ctx").kind == .directory)
+            let manifestFile = try SourceLoader.load(dir + "/m.json")
+            #expect(manifestFile.kind == .manifestFile && manifestFile.tree.root.digest == m.rootDigest)
+            #expect(throws: ImprintError.self) { try SourceLoader.load(dir + "/missing.tar") }
+        }
+    }
+
     @Test func diffRequestAlignsAManifestWithTheContextInsideATarget() throws {
         try ArchiveFixture.withTemp { dir in
             _ = try Lib.context(dir)

@@ -50,7 +50,7 @@ public struct FileTimes: Sendable {
             body.append(contentsOf: e.digest.bytes)
         }
         var out = Array("\(body.count)\n".utf8)
-        out.append(contentsOf: try HistoryCompression.compress(body))
+        out.append(contentsOf: try Compression.zlibCompress(body))
         return out
     }
 
@@ -59,7 +59,7 @@ public struct FileTimes: Sendable {
         func bad() -> ImprintError { ImprintError.badInput("\(what): not imprint file times") }
         guard let nl = data.firstIndex(of: 0x0A), nl < 16, let length = Int(String(decoding: data[..<nl], as: UTF8.self)),
               length <= 1 << 30 else { throw bad() }
-        let body = try HistoryCompression.uncompress(data[(nl + 1)...], expectedLength: length)
+        let body = try Compression.zlibUncompress(data[(nl + 1)...], expectedLength: length)
         guard body.starts(with: magic) else { throw bad() }
         var k = magic.count
         func varint() throws -> UInt64 { try DirectoryObject.readVarint(body, &k) { _ in bad() } }

@@ -66,7 +66,7 @@ public final class ObjectStore: @unchecked Sendable {
         appendU32(UInt32(identifiedLength), to: &out)
         appendU32(UInt32(body.count), to: &out)
         out.append(contentsOf: SHA256.hash(Array(body[identifiedLength...])).bytes)
-        out.append(contentsOf: try HistoryCompression.compress(body))
+        out.append(contentsOf: try Compression.zlibCompress(body))
         return out
     }
 
@@ -83,7 +83,7 @@ public final class ObjectStore: @unchecked Sendable {
         guard blen <= (file.count - headerLength) * 1100 + 64 else { throw corrupt("header claims \(blen) bytes from \(file.count - headerLength) compressed bytes") }
         let body: [UInt8]
         do {
-            body = try HistoryCompression.uncompress(file[headerLength...], expectedLength: blen)
+            body = try Compression.zlibUncompress(file[headerLength...], expectedLength: blen)
         } catch let e as ImprintError {
             throw corrupt(e.message)
         }
