@@ -40,7 +40,7 @@ extension ImprintCommand {
         var only: [String] { include + onlyAlias }
         @Option(name: .customLong("ignore"), help: "Leave out paths matching this glob; repeatable.") var ignore: [String] = []
         @Flag(help: "Also compare mtimes and xattrs.") var metadata = false
-        @Option(help: "Platform to pick from a multi-platform index: os/arch[/variant].") var platform: String?
+        @OptionGroup var platformOption: PlatformOption
         @OptionGroup var registry: RegistryFlags
         @Option(help: "For a manifest against an image or tree: where the context is in the other side (found when omitted).") var at: String?
         @Flag(help: .hidden) var noLayerSharing = false
@@ -50,7 +50,7 @@ extension ImprintCommand {
             try runReportingErrors {
                 var request = DiffRequest(a: a, b: b)
                 request.registry = registry.options
-                request.platform = platform
+                request.platform = platformOption.platform
                 request.at = at
                 request.layerSharing = !noLayerSharing
                 request.differ.metadata = metadata

@@ -25,14 +25,14 @@ extension ImprintCommand {
 
         @Argument(help: ArgumentHelp(SourceForms.any + "."), completion: .file()) var source: String
         @Option(help: "Where the manifest is inside the source.") var path: String = Imprint.defaultStampPath
-        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.") var platform: String?
+        @OptionGroup var platformOption: PlatformOption
         @Option(name: .shortAndLong, help: "Write the manifest here (atomically) instead of stdout.", completion: .file()) var output: String?
         @OptionGroup var registry: RegistryFlags
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
             try runReportingErrors {
-                try writeOutput(try EmbeddedManifest.extract(from: source, platform: platform, stampPath: path, registry: registry.options), to: output)
+                try writeOutput(try EmbeddedManifest.extract(from: source, platform: platformOption.platform, stampPath: path, registry: registry.options), to: output)
             }
         }
     }

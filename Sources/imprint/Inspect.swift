@@ -23,7 +23,7 @@ extension ImprintCommand {
         )
 
         @Argument(help: ArgumentHelp(SourceForms.any + "."), completion: .file()) var source: String
-        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.") var platform: String?
+        @OptionGroup var platformOption: PlatformOption
         @Option(help: "Where the embedded manifest is looked for inside the source.") var path: String = Imprint.defaultStampPath
         @Flag(help: "Flatten the filesystem and report its root digest and entry counts.") var treeDigest = false
         @OptionGroup var output: TextOrJSONFormat
@@ -34,7 +34,7 @@ extension ImprintCommand {
             try runReportingErrors {
                 // The embedded manifest lives in a layer and may be hidden by a later one, so layers are always
                 // flattened; --tree-digest only decides whether the tree is shown for images.
-                let loaded = try SourceLoader.load(source, platform: platform, stampPath: path, withTree: true, registry: registry.options)
+                let loaded = try SourceLoader.load(source, platform: platformOption.platform, stampPath: path, withTree: true, registry: registry.options)
                 let report = InspectReport(loaded, includeTree: treeDigest || !loaded.kind.isImage)
                 if output.json {
                     try writeOutput(report.json(), to: nil)

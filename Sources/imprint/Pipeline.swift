@@ -43,14 +43,11 @@ extension ImprintCommand {
         @Option(help: "Run only this step and the steps it needs.") var step: String?
         @Option(help: "Where step records are written and looked up.", completion: .directory) var recordDir: String = ".imprint/steps"
         @OptionGroup var output: TextOrJSONFormat
-        @Option(name: .customLong("attest"), help: ArgumentHelp("Write each step's in-toto attestations into this directory (NAME.link.dsse.json and the classic NAME.KEYID8.link); needs --key.", valueName: "dir"), completion: .directory)
-        var attestDir: String?
-        @Option(help: "The Ed25519 private key (PEM) that signs the attestations.", completion: .file()) var key: String?
+        @OptionGroup var attest: StepAttestFlags
         @Flag(name: .shortAndLong, help: "Do not print the steps' output (it is still hashed and recorded).") var quiet = false
 
         func validate() throws {
             if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-            if attestDir != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
         }
 
         func run() throws {
@@ -64,9 +61,7 @@ extension ImprintCommand {
                 options.noCache = noCache
                 options.target = step
                 options.recordDir = recordDir
-                if let attestDir, let key {
-                    options.attestor = StepAttestor(directory: attestDir, key: try Ed25519PrivateKey(pemFile: key))
-                }
+                options.attestor = try attest.attestor()
                 let printer = PipelinePrinter(toStderr: output.json, quiet: quiet)
                 let runner = PipelineRunner(file: pipeline, options: options, sinks: try FileStepRecordSink.standardSinks(recordDir: recordDir), observer: printer)
                 printer.runner = runner

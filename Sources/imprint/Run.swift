@@ -38,13 +38,10 @@ extension ImprintCommand {
         @Option(help: "Terminate the command after this long (30s, 5m, 1h).") var timeout: String?
         @OptionGroup var output: TextOrJSONFormat
         @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
-        @Option(name: .customLong("attest"), help: ArgumentHelp("Write the step's in-toto attestations into this directory: NAME.link.dsse.json (link predicate v0.3, DSSE) and NAME.KEYID8.link (a classic in-toto link for in-toto-verify); needs --key.", valueName: "dir"), completion: .directory)
-        var attestDir: String?
-        @Option(help: "The Ed25519 private key (PEM) that signs the attestations.", completion: .file()) var key: String?
+        @OptionGroup var attest: StepAttestFlags
         @OptionGroup var quietFlag: QuietFlag
 
         func validate() throws {
-            if attestDir != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
             if command.isEmpty { throw ValidationError("no command given: put it after --, as in imprint run --name s -- make") }
             do {
                 try StepSpec.validateName(name)
@@ -62,7 +59,7 @@ extension ImprintCommand {
                 if let timeout { spec.timeout = try PipelineFile.parseDuration(timeout, what: "--timeout") }
                 var request = StepRequest(spec: spec)
                 request.recordDir = recordDir
-                if let attestDir, let key { request.attestor = StepAttestor(directory: attestDir, key: try Ed25519PrivateKey(pemFile: key)) }
+                request.attestor = try attest.attestor()
                 request.onOutput = { stream, buf in
                     try? AtomicFile.writeAll(stream == .stdout ? 1 : 2, buf, path: stream == .stdout ? "stdout" : "stderr")
                 }

@@ -40,7 +40,7 @@ extension ImprintCommand {
         @Option(help: "Fingerprint this build context and stamp the result.", completion: .directory) var context: String?
         @Option(name: [.customShort("f"), .customLong("file")], help: "With --context: the Dockerfile, to pick its <Dockerfile>.dockerignore.", completion: .file()) var dockerfile: String?
         @Option(help: "Where the manifest goes inside the image.") var path: String = Imprint.defaultStampPath
-        @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.") var platform: String?
+        @OptionGroup var platformOption: PlatformOption
         @Option(name: .shortAndLong, help: "The stamped archive to write (required for oci-archive and docker-archive).", completion: .file()) var output: String?
         @Option(help: "For registry://: push the stamped image under this tag (default: the image's tag).") var tag: String?
         @Option(name: .customLong("to"), help: "For registry://: push to this repository of the same registry (registry://HOST/REPO[:TAG]); base layers are mounted, not copied.")
@@ -64,7 +64,7 @@ extension ImprintCommand {
                 request.context = context
                 request.dockerfile = dockerfile
                 request.stampPath = path
-                request.platform = platform
+                request.platform = platformOption.platform
                 request.output = output
                 request.tag = tag
                 request.destination = destination

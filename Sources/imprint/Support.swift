@@ -54,6 +54,31 @@ enum SourceForms {
     static let diffSide = any + ", an imprint manifest file, or history:REF (a history record)."
 }
 
+/// `--platform os/arch[/variant]`: which image of a multi-platform index.
+struct PlatformOption: ParsableArguments {
+    @Option(help: "Choose this platform (os/arch[/variant]) from a multi-platform index.") var platform: String?
+
+    func validate() throws {
+        do { _ = try platform.map { try Platform(parsing: $0) } } catch let e as ImprintError { throw ValidationError(e.message) }
+    }
+}
+
+/// `--attest DIR --key KEY` of `run` and `pipeline`: each step's in-toto attestations, signed.
+struct StepAttestFlags: ParsableArguments {
+    @Option(name: .customLong("attest"), help: ArgumentHelp("Write each step's in-toto attestations into this directory: NAME.link.dsse.json (link predicate v0.3, DSSE) and NAME.KEYID8.link (a classic in-toto link for in-toto-verify); needs --key.", valueName: "dir"), completion: .directory)
+    var directory: String?
+    @Option(help: "The Ed25519 private key (PEM) that signs the attestations.", completion: .file()) var key: String?
+
+    func validate() throws {
+        if directory != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
+    }
+
+    func attestor() throws -> StepAttestor? {
+        guard let directory, let key else { return nil }
+        return StepAttestor(directory: directory, key: try Ed25519PrivateKey(pemFile: key))
+    }
+}
+
 /// `--attest PATH --key KEY`: signed in-toto attestations (DSSE, Ed25519) of what a command did.
 struct AttestFlags: ParsableArguments {
     @Option(name: .customLong("attest"), help: ArgumentHelp("Write a signed in-toto attestation (DSSE envelope) here; needs --key.", valueName: "path"), completion: .file()) var path: String?

@@ -39,7 +39,7 @@ extension ImprintCommand {
         @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file()) var output: String?
         @Option(help: "Ed25519 public key (PEM): the manifest must carry a valid signature by it.", completion: .file()) var pubkey: String?
         @Option(help: "The signature file (default: beside the manifest, manifest.sig).", completion: .file()) var signature: String?
-        @Option(help: "Platform to pick from a multi-platform image index: os/arch[/variant].") var platform: String?
+        @OptionGroup var platformOption: PlatformOption
         @OptionGroup var registry: RegistryFlags
         @Flag(name: .customLong("stamp-only"), help: "Only check that the target carries the expected (or validly signed) manifest; files are not compared. For registry:// this fetches just the manifest, config and stamp layer.")
         var stampOnly = false
@@ -73,7 +73,7 @@ extension ImprintCommand {
                 request.at = at
                 request.include = include
                 request.allowExtra = allowExtra
-                request.platform = platform
+                request.platform = platformOption.platform
                 request.python = python
                 request.stampOnly = stampOnly
                 request.checkContainerProcesses = !noProcesses
