@@ -209,11 +209,12 @@ public struct ImageStamper {
     public func buildLayerTar(_ manifestBytes: [UInt8]) throws -> [UInt8] {
         var out: [UInt8] = []
         let writer = TarWriter { out.append(contentsOf: $0) }
-        let comps = Array(stampPath.utf8).pathComponents
+        let path = TreePath(stampPath)
+        let comps = path.components
         for i in 1..<comps.count {
             try writer.writeHeader(TarEntry(path: Array(comps[0..<i]).joinedPath, kind: .directory, mode: 0o755, mtime: epoch))
         }
-        try writer.writeFile(TarEntry(path: comps.joinedPath, kind: .file, mode: 0o644, mtime: epoch), content: manifestBytes)
+        try writer.writeFile(TarEntry(path: path.bytes, kind: .file, mode: 0o644, mtime: epoch), content: manifestBytes)
         if let signatureBytes {
             // "manifest.sig" sorts after "manifest.json": entries stay in order.
             let sig = TreePath(ManifestSignature.path(besideManifest: stampPath)).bytes

@@ -86,7 +86,7 @@ public struct PipelineRun: Sendable {
     /// - Returns: nil, or a warning: a summary that cannot be written does not fail a run whose steps ran.
     public func save(recordDir: String) -> String? {
         do {
-            try FileManager.default.createDirectory(atPath: recordDir, withIntermediateDirectories: true)
+            try makeDirectories(recordDir)
             try AtomicFile.write(jsonBytes(), to: (recordDir as NSString).appendingPathComponent("pipeline-run.json"))
             return nil
         } catch {

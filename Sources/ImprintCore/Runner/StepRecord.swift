@@ -231,15 +231,6 @@ public final class FileStepRecordSink: StepRecordSink, @unchecked Sendable {
     }
 }
 
-/// `mkdir -p`, with a one-line error.
-func makeDirectories(_ path: String) throws {
-    do {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    } catch {
-        throw ImprintError(.io, "cannot create directory \(path): \((error as NSError).localizedDescription)")
-    }
-}
-
 /// Wall-clock timestamps for records and a monotonic clock for durations.
 public enum Clock {
     /// Now, as RFC 3339 UTC with milliseconds: `2025-01-31T12:34:56.789Z`.

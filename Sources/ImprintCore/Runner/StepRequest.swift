@@ -33,11 +33,7 @@ public struct StepRequest {
         let hasher = ArtifactHasher(exclude: try ArtifactHasher.patterns(spec.exclude, origin: "--exclude"), alwaysExcluded: [recordDir])
         let runner = StepRunner(spec: spec, hasher: hasher)
         // Created first so that a material "." looks the same on the first run as on later ones.
-        do {
-            try FileManager.default.createDirectory(atPath: recordDir, withIntermediateDirectories: true)
-        } catch {
-            throw ImprintError(.io, "cannot create the record directory \(recordDir): \(JSONRead.reason(error))", underlying: error)
-        }
+        try makeDirectories(recordDir)
         runner.onOutput = onOutput
         let forwarder = SignalForwarder { sig in
             runner.terminate(.interrupted(signal: sig, why: "imprint received \(signalName(sig))"), signal: sig)

@@ -66,3 +66,12 @@ public enum AtomicFile {
         return m
     }
 }
+
+/// `mkdir -p`, with a one-line error.
+func makeDirectories(_ path: String) throws {
+    do {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+        throw ImprintError(.io, "cannot create directory \(path): \((error as NSError).localizedDescription)")
+    }
+}

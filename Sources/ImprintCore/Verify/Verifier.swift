@@ -308,11 +308,11 @@ public struct Verifier {
         if !excluded.isEmpty {
             // An emitted manifest sits inside the context; its directory is the context root.
             for e in excluded {
-                let comps = Array(e.utf8).pathComponents
+                let rel = TreePath(e).bytes
                 var found: Bytes?
                 tree.walk { path, node in
                     guard found == nil, node.type == .directory else { return }
-                    if tree.node(at: path.appendingPath(comps.joinedPath)) != nil,
+                    if tree.node(at: path.appendingPath(rel)) != nil,
                        withoutExcluded(Tree(root: node), excluded: excluded).rootDigest == digest { found = path }
                 }
                 if let found { return found }
@@ -369,9 +369,9 @@ public struct Verifier {
         clone(tree.root, copy.root)
         // A signature beside an excluded manifest (`manifest.sig`) is imprint's too.
         for e in excluded + excluded.map({ ManifestSignature.path(besideManifest: $0) }) {
-            let comps = Array(e.utf8).pathComponents
-            copy.remove(comps.joinedPath)
-            var parent = Array(comps.dropLast())
+            let path = TreePath(e)
+            copy.remove(path.bytes)
+            var parent = Array(path.components.dropLast())
             while !parent.isEmpty, let n = copy.node(at: parent.joinedPath), n.type == .directory, n.children.isEmpty {
                 copy.remove(parent.joinedPath)
                 parent.removeLast()
