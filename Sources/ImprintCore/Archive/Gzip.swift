@@ -3,19 +3,23 @@ import Foundation
 
 /// How a layer or archive is compressed, detected from its first bytes (never from a media type).
 public enum Compression: String, Sendable {
-    case none, gzip, zstd
+    case none, gzip, zstd, bzip2, xz, lz4
 
-    /// Detects compression from magic bytes: gzip `1f 8b`, zstd `28 b5 2f fd`, otherwise none.
+    /// Detects compression from magic bytes: gzip `1f 8b`, zstd `28 b5 2f fd`, bzip2 `BZh`, xz `fd 37 7a 58 5a 00`,
+    /// lz4 frames `04 22 4d 18`; otherwise none.
     public static func detect(_ head: [UInt8]) -> Compression {
-        if head.count >= 2, head[0] == 0x1f, head[1] == 0x8b { return .gzip }
-        if head.count >= 4, head[0] == 0x28, head[1] == 0xb5, head[2] == 0x2f, head[3] == 0xfd { return .zstd }
+        if head.starts(with: [0x1f, 0x8b]) { return .gzip }
+        if head.starts(with: [0x28, 0xb5, 0x2f, 0xfd]) { return .zstd }
+        if head.starts(with: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) { return .xz }
+        if head.starts(with: [0x04, 0x22, 0x4d, 0x18]) { return .lz4 }
+        if head.count >= 4, head.starts(with: Array("BZh".utf8)), (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(head[3]) { return .bzip2 }
         return .none
     }
 
     /// Peeks at `source` and returns a source of the decompressed bytes.
-    /// - Throws: `unsupported` for zstd.
+    /// - Throws: `unsupported` for zstd, bzip2, xz and lz4, naming the format and how to feed it in.
     public static func decompressing(_ source: ByteSource, name: String) throws -> (ByteSource, Compression) {
-        var head = [UInt8](repeating: 0, count: 4)
+        var head = [UInt8](repeating: 0, count: 6)
         let n = try head.withUnsafeMutableBytes { try source.readFully(into: $0) }
         head.removeSubrange(n...)
         let kind = detect(head)
@@ -23,12 +27,17 @@ public enum Compression: String, Sendable {
         switch kind {
         case .none: return (restored, .none)
         case .gzip: return (GzipDecoder(restored, name: name), .gzip)
-        case .zstd: throw ImprintError(.unsupported, "\(name): zstd layers are not supported (recompress with gzip, e.g. skopeo copy --dest-compress-format gzip)")
+        case .zstd:
+            throw ImprintError(.unsupported, "\(name) is a zstd stream, which imprint does not read: decompress it first (zstd -dc FILE | imprint …), or for an image recompress its layers with gzip (skopeo copy --dest-compress-format gzip)")
+        case .bzip2, .xz, .lz4:
+            let tool = kind == .bzip2 ? "bzip2 -dc" : kind == .xz ? "xz -dc" : "lz4 -dc"
+            throw ImprintError(.unsupported, "\(name) is a \(kind.rawValue) stream, not a tar archive: decompress it first (\(tool) FILE | imprint …)")
         }
     }
 }
 
-/// Streaming gzip decompression through zlib (RFC 1952; also accepts zlib streams, and multi-member gzip).
+/// Streaming gzip decompression through zlib (RFC 1952, multi-member as `cat a.gz b.gz` makes; anything after a
+/// member that is not another member is an error, as in Go's gzip reader that runtimes use).
 public final class GzipDecoder: ByteSource {
     private let inner: ByteSource
     private let name: String
@@ -47,7 +56,8 @@ public final class GzipDecoder: ByteSource {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         input = .allocate(byteCount: inputBufferSize, alignment: 16)
-        initFailed = CZlib_inflateInit2(stream, 15 + 32) != Z_OK
+        // gzip only (15 + 16), as Go's gzip reader: a zlib stream after a member is an error, not a member.
+        initFailed = CZlib_inflateInit2(stream, 15 + 16) != Z_OK
     }
 
     /// zlib could not allocate its state; reported on the first read.

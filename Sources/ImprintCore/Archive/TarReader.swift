@@ -1,22 +1,28 @@
 import Foundation
 
-/// One entry of a tar archive after PAX and GNU extension headers have been applied.
+/// One entry of a tar archive after PAX and GNU extension headers have been applied, as Go's `archive/tar`
+/// (which every container runtime reads layers with) hands it to its caller.
 public struct TarEntry: Sendable {
-    /// The kind of entry, from the ustar type flag.
+    /// The kind of entry, from the type flag.
     public enum Kind: Sendable, Equatable {
         case file, hardlink, symlink, characterDevice, blockDevice, directory, fifo
-        /// A type flag imprint does not model (GNU sparse `S`, vendor extensions); its data is skipped.
+        /// A pax global header (`g`). Go returns it as an entry of its own, named by its header (and by its own
+        /// `path` record); runtimes create nothing for it, but still apply its name (see `LayerFlattener`).
+        case globalHeader
+        /// Any other type flag: GNU sparse `S`, contiguous `7`, vendor extensions. Go reads its data like a
+        /// file's; container runtimes refuse the layer.
         case other(UInt8)
 
         init(flag: UInt8) {
             switch flag {
-            case 0, UInt8(ascii: "0"), UInt8(ascii: "7"): self = .file
+            case 0, UInt8(ascii: "0"): self = .file
             case UInt8(ascii: "1"): self = .hardlink
             case UInt8(ascii: "2"): self = .symlink
             case UInt8(ascii: "3"): self = .characterDevice
             case UInt8(ascii: "4"): self = .blockDevice
             case UInt8(ascii: "5"): self = .directory
             case UInt8(ascii: "6"): self = .fifo
+            case UInt8(ascii: "g"): self = .globalHeader
             default: self = .other(flag)
             }
         }
@@ -30,6 +36,7 @@ public struct TarEntry: Sendable {
             case .blockDevice: return UInt8(ascii: "4")
             case .directory: return UInt8(ascii: "5")
             case .fifo: return UInt8(ascii: "6")
+            case .globalHeader: return UInt8(ascii: "g")
             case .other(let f): return f
             }
         }
@@ -37,10 +44,13 @@ public struct TarEntry: Sendable {
 
     public var path: Bytes
     public var kind: Kind
+    /// Permission bits with setuid, setgid and sticky (`mode & 0o7777`), as a runtime chmods them.
     public var mode: UInt32
     public var uid: UInt32
     public var gid: UInt32
+    /// The size of the content (for a sparse file: its logical size, holes included).
     public var size: UInt64
+    /// Seconds since the epoch; negative before 1970.
     public var mtime: Int64
     /// Target of a symlink or hard link.
     public var linkName: Bytes
@@ -52,6 +62,11 @@ public struct TarEntry: Sendable {
     public var xattrs: [String: Bytes]
     /// Offset of this entry's data from the start of the archive (for reading members of an archive file).
     public var dataOffset: UInt64
+    /// True for a GNU sparse file (PAX formats 0.0, 0.1, 1.0, or the old GNU `S` header): its content is read
+    /// with the holes filled with zeros, and `dataOffset` does not locate it.
+    public var isSparse = false
+    /// Where the header of this entry starts (its first extension header, if any), for messages.
+    public var headerOffset: UInt64 = 0
 
     public init(path: Bytes, kind: Kind, mode: UInt32 = 0o644, uid: UInt32 = 0, gid: UInt32 = 0, size: UInt64 = 0,
                 mtime: Int64 = 0, linkName: Bytes = [], uname: String = "", gname: String = "",
@@ -62,11 +77,26 @@ public struct TarEntry: Sendable {
     }
 }
 
-/// A streaming tar reader: ustar, PAX (per-file and global), GNU long names (`L`/`K`), base-256 numbers.
+/// A streaming tar reader that reads every header exactly as Go's `archive/tar` does (Go 1.19; containerd,
+/// podman, umoci, skopeo and BuildKit all read layers and archives with it), so that what imprint sees in a layer
+/// is what a runtime unpacks:
 ///
-/// Call `next()` for each header, then optionally `readContent`/`forEachContentChunk` for its data; unread data
-/// is skipped by the next `next()`. Only one buffer is held, never a whole archive. An archive that ends without
-/// the two zero blocks (or after one) is accepted.
+/// - ustar, pax, GNU and v7 headers; a bad checksum or a malformed number is an error.
+/// - Header-only types (hard link, symlink, character and block device, directory, FIFO) carry no data whatever
+///   their size field says: the next header follows at once.
+/// - Of several pax `x` headers before one entry only the last counts; a record with an empty value keeps the
+///   header's own field; a pax global header `g` is returned as an entry of its own, named by its header and its
+///   own `path` record, and changes nothing else. GNU long names (`L`/`K`) override pax names.
+/// - A v7 entry with type flag NUL and a name ending in `/` is a directory.
+/// - GNU sparse files (pax formats 0.0, 0.1 and 1.0, old GNU `S` headers) are read with their holes as zeros;
+///   a map that does not cover the stored data exactly is an error when the content is read.
+/// - The archive ends at end of input, at one zero block followed by end of input, or at two zero blocks; a zero
+///   block followed by anything else, or a header or data cut short, is an error. Padding cut short at the very
+///   end is not (Go treats it as the end).
+///
+/// Call `next()` for each entry, then optionally `readContent`/`forEachContentChunk` for its data; unread data is
+/// skipped by the next `next()`. Only one buffer is held, never a whole archive. Errors name the archive, the
+/// offset and the reason; after one, the reader is done.
 public final class TarReader {
     private let source: ByteSource
     /// Name used in error messages (a file, a layer digest).
@@ -76,10 +106,15 @@ public final class TarReader {
     private var end = 0
     /// Bytes of the archive consumed so far.
     public private(set) var offset: UInt64 = 0
+    /// Stored bytes of the current entry's data not read yet.
     private var remaining: UInt64 = 0
     private var padding: UInt64 = 0
-    private var globalPAX: [String: Bytes] = [:]
+    /// The current entry's logical layout when it is sparse.
+    private var sparse: SparseLayout?
     private var done = false
+
+    /// Go's limit on pax and GNU long-name data (`maxSpecialFileSize`).
+    static let maxSpecialFileSize = 1 << 20
 
     public init(_ source: ByteSource, name: String, bufferSize: Int = 1 << 20) {
         self.source = source
@@ -93,9 +128,9 @@ public final class TarReader {
 
     private var buffered: Int { end - start }
 
-    /// Ensures at least `count` bytes are buffered; returns false at end of stream.
-    private func ensure(_ count: Int) throws -> Bool {
-        if buffered >= count { return true }
+    /// Buffers up to `count` bytes; returns how many are buffered (fewer only at the end of the stream).
+    private func fill(_ count: Int) throws -> Int {
+        if buffered >= count { return count }
         if start > 0 {
             if buffered > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: buffered) }
             end = buffered
@@ -103,10 +138,10 @@ public final class TarReader {
         }
         while end < count {
             let n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
-            if n == 0 { return false }
+            if n == 0 { break }
             end += n
         }
-        return true
+        return min(buffered, count)
     }
 
     private func consume(_ n: Int) {
@@ -114,127 +149,177 @@ public final class TarReader {
         offset += UInt64(n)
     }
 
-    private func skipBytes(_ count: UInt64) throws {
+    /// Skips `count` bytes (seeking where the source can); false when the stream ended first.
+    private func skip(_ count: UInt64) throws -> Bool {
         var left = count
         let fromBuffer = Int(min(UInt64(buffered), left))
         consume(fromBuffer)
         left -= UInt64(fromBuffer)
-        if left > 0 {
-            do { try source.skip(left) } catch let e as ImprintError where e.code == .badInput {
-                throw truncated()
-            }
-            offset += left
-        }
+        if left == 0 { return true }
+        do { try source.skip(left) } catch let e as ImprintError where e.code == .badInput { return false }
+        offset += left
+        return true
+    }
+
+    private func failure(_ why: String, at headerOffset: UInt64? = nil) -> ImprintError {
+        done = true
+        let at = headerOffset.map { " at offset \($0)" } ?? ""
+        return ImprintError.badInput("cannot read \(name): \(why)\(at)")
     }
 
     private func truncated() -> ImprintError {
-        ImprintError.badInput("cannot read \(name): tar archive truncated at offset \(offset)")
+        failure("tar archive truncated at offset \(offset)")
     }
 
     // MARK: Entries
 
     /// Reads the next entry's header (skipping the rest of the previous entry's data).
     /// - Returns: nil at the end of the archive.
-    /// - Throws: `badInput` for a bad header checksum, a malformed PAX record or a truncated archive.
+    /// - Throws: `badInput` naming the offset and the reason, wherever Go's reader fails.
     public func next() throws -> TarEntry? {
         if done { return nil }
-        try skipBytes(remaining + padding)
-        remaining = 0
-        padding = 0
-        var pax: [String: Bytes] = [:]
-        var longName: Bytes?
-        var longLink: Bytes?
+        sparse = nil
+        var pax: [String: Bytes]?
+        var paxOffset: UInt64?
+        var longName: Bytes = []
+        var longLink: Bytes = []
         while true {
-            guard try ensure(512) else {
-                if buffered == 0 && pax.isEmpty && longName == nil && longLink == nil { done = true; return nil }
-                throw truncated()
-            }
-            let header = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + 512)])
-            if header.allSatisfy({ $0 == 0 }) {
-                // End of archive: one or two zero blocks. Do not insist on the second.
-                done = true
-                consume(512)
-                return nil
-            }
+            // The rest of the previous entry (or extension header) must be there; its padding may be cut short at
+            // the very end, which Go takes as the end of the archive.
+            guard try skip(remaining) else { throw truncated() }
+            remaining = 0
+            if !(try skip(padding)) { done = true; return nil }
+            padding = 0
             let headerOffset = offset
-            try verifyChecksum(header, at: headerOffset)
-            let flag = header[156]
-            let size = try TarReader.checkedSize(try numeric(header, 124, 12, field: "size", at: headerOffset), name: name, at: headerOffset)
-            var entry = TarEntry(path: [], kind: TarEntry.Kind(flag: flag))
-            entry.size = size
-            entry.mode = UInt32(truncatingIfNeeded: try numeric(header, 100, 8, field: "mode", at: headerOffset)) & 0o7777
-            entry.uid = UInt32(truncatingIfNeeded: try numeric(header, 108, 8, field: "uid", at: headerOffset))
-            entry.gid = UInt32(truncatingIfNeeded: try numeric(header, 116, 8, field: "gid", at: headerOffset))
-            entry.mtime = Int64(truncatingIfNeeded: try numeric(header, 136, 12, field: "mtime", at: headerOffset))
-            entry.linkName = cString(header, 157, 100)
-            let magic = Array(header[257..<263])
-            let isUstar = magic.starts(with: Array("ustar".utf8))
-            var path = cString(header, 0, 100)
-            if isUstar {
-                entry.uname = String(decoding: cString(header, 265, 32), as: UTF8.self)
-                entry.gname = String(decoding: cString(header, 297, 32), as: UTF8.self)
-                entry.devMajor = UInt32(truncatingIfNeeded: (try? numeric(header, 329, 8, field: "devmajor", at: headerOffset)) ?? 0)
-                entry.devMinor = UInt32(truncatingIfNeeded: (try? numeric(header, 337, 8, field: "devminor", at: headerOffset)) ?? 0)
-                // POSIX ustar prefix; GNU tar's magic ("ustar  \0") uses those bytes for atime/ctime instead.
-                if magic == Array("ustar\0".utf8) {
-                    let prefix = cString(header, 345, 155)
-                    if !prefix.isEmpty { path = prefix + [UInt8(ascii: "/")] + path }
-                }
-            }
-            entry.path = path
-            consume(512)
-            let dataPadding = (512 - size % 512) % 512
-            switch flag {
+            guard let raw = try readHeader() else { done = true; return nil }
+            // Go sets up the data reader from the header's own size first (a negative size fails here).
+            try setData(flag: raw.flag, size: raw.size, at: headerOffset)
+            switch raw.flag {
             case UInt8(ascii: "x"), UInt8(ascii: "g"):
-                let data = try readSmall(size, what: "PAX header", at: headerOffset)
-                try skipBytes(dataPadding)
-                let records = try parsePAX(data, at: headerOffset)
-                if flag == UInt8(ascii: "g") {
-                    for (k, v) in records { globalPAX[k] = v }
-                } else {
-                    for (k, v) in records { pax[k] = v }
+                let records = try parsePAX(try readSpecial(what: "pax header", at: headerOffset), at: headerOffset)
+                if raw.flag == UInt8(ascii: "g") {
+                    var h = raw
+                    try mergePAX(records, into: &h, at: headerOffset)
+                    var entry = TarEntry(path: h.name, kind: .globalHeader, mode: 0)
+                    entry.xattrs = h.xattrs
+                    entry.headerOffset = headerOffset
+                    entry.dataOffset = offset
+                    return entry
                 }
+                pax = records
+                if paxOffset == nil { paxOffset = headerOffset }
                 continue
             case UInt8(ascii: "L"), UInt8(ascii: "K"):
-                var data = try readSmall(size, what: "GNU long name", at: headerOffset)
-                try skipBytes(dataPadding)
+                var data = try readSpecial(what: "GNU long name", at: headerOffset)
                 if let z = data.firstIndex(of: 0) { data.removeSubrange(z...) }
-                if flag == UInt8(ascii: "L") { longName = data } else { longLink = data }
+                if raw.flag == UInt8(ascii: "L") { longName = data } else { longLink = data }
+                if paxOffset == nil { paxOffset = headerOffset }
                 continue
             default:
                 break
             }
-            if let longName { entry.path = longName }
-            if let longLink { entry.linkName = longLink }
-            try apply(globalPAX, to: &entry, at: headerOffset)
-            try apply(pax, to: &entry, at: headerOffset)
-            // Hard links, symlinks and directories carry no data in practice; honour an explicit size for files only.
-            switch entry.kind {
-            case .file, .other: break
-            default:
-                remaining = 0
-                padding = 0
-                // The size field of a link may be non-zero in odd archives; the data still follows and must be skipped.
-                if entry.size > 0 {
-                    remaining = entry.size
-                    padding = (512 - entry.size % 512) % 512
-                    entry.size = 0
+            var h = raw
+            if let pax { try mergePAX(pax, into: &h, at: headerOffset) }
+            if !longName.isEmpty { h.name = longName }
+            if !longLink.isEmpty { h.linkName = longLink }
+            if h.flag == 0 { h.flag = h.name.last == UInt8(ascii: "/") ? UInt8(ascii: "5") : UInt8(ascii: "0") }
+            // Pax records may have changed the size.
+            try setData(flag: h.flag, size: h.size, at: headerOffset)
+            var entry = TarEntry(path: h.name, kind: TarEntry.Kind(flag: h.flag))
+            entry.mode = UInt32(truncatingIfNeeded: h.mode) & 0o7777
+            entry.uid = UInt32(truncatingIfNeeded: h.uid)
+            entry.gid = UInt32(truncatingIfNeeded: h.gid)
+            entry.mtime = h.mtime
+            entry.linkName = h.linkName
+            entry.uname = String(decoding: h.uname, as: UTF8.self)
+            entry.gname = String(decoding: h.gname, as: UTF8.self)
+            entry.devMajor = UInt32(truncatingIfNeeded: h.devMajor)
+            entry.devMinor = UInt32(truncatingIfNeeded: h.devMinor)
+            entry.xattrs = h.xattrs
+            entry.headerOffset = paxOffset ?? headerOffset
+            // Sparse maps (the 1.0 map is read from the data section, the old GNU one from extension headers).
+            if let map = try sparseMap(&h, at: headerOffset) {
+                guard !TarReader.isHeaderOnly(h.flag), TarReader.validSparse(map, size: h.size) else {
+                    throw failure("invalid sparse map for \"\(h.name.lossyString)\"", at: headerOffset)
                 }
-                entry.dataOffset = offset
-                ProgressMeter.shared.add(items: 1)
-                return entry
+                sparse = SparseLayout(map, size: h.size)
+                entry.isSparse = true
+                entry.path = h.name
             }
+            // Header-only entries have no content whatever their size says; the others' size is not negative here.
+            entry.size = TarReader.isHeaderOnly(h.flag) ? 0 : UInt64(max(0, h.size))
             entry.dataOffset = offset
-            remaining = entry.size
-            padding = (512 - entry.size % 512) % 512
             ProgressMeter.shared.add(items: 1)
             return entry
         }
     }
 
-    /// Reads up to `out.count` bytes of the current entry's data; returns 0 at the end of the entry.
+    /// Go's `isHeaderOnlyType`: these entries never have a data section.
+    static func isHeaderOnly(_ flag: UInt8) -> Bool {
+        switch flag {
+        case UInt8(ascii: "1"), UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "4"), UInt8(ascii: "5"), UInt8(ascii: "6"): return true
+        default: return false
+        }
+    }
+
+    /// Go's `handleRegularFile`: the data section of the entry whose header was just read.
+    private func setData(flag: UInt8, size: Int64, at headerOffset: UInt64) throws {
+        let stored: Int64 = TarReader.isHeaderOnly(flag) ? 0 : size
+        guard stored >= 0 else { throw failure("negative size", at: headerOffset) }
+        guard UInt64(stored) <= TarReader.maxEntrySize else {
+            throw failure("entry claims an implausible size (\(stored) bytes)", at: headerOffset)
+        }
+        remaining = UInt64(stored)
+        padding = (512 - remaining % 512) % 512
+    }
+
+    /// Go's `readSpecialFile`: the current entry's data, at most 1 MiB.
+    private func readSpecial(what: String, at headerOffset: UInt64) throws -> [UInt8] {
+        guard remaining <= UInt64(TarReader.maxSpecialFileSize) else {
+            throw failure("\(what) is longer than 1 MiB (\(remaining) bytes)", at: headerOffset)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(min(remaining, 1 << 16)))
+        try forEachStoredChunk { out.append(contentsOf: $0) }
+        return out
+    }
+
+    // MARK: Content
+
+    /// Reads up to `out.count` bytes of the current entry's content; returns 0 at its end.
     public func readContent(into out: UnsafeMutableRawBufferPointer) throws -> Int {
-        if remaining == 0 { return 0 }
+        if sparse != nil { return try readSparse(into: out) }
+        return try readStored(into: out)
+    }
+
+    /// Calls `body` with the current entry's content in chunks (straight out of the read buffer when not sparse).
+    public func forEachContentChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if sparse != nil {
+            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+            defer { scratch.deallocate() }
+            while true {
+                let n = try readSparse(into: scratch)
+                if n == 0 { return }
+                try body(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+            }
+        }
+        try forEachStoredChunk(body)
+    }
+
+    /// Reads the whole current entry into memory (for small members: JSON documents, manifests).
+    public func readContent(limit: Int) throws -> [UInt8] {
+        let size = sparse?.size ?? remaining
+        guard size <= UInt64(limit) else {
+            throw ImprintError.badInput("cannot read \(name): entry of \(formatBytes(size)) is larger than \(formatBytes(UInt64(limit)))")
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(min(size, 1 << 20)))  // what arrives, not what the header claims
+        try forEachContentChunk { out.append(contentsOf: $0) }
+        return out
+    }
+
+    private func readStored(into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        if remaining == 0 || out.count == 0 { return 0 }
         if buffered == 0 {
             // Large reads bypass the buffer.
             if out.count >= buffer.count / 2 {
@@ -246,7 +331,7 @@ public final class TarReader {
                 ProgressMeter.shared.add(bytes: UInt64(n))
                 return n
             }
-            guard try ensure(1) else { throw truncated() }
+            guard try fill(1) > 0 else { throw truncated() }
         }
         let n = Int(min(UInt64(min(out.count, buffered)), remaining))
         out.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: n)
@@ -256,8 +341,7 @@ public final class TarReader {
         return n
     }
 
-    /// Calls `body` with the current entry's data in chunks straight out of the read buffer (no copy).
-    public func forEachContentChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    private func forEachStoredChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         while remaining > 0 {
             if buffered == 0 {
                 start = 0; end = 0
@@ -273,136 +357,413 @@ public final class TarReader {
         }
     }
 
-    /// Reads the whole current entry into memory (for small members: JSON documents, manifests).
-    public func readContent(limit: Int) throws -> [UInt8] {
-        guard remaining <= UInt64(limit) else {
-            throw ImprintError.badInput("cannot read \(name): entry of \(formatBytes(remaining)) is larger than \(formatBytes(UInt64(limit)))")
+    // MARK: Sparse files
+
+    /// A sparse file's content: data fragments read from the stored data, holes as zeros.
+    struct SparseLayout {
+        /// (isData, length) in file order.
+        var segments: [(data: Bool, length: UInt64)]
+        var index = 0
+        var left: UInt64
+        let size: UInt64
+
+        init(_ map: [(offset: Int64, length: Int64)], size: Int64) {
+            var segs: [(Bool, UInt64)] = []
+            var pos: Int64 = 0
+            for f in map where f.length > 0 {
+                if f.offset > pos { segs.append((false, UInt64(f.offset - pos))) }
+                segs.append((true, UInt64(f.length)))
+                pos = f.offset + f.length
+            }
+            if size > pos { segs.append((false, UInt64(size - pos))) }
+            segments = segs
+            left = segs.first?.1 ?? 0
+            self.size = UInt64(size)
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(Int(min(remaining, 1 << 20)))  // what arrives, not what the header claims
-        try forEachContentChunk { out.append(contentsOf: $0) }
-        return out
     }
 
-    private func readSmall(_ size: UInt64, what: String, at headerOffset: UInt64) throws -> [UInt8] {
-        guard size <= 16 << 20 else {
-            throw ImprintError.badInput("cannot read \(name): \(what) at offset \(headerOffset) is implausibly large (\(size) bytes)")
+    private func readSparse(into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard var layout = sparse else { return 0 }
+        defer { sparse = layout }
+        var n = 0
+        while n < out.count {
+            while layout.left == 0 && layout.index + 1 < layout.segments.count {
+                layout.index += 1
+                layout.left = layout.segments[layout.index].length
+            }
+            if layout.left == 0 { break }
+            let want = Int(min(UInt64(out.count - n), layout.left))
+            let piece = UnsafeMutableRawBufferPointer(rebasing: out[n..<(n + want)])
+            if layout.segments[layout.index].data {
+                guard remaining > 0 else { throw failure("sparse file \"\(name)\" has less data than its map describes (at offset \(offset))") }
+                let got = try readStored(into: piece)
+                n += got
+                layout.left -= UInt64(got)
+            } else {
+                piece.initializeMemory(as: UInt8.self, repeating: 0)
+                n += want
+                layout.left -= UInt64(want)
+            }
         }
-        remaining = size
-        let data = try readContent(limit: Int(size))
-        remaining = 0
-        return data
+        if layout.left == 0 && layout.index + 1 >= layout.segments.count && remaining > 0 {
+            throw failure("sparse file has more data than its map describes (at offset \(offset))")
+        }
+        return n
     }
 
-    // MARK: Header fields
+    /// Go's `validateSparseEntries`.
+    static func validSparse(_ map: [(offset: Int64, length: Int64)], size: Int64) -> Bool {
+        if size < 0 { return false }
+        var preEnd: Int64 = 0
+        for cur in map {
+            if cur.offset < 0 || cur.length < 0 { return false }
+            if cur.offset > Int64.max - cur.length { return false }
+            if cur.offset + cur.length > size { return false }
+            if preEnd > cur.offset { return false }
+            preEnd = cur.offset + cur.length
+        }
+        return true
+    }
 
-    private func verifyChecksum(_ header: UnsafeRawBufferPointer, at headerOffset: UInt64) throws {
-        var unsigned: Int64 = 0
-        var signed: Int64 = 0
+    /// Go's `handleSparseFile` up to the map: nil when the entry is not sparse. May rename and resize `h`.
+    private func sparseMap(_ h: inout RawHeader, at headerOffset: UInt64) throws -> [(offset: Int64, length: Int64)]? {
+        if h.flag == UInt8(ascii: "S") { return try oldGNUSparseMap(&h, at: headerOffset) }
+        guard let records = h.pax else { return nil }
+        let major = records["GNU.sparse.major"] ?? [], minor = records["GNU.sparse.minor"] ?? []
+        let is1x0: Bool
+        switch (String(decoding: major, as: UTF8.self), String(decoding: minor, as: UTF8.self)) {
+        case ("0", "0"), ("0", "1"): is1x0 = false
+        case ("1", "0"): is1x0 = true
+        case (let a, let b) where !a.isEmpty || !b.isEmpty: return nil
+        default:
+            guard let map = records["GNU.sparse.map"], !map.isEmpty else { return nil }
+            is1x0 = false
+        }
+        if let n = records["GNU.sparse.name"], !n.isEmpty { h.name = n }
+        var sizeText = records["GNU.sparse.size"] ?? []
+        if sizeText.isEmpty { sizeText = records["GNU.sparse.realsize"] ?? [] }
+        if !sizeText.isEmpty {
+            guard let n = TarReader.parseInt(sizeText) else { throw failure("invalid sparse size", at: headerOffset) }
+            h.size = n
+        }
+        if is1x0 { return try sparseMap1x0(at: headerOffset) }
+        // 0.0 and 0.1: the map is in the pax records.
+        guard let count = TarReader.parseInt(records["GNU.sparse.numblocks"] ?? []), count >= 0, count <= Int64.max / 2 else {
+            throw failure("invalid sparse map", at: headerOffset)
+        }
+        var fields = (records["GNU.sparse.map"] ?? []).split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
+        if fields.count == 1 && fields[0].isEmpty { fields = [] }
+        guard Int64(fields.count) == 2 * count else { throw failure("invalid sparse map", at: headerOffset) }
+        var map: [(offset: Int64, length: Int64)] = []
+        var i = 0
+        while i + 1 < fields.count {
+            guard let o = TarReader.parseInt(Array(fields[i])), let l = TarReader.parseInt(Array(fields[i + 1])) else {
+                throw failure("invalid sparse map", at: headerOffset)
+            }
+            map.append((o, l))
+            i += 2
+        }
+        return map
+    }
+
+    /// GNU pax sparse format 1.0: newline-separated decimal numbers in whole blocks at the start of the data.
+    /// Blocks are read only as far as the numbers need (as Go does); memory follows what is read, never what
+    /// the count claims.
+    private func sparseMap1x0(at headerOffset: UInt64) throws -> [(offset: Int64, length: Int64)] {
+        var block = [UInt8](repeating: 0, count: 512)
+        var pending: [Bytes] = []  // complete lines of the blocks read so far, not consumed yet
+        var pendingIndex = 0
+        var current: Bytes = []
+        func token() throws -> Int64 {
+            while pendingIndex == pending.count {
+                pending.removeAll(keepingCapacity: true); pendingIndex = 0
+                guard remaining >= 512 else { throw failure("sparse map cut short", at: headerOffset) }
+                var got = 0
+                while got < 512 {
+                    let n = try block.withUnsafeMutableBytes { try readStored(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) }
+                    if n == 0 { throw truncated() }
+                    got += n
+                }
+                for c in block {
+                    if c == 0x0A {
+                        pending.append(current)
+                        current = []
+                    } else if current.count <= 64 {
+                        // Longer than any number: kept short (it fails to parse, if it is ever needed).
+                        current.append(c)
+                    }
+                }
+            }
+            pendingIndex += 1
+            guard let n = TarReader.parseInt(pending[pendingIndex - 1]) else { throw failure("invalid sparse map", at: headerOffset) }
+            return n
+        }
+        let count = try token()
+        guard count >= 0, count <= Int64(Int.max / 2) else { throw failure("invalid sparse map", at: headerOffset) }
+        var map: [(offset: Int64, length: Int64)] = []
+        var i: Int64 = 0
+        while i < count {
+            let o = try token(), l = try token()
+            map.append((o, l))
+            i += 1
+        }
+        return map
+    }
+
+    /// The old GNU sparse header (`S`): up to four fragments in the header, more in 512-byte extension blocks.
+    private func oldGNUSparseMap(_ h: inout RawHeader, at headerOffset: UInt64) throws -> [(offset: Int64, length: Int64)] {
+        guard h.format == .gnu else { throw failure("GNU sparse entry in a non-GNU header", at: headerOffset) }
+        var block = h.block
+        h.size = try numeric(block, 483, 12, field: "sparse real size", at: headerOffset)
+        var map: [(offset: Int64, length: Int64)] = []
+        var base = 386, entries = 4, extendedAt = 482
+        while true {
+            for i in 0..<entries {
+                let o = base + i * 24
+                if block[o] == 0 { break }
+                map.append((try numeric(block, o, 12, field: "sparse offset", at: headerOffset),
+                            try numeric(block, o + 12, 12, field: "sparse length", at: headerOffset)))
+            }
+            guard block[extendedAt] > 0 else { return map }
+            guard try fill(512) == 512 else { throw truncated() }
+            block = Array(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + 512)]))
+            consume(512)
+            base = 0; entries = 21; extendedAt = 504
+        }
+    }
+
+    // MARK: Headers
+
+    enum Format { case v7, ustar, star, gnu }
+
+    /// A header block's fields as Go's `readHeader` parses them, before extensions are applied.
+    struct RawHeader {
+        var flag: UInt8
+        var name: Bytes
+        var linkName: Bytes
+        var size: Int64
+        var mode: Int64
+        var uid: Int64
+        var gid: Int64
+        var mtime: Int64
+        var uname: Bytes = []
+        var gname: Bytes = []
+        var devMajor: Int64 = 0
+        var devMinor: Int64 = 0
+        var xattrs: [String: Bytes] = [:]
+        var pax: [String: Bytes]?
+        var format: Format
+        var block: [UInt8]
+    }
+
+    /// Go's `readHeader`: nil at the end of the archive.
+    private func readHeader() throws -> RawHeader? {
+        let got = try fill(512)
+        if got == 0 { return nil }
+        guard got == 512 else { throw truncated() }
+        let headerOffset = offset
+        let isZero = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + 512)]).allSatisfy { $0 == 0 }
+        if isZero {
+            consume(512)
+            let second = try fill(512)
+            if second == 0 { return nil }
+            guard second == 512 else { throw truncated() }
+            guard UnsafeRawBufferPointer(rebasing: buffer[start..<(start + 512)]).allSatisfy({ $0 == 0 }) else {
+                throw failure("a zero block is followed by a header (not a tar archive, or corrupt)", at: offset)
+            }
+            consume(512)
+            return nil
+        }
+        let b = Array(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + 512)]))
+        consume(512)
+        // Checksum: the stored octal value must equal the unsigned or the signed sum of the block.
+        var unsigned: Int64 = 0, signed: Int64 = 0
         for i in 0..<512 {
-            let b = (148..<156).contains(i) ? UInt8(ascii: " ") : header[i]
-            unsigned += Int64(b)
-            signed += Int64(Int8(bitPattern: b))
+            let c = (148..<156).contains(i) ? UInt8(ascii: " ") : b[i]
+            unsigned += Int64(c)
+            signed += Int64(Int8(bitPattern: c))
         }
-        let stored = cString(header, 148, 8)
-        let digits = stored.filter { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }
-        guard !digits.isEmpty, let value = Int64(String(decoding: digits, as: UTF8.self), radix: 8),
-              value == unsigned || value == signed else {
-            throw ImprintError.badInput("cannot read \(name): bad tar header checksum at offset \(headerOffset) (not a tar archive, or corrupt)")
+        guard let stored = TarReader.parseOctal(b, 148, 8), stored == unsigned || stored == signed else {
+            throw failure("bad tar header checksum (not a tar archive, or corrupt)", at: headerOffset)
         }
+        let magic = b[257..<263], version = b[263..<265], trailer = b[508..<512]
+        let format: Format
+        if magic.elementsEqual("ustar\0".utf8) {
+            format = trailer.elementsEqual("tar\0".utf8) ? .star : .ustar
+        } else if magic.elementsEqual("ustar ".utf8) && version.elementsEqual(" \0".utf8) {
+            format = .gnu
+        } else {
+            format = .v7
+        }
+        var h = RawHeader(flag: b[156], name: TarReader.cString(b, 0, 100), linkName: TarReader.cString(b, 157, 100),
+                          size: try numeric(b, 124, 12, field: "size", at: headerOffset),
+                          mode: try numeric(b, 100, 8, field: "mode", at: headerOffset),
+                          uid: try numeric(b, 108, 8, field: "uid", at: headerOffset),
+                          gid: try numeric(b, 116, 8, field: "gid", at: headerOffset),
+                          mtime: try numeric(b, 136, 12, field: "mtime", at: headerOffset), format: format, block: b)
+        guard format != .v7 else { return h }
+        h.uname = TarReader.cString(b, 265, 32)
+        h.gname = TarReader.cString(b, 297, 32)
+        h.devMajor = try numeric(b, 329, 8, field: "devmajor", at: headerOffset)
+        h.devMinor = try numeric(b, 337, 8, field: "devminor", at: headerOffset)
+        var prefix: Bytes = []
+        switch format {
+        case .ustar:
+            prefix = TarReader.cString(b, 345, 155)
+        case .star:
+            prefix = TarReader.cString(b, 345, 131)
+            _ = try numeric(b, 476, 12, field: "atime", at: headerOffset)
+            _ = try numeric(b, 488, 12, field: "ctime", at: headerOffset)
+        case .gnu:
+            // Go reads GNU atime/ctime skeptically: when they do not parse, the field is a pre-Go 1.8 ustar prefix.
+            let timesParse = (b[345] == 0 || TarReader.numericValue(b, 345, 12) != nil) && (b[357] == 0 || TarReader.numericValue(b, 357, 12) != nil)
+            if !timesParse {
+                let p = TarReader.cString(b, 345, 155)
+                if p.allSatisfy({ $0 < 0x80 }) { prefix = p }
+            }
+        case .v7:
+            break
+        }
+        if !prefix.isEmpty { h.name = prefix + [UInt8(ascii: "/")] + h.name }
+        return h
     }
 
-    private func numeric(_ h: UnsafeRawBufferPointer, _ off: Int, _ len: Int, field: String, at headerOffset: UInt64) throws -> UInt64 {
-        if h[off] & 0x80 != 0 {
-            // Base-256: big-endian two's complement with the high bit of the first byte as the marker.
-            if h[off] == 0xff { throw ImprintError.badInput("cannot read \(name): negative \(field) at offset \(headerOffset)") }
-            var v: UInt64 = UInt64(h[off] & 0x7f)
-            for i in (off + 1)..<(off + len) {
-                guard v >> 56 == 0 else { throw ImprintError.badInput("cannot read \(name): \(field) overflows at offset \(headerOffset)") }
-                v = v << 8 | UInt64(h[i])
-            }
-            return v
-        }
-        var v: UInt64 = 0
-        var seen = false
-        for i in off..<(off + len) {
-            let c = h[i]
-            if c == 0 { break }
-            if c == UInt8(ascii: " ") { if seen { break } else { continue } }
-            guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "7") else {
-                throw ImprintError.badInput("cannot read \(name): invalid \(field) field at offset \(headerOffset)")
-            }
-            seen = true
-            v = v << 3 | UInt64(c - UInt8(ascii: "0"))
-        }
+    /// Go's `parseNumeric`: base-256 (two's complement, may be negative) or octal.
+    private func numeric(_ b: [UInt8], _ off: Int, _ len: Int, field: String, at headerOffset: UInt64) throws -> Int64 {
+        guard let v = TarReader.numericValue(b, off, len) else { throw failure("invalid \(field) field", at: headerOffset) }
         return v
+    }
+
+    static func numericValue(_ b: [UInt8], _ off: Int, _ len: Int) -> Int64? {
+        if b[off] & 0x80 != 0 {
+            let inv: UInt8 = b[off] & 0x40 != 0 ? 0xff : 0
+            var x: UInt64 = 0
+            for i in off..<(off + len) {
+                var c = b[i] ^ inv
+                if i == off { c &= 0x7f }
+                if x >> 56 > 0 { return nil }
+                x = x << 8 | UInt64(c)
+            }
+            if x >> 63 > 0 { return nil }
+            return inv == 0xff ? ~Int64(x) : Int64(x)
+        }
+        return parseOctal(b, off, len)
+    }
+
+    /// Go's `parseOctal`: surrounding spaces and NULs trimmed, then up to the first NUL, strictly octal.
+    static func parseOctal(_ b: [UInt8], _ off: Int, _ len: Int) -> Int64? {
+        var lo = off, hi = off + len
+        while lo < hi && (b[lo] == 0x20 || b[lo] == 0) { lo += 1 }
+        while hi > lo && (b[hi - 1] == 0x20 || b[hi - 1] == 0) { hi -= 1 }
+        if lo == hi { return 0 }
+        if let z = b[lo..<hi].firstIndex(of: 0) { hi = z }
+        if lo == hi { return nil }
+        var x: UInt64 = 0
+        for c in b[lo..<hi] {
+            guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "7"), x >> 61 == 0 else { return nil }
+            x = x << 3 | UInt64(c - UInt8(ascii: "0"))
+        }
+        return Int64(bitPattern: x)
+    }
+
+    /// Go's `strconv.ParseInt(s, 10, 64)`.
+    static func parseInt(_ s: Bytes) -> Int64? {
+        guard !s.isEmpty else { return nil }
+        var i = 0
+        var negative = false
+        if s[0] == UInt8(ascii: "+") || s[0] == UInt8(ascii: "-") { negative = s[0] == UInt8(ascii: "-"); i = 1 }
+        guard i < s.count else { return nil }
+        var x: UInt64 = 0
+        while i < s.count {
+            let c = s[i]
+            guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
+            let (m, o1) = x.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(c - UInt8(ascii: "0")))
+            if o1 || o2 { return nil }
+            x = a
+            i += 1
+        }
+        if negative { return x <= UInt64(Int64.max) + 1 ? Int64(truncatingIfNeeded: 0 &- x) : nil }
+        return x <= UInt64(Int64.max) ? Int64(x) : nil
+    }
+
+    static func cString(_ b: [UInt8], _ off: Int, _ len: Int) -> Bytes {
+        let field = b[off..<(off + len)]
+        if let z = field.firstIndex(of: 0) { return Array(b[off..<z]) }
+        return Array(field)
     }
 
     /// The largest entry size accepted: far beyond any real file, and small enough that offsets, padding and
     /// sums of sizes never overflow.
     public static let maxEntrySize: UInt64 = 1 << 56
 
-    static func checkedSize(_ size: UInt64, name: String, at offset: UInt64) throws -> UInt64 {
-        guard size <= maxEntrySize else {
-            throw ImprintError.badInput("cannot read \(name): entry at offset \(offset) claims an implausible size (\(size) bytes)")
-        }
-        return size
-    }
-
-    private func cString(_ h: UnsafeRawBufferPointer, _ off: Int, _ len: Int) -> Bytes {
-        var out: Bytes = []
-        for i in off..<(off + len) {
-            if h[i] == 0 { break }
-            out.append(h[i])
-        }
-        return out
-    }
-
-    private func parsePAX(_ data: [UInt8], at headerOffset: UInt64) throws -> [(String, Bytes)] {
-        var out: [(String, Bytes)] = []
+    /// Go's `parsePAX`: every record must parse, to the last byte; later records of a key replace earlier ones.
+    private func parsePAX(_ data: [UInt8], at headerOffset: UInt64) throws -> [String: Bytes] {
+        var out: [String: Bytes] = [:]
+        var sparseMap: [Bytes] = []
         var i = 0
-        func bad() -> ImprintError { ImprintError.badInput("cannot read \(name): malformed PAX header at offset \(headerOffset)") }
+        func bad(_ why: String) -> ImprintError { failure("malformed pax header (\(why))", at: headerOffset) }
         while i < data.count {
-            if data[i] == 0 { break }
-            guard let sp = data[i...].firstIndex(of: UInt8(ascii: " ")),
-                  sp - i <= 20, let len = Int(String(decoding: data[i..<sp], as: UTF8.self)), len > sp - i, len <= data.count - i,
-                  data[i + len - 1] == 0x0A,
-                  let eq = data[(sp + 1)..<(i + len)].firstIndex(of: UInt8(ascii: "=")) else { throw bad() }
-            let key = String(decoding: data[(sp + 1)..<eq], as: UTF8.self)
-            let value = Array(data[(eq + 1)..<(i + len - 1)])
-            out.append((key, value))
-            i += len
+            guard let sp = data[i...].firstIndex(of: UInt8(ascii: " ")) else { throw bad("no length") }
+            guard let n = TarReader.parseInt(Array(data[i..<sp])), n >= 5, n <= Int64(data.count - i) else { throw bad("bad length") }
+            let recordEnd = i + Int(n)
+            guard recordEnd - (sp + 1) > 0, data[recordEnd - 1] == 0x0A else { throw bad("record not ended by a newline") }
+            let record = data[(sp + 1)..<(recordEnd - 1)]
+            guard let eq = record.firstIndex(of: UInt8(ascii: "=")) else { throw bad("record without =") }
+            let keyBytes = Array(record[record.startIndex..<eq]), value = Array(record[(eq + 1)...])
+            let key = String(decoding: keyBytes, as: UTF8.self)
+            guard !keyBytes.isEmpty else { throw bad("empty key") }
+            switch key {
+            case "path", "linkpath", "uname", "gname":
+                guard !value.contains(0) else { throw bad("NUL in \(key)") }
+            default:
+                guard !keyBytes.contains(0) else { throw bad("NUL in a key") }
+            }
+            switch key {
+            case "GNU.sparse.offset", "GNU.sparse.numbytes":
+                let expectOffset = sparseMap.count % 2 == 0
+                guard (key == "GNU.sparse.offset") == expectOffset, !value.contains(UInt8(ascii: ",")) else { throw bad("sparse map out of order") }
+                sparseMap.append(value)
+            default:
+                out[key] = value
+            }
+            i = recordEnd
         }
+        if !sparseMap.isEmpty { out["GNU.sparse.map"] = Array(sparseMap.joined(separator: [UInt8(ascii: ",")])) }
         return out
     }
 
-    private func apply(_ records: [String: Bytes], to entry: inout TarEntry, at headerOffset: UInt64) throws {
-        func number(_ v: Bytes, _ key: String) throws -> UInt64 {
-            guard let n = UInt64(String(decoding: v, as: UTF8.self)) else {
-                throw ImprintError.badInput("cannot read \(name): invalid PAX \(key) at offset \(headerOffset)")
+    /// Go's `mergePAX`: records with a value override the header's fields; malformed numbers are errors.
+    private func mergePAX(_ records: [String: Bytes], into h: inout RawHeader, at headerOffset: UInt64) throws {
+        for (key, value) in records where !value.isEmpty {
+            func number() throws -> Int64 {
+                guard let n = TarReader.parseInt(value) else { throw failure("invalid pax \(key) record", at: headerOffset) }
+                return n
             }
-            return n
-        }
-        for (key, value) in records {
             switch key {
-            case "path": entry.path = value
-            case "linkpath": entry.linkName = value
-            case "size": entry.size = try TarReader.checkedSize(try number(value, key), name: name, at: headerOffset)
-            case "uid": entry.uid = UInt32(truncatingIfNeeded: try number(value, key))
-            case "gid": entry.gid = UInt32(truncatingIfNeeded: try number(value, key))
-            case "uname": entry.uname = String(decoding: value, as: UTF8.self)
-            case "gname": entry.gname = String(decoding: value, as: UTF8.self)
-            case "mtime":
-                // Fractional seconds are allowed; keep the whole seconds.
-                let s = String(decoding: value, as: UTF8.self)
-                let whole = s.split(separator: ".", maxSplits: 1).first.map(String.init) ?? s
-                guard let t = Int64(whole) else { throw ImprintError.badInput("cannot read \(name): invalid PAX mtime at offset \(headerOffset)") }
-                entry.mtime = t
+            case "path": h.name = value
+            case "linkpath": h.linkName = value
+            case "uname": h.uname = value
+            case "gname": h.gname = value
+            case "uid": h.uid = try number()
+            case "gid": h.gid = try number()
+            case "size": h.size = try number()
+            case "mtime": h.mtime = try paxTime(value, key: key, at: headerOffset)
+            case "atime", "ctime": _ = try paxTime(value, key: key, at: headerOffset)
             default:
-                if key.hasPrefix("SCHILY.xattr.") {
-                    entry.xattrs[String(key.dropFirst("SCHILY.xattr.".count))] = value
-                }
+                if key.hasPrefix("SCHILY.xattr.") { h.xattrs[String(key.dropFirst("SCHILY.xattr.".count))] = value }
             }
         }
+        h.pax = records
+    }
+
+    /// Go's `parsePAXTime`: whole seconds, optionally `.` and digits.
+    private func paxTime(_ v: Bytes, key: String, at headerOffset: UInt64) throws -> Int64 {
+        let dot = v.firstIndex(of: UInt8(ascii: ".")) ?? v.count
+        guard let secs = TarReader.parseInt(Array(v[..<dot])),
+              v[min(dot + 1, v.count)...].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw failure("invalid pax \(key) record", at: headerOffset)
+        }
+        return secs
     }
 }

@@ -187,15 +187,32 @@ public enum LayeredDiff {
             }
             for rec in recordings {
                 for c in rec.changes {
+                    // Where the entry lands when no symlink is in the way; a change that lands elsewhere through a
+                    // symlink and reaches unhashed content is caught by the placeholder check after the diff.
+                    let p = TreePath(c.name).bytes
+                    var comps = p.pathComponents
+                    let base = comps.popLast() ?? []
+                    if base == RuntimeFilesystem.opaqueMarker {
+                        let dir = comps.joinedPath
+                        withParents(dir); subtrees.insert(dir)
+                        continue
+                    }
+                    if base.starts(with: RuntimeFilesystem.whiteoutPrefix) {
+                        let target = (comps + [Array(base.dropFirst(RuntimeFilesystem.whiteoutPrefix.count))]).joinedPath
+                        withParents(target); subtrees.insert(target)
+                        continue
+                    }
+                    withParents(p)
                     switch c {
-                    case .whiteout(let p): withParents(p); subtrees.insert(p)
-                    case .opaque(let p): withParents(p); subtrees.insert(p)
-                    case .entry(let p, let node, _):
-                        withParents(p)
+                    case .entry(_, let node, _, _):
                         if node.type != .directory { subtrees.insert(p) }
-                    case .hardlink(let p, let target, _, _):
-                        withParents(p); subtrees.insert(p)
-                        withParents(target)
+                    case .hardlink(_, let target, _, _):
+                        subtrees.insert(p)
+                        withParents(TreePath(GoPath.clean(target)).bytes)
+                    case .global:
+                        subtrees.insert(p)
+                    case .unsupported:
+                        break
                     }
                 }
             }

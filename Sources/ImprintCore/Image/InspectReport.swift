@@ -4,10 +4,13 @@ import Foundation
 public struct InspectReport {
     public let source: LoadedSource
     public let includeTree: Bool
+    /// List every entry of the tree (`--files`).
+    public let includeFiles: Bool
 
-    public init(_ source: LoadedSource, includeTree: Bool) {
+    public init(_ source: LoadedSource, includeTree: Bool, includeFiles: Bool = false) {
         self.source = source
-        self.includeTree = includeTree
+        self.includeTree = includeTree || includeFiles
+        self.includeFiles = includeFiles
     }
 
     /// Stable JSON, keys in a fixed order.
@@ -57,6 +60,31 @@ public struct InspectReport {
             w.int("bytes", s.bytes)
             w.endObject()
         }
+        if includeFiles {
+            w.beginArray("files")
+            source.tree.walk { path, n in
+                w.beginObject()
+                if let p = path.exactString { w.string("path", p) } else { w.string("pathBase64", Data(path).base64EncodedString()) }
+                w.string("type", n.type.rawValue)
+                w.string("mode", octalMode(n.canonicalMode))
+                switch n.type {
+                case .file:
+                    w.int("size", n.size)
+                    w.string("sha256", n.digest.hex)
+                    if let h = n.hardlink { w.string("hardlink", h.lossyString) }
+                case .symlink:
+                    let t = n.target ?? []
+                    if let s = t.exactString { w.string("target", s) } else { w.string("targetBase64", Data(t).base64EncodedString()) }
+                case .charDevice, .blockDevice:
+                    w.string("device", "\(n.devMajor),\(n.devMinor)")
+                default:
+                    break
+                }
+                if let l = n.layer { w.int("layer", l + 1) }
+                w.endObject()
+            }
+            w.endArray()
+        }
         w.endObject()
         w.end()
         return w.bytes
@@ -94,6 +122,21 @@ public struct InspectReport {
         if includeTree {
             let s = source.tree.statistics
             lines.append("tree:      \(source.tree.rootDigest) (\(s.files) files, \(s.directories) directories, \(s.symlinks) symlinks, \(formatBytes(s.bytes)))")
+        }
+        if includeFiles {
+            lines.append("files:")
+            source.tree.walk { path, n in
+                var line = "  \(n.type.letter == UInt8(ascii: "f") ? "-" : String(UnicodeScalar(n.type.letter)))\(octalMode(n.canonicalMode)) "
+                switch n.type {
+                case .file: line += "\(n.size.description.leftPadded(12)) \(n.digest.short) "
+                case .charDevice, .blockDevice: line += "\("\(n.devMajor),\(n.devMinor)".leftPadded(12)) \(String(repeating: " ", count: 12)) "
+                default: line += "\(String(repeating: " ", count: 12)) \(String(repeating: " ", count: 12)) "
+                }
+                line += path.escapedForListing
+                if n.type == .symlink { line += " -> " + (n.target ?? []).escapedForListing }
+                if let h = n.hardlink { line += " (hard link to " + h.escapedForListing + ")" }
+                lines.append(line)
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }

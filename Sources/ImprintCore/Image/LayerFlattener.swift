@@ -1,10 +1,17 @@
 import Foundation
 
-/// Applies tar layers in order into one `Tree`, the way a container runtime's overlay filesystem would show
-/// them, while streaming: file contents are hashed as they pass and never written to disk.
+/// Applies tar layers in order into one `Tree` exactly as a container runtime unpacks them, while streaming: file
+/// contents are hashed as they pass and never written to disk.
 ///
-/// - Whiteouts: `dir/.wh.name` removes `dir/name` from lower layers; `dir/.wh..wh..opq` hides everything in
-///   `dir` that lower layers put there (entries of the same layer stay).
+/// The rules are containerd's `archive.Apply` (the naive applier every snapshotter's result equals), run on the
+/// tree instead of a disk (`RuntimeFilesystem`): names cleaned and resolved inside the root (`..` stops at the
+/// root, parent symlinks are followed within it), missing parents created 0755, an existing entry replaced unless
+/// a directory meets a directory, whiteouts `.wh.NAME` and opaque markers `.wh..wh..opq`, hard links sharing one
+/// inode, pax global headers applying their name, and the errors that make a runtime refuse the layer (unknown
+/// type flags, GNU `S` sparse entries, hard links to nothing, parents that are files). Differences between
+/// runtimes are listed in `schemas/LAYERS.md`.
+///
+/// What the tree carries beyond the runtime's view:
 /// - `node.layer` is the index of the layer that last wrote each path.
 /// - Hard links take their target's content digest and record the target in `node.hardlink`.
 /// - The first 16 bytes of every `.pyc` are kept in `node.pycHeader`.
@@ -21,10 +28,9 @@ public final class LayerFlattener {
     public private(set) var captured: [UInt8]?
     private static let pySuffix = Array(".py".utf8)
     private static let imprintDir = Array(".imprint".utf8)
-    private static let whiteoutPrefix = Array(".wh.".utf8)
-    private static let opaqueMarker = Array(".wh..wh..opq".utf8)
     private static let pycSuffix = Array(".pyc".utf8)
     private let captureLimit = 64 << 20
+    private let filesystem: RuntimeFilesystem
 
     /// Decides, per file path, whether its content is hashed; nil hashes everything. A file not hashed gets
     /// `placeholderDigest` (and is counted in `skipped`); `.pyc` headers, `.py` source hashes and captured files
@@ -40,21 +46,23 @@ public final class LayerFlattener {
         self.capturePath = capturePath.map { TreePath($0).bytes }
         self.tree = tree
         self.captured = captured
+        filesystem = RuntimeFilesystem(tree)
     }
 
     /// Applies every entry of `reader` as layer `layer` (nil for a plain filesystem tar).
-    /// - Throws: `badInput` for escaping paths, dangling hard links, or anything the reader rejects.
+    /// - Throws: `badInput` naming the entry wherever a runtime refuses the layer, or the reader fails.
     public func apply(_ reader: TarReader, layer: Int?) throws {
         var stats = LayerRecording()
-        try read(reader, layer: layer, stats: &stats) { try self.apply($0, layer: layer, source: reader.name) }
+        filesystem.beginLayer(layer, whiteouts: whiteouts, source: reader.name)
+        try read(reader, layer: layer, stats: &stats) { try self.apply($0) }
+        try filesystem.endLayer()
         placeholders.formUnion(stats.placeholders)
         skipped.add(stats)
     }
 
     /// Reads every entry of `reader` as the changes layer `layer` makes, without touching `tree`: file contents
-    /// are hashed (or skipped, see `hashContent`) now; hard links, whiteouts and opaque directories are resolved
-    /// when the recording is replayed. Safe to call from several threads at once on one flattener, as long as its
-    /// settings do not change meanwhile.
+    /// are hashed (or skipped, see `hashContent`) now; names are resolved when the recording is replayed. Safe to
+    /// call from several threads at once on one flattener, as long as its settings do not change meanwhile.
     public func record(_ reader: TarReader, layer: Int?) throws -> LayerRecording {
         var rec = LayerRecording()
         var changes: [LayerChange] = []
@@ -65,7 +73,9 @@ public final class LayerFlattener {
 
     /// Applies a recording made by `record` (of any flattener with the same settings) as layer `layer`.
     public func replay(_ recording: LayerRecording, layer: Int?, source: String) throws {
-        for c in recording.changes { try apply(c, layer: layer, source: source) }
+        filesystem.beginLayer(layer, whiteouts: whiteouts, source: source)
+        for c in recording.changes { try apply(c) }
+        try filesystem.endLayer()
         placeholders.formUnion(recording.placeholders)
         skipped.add(recording)
     }
@@ -86,20 +96,20 @@ public final class LayerFlattener {
         let source = reader.name
         let hasher = SHA256()
         while let e = try reader.next() {
-            let path = try TreePath(tarEntry: e.path, source: source).bytes
+            let name = GoPath.clean(e.path)
+            try RuntimeFilesystem.checkLength(name, what: "entry", raw: e.path, source: source, offset: e.headerOffset)
+            // Where the entry lands when no symlink is in the way: what the content decisions below go by.
+            let path = TreePath(name).bytes
             let comps = path.pathComponents
-            if whiteouts, let base = comps.last, base.starts(with: LayerFlattener.whiteoutPrefix) {
-                let parent = Array(comps.dropLast()).joinedPath
-                if base == LayerFlattener.opaqueMarker {
-                    try emit(.opaque(parent))
-                } else if !base.starts(with: Array(".wh..wh.".utf8)) {
-                    try emit(.whiteout(parent.appendingPath(Array(base.dropFirst(4)))))
-                }
-                continue
-            }
             let node: TreeNode
             var captured: [UInt8]?
+            // The runtime never reads the content of a whiteout or of an entry naming the root (so a sparse map
+            // that does not fit their data is no error there either).
+            let base = comps.last ?? []
+            let contentUnused = path.isEmpty || (whiteouts && base.starts(with: RuntimeFilesystem.whiteoutPrefix))
             switch e.kind {
+            case .file where contentUnused:
+                node = TreeNode(type: .file, mode: e.mode, size: e.size)
             case .directory:
                 node = .directory(mode: e.mode)
             case .file:
@@ -146,21 +156,22 @@ public final class LayerFlattener {
                 if isImprintFile { node.capturedContent = content }
                 if isPy { node.pySourceHashes = pyHasher!.finalize() }
             case .symlink:
+                try RuntimeFilesystem.checkLength(e.linkName, what: "symlink target", raw: e.path, source: source, offset: e.headerOffset)
                 node = .symlink(e.linkName)
             case .hardlink:
-                let target = try TreePath(tarEntry: e.linkName, source: source).bytes
-                try emit(.hardlink(path, target: target, rawPath: e.path, rawTarget: e.linkName))
-                continue
+                try RuntimeFilesystem.checkLength(GoPath.clean(e.linkName), what: "hard link target", raw: e.path, source: source, offset: e.headerOffset)
+                node = TreeNode(type: .file, mode: e.mode)
             case .characterDevice:
                 node = .device(.charDevice, mode: e.mode, major: e.devMajor, minor: e.devMinor)
             case .blockDevice:
                 node = .device(.blockDevice, mode: e.mode, major: e.devMajor, minor: e.devMinor)
             case .fifo:
                 node = TreeNode(type: .fifo, mode: e.mode)
+            case .globalHeader:
+                try emit(.global(name: name, offset: e.headerOffset))
+                continue
             case .other(let flag):
-                if flag == UInt8(ascii: "S") {
-                    throw ImprintError(.unsupported, "\(source): GNU sparse entry \"\(e.path.lossyString)\" is not supported")
-                }
+                try emit(.unsupported(name: name, flag: flag, offset: e.headerOffset))
                 continue
             }
             node.uid = e.uid
@@ -168,56 +179,18 @@ public final class LayerFlattener {
             node.mtime = e.mtime
             node.xattrs = e.xattrs.isEmpty ? nil : e.xattrs
             node.layer = layer
-            try emit(.entry(path, node, captured: captured))
+            if e.kind == .hardlink {
+                try emit(.hardlink(name: name, target: e.linkName, metadata: node, offset: e.headerOffset))
+            } else {
+                try emit(.entry(name: name, node: node, captured: captured, offset: e.headerOffset))
+            }
         }
     }
 
-    /// Applies one change as layer `layer`.
-    private func apply(_ change: LayerChange, layer: Int?, source: String) throws {
-        let path: Bytes
-        let node: TreeNode
-        switch change {
-        case .opaque(let dir):
-            if let d = tree.node(at: dir), d.type == .directory { prune(d, keeping: layer) }
-            return
-        case .whiteout(let p):
-            tree.remove(p)
-            return
-        case .hardlink(let p, let target, let rawPath, let rawTarget):
-            guard let t = tree.node(at: target), t.type != .directory else {
-                throw ImprintError.badInput("\(source): hard link \"\(rawPath.lossyString)\" points to \"\(rawTarget.lossyString)\", which is not an earlier file")
-            }
-            node = t.shallowCopy()
-            node.hardlink = target
-            node.pycHeader = t.pycHeader
-            node.layer = layer
-            path = p
-        case .entry(let p, let n, let c):
-            if let c { captured = c }
-            path = p
-            node = n
-        }
-        if path.isEmpty {
-            if node.type == .directory {
-                tree.root.mode = node.mode; tree.root.uid = node.uid; tree.root.gid = node.gid
-                tree.root.mtime = node.mtime; tree.root.layer = layer; tree.root.xattrs = node.xattrs
-                tree.root.implicit = false
-            }
-            return
-        }
-        tree.insert(path, node)
-    }
-
-    /// Removes everything below `dir` that a lower layer put there; subdirectories this layer re-created stay,
-    /// pruned the same way.
-    private func prune(_ dir: TreeNode, keeping layer: Int?) {
-        for (name, child) in dir.children {
-            if child.layer != layer {
-                dir.children.removeValue(forKey: name)
-            } else if child.type == .directory {
-                prune(child, keeping: layer)
-            }
-        }
+    /// Applies one change to the tree.
+    private func apply(_ change: LayerChange) throws {
+        if case .entry(_, _, let c?, _) = change { captured = c }
+        try filesystem.apply(change)
     }
 
     /// Computes the Merkle digests and returns the tree.
@@ -234,16 +207,25 @@ public final class LayerFlattener {
     }
 }
 
-/// One change a layer makes to the tree below it (see `LayerFlattener.record`).
+/// One entry of a layer as `LayerFlattener.record` read it; names are cleaned as Go's `filepath.Clean` does
+/// and resolved only when applied (they may go through symlinks the layers made).
 public enum LayerChange {
-    /// `dir/.wh.name`: the path is removed.
-    case whiteout(Bytes)
-    /// `dir/.wh..wh..opq`: what lower layers put in the directory is hidden.
-    case opaque(Bytes)
-    /// An entry written at a path, content already hashed; `captured` is the content of the capture path.
-    case entry(Bytes, TreeNode, captured: [UInt8]?)
-    /// A hard link to an earlier path, resolved when applied (the raw names are for the error message).
-    case hardlink(Bytes, target: Bytes, rawPath: Bytes, rawTarget: Bytes)
+    /// A file, directory, symlink, device or FIFO, content already hashed; `captured` is the content of the
+    /// capture path. A name whose last component starts with `.wh.` is a whiteout when whiteouts apply.
+    case entry(name: Bytes, node: TreeNode, captured: [UInt8]?, offset: UInt64)
+    /// A hard link to `target` (the link name as the header gives it); `metadata` carries mode, owner and time.
+    case hardlink(name: Bytes, target: Bytes, metadata: TreeNode, offset: UInt64)
+    /// A pax global header: nothing is created, but the runtime still removes what its name names.
+    case global(name: Bytes, offset: UInt64)
+    /// A type flag runtimes do not unpack (refused unless the name is a whiteout).
+    case unsupported(name: Bytes, flag: UInt8, offset: UInt64)
+
+    /// The entry's cleaned name.
+    public var name: Bytes {
+        switch self {
+        case .entry(let n, _, _, _), .hardlink(let n, _, _, _), .global(let n, _), .unsupported(let n, _, _): return n
+        }
+    }
 }
 
 /// The changes of one layer as `LayerFlattener.record` read them, with what was hashed and what was skipped.

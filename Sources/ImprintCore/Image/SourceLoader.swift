@@ -249,6 +249,8 @@ public enum SourceLoader {
         flattener.whiteouts = false
         let reader = TarReader(prefetch, name: name)
         try flattener.apply(reader, layer: nil)
+        // What follows the archive is read too, as a runtime does: a corrupt or cut gzip stream is an error.
+        try prefetch.forEachChunk(bufferSize: 64 << 10) { _ in }
         return (flattener.finish(), flattener.capturedFinal)
     }
 

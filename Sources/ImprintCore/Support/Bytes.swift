@@ -88,3 +88,38 @@ extension String {
         self = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
+
+extension Array where Element == UInt8 {
+    /// The bytes as one line of text for a listing: printable UTF-8 as it is; control characters, backslash and
+    /// bytes that are not UTF-8 as `\xNN`, so every name shows unambiguously on one line.
+    public var escapedForListing: String {
+        if let s = exactString, !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f || $0 == "\\" }) { return s }
+        var out = ""
+        var i = 0
+        while i < count {
+            // The longest valid UTF-8 sequence starting here (1-4 bytes), if any.
+            var taken = false
+            for len in 1...4 where i + len <= count {
+                if let s = String(validating: self[i..<(i + len)], as: UTF8.self), s.unicodeScalars.count == 1,
+                   let u = s.unicodeScalars.first, u.value >= 0x20, u.value != 0x7f, u != "\\" {
+                    out += s
+                    i += len
+                    taken = true
+                    break
+                }
+            }
+            if !taken {
+                out += "\\x" + String(self[i], radix: 16).leftPadded(2, with: "0")
+                i += 1
+            }
+        }
+        return out
+    }
+}
+
+extension String {
+    /// The string right-aligned in `width` characters.
+    func leftPadded(_ width: Int, with pad: Character = " ") -> String {
+        count >= width ? self : String(repeating: pad, count: width - count) + self
+    }
+}
