@@ -37,6 +37,11 @@ public final class LayerFlattener {
     /// are still taken.
     public var hashContent: ((Bytes) -> Bool)?
 
+    /// Where `.py` sources and timestamp `__pycache__` pycs are kept for the bytecode-equivalence check (nil: not
+    /// kept).
+    public var spool: BytecodeSpool?
+    private static let pycacheDir = Array("__pycache__".utf8)
+
     /// - Parameters:
     ///   - capturePath: the path whose content is captured.
     ///   - tree: the tree to apply layers onto (a fresh one by default; pass a copy of a flattened base to
@@ -123,12 +128,20 @@ public final class LayerFlattener {
                 var pyHasher = isPy ? PycSourceHasher() : nil
                 var header: [UInt8] = []
                 var content: [UInt8] = []
+                // Sources as they stream; pycs in __pycache__ (small) kept in memory until their header shows
+                // whether they are timestamp pycs (flags 0), the only ones worth compiling against.
+                let keep = spool != nil && hash && e.size <= BytecodeSpool.maxFileSize
+                let inPycache = isPyc && comps.count >= 2 && comps[comps.count - 2] == LayerFlattener.pycacheDir
+                let spooled = keep && isPy ? spool!.begin() : nil
+                var pycContent: [UInt8]? = keep && inPycache ? [] : nil
                 if hash || isPy {
                     try reader.forEachContentChunk { chunk in
                         if hash { hasher.update(chunk) }
                         if isPyc && header.count < 16 { header.append(contentsOf: chunk.prefix(16 - header.count)) }
                         if capture { content.append(contentsOf: chunk) }
                         if isPy { pyHasher!.update(chunk) }
+                        spooled?.write(chunk)
+                        pycContent?.append(contentsOf: chunk)
                     }
                 } else if isPyc {
                     // Only the header is needed; the rest of the entry is skipped by the next `next()`.
@@ -143,6 +156,12 @@ public final class LayerFlattener {
                 }
                 if hash {
                     node.digest = hasher.finish()
+                    spooled?.finish(node.digest)
+                    if let pyc = pycContent, let h = try? PycHeader.parse(Array(pyc.prefix(16))), case .timestamp = h.validation,
+                       let w = spool!.begin() {
+                        pyc.withUnsafeBytes { w.write($0) }
+                        w.finish(node.digest)
+                    }
                     stats.filesHashed += 1
                     stats.bytesHashed += e.size
                 } else {

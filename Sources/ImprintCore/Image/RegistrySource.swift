@@ -5,12 +5,12 @@ public enum RegistrySource {
     /// Reads a `registry://` image: metadata, and (with `withTree`) every layer flattened into a tree.
     /// - Returns: the source and the captured content of `stampPath` (for `SourceLoader` to parse).
     static func load(_ spec: String, platform: Platform?, stampPath: String, withTree: Bool,
-                     registry: RegistryOptions) throws -> (LoadedSource, [UInt8]?) {
+                     registry: RegistryOptions, spool: BytecodeSpool? = nil) throws -> (LoadedSource, [UInt8]?) {
         let reader = try RegistryImageReader(RegistryReference(parsing: spec), options: registry)
         let info = try reader.resolve(reference: nil, platform: platform)
         var src = LoadedSource(kind: .registry, path: spec, tree: Tree(), image: info, stampPath: stampPath)
         if !withTree { return (src, nil) }
-        let (tree, captured) = try SourceLoader.flatten(reader, info, capture: TreePath(stampPath).bytes)
+        let (tree, captured) = try SourceLoader.flatten(reader, info, capture: TreePath(stampPath).bytes, spool: spool)
         src.tree = tree
         return (src, captured)
     }

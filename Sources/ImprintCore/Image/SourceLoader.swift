@@ -40,6 +40,9 @@ public struct LoadedSource {
     public var embeddedManifestProblem: String?
     /// The in-source path where the manifest was looked for.
     public var stampPath: String
+    /// The Python sources and timestamp pycs of a streamed source, kept for the bytecode-equivalence check when
+    /// the loader was asked to (`SourceLoader.load(…, spool:)`).
+    public var spool: BytecodeSpool?
 
     /// The tree without the embedded manifest file (and its directory when nothing else is in it), digests
     /// recomputed: what to compare with the manifest's own tree.
@@ -86,13 +89,22 @@ public enum SourceLoader {
     ///   - stampPath: where the embedded manifest is looked for (default `Imprint.defaultStampPath`).
     ///   - withTree: false to read only the image metadata (fast `inspect`).
     ///   - registry: how `registry://` sources are reached (plain HTTP, deadline, credentials' environment).
+    ///   - spool: where a streamed source's Python files are kept for the bytecode checks (verify, stamp --check).
     /// - Throws: `ImprintError` with one line naming the problem (missing or corrupt blob, escaping tar entry,
     ///   unsupported compression, no matching platform...).
     public static func load(_ spec: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
-                            withTree: Bool = true, registry: RegistryOptions = RegistryOptions()) throws -> LoadedSource {
+                            withTree: Bool = true, registry: RegistryOptions = RegistryOptions(),
+                            spool: BytecodeSpool? = nil) throws -> LoadedSource {
+        var loaded = try loadUnspooled(spec, platform: platform, stampPath: stampPath, withTree: withTree, registry: registry, spool: spool)
+        if loaded.kind == .tarStream || loaded.kind.isImage { loaded.spool = spool }
+        return loaded
+    }
+
+    private static func loadUnspooled(_ spec: String, platform: String?, stampPath: String, withTree: Bool,
+                                      registry: RegistryOptions, spool: BytecodeSpool?) throws -> LoadedSource {
         let capture = TreePath(stampPath).bytes
         if spec == "-" {
-            let (tree, captured) = try readTarStream(FileDescriptorSource(fd: 0, name: "stdin"), name: "stdin", capture: capture)
+            let (tree, captured) = try readTarStream(FileDescriptorSource(fd: 0, name: "stdin"), name: "stdin", capture: capture, spool: spool)
             return finish(LoadedSource(kind: .tarStream, path: "-", tree: tree, stampPath: stampPath), captured)
         }
         if LiveSource.isLive(spec) {
@@ -104,7 +116,7 @@ public enum SourceLoader {
         }
         if RegistryReference.isRegistry(spec) {
             let (src, captured) = try RegistrySource.load(spec, platform: try platform.map { try Platform(parsing: $0) },
-                                                          stampPath: stampPath, withTree: withTree, registry: registry)
+                                                          stampPath: stampPath, withTree: withTree, registry: registry, spool: spool)
             return finish(src, captured)
         }
         let parsed = try parse(spec)
@@ -125,7 +137,7 @@ public enum SourceLoader {
             return LoadedSource(kind: .manifestFile, path: parsed.path, tree: m.tree, embeddedManifest: m,
                                 embeddedManifestBytes: bytes, stampPath: stampPath)
         case .tarStream:
-            let (tree, captured) = try readTarStream(try FileDescriptorSource(path: parsed.path), name: parsed.path, capture: capture)
+            let (tree, captured) = try readTarStream(try FileDescriptorSource(path: parsed.path), name: parsed.path, capture: capture, spool: spool)
             return finish(LoadedSource(kind: .tarStream, path: parsed.path, tree: tree, stampPath: stampPath), captured)
         case .container:
             throw ImprintError.badInput("\(spec): a running container is named pid:N, docker:NAME or podman:NAME")
@@ -134,7 +146,7 @@ public enum SourceLoader {
             let info = try location.reader.resolve(reference: location.reference, platform: chosenPlatform)
             var src = LoadedSource(kind: location.kind, path: location.path, tree: Tree(), image: info, stampPath: stampPath)
             if !withTree { return src }
-            let (tree, captured) = try flatten(location.reader, info, capture: capture)
+            let (tree, captured) = try flatten(location.reader, info, capture: capture, spool: spool)
             src.tree = tree
             return finish(src, captured)
         }
@@ -242,11 +254,12 @@ public enum SourceLoader {
     }
 
     /// A filesystem tar (plain or gzip) into a tree; decompression runs on its own thread.
-    static func readTarStream(_ raw: ByteSource, name: String, capture: Bytes) throws -> (Tree, [UInt8]?) {
+    static func readTarStream(_ raw: ByteSource, name: String, capture: Bytes, spool: BytecodeSpool? = nil) throws -> (Tree, [UInt8]?) {
         let prefetch = PrefetchingSource(open: { try Compression.decompressing(raw, name: name).0 })
         defer { prefetch.cancel(); prefetch.waitUntilDone() }
         let flattener = LayerFlattener(capturePath: capture)
         flattener.whiteouts = false
+        flattener.spool = spool
         let reader = TarReader(prefetch, name: name)
         try flattener.apply(reader, layer: nil)
         // What follows the archive is read too, as a runtime does: a corrupt or cut gzip stream is an error.
@@ -257,8 +270,10 @@ public enum SourceLoader {
     /// Applies an image's layers in order. Each layer is read, verified and inflated on a producer thread
     /// (up to `lookahead` layers at once) while this thread parses and hashes.
     public static func flatten(_ reader: ImageReader, _ image: ImageInfo, capture: Bytes?,
-                               lookahead: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)) throws -> (Tree, [UInt8]?) {
+                               lookahead: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1),
+                               spool: BytecodeSpool? = nil) throws -> (Tree, [UInt8]?) {
         let flattener = LayerFlattener(capturePath: capture)
+        flattener.spool = spool
         let pipelines = image.layers.indices.map { layerPipeline(reader, image, $0) }
         defer { for p in pipelines { p.cancel(); p.waitUntilDone() } }
         for i in image.layers.indices {

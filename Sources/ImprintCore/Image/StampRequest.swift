@@ -118,7 +118,8 @@ public struct StampRequest {
 
     /// The same gate as `imprint verify` after deploy, bytecode checks included.
     func checkImage(_ m: Manifest) throws -> VerifyReport? {
-        let loaded = try VerifyTarget.from(try SourceLoader.load(image, platform: platform, stampPath: stampPath, registry: registry), spec: image)
+        let loaded = try VerifyTarget.from(try SourceLoader.load(image, platform: platform, stampPath: stampPath, registry: registry,
+                                                                 spool: try BytecodeSpool()), spec: image)
         var verifier = Verifier()
         verifier.at = at
         verifier.targetExcluded = [stampPath, ManifestSignature.path(besideManifest: stampPath)]

@@ -50,8 +50,19 @@ public struct BytecodeEquivalence {
             if let h = node.pycHeader { return try? PycHeader.parse(h) }
             return (try? FileBytes.prefix(base + "/" + path.lossyString, count: 16)).flatMap { try? PycHeader.parse($0) }
         }
+        return findings(pairs) { base + "/" + $0.lossyString }
+    }
+
+    /// The equivalence findings for a streamed target (a tar stream, an image): the pairs' files are the copies
+    /// `spool` kept while the source was read. A pair whose files were not kept is reported as unverifiable.
+    public func findings(tree: Tree, spool: BytecodeSpool) -> [BytecodeFinding] {
+        let pairs = BytecodeEquivalence.pairs(in: tree) { _, node in node.pycHeader.flatMap { try? PycHeader.parse($0) } }
+        return findings(pairs) { path in tree.node(at: path).flatMap { spool.path(for: $0.digest) } }
+    }
+
+    private func findings(_ pairs: [Pair], locate: (Bytes) -> String?) -> [BytecodeFinding] {
         do {
-            return try check(pairs, root: base)
+            return try check(pairs, locate: locate)
         } catch let e as ImprintError {
             return pairs.map { BytecodeFinding(kind: .unverifiableTimestampPyc, severity: .warning, path: $0.pyc, sourcePath: $0.source,
                                                 detail: "the header matches the source, but only recompiling can prove the bytecode is that source's: \(e.message)") }
@@ -60,10 +71,16 @@ public struct BytecodeEquivalence {
         }
     }
 
-    /// Compares each pair under the directory `root` (a host path). Pairs whose magic number the interpreter does not
-    /// have are reported as unverifiable, naming the Python needed.
-    /// - Throws: `notFound` when the interpreter cannot be run.
+    /// Compares each pair under the directory `root` (a host path).
     public func check(_ pairs: [Pair], root: String) throws -> [BytecodeFinding] {
+        let base = root.hasSuffix("/") ? String(root.dropLast()) : root
+        return try check(pairs) { base + "/" + $0.lossyString }
+    }
+
+    /// Compares each pair, reading the files where `locate` says they are. Pairs whose magic number the
+    /// interpreter does not have, or whose files cannot be located, are reported as unverifiable.
+    /// - Throws: `notFound` when the interpreter cannot be run.
+    public func check(_ pairs: [Pair], locate: (Bytes) -> String?) throws -> [BytecodeFinding] {
         guard !pairs.isEmpty else { return [] }
         let interpreter = python ?? "python3"
         let magicOut = try runHelper(interpreter, input: Array(#"{"magic": true}"#.utf8))
@@ -73,23 +90,30 @@ public struct BytecodeEquivalence {
         }
         let own = UInt16(bytes[0]) | UInt16(bytes[1]) << 8
         var findings: [BytecodeFinding] = []
-        var comparable: [Pair] = []
+        var comparable: [(pair: Pair, pyc: String, source: String)] = []
         for p in pairs {
-            if p.magicNumber == own { comparable.append(p); continue }
-            let needed = PycMagic.version(forNumber: p.magicNumber).map { "Python \($0)" } ?? "the Python of magic number \(p.magicNumber)"
-            findings.append(BytecodeFinding(kind: .unverifiableTimestampPyc, severity: .warning, path: p.pyc, sourcePath: p.source,
-                                            detail: "the header matches the source, but only recompiling can prove the bytecode is that source's: needs \(needed) (\(interpreter) has magic \(own)); pass --python"))
+            guard p.magicNumber == own else {
+                let needed = PycMagic.version(forNumber: p.magicNumber).map { "Python \($0)" } ?? "the Python of magic number \(p.magicNumber)"
+                findings.append(BytecodeFinding(kind: .unverifiableTimestampPyc, severity: .warning, path: p.pyc, sourcePath: p.source,
+                                                detail: "the header matches the source, but only recompiling can prove the bytecode is that source's: needs \(needed) (\(interpreter) has magic \(own)); pass --python"))
+                continue
+            }
+            guard let pyc = locate(p.pyc), let source = locate(p.source) else {
+                findings.append(BytecodeFinding(kind: .unverifiableTimestampPyc, severity: .warning, path: p.pyc, sourcePath: p.source,
+                                                detail: "the header matches the source, but only recompiling can prove the bytecode is that source's: the files were not kept while the source was read"))
+                continue
+            }
+            comparable.append((p, pyc, source))
         }
         guard !comparable.isEmpty else { return findings }
         var w = JSONWriter(pretty: false)
         w.beginObject()
         w.beginArray("pairs")
-        let base = root.hasSuffix("/") ? String(root.dropLast()) : root
-        for p in comparable {
+        for c in comparable {
             w.beginObject()
-            w.string("pyc", base + "/" + p.pyc.lossyString)
-            w.string("source", base + "/" + p.source.lossyString)
-            w.int("optimize", p.optimize)
+            w.string("pyc", c.pyc)
+            w.string("source", c.source)
+            w.int("optimize", c.pair.optimize)
             w.endObject()
         }
         w.endArray()
@@ -97,7 +121,8 @@ public struct BytecodeEquivalence {
         let out = try runHelper(interpreter, input: w.bytes)
         let results = (try JSONRead.object(out, what: "bytecode comparison"))["results"] as? [[String: Any]] ?? []
         guard results.count == comparable.count else { throw ImprintError(.failure, "\(interpreter) compared \(results.count) of \(comparable.count) pycs") }
-        for (p, r) in zip(comparable, results) {
+        for (c, r) in zip(comparable, results) {
+            let p = c.pair
             if let error = r["error"] as? String {
                 findings.append(BytecodeFinding(kind: .unverifiableTimestampPyc, severity: .warning, path: p.pyc, sourcePath: p.source,
                                                 detail: "cannot compare with its source: \(error)"))

@@ -62,7 +62,7 @@ public struct VerifyTarget {
     /// Reads `spec` (a directory, a tar stream or file, an image) and finds its embedded manifest.
     /// - Throws: `badInput` for a manifest file (it is not a deployed tree) or an embedded manifest that is invalid.
     public static func load(_ spec: String, platform: String? = nil, python: String? = nil, registry: RegistryOptions = RegistryOptions()) throws -> VerifyTarget {
-        try from(try SourceLoader.load(spec, platform: platform, registry: registry), spec: spec, python: python)
+        try from(try SourceLoader.load(spec, platform: platform, registry: registry, spool: try BytecodeSpool()), spec: spec, python: python)
     }
 
     /// A loaded source as a verify target.
@@ -90,7 +90,10 @@ public struct VerifyTarget {
             }
             var hashes: [Bytes: [UInt32: UInt64]] = [:]
             subtree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
-            return BytecodeChecker(content: nil, sourceHashes: hashes).check(subtree)
+            let headers = BytecodeChecker(content: nil, sourceHashes: hashes).check(subtree)
+            // Timestamp pycs whose header passes are compiled against, from the copies kept while streaming.
+            guard let spool = src.spool else { return headers }
+            return headers + BytecodeEquivalence(python: python).findings(tree: subtree, spool: spool)
         }
         var target = VerifyTarget(tree: src.tree, kind: src.kind.rawValue, embedded: embedded, bytecode: bytecode)
         if let image = src.image {
