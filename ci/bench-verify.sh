@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Verify speed and memory: `imprint verify -` on a 1 GiB tar stream against `sha256sum -c` of the same files
 # unpacked on disk (single process, and xargs -P cores). Peak RSS shows memory stays bounded.
+# IMPRINT_BASELINE=path/to/previous/imprint adds the previous release, timed in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product imprint >/dev/null
@@ -31,9 +32,10 @@ cat "$WORK/app.tar" > /dev/null   # warm the page cache for everyone
 secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
 best() { local b=""; for _ in 1 2 3; do t=$(secs "$@"); if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi; done; printf '%.3f' "$b"; }
 verify_stream() { "$IMPRINT" verify - --manifest "$WORK/manifest.json" --at / < "$WORK/app.tar"; }
+baseline_stream() { "$IMPRINT_BASELINE" verify - --manifest "$WORK/manifest.json" --at / < "$WORK/app.tar"; }
 sums_single() { cd "$WORK/app" && sha256sum --quiet -c "$WORK/SHA256SUMS"; }
 sums_par() { cd "$WORK/app" && split -n l/"$CORES" "$WORK/SHA256SUMS" "$WORK/part." && ls "$WORK"/part.* | xargs -P"$CORES" -n1 sha256sum --quiet -c; rm -f "$WORK"/part.*; }
-export -f verify_stream sums_single sums_par; export IMPRINT WORK CORES
+export -f verify_stream baseline_stream sums_single sums_par; export IMPRINT WORK CORES IMPRINT_BASELINE
 
 verify_stream >/dev/null || { echo "verify failed" >&2; exit 1; }
 t_v=$(best bash -c verify_stream)
@@ -45,3 +47,7 @@ printf '  %-44s %8s s  %6.0f MB/s\n' "imprint verify - < app.tar" "$t_v" "$(echo
 printf '  %-44s %8s s  %6.2fx imprint\n' "sha256sum -c (unpacked files)" "$t_s" "$(echo "$t_s / $t_v" | bc -l)"
 printf '  %-44s %8s s  %6.2fx imprint\n' "sha256sum -c, xargs -P$CORES (unpacked files)" "$t_p" "$(echo "$t_p / $t_v" | bc -l)"
 printf '  %-44s %8s MiB\n' "imprint peak RSS" "$((rss / 1024))"
+if [ -n "${IMPRINT_BASELINE:-}" ]; then
+  t_b=$(best bash -c baseline_stream)
+  printf '  %-44s %8s s  %6.2fx imprint\n' "previous release ($IMPRINT_BASELINE)" "$t_b" "$(echo "$t_b / $t_v" | bc -l)"
+fi

@@ -216,7 +216,13 @@ final class BuiltImage: @unchecked Sendable {
             let r = try imprint("inspect", source, "--json", "--tree-digest")
             #expect(r.status == 0, "\(r.err)")
             try expectValidJSON(r.stdout, schema: "inspect.schema.json")
+            let files = try imprint("inspect", source, "--json", "--files")
+            #expect(files.status == 0, "\(files.err)")
+            try expectValidJSON(files.stdout, schema: "inspect.schema.json")
+            #expect(((try jsonObject(files.stdout))["files"] as? [Any])?.isEmpty == false)
         }
+        let listing = try imprint("inspect", img.layout, "--files")
+        #expect(listing.status == 0 && listing.out.contains("files:\n  d0755"), "\(listing.out)")
         let text = try imprint("inspect", img.layout)
         #expect(text.out.contains("format:    oci-layout"))
         #expect(text.out.contains("application/vnd.oci.image.layer.v1.tar+gzip"))

@@ -80,7 +80,7 @@ final class RuntimeFilesystem {
         if last.starts(with: RuntimeFilesystem.whiteoutPrefix) && last != RuntimeFilesystem.opaqueMarker {
             let original = Array(last.dropFirst(RuntimeFilesystem.whiteoutPrefix.count))
             if original.isEmpty || original == GoPath.dot || original == GoPath.dotdot {
-                throw refusal("invalid whiteout name \"\(last.lossyString)\" (the runtime refuses the layer)", name: name, offset: offset)
+                throw refusal("invalid whiteout name \"\(last.lossyString)\" (containerd refuses the layer)", name: name, offset: offset)
             }
             if whiteouts {
                 removeAll(container + [original])
