@@ -377,7 +377,9 @@ final class FileServer {
             let ok = try run("docker", ["exec", "app", "/imprint", "verify", "/", "--manifest", "/m.json", "--at", "/app", "--processes"], env: engine.env)
             #expect(ok.status == 0 && ok.out.contains("VERIFIED"), "\(ok.out)\(ok.err)")
             // New code copied in while the process keeps the old module: the process is named.
-            try engine.sh("docker exec app sh -c 'echo \"V = 2\" > /app/mod.py'")
+            // The change is dated 5 s after now, so it lies beyond the clock-tick slack after the process's start
+            // however fast this runs (no race with the start time).
+            try engine.sh("docker exec app sh -c 'echo \"V = 2\" > /app/mod.py && touch -d @$(( $(date +%s) + 5 )) /app/mod.py'")
             try imprint("fingerprint", dir + "/ctx", "-q", "-o", dir + "/m1.json")
             try writeFile(dir + "/ctx/mod.py", "V = 2\n")
             try imprint("fingerprint", dir + "/ctx", "-q", "-o", dir + "/m2.json")

@@ -65,9 +65,38 @@ import Testing
             _ = try GzipTests.decompress([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0], name: "layer 1")
             Issue.record("no error")
         } catch let e as ImprintError {
-            #expect(e.message.contains("zstd layers are not supported"))
+            #expect(e.message.contains("is a zstd stream, which imprint does not read"))
         }
         #expect(try GzipTests.decompress(Array("plain".utf8)) == Array("plain".utf8))
         #expect(try GzipTests.decompress([]) == [])
+    }
+}
+
+extension GzipTests {
+    /// Streams that are not tar are named by their compression, with the command that makes them readable; the
+    /// magic numbers are the tools' own.
+    @Test(arguments: [("bzip2", "bzip2 -dc"), ("xz", "xz -dc")])
+    func otherCompressionsAreNamed(_ tool: String, _ remedy: String) throws {
+        try ArchiveFixture.require(tool)
+        let compressed = try ArchiveFixture.withTemp { dir in
+            try ArchiveFixture.shell("printf 'hello' | \(tool) -c > out", cwd: dir)
+            return Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/out")))
+        }
+        do {
+            _ = try GzipTests.decompress(compressed, name: "stdin")
+            Issue.record("no error")
+        } catch let e as ImprintError {
+            #expect(e.message.contains("stdin is a \(tool) stream") && e.message.contains(remedy), "\(e.message)")
+        }
+    }
+
+    /// Go's gzip reader, which runtimes read layers with: members may follow each other, but anything else after a
+    /// member (zeros, garbage, a zlib stream) is an error.
+    @Test func onlyGzipMembersMayFollowAMember() throws {
+        let member = try GzipEncoder.compress(Array("abc".utf8), level: 6)
+        #expect(try GzipTests.decompress(member + member) == Array("abcabc".utf8))
+        for tail: [UInt8] in [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0], Array("garbage!!!".utf8), [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]] {
+            #expect(throws: ImprintError.self) { _ = try GzipTests.decompress(member + tail) }
+        }
     }
 }

@@ -31,6 +31,8 @@ public final class TarArchiveIndex {
             let reader = TarReader(SeekingSource(source, path: path), name: path, bufferSize: 16 << 10)
             while let e = try reader.next() {
                 guard e.kind == .file else { continue }
+                // A sparse member's bytes are not where its data starts; archives imprint reads never hold one.
+                if e.isSparse { throw ImprintError(.unsupported, "\(path): member \(e.path.lossyString) is a sparse file, which image archives do not hold") }
                 let name = TarArchiveIndex.normalise(e.path)
                 byPath[name] = members.count
                 members.append(Member(path: name, offset: e.dataOffset, size: e.size))
