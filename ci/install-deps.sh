@@ -13,6 +13,7 @@ packages=(
   chromium                                # renders the HTML diff report in tests
   python3 python3-jsonschema python3-yaml time hyperfine         # schema validation, /usr/bin/time for peak memory
   podman runc busybox-static              # real containers: podman's Docker-compatible service for the docker CLI
+  python3-gunicorn                        # a real prefork server (copied into the test containers with CPython)
   python3-venv git                        # the venv for the supply-chain peers below; git for checkout scenarios
 )
 

@@ -98,10 +98,14 @@ final class ContainerEngine {
 
 extension ContainerEngine {
     /// A `FROM scratch` image with busybox and the host's Debian CPython (/usr/bin/python3.11, its standard library
-    /// and the shared objects they need), tagged `localhost/python-base`: real CPython in a container, built in
-    /// seconds without a network.
+    /// and the shared objects they need) and Debian's gunicorn, tagged `localhost/python-base`: real CPython in a
+    /// container, built in seconds without a network.
     func buildPythonBase() throws {
         try requireTool("/usr/bin/python3.11")
+        guard FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/gunicorn/__init__.py") else {
+            Issue.record("Debian's python3-gunicorn is not installed (run ci/install-deps.sh)")
+            throw ToolMissing(name: "python3-gunicorn")
+        }
         let ctx = dir + "/python-ctx"
         try FileManager.default.createDirectory(atPath: ctx + "/rootfs", withIntermediateDirectories: true)
         try sh("""
@@ -112,6 +116,9 @@ extension ContainerEngine {
         cp /usr/bin/python3.11 usr/bin/python3
         tar -C /usr/lib --exclude=test --exclude=idlelib --exclude=tkinter --exclude=ensurepip --exclude=lib2to3 \
             --exclude=__pycache__ -cf - python3.11 | tar -C usr/lib -xf -
+        # Debian's gunicorn (and the pkg_resources it imports), for prefork servers: Debian's site.py adds this path.
+        mkdir -p usr/lib/python3/dist-packages
+        tar -C /usr/lib/python3/dist-packages --exclude=__pycache__ -cf - gunicorn pkg_resources | tar -C usr/lib/python3/dist-packages -xf -
         for f in /usr/bin/python3.11 /usr/lib/python3.11/lib-dynload/*.so; do ldd "$f" 2>/dev/null; done \
             | awk '/=> \\// {print $3} /ld-linux/ {print $1}' | sort -u | while read -r lib; do
               case "$lib" in /lib64/*) cp -L "$lib" lib64/ ;; *) cp -L "$lib" lib/x86_64-linux-gnu/ ;; esac
@@ -122,7 +129,7 @@ extension ContainerEngine {
         ENV PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=
         EOF2
         docker build -q -t localhost/python-base \(ctx) >/dev/null
-        docker run --rm --network none localhost/python-base python3 -c 'import json, hashlib, socket, http.server; print("ok")' | grep -qx ok
+        docker run --rm --network none localhost/python-base python3 -c 'import json, hashlib, socket, http.server, gunicorn.app.wsgiapp; print("ok")' | grep -qx ok
         """)
     }
 

@@ -417,10 +417,11 @@ enum Lib {
         let seen = RolloutWait.Observation(status: 200, field: "imprint.digest", value: want.prefixed, problem: nil, matches: true,
                                            digestMatches: true, instance: "web-1/42", started: nil)
         #expect(RolloutWaitFormat.pollLine(3, at: 1.25, url: gate.url, seen, gate: gate) == "poll 3 at 1.2 s [web-1/42]: HTTP 200, imprint.digest \(want.prefixed) (expected)")
-        let table = [RolloutWait.InstanceState(instance: "web-1/42", url: gate.url, digest: want.prefixed, started: "2026-01-01T00:00:00Z", lastSeen: 1.25, answers: 3)]
+        let table = [RolloutWait.InstanceState(instance: "web-1/42", url: gate.url, current: true, digest: want.prefixed, started: "2026-01-01T00:00:00Z", lastSeen: 1.25, answers: 3)]
         let done = RolloutWaitFormat.outcome(.complete(polls: 3, seconds: 1.25, last: seen), table: table, gate: gate)
-        #expect(done.hasPrefix("rollout complete: http://127.0.0.1:8080/healthz serves \(want.prefixed), after 3 polls, 1.2 s\n  instance"))
-        #expect(done.contains("  web-1/42") && done.contains(String(want.hex.prefix(12))) && done.hasSuffix("  3\n"))
+        // A plain digest answer is the application's claim, and the outcome says that it was trusted.
+        #expect(done.hasPrefix("rollout complete: http://127.0.0.1:8080/healthz serves \(want.prefixed), after 3 polls, 1.2 s\n  trusted: the application's own claim"))
+        #expect(done.contains("  web-1/42") && done.contains("expected") && done.contains(String(want.hex.prefix(12))) && done.hasSuffix("  3\n"))
         let late = RolloutWaitFormat.outcome(.timedOut(polls: 1, seconds: 300, last: seen), table: [], gate: gate)
         #expect(late == "timed out after 300.0 s: last seen HTTP 200, imprint.digest \(want.prefixed) from http://127.0.0.1:8080/healthz, expected \(want.prefixed) (1 poll)\n")
     }

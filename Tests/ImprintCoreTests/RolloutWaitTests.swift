@@ -60,3 +60,44 @@ import Testing
         }
     }
 }
+
+extension RolloutWaitTests {
+    static func answer(_ instance: String, matches: Bool) -> RolloutWait.Observation {
+        RolloutWait.Observation(status: 200, field: "imprint.digest", value: matches ? want.prefixed : "sha256:" + String(repeating: "0", count: 64),
+                                problem: nil, matches: matches, digestMatches: matches, instance: instance, started: nil)
+    }
+
+    /// Four replicas behind a round-robin, one still old: K answers in a row from new replicas are no proof, and
+    /// the gate never settles while the old one answers in the window.
+    @Test func anOldReplicaBehindARoundRobinKeepsTheGateWaiting() throws {
+        let gate = try RolloutWait(urls: ["http://lb/healthz"], expect: Self.want.prefixed, consecutive: 4)
+        var history: [(url: URL, observation: RolloutWait.Observation)] = []
+        for round in 0..<50 {
+            for r in 0..<4 { history.append((gate.url, Self.answer("replica-\(r)", matches: r != 3))) }
+            #expect(!gate.settled(history), "settled in round \(round) with replica-3 old")
+        }
+        // Once the last replica is new too, the window of three answers per instance settles it.
+        for _ in 0..<3 { for r in 0..<4 { history.append((gate.url, Self.answer("replica-\(r)", matches: true))) } }
+        #expect(gate.settled(history))
+        // A single instance that answers with the expected code settles after `consecutive` answers.
+        let single = try RolloutWait(urls: ["http://one/healthz"], expect: Self.want.prefixed)
+        #expect(single.settled([(single.url, Self.answer("only", matches: true))]))
+    }
+
+    /// The probe's evidence: every process it lists is judged, so one old gunicorn worker fails the answer whichever
+    /// worker served it; a sourceless module is old code too.
+    @Test func probeEvidenceIsJudgedForEveryProcess() throws {
+        func process(_ pid: Int, _ sha: String, origin: String = "source") -> String {
+            #"{"probe":"imprint-probe/1","pid":\#(pid),"instance":"i\#(pid)","hostname":"web","started":1,"startedAt":"t","python":"3.11.2","root":"/app","manifest":{"path":"/app/.imprint/manifest.json","digest":"\#(Self.want.prefixed)"},"modules":[{"module":"app","path":"app.py","loadedFrom":"\#(origin)","sha256":"\#(sha)","manifestSha256":"aa"}]}"#
+        }
+        let good = process(7, "aa"), old = process(8, "bb")
+        let both = #"{"probe":"imprint-probe/1","pid":7,"instance":"i7","hostname":"web","started":1,"startedAt":"t","python":"3.11.2","root":"/app","manifest":{"path":"m","digest":"\#(Self.want.prefixed)"},"modules":[],"processes":[\#(good),\#(old)]}"#
+        let o = RolloutWait.observe(status: 200, body: Data(both.utf8), fields: RolloutWait.defaultFields, expected: Self.want)
+        #expect(o.codeJudged && o.processes == 2 && !o.matches)
+        #expect(o.problem?.contains("stale-module") == true, "\(o.problem ?? "")")
+        let fine = RolloutWait.observe(status: 200, body: Data(good.utf8), fields: RolloutWait.defaultFields, expected: Self.want)
+        #expect(fine.codeJudged && fine.matches, "\(fine)")
+        let sourceless = RolloutWait.observe(status: 200, body: Data(process(9, "aa", origin: "sourceless").utf8), fields: RolloutWait.defaultFields, expected: Self.want)
+        #expect(!sourceless.matches && sourceless.problem?.contains("sourceless-module") == true)
+    }
+}

@@ -220,41 +220,9 @@ final class RuntimeFilesystem {
 
     // MARK: Resolving names
 
-    enum Lookup {
-        case found(TreeNode)
-        case missing
-        case notDirectory
-        case loop
-    }
+    typealias Lookup = Tree.Lookup
 
-    /// The entry at `path` as `lstat` finds it inside the root: symlinks on the way are followed (absolute ones
-    /// from the root, `..` stopping at the root, at most 40), the last one only with `followLast`.
-    func lookup(_ path: [Bytes], followLast: Bool = false) -> Lookup {
-        var stack: [TreeNode] = [tree.root]
-        var pending = Array(path.reversed())
-        var links = 0
-        while let c = pending.popLast() {
-            if c.isEmpty { continue }
-            let cur = stack[stack.count - 1]
-            guard cur.type == .directory else { return .notDirectory }
-            if c == GoPath.dot { continue }
-            if c == GoPath.dotdot {
-                if stack.count > 1 { stack.removeLast() }
-                continue
-            }
-            guard let child = cur.children[c] else { return .missing }
-            if child.type == .symlink && (!pending.isEmpty || followLast) {
-                links += 1
-                if links > 40 { return .loop }
-                let target = child.target ?? []
-                if GoPath.isAbsolute(target) { stack = [tree.root] }
-                pending.append(contentsOf: GoPath.components(target).reversed())
-                continue
-            }
-            stack.append(child)
-        }
-        return .found(stack[stack.count - 1])
-    }
+    func lookup(_ path: [Bytes], followLast: Bool = false) -> Lookup { tree.lookup(path, followLast: followLast) }
 
     /// continuity's `fs.RootPath(root, path)`: `path` resolved inside the root, every symlink on the way
     /// followed as the runtime follows it (targets joined lexically, then resolved again).

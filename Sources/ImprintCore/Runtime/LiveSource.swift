@@ -128,8 +128,14 @@ public struct LiveSource {
     }
 
     /// Walks the target's directory `path` (a target path such as `/app`, or `/`), recording change times.
+    /// `path` as the target's processes reach it: symlinks resolved inside the target's root (through
+    /// `/proc/PID/root` the kernel would resolve an absolute link from the host's root instead).
+    public func resolve(_ path: String) -> String {
+        root == "/" ? path : ServingProcess.resolve(path, root: root)
+    }
+
     public func walk(_ path: String) throws -> Tree {
-        let rel = TreePath(path).bytes
+        let rel = TreePath(resolve(path)).bytes
         var walker = ContextWalker(recordOwnership: true)
         // Pseudo file systems below the walked directory, relative to it.
         var skip = Set<Bytes>()
@@ -143,7 +149,7 @@ public struct LiveSource {
 
     /// A file of the target, or nil when it does not exist.
     public func readFile(_ path: String, limit: Int = 256 << 20) throws -> [UInt8]? {
-        let host = root + "/" + TreePath(path).string
+        let host = root + "/" + TreePath(resolve(path)).string
         var st = stat()
         guard lstat(host, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         guard st.st_size <= limit else { throw ImprintError.badInput("\(spec): \(path) is larger than \(formatBytes(UInt64(limit)))") }
@@ -162,7 +168,7 @@ public struct LiveSource {
         }
         return out.filter { d in
             var st = stat()
-            return lstat(root + d, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+            return lstat(root + resolve(d), &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
         }
     }
 }

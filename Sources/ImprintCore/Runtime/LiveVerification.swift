@@ -86,10 +86,10 @@ public struct LiveVerification {
             // The stamp itself sits at the root, outside the context: keep the tree as the verifier expects it.
             full.insert(Array(Imprint.defaultStampPath.utf8), TreeNode(type: .file, mode: 0o644, size: UInt64(bytes.count), digest: SHA256.hash(bytes)))
         }
-        let root = self.source.root
+        let live = self.source
         let python = self.python
         let bytecode: (Tree, Bytes) -> [BytecodeFinding] = { subtree, atPath in
-            let dir = root + "/" + atPath.lossyString
+            let dir = live.root + live.resolve("/" + atPath.lossyString)
             return BytecodeChecker.check(tree: subtree, content: BytecodeChecker.directoryReader(root: dir))
                 + BytecodeEquivalence(python: python).findings(tree: subtree, root: dir)
         }

@@ -43,6 +43,13 @@ public enum ProcessChecks {
             }
         }
         let table = ProcessTable(proc: source.proc)
+        // The tree as the processes may name it: the path given, and where it resolves inside the target's root
+        // (`/app` a symlink to `/srv/app`: the kernel reports `/srv/app` as a working directory or mapped file).
+        let resolvedAt = ServingProcess.resolve(atPrefix, root: "\(source.proc)/\(source.pid)/root")
+        func inAnyTree(_ path: String) -> Bool {
+            inTree(path) || (resolvedAt != atPrefix && (resolvedAt == "/" || path == resolvedAt || path.hasPrefix(resolvedAt + "/")))
+        }
+        let liveIDs = Set(processes.map(\.pid))
         for p in processes {
             let who = "pid \(p.pid) (\(p.commandLine.isEmpty ? "?" : String(p.commandLine.prefix(120))))"
             let procRoot = "\(source.proc)/\(p.pid)/root"
@@ -53,26 +60,31 @@ public enum ProcessChecks {
                     out.append(finding(.replacedExecutable, path: exe, "\(who) runs an older \(exe): the file was replaced after it started"))
                 }
             }
-            var servesTree = (p.workingDirectory.map(inTree) ?? false)
-            for m in table.mappedFiles(p.pid) {
-                if m.path == p.executable { continue }
-                if inTree(m.path) { servesTree = true }
+            let mapped = table.mappedFiles(p.pid)
+            for m in mapped where m.path != p.executable {
                 if m.deleted {
                     out.append(finding(.deletedLibrary, path: m.path, "\(who) has \(m.path) mapped, which has been deleted since"))
                 } else if let onDisk = identity(procRoot + m.path), let mapped = mappedIdentity(source.proc, p.pid, m.path), onDisk != mapped {
                     out.append(finding(.replacedLibrary, path: m.path, "\(who) has an older \(m.path) mapped: the file was replaced after it was loaded"))
                 }
             }
-            // A script argument inside the tree (python app.py, node /app/server.js).
-            for arg in p.arguments.dropFirst().prefix(8) where !arg.hasPrefix("-") {
-                let abs = arg.hasPrefix("/") ? arg : ((p.workingDirectory ?? "/") as NSString).appendingPathComponent(arg)
-                if inTree(abs) { servesTree = true }
-            }
-            if servesTree, let newest, Double(newest.nanos - p.startedNanos) / 1e9 > slack {
+            let serving = ServingProcess(p, proc: source.proc, mapped: mapped.map(\.path), inTree: inAnyTree)
+            // A wrapper (a shell, tini, dumb-init, supervisord) runs no application code itself: its children are
+            // judged, not it; unless it runs a script from the tree, which it reads as it goes.
+            if let why = serving.reason, let newest, Double(newest.nanos - p.startedNanos) / 1e9 > slack,
+               !(serving.isWrapper && !serving.runsScriptFromTree) {
                 out.append(finding(.staleProcess, path: newest.path,
-                                   "\(who) started at \(HistoryTime.rfc3339(nanos: p.startedNanos)), before \(atPrefix == "/" ? "/" : atPrefix + "/")\(newest.path) changed at \(HistoryTime.rfc3339(nanos: newest.nanos)): it may still run the old code (restart it)",
+                                   "\(who) \(why), started at \(HistoryTime.rfc3339(nanos: p.startedNanos)), before \(atPrefix == "/" ? "/" : atPrefix + "/")\(newest.path) changed at \(HistoryTime.rfc3339(nanos: newest.nanos)): it may still run the old code (restart it)",
                                    expected: [("started-after", HistoryTime.rfc3339(nanos: newest.nanos))],
                                    actual: [("pid", String(p.pid)), ("started", HistoryTime.rfc3339(nanos: p.startedNanos))]))
+            }
+            // What the Python probe says this process loaded, when it imported the probe.
+            if let evidence = ServingProcess.evidence(of: p, proc: source.proc, live: liveIDs) {
+                out += evidence.judge(manifest: manifest, expected: nil).map { f in
+                    var f = f
+                    f.message = "\(who): " + f.message.replacingOccurrences(of: "process \(evidence.pid) on \(evidence.hostname) (started \(evidence.startedAt)): ", with: "")
+                    return f
+                }
             }
         }
         if let c = source.container {

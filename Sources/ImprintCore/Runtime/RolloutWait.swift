@@ -1,14 +1,21 @@
 import Foundation
 
-/// The rollout gate: polls an HTTP endpoint until the JSON it serves carries the expected manifest digest.
+/// The rollout gate: polls an HTTP endpoint until what it serves shows the expected code running.
 ///
 /// Run it after `kubectl apply` or `docker compose up`: it returns once the new code answers, or times out.
-/// The application serves its own root digest, read from the embedded manifest, e.g. as
-/// `{"imprint": {"digest": "sha256:…"}}` at `/healthz` (see `ci/examples/serve-digest.py`).
 ///
-/// A poll succeeds when the status is 2xx, the body is JSON, and the value at the first of `fields` present
-/// equals the expected digest (`sha256:` prefix optional, case-insensitive). Anything else — no answer,
-/// another status, another digest, no such field — is reported and polled again until `timeout`.
+/// Two kinds of answer:
+/// - The probe's evidence (`imprint probe python`, served as JSON, or under `imprint`): the code every process of
+///   the answering container loaded is judged as `verify URL` judges it. A poll matches only when no process runs
+///   other code than the build the expected digest names (stale modules, stale bytecode, sourceless modules, another
+///   manifest).
+/// - Anything else: the application's own claim of its digest, at the first of `fields` present (`sha256:` prefix
+///   optional, any case). The gate then trusts that claim and says so.
+///
+/// Instances are told apart by the probe's `instance` (boot id, mount namespace, pid, start time), else by the
+/// host, pid and start time an answer reports. The rollout is complete only when every answer of the recent
+/// window matches — so an instance still on old code that answers now and then keeps the gate waiting, however
+/// many answers in a row came from new instances.
 public struct RolloutWait: Sendable {
     /// Where the digest is looked for when no field is given: `imprint.digest`, then a top-level `digest`, then the
     /// digest the probe's evidence reports (`manifest.digest`, `imprint.manifest.digest`).
@@ -118,9 +125,14 @@ public struct RolloutWait: Sendable {
         public var matches: Bool
         /// True when the value is the expected digest (whatever the status).
         public var digestMatches: Bool
-        /// Who answered, when the answer says (host, pid and start time of the process).
+        /// Who answered, when the answer says (the probe's instance id, else host and pid).
         public var instance: String?
         public var started: String?
+        /// True when the answer was the probe's evidence and the loaded code was judged; false when the gate had
+        /// only the application's claim of its digest.
+        public var codeJudged: Bool = false
+        /// The processes whose code was judged in this answer (the answering container's probe processes).
+        public var processes: Int = 0
 
         public var description: String {
             var parts: [String] = []
@@ -140,6 +152,24 @@ public struct RolloutWait: Sendable {
         var o = Observation(status: status, field: nil, value: nil, problem: nil, matches: false, digestMatches: false)
         guard let json = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) else {
             o.problem = body.isEmpty ? "empty body" : "body is not JSON"
+            return o
+        }
+        // The probe's evidence: judge the loaded code of every process it lists.
+        if lookup("probe", in: json) != nil || lookup("imprint.probe", in: json) != nil,
+           let evidence = try? RuntimeEvidence.find(in: Array(body), source: "answer") {
+            let findings = evidence.judge(manifest: nil, expected: expected)
+            let errors = findings.filter { $0.severity == .error }
+            o.codeJudged = true
+            o.processes = evidence.allProcesses.count
+            o.instance = evidence.instance ?? [evidence.hostname, "pid \(evidence.pid)"].joined(separator: " ")
+            o.started = evidence.startedAt
+            o.field = "manifest.digest"
+            o.value = evidence.manifestDigest?.prefixed ?? "none"
+            o.digestMatches = evidence.allProcesses.allSatisfy { $0.manifestDigest == expected }
+            o.matches = errors.isEmpty && (200..<300).contains(status)
+            if let first = errors.first {
+                o.problem = "old code runs: [\(first.detail ?? "")] \(first.message)\(errors.count > 1 ? " (and \(errors.count - 1) more)" : "")"
+            }
             return o
         }
         // The probe's evidence (or a health answer carrying the same facts) says which process answered.
@@ -212,25 +242,36 @@ public struct RolloutWait: Sendable {
     public struct InstanceState: Sendable {
         public var instance: String
         public var url: URL
+        /// Whether its last answer showed the expected code.
+        public var current: Bool = false
         public var digest: String?
         public var started: String?
         public var lastSeen: Double
         public var answers: Int
     }
 
-    /// Whether the recent answers settle the rollout: per URL the last `consecutive` answers all match, and with
-    /// `instances`, that many distinct instances answered with the expected digest in the recent window, none with
-    /// another.
+    /// The recent answers a rollout is judged on: per URL at least `consecutive`, and when more than one instance
+    /// answered so far (or was asked for), three per instance, so that every instance behind a balancer has had its
+    /// turns.
+    public func window(_ history: [(url: URL, observation: Observation)]) -> Int {
+        let n = max(instances ?? 1, Set(history.map { $0.observation.instance ?? "" }).count)
+        return max(consecutive, n > 1 ? 3 * n : 1) * urls.count
+    }
+
+    /// Whether the recent answers settle the rollout: every answer in the window matches (no instance on other
+    /// code answered in it), per URL the last `consecutive` answers match, and with `instances`, that many distinct
+    /// instances answered in the window.
     public func settled(_ history: [(url: URL, observation: Observation)]) -> Bool {
+        let w = window(history)
+        guard history.count >= w else { return false }
+        let recent = history.suffix(w)
+        guard recent.allSatisfy(\.observation.matches) else { return false }
         for u in urls {
             let mine = history.filter { $0.url == u }.map(\.observation)
             guard mine.count >= consecutive, mine.suffix(consecutive).allSatisfy(\.matches) else { return false }
         }
         if let instances {
-            let window = history.suffix(max(consecutive * urls.count, instances * 3 * urls.count))
-            guard window.allSatisfy(\.observation.matches) else { return false }
-            let seen = Set(window.compactMap(\.observation.instance))
-            return seen.count >= instances
+            return Set(recent.compactMap(\.observation.instance)).count >= instances
         }
         return true
     }
@@ -263,6 +304,7 @@ public struct RolloutWait: Sendable {
                 let key = o.instance ?? (urls.count > 1 ? u.absoluteString : "(unidentified)")
                 var state = table[key] ?? InstanceState(instance: key, url: u, digest: nil, started: nil, lastSeen: t, answers: 0)
                 state.digest = o.value.flatMap { RolloutWait.normalise($0)?.prefixed ?? $0 } ?? state.digest
+                state.current = o.matches
                 state.started = o.started ?? state.started
                 state.lastSeen = t
                 state.answers += 1
@@ -295,17 +337,25 @@ public enum RolloutWaitFormat {
         let place = gate.urls.count == 1 ? gate.url.absoluteString : "\(gate.urls.count) URLs"
         var out: String
         switch outcome {
-        case let .complete(polls, t, _):
+        case let .complete(polls, t, last):
             out = "rollout complete: \(place) serves \(gate.expected), after \(polls) poll\(polls == 1 ? "" : "s"), \(seconds(t))\n"
+            if last.codeJudged {
+                out += "  judged: the code every probed process loaded (\(last.processes) process\(last.processes == 1 ? "" : "es") in the last answer)\n"
+            } else {
+                out += "  trusted: the application's own claim of its digest; serve the probe's evidence (imprint probe python) to have the loaded code judged\n"
+            }
+            if gate.instances == nil && table.count > 1 {
+                out += "  \(table.count) instances answered; pass --instances \(table.count) to require each of them\n"
+            }
         case let .timedOut(polls, t, last):
             out = "timed out after \(seconds(t)): last seen \(last) from \(place), expected \(gate.expected) (\(polls) poll\(polls == 1 ? "" : "s"))\n"
         }
         guard !table.isEmpty else { return out }
         func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: n, withPad: " ", startingAt: 0) }
-        out += "  instance                          digest         started                         last seen  answers\n"
+        out += "  instance                          code      digest         started                         last seen  answers\n"
         for s in table {
             let digest = s.digest.map { $0.hasPrefix("sha256:") ? String($0.dropFirst(7).prefix(12)) : String($0.prefix(12)) } ?? "-"
-            out += "  \(pad(s.instance, 32))  \(pad(digest, 13))  \(pad(s.started ?? "-", 30))  \(pad(seconds(s.lastSeen), 9))  \(s.answers)\n"
+            out += "  \(pad(s.instance, 32))  \(pad(s.current ? "expected" : "OTHER", 8))  \(pad(digest, 13))  \(pad(s.started ?? "-", 30))  \(pad(seconds(s.lastSeen), 9))  \(s.answers)\n"
         }
         return out
     }

@@ -22,6 +22,11 @@ public struct RuntimeEvidence: Sendable {
     }
 
     public var pid: Int
+    /// The probe's identity of the process (boot id, mount namespace, pid, start time, hashed): distinct for every
+    /// process of every container on every machine. Nil from older probes.
+    public var instance: String?
+    /// The process's start time in clock ticks since boot, as `/proc/PID/stat` gives it.
+    public var startTicks: Int64?
     public var hostname: String
     public var startedAt: String
     public var python: String
@@ -30,6 +35,12 @@ public struct RuntimeEvidence: Sendable {
     public var manifestDigest: Digest?
     public var manifestPath: String?
     public var modules: [Module]
+    /// Every live process of the same container that imported the probe, this one included, as the answering
+    /// process read their evidence files (empty from older probes).
+    public var processes: [RuntimeEvidence] = []
+
+    /// The processes to judge: all of `processes` when the probe listed them, else this one.
+    public var allProcesses: [RuntimeEvidence] { processes.isEmpty ? [self] : processes }
 
     /// Parses the probe's document.
     /// - Throws: `badInput` naming `source` when it is not probe evidence.
@@ -49,10 +60,19 @@ public struct RuntimeEvidence: Sendable {
                                manifestSha256: m["manifestSha256"] as? String, sourceError: m["sourceError"] as? String))
         }
         let manifest = o["manifest"] as? [String: Any]
-        return RuntimeEvidence(pid: (o["pid"] as? NSNumber)?.intValue ?? 0, hostname: o["hostname"] as? String ?? "",
-                               startedAt: o["startedAt"] as? String ?? "", python: o["python"] as? String ?? "",
-                               root: o["root"] as? String ?? "", manifestDigest: (manifest?["digest"] as? String).flatMap(Digest.init(hex:)),
-                               manifestPath: manifest?["path"] as? String, modules: mods)
+        let identity = o["identity"] as? [String: Any]
+        var e = RuntimeEvidence(pid: (o["pid"] as? NSNumber)?.intValue ?? 0, instance: o["instance"] as? String,
+                                startTicks: (identity?["startTicks"] as? NSNumber)?.int64Value, hostname: o["hostname"] as? String ?? "",
+                                startedAt: o["startedAt"] as? String ?? "", python: o["python"] as? String ?? "",
+                                root: o["root"] as? String ?? "", manifestDigest: (manifest?["digest"] as? String).flatMap(Digest.init(hex:)),
+                                manifestPath: manifest?["path"] as? String, modules: mods)
+        if let others = o["processes"] as? [[String: Any]] {
+            for (i, p) in others.enumerated() {
+                guard let data = try? JSONSerialization.data(withJSONObject: p) else { continue }
+                e.processes.append(try parse(Array(data), source: "\(source) (process \(i + 1))"))
+            }
+        }
+        return e
     }
 
     /// The evidence inside a health answer: the document itself, or its `imprint` member.
@@ -64,9 +84,19 @@ public struct RuntimeEvidence: Sendable {
         return try parse(bytes, source: source)
     }
 
-    /// What the process ran, judged against `manifest` (nil: the entries the process read from its own manifest) and
-    /// the digest CI recorded.
+    /// What every process ran (`allProcesses`), judged against `manifest` (nil: the entries each process read from its
+    /// own manifest) and the digest CI recorded.
     public func judge(manifest: Manifest?, expected: Digest?) -> [VerifyFinding] {
+        var listed: [String: String]?
+        if let manifest {
+            var l: [String: String] = [:]
+            manifest.tree.walk { path, node in if node.type == .file { l[path.lossyString] = node.digest.hex } }
+            listed = l
+        }
+        return allProcesses.flatMap { $0.judgeOne(manifest: manifest, listed: listed, expected: expected) }
+    }
+
+    private func judgeOne(manifest: Manifest?, listed: [String: String]?, expected: Digest?) -> [VerifyFinding] {
         var out: [VerifyFinding] = []
         func add(_ detail: String, _ path: String, _ message: String, severity: VerifyFinding.Severity = .error,
                  expected: [(String, String)] = [], actual: [(String, String)] = []) {
@@ -81,44 +111,44 @@ public struct RuntimeEvidence: Sendable {
             add("manifest-digest", "", "\(who) started with manifest \(d.prefixed), not \(manifest.rootDigest.prefixed)",
                 expected: [("digest", manifest.rootDigest.prefixed)], actual: [("digest", d.prefixed)])
         }
-        if manifestDigest == nil && manifest == nil {
-            add("manifest-digest", "", "\(who) found no imprint manifest at start and none was given (--manifest): the modules cannot be judged", severity: .warning)
-        }
-        var listed: [String: String] = [:]
-        if let manifest {
-            manifest.tree.walk { path, node in if node.type == .file { listed[path.lossyString] = node.digest.hex } }
+        let judgeable = manifest != nil || manifestDigest != nil
+        if !judgeable {
+            add("manifest-digest", "", "\(who) found no imprint manifest at start and none was given (--manifest): its modules cannot be compared with a build", severity: .warning)
         }
         for m in modules {
-            let want = manifest != nil ? listed[m.path] : m.manifestSha256
-            if manifest == nil && manifestDigest == nil { continue }
+            let want = listed != nil ? listed?[m.path] : m.manifestSha256
             switch m.origin {
             case .source:
+                guard judgeable else { continue }
                 guard let want else {
-                    add("unlisted-module", m.path, "\(m.name) was loaded from a file the manifest does not list", actual: [("sha256", m.sha256 ?? "?")])
+                    add("unlisted-module", m.path, "\(who): \(m.name) was loaded from a file the manifest does not list", actual: [("sha256", m.sha256 ?? "?")])
                     continue
                 }
                 if m.sha256 != want {
-                    add("stale-module", m.path, "\(m.name) was loaded from source bytes other than the manifest's (the file was replaced after the import, or the process predates the deploy)",
+                    add("stale-module", m.path, "\(who): \(m.name) was loaded from source bytes other than the manifest's (the file was replaced after the import, or the process predates the deploy)",
                         expected: [("sha256", want)], actual: [("sha256", m.sha256 ?? "?")])
                 }
             case .bytecode:
-                if let want, let s = m.sourceSha256, s != want {
-                    add("stale-module", m.path, "\(m.name) was loaded while its source differed from the manifest's",
-                        expected: [("sha256", want)], actual: [("source", s)])
-                } else if want == nil {
-                    add("unlisted-module", m.path, "\(m.name) was loaded for a source the manifest does not list")
+                if judgeable {
+                    if let want, let s = m.sourceSha256, s != want {
+                        add("stale-module", m.path, "\(who): \(m.name) was loaded while its source differed from the manifest's",
+                            expected: [("sha256", want)], actual: [("source", s)])
+                    } else if want == nil {
+                        add("unlisted-module", m.path, "\(who): \(m.name) was loaded for a source the manifest does not list")
+                    }
                 }
                 if m.codeMatchesSource == false {
-                    add("stale-bytecode-module", m.pyc ?? m.path, "\(m.name) ran bytecode from \(m.pyc ?? "a pyc") that is not \(m.path) compiled: the OLD code runs",
+                    add("stale-bytecode-module", m.pyc ?? m.path, "\(who): \(m.name) ran bytecode from \(m.pyc ?? "a pyc") that is not \(m.path) compiled: the OLD code runs",
                         expected: [("source", m.path)], actual: [("pyc", m.pyc ?? "?")])
                 } else if let e = m.sourceError {
-                    add("stale-bytecode-module", m.pyc ?? m.path, "\(m.name) ran bytecode the probe could not compare with its source: \(e)", severity: .warning)
+                    add("stale-bytecode-module", m.pyc ?? m.path, "\(who): \(m.name) ran bytecode the probe could not compare with its source: \(e)", severity: .warning)
                 }
             case .sourceless:
-                if want == nil || want != m.sha256 {
-                    add("sourceless-module", m.path, "\(m.name) was imported from a sourceless pyc\(want == nil ? " the manifest does not list" : " other than the manifest's"): whatever it was compiled from runs",
-                        expected: want.map { [("sha256", $0)] } ?? [], actual: [("sha256", m.sha256 ?? "?")])
-                }
+                // Code with no source: nothing shows what it was compiled from, listed in the manifest or not (the
+                // legacy pyc a build context kept runs whatever the old helper was).
+                let note = want == nil ? "the manifest does not list it" : (want == m.sha256 ? "it is the manifest's pyc, but no source shows what it was compiled from" : "it is not the manifest's pyc")
+                add("sourceless-module", m.path, "\(who): \(m.name) was imported from a sourceless pyc (\(note)): whatever it was compiled from runs",
+                    expected: want.map { [("sha256", $0)] } ?? [], actual: [("sha256", m.sha256 ?? "?")])
             }
         }
         return out
@@ -145,6 +175,6 @@ public struct RuntimeEvidence: Sendable {
         return VerifyReport(verdict: verdict, trust: trust, manifestSource: manifestSource ?? manifestPath ?? "the process's own manifest",
                             manifestDigest: manifest?.rootDigest ?? manifestDigest ?? .empty, expectedDigest: expected,
                             target: target, targetKind: "python-process", at: root, actualDigest: nil, findings: findings,
-                            warnings: [], entriesChecked: modules.count)
+                            warnings: [], entriesChecked: allProcesses.reduce(0) { $0 + $1.modules.count })
     }
 }

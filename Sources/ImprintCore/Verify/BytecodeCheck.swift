@@ -5,9 +5,11 @@ import Glibc
 /// One problem with compiled Python bytecode in a tree: which pyc, what class of problem, and both sides of the
 /// comparison (what the pyc header says, what the source is).
 ///
-/// Severity: `error` for stale pycs and for bytecode that is imported without a source (orphan sourceless,
-/// invalid sourceless); `warning` for risks that do not change what runs today (unchecked-hash, legacy pyc
-/// shadowed by a source, mixed versions, invalid or unverifiable cache pycs); `info` for leftovers CPython ignores
+/// Severity says whether old code can run: `error` only when it can (a stale unchecked-hash pyc, a timestamp pyc
+/// proved not to be its source's compilation, bytecode imported without a source: orphan sourceless, invalid
+/// sourceless); `warning` for pycs CPython checks and ignores when stale (stale timestamp and checked-hash pycs: it
+/// recompiles the source) and for risks that do not change what runs today (unchecked-hash, legacy pyc shadowed by
+/// a source, mixed versions, invalid or unverifiable cache pycs); `info` for leftovers CPython never looks at
 /// (orphan cache pycs). A stale pyc for another Python than the one given as `BytecodeChecker.python` is a
 /// `warning`: that interpreter never loads it.
 public struct BytecodeFinding: Sendable, Equatable, CustomStringConvertible {
@@ -332,8 +334,8 @@ public struct BytecodeChecker {
             case .timestamp(let mtime, let size):
                 guard let srcMtime = source.mtime else {
                     if let size, size != UInt32(truncatingIfNeeded: source.size) {
-                        finding(.staleTimestampPyc, .error,
-                                "recorded source size differs from \(sourcePath.lossyString); CPython ignores this pyc and recompiles",
+                        finding(.staleTimestampPyc, .warning,
+                                "recorded source size differs from \(sourcePath.lossyString); CPython ignores this pyc and recompiles, so no old code runs from it",
                                 sourcePath, sourceSide, false)
                     } else {
                         finding(.unverifiableTimestampPyc, .warning,
@@ -347,8 +349,8 @@ public struct BytecodeChecker {
                 let sizeMatches = size.map { $0 == UInt32(truncatingIfNeeded: source.size) } ?? true
                 if !mtimeMatches || !sizeMatches {
                     let what = !mtimeMatches && !sizeMatches ? "mtime and size" : !mtimeMatches ? "mtime" : "size"
-                    finding(.staleTimestampPyc, .error,
-                            "recorded source \(what) differs from \(sourcePath.lossyString); CPython ignores this pyc and recompiles (on every start when it cannot rewrite it)",
+                    finding(.staleTimestampPyc, .warning,
+                            "recorded source \(what) differs from \(sourcePath.lossyString); CPython ignores this pyc and recompiles (on every start when it cannot rewrite it), so no old code runs from it",
                             sourcePath, sourceSide, false)
                 } else if checker.strictTimestamps {
                     finding(.unverifiableTimestampPyc, .warning,
@@ -365,8 +367,8 @@ public struct BytecodeChecker {
                 case (true, nil):
                     finding(.unverifiableHashPyc, .warning, "cannot compare the source hash: \(why)", sourcePath, side, false)
                 case (true, let h?) where h != recorded:
-                    finding(.staleCheckedHashPyc, .error,
-                            "source hash differs from \(sourcePath.lossyString); CPython ignores this pyc and recompiles (on every start when it cannot rewrite it)",
+                    finding(.staleCheckedHashPyc, .warning,
+                            "source hash differs from \(sourcePath.lossyString); CPython ignores this pyc and recompiles (on every start when it cannot rewrite it), so no old code runs from it",
                             sourcePath, side, false)
                 case (true, _):
                     break

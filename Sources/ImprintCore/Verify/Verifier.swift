@@ -125,7 +125,8 @@ public struct Verifier {
             throw ImprintError.badInput("cannot tell where the context is inside \(targetName): no directory matches \(manifest.rootDigest.short); pass --at (for example --at /app)")
         }
         let atDisplay = "/" + atPath.lossyString
-        guard let actualRoot = target.node(at: atPath), actualRoot.type == .directory else {
+        // As a process in the container reaches it: `/app` may be a symlink to `/srv/app`.
+        guard let actualRoot = target.reach(atPath), actualRoot.type == .directory else {
             throw ImprintError.badInput("\(targetName) has no directory \(atDisplay)")
         }
         // The manifest's own excluded paths (an --emit'ed manifest) are not compared.
@@ -209,7 +210,8 @@ public struct Verifier {
     static func restricted(_ target: Tree, to expected: Tree, wholeDirectories: [Bytes]) -> Tree {
         let out = Tree()
         expected.walk { path, node in
-            guard let a = target.node(at: path) else { return }
+            // Where COPY put it, through symlinks on the way (a destination `/app` that links to `/srv/app`).
+            guard case .found(let a) = target.lookup(path.pathComponents, followLast: node.type == .directory) else { return }
             if a.type == .directory && node.type == .directory {
                 _ = out.insert(path, TreeNode.directory(mode: node.mode & 0o7777))
             } else {
@@ -217,7 +219,7 @@ public struct Verifier {
             }
         }
         for d in wholeDirectories {
-            guard let root = target.node(at: d), root.type == .directory else { continue }
+            guard let root = target.reach(d), root.type == .directory else { continue }
             Tree(root: root).walk { rel, node in
                 let path = d.isEmpty ? rel : d + [0x2F] + rel
                 if out.node(at: path) != nil { return }
