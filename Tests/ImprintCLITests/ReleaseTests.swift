@@ -163,7 +163,8 @@ final class FileServer {
         let ok = try imprint("verify-signature", out + "/SHA256SUMS", "--signature", out + "/SHA256SUMS.sig", "--pubkey", release.pub)
         #expect(ok.status == 0 && ok.out.hasPrefix("signature valid: "), "\(ok.out)\(ok.err)")
         try withTempDir { dir in
-            try sh("cp '\(out)/SHA256SUMS' \(dir)/SUMS && sed -i '1s/^./0/' \(dir)/SUMS")
+            // One character changed, whatever it was (a digest that already starts with 0 must still change).
+            try sh("cp '\(out)/SHA256SUMS' \(dir)/SUMS && sed -i '1s/^0/1/;t;1s/^./0/' \(dir)/SUMS && ! cmp -s '\(out)/SHA256SUMS' \(dir)/SUMS")
             let tampered = try imprint("verify-signature", dir + "/SUMS", "--signature", out + "/SHA256SUMS.sig", "--pubkey", release.pub)
             #expect(tampered.status == 1 && tampered.out.hasPrefix("signature INVALID: "), "\(tampered.out)\(tampered.err)")
             let pinned = try imprint("verify-signature", out + "/SHA256SUMS", "--signature", out + "/SHA256SUMS.sig",

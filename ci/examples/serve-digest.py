@@ -11,7 +11,9 @@ The digest is read ONCE, when the process starts: an old process still serving a
 place keeps reporting the old digest, so `imprint wait` does not declare the rollout complete. (Reading the file at
 every request would report the new digest from a process that still runs the old code.)
 
-GET /healthz answers {"status": "ok", "imprint": {"digest": "sha256:…", "pid": …, "startedAt": "…", "hostname": "…"}}.
+GET /healthz answers {"status": "ok", "imprint": {"digest": "sha256:…", "pid": …, "startedAt": "…", "hostname": "…",
+"instance": "…"}}; instance tells this process apart from every other one (boot id, the container's mount namespace,
+pid, start time), which the pid alone cannot: every container's server is pid 1.
 GET /imprint answers the evidence of imprint_probe (`imprint probe python`) when it sits beside this file: which bytes
 this process actually loaded, for `imprint verify http://HOST:PORT/imprint`.
 HOST defaults to 127.0.0.1; in a container set HOST=0.0.0.0. PORT=0 picks a free port; the address in use is
@@ -46,6 +48,18 @@ def read_digest():
 DIGEST, PROBLEM = read_digest()   # once, at start
 
 
+def instance():
+    try:
+        boot = open("/proc/sys/kernel/random/boot_id").read().strip()
+        ticks = open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19]
+        return "%s/%s/%d/%s" % (boot, os.stat("/proc/self/ns/mnt").st_ino, os.getpid(), ticks)
+    except OSError:
+        return "%s/%d" % (socket.gethostname(), os.getpid())
+
+
+INSTANCE = instance()
+
+
 class Health(BaseHTTPRequestHandler):
     def do_GET(self):
         path = self.path.split("?")[0]
@@ -56,7 +70,7 @@ class Health(BaseHTTPRequestHandler):
         if DIGEST is None:
             return self.answer(503, {"status": "error", "error": PROBLEM})
         self.answer(200, {"status": "ok", "imprint": {"digest": DIGEST, "pid": os.getpid(), "startedAt": STARTED_AT,
-                                                       "hostname": socket.gethostname()}})
+                                                       "hostname": socket.gethostname(), "instance": INSTANCE}})
 
     def answer(self, status, obj):
         body = json.dumps(obj).encode()

@@ -177,6 +177,11 @@ public struct RolloutWait: Sendable {
             let pid = lookup(base + "pid", in: json).map { "\($0)" }
             let started = lookup(base + "startedAt", in: json).map { "\($0)" } ?? lookup(base + "started", in: json).map { "\($0)" }
             let host = lookup(base + "hostname", in: json).map { "\($0)" }
+            if let id = lookup(base + "instance", in: json) as? String, !id.isEmpty {
+                o.instance = id
+                o.started = started
+                break
+            }
             if pid != nil || started != nil {
                 o.instance = [host, pid.map { "pid \($0)" }].compactMap { $0 }.joined(separator: " ")
                 o.started = started
