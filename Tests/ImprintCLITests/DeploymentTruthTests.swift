@@ -170,6 +170,15 @@ import Glibc
             #expect(versions.isSubset(of: ["v1", "v2"]), "\(versions)")
             v = try Self.verify(engine, ["docker:g", "--manifest", dir + "/v2/2.json", "--at", "/app"])
             #expect(v.status == 1 && v.details.contains("stale-module") && v.details.contains("stale-process"), "gunicorn: \(v.out)")
+            // A graceful reload (HUP to the master) replaces every worker; the master never imported the
+            // application, so it is not stale although it started before the files changed.
+            try engine.sh("docker exec g mkdir -p /.imprint && docker cp \(dir)/v2/2.json g:/.imprint/manifest.json && docker exec g kill -HUP 1")
+            try engine.waitFor("g", "test $(ls /tmp/imprint-evidence/*.json | wc -l) -ge 5")
+            sleep(1)
+            v = try Self.verify(engine, ["docker:g", "--manifest", dir + "/v2/2.json", "--at", "/app"])
+            #expect(v.status == 0, "gunicorn after a graceful reload: \(v.details) \(v.out.prefix(3000))")
+            let reloaded = try Self.verify(engine, ["http://127.0.0.1:\(pg)/imprint", "--manifest", dir + "/v2/2.json"])
+            #expect(reloaded.status == 0, "every worker on v2: \(reloaded.details) \(reloaded.out.prefix(2000))")
             try engine.sh("docker rm -f g >/dev/null")
 
             // 5. python3 -m server, PYTHONPATH=/app, working directory /: a hot-fix after start is named.

@@ -50,6 +50,11 @@ public enum ProcessChecks {
             inTree(path) || (resolvedAt != atPrefix && (resolvedAt == "/" || path == resolvedAt || path.hasPrefix(resolvedAt + "/")))
         }
         let liveIDs = Set(processes.map(\.pid))
+        // What the Python probe says each process loaded, for those that imported it.
+        var evidence: [Int32: RuntimeEvidence] = [:]
+        for p in processes where ServingProcess.runsPython(p) {
+            evidence[p.pid] = ServingProcess.evidence(of: p, proc: source.proc, live: liveIDs)
+        }
         for p in processes {
             let who = "pid \(p.pid) (\(p.commandLine.isEmpty ? "?" : String(p.commandLine.prefix(120))))"
             let procRoot = "\(source.proc)/\(p.pid)/root"
@@ -70,16 +75,19 @@ public enum ProcessChecks {
             }
             let serving = ServingProcess(p, proc: source.proc, mapped: mapped.map(\.path), inTree: inAnyTree)
             // A wrapper (a shell, tini, dumb-init, supervisord) runs no application code itself: its children are
-            // judged, not it; unless it runs a script from the tree, which it reads as it goes.
+            // judged, not it; unless it runs a script from the tree, which it reads as it goes. Where the
+            // application imports the probe, a Python process of it without evidence imported none of its modules
+            // (a prefork master that loads the application only in its workers): its working directory alone does
+            // not make it stale.
+            let importedNothing = !evidence.isEmpty && evidence[p.pid] == nil && ServingProcess.runsPython(p) && serving.onlyWorkingDirectory
             if let why = serving.reason, let newest, Double(newest.nanos - p.startedNanos) / 1e9 > slack,
-               !(serving.isWrapper && !serving.runsScriptFromTree) {
+               !(serving.isWrapper && !serving.runsScriptFromTree), !importedNothing {
                 out.append(finding(.staleProcess, path: newest.path,
                                    "\(who) \(why), started at \(HistoryTime.rfc3339(nanos: p.startedNanos)), before \(atPrefix == "/" ? "/" : atPrefix + "/")\(newest.path) changed at \(HistoryTime.rfc3339(nanos: newest.nanos)): it may still run the old code (restart it)",
                                    expected: [("started-after", HistoryTime.rfc3339(nanos: newest.nanos))],
                                    actual: [("pid", String(p.pid)), ("started", HistoryTime.rfc3339(nanos: p.startedNanos))]))
             }
-            // What the Python probe says this process loaded, when it imported the probe.
-            if let evidence = ServingProcess.evidence(of: p, proc: source.proc, live: liveIDs) {
+            if let evidence = evidence[p.pid] {
                 out += evidence.judge(manifest: manifest, expected: nil).map { f in
                     var f = f
                     f.message = "\(who): " + f.message.replacingOccurrences(of: "process \(evidence.pid) on \(evidence.hostname) (started \(evidence.startedAt)): ", with: "")

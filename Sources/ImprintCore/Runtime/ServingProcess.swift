@@ -16,10 +16,20 @@ struct ServingProcess {
     let isWrapper: Bool
     /// For a wrapper: it was started with a script file from the tree (`sh /app/run.sh`).
     let runsScriptFromTree: Bool
+    /// The only sign is the working directory.
+    var onlyWorkingDirectory: Bool { reason?.hasPrefix("works in ") == true }
 
     static let wrappers: Set<String> = ["sh", "bash", "dash", "ash", "zsh", "busybox", "tini", "tini-static", "dumb-init",
                                         "supervisord", "s6-svscan", "s6-supervise", "runsvdir", "runsv", "catatonit",
                                         "docker-init", "gosu", "su-exec", "chpst", "setpriv", "env", "nohup", "timeout"]
+
+    /// True for a process that runs Python code (an interpreter, or a server embedding one): the only kind that
+    /// can hold the probe's evidence.
+    static func runsPython(_ p: RunningProcess) -> Bool {
+        let argv0 = (p.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? ""
+        let exe = (p.executable.map { ($0 as NSString).lastPathComponent }) ?? ""
+        return argv0.hasPrefix("python") || exe.hasPrefix("python") || ["gunicorn", "uwsgi", "celery", "uvicorn"].contains(argv0)
+    }
 
     init(_ p: RunningProcess, proc: String, mapped: [String], inTree: (String) -> Bool) {
         let name = { (s: String?) in s.map { ($0 as NSString).lastPathComponent } ?? "" }
@@ -40,20 +50,31 @@ struct ServingProcess {
             if reason == nil { reason = "runs \(abs)" }
         }
         runsScriptFromTree = script
-        if reason == nil, argv0.hasPrefix("python") || exe.hasPrefix("python") {
+        if reason == nil, ServingProcess.runsPython(p) {
+            // The module search path as the interpreter builds it: the working directory for -m, then PYTHONPATH.
             let env = ServingProcess.environment(p.pid, proc: proc)
-            if let i = p.arguments.firstIndex(of: "-m"), i + 1 < p.arguments.count, inTree(cwd) {
-                reason = "runs module \(p.arguments[i + 1]) (-m) from its working directory \(cwd)"
-            } else if let path = env["PYTHONPATH"] {
-                for entry in path.split(separator: ":").map(String.init) where !entry.isEmpty {
-                    let abs = entry.hasPrefix("/") ? entry : (cwd as NSString).appendingPathComponent(entry)
-                    if inTree(abs) || inTree(ServingProcess.resolve(abs, root: root)) { reason = "imports from PYTHONPATH \(entry)"; break }
-                }
+            var searchPath: [String] = []
+            let module = p.arguments.firstIndex(of: "-m").flatMap { $0 + 1 < p.arguments.count ? p.arguments[$0 + 1] : nil }
+            if module != nil { searchPath.append(cwd) }
+            for entry in (env["PYTHONPATH"] ?? "").split(separator: ":").map(String.init) where !entry.isEmpty {
+                searchPath.append(entry.hasPrefix("/") ? entry : (cwd as NSString).appendingPathComponent(entry))
+            }
+            let inside = searchPath.filter { inTree($0) || inTree(ServingProcess.resolve($0, root: root)) }
+            if let module, let dir = inside.first(where: { ServingProcess.hasModule(module, in: ServingProcess.resolve($0, root: root), root: root) }) {
+                reason = "runs module \(module) (-m) from \(dir)"
+            } else if let dir = inside.first(where: { $0 != cwd || module == nil }) {
+                reason = "imports from PYTHONPATH \(dir)"
             }
         }
         if reason == nil, let open = ServingProcess.openFiles(p.pid, proc: proc).first(where: inTree) { reason = "has \(open) open" }
         if reason == nil, inTree(cwd), !isWrapper { reason = "works in \(cwd)" }
         self.reason = reason
+    }
+
+    /// True when module `name` (dotted) is a file or package in `dir` (a path inside `root`).
+    static func hasModule(_ name: String, in dir: String, root: String) -> Bool {
+        let base = root + dir + "/" + name.replacingOccurrences(of: ".", with: "/")
+        return [base + ".py", base + "/__init__.py", base + "/__main__.py", base + ".pyc"].contains { (candidate: String) in access(candidate, F_OK) == 0 }
     }
 
     /// `path` resolved inside `root` the way the kernel resolves it there: symlinks followed (absolute targets from
