@@ -10,7 +10,9 @@ extension ImprintCommand {
             discussion: """
             TARGET is a directory, a tar file or - (a tar stream on stdin), an image (OCI layout, oci-archive, \
             docker-archive, registry://HOST/REPO:TAG), a running container (pid:N, docker:NAME, podman:NAME: its \
-            files through /proc, then its processes), or http(s)://HOST/PATH where a Python process serves the \
+            files through /proc, then its processes), compose:PROJECT[/SERVICE] (every container of a compose project, \
+            each as docker: is, against its service's manifest: --manifest SERVICE=FILE, else the stamp of the image \
+            its service names now), or http(s)://HOST/PATH where a Python process serves the \
             evidence of `imprint probe python` (which bytes it actually loaded). The manifest is the one embedded in the target (/.imprint/manifest.json from \
             `imprint stamp`, or one written into the context with `imprint fingerprint --emit`), or --manifest.
 
@@ -22,6 +24,7 @@ extension ImprintCommand {
               imprint verify rootfs.tar --manifest history:v1.4 --at /app
               imprint verify registry://registry.example/app:1.0 --expect sha256:3f1c… --require-attestation provenance --pubkey imprint.pub
               imprint verify docker:web-1 --expect sha256:3f1c… --attest ../out/vsa.dsse.json --key imprint.key --format sarif -o verify.sarif
+              imprint verify compose:shop --manifest web=web.json --manifest worker=worker.json
 
             Exit status: 0 VERIFIED; 1 MISMATCH (or unauthenticated with --require-trust); 2 bad input or failure.
             """
@@ -30,7 +33,7 @@ extension ImprintCommand {
         enum Format: String, CaseIterable, ExpressibleByArgument { case text, json, junit, github, sarif }
 
         @Argument(help: ArgumentHelp(SourceForms.verifyTarget), completion: .file()) var target: String
-        @Option(name: .long, help: "Compare against this manifest file (or history:REF, a history record) instead of the embedded one.", completion: .file()) var manifest: String?
+        @Option(name: .long, help: "Compare against this manifest file (or history:REF, a history record) instead of the embedded one; for compose:, SERVICE=FILE per service (repeatable).", completion: .file()) var manifest: [String] = []
         @Option(name: .long, help: "The root digest CI recorded; the embedded manifest must carry it.") var expect: String?
         @Option(name: .long, help: "Where the context root is in the target, e.g. /app (found by digest when omitted).") var at: String?
         @Option(name: .long, help: "Check only manifest entries matching this glob (.dockerignore syntax); repeatable.") var include: [String] = []
@@ -56,6 +59,12 @@ extension ImprintCommand {
         @Flag(help: "For a directory (e.g. / inside a container): also check the processes of this machine's PID namespace.") var processes = false
 
         func validate() throws {
+            if ComposeTarget.isCompose(target) {
+                if ![.text, .json].contains(format) { throw ValidationError("compose: targets report as text or json") }
+                if attestPath != nil || !requiredAttestations.isEmpty { throw ValidationError("--attest and --require-attestation take one image or container, not compose:") }
+            } else if manifest.count > 1 {
+                throw ValidationError("--manifest is given once, except for compose: targets (SERVICE=FILE)")
+            }
             if let expect, Digest(hex: expect.lowercased()) == nil {
                 throw ValidationError("--expect must be sha256:<64 hex digits>, got \(expect)")
             }
@@ -67,7 +76,7 @@ extension ImprintCommand {
             try runReportingErrors {
                 var request = VerifyRequest(target: target)
                 request.expect = expect.flatMap { Digest(hex: $0.lowercased()) }
-                request.manifest = manifest
+                request.manifest = ComposeTarget.isCompose(target) ? nil : manifest.first
                 request.pubkey = pubkey
                 request.signature = signature
                 request.at = at
@@ -80,6 +89,16 @@ extension ImprintCommand {
                 request.checkLocalProcesses = processes
                 request.requiredAttestations = requiredAttestations.map(PredicateType.resolve)
                 request.registry = registry.options
+                if ComposeTarget.isCompose(target) {
+                    var fleet = FleetVerification(base: request)
+                    fleet.manifests = try FleetVerification.parseManifests(manifest)
+                    let report = try fleet.run(target)
+                    if !(quietFlag.quiet && format == .text && output == nil) {
+                        try writeOutput(format == .json ? report.json() : Array(report.text().utf8), to: output)
+                    }
+                    if report.verdict == .mismatch { throw ExitCode(1) }
+                    return
+                }
                 let report = try request.run()
                 if let attestPath, let key {
                     let vsa = Attestations.verificationSummary(report, resourceDigest: try request.imageDigest(), time: Clock.rfc3339Now())

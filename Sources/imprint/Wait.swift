@@ -20,7 +20,11 @@ extension ImprintCommand {
             must all serve it. Each poll prints what it saw on stderr; the verdict and a per-instance table (digest, \
             process start, last seen) go to stdout.
 
+            With compose:PROJECT[/SERVICE] instead of URLs, every container of the compose project is verified as \
+            `verify compose:` does, each round, until all of them are (--expect, --manifest SERVICE=FILE as there).
+
             Examples:
+              docker-compose -p shop up -d && imprint wait compose:shop --timeout 120
               kubectl apply -f deploy.yaml
               imprint wait https://api.example.com/healthz --expect "$(cat ../out/digest.txt)" --consecutive 5 --timeout 600
               imprint wait http://10.0.0.5:8080/imprint http://10.0.0.6:8080/imprint --expect sha256:3f1c…
@@ -30,8 +34,9 @@ extension ImprintCommand {
             """
         )
 
-        @Argument(help: "The endpoints (http:// or https://) that serve the digest as JSON.") var urls: [String]
-        @Option(help: ArgumentHelp("The digest the new rollout serves: sha256:<64 hex digits> or the 64 hex digits, any case.", valueName: "digest")) var expect: String
+        @Argument(help: "The endpoints (http:// or https://) that serve the digest as JSON, or one compose:PROJECT[/SERVICE].") var urls: [String]
+        @Option(help: ArgumentHelp("The digest the new rollout serves: sha256:<64 hex digits> or the 64 hex digits, any case (required for URLs).", valueName: "digest")) var expect: String?
+        @Option(name: .long, help: ArgumentHelp("For compose:: the manifest of a service (SERVICE=FILE; a bare FILE for every service), repeatable.", valueName: "SERVICE=FILE")) var manifest: [String] = []
         @Option(help: ArgumentHelp("Dot path to the digest in the JSON answer (default: imprint.digest, digest, manifest.digest).", valueName: "path")) var field: String?
         @Option(help: ArgumentHelp("Seconds between rounds of polls (fractions allowed).", valueName: "seconds")) var interval: Double = 2
         @Option(help: ArgumentHelp("Seconds to wait before giving up with exit status 1.", valueName: "seconds")) var timeout: Double = 300
@@ -41,8 +46,11 @@ extension ImprintCommand {
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
+            if urls.count == 1, ComposeTarget.isCompose(urls[0]) { return try waitForFleet(urls[0]) }
             var gate: RolloutWait!
             try runReportingErrors {
+                guard let expect else { throw ImprintError.badInput("--expect DIGEST is required for URLs") }
+                if !manifest.isEmpty { throw ImprintError.badInput("--manifest is for compose: targets") }
                 gate = try RolloutWait(urls: urls, expect: expect, field: field, interval: interval, timeout: timeout,
                                        headers: headers, consecutive: consecutive, instances: instances)
             }
@@ -51,6 +59,31 @@ extension ImprintCommand {
             }
             Console.outRaw(Array(RolloutWaitFormat.outcome(outcome, table: table, gate: gate).utf8))
             if case .timedOut = outcome { throw ExitCode(1) }
+        }
+
+        func waitForFleet(_ target: String) throws {
+            var result: (report: FleetReport, complete: Bool, rounds: Int, seconds: Double)!
+            try runReportingErrors {
+                var base = VerifyRequest(target: target)
+                if let expect {
+                    guard let d = RolloutWait.normalise(expect) else { throw ImprintError.badInput("--expect '\(expect)' is not a full SHA-256 digest") }
+                    base.expect = d
+                }
+                var fleet = FleetVerification(base: base)
+                fleet.manifests = try FleetVerification.parseManifests(manifest)
+                result = try fleet.wait(target, interval: interval, timeout: timeout) { n, t, r in
+                    if !quietFlag.quiet {
+                        let ok = r.rows.filter { $0.report?.verdict == .verified }.count
+                        Console.err(String(format: "round %d at %.1f s: %d of %d containers verified", n, t, ok, r.rows.count))
+                    }
+                }
+            }
+            let r = result.report
+            Console.outRaw(Array((result.complete
+                ? "rollout complete: every container of \(target) verified, after \(result.rounds) round\(result.rounds == 1 ? "" : "s"), \(String(format: "%.1f", result.seconds)) s\n"
+                : "timed out after \(String(format: "%.1f", result.seconds)) s: \(target) is not verified\n").utf8))
+            Console.outRaw(Array(r.text().utf8))
+            if !result.complete { throw ExitCode(1) }
         }
     }
 }

@@ -77,6 +77,51 @@ public final class EngineClient {
         return (200, try JSONRead.object(body, what: "\(engine) engine answer to GET \(path)"))
     }
 
+    /// One container as the engine lists it (`GET /containers/json`).
+    public struct Listed: Sendable {
+        public var id: String
+        public var name: String
+        public var labels: [String: String]
+        public var running: Bool
+        /// The image reference it was created with.
+        public var image: String
+    }
+
+    /// Every container (running or not) carrying all of `labels` (`key=value`).
+    public func containers(labels: [String]) throws -> [Listed] {
+        let filters = try JSONSerialization.data(withJSONObject: ["label": labels])
+        let query = String(decoding: filters, as: UTF8.self).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let path = "/containers/json?all=1&filters=\(query)"
+        let url = URL(string: "http://engine\(path)")!
+        let r: HTTPResponse
+        do { r = try http.send(HTTPRequest(method: "GET", url: url, headers: ["Host": "engine"])) } catch let e as TransportError {
+            throw ImprintError(.failure, "cannot talk to the \(engine) engine at \(socket): \(e.message)")
+        }
+        let body = try r.readBody(limit: 64 << 20, what: "\(engine) engine answer")
+        guard r.status == 200 else { throw ImprintError(.failure, "the \(engine) engine answered \(r.status) to GET /containers/json") }
+        guard let list = try JSONSerialization.jsonObject(with: Data(body)) as? [[String: Any]] else {
+            throw ImprintError(.failure, "the \(engine) engine's container list is not a JSON array")
+        }
+        return list.map { c in
+            var name = (c["Names"] as? [String])?.first ?? c["Id"] as? String ?? "?"
+            if name.hasPrefix("/") { name.removeFirst() }
+            return Listed(id: c["Id"] as? String ?? "", name: name, labels: c["Labels"] as? [String: String] ?? [:],
+                          running: (c["State"] as? String) == "running", image: c["Image"] as? String ?? "")
+        }
+    }
+
+    /// Writes image `reference` as the engine exports it (`GET /images/NAME/get`: a docker-archive) to `path`.
+    public func saveImage(_ reference: String, to path: String) throws {
+        let escaped = reference.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? reference
+        let url = URL(string: "http://engine/images/\(escaped)/get")!
+        let r: HTTPResponse
+        do { r = try http.send(HTTPRequest(method: "GET", url: url, headers: ["Host": "engine"])) } catch let e as TransportError {
+            throw ImprintError(.failure, "cannot talk to the \(engine) engine at \(socket): \(e.message)")
+        }
+        guard r.status == 200 else { throw ImprintError(.notFound, "the \(engine) engine has no image \(reference) (\(r.status))") }
+        try AtomicFile.write(to: path) { fd in try r.body.forEachChunk(bufferSize: 1 << 20) { try AtomicFile.writeAll(fd, $0, path: path) } }
+    }
+
     /// Inspects container `name` (a name or an ID).
     /// - Throws: `notFound` when the engine has no such container.
     public func container(_ name: String) throws -> ContainerDescription {
