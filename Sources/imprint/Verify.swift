@@ -59,7 +59,7 @@ extension ImprintCommand {
         @Flag(help: "For a directory (e.g. / inside a container): also check the processes of this machine's PID namespace.") var processes = false
 
         func validate() throws {
-            if ComposeTarget.isCompose(target) {
+            if FleetVerification.isFleet(target) {
                 if ![.text, .json].contains(format) { throw ValidationError("compose: targets report as text or json") }
                 if attestPath != nil || !requiredAttestations.isEmpty { throw ValidationError("--attest and --require-attestation take one image or container, not compose:") }
             } else if manifest.count > 1 {
@@ -76,7 +76,7 @@ extension ImprintCommand {
             try runReportingErrors {
                 var request = VerifyRequest(target: target)
                 request.expect = expect.flatMap { Digest(hex: $0.lowercased()) }
-                request.manifest = ComposeTarget.isCompose(target) ? nil : manifest.first
+                request.manifest = FleetVerification.isFleet(target) ? nil : manifest.first
                 request.pubkey = pubkey
                 request.signature = signature
                 request.at = at
@@ -89,7 +89,7 @@ extension ImprintCommand {
                 request.checkLocalProcesses = processes
                 request.requiredAttestations = requiredAttestations.map(PredicateType.resolve)
                 request.registry = registry.options
-                if ComposeTarget.isCompose(target) {
+                if FleetVerification.isFleet(target) {
                     var fleet = FleetVerification(base: request)
                     fleet.manifests = try FleetVerification.parseManifests(manifest)
                     let report = try fleet.run(target)

@@ -46,7 +46,7 @@ extension ImprintCommand {
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
-            if urls.count == 1, ComposeTarget.isCompose(urls[0]) { return try waitForFleet(urls[0]) }
+            if urls.count == 1, FleetVerification.isFleet(urls[0]) { return try waitForFleet(urls[0]) }
             var gate: RolloutWait!
             try runReportingErrors {
                 guard let expect else { throw ImprintError.badInput("--expect DIGEST is required for URLs") }

@@ -158,11 +158,23 @@ public struct FleetVerification {
         return out
     }
 
+    /// True for the targets `run` takes: `compose:`, `pod:`, `node:`.
+    public static func isFleet(_ spec: String) -> Bool {
+        ComposeTarget.isCompose(spec) || KubernetesTarget.isKubernetes(spec)
+    }
+
     public func run(_ target: String) throws -> FleetReport {
-        guard ComposeTarget.isCompose(target) else { throw ImprintError.badInput("\(target) is not a fleet target (compose:PROJECT)") }
-        let compose = try ComposeTarget(parsing: target)
-        let client = try EngineClient(engine: "docker", environment: environment)
-        let members = try compose.members(client: client)
+        var client: EngineClient?
+        let members: [FleetMember]
+        if KubernetesTarget.isKubernetes(target) {
+            members = try KubernetesTarget(parsing: target, environment: environment).members()
+        } else if ComposeTarget.isCompose(target) {
+            let engine = try EngineClient(engine: "docker", environment: environment)
+            client = engine
+            members = try ComposeTarget(parsing: target).members(client: engine)
+        } else {
+            throw ImprintError.badInput("\(target) is not a fleet target (compose:PROJECT, pod:NAMESPACE/NAME, node:)")
+        }
         var stamps: [String: Result<String, ImprintError>] = [:]
         let scratch = try BytecodeSpool()  // a temporary directory for the manifests taken from images
         var rows: [FleetReport.Row] = []
@@ -176,7 +188,7 @@ public struct FleetVerification {
             do {
                 if let file = manifests[m.service] ?? manifests[""] {
                     request.manifest = file
-                } else if base.manifest == nil, let image = m.image {
+                } else if base.manifest == nil, let image = m.image, let client {
                     // The stamp of the image the service's tag names now.
                     if stamps[image] == nil {
                         stamps[image] = Result { try Self.stampedManifest(of: image, client: client, into: scratch.directory, index: stamps.count) }
