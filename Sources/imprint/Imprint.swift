@@ -30,6 +30,7 @@ struct ImprintCommand: ParsableCommand {
             Pipeline.self,
             History.self,
             Wait.self,
+            Watch.self,
             Keygen.self,
             Sign.self,
             VerifySignature.self,

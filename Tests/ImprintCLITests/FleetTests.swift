@@ -149,14 +149,20 @@ extension FleetTests {
 final class BackgroundDaemon {
     let process = Process()
 
-    init(_ argv: [String], ready: String) throws {
+    /// Ready once `ready` (a socket file) exists, or once something listens on 127.0.0.1:`port`.
+    init(_ argv: [String], ready: String?, port: Int? = nil) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = argv
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: ready) { usleep(100_000) }
-        guard FileManager.default.fileExists(atPath: ready) else { stop(); throw ToolMissing(name: "\(argv[0]) did not start") }
+        func isReady() -> Bool {
+            if let ready { return FileManager.default.fileExists(atPath: ready) }
+            guard let port else { return true }
+            return (try? run("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"]).status) == 0
+        }
+        for _ in 0..<150 where !isReady() { usleep(100_000) }
+        guard isReady() else { stop(); throw ToolMissing(name: "\(argv[0]) did not start") }
     }
 
     func stop() {
@@ -165,5 +171,114 @@ final class BackgroundDaemon {
         for _ in 0..<50 where process.isRunning { usleep(100_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+    }
+}
+
+extension FleetTests {
+    /// imprint watch as an exporter: a real Prometheus (Debian's) scrapes it; a clean container stays green for ten
+    /// rounds, and a hot-fix raises the alert rule within two intervals of the scrape that sees it.
+    @Test func watchExportsDriftToPrometheus() throws {
+        try requireTool("prometheus")
+        let engine = try ContainerEngine()
+        defer { engine.stop() }
+        try engine.buildBusyboxBase()
+        try withTempDir { dir in
+            try FileManager.default.createDirectory(atPath: dir + "/ctx", withIntermediateDirectories: true)
+            try writeFile(dir + "/ctx/app.py", "print('v1')\n")
+            try writeFile(dir + "/ctx/Dockerfile", "FROM localhost/busybox-base\nCOPY . /app\nCMD [\"sleep\", \"3600\"]\n")
+            try writeFile(dir + "/ctx/.dockerignore", "Dockerfile\n.dockerignore\n")
+            #expect(try imprint("fingerprint", dir + "/ctx", "-q", "-o", dir + "/m.json").status == 0)
+            try engine.sh("docker build -q -t localhost/watched \(dir)/ctx >/dev/null && docker run -d --name w1 --network none localhost/watched >/dev/null")
+            let metricsPort = try LocalRegistry.freePort(), promPort = try LocalRegistry.freePort()
+            let watch = try BackgroundDaemon(["env", "DOCKER_HOST=\(engine.env["DOCKER_HOST"]!)", TestEnv.imprintPath, "watch", "docker:w1",
+                                              "--manifest", dir + "/m.json", "--interval", "1", "--metrics", "127.0.0.1:\(metricsPort)", "-q"],
+                                             ready: nil, port: metricsPort)
+            defer { watch.stop() }
+            try writeFile(dir + "/prometheus.yml", """
+            global: {scrape_interval: 1s, evaluation_interval: 1s}
+            rule_files: [rules.yml]
+            scrape_configs:
+              - job_name: imprint
+                static_configs: [{targets: ['127.0.0.1:\(metricsPort)']}]
+
+            """)
+            try writeFile(dir + "/rules.yml", """
+            groups:
+              - name: imprint
+                rules:
+                  - alert: ContainerDrift
+                    expr: imprint_verified == 0
+                    for: 2s
+                    annotations: {summary: "{{ $labels.container }} runs other code than its build"}
+
+            """)
+            let prom = try BackgroundDaemon(["prometheus", "--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/data",
+                                             "--web.listen-address=127.0.0.1:\(promPort)"], ready: nil, port: promPort)
+            defer { prom.stop() }
+            let api = "http://127.0.0.1:\(promPort)/api/v1"
+            func query(_ q: String) throws -> [[String: Any]] {
+                let r = try run("curl", ["-s", "\(api)/query", "--data-urlencode", "query=\(q)"])
+                return (((try? JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])?["data"] as? [String: Any])?["result"] as? [[String: Any]]) ?? []
+            }
+            func alerts() throws -> [[String: Any]] {
+                let r = try run("curl", ["-s", "\(api)/alerts"])
+                return (((try? JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])?["data"] as? [String: Any])?["alerts"] as? [[String: Any]]) ?? []
+            }
+            // Green: ten rounds of a clean container, scraped, and no alert.
+            var firstSeen: Date?
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let v = try query("imprint_verified{container=\"w1\"}")
+                if let value = (v.first?["value"] as? [Any])?.last as? String {
+                    #expect(value == "1", "a clean container is green: \(v)")
+                    if firstSeen == nil { firstSeen = Date() }
+                }
+                if let f = firstSeen, Date().timeIntervalSince(f) > 10 { break }
+                usleep(500_000)
+            }
+            #expect(firstSeen != nil, "Prometheus never scraped imprint watch")
+            let green = try query("min_over_time(imprint_verified{container=\"w1\"}[10s])")
+            #expect(((green.first?["value"] as? [Any])?.last as? String) == "1", "\(green)")
+            #expect(try query("imprint_rounds_total").isEmpty == false)
+            #expect(try alerts().isEmpty)
+            // Drift: a hot-fix; the alert goes pending within two intervals after a scrape sees it.
+            try engine.sh("docker exec w1 sh -c 'echo \"print(2)\" > /app/app.py'")
+            let fixedAt = Date()
+            var pendingAfter: Double?
+            while Date().timeIntervalSince(fixedAt) < 30 {
+                if try alerts().contains(where: { ($0["labels"] as? [String: String])?["alertname"] == "ContainerDrift" }) {
+                    pendingAfter = Date().timeIntervalSince(fixedAt)
+                    break
+                }
+                usleep(250_000)
+            }
+            let scraped = try run("curl", ["-s", "http://127.0.0.1:\(metricsPort)/metrics"])
+            #expect(pendingAfter != nil, "no ContainerDrift alert after the hot-fix; imprint serves:\n\(scraped.out)")
+            #expect((pendingAfter ?? 99) < 5, "the alert took \(pendingAfter ?? -1) s (interval 1 s, scrape 1 s)")
+            let findings = try query("imprint_findings{container=\"w1\",class=\"modified\"}")
+            #expect(!findings.isEmpty, "the finding class is exported: \(findings)")
+        }
+    }
+}
+
+extension FleetTests {
+    /// The metrics parse as Prometheus's own checker reads them, findings included, and `-o` replaces the file whole
+    /// (node_exporter's textfile collector).
+    @Test func watchMetricsPassPromtool() throws {
+        try requireTool("promtool")
+        try withTempDir { dir in
+            try writeFile(dir + "/app/app.py", "print('v1')\n")
+            try writeFile(dir + "/app/lib.py", "X = \"quote \\\" and backslash \\\\\"\n")
+            #expect(try imprint("fingerprint", dir + "/app", "-q", "-o", dir + "/m.json").status == 0)
+            try writeFile(dir + "/app/app.py", "print('v2')\n")
+            let r = try imprint("watch", dir + "/app", "--manifest", dir + "/m.json", "--rounds", "2", "--interval", "0",
+                                "--format", "prometheus", "-o", dir + "/imprint.prom")
+            #expect(r.status == 0, "\(r.err)")
+            let text = try String(contentsOfFile: dir + "/imprint.prom", encoding: .utf8)
+            #expect(text.contains("imprint_verified{target=\"\(dir)/app\",container=\"\(dir)/app\",service=\"\",pod=\"\"} 0"), "\(text)")
+            #expect(text.contains("class=\"modified\",severity=\"error\"} 1") && text.contains("imprint_rounds_total 2"), "\(text)")
+            let check = try run("/bin/sh", ["-c", "promtool check metrics < '\(dir)/imprint.prom'"])
+            #expect(check.status == 0, "promtool: \(check.out)\(check.err)")
+        }
     }
 }

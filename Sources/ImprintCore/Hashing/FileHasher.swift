@@ -104,7 +104,7 @@ public enum FileHasher {
         ProgressMeter.shared.add(items: 1, bytes: UInt64(total))
     }
 
-    static func hashFile(_ job: Job, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer) throws {
+    static func hashFile(_ job: Job, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer, cache: DigestCache? = nil) throws {
         var cpath = job.path
         cpath.append(0)
         let fd = cpath.withUnsafeBufferPointer {
@@ -121,6 +121,12 @@ public enum FileHasher {
         if UInt64(st.st_size) != expected {
             throw ImprintError(.io, "cannot hash \(job.display): it changed size while being read (\(expected) → \(st.st_size) bytes)")
         }
+        if let cache, let known = cache.digest(st) {
+            job.node.digest = known
+            ProgressMeter.shared.add(items: 1)
+            return
+        }
+        defer { if let cache, job.node.digest != .empty || expected == 0 { cache.store(st, job.node.digest) } }
         if expected > UInt64(bufferSize) { _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL) }
         let meter = ProgressMeter.shared
         meter.plan(bytes: expected)

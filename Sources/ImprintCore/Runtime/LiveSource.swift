@@ -22,6 +22,8 @@ public struct LiveSource {
     /// The PID namespace whose processes belong to the target.
     public var pidNamespace: UInt64?
     public var proc: String = "/proc"
+    /// Digests of files seen before (`imprint watch`): unchanged files are not read again.
+    public var digestCache: DigestCache?
 
     public static let prefixes = ["pid:", "docker:", "podman:"]
 
@@ -137,6 +139,7 @@ public struct LiveSource {
     public func walk(_ path: String) throws -> Tree {
         let rel = TreePath(resolve(path)).bytes
         var walker = ContextWalker(recordOwnership: true)
+        walker.digestCache = digestCache
         // Pseudo file systems below the walked directory, relative to it.
         var skip = Set<Bytes>()
         for m in pseudoMounts() where m.isPath(under: rel) && m != rel {

@@ -30,6 +30,8 @@ public struct ContextWalker {
     public var recordFileTimes = false
     public var workers: Int
     public var progress: ((Int, UInt64) -> Void)?
+    /// Digests of files seen before (same device, inode, size, mtime and ctime): those are not read again.
+    public var digestCache: DigestCache?
 
     /// What the walk skipped or noticed, for hygiene reporting.
     public struct Notes {
@@ -152,7 +154,7 @@ public struct ContextWalker {
                         switch job {
                         case .directory(let d): try process(d, hasher: hasher, buffer: buffer, scratch: &scratch)
                         case .largeFile(let path, let node, let task):
-                            try FileHasher.hashFile(FileHasher.Job(path: path, node: node), hasher: hasher, buffer: buffer)
+                            try FileHasher.hashFile(FileHasher.Job(path: path, node: node), hasher: hasher, buffer: buffer, cache: walker.digestCache)
                             report(files: 1, bytes: node.size)
                             if let task { complete(task, hasher: hasher, record: &scratch.record) }
                         }
@@ -282,7 +284,10 @@ public struct ContextWalker {
                     if fd >= 0 {
                         if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
                             let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
-                            if child.size > UInt64(FileHasher.bufferSize) {
+                            if let cache = walker.digestCache, let known = cache.digest(st) {
+                                close(fd)
+                                child.digest = known
+                            } else if child.size > UInt64(FileHasher.bufferSize) {
                                 close(fd)
                                 asyncChildren += 1
                                 newJobs.append(.largeFile(path: job.absolute.appendingPath(name), node: child, task: job.task))
@@ -290,6 +295,7 @@ public struct ContextWalker {
                                 defer { close(fd) }
                                 try FileHasher.hashSmallFile(fd: fd, display: job.absolute.appendingPath(name),
                                                              node: child, hasher: hasher, buffer: buffer)
+                                walker.digestCache?.store(st, child.digest)
                                 files += 1
                                 bytes += child.size
                             }

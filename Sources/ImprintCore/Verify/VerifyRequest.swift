@@ -28,6 +28,8 @@ public struct VerifyRequest {
     public var requiredAttestations: [String] = []
     /// How registries (and a Python probe's HTTP endpoint) are reached: plain HTTP, deadline, environment.
     public var registry = RegistryOptions()
+    /// Digests of files seen before, for running containers (`imprint watch`).
+    public var digestCache: DigestCache?
 
     public init(target: String) { self.target = target }
 
@@ -154,7 +156,9 @@ public struct VerifyRequest {
     /// A running container: its application directory read through /proc/PID/root, then its processes.
     func verifyLive(_ base: Verifier) throws -> VerifyReport {
         var verifier = base
-        var live = LiveVerification(source: try LiveSource.open(target))
+        var source = try LiveSource.open(target)
+        source.digestCache = digestCache
+        var live = LiveVerification(source: source)
         live.at = at
         live.python = python
         if let manifest { (live.manifest, live.manifestSource) = try ManifestReference.load(manifest) }
