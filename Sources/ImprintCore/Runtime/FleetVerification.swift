@@ -175,12 +175,13 @@ public struct FleetVerification {
         } else {
             throw ImprintError.badInput("\(target) is not a fleet target (compose:PROJECT, pod:NAMESPACE/NAME, node:)")
         }
-        var stamps: [String: Result<String, ImprintError>] = [:]
+        var stamps: [String: String] = [:], stampProblems: [String: String] = [:]
         let scratch = try BytecodeSpool()  // a temporary directory for the manifests taken from images
-        var rows: [FleetReport.Row] = []
+        // Each container's request (its manifest chosen here, in order), then the verifications, two at a time.
+        var work: [Work] = []
         for m in members {
             guard let t = m.target else {
-                rows.append(FleetReport.Row(member: m, report: nil, problem: "not running"))
+                work.append(Work(member: m, request: nil, problem: "not running"))
                 continue
             }
             var request = base
@@ -189,19 +190,40 @@ public struct FleetVerification {
                 if let file = manifests[m.service] ?? manifests[""] {
                     request.manifest = file
                 } else if base.manifest == nil, let image = m.image, let client {
-                    // The stamp of the image the service's tag names now.
-                    if stamps[image] == nil {
-                        stamps[image] = Result { try Self.stampedManifest(of: image, client: client, into: scratch.directory, index: stamps.count) }
-                            .mapError { ($0 as? ImprintError) ?? ImprintError(.failure, "\($0)") }
+                    // The stamp of the image the service's tag names now (read once per image).
+                    if stamps[image] == nil && stampProblems[image] == nil {
+                        do {
+                            stamps[image] = try Self.stampedManifest(of: image, client: client, into: scratch.directory, index: stamps.count + stampProblems.count)
+                        } catch {
+                            stampProblems[image] = (error as? ImprintError)?.message ?? "\(error)"
+                        }
                     }
-                    request.manifest = try stamps[image]!.get()
+                    if let problem = stampProblems[image] { throw ImprintError(.notFound, problem) }
+                    request.manifest = stamps[image]
                 }
-                rows.append(FleetReport.Row(member: m, report: try request.run(), problem: nil))
-            } catch let e as ImprintError {
-                rows.append(FleetReport.Row(member: m, report: nil, problem: e.message))
+                work.append(Work(member: m, request: request, problem: nil))
+            } catch {
+                work.append(Work(member: m, request: nil, problem: (error as? ImprintError)?.message ?? "\(error)"))
             }
         }
+        let rows: [FleetReport.Row] = parallelMap(work, workers: min(2, ProcessInfo.processInfo.activeProcessorCount), Self.verify)
         return FleetReport(target: target, rows: rows)
+    }
+
+    /// One container to verify, or why it cannot be.
+    struct Work {
+        var member: FleetMember
+        var request: VerifyRequest?
+        var problem: String?
+    }
+
+    static func verify(_ w: Work) -> FleetReport.Row {
+        guard let request = w.request else { return FleetReport.Row(member: w.member, report: nil, problem: w.problem) }
+        do {
+            return FleetReport.Row(member: w.member, report: try request.run(), problem: nil)
+        } catch {
+            return FleetReport.Row(member: w.member, report: nil, problem: (error as? ImprintError)?.message ?? "\(error)")
+        }
     }
 
     /// Verifies `target` every `interval` seconds until every container is verified or `timeout` seconds passed

@@ -11,6 +11,8 @@ public struct LiveVerification {
     public var at: String?
     /// The interpreter that proves timestamp pycs by recompiling (nil: `python3`).
     public var python: String?
+    /// Parsed manifests shared between verifications (`imprint watch`).
+    public var manifestCache: ManifestCache?
 
     public init(source: LiveSource) { self.source = source }
 
@@ -38,7 +40,7 @@ public struct LiveVerification {
         let candidates = self.source.likelyContextRoots(processes)
         if manifest == nil {
             if let bytes = try self.source.readFile("/" + Imprint.defaultStampPath) {
-                manifest = try Manifest.parse(bytes, source: "/" + Imprint.defaultStampPath)
+                manifest = try manifestCache?.parse(bytes, source: "/" + Imprint.defaultStampPath) ?? Manifest.parse(bytes, source: "/" + Imprint.defaultStampPath)
                 source = "/" + Imprint.defaultStampPath
                 embeddedBytes = bytes
                 signature = try self.source.readFile("/" + ManifestSignature.path(besideManifest: Imprint.defaultStampPath))

@@ -16,6 +16,7 @@ public final class Watcher {
     /// Re-hash every file every this many rounds (1: every round).
     public var fullEvery: Int
     public let cache = DigestCache()
+    public let manifestCache = ManifestCache()
     public private(set) var rounds = 0
 
     /// One container's (or target's) result in a round.
@@ -56,6 +57,7 @@ public final class Watcher {
             var request = base
             request.target = t
             request.digestCache = cache
+            request.manifestCache = manifestCache
             if FleetVerification.isFleet(t) {
                 var fleet = FleetVerification(base: request)
                 fleet.manifests = manifests

@@ -277,6 +277,15 @@ public struct ContextWalker {
                     continue
                 }
                 var st = stat()
+                // With a digest cache, a regular file is stat'ed first: when its identity is known, it is not opened.
+                if dtype == UInt8(DT_REG) && !isExcluded, let cache = walker.digestCache,
+                   fstatat(dfd, scratch.cname, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+                   let known = cache.digest(st) {
+                    let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size), digest: known)
+                    fill(child, st)
+                    entries.append((name, child))
+                    continue
+                }
                 // A regular file by readdir's account is opened first and its fd stat'ed: one path lookup instead of
                 // two. Anything unexpected (an error, not a regular file after all) takes the general way below.
                 if dtype == UInt8(DT_REG) && !isExcluded {

@@ -30,6 +30,8 @@ public struct VerifyRequest {
     public var registry = RegistryOptions()
     /// Digests of files seen before, for running containers (`imprint watch`).
     public var digestCache: DigestCache?
+    /// Parsed manifests shared between verifications (`imprint watch`).
+    public var manifestCache: ManifestCache?
 
     public init(target: String) { self.target = target }
 
@@ -161,7 +163,8 @@ public struct VerifyRequest {
         var live = LiveVerification(source: source)
         live.at = at
         live.python = python
-        if let manifest { (live.manifest, live.manifestSource) = try ManifestReference.load(manifest) }
+        live.manifestCache = manifestCache
+        if let manifest { (live.manifest, live.manifestSource) = try ManifestReference.load(manifest, cache: manifestCache) }
         let prepared = try live.prepare()
         verifier.at = prepared.at
         verifier.bytecode = prepared.target.bytecode
