@@ -91,3 +91,31 @@ extension EveryTargetTests {
         }
     }
 }
+
+extension EveryTargetTests {
+    /// Paths of any depth give one clear answer, never a signal: a 100,000-level path in a tar stream, in a
+    /// manifest and in a directory is refused naming PATH_MAX, the kernel's limit (no runtime or builder can create
+    /// a longer path, and it bounds how deep any tree imprint builds can be).
+    @Test func hundredThousandLevelPathsAreOneClearError() throws {
+        try withTempDir { dir in
+            try sh("""
+            python3 - <<'PY'
+            import sys, json
+            sys.path.insert(0, '\(TestEnv.packageRoot.path)/ci/fuzzing')
+            import runtime_layers as rl
+            deep = '/'.join(['d'] * 100000) + '/f'
+            open('\(dir)/deep.tar', 'wb').write(rl.pax([(b'path', deep.encode())]) + rl.file(b'x', b'x') + rl.end())
+            json.dump({'mediaType': 'application/vnd.imprint.manifest.v1+json', 'digest': 'sha256:' + '0' * 64,
+                       'entries': [{'path': deep, 'type': 'file', 'mode': '0644', 'size': 0,
+                                    'sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'}]}, open('\(dir)/deep.json', 'w'))
+            PY
+            """)
+            for (args, stdin) in [(["inspect", "-", "--tree-digest"], dir + "/deep.tar"), (["verify", "-", "--manifest", dir + "/deep.json", "--at", "/"], dir + "/deep.tar"),
+                                  (["inspect", dir + "/deep.json"], nil), (["diff", dir + "/deep.json", dir + "/deep.json"], nil)] as [([String], String?)] {
+                let r = try imprint(args, stdinFile: stdin)
+                #expect(r.status == 2, "\(args): \(r.status) \(r.err.prefix(300))")
+                #expect(r.err.contains("PATH_MAX") && r.err.split(separator: "\n").count == 1, "\(args): \(r.err.prefix(300))")
+            }
+        }
+    }
+}

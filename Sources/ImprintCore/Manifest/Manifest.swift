@@ -293,8 +293,11 @@ public struct Manifest {
             } else { throw bad("missing path") }
             let comps = path.pathComponents
             guard !comps.isEmpty, !comps.contains([0x2E, 0x2E]), !comps.contains([0x2E]), path.first != 0x2F else {
-                throw bad("invalid path \"\(path.lossyString)\"")
+                throw bad("invalid path \"\(Array(path.prefix(120)).lossyString)\"")
             }
+            // The kernel's PATH_MAX: no file system a manifest describes holds a longer path, and it bounds how
+            // deep a manifest's tree can be.
+            guard path.count <= 4095 else { throw bad("path of \(path.count) bytes, longer than the kernel's PATH_MAX (4096)") }
             path = comps.joinedPath
             guard let t = (e["type"] as? String).flatMap(EntryType.init(rawValue:)) else { throw bad("unknown type") }
             guard let ms = e["mode"] as? String, let mode = parseOctalMode(ms) else { throw bad("invalid mode") }

@@ -63,6 +63,7 @@ public struct ContextWalker {
         if recordOwnership { tree.root.uid = st.st_uid; tree.root.gid = st.st_gid; tree.root.mtime = Int64(st.st_mtim.tv_sec) }
         let base = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
         let state = WalkState(self)
+        state.rootLength = base.utf8.count
         // Without exclusions nothing is pruned after the walk, so the workers can finish each directory's digest
         // as soon as everything below it is hashed (bottom-up, on all cores). Otherwise pruning may still drop
         // directories, and digests are computed once the tree is final.
@@ -140,6 +141,8 @@ public struct ContextWalker {
         var provisional = Set<ObjectIdentifier>()
         var filesDone = 0
         var bytesDone: UInt64 = 0
+        /// The byte length of the walked root's path, set before the workers start.
+        var rootLength = 0
 
         init(_ walker: ContextWalker) { self.walker = walker }
 
@@ -258,6 +261,11 @@ public struct ContextWalker {
             let needsRelative = !walker.excludedPaths.isEmpty || !ignore.patterns.isEmpty
             let checkOnOpen = ignore.semantics == .buildkit && ignore.hasExceptions
             for (name, dtype) in names {
+                // Paths longer than the kernel's PATH_MAX cannot be sent by a builder, and would make a manifest
+                // no reader accepts.
+                if job.absolute.count + 1 + name.count - rootLength > 4095 {
+                    throw ImprintError.badInput("cannot read context: \(Array(job.absolute.appendingPath(name).prefix(120)).lossyString)…: a path longer than the kernel's PATH_MAX (4096)")
+                }
                 // The context-relative path is built only when something looks at it (most walks have no patterns).
                 let rel = needsRelative ? job.relative.appendingPath(name) : []
                 if needsRelative && walker.excludedPaths.contains(rel) { continue }

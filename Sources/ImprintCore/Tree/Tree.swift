@@ -223,9 +223,18 @@ public final class Tree {
         computeDigest(dir, hasher: h, record: &record)
     }
 
+    /// Bottom-up without recursion (a tree may be as deep as its longest path allows): each directory is digested
+    /// after all directories below it.
     private static func computeDigest(_ dir: TreeNode, hasher h: SHA256, record: inout [UInt8]) {
-        for (_, child) in dir.sortedChildren where child.type == .directory { computeDigest(child, hasher: h, record: &record) }
-        digestDirectory(dir, hasher: h, record: &record)
+        var stack: [(node: TreeNode, expanded: Bool)] = [(dir, false)]
+        while let (node, expanded) = stack.popLast() {
+            if expanded {
+                digestDirectory(node, hasher: h, record: &record)
+                continue
+            }
+            stack.append((node, true))
+            for (_, child) in node.sortedChildren.reversed() where child.type == .directory { stack.append((child, false)) }
+        }
     }
 
     /// Sets the digest and size of `dir` from its children, whose digests must be final.
@@ -262,11 +271,17 @@ public final class Tree {
         try Tree.walk(root, prefix: [], body)
     }
 
+    /// Pre-order without recursion: a stack of directory iterators.
     private static func walk(_ dir: TreeNode, prefix: Bytes, _ body: (Bytes, TreeNode) throws -> Void) rethrows {
-        for (name, child) in dir.sortedChildren {
-            let path = prefix.appendingPath(name)
+        var stack: [(prefix: Bytes, children: [(name: Bytes, node: TreeNode)], next: Int)] = [(prefix, dir.sortedChildren, 0)]
+        while !stack.isEmpty {
+            let top = stack.count - 1
+            if stack[top].next == stack[top].children.count { stack.removeLast(); continue }
+            let (name, child) = stack[top].children[stack[top].next]
+            stack[top].next += 1
+            let path = stack[top].prefix.appendingPath(name)
             try body(path, child)
-            if child.type == .directory { try walk(child, prefix: path, body) }
+            if child.type == .directory { stack.append((path, child.sortedChildren, 0)) }
         }
     }
 
@@ -342,21 +357,21 @@ public final class Tree {
     public var statistics: (files: Int, directories: Int, symlinks: Int, other: Int, bytes: UInt64) {
         var f = 0, d = 0, l = 0, o = 0
         var bytes: UInt64 = 0
-        // Paths are not needed: visits the nodes without building them.
-        func count(_ dir: TreeNode) {
+        // Paths are not needed: visits the nodes without building them (and without recursion).
+        var pending = [root]
+        while let dir = pending.popLast() {
             for (_, n) in dir.sortedChildren {
                 switch n.type {
                 case .file:
                     f += 1
                     let (sum, overflow) = bytes.addingReportingOverflow(n.size)
                     bytes = overflow ? .max : sum
-                case .directory: d += 1; count(n)
+                case .directory: d += 1; pending.append(n)
                 case .symlink: l += 1
                 default: o += 1
                 }
             }
         }
-        count(root)
         return (f, d, l, o, bytes)
     }
 }
