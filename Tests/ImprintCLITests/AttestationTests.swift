@@ -184,6 +184,58 @@ enum Peers {
         }
     }
 
+    /// Links record symlinks as in-toto-run does (with the content of the file they lead to), so in-toto-verify
+    /// catches a symlink dropped into a step's products, a file replaced by a symlink or a hard link to other
+    /// content, and a renamed file; and imprint's links list the same artifacts as in-toto's own recorder.
+    @Test func linksSeeSymlinksAndInTotoVerifyCatchesEveryTamper() throws {
+        try Peers.require()
+        try withTempDir { dir in
+            try keys(dir)
+            try project(dir)
+            let proj = dir + "/proj"
+            try sh("openssl genpkey -algorithm ed25519 -out owner.pem && openssl pkey -in owner.pem -pubout -out owner.pub", cwd: dir)
+            let layoutScript = TestEnv.packageRoot.path + "/Tests/ImprintCLITests/Support/intoto_layout.py"
+            #expect(try run(Peers.venv + "/bin/python", [layoutScript, dir + "/owner.pem", dir + "/k.pub", dir + "/root.layout"]).status == 0)
+            let key = dir + "/k.key"
+            func steps(_ links: String, afterFetch tamper: String) throws -> RunResult {
+                try sh("rm -rf work dist app.tar", cwd: proj)
+                func step(_ name: String, _ materials: String, _ products: String, _ command: String) throws {
+                    let r = try imprint(["run", "--name", name, "--materials", materials, "--products", products, "--attest", links, "--key", key,
+                                         "--", "sh", "-c", command], cwd: proj)
+                    #expect(r.status == 0, "\(r.err)")
+                }
+                try step("fetch", "src", "work", "mkdir -p work && cp src/app.py work/app.py" + (tamper.hasPrefix("fetch:") ? " && " + tamper.dropFirst(6) : ""))
+                if !tamper.hasPrefix("fetch:") { try sh(tamper, cwd: proj) }
+                try step("build", "work", "dist", "mkdir -p dist && cp -L work/app.py dist/app.py && echo built > dist/BUILD")
+                try step("package", "dist", "app.tar", "tar --sort=name --mtime=@0 --owner=0 --group=0 -cf app.tar dist")
+                return try run(Peers.venv + "/bin/in-toto-verify", ["-l", dir + "/root.layout", "--verification-keys", dir + "/owner.pub",
+                                                                    "--link-dir", links], cwd: proj)
+            }
+            #expect(try steps(dir + "/clean", afterFetch: "true").status == 0, "the untampered chain")
+            let tampers = [
+                "a symlink dropped into the products": "fetch:echo other > other.txt && ln -s ../other.txt work/evil.py",
+                "a file replaced by a symlink to other content": "echo 'print(666)' > other.py && rm work/app.py && ln -s ../other.py work/app.py",
+                "a file replaced by a hard link to other content": "echo 'print(666)' > other.py && rm work/app.py && ln other.py work/app.py",
+                "a renamed file": "mv work/app.py work/main.py && ln -s main.py work/app.py && echo 'print(7)' > work/main.py",
+            ]
+            for (name, tamper) in tampers.sorted(by: { $0.key < $1.key }) {
+                let links = dir + "/" + name.replacingOccurrences(of: " ", with: "-")
+                let r = try steps(links, afterFetch: tamper)
+                #expect(r.status == 1, "\(name) passed in-toto-verify: \(r.out)\(r.err)")
+            }
+            // imprint's link and in-toto's own recorder list the same artifacts, symlinks included.
+            try sh("rm -rf work && mkdir -p work/sub && echo a > work/a.py && ln -s a.py work/link.py && ln -s sub work/dirlink && ln -s gone work/dangling && echo s > work/sub/s.py && ln work/a.py work/hard.py", cwd: proj)
+            let r = try imprint(["run", "--name", "record", "--materials", "work", "--attest", dir + "/record", "--key", key, "--", "true"], cwd: proj)
+            #expect(r.status == 0, "\(r.err)")
+            let link = try jsonObject(try Data(contentsOf: URL(fileURLWithPath: try FileManager.default.contentsOfDirectory(atPath: dir + "/record")
+                .first { $0.hasSuffix(".link") }.map { dir + "/record/" + $0 }!)))
+            let ours = ((link["signed"] as? [String: Any])?["materials"] as? [String: [String: String]] ?? [:]).mapValues { $0["sha256"] ?? "" }
+            let theirs = try run(Peers.venv + "/bin/python", ["-c", "import json; from in_toto.runlib import record_artifacts_as_dict as r; print(json.dumps({k: v['sha256'] for k, v in r(['work']).items()}))"], cwd: proj)
+            #expect(ours == (try JSONSerialization.jsonObject(with: theirs.stdout) as? [String: String] ?? [:]), "imprint: \(ours)\nin-toto: \(theirs.out)")
+            #expect(ours["work/link.py"] != nil && ours["work/dirlink"] == nil && ours["work/dangling"] == nil)
+        }
+    }
+
     @Test func provenanceAndVerificationSummariesRoundTripThroughARegistryWithoutReferrers() throws {
         try Peers.require()
         try withTempDir { dir in

@@ -86,7 +86,8 @@ public enum Attestations {
         return InTotoStatement(subjects: [(name, manifest.rootDigest)], predicateType: PredicateType.context, predicate: predicate)
     }
 
-    /// A step's files as in-toto lists them: every regular file below each artifact, with its SHA-256.
+    /// A step's files as in-toto lists them: every regular file below each artifact, and every symlink that leads to
+    /// one, with the SHA-256 of the content.
     public static func files(_ artifacts: [Artifact], trees: [String: Tree]) -> [(path: String, digest: Digest)] {
         var out: [(String, Digest)] = []
         for a in artifacts {
@@ -95,7 +96,10 @@ public enum Attestations {
             case .directory:
                 guard let tree = trees[a.path] else { continue }
                 tree.walk { rel, node in
-                    if node.type == .file { out.append(((a.path == "." ? "" : a.path + "/") + rel.lossyString, node.digest)) }
+                    let name = (a.path == "." ? "" : a.path + "/") + rel.lossyString
+                    if node.type == .file { out.append((name, node.digest)) }
+                    // A symlink, as in-toto-run records it: with the content of the file it leads to.
+                    if node.type == .symlink, let d = tree.symlinkTargets[rel] { out.append((name, d)) }
                 }
             case .missing: break
             }

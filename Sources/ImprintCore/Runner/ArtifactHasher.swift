@@ -48,6 +48,7 @@ public struct ArtifactHasher {
                 let excluded = alwaysExcluded.compactMap { relative($0, under: path) }.map { Array($0.utf8) }
                 let walker = ContextWalker(ignore: exclude, excludedPaths: Set(excluded), workers: workers)
                 let (tree, _) = try walker.walk(path)
+                try followSymlinks(in: tree, at: path)
                 let stats = tree.statistics
                 trees[path] = tree
                 out.append(Artifact(path: path, kind: .directory, digest: tree.rootDigest, files: stats.files, bytes: stats.bytes))
@@ -63,6 +64,24 @@ public struct ArtifactHasher {
             }
         }
         return (out, trees)
+    }
+
+    /// Records, for every symlink in `tree` (walked at `dir`) that leads to a regular file, that file's content
+    /// digest, as in-toto-run records a symlink: so a symlink dropped into a step's products, or a file replaced by
+    /// one, shows in its link. Symlinks to directories or to nothing are left out, as in-toto leaves them out.
+    func followSymlinks(in tree: Tree, at dir: String) throws {
+        var links: [Bytes] = []
+        tree.walk { rel, node in if node.type == .symlink { links.append(rel) } }
+        for rel in links {
+            let full = dir + "/" + rel.lossyString
+            var st = stat()
+            guard stat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            var real = full
+            if let r = realpath(full, nil) { real = String(cString: r); free(r) }
+            let node = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
+            try FileHasher.hash([FileHasher.Job(path: Array(real.utf8), node: node)], workers: 1)
+            tree.symlinkTargets[rel] = node.digest
+        }
     }
 
     /// `path` relative to `dir` when it lies inside it (both cleaned, relative to the working directory).

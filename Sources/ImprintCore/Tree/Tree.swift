@@ -158,6 +158,9 @@ public final class TreeNode {
 /// history record) produces one of these; verify and diff compare two of them.
 public final class Tree {
     public let root: TreeNode
+    /// For the trees of a step's artifacts: the content digest of the regular file each symlink points to, by the
+    /// symlink's path (in-toto records a symlink so; one to a directory, or to nothing, is not recorded).
+    public var symlinkTargets: [Bytes: Digest] = [:]
 
     public init(root: TreeNode = .directory()) { self.root = root }
 
