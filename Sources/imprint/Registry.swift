@@ -31,7 +31,8 @@ extension ImprintCommand {
             Pushes the manifest (gzip-compressed) as an artifact of type \(RegistryArtifacts.manifestArtifactType) \
             with the empty config and `subject` = the image's manifest, so the image itself is unchanged. \
             Registries with the referrers API index it themselves; for the others imprint also lists it in an \
-            index tagged sha256-<hex>\(RegistryArtifacts.fallbackTagSuffix). Find it again with `imprint fetch-manifest`. \
+            index tagged sha256-<hex> (the OCI distribution spec's referrers tag schema, which other OCI 1.1 clients \
+            read and write too). Find it again with `imprint fetch-manifest`. \
             Prints the artifact's digest.
             Credentials: IMPRINT_REGISTRY_USER/IMPRINT_REGISTRY_PASSWORD, else the auths entry in \
             $DOCKER_CONFIG/config.json (default ~/.docker/config.json).
@@ -81,7 +82,8 @@ extension ImprintCommand {
             abstract: "Print the imprint manifest attached to an image in a registry (see `imprint attach`).",
             discussion: """
             Looks the image's artifacts up through the referrers API (GET /v2/<name>/referrers/<digest>), or, \
-            when the registry has none, through the index tagged sha256-<hex>\(RegistryArtifacts.fallbackTagSuffix); \
+            when the registry has none, through the index tagged sha256-<hex> (and sha256-<hex>.imprint, where \
+            imprint 0.1 wrote it); \
             takes the newest imprint manifest, checks its digests and prints it byte for byte. For a manifest \
             stamped into the image itself use `imprint extract registry://…`.
             Examples:

@@ -299,7 +299,7 @@ struct RegistryTests {
             let a = try imprint("attach", "registry://\(reg.host)/app@\(digest)", "--manifest", dir + "/m.json")
             #expect(a.status == 0, "\(a.err)")
             #expect(a.err.contains("no referrers API"))
-            let tag = "sha256-\(digest.dropFirst(7)).imprint"
+            let tag = "sha256-\(digest.dropFirst(7))"   // the distribution spec's referrers tag schema
             let tags = try sh("skopeo list-tags --tls-verify=false docker://\(reg.host)/app")
             #expect(tags.out.contains(tag))
             // The artifact is a proper OCI 1.1 artifact.

@@ -20,12 +20,13 @@ public enum RegistryArtifacts {
     public static var emptyConfig: Descriptor {
         Descriptor(mediaType: emptyConfigType, digest: SHA256.hash(emptyConfigBytes), size: 2)
     }
-    /// The suffix of the tag imprint keeps an index of a subject's imprint artifacts under when the registry
-    /// has no referrers API (cosign-style: `sha256-<hex>.imprint`).
-    public static let fallbackTagSuffix = ".imprint"
+    /// The tag of the referrers index for `subject` on a registry without the referrers API: `<alg>-<hex>`, as the
+    /// OCI distribution spec v1.1 ("Referrers Tag Schema") says, so every OCI 1.1 client (oras, regctl, cosign)
+    /// finds imprint's artifacts and imprint finds theirs.
+    public static func fallbackTag(_ subject: Digest) -> String { "sha256-\(subject.hex)" }
 
-    /// The fallback tag for `subject`: `sha256-<hex>.imprint`.
-    public static func fallbackTag(_ subject: Digest) -> String { "sha256-\(subject.hex)\(fallbackTagSuffix)" }
+    /// The tag imprint 0.1 wrote its index under (`sha256-<hex>.imprint`): still read, never written.
+    public static func legacyFallbackTag(_ subject: Digest) -> String { "sha256-\(subject.hex).imprint" }
 
     // MARK: Manifests attached to images
 
@@ -40,8 +41,8 @@ public enum RegistryArtifacts {
     }
 
     /// Pushes `manifestBytes` as an artifact whose `subject` is the image `spec` points at (by tag or digest).
-    /// When the registry does not answer `OCI-Subject`, the artifact is also listed in an index under the tag
-    /// `sha256-<hex>.imprint` (existing entries kept).
+    /// When the registry does not answer `OCI-Subject`, the artifact is also listed in the spec's referrers index
+    /// under the tag `sha256-<hex>` (existing entries kept, other tools' included).
     public static func attach(_ manifestBytes: [UInt8], to spec: String, client: RegistryClient? = nil,
                               options: RegistryOptions = RegistryOptions()) throws -> AttachResult {
         let manifest = try Manifest.parse(manifestBytes, source: "manifest")
@@ -58,7 +59,7 @@ public enum RegistryArtifacts {
     }
 
     /// Pushes an OCI 1.1 artifact (the empty config, one layer holding `payload`) whose `subject` is `subject`; when
-    /// the registry does not answer `OCI-Subject`, also lists it in the `sha256-<hex>.imprint` index.
+    /// the registry does not answer `OCI-Subject`, also lists it in the spec's `sha256-<hex>` index.
     private static func pushReferrer(_ client: RegistryClient, repo: String, subject: Descriptor, artifactType: String,
                                      payload: [UInt8], layer: Descriptor, annotations: [String: String]) throws -> AttachResult {
         let artifact = ImageManifest(artifactType: artifactType, config: emptyConfig, layers: [layer],
@@ -91,17 +92,23 @@ public enum RegistryArtifacts {
         try client.pushManifest(repo, reference: tag, try OCIJSON.encode(index), mediaType: MediaType.ociIndex)
     }
 
-    /// The imprint artifacts attached to `subject`: through the referrers API when the registry has it, else
-    /// through the `sha256-<hex>.imprint` index. Empty when there are none.
+    /// The artifacts of `artifactType` attached to `subject`: through the referrers API when the registry has it,
+    /// else through the spec's `sha256-<hex>` index (and the `sha256-<hex>.imprint` one imprint 0.1 wrote).
+    /// Empty when there are none.
     public static func referrers(_ client: RegistryClient, repo: String, subject: Digest, artifactType: String) throws -> (descriptors: [Descriptor], viaReferrersAPI: Bool) {
         if let list = try client.referrers(repo, subject, artifactType: artifactType) {
             return (list, true)
         }
-        let tag = fallbackTag(subject)
-        guard try client.manifestDescriptor(repo, reference: tag) != nil else { return ([], false) }
-        let (_, bytes) = try client.manifest(repo, reference: tag)
-        let index = try OCIJSON.decode(ImageIndex.self, from: bytes, what: "referrers index \(repo):\(tag)")
-        return (index.manifests.filter { $0.artifactType == artifactType }, false)
+        var found: [Descriptor] = []
+        for tag in [fallbackTag(subject), legacyFallbackTag(subject)] {
+            guard try client.manifestDescriptor(repo, reference: tag) != nil else { continue }
+            let (_, bytes) = try client.manifest(repo, reference: tag)
+            let index = try OCIJSON.decode(ImageIndex.self, from: bytes, what: "referrers index \(repo):\(tag)")
+            for d in index.manifests where d.artifactType == artifactType && !found.contains(where: { $0.digest == d.digest }) {
+                found.append(d)
+            }
+        }
+        return (found, false)
     }
 
     /// What `findManifest` found.
@@ -367,7 +374,7 @@ extension RegistryArtifacts {
 
     /// Pushes a DSSE envelope holding an in-toto statement as an OCI 1.1 artifact whose `subject` is the image
     /// `spec` points at: `artifactType` and layer media type `application/vnd.dsse.envelope.v1+json`, the
-    /// predicate type as an annotation; listed in the `sha256-<hex>.imprint` index when the registry has no
+    /// predicate type as an annotation; listed in the `sha256-<hex>` index (the spec's referrers tag schema) when the registry has no
     /// referrers API.
     public static func attachAttestation(_ envelopeBytes: [UInt8], to spec: String, client: RegistryClient? = nil,
                                          options: RegistryOptions = RegistryOptions()) throws -> AttachResult {

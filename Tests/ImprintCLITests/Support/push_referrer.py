@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Pushes a DSSE envelope to a registry as an OCI referrer of SUBJECT, without any check (a test's way to attach a
-mismatched attestation): the blob, the empty config, the artifact manifest, and the tag-schema fallback index.
+mismatched attestation), the way the OCI distribution spec v1.1 tells a client to on a registry without the
+referrers API: the blob, the empty config, the artifact manifest with `subject`, and the referrers index under the
+tag schema `<alg>-<ref>`, pulled first and extended (never replaced). An independent client: it knows nothing of
+imprint.
 
 usage: push_referrer.py HOST REPO SUBJECT_DIGEST SUBJECT_SIZE ENVELOPE PREDICATE_TYPE
 """
 import hashlib
 import json
 import sys
+import urllib.error
 import urllib.request
 
 host, repo, subject, size, envelope_path, predicate = sys.argv[1:7]
@@ -51,11 +55,15 @@ artifact = {
 }
 data = json.dumps(artifact, separators=(",", ":"), sort_keys=True).encode()
 digest, length = put_manifest("sha256:" + hashlib.sha256(data).hexdigest(), artifact, artifact["mediaType"])
-index = {
-    "schemaVersion": 2,
-    "mediaType": "application/vnd.oci.image.index.v1+json",
-    "manifests": [{"mediaType": artifact["mediaType"], "digest": digest, "size": length, "artifactType": dsse,
-                   "annotations": {"in-toto.io/predicate-type": predicate}}],
-}
-put_manifest("sha256-%s.imprint" % subject.split(":")[1], index, index["mediaType"])
+tag = subject.replace(":", "-")   # the referrers tag schema: <alg>-<ref>
+index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}
+try:
+    _, _, body = request("GET", base + "/manifests/" + tag, headers={"Accept": index["mediaType"]})
+    index = json.loads(body)
+except urllib.error.HTTPError as e:
+    if e.code != 404:
+        raise
+index["manifests"].append({"mediaType": artifact["mediaType"], "digest": digest, "size": length, "artifactType": dsse,
+                           "annotations": {"in-toto.io/predicate-type": predicate}})
+put_manifest(tag, index, index["mediaType"])
 print(digest)
