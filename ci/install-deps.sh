@@ -14,6 +14,8 @@ packages=(
   python3 python3-jsonschema python3-yaml time hyperfine         # schema validation, /usr/bin/time for peak memory
   podman runc busybox-static              # real containers: podman's Docker-compatible service for the docker CLI
   python3-gunicorn                        # a real prefork server (copied into the test containers with CPython)
+  docker-compose containerd               # compose projects through podman's service; a node's container runtime
+  prometheus                              # scrapes imprint watch and evaluates its alert rule (and promtool)
   python3-venv git                        # the venv for the supply-chain peers below; git for checkout scenarios
 )
 
@@ -33,10 +35,10 @@ python3 -c 'import jsonschema, yaml, flask' 2>/dev/null || python3 -m pip instal
 
 # Supply-chain peers, pinned, in their own venv (IMPRINT_PEERS_VENV, default ~/.cache/imprint/peers-venv): in-toto's
 # reference implementation (in-toto-run, in-toto-verify), the in-toto attestation bindings, securesystemslib (DSSE)
-# and sarif-tools. The tests find it at the same path.
+# sarif-tools and packageurl-python (reads the package URLs of attestations). The tests find it at the same path.
 venv=${IMPRINT_PEERS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/imprint/peers-venv}
-peers=(in-toto==3.1.0 in-toto-attestation==0.9.3 securesystemslib==1.6.0 sarif-tools==3.0.5 jsonschema)
-if ! "$venv/bin/python" -c 'import in_toto, in_toto_attestation, securesystemslib, sarif, jsonschema' 2>/dev/null; then
+peers=(in-toto==3.1.0 in-toto-attestation==0.9.3 securesystemslib==1.6.0 sarif-tools==3.0.5 packageurl-python==0.17.6 jsonschema)
+if ! "$venv/bin/python" -c 'import in_toto, in_toto_attestation, securesystemslib, sarif, packageurl, jsonschema' 2>/dev/null; then
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q "${peers[@]}"
 fi

@@ -69,6 +69,7 @@ extension ImprintCommand {
                 throw ValidationError("--expect must be sha256:<64 hex digits>, got \(expect)")
             }
             if attestPath != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
+            if attestPath != nil && target == "-" { throw ValidationError("--attest names the verified resource by URI: verify a file, image or container, not standard input") }
             if !requiredAttestations.isEmpty && pubkey == nil { throw ValidationError("--require-attestation needs --pubkey KEY") }
         }
 
@@ -101,7 +102,7 @@ extension ImprintCommand {
                 }
                 let report = try request.run()
                 if let attestPath, let key {
-                    let vsa = Attestations.verificationSummary(report, resourceDigest: try request.imageDigest(), time: Clock.rfc3339Now())
+                    let vsa = try Attestations.verificationSummary(report, resourceDigest: try request.imageDigest(), time: Clock.rfc3339Now())
                     try writeOutput(try vsa.envelope(key: try Ed25519PrivateKey(pemFile: key)).jsonBytes(), to: attestPath)
                 }
                 try render(report)

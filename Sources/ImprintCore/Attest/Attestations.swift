@@ -5,18 +5,26 @@ import Foundation
 public struct InTotoStatement: Sendable {
     public static let type = "https://in-toto.io/Statement/v1"
 
-    public var subjects: [(name: String, digest: Digest)]
+    /// A subject: its name and its digest set (`sha256`, or `imprint-tree-v1` for a tree's Merkle root).
+    public struct Subject: Sendable {
+        public var name: String
+        public var digest: JSONValue
+        public init(_ name: String, sha256 digest: Digest) { self.name = name; self.digest = .digestSet(digest) }
+        public init(_ name: String, tree digest: Digest) { self.name = name; self.digest = .treeDigestSet(digest) }
+    }
+
+    public var subjects: [Subject]
     public var predicateType: String
     public var predicate: JSONValue
 
-    public init(subjects: [(name: String, digest: Digest)], predicateType: String, predicate: JSONValue) {
+    public init(subjects: [Subject], predicateType: String, predicate: JSONValue) {
         self.subjects = subjects; self.predicateType = predicateType; self.predicate = predicate
     }
 
     public var json: JSONValue {
         .object([
             "_type": .str(Self.type),
-            "subject": .array(subjects.map { .object(["name": .str($0.name), "digest": .digestSet($0.digest)]) }),
+            "subject": .array(subjects.map { .object(["name": .str($0.name), "digest": $0.digest]) }),
             "predicateType": .str(predicateType),
             "predicate": predicate,
         ])
@@ -71,19 +79,18 @@ public enum Attestations {
     public static let builderID = "https://github.com/imprint/imprint/stamp@v\(Imprint.version)"
     public static let buildType = "https://github.com/imprint/imprint/build-types/stamp/v1"
     public static let verifierID = "https://github.com/imprint/imprint/verify@v\(Imprint.version)"
-    public static let policyURI = "https://github.com/imprint/imprint/policies/exact-context/v1"
 
     /// `fingerprint --attest`: the context as subject (named `name`, digest = the root digest), the manifest as
     /// predicate.
     public static func context(_ manifest: Manifest, name: String) throws -> InTotoStatement {
         let manifestBytes = manifest.jsonBytes()
         let predicate: JSONValue = .object([
-            "digestAlgorithm": .str("imprint-tree-v1"),
+            "digestAlgorithm": .str(Manifest.digestAlgorithm),
             "rootDigest": .str(manifest.rootDigest.prefixed),
             "manifestDigest": .str(SHA256.hash(manifestBytes).prefixed),
             "manifest": try JSONValue.parse(manifestBytes, what: "manifest"),
         ])
-        return InTotoStatement(subjects: [(name, manifest.rootDigest)], predicateType: PredicateType.context, predicate: predicate)
+        return InTotoStatement(subjects: [.init(name, tree: manifest.rootDigest)], predicateType: PredicateType.context, predicate: predicate)
     }
 
     /// A step's files as in-toto lists them: every regular file below each artifact, and every symlink that leads to
@@ -107,7 +114,9 @@ public enum Attestations {
         return out.sorted { $0.0 < $1.0 }
     }
 
-    /// The in-toto link predicate v0.3 of a step record, with its per-file materials; subjects = its products.
+    /// The in-toto link predicate v0.3 of a step record, with its per-file materials; subjects = its products. A
+    /// Statement needs a subject: a step that produced nothing (a test step) is about its materials, and a step with
+    /// neither about its standard output.
     public static func link(_ record: StepRecord, materials: [(path: String, digest: Digest)], products: [(path: String, digest: Digest)]) -> InTotoStatement {
         let predicate: JSONValue = .object([
             "name": .str(record.name),
@@ -116,7 +125,9 @@ public enum Attestations {
             "byproducts": .object(byproducts(record)),
             "environment": .object(record.environment.compactMapValues { $0.map { .str($0) } }),
         ])
-        return InTotoStatement(subjects: products.map { ($0.path, $0.digest) }, predicateType: PredicateType.link, predicate: predicate)
+        var subjects = (products.isEmpty ? materials : products).map { InTotoStatement.Subject($0.path, sha256: $0.digest) }
+        if subjects.isEmpty { subjects = [.init("\(record.name) stdout", sha256: record.stdout.digest)] }
+        return InTotoStatement(subjects: subjects, predicateType: PredicateType.link, predicate: predicate)
     }
 
     static func byproducts(_ record: StepRecord) -> [String: JSONValue] {
@@ -151,17 +162,23 @@ public enum Attestations {
     }
 
     /// SLSA provenance v1 for a stamped image: subject the image (its manifest digest, or a docker-archive's image
-    /// ID); resolved dependencies the build context, the base image and the step attestations given.
-    public static func provenance(image: String, imageDigest: Digest, context: Digest, baseImage: (uri: String, digest: Digest)?,
-                                  steps: [(name: String, digest: Digest)], started: String, finished: String) -> InTotoStatement {
-        var deps: [JSONValue] = [.object(["name": .str("build context"), "digest": .digestSet(context),
-                                          "annotations": .object(["imprint.digestAlgorithm": .str("imprint-tree-v1")])])]
-        if let base = baseImage { deps.append(.object(["uri": .str(base.uri), "digest": .digestSet(base.digest)])) }
-        for s in steps { deps.append(.object(["name": .str("step attestation \(s.name)"), "digest": .digestSet(s.digest)])) }
+    /// ID); resolved dependencies the build context (its Merkle root, `imprint-tree-v1`), the base image (pinned by
+    /// digest: `ResourceURI`) and the step attestations given (`file:` URIs).
+    public static func provenance(image: String, imageDigest: Digest, context: Digest, contextURI: String?, baseImage: (uri: String?, digest: Digest)?,
+                                  steps: [(uri: String, digest: Digest)], started: String, finished: String) -> InTotoStatement {
+        var context: [String: JSONValue] = ["name": .str("build context"), "digest": .treeDigestSet(context)]
+        if let contextURI { context["uri"] = .str(contextURI) }
+        var deps: [JSONValue] = [.object(context)]
+        if let base = baseImage {
+            var d: [String: JSONValue] = ["name": .str("base image"), "digest": .digestSet(base.digest)]
+            if let uri = base.uri { d["uri"] = .str(uri) }
+            deps.append(.object(d))
+        }
+        for s in steps { deps.append(.object(["uri": .str(s.uri), "digest": .digestSet(s.digest), "mediaType": .str(DSSEEnvelope.mediaType)])) }
         let predicate: JSONValue = .object([
             "buildDefinition": .object([
                 "buildType": .str(buildType),
-                "externalParameters": .object(["image": .str(image), "context": .str(context.prefixed)]),
+                "externalParameters": .object(["image": .str(image)]),
                 "resolvedDependencies": .array(deps),
             ]),
             "runDetails": .object([
@@ -169,27 +186,32 @@ public enum Attestations {
                 "metadata": .object(["startedOn": .str(started), "finishedOn": .str(finished)]),
             ]),
         ])
-        return InTotoStatement(subjects: [(image, imageDigest)], predicateType: PredicateType.provenance, predicate: predicate)
+        return InTotoStatement(subjects: [.init(image, sha256: imageDigest)], predicateType: PredicateType.provenance, predicate: predicate)
     }
 
-    /// A SLSA verification summary v1 of a verify report: the resource, the policy (the expected manifest digest
-    /// and the checks that ran), PASSED or FAILED.
-    public static func verificationSummary(_ report: VerifyReport, resourceDigest: Digest?, time: String) -> InTotoStatement {
+    /// A SLSA verification summary v1 of a verify report: the resource (`resourceUri` from `ResourceURI`; the subject
+    /// its image digest, or the Merkle root of the tree that was checked), the policy (a document imprint ships,
+    /// `schemas/policies/`, named by URI and pinned by its SHA-256), PASSED or FAILED.
+    public static func verificationSummary(_ report: VerifyReport, resourceDigest: Digest?, time: String) throws -> InTotoStatement {
+        guard let uri = try ResourceURI.of(report.target, digest: resourceDigest) else {
+            throw ImprintError.badInput("a verification summary names its resource by URI: verify a file, image or container, not standard input")
+        }
         let passed = report.verdict == .verified
-        let checks = report.filesCompared ? ["files", "bytecode", "trust"] : ["stamp", "trust"]
-        var policy: [String: JSONValue] = ["uri": .str(policyURI), "digest": .digestSet(report.manifestDigest)]
-        policy["annotations"] = .object(["checks": .array(checks.map { .str($0) }), "trust": .str(report.trust.rawValue)])
+        let (policyURI, document) = report.filesCompared ? (VerificationPolicy.exactContextURI, VerificationPolicy.exactContext)
+                                                         : (VerificationPolicy.stampURI, VerificationPolicy.stamp)
         let predicate: JSONValue = .object([
             "verifier": .object(["id": .str(verifierID)]),
             "timeVerified": .str(time),
-            "resourceUri": .str(report.target),
-            "policy": .object(policy),
+            "resourceUri": .str(uri),
+            "policy": .object(["uri": .str(policyURI), "digest": .digestSet(SHA256.hash(Array(document.utf8)))]),
             "verificationResult": .str(passed ? "PASSED" : "FAILED"),
             "verifiedLevels": .array([.str(passed ? "SLSA_BUILD_LEVEL_0" : "FAILED")]),
             "slsaVersion": .str("1.0"),
         ])
-        let subject = resourceDigest ?? report.actualDigest ?? report.manifestDigest
-        return InTotoStatement(subjects: [(report.target, subject)], predicateType: PredicateType.verificationSummary, predicate: predicate)
+        let subject: InTotoStatement.Subject
+        if let resourceDigest { subject = .init(report.target, sha256: resourceDigest) }
+        else { subject = .init(report.target, tree: report.actualDigest ?? report.manifestDigest) }
+        return InTotoStatement(subjects: [subject], predicateType: PredicateType.verificationSummary, predicate: predicate)
     }
 }
 

@@ -53,4 +53,7 @@ extension JSONValue {
     public static func int<I: BinaryInteger>(_ i: I) -> JSONValue { .number(Double(i), integer: Int64(clamping: i)) }
     /// `{"sha256": "<hex>"}`, the digest set of in-toto resource descriptors.
     public static func digestSet(_ d: Digest) -> JSONValue { .object(["sha256": .string(d.hex)]) }
+    /// `{"imprint-tree-v1": "<hex>"}`: a tree's Merkle root (schemas/DIGEST.md), which is the SHA-256 of no single
+    /// byte string, so it is not labelled `sha256`.
+    public static func treeDigestSet(_ d: Digest) -> JSONValue { .object([Manifest.digestAlgorithm: .string(d.hex)]) }
 }

@@ -58,14 +58,17 @@ public struct StampRequest {
         let outcome = try stamp()
         guard case .stamped(var s) = outcome else { return outcome }
         if let provenancePath, let key {
-            var steps: [(String, Digest)] = []
+            var steps: [(uri: String, digest: Digest)] = []
             if let dir = stepAttestations {
                 let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".link.dsse.json") }.sorted()
-                for n in names { steps.append((String(n.dropLast(".link.dsse.json".count)), SHA256.hash(try readFile(dir + "/" + n, what: "step attestation")))) }
+                for n in names {
+                    steps.append((ResourceURI.fileURI(dir + "/" + n), SHA256.hash(try readFile(dir + "/" + n, what: "step attestation"))))
+                }
             }
-            let base = s.baseDigest.map { (uri: image, digest: $0) }
+            let base = try s.baseDigest.map { (uri: try ResourceURI.of(image, digest: $0), digest: $0) }
             let statement = Attestations.provenance(image: s.destination, imageDigest: s.imageDigest, context: s.contextDigest,
-                                                    baseImage: base, steps: steps, started: started, finished: Clock.rfc3339Now())
+                                                    contextURI: context.map(ResourceURI.fileURI), baseImage: base, steps: steps,
+                                                    started: started, finished: Clock.rfc3339Now())
             let envelope = try statement.envelope(key: try Ed25519PrivateKey(pemFile: key)).jsonBytes()
             try writeOutput(envelope, to: provenancePath)
             s.provenance = provenancePath
