@@ -33,6 +33,10 @@ extension ImprintCommand {
         @Argument(help: ArgumentHelp("The first side (A). " + SourceForms.diffSide), completion: .file()) var a: String
         @Argument(help: "The second side (B), in any form the first side takes.", completion: .file()) var b: String
         @Option(help: "Report format: text, json, html or sarif (SARIF 2.1.0).") var format: Format = .text
+        @Option(name: .customLong("sarif-root"), help: ArgumentHelp("For --format sarif: the repository root the result paths are relative to (default: the git work tree holding --sarif-context, else the current directory).", valueName: "dir"), completion: .directory)
+        var sarifRoot: String?
+        @Option(name: .customLong("sarif-context"), help: ArgumentHelp("For --format sarif: the build context's directory in the repository, which the report's paths are relative to (default: the current directory).", valueName: "dir"), completion: .directory)
+        var sarifContext: String = "."
         @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file()) var output: String?
         @Option(help: "Show at most this many entries per class in text output.") var limit: Int?
         @Option(name: .customLong("include"), help: "Compare only paths matching this glob (.dockerignore syntax, relative to /); repeatable (as verify --include).") var include: [String] = []
@@ -63,10 +67,16 @@ extension ImprintCommand {
                 case .text: try writeOutput(Array(DiffReportFormat.text(report, limit: limit, colour: output == nil && Console.colour).utf8), to: output)
                 case .json: try writeOutput(DiffReportFormat.json(report), to: output)
                 case .html: try writeOutput(Array(DiffReportFormat.html(report).utf8), to: output)
-                case .sarif: try writeOutput(SARIF.diff(report), to: output)
+                case .sarif: try writeOutput(SARIF.diff(report, placement: SARIFPlacement(root: sarifRoot, context: sarifContext, about: [a, b].filter(isRegularFile))), to: output)
                 }
                 if !report.identical { throw ExitCode(1) }
             }
         }
     }
+}
+
+/// True for a path that is a regular file (a manifest or an archive on one side of a diff).
+private func isRegularFile(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
 }

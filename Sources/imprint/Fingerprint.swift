@@ -34,6 +34,8 @@ extension ImprintCommand {
         @Option(name: .shortAndLong, help: "Write the output here (atomically) instead of stdout.", completion: .file()) var output: String?
         @Option(help: "Output format: json (the manifest), sha256sum (for sha256sum -c), mtree (for mtree -f), sarif (the hygiene findings, SARIF 2.1.0).")
         var format: FingerprintRequest.Format = .json
+        @Option(name: .customLong("sarif-root"), help: ArgumentHelp("For --format sarif: the repository root the result paths are relative to (default: the git work tree holding the context, else the current directory).", valueName: "dir"), completion: .directory)
+        var sarifRoot: String?
         @OptionGroup var ignore: IgnoreOptions
         @Option(help: "Also write the manifest to this path inside the context (excluded from its own digest) for a Dockerfile COPY.") var emit: String?
         @Option(name: .customLong("large-file"), help: "Size in MiB from which a file is reported as large.") var largeFileMiB: UInt64 = 50
@@ -53,6 +55,7 @@ extension ImprintCommand {
                 var request = FingerprintRequest(context: context, historyLocation: history.location)
                 (request.dockerfile, request.ignoreFile, request.semantics) = (ignore.dockerfile, ignore.ignoreFile, ignore.semantics)
                 request.largeFileThreshold = largeFileMiB << 20
+                request.sarifRoot = sarifRoot
                 (request.output, request.emit, request.digestFile) = (output, emit, digestFile)
                 (request.against, request.record, request.recordTags, request.predictCache) = (against, record, recordTags, !quiet)
                 let result = try request.run()

@@ -39,6 +39,10 @@ extension ImprintCommand {
         @Option(name: .long, help: "Check only manifest entries matching this glob (.dockerignore syntax); repeatable.") var include: [String] = []
         @Option(name: .customLong("allow-extra"), help: "Allow entries not in the manifest that match this glob; repeatable.") var allowExtra: [String] = []
         @Option(help: "Report format: text, json, junit, github, sarif.") var format: Format = .text
+        @Option(name: .customLong("sarif-root"), help: ArgumentHelp("For --format sarif: the repository root the result paths are relative to (default: the git work tree holding --sarif-context, else the current directory).", valueName: "dir"), completion: .directory)
+        var sarifRoot: String?
+        @Option(name: .customLong("sarif-context"), help: ArgumentHelp("For --format sarif: the build context's directory in the repository, which the report's paths are relative to (default: the current directory).", valueName: "dir"), completion: .directory)
+        var sarifContext: String = "."
         @Option(name: .shortAndLong, help: "Write the report here (atomically) instead of stdout.", completion: .file()) var output: String?
         @Option(help: "Ed25519 public key (PEM): the manifest must carry a valid signature by it.", completion: .file()) var pubkey: String?
         @Option(help: "The signature file (default: beside the manifest, manifest.sig).", completion: .file()) var signature: String?
@@ -122,7 +126,7 @@ extension ImprintCommand {
             case .text: body = Array(VerifyReportFormat.text(report, colour: output == nil && Console.colour, limit: limit).utf8)
             case .json: body = VerifyReportFormat.json(report)
             case .junit: body = Array(VerifyReportFormat.junit(report).utf8)
-            case .sarif: body = SARIF.verify(report)
+            case .sarif: body = SARIF.verify(report, placement: SARIFPlacement(root: sarifRoot, context: sarifContext, about: manifest.first.map { [$0] } ?? []))
             case .github:
                 body = Array(VerifyReportFormat.github(report).utf8)
                 if let summary = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !summary.isEmpty {

@@ -365,23 +365,44 @@ enum Peers {
         }
     }
 
+    /// SARIF as GitHub code scanning reads it: schema-valid, every result located on a repository file (relative to
+    /// SRCROOT, the git work tree), a region where a line is known, and fingerprints that stay the same across runs
+    /// and when lines move.
     @Test func sarifValidatesAgainstTheSchemaAndLoadsInSarifTools() throws {
         try Peers.require()
         try withTempDir { dir in
-            try writeFile(dir + "/ctx/app.py", "print(1)\n")
-            try writeFile(dir + "/ctx/__pycache__/app.cpython-311.pyc", "x")
-            try writeFile(dir + "/ctx/.env", "SECRET=1\n")
-            let fp = try imprint("fingerprint", dir + "/ctx", "--format", "sarif", "-o", dir + "/fingerprint.sarif", "-q")
-            #expect(fp.status == 0)
-            try imprint("fingerprint", dir + "/ctx", "-o", dir + "/m.json", "-q")
-            try writeFile(dir + "/ctx/app.py", "print(2)\n")
-            try writeFile(dir + "/ctx/extra.py", "\n")
-            let v = try imprint("verify", dir + "/ctx", "--manifest", dir + "/m.json", "--format", "sarif", "-o", dir + "/verify.sarif")
-            #expect(v.status == 1)
-            let d = try imprint("diff", dir + "/m.json", dir + "/ctx", "--format", "sarif", "-o", dir + "/diff.sarif")
-            #expect(d.status == 1)
+            let repo = dir + "/repo"
+            try writeFile(repo + "/app/app.py", "print(1)\n")
+            try writeFile(repo + "/app/pkg/__pycache__/app.cpython-311.pyc", "x")
+            try writeFile(repo + "/app/.env", "SECRET=1\n")
+            try writeFile(repo + "/app/Dockerfile", "FROM scratch\nCOPY . /app\n")
+            try writeFile(repo + "/app/.dockerignore", "*.md\n__pycache__\n")
+            try sh("git init -q .", cwd: repo)
+            func sarif(_ args: [String], _ name: String, status: Int32) throws -> [String: Any] {
+                let r = try imprint(args + ["--format", "sarif", "-o", dir + "/\(name).sarif"], cwd: repo)
+                #expect(r.status == status, "\(args): \(r.err)")
+                return try jsonObject(try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name).sarif")))
+            }
+            func results(_ doc: [String: Any]) -> [[String: Any]] { ((doc["runs"] as? [[String: Any]])?.first?["results"] as? [[String: Any]]) ?? [] }
+            func artifact(_ r: [String: Any]) -> [String: Any]? {
+                ((r["locations"] as? [[String: Any]])?.first?["physicalLocation"] as? [String: Any])?["artifactLocation"] as? [String: Any]
+            }
+            func fingerprints(_ doc: [String: Any]) -> [String] {
+                results(doc).map { ($0["partialFingerprints"] as? [String: String])?["imprintFingerprint/v1"] ?? "" }.sorted()
+            }
+            let fp = try sarif(["fingerprint", "app", "-q"], "fingerprint", status: 0)
+            try imprint(["fingerprint", "app", "-o", "out/m.json", "-q"], cwd: repo)
+            let root = try imprint(["fingerprint", "app", "--digest-only", "-q"], cwd: repo).out.trimmingCharacters(in: .whitespacesAndNewlines)
+            try writeFile(repo + "/app/app.py", "print(2)\n")
+            try writeFile(repo + "/app/extra.py", "\n")
+            let v = try sarif(["verify", "app", "--manifest", "out/m.json", "--sarif-context", "app"], "verify", status: 1)
+            let wrong = try sarif(["verify", "app", "--manifest", "out/m.json", "--expect", "sha256:" + String(repeating: "1", count: 64),
+                                   "--sarif-context", "app"], "digest", status: 1)
+            let d = try sarif(["diff", "out/m.json", "app", "--sarif-context", "app"], "diff", status: 1)
+            #expect(!root.isEmpty)
+
             let schema = TestEnv.packageRoot.path + "/Tests/ImprintCLITests/Fixtures/sarif-schema-2.1.0.json"
-            for name in ["fingerprint", "verify", "diff"] {
+            for (name, doc) in [("fingerprint", fp), ("verify", v), ("digest", wrong), ("diff", d)] {
                 let file = dir + "/\(name).sarif"
                 let check = try Peers.python("""
                 import json, sys, jsonschema
@@ -393,15 +414,45 @@ enum Peers {
                 #expect(check.status == 0, "\(name).sarif does not validate: \(check.out)\(check.err)")
                 let tools = try run(Peers.venv + "/bin/sarif", ["summary", file])
                 #expect(tools.status == 0, "sarif-tools cannot load \(name).sarif: \(tools.err)")
-                let doc = try jsonObject(try Data(contentsOf: URL(fileURLWithPath: file)))
-                let results = ((doc["runs"] as? [[String: Any]])?.first?["results"] as? [[String: Any]]) ?? []
-                let uris = results.compactMap { (($0["locations"] as? [[String: Any]])?.first?["physicalLocation"] as? [String: Any]).flatMap { ($0["artifactLocation"] as? [String: Any])?["uri"] as? String } }
-                switch name {
-                case "fingerprint": #expect(uris.contains(".env") && uris.contains("__pycache__"), "\(uris)")
-                case "verify": #expect(Set(uris).isSuperset(of: ["app.py", "extra.py"]), "\(uris)")
-                default: #expect(uris.contains("app.py"), "\(uris)")
+                let base = ((doc["runs"] as? [[String: Any]])?.first?["originalUriBaseIds"] as? [String: Any])?["SRCROOT"] as? [String: Any]
+                #expect(base?["uri"] as? String == "file://\(repo)/", "\(name): \(String(describing: base))")
+                // Every result is located, relative to the repository root, on a file that exists there (a file
+                // that is missing from the target is the one exception: it exists only in the manifest).
+                #expect(!results(doc).isEmpty)
+                for r in results(doc) {
+                    let a = artifact(r)
+                    #expect(a?["uriBaseId"] as? String == "SRCROOT", "\(name): \(r)")
+                    let uri = (a?["uri"] as? String)?.removingPercentEncoding ?? ""
+                    if r["ruleId"] as? String != "imprint/verify/missing" && r["ruleId"] as? String != "imprint/diff/removed" {
+                        #expect(!uri.isEmpty && FileManager.default.fileExists(atPath: repo + "/" + uri), "\(name): \(uri) does not resolve from the root: \(r)")
+                    }
+                    #expect((r["partialFingerprints"] as? [String: String])?["imprintFingerprint/v1"]?.count == 64, "\(r)")
                 }
             }
+            let uris = results(fp).compactMap { artifact($0)?["uri"] as? String }
+            #expect(uris.contains("app/.env") && uris.contains("app/pkg/__pycache__"), "\(uris)")
+            let verifyURIs = Set(results(v).compactMap { artifact($0)?["uri"] as? String })
+            #expect(verifyURIs.isSuperset(of: ["app/app.py", "app/extra.py"]), "\(verifyURIs)")
+            let diffURIs = results(d).compactMap { artifact($0)?["uri"] as? String }
+            #expect(diffURIs.contains("app/app.py"), "\(diffURIs)")
+            // The digest mismatch is about the manifest that was verified.
+            #expect(results(wrong).contains { $0["ruleId"] as? String == "imprint/verify/digest-mismatch" && artifact($0)?["uri"] as? String == "out/m.json" }, "\(results(wrong))")
+            // The anchored pattern sits on its line of the ignore file, the file it misses as the related location.
+            let pattern = results(fp).first { $0["ruleId"] as? String == "imprint/hygiene/ignore-pattern" }
+            let region = ((pattern?["locations"] as? [[String: Any]])?.first?["physicalLocation"] as? [String: Any])?["region"] as? [String: Any]
+            #expect(artifact(pattern ?? [:])?["uri"] as? String == "app/.dockerignore" && region?["startLine"] as? Int == 2, "\(String(describing: pattern))")
+
+            // Fingerprints: the same on a second run, and when the pattern's line moves.
+            #expect(fingerprints(try sarif(["verify", "app", "--manifest", "out/m.json", "--sarif-context", "app"], "verify2", status: 1)) == fingerprints(v))
+            try writeFile(repo + "/app/.dockerignore", "# build junk\n*.md\n__pycache__\n")
+            let moved = try sarif(["fingerprint", "app", "-q"], "fingerprint2", status: 0)
+            #expect(fingerprints(moved) == fingerprints(fp))
+            let movedPattern = results(moved).first { $0["ruleId"] as? String == "imprint/hygiene/ignore-pattern" }
+            #expect((((movedPattern?["locations"] as? [[String: Any]])?.first?["physicalLocation"] as? [String: Any])?["region"] as? [String: Any])?["startLine"] as? Int == 3)
+            // --sarif-root names another root: the paths follow it.
+            let other = try sarif(["fingerprint", "app", "-q", "--sarif-root", "app"], "rooted", status: 0)
+            let rooted = results(other).compactMap { artifact($0)?["uri"] as? String }
+            #expect(rooted.contains(".env"), "\(rooted)")
         }
     }
 }

@@ -2,8 +2,9 @@ import Foundation
 
 /// SARIF 2.1.0 (OASIS) for code scanning and CI dashboards: `fingerprint` hygiene findings, `verify` findings and
 /// `diff` changes as results of stable rules (`imprint/hygiene/<kind>`, `imprint/verify/<class>`,
-/// `imprint/diff/<kind>`), each with help text; locations are paths relative to the build context's root
-/// (`uriBaseId` `CONTEXTROOT`), so a scanner places a result on the repository file where that path exists.
+/// `imprint/diff/<kind>`), each with help text. Every result has a location relative to the repository root
+/// (`uriBaseId` `SRCROOT`, `SARIFPlacement`): its file, or the file it is about (the ignore file's line, the
+/// Dockerfile, the manifest); and a `partialFingerprints` entry that stays the same across runs.
 public enum SARIF {
     public static let schema = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 
@@ -19,7 +20,9 @@ public enum SARIF {
         var rule: String
         var level: String
         var message: String
-        var path: String?
+        var location: SARIFPlacement.Location
+        /// What the result is about, for its fingerprint (a path, a config field).
+        var key: String
     }
 
     // MARK: Rules
@@ -74,25 +77,46 @@ public enum SARIF {
 
     // MARK: Documents
 
-    public static func fingerprint(_ m: Manifest, context: String) -> [UInt8] {
+    public static func fingerprint(_ m: Manifest, context: String, placement: SARIFPlacement? = nil) -> [UInt8] {
+        var place = placement ?? SARIFPlacement(root: nil, context: context)
+        // Results about the context as a whole sit on its Dockerfile, else its ignore file.
+        place.about = [m.metadata.dockerfile?.path, m.metadata.ignoreFile].compactMap { $0 }.map(place.contextFile) + place.about
         let rules = HygieneFinding.Kind.allCases.map(hygieneRule)
-        let results = m.findings.map { f in
-            Result(rule: hygieneRule(f.kind).id, level: hygieneRule(f.kind).level, message: "\(f.path): \(f.message)", path: f.path.isEmpty ? nil : f.path)
+        let results = m.findings.map { f -> Result in
+            let rule = hygieneRule(f.kind)
+            var location: SARIFPlacement.Location
+            switch f.kind {
+            case .ignorePattern:
+                // About a line of the ignore file; the file it misses is the related location.
+                location = place.file(m.metadata.ignoreFile.map(place.contextFile), line: f.line)
+            case .noIgnoreFile, .emptyContext: location = place.about(nil)
+            default: location = f.path.isEmpty || f.path == "." ? place.about(nil) : place.inContext(f.path)
+            }
+            location.related = f.kind == .ignorePattern ? [place.inContext(f.path)] : []
+            return Result(rule: rule.id, level: rule.level, message: "\(f.path): \(f.message)", location: location, key: f.path)
         }
-        return document(rules: rules, results: results, root: context, success: true)
+        return document(rules: rules, results: results, placement: place)
     }
 
-    public static func verify(_ r: VerifyReport) -> [UInt8] {
+    public static func verify(_ r: VerifyReport, placement: SARIFPlacement? = nil) -> [UInt8] {
+        let place = placement ?? SARIFPlacement(root: nil, context: FileManager.default.currentDirectoryPath)
         let rules = VerifyFinding.Class.allCases.map(verifyRule)
-        let results = r.findings.map { f in
-            Result(rule: verifyRule(f.findingClass).id, level: f.severity == .error ? "error" : f.severity == .warning ? "warning" : "note",
-                   message: f.message.isEmpty ? "\(f.findingClass.rawValue): \(f.path)" : "\(f.path.isEmpty ? r.target : f.path): \(f.message)",
-                   path: f.path.isEmpty ? nil : f.path)
+        let results = r.findings.map { f -> Result in
+            var path = f.path
+            // Paths in the target's own terms (a process's file, a container path) are placed relative to the
+            // context when they are below the context's destination.
+            let at = r.at == "/" ? "" : r.at
+            if path.hasPrefix("/"), !at.isEmpty, path.hasPrefix(at + "/") { path = String(path.dropFirst(at.count + 1)) }
+            let location = path.isEmpty || path.hasPrefix("/") ? place.about(nil) : place.inContext(path)
+            return Result(rule: verifyRule(f.findingClass).id, level: f.severity == .error ? "error" : f.severity == .warning ? "warning" : "note",
+                          message: f.message.isEmpty ? "\(f.findingClass.rawValue): \(f.path)" : "\(f.path.isEmpty ? r.target : f.path): \(f.message)",
+                          location: location, key: f.path + "\u{0}" + (f.detail ?? ""))
         }
-        return document(rules: rules, results: results, root: nil, success: true)
+        return document(rules: rules, results: results, placement: place)
     }
 
-    public static func diff(_ r: DiffReport) -> [UInt8] {
+    public static func diff(_ r: DiffReport, placement: SARIFPlacement? = nil) -> [UInt8] {
+        let place = placement ?? SARIFPlacement(root: nil, context: FileManager.default.currentDirectoryPath)
         var kinds = TreeChange.Kind.allCases.map(\.rawValue) + ["config", "bytecode", "manifest"]
         kinds = Array(Set(kinds)).sorted()
         let rules = kinds.map(diffRule)
@@ -100,19 +124,22 @@ public enum SARIF {
         for c in r.changes {
             let k = c.kind.rawValue
             let what = c.kind == .added ? "only in \(r.b.name)" : c.kind == .removed ? "only in \(r.a.name)" : "\(k) differs between \(r.a.name) and \(r.b.name)"
-            results.append(Result(rule: "imprint/diff/\(k)", level: "warning", message: "\(c.path.lossyString): \(what)", path: c.path.lossyString))
+            let path = c.path.lossyString
+            results.append(Result(rule: "imprint/diff/\(k)", level: "warning", message: "\(path): \(what)", location: place.inContext(path), key: path))
         }
         for c in r.config {
-            results.append(Result(rule: "imprint/diff/config", level: "warning", message: "config \(c.field): \(c.a ?? "(none)") → \(c.b ?? "(none)")", path: nil))
+            results.append(Result(rule: "imprint/diff/config", level: "warning", message: "config \(c.field): \(c.a ?? "(none)") → \(c.b ?? "(none)")",
+                                  location: place.about(nil), key: c.field))
         }
         for (side, f) in r.bytecodeDifferences {
             let path = f.path.lossyString
-            results.append(Result(rule: "imprint/diff/bytecode", level: "warning", message: "[\(side.rawValue.uppercased())] \(path): \(f.kind.rawValue): \(f.detail)", path: path))
+            results.append(Result(rule: "imprint/diff/bytecode", level: "warning", message: "[\(side.rawValue.uppercased())] \(path): \(f.kind.rawValue): \(f.detail)",
+                                  location: place.inContext(path), key: side.rawValue + "\u{0}" + path + "\u{0}" + f.kind.rawValue))
         }
-        return document(rules: rules, results: results, root: nil, success: true)
+        return document(rules: rules, results: results, placement: place)
     }
 
-    static func document(rules: [Rule], results: [Result], root: String?, success: Bool) -> [UInt8] {
+    static func document(rules: [Rule], results: [Result], placement: SARIFPlacement) -> [UInt8] {
         var index: [String: Int] = [:]
         for (i, r) in rules.enumerated() { index[r.id] = i }
         var w = JSONWriter(pretty: true)
@@ -141,16 +168,14 @@ public enum SARIF {
         w.endObject(); w.endObject()
         w.beginArray("invocations")
         w.beginObject()
-        w.bool("executionSuccessful", success)
+        w.bool("executionSuccessful", true)
         w.beginArray("arguments"); for a in CommandLine.arguments.dropFirst() { w.string(nil, a) }; w.endArray()
         w.endObject()
         w.endArray()
-        if let root {
-            let abs = URL(fileURLWithPath: root).standardizedFileURL.path
-            w.beginObject("originalUriBaseIds")
-            w.beginObject("CONTEXTROOT"); w.string("uri", "file://" + uriPath(abs.hasSuffix("/") ? abs : abs + "/")); w.endObject()
-            w.endObject()
-        }
+        // Result paths are relative to the repository root: SRCROOT, the directory a code scanner checked out.
+        w.beginObject("originalUriBaseIds")
+        w.beginObject(SARIFPlacement.baseId); w.string("uri", "file://" + uriPath(placement.root.hasSuffix("/") ? placement.root : placement.root + "/")); w.endObject()
+        w.endObject()
         w.beginArray("results")
         for r in results {
             w.beginObject()
@@ -158,12 +183,16 @@ public enum SARIF {
             if let i = index[r.rule] { w.int("ruleIndex", i) }
             w.string("level", r.level)
             w.beginObject("message"); w.string("text", r.message); w.endObject()
-            if let p = r.path {
-                w.beginArray("locations"); w.beginObject(); w.beginObject("physicalLocation"); w.beginObject("artifactLocation")
-                w.string("uri", uriPath(p))
-                w.string("uriBaseId", "CONTEXTROOT")
-                w.endObject(); w.endObject(); w.endObject(); w.endArray()
+            w.beginArray("locations"); location(r.location, into: &w); w.endArray()
+            if !r.location.related.isEmpty {
+                w.beginArray("relatedLocations")
+                for (i, l) in r.location.related.enumerated() { location(l, id: i + 1, into: &w) }
+                w.endArray()
             }
+            // Stable across runs and line moves: the rule, where it is, and what it is about (never a digest).
+            w.beginObject("partialFingerprints")
+            w.string("imprintFingerprint/v1", SHA256.hash(Array("\(r.rule)\u{0}\(r.location.uri)\u{0}\(r.key)".utf8)).hex)
+            w.endObject()
             w.endObject()
         }
         w.endArray()
@@ -174,10 +203,92 @@ public enum SARIF {
         return w.bytes
     }
 
+    static func location(_ l: SARIFPlacement.Location, id: Int? = nil, into w: inout JSONWriter) {
+        w.beginObject()
+        if let id { w.int("id", id) }
+        w.beginObject("physicalLocation")
+        w.beginObject("artifactLocation")
+        w.string("uri", l.uri)
+        if l.relative { w.string("uriBaseId", SARIFPlacement.baseId) }
+        w.endObject()
+        if let line = l.line { w.beginObject("region"); w.int("startLine", line); w.endObject() }
+        w.endObject()
+        w.endObject()
+    }
+
     /// A path as a URI reference: each segment percent-encoded.
     static func uriPath(_ path: String) -> String {
         var allowed = CharacterSet.urlPathAllowed
         allowed.remove(charactersIn: ":;?#[]@!$&'()*+,=%")
         return path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path
+    }
+}
+
+/// Where SARIF results go: paths relative to the repository root, so that code scanning places them on the
+/// repository's files.
+public struct SARIFPlacement: Sendable {
+    static let baseId = "SRCROOT"
+
+    public struct Location: Sendable {
+        public var uri: String
+        /// Relative to SRCROOT (else an absolute `file:` URI: a file outside the repository).
+        public var relative: Bool
+        public var line: Int?
+        var related: [Location] = []
+    }
+
+    /// The repository root, absolute.
+    public var root: String
+    /// The build context's directory, absolute: report paths are relative to it.
+    public var context: String
+    /// Files that results without a path of their own are about, most specific first; the first that exists is used.
+    public var about: [String] = []
+
+    /// - Parameters:
+    ///   - root: the repository root; nil: the git work tree that holds `context` (the nearest directory above it with
+    ///     `.git`), else the current directory.
+    ///   - about: files a result without a path is about (the manifest that was verified); the context's Dockerfile
+    ///     and `.dockerignore` come after them.
+    public init(root: String?, context: String, about: [String] = []) {
+        let ctx = Self.absolute(context)
+        self.context = ctx
+        self.root = root.map(Self.absolute) ?? Self.repositoryRoot(of: ctx) ?? Self.absolute(FileManager.default.currentDirectoryPath)
+        self.about = about.map(Self.absolute) + [ctx + "/Dockerfile", ctx + "/.dockerignore"]
+    }
+
+    /// The nearest directory at or above `dir` holding `.git` (a directory, or a file for worktrees and submodules).
+    public static func repositoryRoot(of dir: String) -> String? {
+        var d = absolute(dir)
+        while true {
+            if access(d + "/.git", F_OK) == 0 { return d }
+            if d == "/" || d.isEmpty { return nil }
+            d = (d as NSString).deletingLastPathComponent
+        }
+    }
+
+    static func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
+
+    /// A path given relative to the context, or as written in the manifest (context-relative, or absolute).
+    func contextFile(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        return access(context + "/" + p, F_OK) == 0 ? context + "/" + p : Self.absolute(p)
+    }
+
+    /// A path relative to the context.
+    func inContext(_ path: String) -> Location { file(context + "/" + path, line: nil) }
+
+    func file(_ abs: String?, line: Int?) -> Location {
+        guard let abs else { return about(line) }
+        let a = Self.absolute(abs)
+        let r = root == "/" ? "" : root
+        if a.hasPrefix(r + "/") { return Location(uri: SARIF.uriPath(String(a.dropFirst(r.count + 1))), relative: true, line: line) }
+        if a == root { return Location(uri: "./", relative: true, line: nil) }
+        return Location(uri: "file://" + SARIF.uriPath(a), relative: false, line: line)
+    }
+
+    /// The first `about` file that exists, else the context directory.
+    func about(_ line: Int?) -> Location {
+        for f in about where access(f, F_OK) == 0 { return file(f, line: line) }
+        return file(context, line: nil)
     }
 }

@@ -22,6 +22,8 @@ public struct FingerprintRequest {
     /// Whether the build will be recorded (then file times are kept for the next comparison).
     public var record = false
     public var recordTags: [String] = []
+    /// SARIF: the repository root its paths are relative to (nil: the git work tree holding the context).
+    public var sarifRoot: String?
     /// Predict which `COPY` instructions the builder's cache would reuse (lines for stderr).
     public var predictCache = true
 
@@ -69,7 +71,7 @@ public struct FingerprintRequest {
         case .sarif:
             var withStale = result.manifest
             withStale.findings = result.findings
-            return [SARIF.fingerprint(withStale, context: context)]
+            return [SARIF.fingerprint(withStale, context: context, placement: SARIFPlacement(root: sarifRoot, context: context))]
         }
     }
 

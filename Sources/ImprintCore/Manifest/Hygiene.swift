@@ -149,7 +149,8 @@ public enum Hygiene {
             }
             if let deeper {
                 out.append(HygieneFinding(kind: .ignorePattern, path: deeper.lossyString,
-                                          message: "\(ignoreFile ?? ".dockerignore") line \(p.line): \"\(p.text)\" matches only at the context root, not \(deeper.lossyString); write **/\(p.text)"))
+                                          message: "\(ignoreFile ?? ".dockerignore") line \(p.line): \"\(p.text)\" matches only at the context root, not \(deeper.lossyString); write **/\(p.text)",
+                                          line: p.line))
             }
         }
         return out

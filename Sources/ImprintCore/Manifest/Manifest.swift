@@ -21,7 +21,11 @@ public struct HygieneFinding: Sendable, Equatable {
     public var kind: Kind
     public var path: String
     public var message: String
-    public init(kind: Kind, path: String, message: String) { self.kind = kind; self.path = path; self.message = message }
+    /// The line of the ignore file the finding is about (ignore-pattern), for reports that place it; not recorded.
+    public var line: Int?
+    public init(kind: Kind, path: String, message: String, line: Int? = nil) { self.kind = kind; self.path = path; self.message = message; self.line = line }
+    /// The recorded fields (the line is not recorded).
+    public static func == (a: HygieneFinding, b: HygieneFinding) -> Bool { a.kind == b.kind && a.path == b.path && a.message == b.message }
 }
 
 /// Facts about the build that are recorded beside the tree but never enter its digest.
