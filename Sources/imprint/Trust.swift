@@ -12,8 +12,9 @@ extension ImprintCommand {
             abstract: "Make an Ed25519 key pair for signing manifests.",
             discussion: """
             Writes PREFIX.key (PKCS#8 PEM, mode 0600, keep it secret: a CI secret) and PREFIX.pub \
-            (SubjectPublicKeyInfo PEM, give it to whoever verifies) and prints the key id (SHA-256 of the raw \
-            public key). The files are the same as OpenSSL's, so either tool can make or use them:
+            (SubjectPublicKeyInfo PEM, give it to whoever verifies) and prints the key id: securesystemslib's, the \
+            id that signatures, in-toto links (NAME.KEYID8.link) and layouts name the key by. The files are \
+            the same as OpenSSL's, so either tool can make or use them:
               openssl genpkey -algorithm ed25519 -out imprint.key && openssl pkey -in imprint.key -pubout -out imprint.pub
 
             Example:

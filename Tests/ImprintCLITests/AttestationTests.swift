@@ -148,6 +148,34 @@ enum Peers {
         }
     }
 
+    /// One key, one id: what keygen prints is what securesystemslib computes, what manifest signatures, DSSE
+    /// envelopes and link file names carry.
+    @Test func oneKeyIdEverywhere() throws {
+        try Peers.require()
+        try withTempDir { dir in
+            let kg = try imprint("keygen", "-o", dir + "/k")
+            let printed = kg.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            let sslib = try Peers.python("""
+            import sys
+            from cryptography.hazmat.primitives.serialization import load_pem_public_key
+            from securesystemslib.signer import SSlibKey
+            print(SSlibKey.from_crypto(load_pem_public_key(open(sys.argv[1], "rb").read())).keyid)
+            """, [dir + "/k.pub"])
+            #expect(printed.count == 64 && printed == sslib.out.trimmingCharacters(in: .whitespacesAndNewlines), "\(printed) vs \(sslib.out)\(sslib.err)")
+            try writeFile(dir + "/src/app.py", "print(1)\n")
+            try imprint("fingerprint", dir + "/src", "-o", dir + "/m.json", "-q")
+            #expect(try imprint("sign", dir + "/m.json", "--key", dir + "/k.key", "-q").status == 0)
+            let sig = try jsonObject(try Data(contentsOf: URL(fileURLWithPath: dir + "/m.sig")))
+            #expect(sig["keyId"] as? String == printed)
+            let r = try imprint(["run", "--name", "build", "--materials", "src", "--record-dir", dir + "/rec", "--attest", dir + "/links",
+                                 "--key", dir + "/k.key", "-q", "--", "true"], cwd: dir)
+            #expect(r.status == 0, "\(r.err)")
+            let env = try jsonObject(try Data(contentsOf: URL(fileURLWithPath: dir + "/links/build.link.dsse.json")))
+            #expect((env["signatures"] as? [[String: Any]])?.first?["keyid"] as? String == printed)
+            #expect(FileManager.default.fileExists(atPath: dir + "/links/build.\(printed.prefix(8)).link"))
+        }
+    }
+
     func project(_ dir: String) throws {
         try writeFile(dir + "/proj/src/app.py", "print(1)\n")
         try writeFile(dir + "/proj/pipeline.yml", """

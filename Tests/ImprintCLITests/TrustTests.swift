@@ -33,8 +33,9 @@ import Glibc
             #expect(s.out.isEmpty)
             let sig = try jsonObject(try Data(contentsOf: URL(fileURLWithPath: tmp + "/m.sig")))
             #expect(sig["digest"] as? String == digest)
-            // The key id is SHA-256 of the raw public key: the last 32 bytes of the SPKI DER.
-            let kid = try sh("openssl pkey -pubin -in o.pub -outform DER | tail -c 32 | sha256sum | cut -d' ' -f1", cwd: tmp)
+            // The key id is securesystemslib's: SHA-256 of the canonical JSON of the key, whose public value is the
+            // last 32 bytes of the SPKI DER, in hex.
+            let kid = try sh(#"printf '{"keytype":"ed25519","keyval":{"public":"%s"},"scheme":"ed25519"}' "$(openssl pkey -pubin -in o.pub -outform DER | tail -c 32 | od -An -v -tx1 | tr -d ' \n')" | sha256sum | cut -d' ' -f1"#, cwd: tmp)
             #expect(sig["keyId"] as? String == kid.out.trimmingCharacters(in: .whitespacesAndNewlines))
 
             try extract("m.sig", payload: "payload", raw: "sig.bin", cwd: tmp)

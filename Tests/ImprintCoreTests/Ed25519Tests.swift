@@ -32,7 +32,10 @@ private func pkcs8PEM(seed: [UInt8]) -> String {
         try withTempFile(pkcs8PEM(seed: hex(seed))) { path in
             let key = try Ed25519PrivateKey(pemFile: path)
             #expect(Hex.encode(key.publicKey.rawBytes) == pub)
-            #expect(key.keyId == SHA256.hash(hex(pub)).hex)
+            #expect(key.publicKey.legacyKeyId == SHA256.hash(hex(pub)).hex)
+            // securesystemslib's key id: SHA-256 of the canonical JSON of the key.
+            let canonical = #"{"keytype":"ed25519","keyval":{"public":"\#(pub)"},"scheme":"ed25519"}"#
+            #expect(key.keyId == SHA256.hash(Array(canonical.utf8)).hex)
             #expect(Hex.encode(try key.sign(hex(message))) == signature)
             let raw = try Ed25519PublicKey(rawBytes: hex(pub))
             #expect(try raw.verify(hex(message), signature: hex(signature)))
@@ -127,6 +130,12 @@ private func pkcs8PEM(seed: [UInt8]) -> String {
         var resigned = try ManifestSignature.sign(rootDigest: other, key: stranger)
         resigned.keyId = key.keyId
         #expect(try resigned.verdict(rootDigest: other, publicKey: key.publicKey) == .badSignature)
+        // A signature of an earlier release names the key by the SHA-256 of its raw bytes: still valid, and still
+        // only with that key.
+        var legacy = sig
+        legacy.keyId = key.publicKey.legacyKeyId
+        #expect(try legacy.verdict(rootDigest: digest, publicKey: key.publicKey) == .valid)
+        #expect(try legacy.verdict(rootDigest: digest, publicKey: stranger.publicKey) == .keyMismatch(signedBy: key.publicKey.legacyKeyId, expected: stranger.keyId))
     }
 
     @Test func jsonIsDeterministicAndRoundTrips() throws {

@@ -114,8 +114,13 @@ public struct Ed25519PublicKey: Sendable {
         return out
     }
 
-    /// The key id: SHA-256 of the raw 32-byte public key, 64 lowercase hex digits.
-    public var keyId: String { SHA256.hash(rawBytes).hex }
+    /// The key id, the one name of this key everywhere (keygen, manifest signatures, DSSE signatures, in-toto link
+    /// file names and layouts): securesystemslib's default key id, 64 lowercase hex digits (`sslibKeyID`).
+    public var keyId: String { sslibKeyID }
+
+    /// The key id of earlier releases: SHA-256 of the raw 32-byte public key. Manifest signatures that carry it
+    /// still verify (`ManifestSignature.verdict`); nothing writes it.
+    public var legacyKeyId: String { SHA256.hash(rawBytes).hex }
 
     /// The key as SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
     public func pemBytes() throws -> [UInt8] {
@@ -184,7 +189,7 @@ public struct Ed25519PrivateKey: Sendable {
         Ed25519PublicKey(key: key)
     }
 
-    /// The key id of the public half: SHA-256 of the raw 32-byte public key, in hex.
+    /// The key id of the public half (securesystemslib's key id).
     public var keyId: String { publicKey.keyId }
 
     /// The key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). Keep it secret: write it with mode 0600.

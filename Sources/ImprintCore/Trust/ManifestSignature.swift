@@ -5,7 +5,7 @@ import Foundation
 ///
 /// ```json
 /// {"mediaType":"application/vnd.imprint.signature.v1+json","algorithm":"ed25519",
-///  "digest":"sha256:<root digest>","keyId":"<sha256 of the raw public key, hex>","signature":"<base64>"}
+///  "digest":"sha256:<root digest>","keyId":"<securesystemslib key id, hex>","signature":"<base64>"}
 /// ```
 /// Schema: `schemas/signature.schema.json`.
 ///
@@ -91,7 +91,8 @@ public struct ManifestSignature: Sendable, Equatable {
     /// - Throws: `failure` only when OpenSSL cannot run the verification.
     public func verdict(rootDigest: Digest, publicKey: Ed25519PublicKey) throws -> Verdict {
         let expectedKey = publicKey.keyId
-        if keyId != expectedKey { return .keyMismatch(signedBy: keyId, expected: expectedKey) }
+        // A signature written by an earlier release names the key by the SHA-256 of its raw bytes.
+        if keyId != expectedKey && keyId != publicKey.legacyKeyId { return .keyMismatch(signedBy: keyId, expected: expectedKey) }
         if digest != rootDigest { return .digestMismatch(signed: digest, manifest: rootDigest) }
         let ok = try publicKey.verify(Self.payload(for: rootDigest), signature: signature)
         return ok ? .valid : .badSignature
