@@ -29,7 +29,7 @@ extension FingerprintRequest.Format: ExpressibleByArgument {}
 struct IgnoreOptions: ParsableArguments {
     @Option(name: [.customShort("f"), .customLong("file")], help: "The Dockerfile; <Dockerfile>.dockerignore next to it replaces .dockerignore.", completion: .file()) var dockerfile: String?
     @Option(name: .customLong("ignore-file"), help: "Use this ignore file instead of the context's.", completion: .file()) var ignoreFile: String?
-    @Option(name: .customLong("ignore-semantics"), help: "buildkit (current Docker; the default) or classic (the legacy builder, buildah/podman 1.28).") var semantics: IgnoreSemantics = .buildkit
+    @Option(name: .customLong("ignore-semantics"), help: "buildkit (current Docker; the default), classic (Docker's legacy builder, DOCKER_BUILDKIT=0) or buildah (buildah and podman build).") var semantics: IgnoreSemantics = .buildkit
 }
 
 /// `--format text|json` for commands whose output is text or JSON (`--json` stays as a hidden alias).

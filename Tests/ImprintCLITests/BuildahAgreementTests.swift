@@ -48,12 +48,12 @@ import Testing
             let app = try buildWithBuildah(tmp: tmp, context: ctx, dockerfile: dockerfile)
 
             let built = try imprint("fingerprint", app, "--ignore-file", "/dev/null", "--digest-only", "-q")
-            let classic = try imprint("fingerprint", ctx, "--ignore-semantics", "classic", "--digest-only", "-q")
-            #expect(classic.status == 0, "\(classic.err)")
-            if built.out != classic.out {
+            let ours = try imprint("fingerprint", ctx, "--ignore-semantics", "buildah", "--digest-only", "-q")
+            #expect(ours.status == 0, "\(ours.err)")
+            if built.out != ours.out {
                 let theirs = try entryList(app, ignoreFile: "/dev/null").map(\.line)
-                let ours = try entryList(ctx, semantics: "classic").map(\.line)
-                Issue.record("classic digest differs from buildah's /app\nonly in buildah: \(theirs.filter { !ours.contains($0) })\nonly in imprint: \(ours.filter { !theirs.contains($0) })")
+                let ours = try entryList(ctx, semantics: "buildah").map(\.line)
+                Issue.record("--ignore-semantics buildah differs from buildah's /app\nonly in buildah: \(theirs.filter { !ours.contains($0) })\nonly in imprint: \(ours.filter { !theirs.contains($0) })")
             }
 
             let buildkit = try entryList(ctx, semantics: "buildkit")
@@ -88,6 +88,25 @@ import Testing
         }
     }
 
+    /// Which ignore file buildah reads without --ignorefile: `<Containerfile or Dockerfile>.dockerignore` beside the
+    /// file it builds, then `.containerignore`, then `.dockerignore`.
+    @Test func buildahsIgnoreFilePrecedence() throws {
+        try requireTool("buildah")
+        let steps: [(remove: String, excluded: String)] = [("", "c"), ("Containerfile.dockerignore", "a"), (".containerignore", "b")]
+        try withTempDir { tmp in
+            let ctx = tmp + "/ctx"
+            try sh("mkdir -p ctx && cd ctx && for f in a b c; do echo $f > $f; done && echo a > .containerignore && echo b > .dockerignore && echo c > Containerfile.dockerignore && printf 'FROM scratch\\nCOPY . /app\\n' > Containerfile", cwd: tmp)
+            for (i, step) in steps.enumerated() {
+                if !step.remove.isEmpty { try FileManager.default.removeItem(atPath: ctx + "/" + step.remove) }
+                try FileManager.default.createDirectory(atPath: tmp + "/b\(i)", withIntermediateDirectories: true)
+                let app = try buildWithBuildah(tmp: tmp + "/b\(i)", context: ctx, dockerfile: ctx + "/Containerfile")
+                let built = try imprint("fingerprint", app, "--ignore-file", "/dev/null", "--digest-only", "-q")
+                let ours = try imprint("fingerprint", ctx, "--ignore-semantics", "buildah", "--digest-only", "-q")
+                #expect(built.out == ours.out && !FileManager.default.fileExists(atPath: app + "/" + step.excluded), "step \(i): \(ours.err)")
+            }
+        }
+    }
+
     @Test func realProjectTree() throws {
         try requireTool("buildah")
         try withTempDir { tmp in
@@ -98,7 +117,7 @@ import Testing
             let dockerfile = tmp + "/Dockerfile"
             try writeFile(dockerfile, "FROM scratch\nCOPY . /app\n")
             let app = try buildWithBuildah(tmp: tmp, context: ctx, dockerfile: dockerfile)
-            for semantics in ["classic", "buildkit"] {
+            for semantics in ["buildah", "buildkit", "classic"] {
                 let built = try imprint("fingerprint", app, "--ignore-file", "/dev/null", "--digest-only", "-q")
                 let ours = try imprint("fingerprint", ctx, "--ignore-semantics", semantics, "--digest-only", "-q")
                 #expect(built.out == ours.out, "\(semantics)")

@@ -60,11 +60,33 @@ import Testing
         #expect(try ig.matches(Array(row.path.utf8), parent: nil).excluded == row.excluded)
     }
 
-    @Test func classicKeepsRegexMetacharacters() throws {
-        let ig = try DockerIgnore.parse(Array("a(b)c\nx+y\n".utf8), file: "f", semantics: .classic)
+    /// buildah 1.28's fileutils hands `( ) + | { }` to the regexp; the current docker CLI's patternmatcher (the
+    /// legacy builder's context) escapes them, as BuildKit does.
+    @Test func buildahKeepsRegexMetacharactersTheLegacyCLIDoesNot() throws {
+        let ig = try DockerIgnore.parse(Array("a(b)c\nx+y\n".utf8), file: "f", semantics: .buildah)
         #expect(try ig.matches(Array("abc".utf8), parent: nil).excluded)
         #expect(try !ig.matches(Array("a(b)c".utf8), parent: nil).excluded)
         #expect(try ig.matches(Array("xxy".utf8), parent: nil).excluded)
+        for semantics in [IgnoreSemantics.classic, .buildkit] {
+            let lit = try DockerIgnore.parse(Array("a(b)c\nx+y\n{a}\nx|y\n".utf8), file: "f", semantics: semantics)
+            for path in ["a(b)c", "x+y", "{a}", "x|y"] { #expect(try lit.matches(Array(path.utf8), parent: nil).excluded, "\(semantics): \(path)") }
+            for path in ["abc", "xxy", "a", "x"] { #expect(try !lit.matches(Array(path.utf8), parent: nil).excluded, "\(semantics): \(path)") }
+        }
+    }
+
+    /// The docker CLI re-includes `.dockerignore` and the Dockerfile that the patterns exclude (legacy builder only).
+    @Test func legacyCLIReincludesTheBuildFiles() throws {
+        let data = Array("*\n!app.py\n".utf8)
+        let classic = try DockerIgnore.parse(data, file: "f", semantics: .classic).reincludingBuildFiles(dockerfile: "Dockerfile")
+        #expect(classic.patterns.map(\.text) == ["*", "app.py", ".dockerignore", "Dockerfile"] && classic.patterns.suffix(2).allSatisfy { $0.exclusion && $0.line == 0 })
+        for name in [".dockerignore", "Dockerfile", "app.py"] { #expect(try !classic.matches(Array(name.utf8), parent: nil).excluded) }
+        #expect(try classic.matches(Array("other".utf8), parent: nil).excluded)
+        for semantics in [IgnoreSemantics.buildkit, .buildah] {
+            let other = try DockerIgnore.parse(data, file: "f", semantics: semantics).reincludingBuildFiles(dockerfile: "Dockerfile")
+            #expect(other.patterns.count == 2)
+        }
+        // Nothing to re-include when nothing excludes them.
+        #expect(try DockerIgnore.parse(Array("*.log\n".utf8), file: "f", semantics: .classic).reincludingBuildFiles(dockerfile: "Dockerfile").patterns.count == 1)
     }
 
     @Test func parsing() throws {

@@ -34,7 +34,7 @@ import Testing
                 if e.verdict == .sentEmpty, kind == "f" { #expect(sent[path] == empty, "\(path.lossyString): sent empty per why") }
             case .excluded, .excludedByParent:
                 #expect(!wasSent, "\(path.lossyString): why says \(e.verdict.rawValue), BuildKit sends it (\(e.summary))")
-            case .excludedWalked:
+            case .excludedWalked, .sentAsParent:
                 let below = sent.keys.contains { $0.count > path.count + 1 && $0.starts(with: path + [0x2F]) }
                 #expect(wasSent == below, "\(path.lossyString): excluded-walked, sent \(wasSent), something below sent \(below)")
             }
@@ -44,6 +44,43 @@ import Testing
         let listing = try ContextListing.list(context: root)
         #expect(Set(listing.entries.map(\.rawPath)) == Set(sent.keys), "ls differs from BuildKit")
         for entry in listing.entries where entry.sentEmpty { #expect(sent[entry.rawPath] == empty) }
+    }
+
+    /// `why` and `ls` are the fingerprint walk's own answers, field for field, with each builder's semantics: the
+    /// same paths sent, the same types, the same files sent empty; where the walk refuses the ignore file, so do they.
+    @Test(arguments: DockerIgnoreOracleTests.cases)
+    func whyAndLsAreTheWalksOwnAnswersInBothModes(_ c: DockerIgnoreOracleTests.Case) throws {
+        let root = NSTemporaryDirectory() + "imprint-explain-modes-\(getpid())-\(c.seed)"
+        try? FileManager.default.removeItem(atPath: root)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try DockerIgnoreOracleTests.materialize(c, at: root)
+        try Data(c.ignore).write(to: URL(fileURLWithPath: root + "/.dockerignore"))
+        var onDisk = c.entries.map { ($0.path, $0.kind == "d") }
+        onDisk.append((Array(".dockerignore".utf8), false))
+        for semantics in IgnoreSemantics.allCases {
+            let mode = "\(semantics.rawValue), seed \(c.seed)"
+            guard let ignore = try? DockerIgnore.parse(c.ignore, file: ".dockerignore", semantics: semantics).reincludingBuildFiles(dockerfile: "Dockerfile"),
+                  let (tree, notes) = try? ContextWalker(ignore: ignore).walk(root) else {
+                // The walk refuses this ignore file: ls and why must not answer either.
+                #expect(throws: (any Error).self, "\(mode): the walk refuses, ls answers") { try ContextListing.list(context: root, semantics: semantics) }
+                continue
+            }
+            var walked: [Bytes: EntryType] = [:]
+            tree.walk { p, node in walked[p] = node.type }
+            let sentEmpty = Set(notes.sentEmpty + (semantics == .buildkit ? notes.sockets : []))
+            let listing = try ContextListing.list(context: root, semantics: semantics)
+            var listed: [Bytes: EntryType] = [:]
+            for e in listing.entries { listed[e.rawPath] = e.type }
+            #expect(listed == walked, "\(mode): ls differs from the walk: \(Set(listed.keys).symmetricDifference(walked.keys).map(\.lossyString))")
+            #expect(Set(listing.entries.filter(\.sentEmpty).map(\.rawPath)) == sentEmpty, "\(mode): ls's empty files differ from the walk's")
+            for (path, isDir) in onDisk {
+                let e = try ContextExplainer.explain(path, isDirectory: isDir, ignore: ignore, context: root)
+                #expect(e.sent == (walked[path] != nil), "\(mode): \(path.lossyString): why says \(e.verdict.rawValue), the walk \(walked[path] == nil ? "does not send it" : "sends it")")
+                if let t = walked[path] { #expect(e.type == t, "\(mode): \(path.lossyString): why says \(e.type?.rawValue ?? "-"), the walk \(t.rawValue)") }
+                #expect((e.verdict == .sentEmpty) == sentEmpty.contains(path), "\(mode): \(path.lossyString): why says \(e.verdict.rawValue)")
+            }
+        }
     }
 
     @Test func lsCountsWhatEachRuleKeepsOut() throws {

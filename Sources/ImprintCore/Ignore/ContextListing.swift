@@ -11,7 +11,9 @@ public struct ContextListing: Sendable {
         /// The context-relative path as bytes (names need not be UTF-8), and as text.
         public var rawPath: Bytes
         public var path: String { rawPath.lossyString }
-        public var isDirectory: Bool
+        /// The type as the builder sends it (a socket: an empty file, for BuildKit).
+        public var type: EntryType
+        public var isDirectory: Bool { type == .directory }
         /// Regular-file bytes (0 for directories and other entries).
         public var size: UInt64
         public var sentEmpty: Bool
@@ -42,12 +44,13 @@ public struct ContextListing: Sendable {
         let (ignore, name) = try Fingerprinter.loadIgnore(context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics)
         var out = ContextListing()
         out.ignoreFile = name
+        let checkOnOpen = ignore.semantics.checksAgainOnOpen && ignore.hasExceptions
         var groups: [String: ExcludedGroup] = [:]
         var order: [String] = []
         func rule(_ i: Int?) -> ContextExplanation.Rule? {
             guard let i, i < ignore.patterns.count else { return nil }
             let p = ignore.patterns[i]
-            return .init(file: name ?? ".dockerignore", line: p.line, pattern: (p.exclusion ? "!" : "") + p.text, exception: p.exclusion)
+            return .init(p, file: name ?? ".dockerignore")
         }
         func exclude(_ rel: Bytes, decidedBy: Int?, files: Int, bytes: UInt64) {
             let r = rule(decidedBy)
@@ -67,12 +70,12 @@ public struct ContextListing: Sendable {
                 let isDir = (st.st_mode & S_IFMT) == S_IFDIR
                 let d = try ignore.decide(childRel, parent: parent)
                 if d.excluded {
-                    if isDir && ignore.mustDescend(intoExcluded: childRel) {
+                    if isDir && ignore.mustDescend(intoExcluded: childRel) && canOpenDirectory(childAbs) {
                         // Entered; sent only as the parent of what an exception re-includes.
                         let at = out.entries.count
                         let before = (groups, order)
                         if try walk(childAbs, childRel, parent: d.info) {
-                            out.entries.insert(Entry(rawPath: childRel, isDirectory: true, size: 0, sentEmpty: false), at: at)
+                            out.entries.insert(Entry(rawPath: childRel, type: .directory, size: 0, sentEmpty: false), at: at)
                             anySent = true
                         } else {
                             (groups, order) = before
@@ -85,14 +88,18 @@ public struct ContextListing: Sendable {
                     }
                     continue
                 }
+                let type = EntryType(mode: st.st_mode)
+                if type == .socket && !ignore.semantics.sendsSocketsEmpty { continue }  // only BuildKit sends sockets
                 anySent = true
                 if isDir {
-                    out.entries.append(Entry(rawPath: childRel, isDirectory: true, size: 0, sentEmpty: false))
+                    out.entries.append(Entry(rawPath: childRel, type: .directory, size: 0, sentEmpty: false))
                     try walk(childAbs, childRel, parent: d.info)
                 } else {
-                    let size = (st.st_mode & S_IFMT) == S_IFREG ? UInt64(max(0, st.st_size)) : 0
-                    out.entries.append(Entry(rawPath: childRel, isDirectory: false, size: size,
-                                             sentEmpty: try ignore.excludedOnOpen(childRel)))
+                    let size = type == .file ? UInt64(max(0, st.st_size)) : 0
+                    // BuildKit's sender opens what it lists: a file its second check excludes, and a socket, arrive empty.
+                    var empty = type == .socket
+                    if type == .file && checkOnOpen { empty = try ignore.excludedOnOpen(childRel) }
+                    out.entries.append(Entry(rawPath: childRel, type: type == .socket ? .file : type, size: size, sentEmpty: empty))
                 }
             }
             return anySent
@@ -100,6 +107,34 @@ public struct ContextListing: Sendable {
         try walk(Array(context.utf8), [], parent: nil)
         out.excluded = order.compactMap { groups[$0] }.sorted { $0.bytes > $1.bytes }
         return out
+    }
+
+    /// The first path below the excluded directory `abs` (context-relative `relative`, its match results `info`)
+    /// that the walk sends, in walk order; nil when nothing below is sent.
+    static func firstSent(below abs: Bytes, relative: Bytes, ignore: DockerIgnore, info: DockerIgnore.MatchInfo?) throws -> Bytes? {
+        guard canOpenDirectory(abs) else { return nil }
+        for (name, st) in try listDirectory(abs) {
+            let childRel = relative + [0x2F] + name
+            let d = try ignore.decide(childRel, parent: info)
+            let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+            if d.excluded {
+                if isDir && ignore.mustDescend(intoExcluded: childRel),
+                   let below = try firstSent(below: abs + [0x2F] + name, relative: childRel, ignore: ignore, info: d.info) {
+                    return below
+                }
+                continue
+            }
+            if EntryType(mode: st.st_mode) == .socket && !ignore.semantics.sendsSocketsEmpty { continue }
+            return childRel
+        }
+        return nil
+    }
+
+    /// Whether a directory can be listed (BuildKit passes over excluded directories it cannot read).
+    static func canOpenDirectory(_ path: Bytes) -> Bool {
+        guard let d = withCString(path, { opendir($0) }) else { return false }
+        closedir(d)
+        return true
     }
 
     /// Entries of a directory (a byte path: names need not be UTF-8), sorted by name, with their lstat.
@@ -158,7 +193,8 @@ extension ContextListing {
             } else {
                 name = e.path
             }
-            out += "\(size.padding(toLength: 10, withPad: " ", startingAt: 0))  \(name)\(e.isDirectory ? "/" : "")\(e.sentEmpty ? "  (sent empty)" : "")\n"
+            let suffix = e.type == .directory ? "/" : e.type == .symlink ? "@" : e.type == .fifo ? "|" : ""
+            out += "\(size.padding(toLength: 10, withPad: " ", startingAt: 0))  \(name)\(suffix)\(e.sentEmpty ? "  (sent empty)" : "")\n"
         }
         out += "sent: \(sentFiles) files, \(sentDirectories) directories, \(formatBytes(sentBytes))\(ignoreFile.map { " (ignore file \($0))" } ?? " (no ignore file)")\n"
         if showExcluded {
@@ -181,7 +217,7 @@ extension ContextListing {
         w.beginArray("entries")
         for e in entries {
             w.compact(nil) { o in
-                o.beginObject(); o.string("path", e.path); o.string("type", e.isDirectory ? "directory" : "file"); o.int("size", e.size)
+                o.beginObject(); o.string("path", e.path); o.string("type", e.type.rawValue); o.int("size", e.size)
                 if e.sentEmpty { o.bool("sentEmpty", true) }
                 o.endObject()
             }
@@ -202,5 +238,20 @@ extension ContextListing {
         w.endObject()
         w.end()
         return w.bytes
+    }
+}
+
+extension EntryType {
+    /// The type of an `lstat` mode.
+    public init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFDIR: self = .directory
+        case S_IFLNK: self = .symlink
+        case S_IFIFO: self = .fifo
+        case S_IFCHR: self = .charDevice
+        case S_IFBLK: self = .blockDevice
+        case S_IFSOCK: self = .socket
+        default: self = .file
+        }
     }
 }

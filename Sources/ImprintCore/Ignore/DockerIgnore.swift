@@ -1,11 +1,37 @@
 /// Which builder's `.dockerignore` behaviour to reproduce.
 public enum IgnoreSemantics: String, Sendable, CaseIterable {
-    /// Current BuildKit (moby/patternmatcher ≥ 0.5, tonistiigi/fsutil): regex metacharacters are literal and a
-    /// wildcard exception makes the walk enter excluded directories.
+    /// Current BuildKit (moby/patternmatcher ≥ 0.5, tonistiigi/fsutil): regex metacharacters are literal, a
+    /// wildcard exception makes the walk enter excluded directories, `<Dockerfile>.dockerignore` wins, a socket is
+    /// sent as an empty file and the sender checks each file again when it opens it.
     case buildkit
-    /// Docker's legacy builder, docker-py and buildah/podman 1.28: `( ) + | { }` keep their regex meaning and an
-    /// excluded directory is entered only when an exception's text starts with its path.
+    /// Docker's legacy builder as the current docker CLI sends its context (`DOCKER_BUILDKIT=0`): patterns compiled
+    /// by the same moby/patternmatcher (`( ) + | { }` literal), the walk of docker/docker's `TarWithOptions` (an
+    /// excluded directory is entered only when an exception's text starts with its path), the context's
+    /// `.dockerignore` only, `.dockerignore` and the Dockerfile re-included (`TrimBuildFilesFromExcludes`), sockets
+    /// left out.
     case classic
+    /// buildah and `podman build` (1.28): containers/storage's fileutils escapes only `.` and `$`, so `( ) + | { }`
+    /// keep their regex meaning; `.containerignore` before `.dockerignore`; the legacy walk; sockets left out.
+    case buildah
+
+    /// Whether `( ) + | { }` are literal characters (patternmatcher), not regexp syntax (the older fileutils).
+    var literalMetacharacters: Bool { self != .buildah }
+    /// BuildKit sends a socket as an empty regular file; the others leave it out.
+    public var sendsSocketsEmpty: Bool { self == .buildkit }
+    /// BuildKit's sender checks a listed file again when it opens it (`MatchesOrParentMatches`).
+    public var checksAgainOnOpen: Bool { self == .buildkit }
+    /// The docker CLI adds `!.dockerignore` and `!<Dockerfile>` when the ignore file excludes them.
+    public var reincludesBuildFiles: Bool { self == .classic }
+    /// The builder, for messages.
+    public var builderName: String {
+        switch self {
+        case .buildkit: return "BuildKit"
+        case .classic: return "the legacy builder"
+        case .buildah: return "buildah"
+        }
+    }
+    /// The builder whose answer `why` gives beside this one's.
+    public var comparedWith: IgnoreSemantics { self == .buildkit ? .classic : .buildkit }
 }
 
 /// A parsed `.dockerignore` file.
@@ -19,7 +45,7 @@ public struct DockerIgnore: Sendable {
         /// The cleaned pattern, without the leading `!` (bytes: a pattern need not be valid UTF-8).
         public let bytes: Bytes
         public let exclusion: Bool
-        /// 1-based line in the ignore file.
+        /// 1-based line in the ignore file; 0 for an exception the docker CLI adds (`TrimBuildFilesFromExcludes`).
         public let line: Int
         let matcher: PatternMatcher
 
@@ -180,6 +206,21 @@ public struct DockerIgnore: Sendable {
     static func ancestors(of path: Bytes) -> [Bytes] {
         var out: [Bytes] = []
         for (i, c) in path.enumerated() where c == GoText.slash { out.append(Array(path[..<i])) }
+        return out
+    }
+
+    /// The docker CLI's `TrimBuildFilesFromExcludes` (legacy builder): when the patterns exclude `.dockerignore`,
+    /// `!.dockerignore` is appended; then, when they exclude the Dockerfile (its path relative to the context),
+    /// `!<Dockerfile>`. The CLI ignores a pattern error here (the walk reports it).
+    public func reincludingBuildFiles(dockerfile: String) -> DockerIgnore {
+        guard semantics.reincludesBuildFiles, !patterns.isEmpty else { return self }
+        var out = self
+        for name in [".dockerignore", dockerfile] {
+            let path = GoText.clean(Array(name.utf8))
+            guard path != [0x2E], (try? out.excludedOnOpen(path)) == true else { continue }
+            out = DockerIgnore(patterns: out.patterns + [Pattern(bytes: path, exclusion: true, line: 0, matcher: PatternMatcher(path, semantics: semantics))],
+                               semantics: semantics)
+        }
         return out
     }
 

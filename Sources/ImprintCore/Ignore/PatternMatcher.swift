@@ -4,8 +4,8 @@
 /// `[^/]*`, `?` → `[^/]`, `**` → `(.*/)?` (`.*` at the end), the characters `.+()|{}$` escaped, and everything else
 /// — a backslash and the character after it, `[`, `]`, `^` — handed to Go's regexp as it is. Patterns without any
 /// of that take fast paths (exact text, a prefix before a final `**`, a suffix after a leading `**`), compared
-/// byte for byte. The legacy builder (docker/fileutils before patternmatcher, buildah 1.28) escaped only `.` and
-/// `$`, so `( ) + | { }` keep their regex meaning there.
+/// byte for byte. The current docker CLI (the legacy builder's context) uses the same patternmatcher; the older
+/// fileutils (Docker 20.10, buildah 1.28) escaped only `.` and `$`, so `( ) + | { }` keep their regex meaning there.
 ///
 /// The expression is executed by RE2, which matches in linear time; an invalid expression is an error only when a
 /// path is first matched against it, as in BuildKit.
@@ -20,7 +20,7 @@ final class PatternMatcher: Sendable {
     private let compiled: Result<GoRegexp, ImprintError>?
 
     init(_ pattern: Bytes, semantics: IgnoreSemantics) {
-        let translated = semantics == .buildkit ? PatternMatcher.buildkit(pattern) : PatternMatcher.classic(pattern)
+        let translated = semantics.literalMetacharacters ? PatternMatcher.buildkit(pattern) : PatternMatcher.fileutils(pattern)
         kind = translated.kind
         expression = translated.expression
         switch kind {
@@ -131,8 +131,9 @@ final class PatternMatcher: Sendable {
         return (detected, re)
     }
 
-    /// docker/fileutils (Docker 20.10) `compile`: always a regular expression, only `.` and `$` escaped.
-    static func classic(_ pattern: Bytes) -> (kind: Kind, expression: Bytes) {
+    /// The older fileutils `compile` (docker/fileutils of Docker 20.10, containers/storage's in buildah 1.28):
+    /// always a regular expression, only `.` and `$` escaped.
+    static func fileutils(_ pattern: Bytes) -> (kind: Kind, expression: Bytes) {
         let p = scannerRunes(pattern)
         var re: Bytes = [UInt8(ascii: "^")]
         var i = 0

@@ -33,15 +33,37 @@ public struct Fingerprinter {
             guard let existing = candidates.first(where: { fm.fileExists(atPath: $0) }) else {
                 throw ImprintError(.notFound, "the Dockerfile \(df) does not exist (looked in the working directory and in the context \(context))")
             }
-            if fm.fileExists(atPath: existing + ".dockerignore") { return existing + ".dockerignore" }
-        } else {
+            // `<Dockerfile>.dockerignore`: BuildKit's Dockerfile frontend and buildah read it; the legacy CLI does not.
+            if semantics != .classic && fm.fileExists(atPath: existing + ".dockerignore") { return existing + ".dockerignore" }
+        } else if semantics == .buildkit {
             // The default Dockerfile is `Dockerfile` in the context (BuildKit falls back to `dockerfile`); its
             // ignore file is always `Dockerfile.dockerignore`.
             let specific = (context as NSString).appendingPathComponent("Dockerfile.dockerignore")
             if fm.fileExists(atPath: specific) { return specific }
+        } else if semantics == .buildah {
+            // buildah's default is `Containerfile`, else `Dockerfile`: the ignore file beside the one it builds.
+            for name in ["Containerfile", "Dockerfile"] where fm.fileExists(atPath: (context as NSString).appendingPathComponent(name)) {
+                let specific = (context as NSString).appendingPathComponent(name + ".dockerignore")
+                if fm.fileExists(atPath: specific) { return specific }
+                break
+            }
         }
-        let root = (context as NSString).appendingPathComponent(".dockerignore")
-        return fm.fileExists(atPath: root) ? root : nil
+        // buildah reads `.containerignore` before `.dockerignore`.
+        for name in semantics == .buildah ? [".containerignore", ".dockerignore"] : [".dockerignore"] {
+            let root = (context as NSString).appendingPathComponent(name)
+            if fm.fileExists(atPath: root) { return root }
+        }
+        return nil
+    }
+
+    /// The Dockerfile's path relative to the context, as the docker CLI names it (`Dockerfile` by default; a
+    /// Dockerfile outside the context keeps its path, which no pattern of the context matches).
+    var relativeDockerfile: String {
+        guard let df = dockerfile else { return "Dockerfile" }
+        let ctx = URL(fileURLWithPath: context).standardizedFileURL.path
+        let abs = URL(fileURLWithPath: df.hasPrefix("/") || !FileManager.default.fileExists(atPath: (context as NSString).appendingPathComponent(df)) ? df
+                      : (context as NSString).appendingPathComponent(df)).standardizedFileURL.path
+        return abs.hasPrefix(ctx + "/") ? String(abs.dropFirst(ctx.count + 1)) : df
     }
 
     /// Build arguments for the Dockerfile's ARG substitution (`--build-arg`).
@@ -76,7 +98,8 @@ public struct Fingerprinter {
         fp.ignoreFile = ignoreFile
         fp.semantics = semantics
         guard let path = try fp.resolveIgnoreFile() else { return (DockerIgnore.none(semantics), nil) }
-        return (try DockerIgnore.parse(try readFile(path, what: "ignore file"), file: path, semantics: semantics), fp.displayPath(path))
+        let ignore = try DockerIgnore.parse(try readFile(path, what: "ignore file"), file: path, semantics: semantics)
+        return (ignore.reincludingBuildFiles(dockerfile: fp.relativeDockerfile), fp.displayPath(path))
     }
 
     public func run() throws -> Manifest {
@@ -86,7 +109,7 @@ public struct Fingerprinter {
         let ignorePath = try resolveIgnoreFile()
         if let ignorePath {
             let data = try readFile(ignorePath, what: "ignore file")
-            ignore = try DockerIgnore.parse(data, file: ignorePath, semantics: semantics)
+            ignore = try DockerIgnore.parse(data, file: ignorePath, semantics: semantics).reincludingBuildFiles(dockerfile: relativeDockerfile)
             meta.ignoreFile = displayPath(ignorePath)
             meta.ignoreFileDigest = SHA256.hash(data)
         } else if ignoreFile == nil {

@@ -54,9 +54,9 @@ public enum Hygiene {
             }
         }
         for s in sockets {
-            out.append(HygieneFinding(kind: .socket, path: s.lossyString, message: semantics == .buildkit
+            out.append(HygieneFinding(kind: .socket, path: s.lossyString, message: semantics.sendsSocketsEmpty
                 ? "socket: BuildKit sends it as an empty regular file"
-                : "socket skipped (the legacy builder does not send sockets)"))
+                : "socket skipped (\(semantics.builderName) does not send sockets)"))
         }
         for p in sentEmpty {
             out.append(HygieneFinding(kind: .sentEmpty, path: p.lossyString, message: "BuildKit lists this file but its sender's second check excludes it, so it arrives empty (the exceptions in the ignore file disagree with each other here)"))

@@ -259,7 +259,7 @@ public struct ContextWalker {
             var bytes: UInt64 = 0
             var asyncChildren = 0
             let needsRelative = !walker.excludedPaths.isEmpty || !ignore.patterns.isEmpty
-            let checkOnOpen = ignore.semantics == .buildkit && ignore.hasExceptions
+            let checkOnOpen = ignore.semantics.checksAgainOnOpen && ignore.hasExceptions
             for (name, dtype) in names {
                 // Paths longer than the kernel's PATH_MAX cannot be sent by a builder, and would make a manifest
                 // no reader accepts.
@@ -369,7 +369,7 @@ public struct ContextWalker {
                                             major: devMajor(UInt64(st.st_rdev)), minor: devMinor(UInt64(st.st_rdev)))
                 default:
                     cond.lock(); sockets.append(job.relative.appendingPath(name)); cond.unlock()
-                    guard ignore.semantics == .buildkit else { continue }
+                    guard ignore.semantics.sendsSocketsEmpty else { continue }
                     child = TreeNode(type: .file, mode: UInt32(st.st_mode))
                 }
                 fill(child, st)
