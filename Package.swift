@@ -3,10 +3,11 @@ import PackageDescription
 
 let package = Package(
     name: "imprint",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "imprint", targets: ["imprint"]),
         .library(name: "ImprintCore", targets: ["ImprintCore"]),
+        // The fuzz entry points, for the libFuzzer package in ci/fuzzing.
+        .library(name: "ImprintFuzz", targets: ["ImprintFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -18,12 +19,43 @@ let package = Package(
         // Go's regexp syntax in linear time, for .dockerignore patterns (BuildKit compiles them to Go regexps).
         .target(
             name: "CImprintRE2",
-            cxxSettings: [.unsafeFlags(["-std=c++17"])],
             linkerSettings: [.linkedLibrary("re2")]
+        ),
+        // The layers, bottom to top: each target depends only on the one below it (ARCHITECTURE.md).
+        .target(
+            name: "ImprintBase",
+            dependencies: ["COpenSSL"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "ImprintFormats",
+            dependencies: ["ImprintBase", "CZlib", "COpenSSL"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "ImprintModel",
+            dependencies: ["ImprintFormats", "CImprintRE2"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "ImprintSources",
+            dependencies: ["ImprintModel"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "ImprintCompare",
+            dependencies: ["ImprintSources", .product(name: "Yams", package: "Yams")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "ImprintCore",
-            dependencies: ["CZlib", "COpenSSL", "CImprintRE2", .product(name: "Yams", package: "Yams")],
+            dependencies: ["ImprintCompare"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Entry points for the fuzzers and the regression corpus (ci/fuzzing), over every layer.
+        .target(
+            name: "ImprintFuzz",
+            dependencies: ["ImprintCore"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
@@ -40,7 +72,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ImprintCoreTests",
-            dependencies: ["ImprintCore"],
+            dependencies: ["ImprintCore", "ImprintFuzz"],
             exclude: ["Fixtures"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
@@ -50,5 +82,6 @@ let package = Package(
             exclude: ["Support", "Fixtures"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

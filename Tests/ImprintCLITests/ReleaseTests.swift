@@ -38,7 +38,7 @@ struct Release {
         IMPRINT_SIGNING_KEY='\(dir)/release.key' bash ci/release '\(out)'
         """], cwd: TestEnv.packageRoot.path)
         guard r.status == 0 else { throw ReleaseFailed(log: r.err) }
-        let version = try String(contentsOfFile: TestEnv.packageRoot.path + "/Sources/ImprintCore/Support/Imprint.swift", encoding: .utf8)
+        let version = try String(contentsOfFile: TestEnv.packageRoot.path + "/Sources/ImprintBase/Support/Imprint.swift", encoding: .utf8)
             .components(separatedBy: "static let version = \"")[1].components(separatedBy: "\"")[0]
         let release = Release(dir: dir, out: out, key: dir + "/release.key", pub: dir + "/release.pub", version: version)
         let x = try run("tar", ["-xzf", release.tarball, "-C", dir + "/x"])

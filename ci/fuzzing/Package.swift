@@ -12,11 +12,11 @@ let package = Package(
     products: targets.map { .executable(name: camel($0), targets: [camel($0)]) },
     dependencies: [.package(name: "imprint", path: "../..")],
     targets: [
-        .target(name: "FuzzDriver", dependencies: [.product(name: "ImprintCore", package: "imprint")], path: "Targets/FuzzDriver"),
+        .target(name: "FuzzDriver", dependencies: [.product(name: "ImprintFuzz", package: "imprint")], path: "Targets/FuzzDriver"),
     ] + targets.map { t in
         .executableTarget(
             name: camel(t),
-            dependencies: ["FuzzDriver", .product(name: "ImprintCore", package: "imprint")],
+            dependencies: ["FuzzDriver", .product(name: "ImprintFuzz", package: "imprint")],
             path: "Targets/\(camel(t))",
             // SwiftPM names the entry point <Module>_main; libFuzzer brings a main of its own. Point main at ours.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--defsym", "-Xlinker", "main=\(camel(t))_main"])]

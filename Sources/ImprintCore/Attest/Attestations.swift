@@ -218,7 +218,7 @@ public enum Attestations {
 /// Writes a step's attestations after it ran (`imprint run --attest DIR`, `imprint pipeline --attest DIR`):
 /// `NAME.link.dsse.json`, the in-toto link predicate v0.3 in a DSSE envelope, and `NAME.KEYID8.link`, the classic
 /// in-toto link that `in-toto-verify` checks against a layout.
-public struct StepAttestor: Sendable {
+public struct StepAttestor: StepAttesting {
     public let directory: String
     public let key: Ed25519PrivateKey
 

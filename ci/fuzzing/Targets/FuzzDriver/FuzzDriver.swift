@@ -1,6 +1,6 @@
 // The libFuzzer driver shared by every target: LLVMFuzzerTestOneInput hands the input to one FuzzEntryPoints
 // target, and the executable's entry point runs libFuzzer's driver with it.
-import ImprintCore
+import ImprintFuzz
 #if canImport(Glibc)
 import Glibc
 #endif

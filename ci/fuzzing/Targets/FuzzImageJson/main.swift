@@ -1,5 +1,5 @@
-// libFuzzer target "image-json": feeds each input to `FuzzEntryPoints` (see Sources/ImprintCore/Support/FuzzEntryPoints.swift).
+// libFuzzer target "image-json": feeds each input to `FuzzEntryPoints` (see Sources/ImprintFuzz/FuzzEntryPoints.swift).
 import FuzzDriver
-import ImprintCore
+import ImprintFuzz
 
 runFuzzer(target: "image-json")

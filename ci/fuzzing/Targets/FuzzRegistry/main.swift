@@ -1,5 +1,5 @@
-// libFuzzer target "registry": feeds each input to `FuzzEntryPoints` (see Sources/ImprintCore/Support/FuzzEntryPoints.swift).
+// libFuzzer target "registry": feeds each input to `FuzzEntryPoints` (see Sources/ImprintFuzz/FuzzEntryPoints.swift).
 import FuzzDriver
-import ImprintCore
+import ImprintFuzz
 
 runFuzzer(target: "registry")

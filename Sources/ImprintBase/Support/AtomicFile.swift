@@ -1,0 +1,77 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes a file so that readers see either the old file or the complete new one, never a partial one:
+/// a temporary file in the same directory, `fsync`, then `rename`.
+public enum AtomicFile {
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws {
+        try write(to: path, mode: mode) { fd in try writeAll(fd, bytes, path: path) }
+    }
+
+    /// Calls `body` with a descriptor on a temporary file; renames it over `path` only if `body` succeeds.
+    public static func write(to path: String, mode: mode_t = 0o644, _ body: (Int32) throws -> Void) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let base = (path as NSString).lastPathComponent
+        var template = Array(((dir.isEmpty ? "." : dir) + "/.\(base).tmp-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        if fd < 0 { throw ImprintError.posix("create a temporary file for", path) }
+        let tmp = String(nulTerminated: template)
+        var ok = false
+        defer {
+            if !ok { unlink(tmp) }
+        }
+        do {
+            try body(fd)
+            if fchmod(fd, mode & ~currentUmask()) != 0 { throw ImprintError.posix("chmod", tmp) }
+            if fsync(fd) != 0 { throw ImprintError.posix("sync", path) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        close(fd)
+        if rename(tmp, path) != 0 { throw ImprintError.posix("write", path) }
+        ok = true
+    }
+
+    /// Appends `bytes` to `path` (created when missing), as a log or a CI step summary is written; an error names it.
+    public static func append(_ bytes: [UInt8], to path: String) throws {
+        var fd: Int32
+        repeat { fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
+        if fd < 0 { throw ImprintError.posix("append to", path) }
+        defer { close(fd) }
+        try writeAll(fd, bytes, path: path)
+    }
+
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+    }
+
+    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
+        var off = 0
+        while off < buffer.count {
+            let n = Glibc.write(fd, buffer.baseAddress! + off, buffer.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ImprintError.posix("write", path)
+            }
+            off += n
+        }
+    }
+
+    private static func currentUmask() -> mode_t {
+        let m = umask(0o022)
+        umask(m)
+        return m
+    }
+}
+
+/// `mkdir -p`, with a one-line error.
+package func makeDirectories(_ path: String) throws {
+    do {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+        throw ImprintError(.io, "cannot create directory \(path): \((error as NSError).localizedDescription)")
+    }
+}

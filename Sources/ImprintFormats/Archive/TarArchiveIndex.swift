@@ -1,0 +1,117 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The members of an uncompressed tar file, indexed once by reading headers only (seeking over data), so that
+/// members can later be read in place with `pread` instead of being extracted to disk.
+public final class TarArchiveIndex {
+    /// A regular-file member: where its data starts and how long it is.
+    public struct Member: Sendable {
+        public var path: String
+        public var offset: UInt64
+        public var size: UInt64
+    }
+
+    public let path: String
+    /// Members in archive order (regular files only; a later duplicate replaces an earlier one in `byPath`).
+    public private(set) var members: [Member] = []
+    private var byPath: [String: Int] = [:]
+    package let fd: Int32
+
+    /// Indexes `path`.
+    /// - Throws: `badInput` when it is not a tar archive (bad checksum) or truncated.
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw ImprintError.posix("open", path) }
+        self.fd = fd
+        do {
+            let source = FileDescriptorSource(sharedFD: fd, name: path, offset: 0, length: UInt64.max / 2)
+            let reader = TarReader(SeekingSource(source, path: path), name: path, bufferSize: 16 << 10)
+            while let e = try reader.next() {
+                guard e.kind == .file else { continue }
+                // A sparse member's bytes are not where its data starts; archives imprint reads never hold one.
+                if e.isSparse { throw ImprintError(.unsupported, "\(path): member \(e.path.lossyString) is a sparse file, which image archives do not hold") }
+                let name = TarArchiveIndex.normalise(e.path)
+                byPath[name] = members.count
+                members.append(Member(path: name, offset: e.dataOffset, size: e.size))
+            }
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// The member at `path` (leading `./` and `/` ignored), or nil.
+    public func member(_ path: String) -> Member? {
+        byPath[TarArchiveIndex.normalise(Array(path.utf8))].map { members[$0] }
+    }
+
+    /// A source reading the data of `member` in place.
+    public func source(_ member: Member) -> ByteSource {
+        FileDescriptorSource(sharedFD: fd, name: "\(path):\(member.path)", offset: member.offset, length: member.size)
+    }
+
+    /// Reads a small member whole.
+    public func read(_ member: Member, limit: Int = 64 << 20) throws -> [UInt8] {
+        guard member.size <= UInt64(limit) else {
+            throw ImprintError.badInput("\(path): member \(member.path) is larger than \(formatBytes(UInt64(limit)))")
+        }
+        return try source(member).readAll(limit: limit, what: "\(path):\(member.path)")
+    }
+
+    package static func normalise(_ p: Bytes) -> String {
+        var comps = p.pathComponents.filter { $0 != [0x2E] }
+        if comps.isEmpty { comps = [] }
+        return String(decoding: comps.joinedPath, as: UTF8.self)
+    }
+
+    /// True when the first block of `path` is a valid tar header (used to tell archives from other files).
+    public static func looksLikeTar(_ head: [UInt8]) -> Bool {
+        guard head.count >= 512 else { return false }
+        var sum = 0
+        for i in 0..<512 { sum += (148..<156).contains(i) ? 32 : Int(head[i]) }
+        let field = head[148..<156].filter { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }
+        guard let v = Int(String(decoding: field, as: UTF8.self), radix: 8) else { return false }
+        return v == sum
+    }
+}
+
+/// Wraps a positional file source so that `skip` seeks (a pread offset change) instead of reading,
+/// and the end of the file is a normal end of stream.
+package final class SeekingSource: ByteSource {
+    private let inner: FileDescriptorSource
+    private let path: String
+    private var position: UInt64 = 0
+    private let fileSize: UInt64
+
+    package init(_ inner: FileDescriptorSource, path: String) {
+        self.inner = inner
+        self.path = path
+        var st = stat()
+        fileSize = fstat(inner.fd, &st) == 0 ? UInt64(st.st_size) : 0
+    }
+
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let left = fileSize > position ? fileSize - position : 0
+        let want = Int(min(UInt64(buffer.count), left))
+        if want == 0 { return 0 }
+        while true {
+            let n = pread(inner.fd, buffer.baseAddress, want, off_t(position))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ImprintError.posix("read", path)
+            }
+            position += UInt64(n)
+            return n
+        }
+    }
+
+    package func skip(_ count: UInt64) throws {
+        if position + count > fileSize { throw ImprintError.badInput("\(path): unexpected end of archive") }
+        position += count
+    }
+}

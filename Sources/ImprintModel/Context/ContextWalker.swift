@@ -1,0 +1,426 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Walks a directory the way Docker's builder reads a build context and returns its tree.
+///
+/// - Symlinks are recorded with their target text and never followed.
+/// - Empty directories are recorded.
+/// - FIFOs and device nodes are recorded as entries (type, mode, device numbers) without content, as BuildKit
+///   and buildah send them. A socket is sent by BuildKit as an empty regular file (fsutil clears the socket bit and
+///   then fails to open it); the legacy builder skips it. Both are reported.
+/// - With exceptions in the ignore file, BuildKit's sender checks each listed file again when it opens it
+///   (`MatchesOrParentMatches`); a file that check excludes arrives empty, and is recorded empty and reported.
+/// - With an ignore file, excluded entries are left out; an excluded directory is entered only when an
+///   exception could re-include something below it, and it appears only if something below it is included.
+///
+/// The walk runs on all cores: workers take directories from a shared queue, hash small files on the spot
+/// through `openat` (no path lookups), and queue large files as jobs of their own so big files spread over
+/// the cores too.
+public struct ContextWalker {
+    public var ignore: DockerIgnore
+    /// Context-relative paths left out of the walk (the manifest imprint writes into the context itself).
+    /// A directory that ends up empty only because of them is left out as well.
+    public var excludedPaths: Set<Bytes>
+    /// Record uid, gid and mtime (for plain directory sources; never part of a digest).
+    public var recordOwnership: Bool
+    /// Record each file's modification time in nanoseconds (`TreeNode.mtimeNanos`).
+    public var recordFileTimes = false
+    public var workers: Int
+    public var progress: ((Int, UInt64) -> Void)?
+    /// Digests of files seen before (same device, inode, size, mtime and ctime): those are not read again.
+    public var digestCache: DigestCache?
+
+    /// What the walk skipped or noticed, for hygiene reporting.
+    public struct Notes {
+        public var sockets: [Bytes] = []
+        /// Files BuildKit lists but then refuses to open through its filter, so it sends them empty.
+        public var sentEmpty: [Bytes] = []
+    }
+
+    public init(ignore: DockerIgnore = .empty, excludedPaths: Set<Bytes> = [], recordOwnership: Bool = false,
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.ignore = ignore
+        self.excludedPaths = excludedPaths
+        self.recordOwnership = recordOwnership
+        self.workers = workers
+    }
+
+    /// Walks `root` and hashes every included regular file.
+    /// - Throws: `ImprintError` naming the path when the root is missing or not a directory, or when a
+    ///   directory or file cannot be read.
+    public func walk(_ root: String) throws -> (tree: Tree, notes: Notes) {
+        var st = stat()
+        if stat(root, &st) != 0 { throw ImprintError.posix("read context", root) }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw ImprintError(.badInput, "cannot read context \(root): not a directory")
+        }
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw ImprintError.posix("open directory", root) }
+        let tree = Tree(root: .directory(mode: UInt32(st.st_mode) & 0o7777))
+        if recordOwnership { tree.root.uid = st.st_uid; tree.root.gid = st.st_gid; tree.root.mtime = Int64(st.st_mtim.tv_sec) }
+        let base = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+        let state = WalkState(self)
+        state.rootLength = base.utf8.count
+        // Without exclusions nothing is pruned after the walk, so the workers can finish each directory's digest
+        // as soon as everything below it is hashed (bottom-up, on all cores). Otherwise pruning may still drop
+        // directories, and digests are computed once the tree is final.
+        let digestsInWalk = excludedPaths.isEmpty && !ignore.hasExceptions
+        let rootTask = digestsInWalk ? DirTask(node: tree.root, parent: nil) : nil
+        state.queue.append(.directory(DirJob(fd: fd, relative: [], absolute: Array(base.utf8), node: tree.root, parentInfo: nil, task: rootTask)))
+        state.run(workers: max(1, workers))
+        if let e = state.error { throw e }
+        if !digestsInWalk {
+            ContextWalker.prune(tree.root, relative: [], provisional: state.provisional, excludedPaths: excludedPaths)
+            tree.computeDigests()
+        }
+        return (tree, Notes(sockets: state.sockets.sorted { $0.lexicographicallyPrecedes($1) },
+                            sentEmpty: state.sentEmpty.sorted { $0.lexicographicallyPrecedes($1) }))
+    }
+
+    /// Drops directories that exist only as a way down (excluded but entered) when nothing below was included,
+    /// and directories left empty only by `excludedPaths`. Returns whether `dir` keeps any child.
+    @discardableResult
+    private static func prune(_ dir: TreeNode, relative: Bytes, provisional: Set<ObjectIdentifier>,
+                              excludedPaths: Set<Bytes>) -> Bool {
+        let children = dir.sortedChildren
+        var dropped = Set<ObjectIdentifier>()
+        for (name, child) in children where child.type == .directory {
+            let rel = relative.appendingPath(name)
+            let keeps = prune(child, relative: rel, provisional: provisional, excludedPaths: excludedPaths)
+            if !keeps {
+                if provisional.contains(ObjectIdentifier(child))
+                    || (!excludedPaths.isEmpty && excludedPaths.contains(where: { $0.isPath(under: rel) && $0 != rel })) {
+                    dropped.insert(ObjectIdentifier(child))
+                }
+            }
+        }
+        if !dropped.isEmpty { dir.setSortedChildren(children.filter { !dropped.contains(ObjectIdentifier($0.node)) }) }
+        return dir.childCount > 0
+    }
+
+    /// A directory whose digest the workers compute once all its children are final.
+    // why @unchecked Sendable: `pending` is atomic; the node is finished by the one worker that drops it to zero.
+    package final class DirTask: @unchecked Sendable {
+        // why @unchecked: `node` (and the children it lists) is written by the worker that lists the directory
+        // and by those hashing its large files and subdirectories, each before a releasing decrement of `pending`;
+        // only the worker whose decrement reaches zero reads them, after that (acquiring) decrement.
+        package let node: TreeNode
+        package let parent: DirTask?
+        /// Children not final yet, plus one for the listing of the directory itself.
+        package let pending = Atomic<Int>(1)
+
+        package init(node: TreeNode, parent: DirTask?) { self.node = node; self.parent = parent }
+    }
+
+    package struct DirJob {
+        package var fd: Int32
+        package var relative: Bytes
+        package var absolute: Bytes
+        package var node: TreeNode
+        package var parentInfo: DockerIgnore.MatchInfo?
+        package var task: DirTask?
+    }
+
+    package enum Job {
+        case directory(DirJob)
+        case largeFile(path: Bytes, node: TreeNode, task: DirTask?)
+    }
+
+    /// Shared state of one walk. Every node is mutated by exactly one worker: the one processing its parent.
+    package final class WalkState: @unchecked Sendable {  // why: all shared fields are guarded by `cond`
+        package let walker: ContextWalker
+        package let cond = NSCondition()
+        package var queue: [Job] = []
+        package var busy = 0
+        package var error: ImprintError?
+        package var sockets: [Bytes] = []
+        package var sentEmpty: [Bytes] = []
+        package var provisional = Set<ObjectIdentifier>()
+        package var filesDone = 0
+        package var bytesDone: UInt64 = 0
+        /// The byte length of the walked root's path, set before the workers start.
+        package var rootLength = 0
+
+        package init(_ walker: ContextWalker) { self.walker = walker }
+
+        package func run(workers: Int) {
+            concurrentWorkers(workers) { _ in
+                let hasher = SHA256()
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileHasher.bufferSize, alignment: 64)
+                defer { buffer.deallocate() }
+                var scratch = Scratch()
+                while let job = take() {
+                    do {
+                        switch job {
+                        case .directory(let d): try process(d, hasher: hasher, buffer: buffer, scratch: &scratch)
+                        case .largeFile(let path, let node, let task):
+                            try FileHasher.hashFile(FileHasher.Job(path: path, node: node), hasher: hasher, buffer: buffer, cache: walker.digestCache)
+                            report(files: 1, bytes: node.size)
+                            if let task { complete(task, hasher: hasher, record: &scratch.record) }
+                        }
+                    } catch let e as ImprintError {
+                        fail(e)
+                    } catch {
+                        fail(ImprintError(.io, "\(error)"))
+                    }
+                    finish()
+                }
+            }
+            // Close directories left in the queue after a failure.
+            for case .directory(let d) in queue { close(d.fd) }
+        }
+
+        private func take() -> Job? {
+            cond.lock(); defer { cond.unlock() }
+            while true {
+                if error != nil { return nil }
+                if let j = queue.popLast() { busy += 1; return j }
+                if busy == 0 { cond.broadcast(); return nil }
+                cond.wait()
+            }
+        }
+
+        private func finish() {
+            cond.lock(); busy -= 1; cond.broadcast(); cond.unlock()
+        }
+
+        private func push(_ jobs: [Job]) {
+            guard !jobs.isEmpty else { return }
+            cond.lock(); queue.append(contentsOf: jobs); cond.broadcast(); cond.unlock()
+        }
+
+        private func fail(_ e: ImprintError) {
+            cond.lock(); if error == nil { error = e }; cond.broadcast(); cond.unlock()
+        }
+
+        private func report(files: Int, bytes: UInt64) {
+            guard let progress = walker.progress else { return }
+            cond.lock(); filesDone += files; bytesDone += bytes; let (f, b) = (filesDone, bytesDone); cond.unlock()
+            progress(f, b)
+        }
+
+        /// Per-worker buffers reused for every directory.
+        package struct Scratch {
+            package var record: [UInt8] = []
+            /// The entry name as a C string (NAME_MAX is 255).
+            package var cname = [CChar](repeating: 0, count: 512)
+        }
+
+        /// One child of `task` is final: finishes the digests of the directories this completes, bottom-up.
+        private func complete(_ task: DirTask, hasher: SHA256, record: inout [UInt8]) {
+            var t: DirTask? = task
+            while let cur = t {
+                if cur.pending.subtract(1, ordering: .acquiringAndReleasing).newValue != 0 { return }
+                Tree.digestDirectory(cur.node, hasher: hasher, record: &record)
+                t = cur.parent
+            }
+        }
+
+        private func process(_ job: DirJob, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer,
+                             scratch: inout Scratch) throws {
+            guard let dir = fdopendir(job.fd) else {
+                let e = errno
+                close(job.fd)
+                throw ImprintError.posix("read directory", job.absolute.lossyString, errno: e)
+            }
+            defer { closedir(dir) }
+            let dfd = dirfd(dir)
+            var names: [(name: Bytes, type: UInt8)] = []
+            while true {
+                errno = 0
+                guard let ent = readdir(dir) else {
+                    if errno != 0 { throw ImprintError.posix("read directory", job.absolute.lossyString) }
+                    break
+                }
+                let name: Bytes? = withUnsafeBytes(of: &ent.pointee.d_name) { raw in
+                    let len = strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+                    if raw[0] == 0x2E && (len == 1 || (len == 2 && raw[1] == 0x2E)) { return nil }  // . and ..
+                    return Array(raw[0..<len])
+                }
+                if let name { names.append((name, ent.pointee.d_type)) }
+            }
+            // Sorted once here, so the tree never needs a dictionary or a sort of its own.
+            names.sort { a, b in
+                a.name.withUnsafeBufferPointer { pa in
+                    b.name.withUnsafeBufferPointer { pb in
+                        let c = memcmp(pa.baseAddress!, pb.baseAddress!, min(pa.count, pb.count))
+                        return c != 0 ? c < 0 : pa.count < pb.count
+                    }
+                }
+            }
+            let ignore = walker.ignore
+            var newJobs: [Job] = []
+            var entries: [(name: Bytes, node: TreeNode)] = []
+            entries.reserveCapacity(names.count)
+            var files = 0
+            var bytes: UInt64 = 0
+            var asyncChildren = 0
+            let needsRelative = !walker.excludedPaths.isEmpty || !ignore.patterns.isEmpty
+            let checkOnOpen = ignore.semantics.checksAgainOnOpen && ignore.hasExceptions
+            for (name, dtype) in names {
+                // Paths longer than the kernel's PATH_MAX cannot be sent by a builder, and would make a manifest
+                // no reader accepts.
+                if job.absolute.count + 1 + name.count - rootLength > 4095 {
+                    throw ImprintError.badInput("cannot read context: \(Array(job.absolute.appendingPath(name).prefix(120)).lossyString)…: a path longer than the kernel's PATH_MAX (4096)")
+                }
+                // The context-relative path is built only when something looks at it (most walks have no patterns).
+                let rel = needsRelative ? job.relative.appendingPath(name) : []
+                if needsRelative && walker.excludedPaths.contains(rel) { continue }
+                name.withUnsafeBufferPointer { src in
+                    scratch.cname.withUnsafeMutableBufferPointer { dst in
+                        // why: names come from readdir, so they are at most NAME_MAX (255) bytes and fit with the NUL.
+                        UnsafeMutableRawPointer(dst.baseAddress!).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                        dst[src.count] = 0
+                    }
+                }
+                let (isExcluded, info) = needsRelative ? try ignore.matches(rel, parent: job.parentInfo) : (false, [])
+                // The sender's second look (only exceptions can make it disagree with the walk's decision).
+                if !isExcluded && checkOnOpen && dtype != UInt8(DT_DIR) && dtype != UInt8(DT_LNK),
+                   try ignore.excludedOnOpen(rel), let child = try emptyFile(dfd, scratch.cname, job.absolute.appendingPath(name)) {
+                    cond.lock(); sentEmpty.append(rel); cond.unlock()
+                    entries.append((name, child))
+                    continue
+                }
+                var st = stat()
+                // With a digest cache, a regular file is stat'ed first: when its identity is known, it is not opened.
+                if dtype == UInt8(DT_REG) && !isExcluded, let cache = walker.digestCache,
+                   fstatat(dfd, scratch.cname, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+                   let known = cache.digest(st) {
+                    let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size), digest: known)
+                    fill(child, st)
+                    entries.append((name, child))
+                    continue
+                }
+                // A regular file by readdir's account is opened first and its fd stat'ed: one path lookup instead of
+                // two. Anything unexpected (an error, not a regular file after all) takes the general way below.
+                if dtype == UInt8(DT_REG) && !isExcluded {
+                    let fd = openat(dfd, scratch.cname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+                    if fd >= 0 {
+                        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
+                            let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
+                            if let cache = walker.digestCache, let known = cache.digest(st) {
+                                close(fd)
+                                child.digest = known
+                            } else if child.size > UInt64(FileHasher.bufferSize) {
+                                close(fd)
+                                asyncChildren += 1
+                                newJobs.append(.largeFile(path: job.absolute.appendingPath(name), node: child, task: job.task))
+                            } else {
+                                defer { close(fd) }
+                                try FileHasher.hashSmallFile(fd: fd, display: job.absolute.appendingPath(name),
+                                                             node: child, hasher: hasher, buffer: buffer)
+                                walker.digestCache?.store(st, child.digest)
+                                files += 1
+                                bytes += child.size
+                            }
+                            fill(child, st)
+                            entries.append((name, child))
+                            continue
+                        }
+                        close(fd)
+                    }
+                }
+                if fstatat(dfd, scratch.cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+                    if errno == ENOENT { continue }  // vanished between readdir and stat
+                    throw ImprintError.posix("stat", job.absolute.appendingPath(name).lossyString)
+                }
+                let fmt = st.st_mode & S_IFMT
+                if isExcluded {
+                    guard fmt == S_IFDIR, ignore.mustDescend(intoExcluded: rel) else { continue }
+                    let cfd = openat(dfd, scratch.cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    if cfd < 0 { continue }  // BuildKit ignores permission errors below excluded directories
+                    let child = TreeNode.directory(mode: UInt32(st.st_mode))
+                    fill(child, st)
+                    entries.append((name, child))
+                    cond.lock(); provisional.insert(ObjectIdentifier(child)); cond.unlock()
+                    // (Never with `task`: provisional directories exist only with exceptions, which disable them.)
+                    newJobs.append(.directory(DirJob(fd: cfd, relative: rel, absolute: job.absolute.appendingPath(name), node: child, parentInfo: info, task: nil)))
+                    continue
+                }
+                let child: TreeNode
+                switch fmt {
+                case S_IFDIR:
+                    child = TreeNode.directory(mode: UInt32(st.st_mode))
+                    let cfd = openat(dfd, scratch.cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    if cfd < 0 { throw ImprintError.posix("open directory", job.absolute.appendingPath(name).lossyString) }
+                    let task = job.task.map { DirTask(node: child, parent: $0) }
+                    asyncChildren += 1
+                    newJobs.append(.directory(DirJob(fd: cfd, relative: needsRelative ? rel : job.relative.appendingPath(name), absolute: job.absolute.appendingPath(name), node: child, parentInfo: info, task: task)))
+                case S_IFREG:
+                    child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
+                    if child.size > UInt64(FileHasher.bufferSize) {
+                        asyncChildren += 1
+                        newJobs.append(.largeFile(path: job.absolute.appendingPath(name), node: child, task: job.task))
+                    } else {
+                        try FileHasher.hashSmallFile(dirfd: dfd, name: scratch.cname, display: job.absolute.appendingPath(name),
+                                                     node: child, hasher: hasher, buffer: buffer)
+                        files += 1
+                        bytes += child.size
+                    }
+                case S_IFLNK:
+                    child = TreeNode.symlink(try readLink(dfd, scratch.cname, job.absolute.appendingPath(name)))
+                case S_IFIFO:
+                    child = TreeNode(type: .fifo, mode: UInt32(st.st_mode))
+                case S_IFCHR, S_IFBLK:
+                    child = TreeNode.device(fmt == S_IFCHR ? .charDevice : .blockDevice, mode: UInt32(st.st_mode),
+                                            major: devMajor(UInt64(st.st_rdev)), minor: devMinor(UInt64(st.st_rdev)))
+                default:
+                    cond.lock(); sockets.append(job.relative.appendingPath(name)); cond.unlock()
+                    guard ignore.semantics.sendsSocketsEmpty else { continue }
+                    child = TreeNode(type: .file, mode: UInt32(st.st_mode))
+                }
+                fill(child, st)
+                entries.append((name, child))
+            }
+            // `names` was sorted and entries keep its order.
+            job.node.setSortedChildren(entries)
+            if let task = job.task {
+                // Counted before the jobs are queued, so no child can bring the count to zero early.
+                if asyncChildren > 0 { task.pending.add(asyncChildren, ordering: .relaxed) }
+                push(newJobs)
+                complete(task, hasher: hasher, record: &scratch.record)
+            } else {
+                push(newJobs)
+            }
+            if files > 0 { report(files: files, bytes: bytes) }
+        }
+
+        /// An entry BuildKit sends as an empty regular file: a regular file it refuses to open, or a socket.
+        /// Nil for a directory or a symlink (the sender never opens those) or an entry that vanished.
+        private func emptyFile(_ dfd: Int32, _ cname: [CChar], _ abs: Bytes) throws -> TreeNode? {
+            var st = stat()
+            if fstatat(dfd, cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+                if errno == ENOENT { return nil }
+                throw ImprintError.posix("stat", abs.lossyString)
+            }
+            let fmt = st.st_mode & S_IFMT
+            guard fmt == S_IFREG || fmt == S_IFSOCK else { return nil }
+            let node = TreeNode(type: .file, mode: UInt32(st.st_mode))
+            fill(node, st)
+            return node
+        }
+
+        private func fill(_ node: TreeNode, _ st: stat) {
+            if walker.recordFileTimes { node.mtimeNanos = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) }
+            guard walker.recordOwnership else { return }
+            node.uid = st.st_uid
+            node.gid = st.st_gid
+            node.mtime = Int64(st.st_mtim.tv_sec)
+            let m = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            let c = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+            node.changedNanos = max(m, c)
+        }
+
+        private func readLink(_ dfd: Int32, _ cname: [CChar], _ abs: Bytes) throws -> Bytes {
+            var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = buf.withUnsafeMutableBufferPointer {
+                readlinkat(dfd, cname, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)
+            }
+            if n < 0 { throw ImprintError.posix("read symlink", abs.lossyString) }
+            return Array(buf[0..<n])
+        }
+    }
+}

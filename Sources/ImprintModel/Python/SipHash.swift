@@ -1,0 +1,158 @@
+/// SipHash with a 128-bit key and a 64-bit result (Aumasson & Bernstein), in the two variants CPython uses
+/// for PEP 552 source hashes: SipHash-1-3 (Python 3.11 and later) and SipHash-2-4 (Python 3.7–3.10).
+///
+/// Streaming: feed the input in chunks of any size with `update`, then call `finalize()` once.
+public struct SipHash: Sendable {
+    /// The number of compression rounds per message word and of finalisation rounds.
+    public enum Variant: String, Sendable, CaseIterable {
+        case sipHash13 = "SipHash-1-3"
+        case sipHash24 = "SipHash-2-4"
+
+        package var compressionRounds: Int { self == .sipHash13 ? 1 : 2 }
+        package var finalizationRounds: Int { self == .sipHash13 ? 3 : 4 }
+    }
+
+    public let variant: Variant
+    private var v0: UInt64, v1: UInt64, v2: UInt64, v3: UInt64
+    /// Bytes not yet forming a whole 8-byte word, little-endian in the low bits.
+    private var tail: UInt64 = 0
+    private var tailCount = 0
+    private var length: UInt64 = 0
+
+    public init(k0: UInt64, k1: UInt64, variant: Variant) {
+        self.variant = variant
+        v0 = k0 ^ 0x736f_6d65_7073_6575
+        v1 = k1 ^ 0x646f_7261_6e64_6f6d
+        v2 = k0 ^ 0x6c79_6765_6e65_7261
+        v3 = k1 ^ 0x7465_6462_7974_6573
+    }
+
+    /// One-shot hash of `data`.
+    public static func hash<C: Collection>(_ data: C, k0: UInt64, k1: UInt64, variant: Variant) -> UInt64
+    where C.Element == UInt8 {
+        var h = SipHash(k0: k0, k1: k1, variant: variant)
+        h.update(data)
+        return h.finalize()
+    }
+
+    /// Adds `data` to the message.
+    public mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 {
+        let done: Void? = data.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
+        if done == nil { Array(data).withUnsafeBytes { update($0) } }
+    }
+
+    /// Adds the bytes of `buffer` to the message.
+    public mutating func update(_ buffer: UnsafeRawBufferPointer) {
+        length &+= UInt64(buffer.count)
+        var i = 0
+        let n = buffer.count
+        // Complete a partial word left over from the previous chunk.
+        while tailCount > 0 && tailCount < 8 && i < n {
+            tail |= UInt64(buffer[i]) << (8 * UInt64(tailCount))
+            tailCount += 1
+            i += 1
+        }
+        if tailCount == 8 {
+            compress(tail)
+            tail = 0
+            tailCount = 0
+        }
+        while n - i >= 8 {
+            compress(UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+            i += 8
+        }
+        while i < n {
+            tail |= UInt64(buffer[i]) << (8 * UInt64(tailCount))
+            tailCount += 1
+            i += 1
+        }
+    }
+
+    /// The 64-bit hash of everything added so far. Call once; the hasher is spent afterwards.
+    public mutating func finalize() -> UInt64 {
+        let b = (length & 0xff) << 56 | tail
+        compress(b)
+        v2 ^= 0xff
+        for _ in 0..<variant.finalizationRounds { round() }
+        return v0 ^ v1 ^ v2 ^ v3
+    }
+
+    private mutating func compress(_ m: UInt64) {
+        v3 ^= m
+        for _ in 0..<variant.compressionRounds { round() }
+        v0 ^= m
+    }
+
+    @inline(__always)
+    private mutating func round() {
+        v0 &+= v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32)
+        v2 &+= v3; v3 = rotl(v3, 16); v3 ^= v2
+        v0 &+= v3; v3 = rotl(v3, 21); v3 ^= v0
+        v2 &+= v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32)
+    }
+
+    @inline(__always)
+    private func rotl(_ x: UInt64, _ b: UInt64) -> UInt64 { (x << b) | (x >> (64 - b)) }
+}
+
+/// `importlib.util.source_hash(data)` for the interpreter whose pyc magic is `magic`: SipHash of the raw source
+/// bytes keyed with k0 = the 4 magic bytes as a little-endian integer and k1 = 0 (PEP 552).
+///
+/// The 8 bytes CPython stores in a hash-based pyc header are the result in little-endian order; see
+/// `PycSourceHash.bytes(_:)`.
+public struct PycSourceHash: Sendable {
+    private var hasher: SipHash
+
+    /// - Parameter magic: the pyc magic as the 4 header bytes read little-endian (`PycHeader.magicWord`).
+    public init(magic: UInt32) {
+        hasher = SipHash(k0: UInt64(magic), k1: 0, variant: PycMagic.sipHashVariant(forMagicWord: magic))
+    }
+
+    public mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 { hasher.update(data) }
+    public mutating func update(_ buffer: UnsafeRawBufferPointer) { hasher.update(buffer) }
+    public mutating func finalize() -> UInt64 { hasher.finalize() }
+
+    /// The source hash of `data` for `magic`, one shot.
+    public static func hash<C: Collection>(_ data: C, magic: UInt32) -> UInt64 where C.Element == UInt8 {
+        var h = PycSourceHash(magic: magic)
+        h.update(data)
+        return h.finalize()
+    }
+
+    /// The hash as the 8 bytes stored in a pyc header (little-endian), as `source_hash()` returns them.
+    public static func bytes(_ hash: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: hash >> (8 * $0)) } }
+
+    /// The hash as lowercase hex of its 8 header bytes, as Python's `source_hash(data).hex()` prints it.
+    public static func hex(_ hash: UInt64) -> String { Hex.encode(bytes(hash)) }
+}
+
+/// Computes the PEP 552 source hash of one `.py` file for several interpreters at once, in one streaming pass.
+///
+/// Sources that cannot read a file twice (a tar stream) feed each `.py` through this while it passes by and
+/// hand the result to `BytecodeChecker` as `sourceHashes`. The hash key depends on the magic of the pyc that
+/// will be compared, which the stream may not have seen yet; the default set covers the final release of every
+/// Python from 3.7 on.
+public struct PycSourceHasher: Sendable {
+    private var hashers: [(UInt32, PycSourceHash)]
+
+    /// - Parameter magicWords: the magics (4 header bytes read little-endian) to hash for.
+    public init(magicWords: [UInt32] = PycMagic.finalReleases.map { PycMagic.word(forNumber: $0.number) }) {
+        hashers = Array(Set(magicWords)).sorted().map { ($0, PycSourceHash(magic: $0)) }
+    }
+
+    public mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 {
+        let done: Void? = data.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
+        if done == nil { Array(data).withUnsafeBytes { update($0) } }
+    }
+
+    public mutating func update(_ buffer: UnsafeRawBufferPointer) {
+        for i in hashers.indices { hashers[i].1.update(buffer) }
+    }
+
+    /// Source hash per magic word.
+    public mutating func finalize() -> [UInt32: UInt64] {
+        var out: [UInt32: UInt64] = [:]
+        for i in hashers.indices { out[hashers[i].0] = hashers[i].1.finalize() }
+        return out
+    }
+}

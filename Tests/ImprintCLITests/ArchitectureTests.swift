@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// ARCHITECTURE.md is the map: every library target and folder it names exists, and every one that exists is
+/// named; `ci/layers.py` finds no cycle between folders and no edge to a higher layer.
+@Suite struct ArchitectureTests {
+    static let targets = ["ImprintBase", "ImprintFormats", "ImprintModel", "ImprintSources", "ImprintCompare", "ImprintCore"]
+
+    @Test func theMapNamesExactlyTheTargetsAndFolders() throws {
+        let root = TestEnv.packageRoot.path
+        let text = try String(contentsOfFile: root + "/ARCHITECTURE.md", encoding: .utf8)
+        var named: [String: Set<String>] = [:]
+        var current: String?
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("### ") { current = String(line.dropFirst(4)); named[current!] = []; continue }
+            if line.hasPrefix("## ") { current = nil; continue }
+            if let t = current, line.hasPrefix("- **"), let end = line.dropFirst(4).firstIndex(of: "*") {
+                named[t]!.insert(String(line.dropFirst(4)[..<end]))
+            }
+        }
+        #expect(Set(named.keys) == Set(Self.targets), "ARCHITECTURE.md sections: \(named.keys.sorted())")
+        let fm = FileManager.default
+        for t in Self.targets {
+            var isDir: ObjCBool = false
+            let folders = try fm.contentsOfDirectory(atPath: root + "/Sources/" + t)
+                .filter { fm.fileExists(atPath: root + "/Sources/\(t)/\($0)", isDirectory: &isDir) && isDir.boolValue }
+            #expect(Set(folders) == named[t] ?? [], "\(t): on disk \(folders.sorted()), in ARCHITECTURE.md \((named[t] ?? []).sorted())")
+        }
+        // Package.swift declares the same library targets, bottom to top, each depending on the one below.
+        let manifest = try String(contentsOfFile: root + "/Package.swift", encoding: .utf8)
+        var last = manifest.startIndex
+        for (i, t) in Self.targets.enumerated() {
+            guard let r = manifest.range(of: "name: \"\(t)\"", range: last..<manifest.endIndex) else {
+                Issue.record("Package.swift does not declare \(t) after \(i == 0 ? "the start" : Self.targets[i - 1])"); return
+            }
+            if i > 0 {
+                let deps = manifest[r.upperBound...].prefix { $0 != ")" }
+                #expect(deps.contains("\"\(Self.targets[i - 1])\""), "\(t) does not depend on \(Self.targets[i - 1])")
+                for higher in Self.targets[i...] { #expect(!deps.contains("\"\(higher)\""), "\(t) depends on \(higher)") }
+            }
+            last = r.upperBound
+        }
+    }
+
+    @Test func noFolderCycleAndNoUpwardEdge() throws {
+        let r = try run("python3", [TestEnv.packageRoot.path + "/ci/layers.py"])
+        #expect(r.status == 0 && r.out.contains("OK: no cycle"), "\(r.out.split(separator: "\n").suffix(10).joined(separator: "\n"))")
+    }
+}
