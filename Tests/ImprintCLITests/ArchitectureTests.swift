@@ -47,3 +47,29 @@ import Testing
         #expect(r.status == 0 && r.out.contains("OK: no cycle"), "\(r.out.split(separator: "\n").suffix(10).joined(separator: "\n"))")
     }
 }
+
+/// `ci/test --fast` skips what needs more than this machine's build: every test that starts an engine or a builder,
+/// a registry, a browser or the release build carries the tag that says so.
+@Suite struct TestTagTests {
+    @Test func testsThatNeedRealInfrastructureAreTagged() throws {
+        let needs: [(tag: String, pattern: String)] = [("engine", "ContainerEngine("), ("engine", "buildWithBuildah("), ("engine", "BuiltImage.get("),
+                                                       ("registry", "LocalRegistry("), ("browser", "chromium"), ("release", "Release.shared(")]
+        let dir = TestEnv.packageRoot.path + "/Tests/ImprintCLITests"
+        var untagged: [String] = []
+        var tagged = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasSuffix("Tests.swift") && file != "ArchitectureTests.swift" {
+            let text = try String(contentsOfFile: dir + "/" + file, encoding: .utf8)
+            // Each test: its attribute and its body up to the next test.
+            let parts = text.components(separatedBy: "@Test").dropFirst()
+            for part in parts {
+                guard let name = part.range(of: "func ").map({ part[$0.upperBound...].prefix { $0.isLetter || $0.isNumber } }) else { continue }
+                let attribute = part.prefix { $0 != "\n" }
+                for need in needs where part.contains(need.pattern) {
+                    if attribute.contains(".\(need.tag)") { tagged += 1 } else { untagged.append("\(file): \(name) needs .\(need.tag)") }
+                }
+            }
+        }
+        #expect(tagged > 10)
+        #expect(untagged.isEmpty, "\(untagged.joined(separator: "\n"))")
+    }
+}

@@ -308,7 +308,7 @@ enum Peers {
         }
     }
 
-    @Test func provenanceAndVerificationSummariesRoundTripThroughARegistryWithoutReferrers() throws {
+    @Test(.tags(.registry)) func provenanceAndVerificationSummariesRoundTripThroughARegistryWithoutReferrers() throws {
         try Peers.require()
         try withTempDir { dir in
             try keys(dir)

@@ -34,7 +34,7 @@ import Testing
         Case(name: "symlinks, empty dirs, modes, FIFO, non-UTF-8 names", setup: "mkdir -p e/f empty; echo s > s.sh; chmod 755 s.sh; echo p > private; chmod 600 private; chmod 700 e; ln -s s.sh link; ln -s /nonexistent/target dangling; ln -s e dirlink; mkfifo pipe; printf x > \"$(printf 'caf\\351')\"; printf y > 'sp ace'; printf z > 'new\nline'", ignore: nil),
     ]
 
-    @Test(arguments: cases)
+    @Test(.tags(.engine), arguments: cases)
     func agreesWithBuildah(_ c: Case) throws {
         try requireTool("buildah")
         try requireTool("umoci")
@@ -67,7 +67,7 @@ import Testing
         }
     }
 
-    @Test func dockerfileSpecificIgnoreFileWins() throws {
+    @Test(.tags(.engine)) func dockerfileSpecificIgnoreFileWins() throws {
         try requireTool("buildah")
         try withTempDir { tmp in
             let ctx = tmp + "/ctx"
@@ -90,7 +90,7 @@ import Testing
 
     /// Which ignore file buildah reads without --ignorefile: `<Containerfile or Dockerfile>.dockerignore` beside the
     /// file it builds, then `.containerignore`, then `.dockerignore`.
-    @Test func buildahsIgnoreFilePrecedence() throws {
+    @Test(.tags(.engine)) func buildahsIgnoreFilePrecedence() throws {
         try requireTool("buildah")
         let steps: [(remove: String, excluded: String)] = [("", "c"), ("Containerfile.dockerignore", "a"), (".containerignore", "b")]
         try withTempDir { tmp in
@@ -107,7 +107,7 @@ import Testing
         }
     }
 
-    @Test func realProjectTree() throws {
+    @Test(.tags(.engine)) func realProjectTree() throws {
         try requireTool("buildah")
         try withTempDir { tmp in
             // This repository's own sources with a realistic ignore file.

@@ -56,7 +56,7 @@ import Glibc
         }
     }
 
-    @Test func imagesDamagedEveryWay() throws {
+    @Test(.tags(.engine)) func imagesDamagedEveryWay() throws {
         let img = try BuiltImage.get()
         var outcome = Outcome()
         try withTempDir { t in
@@ -113,7 +113,7 @@ import Glibc
         #expect(outcome.exit2 > 0)
     }
 
-    @Test func streamsManifestsAndHistoriesDamagedEveryWay() throws {
+    @Test(.tags(.engine)) func streamsManifestsAndHistoriesDamagedEveryWay() throws {
         let img = try BuiltImage.get()
         var outcome = Outcome()
         try withTempDir { t in

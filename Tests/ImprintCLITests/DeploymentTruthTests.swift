@@ -87,7 +87,7 @@ import Glibc
         return (r.status, errors.flatMap { [$0["class"] as? String, $0["detail"] as? String].compactMap { $0 } }, r.out + r.err)
     }
 
-    @Test func everyProcessEveryWorkerEveryWayPythonStarts() throws {
+    @Test(.tags(.engine)) func everyProcessEveryWorkerEveryWayPythonStarts() throws {
         let engine = try ContainerEngine()
         defer { engine.stop() }
         try engine.buildPythonBase()
@@ -220,7 +220,7 @@ import Glibc
     /// The application root reached through a symlink (`RUN ln -s /srv/app /app` before `COPY . /app`): a correct
     /// image passes stamp --check, verify of the image and of its export, and `python3 /app/server.py` is seen to
     /// serve the tree.
-    @Test func symlinkedApplicationRoot() throws {
+    @Test(.tags(.engine)) func symlinkedApplicationRoot() throws {
         let engine = try ContainerEngine()
         defer { engine.stop() }
         try engine.buildPythonBase()

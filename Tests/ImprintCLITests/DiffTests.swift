@@ -100,7 +100,7 @@ import Testing
         }
     }
 
-    @Test func htmlReportRendersInChromium() throws {
+    @Test(.tags(.browser)) func htmlReportRendersInChromium() throws {
         try requireTool("chromium")
         try withTempDir { tmp in
             try Self.makeImages(tmp)

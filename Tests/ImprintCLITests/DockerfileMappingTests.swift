@@ -73,7 +73,7 @@ import Testing
         try writeFile(dir + "/.dockerignore", c.ignore)
     }
 
-    @Test func realBuildersPutEveryFileWhereImprintPredicts() throws {
+    @Test(.tags(.engine)) func realBuildersPutEveryFileWhereImprintPredicts() throws {
         try requireTool("buildah")
         let engine = try ContainerEngine()
         defer { engine.stop() }

@@ -109,7 +109,7 @@ import Glibc
         }
     }
 
-    @Test func stampCheckRefusesWhatVerifyWouldReject() throws {
+    @Test(.tags(.engine)) func stampCheckRefusesWhatVerifyWouldReject() throws {
         try requireTool("python3")
         let img = try BuiltImage.get()
         try withTempDir { dir in
@@ -129,7 +129,7 @@ import Glibc
         }
     }
 
-    @Test func extractFindsAnEmittedManifestLikeVerify() throws {
+    @Test(.tags(.engine)) func extractFindsAnEmittedManifestLikeVerify() throws {
         let img = try BuiltImage.get()
         try withTempDir { dir in
             let ctx = dir + "/ctx"
@@ -146,7 +146,7 @@ import Glibc
         }
     }
 
-    @Test func restampingInARegistryReplacesTheStampLayer() throws {
+    @Test(.tags(.registry)) func restampingInARegistryReplacesTheStampLayer() throws {
         try withTempDir { dir in
             let reg = try LocalRegistry(dir: dir)
             defer { reg.stop() }

@@ -11,7 +11,7 @@ import ImprintCore
         return (report["findings"] as? [[String: Any]] ?? []).compactMap { $0["detail"] as? String }
     }
 
-    @Test func headerValidStalePycIsNamedOnEveryTarget() throws {
+    @Test(.tags(.engine, .registry)) func headerValidStalePycIsNamedOnEveryTarget() throws {
         try requireTool("python3.11")
         try requireTool("skopeo")
         let engine = try ContainerEngine()

@@ -8,7 +8,7 @@ import Glibc
 /// Whole deployments: a compose project (Debian's docker-compose 1.29 through podman's Docker API), every replica
 /// judged as `verify docker:` judges one container, against the stamp of the image its service names now.
 @Suite(.serialized) struct FleetTests {
-    @Test func composeProjectNamesEveryReplicasState() throws {
+    @Test(.tags(.engine)) func composeProjectNamesEveryReplicasState() throws {
         try requireTool("docker-compose")
         let engine = try ContainerEngine()
         defer { engine.stop() }
@@ -75,7 +75,7 @@ extension FleetTests {
     /// A Kubernetes node without kubelet: Debian's containerd running two "pods" (ctr run with the annotations the
     /// CRI plugin sets for kubelet); imprint reads the pod and container names from containerd's own bundle files and
     /// each container through /proc/PID/root. A hot-fix in one container is named with its pod.
-    @Test func kubernetesNodeFromContainerdsOwnState() throws {
+    @Test(.tags(.engine)) func kubernetesNodeFromContainerdsOwnState() throws {
         for tool in ["containerd", "ctr", "buildah", "busybox"] { try requireTool(tool) }
         try withTempDir { dir in
             try FileManager.default.createDirectory(atPath: dir + "/bb", withIntermediateDirectories: true)
@@ -177,7 +177,7 @@ final class BackgroundDaemon {
 extension FleetTests {
     /// imprint watch as an exporter: a real Prometheus (Debian's) scrapes it; a clean container stays green for ten
     /// rounds, and a hot-fix raises the alert rule within two intervals of the scrape that sees it.
-    @Test func watchExportsDriftToPrometheus() throws {
+    @Test(.tags(.engine)) func watchExportsDriftToPrometheus() throws {
         try requireTool("prometheus")
         let engine = try ContainerEngine()
         defer { engine.stop() }

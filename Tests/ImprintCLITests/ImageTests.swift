@@ -56,7 +56,7 @@ final class BuiltImage: @unchecked Sendable {
         return (obj["tree"] as? [String: Any])?["digest"] as? String ?? "none"
     }
 
-    @Test func readsAllThreeFormatsAndAgreesWithUmociUnpack() throws {
+    @Test(.tags(.engine)) func readsAllThreeFormatsAndAgreesWithUmociUnpack() throws {
         let img = try BuiltImage.get()
         try withTempDir { t in
             let fromLayout = try treeDigest(img.layout)
@@ -125,7 +125,7 @@ final class BuiltImage: @unchecked Sendable {
         }
     }
 
-    @Test func stampedLayoutPassesSkopeoAndUmociAndIsReproducible() throws {
+    @Test(.tags(.engine)) func stampedLayoutPassesSkopeoAndUmociAndIsReproducible() throws {
         let img = try BuiltImage.get()
         try withTempDir { t in
             try sh("cp -a \(img.layout) \(t)/a && cp -a \(img.layout) \(t)/b && cd \(t)/a/blobs/sha256 && sha256sum * > \(t)/before")
@@ -162,7 +162,7 @@ final class BuiltImage: @unchecked Sendable {
         }
     }
 
-    @Test func stampsArchivesIntoNewFiles() throws {
+    @Test(.tags(.engine)) func stampsArchivesIntoNewFiles() throws {
         let img = try BuiltImage.get()
         try withTempDir { t in
             _ = try imprint(["fingerprint", img.context, "-o", t + "/m.json", "-q"], env: Self.env)
@@ -190,7 +190,7 @@ final class BuiltImage: @unchecked Sendable {
         }
     }
 
-    @Test func extractFindsEmittedManifestsAndFailsClearlyWhenNone() throws {
+    @Test(.tags(.engine)) func extractFindsEmittedManifestsAndFailsClearlyWhenNone() throws {
         let img = try BuiltImage.get()
         try withTempDir { t in
             try sh("cp -a \(img.context) \(t)/ctx")
@@ -210,7 +210,7 @@ final class BuiltImage: @unchecked Sendable {
         }
     }
 
-    @Test func inspectJSONMatchesItsSchema() throws {
+    @Test(.tags(.engine)) func inspectJSONMatchesItsSchema() throws {
         let img = try BuiltImage.get()
         for source in [img.layout, img.dockerArchive, img.context] {
             let r = try imprint("inspect", source, "--json", "--tree-digest")
@@ -245,7 +245,7 @@ final class BuiltImage: @unchecked Sendable {
         return "\(layout)/blobs/sha256/\(l)"
     }
 
-    @Test func corruptInputsFailWithOneClearLine() throws {
+    @Test(.tags(.engine)) func corruptInputsFailWithOneClearLine() throws {
         let img = try BuiltImage.get()
         try withTempDir { t in
             // Blob digest mismatch (same size, one byte changed) and missing blob.

@@ -82,7 +82,7 @@ import Glibc
         #expect(notRun <= 1, "only the two commands that start the tests themselves may go unrun")
     }
 
-    @Test func examplesRunAndEndAsTheReadmeSays() throws {
+    @Test(.tags(.engine, .registry)) func examplesRunAndEndAsTheReadmeSays() throws {
         let (shellBlocks, dockerfile, _) = Self.blocks(try Self.readme())
         let engine = try ContainerEngine()
         defer { engine.stop() }

@@ -322,7 +322,7 @@ struct RegistryTests {
         }
     }
 
-    @Test func historyTransportRoundTrip() throws {
+    @Test(.tags(.registry)) func historyTransportRoundTrip() throws {
         try withTempDir { dir in
             let reg = try LocalRegistry(dir: dir)
             defer { reg.stop() }
@@ -349,7 +349,7 @@ struct RegistryTests {
         }
     }
 
-    @Test func historyStoresSyncThroughTheRegistry() throws {
+    @Test(.tags(.registry)) func historyStoresSyncThroughTheRegistry() throws {
         try withTempDir { dir in
             let reg = try LocalRegistry(dir: dir)
             defer { reg.stop() }
@@ -374,7 +374,7 @@ struct RegistryTests {
         }
     }
 
-    @Test func basicAuthFromDockerConfig() throws {
+    @Test(.tags(.registry)) func basicAuthFromDockerConfig() throws {
         try withPushedImage(htpasswd: ("ci", "s3cret")) { dir, reg in
             let spec = "registry://\(reg.host)/app:v1"
             let anonymous = try imprint("inspect", spec, env: ["DOCKER_CONFIG": dir + "/nowhere", "HOME": dir])

@@ -90,7 +90,7 @@ final class FileServer {
 }
 
 @Suite(.serialized) struct ReleaseTests {
-    @Test func theBinaryLoadsOnlyGlibcAndRunsWithoutTheToolchain() throws {
+    @Test(.tags(.release)) func theBinaryLoadsOnlyGlibcAndRunsWithoutTheToolchain() throws {
         let release = try Release.shared()
         let ldd = try run("ldd", [release.binary])
         let libraries = ldd.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces).components(separatedBy: " ")[0] }
@@ -117,7 +117,7 @@ final class FileServer {
         return v.components(separatedBy: " (Library")[0].replacingOccurrences(of: "OpenSSL ", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test func theTarballHoldsTheBinaryManPageCompletionsReadmeAndLicense() throws {
+    @Test(.tags(.release)) func theTarballHoldsTheBinaryManPageCompletionsReadmeAndLicense() throws {
         let release = try Release.shared()
         let u = release.unpacked
         for (path, needle) in [("share/man/man1/imprint.1", ".Dt IMPRINT 1"), ("share/bash-completion/completions/imprint", "fingerprint"),
@@ -136,7 +136,7 @@ final class FileServer {
         #expect(listing.contains("-rwxr-xr-x 0/0") && listing.contains("\(release.name)/bin/imprint"))
     }
 
-    @Test func twoRunsGiveIdenticalBytes() throws {
+    @Test(.tags(.release)) func twoRunsGiveIdenticalBytes() throws {
         let release = try Release.shared()
         try withTempDir { dir in
             // The second run builds from nothing in another directory: neither an incremental build nor the build
@@ -153,7 +153,7 @@ final class FileServer {
         }
     }
 
-    @Test func checksumsAndSignatureVerifyWithOpenSSLSha256sumAndImprint() throws {
+    @Test(.tags(.release)) func checksumsAndSignatureVerifyWithOpenSSLSha256sumAndImprint() throws {
         let release = try Release.shared()
         let out = release.out
         #expect(try sh("sha256sum -c SHA256SUMS", cwd: out).status == 0)
@@ -173,7 +173,7 @@ final class FileServer {
         }
     }
 
-    @Test func theInstallScriptInstallsAVerifiedReleaseAndRefusesTamperedOnes() throws {
+    @Test(.tags(.release)) func theInstallScriptInstallsAVerifiedReleaseAndRefusesTamperedOnes() throws {
         let release = try Release.shared()
         let script = TestEnv.packageRoot.path + "/ci/install.sh"
         // The key install.sh pins is ci/imprint-release.pub, and it installs this version by default.
@@ -233,7 +233,7 @@ final class FileServer {
 
     /// The action's steps run as a runner runs them (Support/gha_local.py), then ci/examples/github-actions.yml's
     /// jobs end to end through a real engine, with the action installing the release from a local server.
-    @Test func theActionAndTheExampleWorkflowInstallAndVerify() throws {
+    @Test(.tags(.engine, .release)) func theActionAndTheExampleWorkflowInstallAndVerify() throws {
         let release = try Release.shared()
         let engine = try ContainerEngine()
         defer { engine.stop() }
@@ -288,7 +288,7 @@ final class FileServer {
     /// The image of imprint: FROM scratch, the binary, the glibc it loads and a CA bundle; run by podman through
     /// the docker CLI: --version, fingerprint, verify of a tar stream, verify registry:// over HTTPS with a
     /// private CA given by SSL_CERT_FILE.
-    @Test func theImageOfImprintRunsFingerprintAndVerifyOverHTTPS() throws {
+    @Test(.tags(.engine, .registry, .release)) func theImageOfImprintRunsFingerprintAndVerifyOverHTTPS() throws {
         let release = try Release.shared()
         let engine = try ContainerEngine()
         defer { engine.stop() }
@@ -357,7 +357,7 @@ final class FileServer {
 
     /// The portable binary copied into running containers of an incident image (CPython on busybox), then run
     /// there against / with its processes.
-    @Test func copiedIntoRunningContainersItVerifiesFilesAndProcesses() throws {
+    @Test(.tags(.engine, .release)) func copiedIntoRunningContainersItVerifiesFilesAndProcesses() throws {
         let release = try Release.shared()
         let engine = try ContainerEngine()
         defer { engine.stop() }
@@ -394,7 +394,7 @@ final class FileServer {
     }
 
     /// The README's install examples, literally but for the release URL, which points at a local copy.
-    @Test func theReadmeInstallExamplesWork() throws {
+    @Test(.tags(.engine, .release)) func theReadmeInstallExamplesWork() throws {
         let release = try Release.shared()
         let engine = try ContainerEngine()
         defer { engine.stop() }

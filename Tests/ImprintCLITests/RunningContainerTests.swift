@@ -50,7 +50,7 @@ import Glibc
 
     func details(_ findings: [[String: Any]]) -> [String] { findings.compactMap { $0["detail"] as? String } }
 
-    @Test func deploysThatLeaveOldCodeRunningAreNamed() throws {
+    @Test(.tags(.engine)) func deploysThatLeaveOldCodeRunningAreNamed() throws {
         let engine = try ContainerEngine()
         defer { engine.stop() }
         try engine.buildPythonBase()

@@ -38,7 +38,7 @@ import Testing
         "whiteout-invalid-name": "`.wh..` is ignored",
     ]
 
-    @Test func umociAndPodmanUnpackWhatImprintSees() throws {
+    @Test(.tags(.engine)) func umociAndPodmanUnpackWhatImprintSees() throws {
         for tool in ["umoci", "podman", "skopeo", "runc"] { try requireTool(tool) }
         let script = TestEnv.packageRoot.appendingPathComponent("Tests/ImprintCLITests/Support/runtime_peers.py").path
         let r = try run("python3", [script, TestEnv.imprintPath])

@@ -138,3 +138,15 @@ func writeFile(_ path: String, _ content: String, mode: Int = 0o644) throws {
 func jsonObject(_ data: Data) throws -> [String: Any] {
     try JSONSerialization.jsonObject(with: data) as! [String: Any]
 }
+
+/// What a test needs beyond this machine's build: `ci/test --fast` skips these (the whole suite runs them).
+extension Tag {
+    /// A container engine or builder: podman and the docker CLI, buildah, containerd, docker-compose.
+    @Tag static var engine: Self
+    /// A registry on 127.0.0.1 (Distribution).
+    @Tag static var registry: Self
+    /// A browser (Chromium) rendering a report.
+    @Tag static var browser: Self
+    /// The release build (ci/release).
+    @Tag static var release: Self
+}

@@ -20,8 +20,15 @@ import Glibc
         var testDescription: String { "seed \(seed)\(exotic ? " (exotic)" : "")" }
     }
 
-    static let cases: [Case] = {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/dockerignore-oracle.jsonl")
+    static let cases: [Case] = load("dockerignore-oracle.jsonl")
+    /// The same generator's contexts with the legacy builder's answers: the docker CLI's own context code
+    /// (docker/cli v29.7.2 `build.ReadDockerignore`, `ValidateContextDirectory`, `TrimBuildFilesFromExcludes`,
+    /// moby/go-archive v0.3.3 `TarWithOptions`, moby/patternmatcher v0.6.1), with the parent directories the
+    /// daemon creates when it unpacks the tar.
+    static let legacyCases: [Case] = load("dockerignore-legacy-oracle.jsonl")
+
+    static func load(_ name: String) -> [Case] {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/" + name)
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line -> Case? in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
@@ -32,10 +39,11 @@ import Glibc
                         ignore: Array(Data(base64Encoded: o["ignore"] as? String ?? "") ?? Data()),
                         entries: entries, expect: o["expect"] as? [[String]])
         }
-    }()
+    }
 
     @Test func fixturesArePresent() {
         #expect(Self.cases.count >= 1000)
+        #expect(Self.legacyCases.count >= 1000 && Self.legacyCases.contains { $0.expect == nil })
         #expect(Self.cases.contains { $0.expect == nil } && Self.cases.contains { $0.exotic })
     }
 
@@ -76,10 +84,47 @@ import Glibc
         try Self.materialize(c, at: root)
         try c.ignore.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: root + "/.dockerignore")) }
 
-        let got: [[String]]?
-        do {
-            let ignore = try DockerIgnore.parse(c.ignore, file: ".dockerignore")
+        let got = try Self.listing(root, ignore: { try DockerIgnore.parse(c.ignore, file: ".dockerignore") })
+        let expect = c.expect.map { $0.sorted { $0.lexicographicallyPrecedes($1) } }
+        #expect(got == expect, "ignore file: \(String(decoding: c.ignore, as: UTF8.self).debugDescription)")
+    }
+
+    @Test(arguments: legacyCases)
+    func sendsWhatTheLegacyBuilderSends(_ c: Case) throws {
+        let root = NSTemporaryDirectory() + "imprint-legacy-oracle-\(getpid())-\(c.seed)"
+        try? FileManager.default.removeItem(atPath: root)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.materialize(c, at: root)
+        try c.ignore.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: root + "/.dockerignore")) }
+        let got = try Self.listing(root, ignore: { try IgnoreFileLocator(context: root, semantics: .classic).load().0 })
+        let expect = c.expect.map { $0.sorted { $0.lexicographicallyPrecedes($1) } }
+        #expect(got == expect, "ignore file: \(String(decoding: c.ignore, as: UTF8.self).debugDescription)")
+    }
+
+    /// An excluded directory the walk enters: BuildKit sends it with its own mode; the legacy builder's tar has no
+    /// entry for it (the oracle shows none), so the daemon creates it, 0755, when it unpacks what lies below
+    /// (moby's `Unpack`, `MkdirAllAndChownNew(parent, 0o755)`).
+    @Test func enteredDirectoriesKeepTheirModeOnlyWithBuildKit() throws {
+        let root = NSTemporaryDirectory() + "imprint-entered-\(getpid())"
+        try? FileManager.default.removeItem(atPath: root)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/build/keep", withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: root + "/build/keep/a.py"))
+        try Data("build\n!build/keep\n".utf8).write(to: URL(fileURLWithPath: root + "/.dockerignore"))
+        #expect(chmod(root + "/build", 0o700) == 0)
+        for (semantics, mode) in [(IgnoreSemantics.buildkit, UInt32(0o700)), (.classic, 0o755)] {
+            let (ignore, _) = try IgnoreFileLocator(context: root, semantics: semantics).load()
             let (tree, _) = try ContextWalker(ignore: ignore).walk(root)
+            #expect(tree.node(at: Array("build".utf8)).map { $0.mode & 0o7777 } == mode, "\(semantics)")
+            #expect(tree.node(at: Array("build/keep/a.py".utf8))?.type == .file)
+        }
+    }
+
+    /// The walk's entries in the oracle's form, sorted; nil where the walk refuses the context.
+    static func listing(_ root: String, ignore: () throws -> DockerIgnore) throws -> [[String]]? {
+        do {
+            let (tree, _) = try ContextWalker(ignore: try ignore()).walk(root)
             var list: [[String]] = []
             tree.walk { path, node in
                 let b = Data(path).base64EncodedString()
@@ -90,12 +135,10 @@ import Glibc
                 default: list.append(["o", b])
                 }
             }
-            got = list.sorted { $0.lexicographicallyPrecedes($1) }
+            return list.sorted { $0.lexicographicallyPrecedes($1) }
         } catch let e as ImprintError where e.code == .badInput {
-            got = nil
+            return nil
         }
-        let expect = c.expect.map { $0.sorted { $0.lexicographicallyPrecedes($1) } }
-        #expect(got == expect, "ignore file: \(String(decoding: c.ignore, as: UTF8.self).debugDescription)")
     }
 
     static func makeSocket(_ path: UnsafePointer<CChar>) throws {

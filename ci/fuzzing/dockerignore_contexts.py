@@ -5,6 +5,11 @@ walker (the oracle built from tonistiigi/fsutil + moby/patternmatcher by ../shar
   dockerignore_contexts.py fixtures --oracle BIN --seed S --count N -o FILE   oracle answers, committed as fixtures
   dockerignore_contexts.py live --oracle BIN --imprint BIN --seed S --count N  compare fresh contexts live
 
+With --semantics classic the oracle is Docker's legacy builder (the docker CLI's own context code, built by
+/work/legacy-oracle/build.sh from docker/cli v29.7.2 + moby/go-archive + moby/patternmatcher): its tar has no
+entries for excluded directories it enters, which the daemon creates when it unpacks the context, so they are
+added to its listing as directories.
+
 A context is described compactly (entries and the ignore file's bytes, base64) so the Swift test
 (`DockerIgnoreOracleTests`) can rebuild it exactly; the expectation is the oracle's listing: for every entry the
 sender sends, its type, path and content digest (files) or target (symlinks), or "error" where BuildKit refuses.
@@ -133,7 +138,7 @@ def materialize(desc, root):
     with open(os.path.join(root, ".dockerignore"), "wb") as f:
         f.write(base64.b64decode(desc["ignore"]))
 
-def listing_from_oracle(oracle, root):
+def listing_from_oracle(oracle, root, semantics="buildkit"):
     r = subprocess.run([oracle, root], capture_output=True)
     if r.returncode != 0:
         return "error"
@@ -149,10 +154,20 @@ def listing_from_oracle(oracle, root):
         else:
             digest, path = line.split(b"  ", 1)
             out.append(["f", base64.b64encode(path).decode(), digest.decode()])
+    if semantics == "classic":
+        # The parents the daemon creates when it unpacks the context (mode 0755).
+        dirs = {base64.b64decode(e[1]) for e in out if e[0] == "d"}
+        for e in list(out):
+            parts = base64.b64decode(e[1]).split(b"/")
+            for i in range(1, len(parts)):
+                q = b"/".join(parts[:i])
+                if q not in dirs:
+                    dirs.add(q)
+                    out.append(["d", base64.b64encode(q).decode()])
     return sorted(out)
 
-def listing_from_imprint(imprint, root):
-    r = subprocess.run([imprint, "fingerprint", root, "-q"], capture_output=True)
+def listing_from_imprint(imprint, root, semantics="buildkit"):
+    r = subprocess.run([imprint, "fingerprint", root, "-q", "--ignore-semantics", semantics], capture_output=True)
     if r.returncode != 0:
         return "error"
     m = json.loads(r.stdout)
@@ -177,6 +192,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("-o", "--output")
+    ap.add_argument("--semantics", default="buildkit", choices=["buildkit", "classic"])
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="imprint-dockerignore-")
     disagreements = 0
@@ -188,20 +204,20 @@ def main():
             root = os.path.join(tmp, "ctx%d" % i)
             os.mkdir(root)
             materialize(desc, root)
-            expect = listing_from_oracle(args.oracle, root)
+            expect = listing_from_oracle(args.oracle, root, args.semantics)
             if args.mode == "fixtures":
                 desc["expect"] = expect
                 out.append(json.dumps(desc, separators=(",", ":"), sort_keys=True))
             else:
-                got = listing_from_imprint(args.imprint, root)
+                got = listing_from_imprint(args.imprint, root, args.semantics)
                 if got != expect:
                     disagreements += 1
                     print("DISAGREE seed=%d exotic=%s ignore=%r" % (seed, desc["exotic"], base64.b64decode(desc["ignore"])))
                     if isinstance(expect, list) and isinstance(got, list):
-                        for x in sorted(set(map(tuple, expect)) - set(map(tuple, got))): print("  only BuildKit:", x)
+                        for x in sorted(set(map(tuple, expect)) - set(map(tuple, got))): print("  only the builder:", x)
                         for x in sorted(set(map(tuple, got)) - set(map(tuple, expect))): print("  only imprint: ", x)
                     else:
-                        print("  BuildKit:", expect if expect == "error" else "ok", " imprint:", got if got == "error" else "ok")
+                        print("  builder:", expect if expect == "error" else "ok", " imprint:", got if got == "error" else "ok")
             shutil.rmtree(root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -14,17 +14,23 @@ public enum AtomicFile {
     public static func write(to path: String, mode: mode_t = 0o644, _ body: (Int32) throws -> Void) throws {
         let dir = (path as NSString).deletingLastPathComponent
         let base = (path as NSString).lastPathComponent
-        var template = Array(((dir.isEmpty ? "." : dir) + "/.\(base).tmp-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        // Created with the final mode, so the kernel applies the process's umask: no umask is read or set (that
+        // would race with other threads creating files).
+        var fd: Int32 = -1
+        var tmp = ""
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<100 {
+            tmp = (dir.isEmpty ? "." : dir) + "/.\(base).tmp-" + String(rng.next() & 0xFFFF_FFFF_FFFF, radix: 36)
+            fd = Syscall.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+            if fd >= 0 || errno != EEXIST { break }
+        }
         if fd < 0 { throw ImprintError.posix("create a temporary file for", path) }
-        let tmp = String(nulTerminated: template)
         var ok = false
         defer {
             if !ok { unlink(tmp) }
         }
         do {
             try body(fd)
-            if fchmod(fd, mode & ~currentUmask()) != 0 { throw ImprintError.posix("chmod", tmp) }
             if fsync(fd) != 0 { throw ImprintError.posix("sync", path) }
         } catch {
             close(fd)
@@ -37,8 +43,7 @@ public enum AtomicFile {
 
     /// Appends `bytes` to `path` (created when missing), as a log or a CI step summary is written; an error names it.
     public static func append(_ bytes: [UInt8], to path: String) throws {
-        var fd: Int32
-        repeat { fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644) } while fd < 0 && errno == EINTR
+        let fd = Syscall.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         if fd < 0 { throw ImprintError.posix("append to", path) }
         defer { close(fd) }
         try writeAll(fd, bytes, path: path)
@@ -49,21 +54,7 @@ public enum AtomicFile {
     }
 
     public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
-        var off = 0
-        while off < buffer.count {
-            let n = Glibc.write(fd, buffer.baseAddress! + off, buffer.count - off)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ImprintError.posix("write", path)
-            }
-            off += n
-        }
-    }
-
-    private static func currentUmask() -> mode_t {
-        let m = umask(0o022)
-        umask(m)
-        return m
+        if let e = Syscall.writeAll(fd, buffer) { throw ImprintError.posix("write", path, errno: e) }
     }
 }
 

@@ -53,18 +53,7 @@ public enum Console {
 
     /// Writes all of `bytes`; returns errno on failure.
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
-        bytes.withUnsafeBytes { p -> Int32? in
-            var off = 0
-            while off < p.count {
-                let n = write(fd, p.baseAddress! + off, p.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                off += n
-            }
-            return nil
-        }
+        bytes.withUnsafeBytes { Syscall.writeAll(fd, $0) }
     }
 
     public static var stderrIsTTY: Bool { isatty(2) == 1 }

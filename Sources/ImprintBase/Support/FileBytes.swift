@@ -10,8 +10,7 @@ public enum FileBytes {
     /// The file's bytes; nil when it does not exist or is not a regular file (a FIFO is not waited on: it is
     /// opened non-blocking and found not to be regular).
     public static func read(_ path: String) throws -> [UInt8]? {
-        var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) } while fd < 0 && errno == EINTR
+        let fd = Syscall.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 {
             if errno == ENOENT || errno == ENOTDIR || errno == EISDIR { return nil }
             throw ImprintError.posix("open", path)
@@ -29,11 +28,8 @@ public enum FileBytes {
         out.reserveCapacity(Int(clamping: max(0, min(sizeHint, 1 << 30))))
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ImprintError.posix("read \(what)", path)
-            }
+            let n = buf.withUnsafeMutableBytes { Syscall.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { throw ImprintError.posix("read \(what)", path) }
             if n == 0 { break }
             out.append(contentsOf: buf[0..<n])
         }
@@ -42,15 +38,14 @@ public enum FileBytes {
 
     /// The first `count` bytes of a file (fewer when it is shorter).
     package static func prefix(_ path: String, count: Int) throws -> [UInt8] {
-        var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        let fd = Syscall.open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw ImprintError.posix("read", path) }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: count)
         var got = 0
         while got < count {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, count - got) } // trap-ok: a non-empty array has a base address
-            if n < 0 { if errno == EINTR { continue }; throw ImprintError.posix("read", path) }
+            let n = buf.withUnsafeMutableBytes { Syscall.read(fd, $0.baseAddress! + got, count - got) } // trap-ok: a non-empty array has a base address
+            if n < 0 { throw ImprintError.posix("read", path) }
             if n == 0 { break }
             got += n
         }
@@ -60,8 +55,7 @@ public enum FileBytes {
 
 /// Reads a whole file of any kind (a pipe such as `<(…)` too). Throws a one-line error naming it as `what`.
 public func readFile(_ path: String, what: String = "file") throws -> [UInt8] {
-    var fd: Int32
-    repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+    let fd = Syscall.open(path, O_RDONLY | O_CLOEXEC)
     if fd < 0 { throw ImprintError.posix("read \(what)", path) }
     defer { close(fd) }
     return try FileBytes.readAll(fd, path: path, what: what)

@@ -41,31 +41,51 @@ public final class ChildProcess: @unchecked Sendable {
             close(outPipe[0]); close(outPipe[1])
             throw ImprintError.posix("create a pipe for", argv[0])
         }
-        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        if stdinNull { posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) }
-        posix_spawn_file_actions_adddup2(&fa, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&fa, errPipe[1], 2)
         var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        // imprint ignores the signals it forwards (DispatchSource needs that); the child must get the defaults
-        // back, and an empty mask, or it could not be interrupted.
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attr, &mask)
-        var flags = Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
-        if ownProcessGroup {
-            flags |= Int32(POSIX_SPAWN_SETPGROUP)
-            posix_spawnattr_setpgroup(&attr, 0)
+        // Every call's result is checked: a spawn with half its set-up would run the child with the wrong streams
+        // or signals.
+        func check(_ rc: Int32, _ what: String) throws {
+            if rc != 0 { throw ImprintError(.failure, "cannot run \(argv[0]): \(what) failed: \(String(cString: strerror(rc)))") }
         }
-        posix_spawnattr_setflags(&attr, Int16(flags))
+        do {
+            for fd in outPipe + errPipe where fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 { try check(errno, "fcntl(FD_CLOEXEC)") }
+            try check(posix_spawn_file_actions_init(&fa), "posix_spawn_file_actions_init")
+        } catch {
+            for fd in outPipe + errPipe { close(fd) }
+            throw error
+        }
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        do {
+            try check(posix_spawnattr_init(&attr), "posix_spawnattr_init")
+        } catch {
+            for fd in outPipe + errPipe { close(fd) }
+            throw error
+        }
+        defer { posix_spawnattr_destroy(&attr) }
+        do {
+            if stdinNull { try check(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), "posix_spawn_file_actions_addopen") }
+            try check(posix_spawn_file_actions_adddup2(&fa, outPipe[1], 1), "posix_spawn_file_actions_adddup2")
+            try check(posix_spawn_file_actions_adddup2(&fa, errPipe[1], 2), "posix_spawn_file_actions_adddup2")
+            // imprint ignores the signals it forwards (DispatchSource needs that); the child must get the defaults
+            // back, and an empty mask, or it could not be interrupted.
+            var defaults = sigset_t()
+            sigemptyset(&defaults)
+            for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE] { sigaddset(&defaults, s) }
+            try check(posix_spawnattr_setsigdefault(&attr, &defaults), "posix_spawnattr_setsigdefault")
+            var mask = sigset_t()
+            sigemptyset(&mask)
+            try check(posix_spawnattr_setsigmask(&attr, &mask), "posix_spawnattr_setsigmask")
+            var flags = Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
+            if ownProcessGroup {
+                flags |= Int32(POSIX_SPAWN_SETPGROUP)
+                try check(posix_spawnattr_setpgroup(&attr, 0), "posix_spawnattr_setpgroup")
+            }
+            try check(posix_spawnattr_setflags(&attr, Int16(flags)), "posix_spawnattr_setflags")
+        } catch {
+            for fd in outPipe + errPipe { close(fd) }
+            throw error
+        }
 
         let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         let cenv: [UnsafeMutablePointer<CChar>?] = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -97,9 +117,8 @@ public final class ChildProcess: @unchecked Sendable {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
             defer { buffer.deallocate(); close(fd); readers.leave() }
             while true {
-                let n = read(fd, buffer.baseAddress, buffer.count)
-                if n < 0 { if errno == EINTR { continue }; return }
-                if n == 0 { return }
+                let n = Syscall.read(fd, buffer.baseAddress, buffer.count)
+                if n <= 0 { return }
                 onOutput.value(stream, UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             }
         }
@@ -116,9 +135,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// Waits for the child to exit and for both output streams to reach end of file.
     public func wait() -> Termination {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { status = 0x7f; break }
-        }
+        if Syscall.waitpid(pid, &status, 0) < 0 { status = 0x7f }
         let t: Termination = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
         lock.lock(); reaped = t; lock.unlock()
         // Background grandchildren may keep the pipes open; stop waiting for them once the child is gone.

@@ -177,8 +177,8 @@ public final class MetricsServer: @unchecked Sendable {  // why: `body` is guard
 
     private func serve() {
         while true {
-            let c = accept(fd, nil, nil)
-            if c < 0 { if errno == EINTR || errno == ECONNABORTED { continue }; return }
+            let c = Syscall.accept(fd)
+            if c < 0 { if errno == ECONNABORTED { continue }; return }
             var tv = timeval(tv_sec: 5, tv_usec: 0)
             setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             var request: [UInt8] = []

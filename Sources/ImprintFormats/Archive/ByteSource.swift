@@ -117,19 +117,14 @@ public final class FileDescriptorSource: ByteSource {
         var want = buffer.count
         if let end { want = Int(min(UInt64(want), end - position)) }
         if want == 0 { return 0 }
-        while true {
-            let n = positional ? pread(fd, buffer.baseAddress, want, off_t(position)) : Glibc.read(fd, buffer.baseAddress, want)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ImprintError.posix("read", name)
-            }
-            if n == 0, end != nil {
-                throw ImprintError.badInput("cannot read \(name): file ends before the expected end (truncated)")
-            }
-            position += UInt64(n)
-            consumed += UInt64(n)
-            return n
+        let n = positional ? Syscall.pread(fd, buffer.baseAddress, want, off_t(position)) : Syscall.read(fd, buffer.baseAddress, want)
+        if n < 0 { throw ImprintError.posix("read", name) }
+        if n == 0, end != nil {
+            throw ImprintError.badInput("cannot read \(name): file ends before the expected end (truncated)")
         }
+        position += UInt64(n)
+        consumed += UInt64(n)
+        return n
     }
 
     public func skip(_ count: UInt64) throws {

@@ -99,15 +99,10 @@ package final class SeekingSource: ByteSource {
         let left = fileSize > position ? fileSize - position : 0
         let want = Int(min(UInt64(buffer.count), left))
         if want == 0 { return 0 }
-        while true {
-            let n = pread(inner.fd, buffer.baseAddress, want, off_t(position))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ImprintError.posix("read", path)
-            }
-            position += UInt64(n)
-            return n
-        }
+        let n = Syscall.pread(inner.fd, buffer.baseAddress, want, off_t(position))
+        if n < 0 { throw ImprintError.posix("read", path) }
+        position += UInt64(n)
+        return n
     }
 
     package func skip(_ count: UInt64) throws {

@@ -146,7 +146,7 @@ package final class Connection {
     private func finishConnect(_ rc: Int32, limits: HTTPLimits) throws {
         if rc != 0 {
             let e = errno
-            guard e == EINPROGRESS || e == EAGAIN || e == EINTR else { throw Connection.connectError(e, peer) }
+            guard Syscall.inProgress(e) else { throw Connection.connectError(e, peer) }
             try wait(POLLOUT, limits: limits, what: "\(peer): connect")
             var err: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
@@ -207,15 +207,12 @@ package final class Connection {
     private func wait(_ events: Int32, limits: HTTPLimits, what: @autoclosure () -> String) throws {
         let (seconds, expired) = limits.nextWait(what())
         if seconds <= 0 { throw expired() }
-        var p = pollfd(fd: fd, events: Int16(events), revents: 0)
+        var fds = [pollfd(fd: fd, events: Int16(events), revents: 0)]
         let deadline = Deadline.after(seconds)
-        while true {
-            let ms = Int32(min(max(0, deadline.remaining) * 1000, 2_000_000_000))
-            let rc = poll(&p, 1, ms)
-            if rc > 0 { return }
-            if rc == 0 { throw expired() }
-            if errno != EINTR { throw TransportError(.interrupted, "\(peer): poll failed: \(String(cString: strerror(errno)))") }
-        }
+        let rc = Syscall.poll(&fds) { Int32(min(max(0, deadline.remaining) * 1000, 2_000_000_000)) }
+        if rc > 0 { return }
+        if rc == 0 { throw expired() }
+        throw TransportError(.interrupted, "\(peer): poll failed: \(String(cString: strerror(errno)))")
     }
 
     /// Sends all of `buffer`.
@@ -234,7 +231,7 @@ package final class Connection {
             } else {
                 let n = send(fd, buffer.baseAddress! + off, buffer.count - off, Int32(MSG_NOSIGNAL))
                 if n > 0 { off += n; continue }
-                if n < 0 && (errno == EAGAIN || errno == EINTR) { try wait(POLLOUT, limits: limits, what: "\(peer): send"); continue }
+                if n < 0 && Syscall.inProgress(errno) { try wait(POLLOUT, limits: limits, what: "\(peer): send"); continue }
                 throw TransportError(.interrupted, "\(peer): connection lost while sending the request (\(String(cString: strerror(errno))))")
             }
         }
@@ -262,7 +259,7 @@ package final class Connection {
             } else {
                 let n = recv(fd, buffer.baseAddress, buffer.count, 0)
                 if n >= 0 { return n }
-                if errno == EAGAIN || errno == EINTR { try wait(POLLIN, limits: limits, what: what()); continue }
+                if Syscall.inProgress(errno) { try wait(POLLIN, limits: limits, what: what()); continue }
                 if errno == ECONNRESET { return 0 }
                 throw TransportError(.interrupted, "\(peer): receive failed: \(String(cString: strerror(errno)))")
             }

@@ -332,7 +332,7 @@ public struct ContextWalker {
                     guard fmt == S_IFDIR, ignore.mustDescend(intoExcluded: rel) else { continue }
                     let cfd = openat(dfd, scratch.cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                     if cfd < 0 { continue }  // BuildKit ignores permission errors below excluded directories
-                    let child = TreeNode.directory(mode: UInt32(st.st_mode))
+                    let child = TreeNode.directory(mode: ignore.semantics.sendsEnteredDirectories ? UInt32(st.st_mode) : UInt32(S_IFDIR) | 0o755)
                     fill(child, st)
                     entries.append((name, child))
                     cond.lock(); provisional.insert(ObjectIdentifier(child)); cond.unlock()

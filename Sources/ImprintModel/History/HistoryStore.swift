@@ -55,10 +55,7 @@ public final class HistoryStore {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         if fd < 0 { throw ImprintError.posix("open the lock file", path) }
         defer { close(fd) } // closing releases the lock
-        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
-            if errno == EINTR { continue }
-            throw ImprintError.posix("lock", path)
-        }
+        if Syscall.retrying({ flock(fd, exclusive ? LOCK_EX : LOCK_SH) }) != 0 { throw ImprintError.posix("lock", path) }
         return try body()
     }
 

@@ -22,6 +22,9 @@ public enum IgnoreSemantics: String, Sendable, CaseIterable {
     public var checksAgainOnOpen: Bool { self == .buildkit }
     /// The docker CLI adds `!.dockerignore` and `!<Dockerfile>` when the ignore file excludes them.
     public var reincludesBuildFiles: Bool { self == .classic }
+    /// The legacy builder's tar has no entry for an excluded directory it enters: the daemon creates it, mode
+    /// 0755, when it unpacks what is below. BuildKit sends it with its own mode.
+    public var sendsEnteredDirectories: Bool { self != .classic }
     /// The builder, for messages.
     public var builderName: String {
         switch self {

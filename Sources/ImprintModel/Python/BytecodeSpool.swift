@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,10 +10,10 @@ import Glibc
 ///
 /// Only `.py` files and `__pycache__/*.pyc` files whose header says timestamp (the kind CPython trusts on size
 /// and mtime alone) are kept, each once, up to 8 MiB each. The directory is removed when the spool is released.
-public final class BytecodeSpool: @unchecked Sendable {  // why: `stored` is guarded by `lock`; files are written by one writer each
+public final class BytecodeSpool: Sendable {
     public let directory: String
-    private let lock = NSLock()
-    private var stored = Set<Digest>()
+    /// The digests kept (each file is written by one writer, then renamed in under this lock).
+    private let stored = Mutex<Set<Digest>>([])
     package static let maxFileSize: UInt64 = 8 << 20
 
     /// Creates an empty spool in `$TMPDIR`.
@@ -30,8 +31,7 @@ public final class BytecodeSpool: @unchecked Sendable {  // why: `stored` is gua
 
     /// The file holding content `digest`, if it was kept.
     public func path(for digest: Digest) -> String? {
-        lock.lock(); defer { lock.unlock() }
-        return stored.contains(digest) ? directory + "/" + digest.hex : nil
+        stored.withLock { $0.contains(digest) } ? directory + "/" + digest.hex : nil
     }
 
     /// A new file being written; nil when one cannot be created (the check then reports the pair unverifiable).
@@ -43,11 +43,12 @@ public final class BytecodeSpool: @unchecked Sendable {  // why: `stored` is gua
     }
 
     fileprivate func keep(_ temp: String, as digest: Digest) {
-        lock.lock(); defer { lock.unlock() }
-        if stored.contains(digest) || rename(temp, directory + "/" + digest.hex) != 0 {
-            unlink(temp)
-        } else {
-            stored.insert(digest)
+        stored.withLock { stored in
+            if stored.contains(digest) || rename(temp, directory + "/" + digest.hex) != 0 {
+                unlink(temp)
+            } else {
+                stored.insert(digest)
+            }
         }
     }
 

@@ -86,9 +86,9 @@ public enum FileHasher {
         // One read normally returns the whole file; read one byte more than expected to notice growth.
         let want = min(buffer.count, expected + 1)
         while total < want {
-            let n = read(fd, buffer.baseAddress! + total, want - total)
+            let n = Syscall.read(fd, buffer.baseAddress! + total, want - total)
             if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
+                if errno == EAGAIN { continue }
                 throw ImprintError.posix("read", display().lossyString)
             }
             if n == 0 { break }
@@ -133,11 +133,8 @@ public enum FileHasher {
         var total: UInt64 = 0
         defer { meter.add(items: 1) }
         while true {
-            let n = read(fd, buffer.baseAddress, buffer.count)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ImprintError.posix("read", job.display)
-            }
+            let n = Syscall.read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 { throw ImprintError.posix("read", job.display) }
             if n == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             total += UInt64(n)

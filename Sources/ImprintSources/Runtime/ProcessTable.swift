@@ -118,8 +118,8 @@ public struct ProcessTable {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 64 << 10)
         while out.count < limit {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return out.isEmpty ? nil : out }
+            let n = buf.withUnsafeMutableBytes { Syscall.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { return out.isEmpty ? nil : out }
             if n == 0 { break }
             out += buf[0..<n]
         }
