@@ -61,6 +61,13 @@ struct ImprintCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         Console.guardStandardDescriptors()
         _ = started
+        // `imprint help NAME…` for a command that does not exist: say so (ArgumentParser would print the root help
+        // and exit 0, which a script cannot tell from success).
+        let args = Array(CommandLine.arguments.dropFirst())
+        if args.first == "help", let unknown = Suggestion.unknownCommand(in: Array(args.dropFirst()), subcommands: subcommandNames) {
+            Console.err(unknown)
+            Foundation.exit(2)
+        }
         do {
             // Synchronous all the way: an async main would end in dispatch_main(), whose pthread_exit needs
             // libgcc_s.so.1 at run time, which a glibc-only container does not have.
@@ -89,15 +96,17 @@ struct ImprintCommand: ParsableCommand {
     static func usageMessage(for error: Error, arguments: [String]) -> String {
         var lines = fullMessage(for: error).components(separatedBy: "\n")
         lines[0] = Suggestion.errorLine(lines[0])
-        let unknown = Suggestion.unknownCommand(in: arguments) { path in
-            var command: ParsableCommand.Type = ImprintCommand.self
-            for name in path.dropFirst() {
-                guard let next = command.configuration.subcommands.first(where: { $0._commandName == name }) else { return [] }
-                command = next
-            }
-            return command.configuration.subcommands.map { $0._commandName }
-        }
-        if let unknown { lines[0] = unknown }
+        if let unknown = Suggestion.unknownCommand(in: arguments, subcommands: subcommandNames) { lines[0] = unknown }
         return lines.joined(separator: "\n")
+    }
+
+    /// The subcommand names below the command at `path` (`["imprint", "history"]`).
+    static func subcommandNames(_ path: [String]) -> [String] {
+        var command: ParsableCommand.Type = ImprintCommand.self
+        for name in path.dropFirst() {
+            guard let next = command.configuration.subcommands.first(where: { $0._commandName == name }) else { return [] }
+            command = next
+        }
+        return command.configuration.subcommands.map { $0._commandName }
     }
 }

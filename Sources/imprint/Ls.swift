@@ -8,8 +8,8 @@ extension ImprintCommand {
             commandName: "ls",
             abstract: "List the build context as the builder receives it, with sizes and totals.",
             discussion: """
-            Every file and directory the builder is sent, decided exactly as fingerprint decides it, from names \\
-            and sizes alone (nothing is hashed). --excluded adds what the ignore file keeps out, grouped by the \\
+            Every file and directory the builder is sent, decided exactly as fingerprint decides it, from names \
+            and sizes alone (nothing is hashed). --excluded adds what the ignore file keeps out, grouped by the \
             rule that does it, with file and byte counts: the answer to "why is my context 2 GB".
 
             Examples:

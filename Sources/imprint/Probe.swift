@@ -8,10 +8,10 @@ extension ImprintCommand {
             commandName: "probe",
             abstract: "Write the runtime probe an application imports first, to prove what its process loaded.",
             discussion: """
-            The Python probe is one standard-library module. Imported first, it records for every module loaded from \\
-            the application's directory which bytes the code came from — the source, the pyc CPython used instead \\
-            (and whether that bytecode is the source compiled), or a sourceless pyc — plus the manifest digest read \\
-            at process start. The application serves imprint_probe.evidence() as JSON; `imprint verify URL` and \\
+            The Python probe is one standard-library module. Imported first, it records for every module loaded from \
+            the application's directory which bytes the code came from — the source, the pyc CPython used instead \
+            (and whether that bytecode is the source compiled), or a sourceless pyc — plus the manifest digest read \
+            at process start. The application serves imprint_probe.evidence() as JSON; `imprint verify URL` and \
             `imprint wait URL` compare it with the manifest.
 
             Example:

@@ -8,9 +8,9 @@ extension ImprintCommand {
             commandName: "why",
             abstract: "Explain why paths are in or out of the build context.",
             discussion: """
-            For each path: whether the builder receives it, the ignore-file line that decided (file, line number, \\
-            pattern), the exceptions (!pattern) that re-include it or something below it, and for a directory \\
-            whether the walk enters it. The answer is the fingerprint walk's own decision (BuildKit's rules; \\
+            For each path: whether the builder receives it, the ignore-file line that decided (file, line number, \
+            pattern), the exceptions (!pattern) that re-include it or something below it, and for a directory \
+            whether the walk enters it. The answer is the fingerprint walk's own decision (BuildKit's rules; \
             --ignore-semantics classic for the legacy builder); where the two builders differ, both are given.
 
             Examples:

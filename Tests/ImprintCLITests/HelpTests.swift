@@ -28,12 +28,26 @@ import Testing
                 #expect(discussion.contains("imprint \(cmd.joined(separator: " ")) ") || discussion.contains("imprint \(cmd.joined(separator: " "))\n"),
                         "imprint \(cmd.joined(separator: " ")) --help shows no example above its USAGE line")
                 #expect(r.out.contains("OPTIONS:") || r.out.contains("ARGUMENTS:"))
+                // A line continuation written as `\\` in the source shows as a backslash at the end of a line.
+                let stray = r.out.split(separator: "\n").filter { $0.hasSuffix("\\") }
+                #expect(stray.isEmpty, "imprint \(cmd.joined(separator: " ")) --help prints a literal backslash: \(stray)")
                 checked += 1
             } else {
                 queue += nested.map { cmd + [$0] }
             }
         }
         #expect(checked >= 20)
+    }
+
+    /// `imprint help NAME` for a name that is no command says so, with the nearest, and exits 2 (not the root help
+    /// and 0, which a script cannot tell from success).
+    @Test func helpForAnUnknownCommandIsAnError() throws {
+        let r = try imprint("help", "verfy")
+        #expect(r.status == 2 && r.err.contains("no command 'verfy'") && r.err.contains("did you mean 'verify'?") && r.out.isEmpty, "\(r.status) \(r.err)")
+        let nested = try imprint("help", "history", "lst")
+        #expect(nested.status == 2 && nested.err.contains("'imprint history' has no command 'lst'; did you mean 'list'?"), "\(nested.err)")
+        let ok = try imprint("help", "watch")
+        #expect(ok.status == 0 && ok.out.contains("imprint watch"))
     }
 
     @Test func usageErrorsExitTwo() throws {
