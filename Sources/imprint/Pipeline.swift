@@ -75,9 +75,7 @@ extension ImprintCommand {
                 withExtendedLifetime(forwarder) {}
                 if let warning = result.save(recordDir: recordDir) { Console.err("imprint: warning: \(warning)") }
                 printer.table(result)
-                if let summary = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !summary.isEmpty {
-                    appendGitHubSummary(result, to: summary)
-                }
+                GitHubStepSummary.append(gitHubSummary(result))
                 if output.json { Console.outRaw(result.jsonBytes()) }
                 status = result.exitStatus
             }

@@ -35,7 +35,7 @@ extension ImprintCommand {
         @Option(parsing: .upToNextOption, help: "Patterns (.dockerignore syntax) left out inside material and product directories.") var exclude: [String] = []
         @Option(name: .customLong("env"), help: "Record this environment variable's value (repeatable).") var env: [String] = []
         @Option(help: "Where step records are written.", completion: .directory) var recordDir: String = ".imprint/steps"
-        @Option(help: "Terminate the command after this long (30s, 5m, 1h).") var timeout: String?
+        @Option(help: "Terminate the command after this long (30s, 5m, 1h).", transform: parseTimeout) var timeout: Double?
         @OptionGroup var output: TextOrJSONFormat
         @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
         @OptionGroup var attest: StepAttestFlags
@@ -45,7 +45,6 @@ extension ImprintCommand {
             if command.isEmpty { throw ValidationError("no command given: put it after --, as in imprint run --name s -- make") }
             do {
                 try StepSpec.validateName(name)
-                if let timeout { _ = try PipelineFile.parseDuration(timeout, what: "--timeout") }
             } catch let e as ImprintError {
                 throw ValidationError(e.message)
             }
@@ -56,7 +55,7 @@ extension ImprintCommand {
             try runReportingErrors {
                 var spec = StepSpec(name: name, argv: command, materials: materials, products: products)
                 (spec.exclude, spec.recordEnvironment) = (exclude, env)
-                if let timeout { spec.timeout = try PipelineFile.parseDuration(timeout, what: "--timeout") }
+                spec.timeout = timeout
                 var request = StepRequest(spec: spec)
                 request.recordDir = recordDir
                 request.attestor = try attest.attestor()
@@ -74,4 +73,9 @@ extension ImprintCommand {
             if status != 0 { throw ExitCode(status) }
         }
     }
+}
+
+/// `--timeout`, parsed once, where the option is read: `30s`, `5m`, `1h30m` or seconds.
+private func parseTimeout(_ text: String) throws -> Double {
+    do { return try PipelineFile.parseDuration(text, what: "--timeout") } catch let e as ImprintError { throw ValidationError(e.message) }
 }

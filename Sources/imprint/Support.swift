@@ -6,9 +6,10 @@ import Glibc
 #endif
 
 /// Runs a command body, turning imprint errors into one line on stderr and exit status 2.
-func runReportingErrors(_ body: () throws -> Void) throws {
+@discardableResult
+func runReportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
-        try body()
+        return try body()
     } catch let e as ImprintError {
         Console.err("imprint: error: \(e.message)")
         throw ExitCode(2)

@@ -110,11 +110,9 @@ extension ImprintCommand {
                     try writeOutput(try vsa.envelope(key: try Ed25519PrivateKey(pemFile: key)).jsonBytes(), to: attestPath)
                 }
                 try render(report)
-                if report.verdict == .mismatch { throw ExitCode(1) }
-                if requireTrust && report.trust == .none {
-                    if report.filesCompared { Console.err("imprint: not authenticated: pass --expect DIGEST or --pubkey KEY (--require-trust)") }
-                    throw ExitCode(1)
-                }
+                let (status, problem) = report.exitStatus(requireTrust: requireTrust)
+                if let problem { Console.err("imprint: \(problem)") }
+                if status != 0 { throw ExitCode(status) }
             }
         }
 
@@ -129,9 +127,7 @@ extension ImprintCommand {
             case .sarif: body = SARIF.verify(report, placement: SARIFPlacement(root: sarifRoot, context: sarifContext, about: manifest.first.map { [$0] } ?? []))
             case .github:
                 body = Array(VerifyReportFormat.github(report).utf8)
-                if let summary = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !summary.isEmpty {
-                    try AtomicFile.append(Array(VerifyReportFormat.markdown(report).utf8), to: summary)
-                }
+                GitHubStepSummary.append(VerifyReportFormat.markdown(report))
             }
             try writeOutput(body, to: output)
             if format != .text && output == nil && Console.stderrIsTTY {

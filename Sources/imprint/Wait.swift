@@ -47,11 +47,10 @@ extension ImprintCommand {
 
         func run() throws {
             if urls.count == 1, FleetVerification.isFleet(urls[0]) { return try waitForFleet(urls[0]) }
-            var gate: RolloutWait!
-            try runReportingErrors {
+            let gate = try runReportingErrors {
                 guard let expect else { throw ImprintError.badInput("--expect DIGEST is required for URLs") }
                 if !manifest.isEmpty { throw ImprintError.badInput("--manifest is for compose: targets") }
-                gate = try RolloutWait(urls: urls, expect: expect, field: field, interval: interval, timeout: timeout,
+                return try RolloutWait(urls: urls, expect: expect, field: field, interval: interval, timeout: timeout,
                                        headers: headers, consecutive: consecutive, instances: instances)
             }
             let (outcome, table) = gate.run { n, t, url, o in
@@ -62,8 +61,7 @@ extension ImprintCommand {
         }
 
         func waitForFleet(_ target: String) throws {
-            var result: (report: FleetReport, complete: Bool, rounds: Int, seconds: Double)!
-            try runReportingErrors {
+            let result = try runReportingErrors {
                 var base = VerifyRequest(target: target)
                 if let expect {
                     guard let d = RolloutWait.normalise(expect) else { throw ImprintError.badInput("--expect '\(expect)' is not a full SHA-256 digest") }
@@ -71,7 +69,7 @@ extension ImprintCommand {
                 }
                 var fleet = FleetVerification(base: base)
                 fleet.manifests = try FleetVerification.parseManifests(manifest)
-                result = try fleet.wait(target, interval: interval, timeout: timeout) { n, t, r in
+                return try fleet.wait(target, interval: interval, timeout: timeout) { n, t, r in
                     if !quietFlag.quiet {
                         let ok = r.rows.filter { $0.report?.verdict == .verified }.count
                         Console.err(String(format: "round %d at %.1f s: %d of %d containers verified", n, t, ok, r.rows.count))

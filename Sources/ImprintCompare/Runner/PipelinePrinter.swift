@@ -129,8 +129,8 @@ public final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
     }
 }
 
-/// Appends the run as a Markdown table to the GitHub Actions step summary file.
-public func appendGitHubSummary(_ run: PipelineRun, to path: String) {
+/// The run as a Markdown table for the GitHub Actions step summary.
+public func gitHubSummary(_ run: PipelineRun) -> String {
     var md = "### imprint pipeline: \(run.status)\n\n| step | status | duration | cached | materials | products | why |\n|---|---|---|---|---|---|---|\n"
     for s in run.steps {
         let why = (s.status.isSuccess || s.status == .notRun ? s.why : "\(s.why); \(s.detail ?? "")").replacingOccurrences(of: "|", with: "\\|")
@@ -138,11 +138,7 @@ public func appendGitHubSummary(_ run: PipelineRun, to path: String) {
         md += "`\(s.record?.materialsDigest.short ?? "-")` | `\(s.record?.productsDigest.short ?? "-")` | \(why) |\n"
     }
     md += "\n"
-    do {
-        try AtomicFile.append(Array(md.utf8), to: path)
-    } catch {
-        Console.err("imprint: warning: cannot write the GitHub step summary: \(error)")
-    }
+    return md
 }
 
 /// `850ms`, `12.3s`, `4m05s`.

@@ -69,6 +69,16 @@ public struct VerifyReport {
     /// Findings that make the verdict MISMATCH.
     public var failures: [VerifyFinding] { findings.filter { $0.severity == .error } }
 
+    /// The command's exit status for this report: 1 for MISMATCH, and with `requireTrust` for an expected state
+    /// that nothing authenticated (then with the reason to print); else 0.
+    public func exitStatus(requireTrust: Bool) -> (status: Int32, problem: String?) {
+        if verdict == .mismatch { return (1, nil) }
+        if requireTrust && trust == .none {
+            return (1, filesCompared ? "not authenticated: pass --expect DIGEST or --pubkey KEY (--require-trust)" : nil)
+        }
+        return (0, nil)
+    }
+
     public func count(_ c: VerifyFinding.Class) -> Int { findings.filter { $0.findingClass == c }.count }
 }
 
