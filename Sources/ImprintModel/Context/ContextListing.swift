@@ -31,6 +31,8 @@ public struct ContextListing: Sendable {
     public var entries: [Entry] = []
     public var excluded: [ExcludedGroup] = []
     public var ignoreFile: String?
+    /// Where the legacy builder's walk ended on a pattern that fails (`LegacyContext`): nothing from here on is sent.
+    public var cut: Bytes?
 
     public var sentFiles: Int { entries.filter { !$0.isDirectory }.count }
     public var sentDirectories: Int { entries.filter(\.isDirectory).count }
@@ -42,9 +44,18 @@ public struct ContextListing: Sendable {
     public static func list(context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
                             semantics: IgnoreSemantics = .buildkit) throws -> ContextListing {
         let (ignore, name) = try IgnoreFileLocator(context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics).load()
+        return try list(context: context, ignore: ignore, ignoreFileName: name)
+    }
+
+    /// Lists `context` under `ignore` (read from the file named `ignoreFileName`).
+    package static func list(context: String, ignore: DockerIgnore, ignoreFileName name: String?) throws -> ContextListing {
         var out = ContextListing()
         out.ignoreFile = name
         let checkOnOpen = ignore.semantics.checksAgainOnOpen && ignore.hasExceptions
+        let legacy = LegacyContext.applies(ignore)
+        if legacy { try LegacyContext.validate(context, ignore: ignore) }
+        /// Set where the legacy builder's walk ends on a failing pattern: nothing after it is listed.
+        var stopped = false
         var groups: [String: ExcludedGroup] = [:]
         var order: [String] = []
         func rule(_ i: Int?) -> ContextExplanation.Rule? {
@@ -65,10 +76,12 @@ public struct ContextListing: Sendable {
         func walk(_ abs: Bytes, _ rel: Bytes, parent: DockerIgnore.MatchInfo?) throws -> Bool {
             var anySent = false
             for (name, st) in try listDirectory(abs) {
+                if stopped { break }
                 let childRel = rel.isEmpty ? name : rel + [0x2F] + name
                 let childAbs = abs + [0x2F] + name
                 let isDir = (st.st_mode & S_IFMT) == S_IFDIR
-                let d = try ignore.decide(childRel, parent: parent)
+                let d: DockerIgnore.Decision
+                do { d = try ignore.decide(childRel, parent: parent) } catch where legacy { stopped = true; out.cut = childRel; break }
                 if d.excluded {
                     if isDir && ignore.mustDescend(intoExcluded: childRel) && canOpenDirectory(childAbs) {
                         // Entered; sent only as the parent of what an exception re-includes.

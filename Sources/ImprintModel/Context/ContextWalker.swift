@@ -62,6 +62,7 @@ public struct ContextWalker {
         let tree = Tree(root: .directory(mode: UInt32(st.st_mode) & 0o7777))
         if recordOwnership { tree.root.uid = st.st_uid; tree.root.gid = st.st_gid; tree.root.mtime = Int64(st.st_mtim.tv_sec) }
         let base = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+        if LegacyContext.applies(ignore) { try LegacyContext.validate(base, ignore: ignore) }
         let state = WalkState(self)
         state.rootLength = base.utf8.count
         // Without exclusions nothing is pruned after the walk, so the workers can finish each directory's digest
@@ -72,7 +73,8 @@ public struct ContextWalker {
         state.queue.append(.directory(DirJob(fd: fd, relative: [], absolute: Array(base.utf8), node: tree.root, parentInfo: nil, task: rootTask)))
         state.run(workers: max(1, workers))
         if let e = state.error { throw e }
-        if !digestsInWalk {
+        if !digestsInWalk || state.cut != nil {
+            if let cut = state.cut { LegacyContext.cut(tree, at: cut, provisional: state.provisional) }
             ContextWalker.prune(tree.root, relative: [], provisional: state.provisional, excludedPaths: excludedPaths)
             tree.computeDigests()
         }
@@ -139,6 +141,8 @@ public struct ContextWalker {
         package var sockets: [Bytes] = []
         package var sentEmpty: [Bytes] = []
         package var provisional = Set<ObjectIdentifier>()
+        /// Where the legacy builder's walk ends (a pattern that fails), the earliest in walk order.
+        package var cut: Bytes?
         package var filesDone = 0
         package var bytesDone: UInt64 = 0
         /// The byte length of the walked root's path, set before the workers start.
@@ -260,6 +264,7 @@ public struct ContextWalker {
             var asyncChildren = 0
             let needsRelative = !walker.excludedPaths.isEmpty || !ignore.patterns.isEmpty
             let checkOnOpen = ignore.semantics.checksAgainOnOpen && ignore.hasExceptions
+            let legacyCut = LegacyContext.applies(ignore)
             for (name, dtype) in names {
                 // Paths longer than the kernel's PATH_MAX cannot be sent by a builder, and would make a manifest
                 // no reader accepts.
@@ -276,7 +281,16 @@ public struct ContextWalker {
                         dst[src.count] = 0
                     }
                 }
-                let (isExcluded, info) = needsRelative ? try ignore.matches(rel, parent: job.parentInfo) : (false, [])
+                let isExcluded: Bool, info: DockerIgnore.MatchInfo
+                do {
+                    (isExcluded, info) = needsRelative ? try ignore.matches(rel, parent: job.parentInfo) : (false, [])
+                } catch where legacyCut {
+                    // The legacy builder logs the pattern error and ends its walk here (`LegacyContext`).
+                    cond.lock()
+                    if cut.map({ LegacyContext.precedes(rel, $0) }) ?? true { cut = rel }
+                    cond.unlock()
+                    break
+                }
                 // The sender's second look (only exceptions can make it disagree with the walk's decision).
                 if !isExcluded && checkOnOpen && dtype != UInt8(DT_DIR) && dtype != UInt8(DT_LNK),
                    try ignore.excludedOnOpen(rel), let child = try emptyFile(dfd, scratch.cname, job.absolute.appendingPath(name)) {

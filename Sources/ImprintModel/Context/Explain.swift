@@ -99,6 +99,16 @@ public enum ContextExplainer {
     /// it), and for an excluded directory the walk enters, whether something below is sent.
     public static func explain(_ rel: Bytes, isDirectory: Bool, ignore: DockerIgnore, file: String = ".dockerignore",
                                context: String? = nil) throws -> ContextExplanation {
+        // The legacy builder with a pattern that fails: its walk ends there, and nothing after is sent.
+        if let context, LegacyContext.applies(ignore), let cut = try ContextListing.list(context: context, ignore: ignore, ignoreFileName: file).cut,
+           !LegacyContext.precedes(rel, cut) {
+            var st = stat()
+            let abs = Array(context.utf8) + [0x2F] + rel
+            let type = ContextListing.withCString(abs, { lstat($0, &st) }) == 0 ? EntryType(mode: st.st_mode) : nil
+            return ContextExplanation(path: rel.lossyString, isDirectory: isDirectory, type: type, verdict: .excluded, decidedBy: nil, blockedAt: nil,
+                                      reincludedBy: [], descends: nil,
+                                      note: "not sent: the legacy builder's walk ends at \(cut.lossyString), where a pattern of the ignore file fails (it logs the error and sends what it has)")
+        }
         var out = try explainRules(rel, isDirectory: isDirectory, ignore: ignore, file: file)
         guard let context else { return out }
         var st = stat()
