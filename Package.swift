@@ -61,26 +61,26 @@ let package = Package(
         .executableTarget(
             name: "imprint",
             dependencies: ["ImprintCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Benchmark drivers for ci/bench (not shipped).
         .executableTarget(
             name: "imprint-bench",
             dependencies: ["ImprintCore"],
             path: "Sources/ImprintBench",
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "ImprintCoreTests",
             dependencies: ["ImprintCore", "ImprintFuzz"],
             exclude: ["Fixtures"],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "ImprintCLITests",
             dependencies: ["ImprintCore"],
             exclude: ["Support", "Fixtures"],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ],
     cxxLanguageStandard: .cxx17

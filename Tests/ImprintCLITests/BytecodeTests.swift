@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import ImprintCore
+import Testing
 
 /// The bytecode checker against what CPython actually does: real pycs made by py_compile/compileall, a real
 /// import, and imprint's verdict compared with whether the OLD code ran.
@@ -215,8 +215,8 @@ import ImprintCore
     }
 }
 
-private extension Array where Element == UInt8 {
-    var hexDecoded: [UInt8] {
+extension Array where Element == UInt8 {
+    fileprivate var hexDecoded: [UInt8] {
         stride(from: 0, to: count - 1, by: 2).map { UInt8(String(decoding: self[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
     }
 }

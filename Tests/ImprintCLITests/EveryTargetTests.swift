@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import ImprintCore
+import Testing
 
 /// A content check decides the same on every kind of target. The hardest case: a timestamp pyc whose header
 /// still matches its source (same size, same second) but whose bytecode is older code. Only compiling the source

@@ -96,13 +96,13 @@ extension FleetTests {
               address = "\(dir)/containerd.sock.ttrpc"
 
             """)
-            let B = "buildah --root \(dir)/broot --runroot \(dir)/brun --storage-driver vfs"
+            let bah = "buildah --root \(dir)/broot --runroot \(dir)/brun --storage-driver vfs"
             let ctr = "ctr --address \(dir)/containerd.sock -n k8s.io"
             try sh("""
             cp "$(command -v busybox)" \(dir)/bb/busybox
-            \(B) bud -q --isolation chroot --timestamp 0 -t localhost/bb:1 \(dir)/bb >/dev/null
-            \(B) bud -q --isolation chroot --timestamp 0 -t localhost/app:1 \(dir)/app >/dev/null
-            \(B) push -q localhost/app:1 oci-archive:\(dir)/app.tar:localhost/app:1
+            \(bah) bud -q --isolation chroot --timestamp 0 -t localhost/bb:1 \(dir)/bb >/dev/null
+            \(bah) bud -q --isolation chroot --timestamp 0 -t localhost/app:1 \(dir)/app >/dev/null
+            \(bah) push -q localhost/app:1 oci-archive:\(dir)/app.tar:localhost/app:1
             """)
             #expect(try imprint("fingerprint", dir + "/app", "-q", "-o", dir + "/m.json").status == 0)
             let stamp = try imprint("stamp", dir + "/app.tar", "--manifest", dir + "/m.json", "--check", "-o", dir + "/stamped.tar")

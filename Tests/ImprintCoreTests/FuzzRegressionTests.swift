@@ -1,7 +1,7 @@
 import Foundation
+import ImprintFuzz
 import Testing
 @testable import ImprintCore
-import ImprintFuzz
 
 /// Replays every input libFuzzer ever found trapping, hanging or running out of memory (`ci/fuzz` appends them to
 /// `Fixtures/fuzz-regressions.txt` as `TARGET BASE64` lines): each must now return normally. CI replays, it does not

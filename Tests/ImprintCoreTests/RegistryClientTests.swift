@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import ImprintCore
+import Testing
 
 /// An in-memory OCI registry behind `HTTPTransport`: manifests, blobs, uploads and (optionally) the referrers
 /// API; optionally Bearer auth with a token service, and a number of 503s to answer first.

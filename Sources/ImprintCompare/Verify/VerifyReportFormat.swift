@@ -43,7 +43,7 @@ public enum VerifyReportFormat {
 
     /// The one-line verdict that starts every text report.
     public static func verdictLine(_ r: VerifyReport) -> String {
-        let where_ = "\(r.target)\(r.at == "/" ? "" : " at \(r.at)")"
+        let place = "\(r.target)\(r.at == "/" ? "" : " at \(r.at)")"
         if r.verdict == .verified {
             let auth: String
             switch r.trust {
@@ -53,9 +53,9 @@ public enum VerifyReportFormat {
             case .both: auth = "matches the expected digest, signature valid"
             }
             if !r.filesCompared {
-                return "VERIFIED (stamp only): \(where_) carries the manifest \(r.manifestDigest.prefixed) (\(auth)); its files were not compared"
+                return "VERIFIED (stamp only): \(place) carries the manifest \(r.manifestDigest.prefixed) (\(auth)); its files were not compared"
             }
-            return "VERIFIED: \(where_) is \(r.manifestDigest.prefixed) (\(r.entriesChecked) entries; \(auth))"
+            return "VERIFIED: \(place) is \(r.manifestDigest.prefixed) (\(r.entriesChecked) entries; \(auth))"
         }
         let failing = r.failures
         var counts: [String] = []
@@ -67,16 +67,16 @@ public enum VerifyReportFormat {
         // Say what failed: the files, or only the bytecode that would run, or only the manifest's authenticity.
         let fileClasses: Set<VerifyFinding.Class> = [.modified, .mode, .type, .symlinkTarget, .device, .missing, .extra]
         if failing.contains(where: { fileClasses.contains($0.findingClass) }) {
-            return "MISMATCH: \(where_) differs from \(r.manifestDigest.prefixed): \(summary)"
+            return "MISMATCH: \(place) differs from \(r.manifestDigest.prefixed): \(summary)"
         }
         let running: Set<VerifyFinding.Class> = [.process, .container, .runtime]
         if failing.allSatisfy({ running.contains($0.findingClass) }) {
-            return "MISMATCH: \(where_) holds the files of \(r.manifestDigest.prefixed), but what runs there is not them: \(summary)"
+            return "MISMATCH: \(place) holds the files of \(r.manifestDigest.prefixed), but what runs there is not them: \(summary)"
         }
         if failing.allSatisfy({ $0.findingClass == .bytecode || running.contains($0.findingClass) }) {
-            return "MISMATCH: \(where_) holds the files of \(r.manifestDigest.prefixed), but Python would not run them as built: \(summary)"
+            return "MISMATCH: \(place) holds the files of \(r.manifestDigest.prefixed), but Python would not run them as built: \(summary)"
         }
-        return "MISMATCH: \(where_) holds the files of \(r.manifestDigest.prefixed), but the manifest is not the one trusted: \(summary)"
+        return "MISMATCH: \(place) holds the files of \(r.manifestDigest.prefixed), but the manifest is not the one trusted: \(summary)"
     }
 
     public static func text(_ r: VerifyReport, colour: Bool, limit: Int? = nil) -> String {

@@ -1,5 +1,5 @@
-import Foundation
 internal import COpenSSL
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -15,7 +15,7 @@ public struct PythonVersion: Hashable, Comparable, Sendable, CustomStringConvert
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
         if parts.count >= 2, let a = Int(parts[0]), let b = Int(parts[1]), a >= 0, b >= 0 {
             self.init(a, b)
-        } else if parts.count == 1, s.count >= 2, s.allSatisfy(\.isASCII), let _ = Int(s) {
+        } else if parts.count == 1, s.count >= 2, s.allSatisfy(\.isASCII), Int(s) != nil {
             // Cache tags write the version without a dot: 37, 310, 311.
             self.init(Int(String(s.prefix(1)))!, Int(String(s.dropFirst()))!)
         } else {

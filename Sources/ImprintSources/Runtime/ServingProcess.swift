@@ -45,7 +45,7 @@ package struct ServingProcess {
             let abs = arg.hasPrefix("/") ? arg : (cwd as NSString).appendingPathComponent(arg)
             let resolved = ServingProcess.resolve(abs, root: root)
             var st = stat()
-            guard (inTree(abs) || inTree(resolved)), stat(root + resolved, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard inTree(abs) || inTree(resolved), stat(root + resolved, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
             script = true
             if reason == nil { reason = "runs \(abs)" }
         }
