@@ -262,17 +262,7 @@ final class BackgroundServer {
     init(_ argv: [String]) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = argv
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        var line = Data()
-        while !line.contains(0x0A) {
-            let d = out.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            line.append(d)
-        }
-        let text = String(decoding: line, as: UTF8.self)
+        let text = try startAndReadFirstLine(process)
         guard let r = text.range(of: "listening on ") else { stop(); throw ToolMissing(name: "background server: \(text)") }
         url = "http://" + text[r.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines)
     }

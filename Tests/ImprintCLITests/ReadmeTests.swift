@@ -164,17 +164,7 @@ import Glibc
         env["IMPRINT_MANIFEST"] = manifest
         env["PORT"] = "0"
         p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
-        var line = Data()
-        while !line.contains(0x0A) {
-            let d = out.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            line.append(d)
-        }
-        let text = String(decoding: line, as: UTF8.self)
+        let text = try startAndReadFirstLine(p)
         guard let port = text.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
             kill(p.processIdentifier, SIGKILL)
             throw ToolMissing(name: "serve-digest.py did not start: \(text)")

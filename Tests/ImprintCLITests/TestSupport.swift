@@ -150,3 +150,19 @@ extension Tag {
     /// The release build (ci/release).
     @Tag static var release: Self
 }
+
+/// Starts `process` with its stdout piped (stderr to /dev/null) and returns the first line it prints: how the
+/// servers the tests start say where they listen.
+func startAndReadFirstLine(_ process: Process) throws -> String {
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    try process.run()
+    var line = Data()
+    while !line.contains(0x0A) {
+        let d = out.fileHandleForReading.availableData
+        if d.isEmpty { break }
+        line.append(d)
+    }
+    return String(decoding: line, as: UTF8.self)
+}
