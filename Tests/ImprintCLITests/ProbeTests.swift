@@ -112,7 +112,10 @@ import Glibc
                 let r = try imprint(["wait", url, "--expect", d2, "--timeout", "3", "--interval", "0.1"] + extra)
                 #expect(r.status == 1, "round robin over v1 and v2 declared complete with \(extra): \(r.out)")
                 #expect(!r.out.contains("rollout complete"))
-                #expect(r.out.contains("pid"), "the per-instance table: \(r.out)")
+                // The per-instance table names both instances, each in full, one on v1 and one on v2.
+                let rows = r.out.split(separator: "\n").drop { !$0.contains("instance ") }.dropFirst()
+                let ids = Set(rows.compactMap { $0.split(separator: " ").first })
+                #expect(ids.count == 2 && rows.contains { $0.contains("OTHER") } && rows.contains { $0.contains("expected") }, "the per-instance table: \(r.out)")
             }
             // Every instance on v2: done.
             let new2 = try TestServer(script: serveDigest, env: ["IMPRINT_MANIFEST": dir + "/v2.json"])

@@ -363,10 +363,12 @@ public enum RolloutWaitFormat {
         }
         guard !table.isEmpty else { return out }
         func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: n, withPad: " ", startingAt: 0) }
-        out += "  instance                          code      digest         started                         last seen  answers\n"
+        // The instance in full: what tells two apart (a pid, a start time) is often at its end.
+        let width = max(32, table.map(\.instance.count).max() ?? 0)
+        out += "  \(pad("instance", width))  code      digest         started                         last seen  answers\n"
         for s in table {
             let digest = s.digest.map { $0.hasPrefix("sha256:") ? String($0.dropFirst(7).prefix(12)) : String($0.prefix(12)) } ?? "-"
-            out += "  \(pad(s.instance, 32))  \(pad(s.current ? "expected" : "OTHER", 8))  \(pad(digest, 13))  \(pad(s.started ?? "-", 30))  \(pad(seconds(s.lastSeen), 9))  \(s.answers)\n"
+            out += "  \(pad(s.instance, width))  \(pad(s.current ? "expected" : "OTHER", 8))  \(pad(digest, 13))  \(pad(s.started ?? "-", 30))  \(pad(seconds(s.lastSeen), 9))  \(s.answers)\n"
         }
         return out
     }
