@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Fingerprint speed and memory against peers, measured in the same run on the same files.
-#   (a) ~50,000 small files   (b) 4 files of 256 MiB
+#   (a) ~50,000 small files   (b) 4 files of 256 MiB   (c) ~11,000 real Python sources (babel, django,
+#   networkx, sympy from PyPI, pinned; cached in ~/.cache/imprint/bench-src)
 # Prints seconds (best of 3 warm runs), ratios, MB/s against `openssl speed -evp sha256` x cores, peak RSS.
+# IMPRINT_BASELINE=path/to/previous/imprint adds the previous release, timed in the same run; a figure more than
+# 10% slower than it is printed as a REGRESSION.
+# Targets: (c) at least 3x `find | xargs -0 -P<cores> -n 200 sha256sum`; (b) at least 95% of the speed of
+# `xargs -P<cores> openssl dgst -sha256`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hashdeep >/dev/null && command -v mtree >/dev/null || bash ci/install-deps.sh
@@ -28,6 +33,16 @@ for i in range(4):
         for j in range(256):
             fh.write(bytes([j]) + chunk[1:])
 PY
+src_cache="${XDG_CACHE_HOME:-$HOME/.cache}/imprint/bench-src"
+if [ ! -d "$src_cache/tree" ]; then
+  rm -rf "$src_cache"; mkdir -p "$src_cache/wheels"
+  python3 -m pip download -q --no-deps --only-binary :all: -d "$src_cache/wheels" \
+    babel==2.16.0 django==5.1.4 networkx==3.4.2 sympy==1.13.3
+  mkdir -p "$src_cache/tree.tmp"
+  for w in "$src_cache"/wheels/*.whl; do python3 -m zipfile -e "$w" "$src_cache/tree.tmp/$(basename "$w" .whl)"; done
+  mv "$src_cache/tree.tmp" "$src_cache/tree"
+fi
+cp -a "$src_cache/tree" "$WORK/source"
 
 # best of 3 wall-clock seconds of a command (after one warm-up run)
 best() {
@@ -43,11 +58,12 @@ best() {
 }
 peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 
-xargs_sha() { cd "$1" && find . -type f -print0 | xargs -0 -P"$CORES" -n 256 sha256sum; }
-export -f xargs_sha; export CORES
+xargs_sha() { cd "$1" && find . -type f -print0 | xargs -0 -P"$CORES" -n 200 sha256sum; }
+xargs_ossl() { cd "$1" && find . -type f -print0 | xargs -0 -P"$CORES" -n 1 openssl dgst -sha256; }
+export -f xargs_sha xargs_ossl; export CORES
 
 echo "imprint fingerprint benchmark ($CORES cores, $(uname -m))"
-for set in small large; do
+for set in small large source; do
   dir="$WORK/$set"
   files=$(find "$dir" -type f | wc -l); bytes=$(du -sb "$dir" | cut -f1)
   t_imp=$(best "$IMPRINT" fingerprint "$dir" --ignore-file /dev/null -q -o /dev/null)
@@ -61,6 +77,15 @@ for set in small large; do
   printf '  %-36s %8s s  %7.2fx slower\n' "find | xargs -P$CORES sha256sum" "$t_x" "$(echo "$t_x / $t_imp" | bc -l)"
   printf '  %-36s %8s s  %7.2fx slower\n' "hashdeep -c sha256 -r" "$t_hd" "$(echo "$t_hd / $t_imp" | bc -l)"
   printf '  %-36s %8s s  %7.2fx slower\n' "mtree -c -K sha256" "$t_mt" "$(echo "$t_mt / $t_imp" | bc -l)"
+  if [ "$set" = large ]; then
+    t_o=$(best bash -c "xargs_ossl '$dir'")
+    printf '  %-36s %8s s  %7.2fx slower\n' "xargs -P$CORES openssl dgst -sha256" "$t_o" "$(echo "$t_o / $t_imp" | bc -l)"
+  fi
+  if [ -n "${IMPRINT_BASELINE:-}" ]; then
+    t_b=$(best "$IMPRINT_BASELINE" fingerprint "$dir" --ignore-file /dev/null -q -o /dev/null)
+    verdict=""; [ "$(echo "$t_imp > $t_b * 1.10" | bc -l)" = 1 ] && verdict="  REGRESSION"
+    printf '  %-36s %8s s  %7.2fx imprint%s\n' "previous release" "$t_b" "$(echo "$t_b / $t_imp" | bc -l)" "$verdict"
+  fi
   printf '  %-36s %8s\n' "imprint files/s" "$(echo "$files / $t_imp" | bc)"
   printf '  %-36s %8s MiB\n' "imprint peak RSS" "$((m_imp / 1024))"
   if [ "$set" = large ]; then
