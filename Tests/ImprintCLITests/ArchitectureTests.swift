@@ -73,3 +73,25 @@ import Testing
         #expect(untagged.isEmpty, "\(untagged.joined(separator: "\n"))")
     }
 }
+
+@Suite struct WatchdogTests {
+    /// A command that hangs fails its test in bounded time, and nothing it started outlives it.
+    @Test func aHangingCommandIsKilledWithItsChildrenAndRecorded() throws {
+        try withTempDir { dir in
+            let start = Date()
+            var result: RunResult?
+            try withKnownIssue {
+                result = try run("/bin/bash", ["-c", "sleep 300 & echo $! > '\(dir)/child'; wait"], timeout: 1)
+            } matching: { issue in
+                "\(issue)".contains("did not finish within 1 s")
+            }
+            #expect(Date().timeIntervalSince(start) < 20)
+            #expect(result?.status != 0)
+            let child = try String(contentsOfFile: dir + "/child", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            usleep(200_000)
+            // The grandchild is gone too (no /proc entry, or a zombie already reaped by init).
+            let state = (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8)) ?? ""
+            #expect(state.isEmpty || state.contains(") Z "), "sleep \(child) still runs: \(state)")
+        }
+    }
+}

@@ -117,7 +117,7 @@ import Glibc
             #expect(try Self.get("http://127.0.0.1:\(pl)/")["version"] as? String == "old helper")
             var v = try Self.verify(engine, ["http://127.0.0.1:\(pl)/imprint", "--expect", dl])
             #expect(v.status == 1 && v.details.contains("sourceless-module"), "sourceless helper: \(v.out)")
-            try engine.sh("docker rm -f legacy >/dev/null")
+            try engine.remove("legacy")
 
             // 2. The image is right (its stamp says v2), but a volume shadows the code with v1: the gate judges the
             //    loaded code, not the claim, and never completes; verify of the URL names the module.
@@ -129,7 +129,7 @@ import Glibc
             #expect(gate.status == 1 && gate.out.contains("OTHER") && gate.err.contains("stale-module"), "\(gate.out)\(gate.err)")
             v = try Self.verify(engine, ["http://127.0.0.1:\(p2)/imprint", "--expect", d2])
             #expect(v.status == 1 && v.details.contains("stale-module"), "\(v.out)")
-            try engine.sh("docker rm -f shadowed >/dev/null")
+            try engine.remove("shadowed")
 
             // 3. Four replicas behind a round-robin, one still on v1: no number of answers in a row completes the
             //    gate, and the replicas are told apart although each is pid 1 on host networking.
@@ -146,7 +146,7 @@ import Glibc
             #expect(rr.status == 1 && rr.out.contains("OTHER"), "round-robin with one old replica: \(rr.out)\(rr.err)")
             let instances = rr.out.split(separator: "\n").filter { $0.contains("expected  ") || $0.contains("OTHER  ") }
             #expect(instances.count == 4, "four instances in the table: \(rr.out)")
-            for i in 0..<4 { try engine.sh("docker rm -f r\(i) >/dev/null") }
+            try engine.remove("r0", "r1", "r2", "r3")
 
             // 4. gunicorn with two workers, one still v1: files updated to v2, one worker replaced (HUP). Whichever
             //    worker answers, verify of the URL judges both; verify docker: names the old worker.
@@ -179,7 +179,7 @@ import Glibc
             #expect(v.status == 0, "gunicorn after a graceful reload: \(v.details) \(v.out.prefix(3000))")
             let reloaded = try Self.verify(engine, ["http://127.0.0.1:\(pg)/imprint", "--manifest", dir + "/v2/2.json"])
             #expect(reloaded.status == 0, "every worker on v2: \(reloaded.details) \(reloaded.out.prefix(2000))")
-            try engine.sh("docker rm -f g >/dev/null")
+            try engine.remove("g")
 
             // 5. python3 -m server, PYTHONPATH=/app, working directory /: a hot-fix after start is named.
             let pm = try LocalRegistry.freePort()
@@ -191,7 +191,7 @@ import Glibc
             try engine.sh("docker cp \(v1)/lib.py m:/app/lib.py && docker cp \(v2)/lib.py m:/app/lib.py")
             v = try Self.verify(engine, ["docker:m", "--expect", d2, "--at", "/app"])
             #expect(v.status == 1 && v.details.contains("stale-process"), "python -m after a hot-fix: \(v.out)")
-            try engine.sh("docker rm -f m >/dev/null")
+            try engine.remove("m")
 
             // 6. A shell as PID 1 restarting python: after the files changed, python restarted on the new code; the
             //    shell runs none, so no stale-process; and a stale leftover pyc of a module not imported is a note.
@@ -212,7 +212,7 @@ import Glibc
             v = try Self.verify(engine, ["docker:sh1", "--expect", d2, "--at", "/app"])
             #expect(v.status == 0 && !v.details.contains("stale-process"), "shell wrapper after a child restart: \(v.out)")
             #expect(v.out.contains("stale-timestamp-pyc"), "the leftover is reported, as a note: \(v.out)")
-            try engine.sh("docker rm -f sh1 >/dev/null")
+            try engine.remove("sh1")
             _ = d1
         }
     }

@@ -56,11 +56,14 @@ final class ContainerEngine {
 
     func stop() {
         if service.isRunning {
-            _ = try? run("/bin/sh", ["-c", "docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1"], env: env)
+            _ = try? run("/bin/sh", ["-c", "docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1"], env: env, timeout: 120)
             kill(service.processIdentifier, SIGKILL)
             service.waitUntilExit()
         }
-        _ = try? run("/bin/sh", ["-c", "\(podman) system reset -f >/dev/null 2>&1; rm -rf '\(dir)'"], env: env)
+        // Without DOCKER_HOST: this talks to the storage directly, also when the service hung.
+        var local = env
+        local["DOCKER_HOST"] = nil
+        _ = try? run("/bin/sh", ["-c", "\(podman) system reset -f >/dev/null 2>&1; rm -rf '\(dir)'"], env: local, timeout: 300)
     }
 
     /// Runs a shell script against this engine (docker → podman), with imprint on PATH; records a failure when it fails.
@@ -69,6 +72,18 @@ final class ContainerEngine {
         let r = try run("/bin/bash", ["-euo", "pipefail", "-c", script], cwd: cwd, env: scriptEnv(extraEnv))
         #expect(r.status == 0, "script failed (\(r.status)): \(script)\n\(r.out)\n\(r.err)", sourceLocation: sourceLocation)
         return r
+    }
+
+    /// Removes containers. `rm -f` of a running container races podman's own cleanup and now and then fails with
+    /// EBUSY on the container's shm mount (a known podman flake); the containers are stopped first and the removal
+    /// retried, so the race cannot fail the scenario that only cleans up after itself.
+    func remove(_ names: String..., sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let list = names.joined(separator: " ")
+        try sh("""
+        docker stop -t 0 \(list) >/dev/null 2>&1 || true
+        for i in 1 2 3 4 5; do docker rm -f \(list) >/dev/null 2>&1 && exit 0; sleep 1; done
+        docker rm -f \(list) >/dev/null
+        """, sourceLocation: sourceLocation)
     }
 
     /// The environment of a script: this engine, and `imprint` first on PATH.

@@ -39,8 +39,8 @@ import Glibc
             // The tag moves to v2. Replica 3 is recreated from it (healthy), replica 2 only restarted (still v1),
             // replica 1 hot-fixed in place (v2's files under a process started on v1).
             _ = try DeploymentTruthTests.build(engine, v2, tag: "localhost/fleet-app:1")
+            try engine.remove("fleet_worker_3")
             try engine.sh("""
-            docker rm -f fleet_worker_3 >/dev/null
             \(compose) up -d --no-recreate --scale worker=3 2>/dev/null
             docker restart -t 1 fleet_worker_2 >/dev/null
             sleep 2

@@ -36,7 +36,7 @@ struct Release {
         openssl genpkey -algorithm ed25519 -out '\(dir)/release.key'
         openssl pkey -in '\(dir)/release.key' -pubout -out '\(dir)/release.pub'
         IMPRINT_SIGNING_KEY='\(dir)/release.key' bash ci/release '\(out)'
-        """], cwd: TestEnv.packageRoot.path)
+        """], cwd: TestEnv.packageRoot.path, timeout: 3600)
         guard r.status == 0 else { throw ReleaseFailed(log: r.err) }
         let version = try String(contentsOfFile: TestEnv.packageRoot.path + "/Sources/ImprintBase/Support/Imprint.swift", encoding: .utf8)
             .components(separatedBy: "static let version = \"")[1].components(separatedBy: "\"")[0]
@@ -142,7 +142,7 @@ final class FileServer {
             // The second run builds from nothing in another directory: neither an incremental build nor the build
             // directory's path may change a byte.
             let again = try run("/bin/bash", ["-c", "IMPRINT_SIGNING_KEY='\(release.key)' IMPRINT_RELEASE_SCRATCH='\(dir)/scratch' bash ci/release '\(dir)/out'"],
-                                cwd: TestEnv.packageRoot.path)
+                                cwd: TestEnv.packageRoot.path, timeout: 3600)
             #expect(again.status == 0, "\(again.err.suffix(2000))")
             let first = try String(contentsOfFile: release.out + "/SHA256SUMS", encoding: .utf8)
             #expect(try String(contentsOfFile: dir + "/out/SHA256SUMS", encoding: .utf8) == first)

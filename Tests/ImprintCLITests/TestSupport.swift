@@ -34,7 +34,10 @@ enum TestEnv {
 /// Runs a program with stdout/stderr sent to files (no pipe deadlocks on large output).
 @discardableResult
 func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data? = nil,
-         stdinFile: String? = nil, env: [String: String] = [:]) throws -> RunResult {
+         stdinFile: String? = nil, env: [String: String] = [:], timeout: Double = Watchdog.defaultSeconds) throws -> RunResult {
+    if let host = env["DOCKER_HOST"], Watchdog.isHung(host) {
+        throw Watchdog.EngineHung(host: host)
+    }
     let p = Process()
     if executable.hasPrefix("/") {
         p.executableURL = URL(fileURLWithPath: executable)
@@ -65,10 +68,53 @@ func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data
     } else {
         p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
     }
+    let exited = DispatchSemaphore(value: 0)
+    p.terminationHandler = { _ in exited.signal() }
     try p.run()
-    p.waitUntilExit()
+    if exited.wait(timeout: .now() + timeout) == .timedOut {
+        // A command that hangs (an engine left unusable by a failed `rm`, a server that never answers) fails its
+        // test in bounded time instead of holding the whole run: it and everything it started are killed.
+        Watchdog.killTree(p.processIdentifier)
+        exited.wait()
+        if let host = env["DOCKER_HOST"] { Watchdog.markHung(host) }
+        Issue.record("\(executable) \(args.joined(separator: " ").prefix(300)) did not finish within \(Int(timeout)) s; killed")
+    }
     try outH.close(); try errH.close()
     return RunResult(status: p.terminationStatus, stdout: try Data(contentsOf: outURL), stderr: try Data(contentsOf: errURL))
+}
+
+/// Bounds every command the tests run. A command on an engine that once hung fails at once afterwards: the engine is
+/// not trusted again in this test process.
+enum Watchdog {
+    static let defaultSeconds: Double = 900
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var hung: Set<String> = []
+
+    struct EngineHung: Error, CustomStringConvertible {
+        var host: String
+        var description: String { "the engine at \(host) hung on an earlier command; not used again" }
+    }
+
+    static func isHung(_ host: String) -> Bool { lock.withLock { hung.contains(host) } }
+    static func markHung(_ host: String) { _ = lock.withLock { hung.insert(host) } }
+
+    /// SIGKILL to `pid` and its descendants (children first found through /proc, then the parent).
+    static func killTree(_ pid: Int32) {
+        var parents: [Int32: [Int32]] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let child = Int32(name),
+                  let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let ppid = Int32(fields[1]) { parents[ppid, default: []].append(child) }
+        }
+        var order: [Int32] = [], queue = [pid]
+        while let next = queue.popLast() {
+            order.append(next)
+            queue.append(contentsOf: parents[next] ?? [])
+        }
+        for victim in order.reversed() { kill(victim, SIGKILL) }
+    }
 }
 
 /// Runs the built imprint binary.
