@@ -28,7 +28,7 @@ import Glibc
             """)
             let compose = "docker-compose -p fleet -f \(project)/docker-compose.yml"
             _ = try DeploymentTruthTests.build(engine, v1, tag: "localhost/fleet-app:1")
-            try engine.sh("\(compose) up -d --scale worker=3 2>/dev/null")
+            try engine.sh("\(compose) up -d --scale worker=3")
             var r = try run(TestEnv.imprintPath, ["verify", "compose:fleet", "--format", "json"], env: engine.env)
             #expect(r.status == 0, "three healthy replicas: \(r.out)\(r.err)")
             try expectValidJSON(r.stdout, schema: "fleet-report.schema.json")
@@ -41,7 +41,7 @@ import Glibc
             _ = try DeploymentTruthTests.build(engine, v2, tag: "localhost/fleet-app:1")
             try engine.remove("fleet_worker_3")
             try engine.sh("""
-            \(compose) up -d --no-recreate --scale worker=3 2>/dev/null
+            \(compose) up -d --no-recreate --scale worker=3
             docker restart -t 1 fleet_worker_2 >/dev/null
             sleep 2
             docker cp \(v2)/lib.py fleet_worker_1:/app/lib.py
@@ -63,10 +63,10 @@ import Glibc
             #expect(gate.status == 1 && gate.out.hasPrefix("timed out"), "\(gate.out)\(gate.err)")
 
             // A real redeploy: every replica recreated from v2; the gate completes.
-            try engine.sh("\(compose) up -d --force-recreate --scale worker=3 2>/dev/null")
+            try engine.sh("\(compose) up -d --force-recreate --scale worker=3")
             gate = try run(TestEnv.imprintPath, ["wait", "compose:fleet", "--interval", "1", "--timeout", "60"], env: engine.env)
             #expect(gate.status == 0 && gate.out.hasPrefix("rollout complete"), "\(gate.out)\(gate.err)")
-            try engine.sh("\(compose) down -t 1 2>/dev/null")
+            try engine.sh("\(compose) down -t 1")
         }
     }
 }

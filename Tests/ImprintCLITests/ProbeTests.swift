@@ -91,6 +91,53 @@ import Glibc
         }
     }
 
+    /// Two applications on one host share the evidence directory (its default is /tmp/imprint-evidence): each
+    /// answers for its own processes only. Another application running a sourceless pyc is not this one's finding,
+    /// and a second process of this application on old code is.
+    @Test func anotherApplicationOnTheHostIsNotThisOnesEvidence() throws {
+        try requireTool("python3")
+        try withTempDir { dir in
+            let shared = dir + "/evidence"
+            var servers: [TestServer] = []
+            defer { servers.forEach { $0.stop() } }
+            func app(_ name: String, stale: Bool) throws -> (root: String, manifest: String, digest: String) {
+                let root = dir + "/" + name
+                try writeFile(root + "/pkg/__init__.py", "")
+                try writeFile(root + "/pkg/mod.py", "VERSION = \"old\"\n")
+                try writeFile(root + "/server.py", Self.server)
+                #expect(try imprint("probe", "python", "-o", root + "/imprint_probe.py").status == 0)
+                let ctx = dir + "/ctx-" + name
+                try sh("cp -a '\(root)' '\(ctx)' && printf 'VERSION = \"new\"\\n' > '\(ctx)/pkg/mod.py'")
+                #expect(try imprint("fingerprint", ctx, "-q", "-o", dir + "/\(name).json", "--digest-file", dir + "/\(name).txt").status == 0)
+                if stale {
+                    try sh("python3 -c \"import py_compile; py_compile.compile('pkg/mod.py', cfile='pkg/mod.pyc', doraise=True)\" && rm pkg/mod.py", cwd: root)
+                } else {
+                    try sh("cp '\(ctx)/pkg/mod.py' pkg/mod.py", cwd: root)
+                }
+                let digest = try String(contentsOfFile: dir + "/\(name).txt", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                return (root, dir + "/\(name).json", digest)
+            }
+            let good = try app("good", stale: false), other = try app("other", stale: true)
+            for a in [good, other] {
+                servers.append(try TestServer(script: a.root + "/server.py",
+                                              env: ["IMPRINT_MANIFEST": a.manifest, "IMPRINT_EVIDENCE_DIR": shared, "PYTHONDONTWRITEBYTECODE": "1"]))
+            }
+            usleep(600_000)  // each process writes its evidence file 0.2 s after its last import
+            #expect(try FileManager.default.contentsOfDirectory(atPath: shared).filter { $0.hasSuffix(".json") }.count == 2)
+            let r = try imprint("verify", "http://127.0.0.1:\(servers[0].port)/imprint", "--manifest", good.manifest, "--expect", good.digest)
+            #expect(r.status == 0, "the other application's stale module was judged as this one's: \(r.out)\(r.err)")
+            let o = try imprint("verify", "http://127.0.0.1:\(servers[1].port)/imprint", "--manifest", other.manifest, "--expect", other.digest)
+            #expect(o.status == 1 && o.out.contains("sourceless-module"), "\(o.out)\(o.err)")
+            // A second process of the good application, started on the stale code, is the good one's finding.
+            try sh("cp -a '\(good.root)' '\(dir)/copy' && rm -rf '\(good.root)/pkg' && cp -a '\(other.root)/pkg' '\(good.root)/pkg'")
+            servers.append(try TestServer(script: good.root + "/server.py",
+                                          env: ["IMPRINT_MANIFEST": good.manifest, "IMPRINT_EVIDENCE_DIR": shared, "PYTHONDONTWRITEBYTECODE": "1"]))
+            usleep(600_000)
+            let again = try imprint("verify", "http://127.0.0.1:\(servers[0].port)/imprint", "--manifest", good.manifest, "--expect", good.digest)
+            #expect(again.status == 1 && again.out.contains("sourceless-module"), "\(again.out)\(again.err)")
+        }
+    }
+
     @Test func waitNeverDeclaresARoundRobinOfOldAndNewComplete() throws {
         try requireTool("python3")
         try withTempDir { dir in

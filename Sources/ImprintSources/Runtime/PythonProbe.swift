@@ -24,7 +24,7 @@ manifest digest as read at process start (IMPRINT_MANIFEST, else ROOT/.imprint/m
 Every process also keeps its own evidence in IMPRINT_EVIDENCE_DIR (default /tmp/imprint-evidence), one file per
 process (PID-STARTTICKS.json, rewritten shortly after each import and in every forked worker), so that
 `imprint verify docker:NAME` judges every process, and evidence() also lists every live process of the same
-container ("processes"): a prefork server's answer covers all its workers, whichever worker answers. "instance"
+application (same root) in the container ("processes"): a prefork server's answer covers all its workers, whichever worker answers. "instance"
 identifies the process across hosts, containers and host networking (boot id, mount namespace, pid, start time).
 """
 import hashlib
@@ -327,7 +327,8 @@ def _live(pid, ticks):
 
 
 def _others():
-    """The evidence of every other live process of this container that imported the probe."""
+    """The evidence of every other live process of this container that imported the probe for the same
+    application root."""
     out = []
     try:
         names = sorted(os.listdir(EVIDENCE_DIR))
@@ -345,9 +346,13 @@ def _others():
             continue
         try:
             with open(os.path.join(EVIDENCE_DIR, name)) as f:
-                out.append(json.load(f))
+                other = json.load(f)
         except (OSError, ValueError):
             continue
+        # Only this application's processes: another application on the same host or in the same container
+        # shares the directory but not the root, and its code is not this application's.
+        if isinstance(other, dict) and other.get("root") == ROOT:
+            out.append(other)
     return out
 
 
