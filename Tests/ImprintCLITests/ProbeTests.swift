@@ -99,7 +99,7 @@ import Glibc
         try withTempDir { dir in
             let shared = dir + "/evidence"
             var servers: [TestServer] = []
-            defer { servers.forEach { $0.stop() } }
+            defer { for s in servers { s.stop() } }
             func app(_ name: String, stale: Bool) throws -> (root: String, manifest: String, digest: String) {
                 let root = dir + "/" + name
                 try writeFile(root + "/pkg/__init__.py", "")
