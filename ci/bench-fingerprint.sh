@@ -2,7 +2,7 @@
 # Fingerprint speed and memory against peers, measured in the same run on the same files.
 #   (a) ~50,000 small files   (b) 4 files of 256 MiB   (c) ~11,000 real Python sources (babel, django,
 #   networkx, sympy from PyPI, pinned; cached in ~/.cache/imprint/bench-src)
-# Prints seconds (best of 3 warm runs), ratios, MB/s against `openssl speed -evp sha256` x cores, peak RSS.
+# Prints seconds (best of 5 warm runs), ratios, MB/s against `openssl speed -evp sha256` x cores, peak RSS.
 # IMPRINT_BASELINE=path/to/previous/imprint adds the previous release, timed in the same run; a figure more than
 # 10% slower than it is printed as a REGRESSION.
 # Targets: (c) at least 3x `find | xargs -0 -P<cores> -n 200 sha256sum`; (b) at least 95% of the speed of
@@ -44,11 +44,11 @@ if [ ! -d "$src_cache/tree" ]; then
 fi
 cp -a "$src_cache/tree" "$WORK/source"
 
-# best of 3 wall-clock seconds of a command (after one warm-up run)
+# best of 5 wall-clock seconds of a command (after one warm-up run)
 best() {
   "$@" >/dev/null 2>&1 || true
   local b=""
-  for _ in 1 2 3; do
+  for _ in 1 2 3 4 5; do
     local s e t
     s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
     t=$(echo "$e - $s" | bc -l)
