@@ -26,7 +26,9 @@ import Glibc
                 network_mode: none
 
             """)
-            let compose = "docker-compose -p fleet -f \(project)/docker-compose.yml"
+            // A long client timeout: under a loaded machine podman with vfs storage can take over compose's default 60 s
+            // to create a container (it copies the image).
+            let compose = "COMPOSE_HTTP_TIMEOUT=600 docker-compose -p fleet -f \(project)/docker-compose.yml"
             _ = try DeploymentTruthTests.build(engine, v1, tag: "localhost/fleet-app:1")
             try engine.sh("\(compose) up -d --scale worker=3")
             var r = try run(TestEnv.imprintPath, ["verify", "compose:fleet", "--format", "json"], env: engine.env)
