@@ -16,6 +16,7 @@ packages=(
   python3-gunicorn                        # a real prefork server (copied into the test containers with CPython)
   docker-compose containerd               # compose projects through podman's service; a node's container runtime
   prometheus                              # scrapes imprint watch and evaluates its alert rule (and promtool)
+  nginx-light                             # a real origin and a proxy_cache in front of it (verify --served)
   python3-venv git                        # the venv for the supply-chain peers below; git for checkout scenarios
 )
 

@@ -13,7 +13,10 @@ extension ImprintCommand {
             files through /proc, then its processes), compose:PROJECT[/SERVICE] (every container of a compose project, \
             each as docker: is, against its service's manifest: --manifest SERVICE=FILE, else the stamp of the image \
             its service names now), or http(s)://HOST/PATH where a Python process serves the \
-            evidence of `imprint probe python` (which bytes it actually loaded). The manifest is the one embedded in the target (/.imprint/manifest.json from \
+            evidence of `imprint probe python` (which bytes it actually loaded). With --served, an http(s):// URL is \
+            a site: every file of --manifest (under --served-root) is fetched at its URL as a browser gets it, and \
+            past the caches when that is not the build's, so a stale cache, a stale origin, a missing asset, a page \
+            referencing a bundle the build does not have and a service worker precaching old bundles are each named. The manifest is the one embedded in the target (/.imprint/manifest.json from \
             `imprint stamp`, or one written into the context with `imprint fingerprint --emit`), or --manifest.
 
             Examples:
@@ -25,6 +28,7 @@ extension ImprintCommand {
               imprint verify registry://registry.example/app:1.0 --expect sha256:3f1c… --require-attestation provenance --pubkey imprint.pub
               imprint verify docker:web-1 --expect sha256:3f1c… --attest ../out/vsa.dsse.json --key imprint.key --format sarif -o verify.sarif
               imprint verify compose:shop --manifest web=web.json --manifest worker=worker.json
+              imprint verify https://www.example.com/ --served --manifest ../out/site.json --served-root dist
 
             Exit status: 0 VERIFIED; 1 MISMATCH (or unauthenticated with --require-trust); 2 bad input or failure.
             """
@@ -59,6 +63,10 @@ extension ImprintCommand {
         @Option(help: "The Ed25519 private key (PEM) that signs the verification summary.", completion: .file()) var key: String?
         @Option(name: .customLong("require-attestation"), help: ArgumentHelp("For registry://: require an attestation of this predicate type (a URI, or provenance, vsa, context, link) attached to the image, signed by --pubkey, about this image; repeatable.", valueName: "type"))
         var requiredAttestations: [String] = []
+        @Flag(help: "For an http(s):// URL: check what the site serves, file by file, against --manifest (through caches, then past them; pages' references and service workers' precache lists too).") var served = false
+        @Option(name: .customLong("served-root"), help: ArgumentHelp("With --served: the manifest's directory published at the URL (default: its root).", valueName: "dir")) var servedRoot: String?
+        @Option(help: ArgumentHelp("With --served: requests in flight at once.", valueName: "n")) var concurrency: Int = 8
+        @Option(name: .customLong("history"), help: ArgumentHelp("With --served: the history store that names the build stale bytes come from (default: $IMPRINT_HISTORY or ~/.local/share/imprint/history).", valueName: "dir"), completion: .directory) var historyPath: String?
         @Flag(name: .customLong("no-processes"), help: "For a running container: check only its files, not its processes.") var noProcesses = false
         @Flag(help: "For a directory (e.g. / inside a container): also check the processes of this machine's PID namespace.") var processes = false
 
@@ -72,6 +80,8 @@ extension ImprintCommand {
             if let expect, Digest(hex: expect.lowercased()) == nil {
                 throw ValidationError("--expect must be sha256:<64 hex digits>, got \(expect)")
             }
+            if served && concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+            if !served && (servedRoot != nil || historyPath != nil) { throw ValidationError("--served-root and --history go with --served") }
             if attestPath != nil && key == nil { throw ValidationError("--attest needs --key KEY (an Ed25519 private key, PEM)") }
             if attestPath != nil && target == "-" { throw ValidationError("--attest names the verified resource by URI: verify a file, image or container, not standard input") }
             if !requiredAttestations.isEmpty && pubkey == nil { throw ValidationError("--require-attestation needs --pubkey KEY") }
@@ -94,6 +104,10 @@ extension ImprintCommand {
                 request.checkLocalProcesses = processes
                 request.requiredAttestations = requiredAttestations.map(PredicateType.resolve)
                 request.registry = registry.options
+                request.served = served
+                request.servedRoot = servedRoot
+                request.concurrency = concurrency
+                request.history = historyPath
                 if FleetVerification.isFleet(target) {
                     var fleet = FleetVerification(base: request)
                     fleet.manifests = try FleetVerification.parseManifests(manifest)

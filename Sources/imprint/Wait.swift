@@ -23,11 +23,16 @@ extension ImprintCommand {
             With compose:PROJECT[/SERVICE] instead of URLs, every container of the compose project is verified as \
             `verify compose:` does, each round, until all of them are (--expect, --manifest SERVICE=FILE as there).
 
+            With --served and one URL, the site's files are checked as `verify URL --served` does, each round, until \
+            every file, every page's references and every service worker's precache list are the build's (a cache \
+            in front that still serves the old bundle keeps the gate closed).
+
             Examples:
               docker-compose -p shop up -d && imprint wait compose:shop --timeout 120
               kubectl apply -f deploy.yaml
               imprint wait https://api.example.com/healthz --expect "$(cat ../out/digest.txt)" --consecutive 5 --timeout 600
               imprint wait http://10.0.0.5:8080/imprint http://10.0.0.6:8080/imprint --expect sha256:3f1c…
+              imprint wait https://www.example.com/ --served --manifest ../out/site.json --served-root dist --timeout 300
 
             Exit status: 0 the digest is served; 1 timed out (the message says what was seen last); \
             2 bad arguments (URL, digest, interval, header).
@@ -43,9 +48,12 @@ extension ImprintCommand {
         @Option(help: ArgumentHelp("Answers in a row, per URL, that must all carry the digest (a load balancer may answer from any instance).", valueName: "K")) var consecutive: Int = 1
         @Option(help: ArgumentHelp("Distinct instances that must serve the digest, none serving another.", valueName: "N")) var instances: Int?
         @Option(name: .customLong("header"), help: ArgumentHelp("An extra request header (repeatable), e.g. 'Authorization: Bearer …'.", valueName: "Name: value")) var headers: [String] = []
+        @Flag(help: "Wait until the site at the URL serves the build's files (--manifest FILE), as `verify URL --served` checks them.") var served = false
+        @Option(name: .customLong("served-root"), help: ArgumentHelp("With --served: the manifest's directory published at the URL (default: its root).", valueName: "dir")) var servedRoot: String?
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
+            if served { return try waitForServed() }
             if urls.count == 1, FleetVerification.isFleet(urls[0]) { return try waitForFleet(urls[0]) }
             let gate = try runReportingErrors {
                 guard let expect else { throw ImprintError.badInput("--expect DIGEST is required for URLs") }
@@ -58,6 +66,32 @@ extension ImprintCommand {
             }
             Console.outRaw(Array(RolloutWaitFormat.outcome(outcome, table: table, gate: gate).utf8))
             if case .timedOut = outcome { throw ExitCode(1) }
+        }
+
+        func waitForServed() throws {
+            let result = try runReportingErrors {
+                guard urls.count == 1 else { throw ImprintError.badInput("--served takes one URL, the site's base") }
+                guard manifest.count == 1 else { throw ImprintError.badInput("--served needs --manifest FILE (the build's manifest)") }
+                var request = VerifyRequest(target: urls[0])
+                request.served = true
+                request.manifest = manifest[0]
+                request.servedRoot = servedRoot
+                if let expect {
+                    guard let d = RolloutWait.normalise(expect) else { throw ImprintError.badInput("--expect '\(expect)' is not a full SHA-256 digest") }
+                    request.expect = d
+                }
+                return try request.waitServed(interval: interval, timeout: timeout) { n, t, r in
+                    if !quietFlag.quiet {
+                        Console.err(String(format: "round %d at %.1f s: %d of %d assets serve the build", n, t,
+                                           r.entriesChecked - Set(r.failures.map(\.path)).count, r.entriesChecked))
+                    }
+                }
+            }
+            let target = urls[0]
+            Console.outRaw(Array((result.complete
+                ? "rollout complete: \(target) serves the build, after \(result.rounds) round\(result.rounds == 1 ? "" : "s"), \(String(format: "%.1f", result.seconds)) s\n"
+                : "timed out after \(String(format: "%.1f", result.seconds)) s: \(target) does not serve the build\n\(VerifyReportFormat.text(result.report, colour: false, limit: 20))").utf8))
+            if !result.complete { throw ExitCode(1) }
         }
 
         func waitForFleet(_ target: String) throws {

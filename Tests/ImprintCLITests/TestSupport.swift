@@ -75,7 +75,8 @@ func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data
         // A command that hangs (an engine left unusable by a failed `rm`, a server that never answers) fails its
         // test in bounded time instead of holding the whole run: it and everything it started are killed.
         Watchdog.killTree(p.processIdentifier)
-        exited.wait()
+        // Bounded too: a daemon that left the tree can hold Foundation's exit watch of the killed process open.
+        _ = exited.wait(timeout: .now() + 30)
         if let host = env["DOCKER_HOST"] { Watchdog.markHung(host) }
         Issue.record("\(executable) \(args.joined(separator: " ").prefix(300)) did not finish within \(Int(timeout)) s; killed")
     }

@@ -20,6 +20,9 @@ public struct VerifyFinding {
         /// A required attestation attached to the image (`--require-attestation`): missing, unsigned, or about
         /// another image.
         case attestation
+        /// What a site serves (`verify URL --served`; `detail`: stale-cache, stale-origin, missing-asset,
+        /// unknown-reference, stale-precache, fetch-failed).
+        case served
     }
     public enum Severity: String, Sendable { case error, warning, info }
 

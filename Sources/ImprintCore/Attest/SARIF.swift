@@ -64,6 +64,7 @@ public enum SARIF {
         case .container: (short, help) = ("The container is not the image that was deployed", "The engine reports a different image, or a mount hides the application directory.")
         case .runtime: (short, help) = ("A running Python process imported other code", "The probe reports modules whose bytes are not the deployed ones.")
         case .attestation: (short, help) = ("A required attestation is missing or does not verify", "The image lacks an attestation of the required type signed by the given key about this image.")
+        case .served: (short, help) = ("A site serves other bytes than the build", "A cache, the origin or a service worker gives browsers an asset of another build, or the build's asset is missing: purge the cache or redeploy.")
         }
         return Rule(id: "imprint/verify/\(c.rawValue)", name: "Verify" + c.rawValue.capitalized.replacingOccurrences(of: "-", with: ""),
                     short: short, help: help, level: c == .extraAllowed ? "note" : "error")

@@ -33,6 +33,19 @@ public struct VerifyRequest {
     /// Parsed manifests shared between verifications (`imprint watch`).
     public var manifestCache: ManifestCache?
 
+    /// For an http(s):// target: compare what the site serves with the manifest's files (`--served`), instead of
+    /// reading the evidence of a Python probe.
+    public var served = false
+    /// With `served`: the manifest's directory published at the URL ("" for its root).
+    public var servedRoot: String?
+    /// With `served`: requests in flight at once.
+    public var concurrency = 8
+    /// With `served`: the history store that names the build stale bytes come from (nil: the default store, when
+    /// it exists).
+    public var history: String?
+    /// With `served`: (assets done, assets) as the check goes.
+    public var progress: ((Int, Int) -> Void)?
+
     public init(target: String) { self.target = target }
 
     var targetName: String { target == "-" ? "stdin" : target }
@@ -89,6 +102,7 @@ public struct VerifyRequest {
             let report = try verifyStamp(verifier)
             if stampOnly || report.verdict == .mismatch { return report }
         }
+        if served { return try verifyServed() }
         if target.hasPrefix("http://") || target.hasPrefix("https://") {
             // A running Python process, through the evidence its probe serves.
             let loaded = try manifest.map { try ManifestReference.load($0) }
@@ -100,6 +114,54 @@ public struct VerifyRequest {
             throw ImprintError.badInput("--processes needs a directory target, such as /")
         }
         return try verifyTree(verifier)
+    }
+
+    /// What a site serves, file by file, against the manifest (`ServedSiteCheck`).
+    func verifyServed() throws -> VerifyReport {
+        guard target.hasPrefix("http://") || target.hasPrefix("https://"), let base = URL(string: target), base.host != nil else {
+            throw ImprintError.badInput("--served needs an http:// or https:// URL, got \(target)")
+        }
+        guard let manifest else { throw ImprintError.badInput("--served needs --manifest (the build's manifest file, or history:REF)") }
+        let loaded = try ManifestReference.load(manifest, history: history)
+        var check = ServedSiteCheck(base: base, manifest: loaded.manifest)
+        check.servedRoot = servedRoot ?? ""
+        check.include = include
+        check.concurrency = concurrency
+        let storePath = history ?? HistoryStore.defaultLocation()
+        if FileManager.default.fileExists(atPath: storePath) {
+            check.whichBuild = BuildFinder(store: storePath, servedRoot: check.servedRoot).describe
+        }
+        var (report, _) = try check.run(client: HTTPClient(registry.httpConfiguration), progress: progress)
+        report.manifestSource = loaded.name
+        if let expect {
+            report.expectedDigest = expect
+            if loaded.manifest.rootDigest == expect {
+                report.trust = .expectedDigest
+            } else {
+                report.findings.insert(VerifyFinding(.digestMismatch, .error, path: "", message: "the manifest is \(loaded.manifest.rootDigest.prefixed), not the one CI recorded",
+                                                     expected: [("digest", expect.prefixed)], actual: [("digest", loaded.manifest.rootDigest.prefixed)]), at: 0)
+                report.verdict = .mismatch
+            }
+        }
+        return report
+    }
+
+    /// The rollout gate for a site (`wait URL --served`): checks what it serves every `interval` seconds until
+    /// every file, entry point and precache list is the build's, or `timeout` passes. A round that fails to fetch
+    /// is a round not verified, not an error: the site may be restarting.
+    public func waitServed(interval: Double, timeout: Double, onRound: (Int, Double, VerifyReport) -> Void)
+        throws -> (complete: Bool, report: VerifyReport, rounds: Int, seconds: Double) {
+        let start = Deadline.now()
+        var round = 0
+        while true {
+            round += 1
+            let report = try verifyServed()
+            let elapsed = -start.remaining
+            onRound(round, elapsed, report)
+            if report.verdict == .verified { return (true, report, round, elapsed) }
+            if elapsed + interval > timeout { return (false, report, round, elapsed) }
+            Thread.sleep(forTimeInterval: interval)
+        }
     }
 
     func noManifest() -> ImprintError {
@@ -196,5 +258,44 @@ public struct VerifyRequest {
                 verifier.signature = try ManifestSignature.parse(try readFile(p, what: "signature"), source: p)
             }
         }
+    }
+}
+
+/// Names the recorded build a file's bytes come from: every record of a history store, newest first, indexed once
+/// on first use by (path under the served root, SHA-256).
+final class BuildFinder: @unchecked Sendable {  // why: `index` is built and read under `lock`
+    private let store: String
+    private let servedRoot: String
+    private let lock = NSLock()
+    private var index: [String: String]?
+
+    init(store: String, servedRoot: String) {
+        self.store = store
+        self.servedRoot = servedRoot.split(separator: "/").joined(separator: "/")
+    }
+
+    func describe(_ path: String, _ sha256: String) -> String? {
+        lock.lock(); defer { lock.unlock() }
+        if index == nil { index = (try? build()) ?? [:] }
+        return index?[path + "\u{0}" + sha256]
+    }
+
+    private func build() throws -> [String: String] {
+        let history = try HistoryStore(at: store, create: false)
+        var out: [String: String] = [:]
+        for entry in try history.entries().sorted(by: { $0.recordedNanos > $1.recordedNanos }) {
+            let tags = entry.tags.isEmpty ? "" : ", " + entry.tags.joined(separator: ", ")
+            let name = "build \(entry.record.hex.prefix(12)) (recorded \(entry.created)\(tags))"
+            let tree = try history.tree(root: entry.root)
+            tree.walk { path, node in
+                guard node.type == .file else { return }
+                let full = path.lossyString
+                let rel: String
+                if servedRoot.isEmpty { rel = full } else if full.hasPrefix(servedRoot + "/") { rel = String(full.dropFirst(servedRoot.count + 1)) } else { return }
+                let key = rel + "\u{0}" + node.digest.hex
+                if out[key] == nil { out[key] = name }
+            }
+        }
+        return out
     }
 }
