@@ -8,6 +8,7 @@ packages=(
   buildah skopeo umoci                    # real image builders and copiers for interoperability tests
   mtree-netbsd hashdeep libarchive-tools rsync  # mtree, hashdeep, bsdtar; rsync for the stale-COPY scenarios
   bzip2 xz-utils                          # streams of other compressions, which imprint names
+  patch                                   # applies the unified diffs diff reports (the oracle for their hunks)
   docker-registry apache2-utils           # a real OCI registry on 127.0.0.1 and htpasswd
   in-toto                                 # peer for the step-runner benchmark
   chromium                                # renders the HTML diff report in tests

@@ -17,12 +17,21 @@ extension ImprintCommand {
             cost of the layers they do not share: shared files nothing above them touches are not hashed (the \
             JSON report then has no tree digest for the sides).
 
+            What changed inside: each modified text file's unified diff (at most --max-diff-bytes of each; binary \
+            files get the first differing byte), read again from the one layer that last wrote it; installed \
+            packages added, removed or at another version (dpkg, apk, Python dist-info, npm package.json), and \
+            installed Python files that do not match their package's RECORD (edited after pip install). Only \
+            file content, modes, types and owners are compared unless --metadata: mtimes, tar headers and layer \
+            boundaries never make two sides differ.
+
             Examples:
               imprint diff app-tested.tar app-running.tar
               imprint diff oci:./layout:1.4 manifest.json --include '/app/**'
               docker export web-1 | imprint diff manifest.json - --format json
               imprint diff a.tar b.tar --format html -o diff.html
               imprint diff manifest.json app.tar --format sarif -o diff.sarif
+              imprint diff oci:./v1:latest oci:./v2:latest --packages-only
+              imprint diff v1.tar v2.tar --ignore-file .diffignore --ignore '**/__pycache__'
 
             Exit status: 0 identical, 1 different, 2 bad input or failure.
             """
@@ -43,12 +52,22 @@ extension ImprintCommand {
         @Option(name: .customLong("only"), help: .hidden) var onlyAlias: [String] = []
         var only: [String] { include + onlyAlias }
         @Option(name: .customLong("ignore"), help: "Leave out paths matching this glob; repeatable.") var ignore: [String] = []
+        @Option(name: .customLong("ignore-file"), help: ArgumentHelp("Leave out paths matching the patterns of this file (.dockerignore syntax: comments, ! exceptions); repeatable.", valueName: "file"), completion: .file()) var ignoreFiles: [String] = []
+        @Option(name: .customLong("max-diff-bytes"), help: ArgumentHelp("Read at most this many bytes of each modified file for its content diff.", valueName: "bytes")) var maxDiffBytes: Int = 256 << 10
+        @Flag(name: .customLong("no-content"), help: "Do not read modified files for content diffs.") var noContent = false
+        @Flag(name: .customLong("no-packages"), help: "Do not compare installed packages (dpkg, apk, Python dist-info, npm).") var noPackages = false
+        @Flag(name: .customLong("packages-only"), help: "Report only packages added, removed or changed, and installed files that do not match their RECORD.") var packagesOnly = false
         @Flag(help: "Also compare mtimes and xattrs.") var metadata = false
         @OptionGroup var platformOption: PlatformOption
         @OptionGroup var registry: RegistryFlags
         @Option(help: "For a manifest against an image or tree: where the context is in the other side (found when omitted).") var at: String?
         @Flag(help: .hidden) var noLayerSharing = false
         @OptionGroup var quietFlag: QuietFlag
+
+        func validate() throws {
+            if maxDiffBytes < 1 { throw ValidationError("--max-diff-bytes must be at least 1") }
+            if packagesOnly && noPackages { throw ValidationError("--packages-only and --no-packages contradict each other") }
+        }
 
         func run() throws {
             try runReportingErrors {
@@ -59,6 +78,11 @@ extension ImprintCommand {
                 request.layerSharing = !noLayerSharing
                 request.differ.metadata = metadata
                 (request.differ.only, request.differ.ignore) = (only, ignore)
+                request.ignoreFiles = ignoreFiles
+                request.contentDiffs = !noContent
+                request.maxDiffBytes = maxDiffBytes
+                request.packages = !noPackages
+                request.packagesOnly = packagesOnly
                 let (report, statistics) = try request.run()
                 if let statistics, ProcessInfo.processInfo.environment["IMPRINT_DIFF_STATS"] != nil {
                     Console.err("imprint-diff-stats \(statistics.json)")

@@ -113,6 +113,19 @@ import Glibc
                     server = p
                     env["APP_URL"] = "http://127.0.0.1:\(port)"
                 }
+                if scenario == "served" {
+                    // The site: the context served as it is by CPython's http.server.
+                    let p = Process()
+                    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                    p.arguments = ["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", app]
+                    p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+                    let line = try startAndReadFirstLine(p)
+                    server = p
+                    guard let port = line.components(separatedBy: " port ").last?.split(separator: " ").first else {
+                        Issue.record("http.server did not start: \(line)"); continue
+                    }
+                    env["SITE_URL"] = "http://127.0.0.1:\(port)"
+                }
                 defer { if let server, server.isRunning { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() } }
                 for b in shellBlocks where b.scenario == scenario {
                     let r = try run("/bin/bash", ["-eo", "pipefail", "-c", b.code], cwd: app, env: engine.scriptEnv(env))

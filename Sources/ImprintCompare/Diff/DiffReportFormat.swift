@@ -88,7 +88,51 @@ public enum DiffReportFormat {
             lines.append(paint("embedded manifests differ (\(r.manifestChanges.count) entries):", "1"))
             for c in r.manifestChanges.prefix(limit ?? Int.max) { lines.append("  \(className(c.kind)) \(c.path.lossyString)") }
         }
+        lines += forensicsText(r, limit: limit, paint: paint)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Packages, installed files that do not match their RECORD, and the content of modified files.
+    static func forensicsText(_ r: DiffReport, limit: Int?, paint: (String, String) -> String) -> [String] {
+        var lines: [String] = []
+        if !r.packages.isEmpty {
+            lines.append("")
+            lines.append(paint("packages (\(r.packages.count)):", "1"))
+            for (i, p) in r.packages.enumerated() {
+                if let limit, i >= limit { lines.append("  … \(r.packages.count - limit) more (raise --limit)"); break }
+                switch p.kind {
+                case .added: lines.append("  + \(p.ecosystem.rawValue) \(p.name) \(p.b ?? "")  (\(p.location))")
+                case .removed: lines.append("  - \(p.ecosystem.rawValue) \(p.name) \(p.a ?? "")  (\(p.location))")
+                case .changed: lines.append("  ~ \(p.ecosystem.rawValue) \(p.name) \(p.a ?? "") → \(p.b ?? "")  (\(p.location))")
+                }
+            }
+        }
+        if !r.installedFiles.isEmpty {
+            lines.append("")
+            lines.append(paint("installed files that do not match their package's RECORD (\(r.installedFiles.count)):", "1"))
+            for m in r.installedFiles.prefix(limit ?? Int.max) {
+                lines.append("  [\(m.side.uppercased())] \(m.path) (\(m.package)): " + (m.actual.map { "sha256 \($0.prefix(12)), RECORD says \(m.expected.prefix(12))" } ?? "missing, RECORD lists it"))
+            }
+        }
+        let shown = r.contents.filter { $0.unified != nil || $0.kind == .binary }
+        if !shown.isEmpty {
+            lines.append("")
+            lines.append(paint("content (\(shown.count) modified file\(shown.count == 1 ? "" : "s")):", "1"))
+            for (i, c) in shown.enumerated() {
+                if let limit, i >= limit { lines.append("  … \(shown.count - limit) more (raise --limit)"); break }
+                if let u = c.unified {
+                    lines.append(paint("  \(c.path): +\(c.added) -\(c.removed)" + (c.note.map { " (\($0))" } ?? ""), "1"))
+                    for l in u.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+                        let code = l.hasPrefix("+++") || l.hasPrefix("---") ? "1" : l.hasPrefix("+") ? "32" : l.hasPrefix("-") ? "31" : l.hasPrefix("@@") ? "36" : ""
+                        lines.append("    " + (code.isEmpty ? String(l) : paint(String(l), code)))
+                    }
+                } else {
+                    lines.append("  \(c.path): binary, " + (c.firstDifference.map { "first difference at byte \($0)" } ?? (c.note ?? "")))
+                }
+            }
+        }
+        if let note = r.forensicsNote { lines.append(""); lines.append("note: \(note)") }
+        return lines
     }
 
     package static func short(_ d: String) -> String { d.hasPrefix("sha256:") ? String(d.dropFirst(7).prefix(12)) : String(d.prefix(12)) }
@@ -152,6 +196,8 @@ public enum DiffReportFormat {
         w.int("configChanges", r.config.count)
         w.int("sharedLayers", r.sharedLayers)
         w.int("bytecode", r.bytecodeDifferences.count)
+        w.int("packages", r.packages.count)
+        w.int("installedFiles", r.installedFiles.count)
         w.endObject()
         w.beginArray("changes")
         for c in r.changes {
@@ -188,6 +234,38 @@ public enum DiffReportFormat {
             w.compact(nil) { o in o.beginObject(); o.string("class", className(c.kind)); o.string("path", c.path.lossyString); o.endObject() }
         }
         w.endArray()
+        w.beginArray("contents")
+        for c in r.contents {
+            w.compact(nil) { o in
+                o.beginObject(); o.string("path", c.path); o.string("kind", c.kind.rawValue)
+                if let u = c.unified { o.string("unified", u); o.int("added", c.added); o.int("removed", c.removed) }
+                if let f = c.firstDifference { o.int("firstDifference", f) }
+                if let n = c.note { o.string("note", n) }
+                o.endObject()
+            }
+        }
+        w.endArray()
+        w.beginArray("packages")
+        for p in r.packages {
+            w.compact(nil) { o in
+                o.beginObject(); o.string("change", p.kind.rawValue); o.string("ecosystem", p.ecosystem.rawValue); o.string("name", p.name)
+                if let a = p.a { o.string("a", a) } else { o.null("a") }
+                if let b = p.b { o.string("b", b) } else { o.null("b") }
+                o.string("location", p.location); o.endObject()
+            }
+        }
+        w.endArray()
+        w.beginArray("installedFiles")
+        for m in r.installedFiles {
+            w.compact(nil) { o in
+                o.beginObject(); o.string("side", m.side); o.string("package", m.package); o.string("path", m.path)
+                o.string("recordSha256", m.expected)
+                if let a = m.actual { o.string("sha256", a) } else { o.null("sha256") }
+                o.endObject()
+            }
+        }
+        w.endArray()
+        if let n = r.forensicsNote { w.string("note", n) }
         w.endObject()
         w.end()
         return w.bytes
@@ -221,12 +299,16 @@ details{margin-left:16px}summary{cursor:pointer;padding:1px 0}.dir>summary{font-
 .mode,.type,.owner,.symlink-target,.hardlink,.mtime,.xattrs,.device{color:var(--meta)}.count{color:var(--muted);font-weight:400}
 table{border-collapse:collapse;width:100%;margin:8px 0 18px}th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}th{background:#f6f8fa}
 h2{font-size:16px;margin:22px 0 6px}.empty{color:var(--muted)}
+.udiff{background:#f6f8fa;border:1px solid var(--line);border-radius:6px;padding:8px;overflow-x:auto;white-space:pre}.udiff span{display:block}
+.udiff .ins{background:#e6ffec;color:var(--add)}.udiff .del{background:#ffebe9;color:var(--rem)}.udiff .hunk{color:#0969da}.udiff .hdr{font-weight:600}
 </style></head><body>
 <header><h1>imprint diff</h1><div id="verdict" class="verdict"></div><div class="sides" id="sides"></div></header>
 <main>
 <h2>Files</h2>
 <div class="filters" id="filters"><input type="search" id="q" placeholder="filter paths…" aria-label="filter paths"></div>
 <div id="tree"></div>
+<h2>Content</h2><div id="contents"></div>
+<h2>Packages</h2><div id="packages"></div>
 <h2>Bytecode</h2><div id="bytecode"></div>
 <h2>Image config</h2><div id="config"></div>
 <h2>Layers</h2><div id="layers"></div>
@@ -288,6 +370,25 @@ function render() {
 render();
 const table = (head, rows) => rows.length ? el("table", {}, el("tr", {}, ...head.map(h => el("th", {}, h))), ...rows.map(r => el("tr", {}, ...r.map(c => el("td", {class: "mono"}, c ?? "—"))))) : el("p", {class: "empty"}, "No differences.");
 document.getElementById("config").append(table(["field", "A", "B"], R.config.map(c => [c.field, c.a, c.b])));
+const contents = document.getElementById("contents");
+if (!R.contents.length) contents.append(el("p", {class: "empty"}, "No content compared."));
+for (const c of R.contents) {
+  const d = el("details", {class: "content", "data-path": c.path});
+  d.append(el("summary", {class: "mono"}, `${c.path} — ${c.kind === "text" && c.unified ? `+${c.added} −${c.removed}` : c.kind}${c.note ? " (" + c.note + ")" : ""}`));
+  if (c.unified) {
+    const pre = el("pre", {class: "udiff mono"});
+    for (const line of c.unified.split("\n")) {
+      const cls = line.startsWith("+++") || line.startsWith("---") ? "hdr" : line.startsWith("+") ? "ins" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : "ctx";
+      pre.append(el("span", {class: cls}, line || " "));
+    }
+    d.append(pre);
+  } else if (c.firstDifference != null) {
+    d.append(el("p", {class: "mono"}, `binary: first difference at byte ${c.firstDifference}`));
+  }
+  contents.append(d);
+}
+document.getElementById("packages").append(table(["change", "ecosystem", "package", "A", "B", "where"], R.packages.map(p => [p.change, p.ecosystem, p.name, p.a, p.b, p.location])));
+if (R.installedFiles.length) document.getElementById("packages").append(table(["side", "package", "installed file not matching RECORD", "sha256", "RECORD"], R.installedFiles.map(m => [m.side.toUpperCase(), m.package, m.path, m.sha256 ? short(m.sha256) : "missing", short(m.recordSha256)])));
 document.getElementById("bytecode").append(table(["side", "class", "path", "finding"], R.bytecode.map(b => [b.side.toUpperCase(), b.class, b.path, b.message])));
 const n = Math.max(R.a.layers.length, R.b.layers.length);
 const lrows = [];

@@ -79,9 +79,20 @@ public struct DiffReport {
     public var bytecodeA: [BytecodeFinding]
     public var bytecodeB: [BytecodeFinding]
     public var directoriesVisited: Int
+    /// What changed inside modified files (`DiffRequest.contentDiffs`).
+    public var contents: [ContentDiff] = []
+    /// Packages added, removed or at another version, from the package managers' databases.
+    public var packages: [PackageChange] = []
+    /// Installed Python files that do not match their package's RECORD, on either side.
+    public var installedFiles: [RecordMismatch] = []
+    /// Why contents or packages were not compared, when they were not.
+    public var forensicsNote: String?
+    /// Only packages are reported (`--packages-only`): the sides are identical when their packages are.
+    public var packagesOnly = false
 
     public var identical: Bool {
-        changes.isEmpty && config.isEmpty && manifestChanges.isEmpty && a.manifest?.rootDigest == b.manifest?.rootDigest
+        if packagesOnly { return packages.isEmpty && installedFiles.isEmpty }
+        return changes.isEmpty && config.isEmpty && manifestChanges.isEmpty && a.manifest?.rootDigest == b.manifest?.rootDigest
             && bytecodeDifferences.isEmpty && layersDiffer == false
     }
 
@@ -257,11 +268,70 @@ public struct DiffRequest {
     public var layerSharing = true
     /// How `registry://` sides are reached.
     public var registry = RegistryOptions()
+    /// Unified diffs of modified text files (at most `maxContentDiffs` files, `maxDiffBytes` of each).
+    public var contentDiffs = true
+    public var maxDiffBytes = 256 << 10
+    public var maxContentDiffs = 500
+    /// Package changes and RECORD checks.
+    public var packages = true
+    /// Report packages only.
+    public var packagesOnly = false
+    /// Files of `.dockerignore`-syntax patterns whose paths are left out, as `differ.ignore`.
+    public var ignoreFiles: [String] = []
 
     public init(a: String, b: String) { self.a = a; self.b = b }
 
     /// - Returns: the report and, when layers were shared, what was skipped.
     public func run() throws -> (report: DiffReport, statistics: LayeredDiff.Statistics?) {
+        var request = self
+        for file in ignoreFiles {
+            let text = String(decoding: try readFile(file, what: "ignore file"), as: UTF8.self)
+            request.differ.ignore += text.split(whereSeparator: \.isNewline).map(String.init)
+        }
+        var (report, statistics) = try request.compareTrees()
+        try request.addForensics(&report)
+        return (report, statistics)
+    }
+
+    /// Reads again what the trees cannot show — the modified files' content and the package databases — and adds
+    /// content diffs, package changes and RECORD mismatches to `report`.
+    func addForensics(_ report: inout DiffReport) throws {
+        report.packagesOnly = packagesOnly
+        guard contentDiffs || packages || packagesOnly else { return }
+        if report.a.kind == "manifest" || report.b.kind == "manifest" {
+            report.forensicsNote = "contents and packages are not compared: a manifest holds digests, not content"
+            if packagesOnly { throw ImprintError.badInput("--packages-only needs two sides with content (images, trees, tar files), not a manifest") }
+            return
+        }
+        var limitsA: [Bytes: Int] = [:], limitsB: [Bytes: Int] = [:]
+        let modified = contentDiffs && !packagesOnly
+            ? report.changes.filter { $0.kind == .content && $0.left?.type == .file && $0.right?.type == .file }.map(\.path) : []
+        for p in modified.prefix(maxContentDiffs) { limitsA[p] = maxDiffBytes; limitsB[p] = maxDiffBytes }
+        if packages || packagesOnly {
+            for p in PackageInventory.databaseFiles(report.a.tree) { limitsA[p] = 64 << 20 }
+            for p in PackageInventory.databaseFiles(report.b.tree) { limitsB[p] = 64 << 20 }
+        }
+        let filesA = try SourceContent.read(a, tree: report.a.tree, limits: limitsA, platform: platform, registry: registry)
+        let filesB = try SourceContent.read(b, tree: report.b.tree, limits: limitsB, platform: platform, registry: registry)
+        for p in modified.prefix(maxContentDiffs) {
+            report.contents.append(UnifiedDiff.compare(path: "/" + p.lossyString, a: filesA[p], b: filesB[p]))
+        }
+        if modified.count > maxContentDiffs {
+            report.forensicsNote = "content diffs of the first \(maxContentDiffs) of \(modified.count) modified files"
+        }
+        if packages || packagesOnly {
+            report.packages = PackageInventory.changes(PackageInventory.packages(filesA), PackageInventory.packages(filesB))
+            report.installedFiles = PackageInventory.recordMismatches(report.a.tree, files: filesA, side: "a")
+                + PackageInventory.recordMismatches(report.b.tree, files: filesB, side: "b")
+        }
+        if packagesOnly {
+            report.changes = []
+            report.config = []
+            report.manifestChanges = []
+        }
+    }
+
+    func compareTrees() throws -> (report: DiffReport, statistics: LayeredDiff.Statistics?) {
         if a == "-" && b == "-" { throw ImprintError.badInput("only one side can be - (stdin)") }
         if layerSharing, let r = try LayeredDiff.compare(a, b, platform: platform, differ: differ, registry: registry) {
             return (r.report, r.statistics)

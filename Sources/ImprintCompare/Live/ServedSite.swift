@@ -324,7 +324,7 @@ public struct ServedSiteCheck {
                 message: "\(a.url): a cache in front serves other bytes than the build\(why); past the caches the origin serves the build's\(from)",
                 expected: expected, actual: actual, detail: "stale-cache")
         case .staleOrigin:
-            let origin = a.originSha256 == nil ? "the request past the caches failed" : (a.originSha256 == a.servedSha256 ? "the origin serves the same old bytes" : "the origin serves yet other bytes")
+            let origin = a.originSha256 == nil ? "the request past the caches failed" : (a.originSha256 == a.servedSha256 ? "the origin serves the same bytes" : "the origin serves yet other bytes")
             return VerifyFinding(.served, .error, path: a.path,
                 message: "\(a.url) serves other bytes than the build, and past the caches too (\(origin))\(why)\(from)",
                 expected: expected, actual: actual, detail: "stale-origin")

@@ -55,6 +55,9 @@ public enum VerifyReportFormat {
             if !r.filesCompared {
                 return "VERIFIED (stamp only): \(place) carries the manifest \(r.manifestDigest.prefixed) (\(auth)); its files were not compared"
             }
+            if r.targetKind == "served site" {
+                return "VERIFIED: \(r.target) serves the files of \(r.manifestDigest.prefixed) (\(r.entriesChecked) files; \(auth))"
+            }
             return "VERIFIED: \(place) is \(r.manifestDigest.prefixed) (\(r.entriesChecked) entries; \(auth))"
         }
         let failing = r.failures
@@ -64,6 +67,9 @@ public enum VerifyReportFormat {
             if n > 0 { counts.append("\(n) \(c.rawValue)") }
         }
         let summary = "\(failing.count) finding\(failing.count == 1 ? "" : "s") (\(counts.joined(separator: ", ")))"
+        if failing.contains(where: { $0.findingClass == .served }) {
+            return "MISMATCH: \(r.target) does not serve the files of \(r.manifestDigest.prefixed): \(summary)"
+        }
         // Say what failed: the files, or only the bytecode that would run, or only the manifest's authenticity.
         let fileClasses: Set<VerifyFinding.Class> = [.modified, .mode, .type, .symlinkTarget, .device, .missing, .extra]
         if failing.contains(where: { fileClasses.contains($0.findingClass) }) {

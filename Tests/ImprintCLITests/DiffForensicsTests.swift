@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+
+/// What changed inside two real images (buildah from scratch): a config file's unified diff, a binary's first
+/// differing byte, a file a later layer deletes, a package pip installed at another version, and an installed
+/// file edited after pip — named against the package's own RECORD.
+@Suite(.serialized) struct DiffForensicsTests {
+    /// A wheel of `demo-pkg` at `version` (written as pip's wheel format: METADATA, WHEEL, RECORD with hashes).
+    static let wheelScript = #"""
+    import base64, hashlib, sys, zipfile
+    out, version = sys.argv[1], sys.argv[2]
+    files = {
+        "demo_pkg/__init__.py": "VERSION = %r\n" % version,
+        "demo_pkg/util.py": "def helper():\n    return 'helper %s'\n" % version,
+        "demo_pkg-%s.dist-info/METADATA" % version: "Metadata-Version: 2.1\nName: demo-pkg\nVersion: %s\n\n" % version,
+        "demo_pkg-%s.dist-info/WHEEL" % version: "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "demo_pkg-%s.dist-info/RECORD" % version
+    with zipfile.ZipFile(out, "w") as z:
+        lines = []
+        for name, text in files.items():
+            data = text.encode()
+            z.writestr(name, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            lines.append("%s,sha256=%s,%d" % (name, digest, len(data)))
+        lines.append(record + ",,")
+        z.writestr(record, "\n".join(lines) + "\n")
+    """#
+
+    /// Two images in one OCI layout `L` (tags a and b): B edits the config, changes one byte of a binary, installs
+    /// demo-pkg 2.0 instead of 1.0 (pip), hand-edits an installed file, and deletes /app/old.txt in a layer of its own.
+    static func makeImages(_ tmp: String) throws {
+        try requireTool("buildah")
+        try requireTool("busybox")
+        try writeFile(tmp + "/wheel.py", wheelScript)
+        for (side, version) in [("a", "1.0"), ("b", "2.0")] {
+            let root = "\(tmp)/\(side)/rootfs"
+            try sh("""
+            python3 wheel.py demo_pkg-\(version)-py3-none-any.whl \(version)
+            mkdir -p \(root)/etc \(root)/app \(root)/usr/lib/python3/site-packages
+            python3 -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
+                --target \(root)/usr/lib/python3/site-packages demo_pkg-\(version)-py3-none-any.whl
+            printf 'old\\n' > \(root)/app/old.txt
+            python3 -c "import sys; open(sys.argv[1], 'wb').write(bytes(range(256)) * 4)" \(root)/app/data.bin
+            """, cwd: tmp)
+        }
+        try writeFile(tmp + "/a/rootfs/etc/app.conf", "[server]\nport = 8080\nworkers = 2\nlog = info\n\n[cache]\nsize = 64\n")
+        try writeFile(tmp + "/b/rootfs/etc/app.conf", "[server]\nport = 8080\nworkers = 4\nlog = info\n\n[cache]\nsize = 64\nbanner = <script>alert(1)</script>\n")
+        try sh("""
+        python3 -c "import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[700] ^= 0xff; open(sys.argv[1], 'wb').write(b)" b/rootfs/app/data.bin
+        printf 'def helper():\\n    return "patched in place"\\n' > b/rootfs/usr/lib/python3/site-packages/demo_pkg/util.py
+        cp "$(command -v busybox)" b/busybox
+        printf 'FROM scratch\\nCOPY rootfs/ /\\n' > a/Dockerfile
+        printf 'FROM scratch\\nCOPY rootfs/ /\\nCOPY busybox /busybox\\nRUN ["/busybox", "rm", "/app/old.txt"]\\n' > b/Dockerfile
+        B="buildah --root \(tmp)/r --runroot \(tmp)/rr --storage-driver vfs"
+        for s in a b; do
+          $B bud -q --isolation chroot --timestamp 0 -f $s/Dockerfile -t $s $s >/dev/null
+          $B push -q $s oci:\(tmp)/L:$s
+        done
+        """, cwd: tmp)
+    }
+
+    @Test(.tags(.engine)) func contentPackagesAndRecordFromRealImages() throws {
+        try withTempDir { tmp in
+            try Self.makeImages(tmp)
+            let r = try imprint("diff", "oci:L:a", "oci:L:b", "--format", "json", cwd: tmp)
+            #expect(r.status == 1, "\(r.err)")
+            try expectValidJSON(r.stdout, schema: "diff-report.schema.json")
+            let report = try jsonObject(r.stdout)
+            let contents = (report["contents"] as? [[String: Any]]) ?? []
+            let conf = contents.first { $0["path"] as? String == "/etc/app.conf" }
+            let unified = conf?["unified"] as? String ?? ""
+            #expect(unified.contains("@@ -1,7 +1,8 @@") && unified.contains("-workers = 2\n+workers = 4\n") && unified.contains("+banner = <script>alert(1)</script>\n"),
+                    "config diff: \(unified)")
+            #expect(conf?["added"] as? Int == 2 && conf?["removed"] as? Int == 1)
+            let bin = contents.first { $0["path"] as? String == "/app/data.bin" }
+            #expect(bin?["kind"] as? String == "binary" && bin?["firstDifference"] as? Int == 700, "\(String(describing: bin))")
+            // The deleted file, and the layer that deleted it.
+            let removed = ((report["changes"] as? [[String: Any]]) ?? []).first { $0["path"] as? String == "/app/old.txt" }
+            #expect(removed?["class"] as? String == "removed")
+            // pip's own records: the version change, and the file edited after install.
+            let packages = (report["packages"] as? [[String: Any]]) ?? []
+            #expect(packages.count == 1 && packages.first?["name"] as? String == "demo-pkg" && packages.first?["a"] as? String == "1.0"
+                    && packages.first?["b"] as? String == "2.0" && packages.first?["change"] as? String == "changed", "\(packages)")
+            let installed = (report["installedFiles"] as? [[String: Any]]) ?? []
+            #expect(installed.count == 1 && installed.first?["path"] as? String == "/usr/lib/python3/site-packages/demo_pkg/util.py"
+                    && installed.first?["side"] as? String == "b" && installed.first?["package"] as? String == "demo_pkg-2.0", "\(installed)")
+
+            let text = try imprint("diff", "oci:L:a", "oci:L:b", cwd: tmp)
+            #expect(text.out.contains("  ~ python demo-pkg 1.0 → 2.0  (/usr/lib/python3/site-packages/demo_pkg-2.0.dist-info)"), "\(text.out)")
+            #expect(text.out.contains("[B] /usr/lib/python3/site-packages/demo_pkg/util.py (demo_pkg-2.0)"))
+            #expect(text.out.contains("    +workers = 4"))
+            #expect(text.out.contains("/app/data.bin: binary, first difference at byte 700"))
+
+            let only = try imprint("diff", "oci:L:a", "oci:L:b", "--packages-only", "--format", "json", cwd: tmp)
+            #expect(only.status == 1)
+            #expect(((try jsonObject(only.stdout)["changes"] as? [Any]) ?? [1]).isEmpty)
+            #expect(((try jsonObject(only.stdout)["packages"] as? [Any]) ?? []).count == 1)
+
+            // Ignore rules from a file: the config, the binary and site-packages are left out; the deleted file and
+            // what B's RUN step added (busybox, the mount points buildah creates) remain.
+            try writeFile(tmp + "/.diffignore", "# noise\netc/app.conf\napp/data.bin\nusr/lib/python3/**\n")
+            let ignored = try imprint("diff", "oci:L:a", "oci:L:b", "--ignore-file", tmp + "/.diffignore", "--format", "json", cwd: tmp)
+            let paths = Set(((try jsonObject(ignored.stdout)["changes"] as? [[String: Any]]) ?? []).compactMap { $0["path"] as? String })
+            #expect(paths.contains("/app/old.txt") && paths.contains("/busybox"), "\(paths)")
+            #expect(!paths.contains { $0.hasPrefix("/etc/app.conf") || $0.hasPrefix("/app/data.bin") || $0.hasPrefix("/usr/lib/python3/") }, "\(paths)")
+            // A bound on what is read: the config diff covers only the first bytes and says so.
+            let small = try imprint("diff", "oci:L:a", "oci:L:b", "--max-diff-bytes", "20", "--format", "json", cwd: tmp)
+            let note = ((try jsonObject(small.stdout)["contents"] as? [[String: Any]]) ?? []).first { $0["path"] as? String == "/etc/app.conf" }?["note"] as? String
+            #expect(note?.contains("first 20 bytes") == true, "\(String(describing: note))")
+        }
+    }
+
+    @Test(.tags(.engine, .browser)) func contentDiffRendersEscapedInChromium() throws {
+        try requireTool("chromium")
+        try withTempDir { tmp in
+            try Self.makeImages(tmp)
+            let r = try imprint("diff", "oci:L:a", "oci:L:b", "--format", "html", "-o", tmp + "/diff.html", cwd: tmp)
+            #expect(r.status == 1)
+            if ProcessInfo.processInfo.environment["IMPRINT_KEEP"] != nil { try? FileManager.default.copyItem(atPath: tmp, toPath: "/tmp/forensics-keep") }
+            let dom = try run("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000",
+                                           "--enable-logging=stderr", "--v=0", "--dump-dom", "file://\(tmp)/diff.html"])
+            #expect(dom.status == 0, "\(dom.err)")
+            // The diff is in the page as text: the config line is escaped, never an element.
+            #expect(dom.out.contains("data-path=\"/etc/app.conf\""))
+            #expect(dom.out.contains("<span class=\"ins\">+banner = &lt;script&gt;alert(1)&lt;/script&gt;</span>"), "\(dom.out.prefix(4000))")
+            #expect(dom.out.contains("<span class=\"del\">-workers = 2</span>"))
+            #expect(dom.out.contains("demo-pkg") && dom.out.contains("util.py"))
+            let consoleErrors = dom.err.split(separator: "\n").filter { $0.contains("CONSOLE") && ($0.contains("ERROR") || $0.contains("Uncaught")) }
+            #expect(consoleErrors.isEmpty, "\(consoleErrors)")
+            // A screenshot with the content diffs open, kept with the test's artifacts.
+            let artifacts = TestEnv.packageRoot.path + "/.build/test-artifacts"
+            try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
+            let html = try String(contentsOfFile: tmp + "/diff.html", encoding: .utf8)
+                .replacingOccurrences(of: "<details class=\\\"content\\\"", with: "<details open class=\\\"content\\\"")
+                .replacingOccurrences(of: "el(\"details\", {class: \"content\"", with: "el(\"details\", {open: \"\", class: \"content\"")
+            try html.write(toFile: tmp + "/open.html", atomically: true, encoding: .utf8)
+            let shot = try run("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600",
+                                            "--screenshot=\(artifacts)/diff-content.png", "file://\(tmp)/open.html"])
+            #expect(shot.status == 0 && FileManager.default.fileExists(atPath: artifacts + "/diff-content.png"), "\(shot.err)")
+        }
+    }
+}
