@@ -26,6 +26,7 @@ struct ImprintCommand: ParsableCommand {
             Extract.self,
             Inspect.self,
             Diff.self,
+            Layers.self,
             Run.self,
             Pipeline.self,
             History.self,

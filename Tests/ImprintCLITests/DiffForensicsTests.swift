@@ -54,7 +54,7 @@ import Testing
         printf 'FROM scratch\\nCOPY rootfs/ /\\nCOPY busybox /busybox\\nRUN ["/busybox", "rm", "/app/old.txt"]\\n' > b/Dockerfile
         B="buildah --root \(tmp)/r --runroot \(tmp)/rr --storage-driver vfs"
         for s in a b; do
-          $B bud -q --isolation chroot --timestamp 0 -f $s/Dockerfile -t $s $s >/dev/null
+          $B bud -q --layers --isolation chroot --timestamp 0 -f $s/Dockerfile -t $s $s >/dev/null
           $B push -q $s oci:\(tmp)/L:$s
         done
         """, cwd: tmp)
@@ -108,6 +108,31 @@ import Testing
             let small = try imprint("diff", "oci:L:a", "oci:L:b", "--max-diff-bytes", "20", "--format", "json", cwd: tmp)
             let note = ((try jsonObject(small.stdout)["contents"] as? [[String: Any]]) ?? []).first { $0["path"] as? String == "/etc/app.conf" }?["note"] as? String
             #expect(note?.contains("first 20 bytes") == true, "\(String(describing: note))")
+        }
+    }
+
+    @Test(.tags(.engine)) func eachLayerWithItsWhiteoutsAndWaste() throws {
+        try withTempDir { tmp in
+            try Self.makeImages(tmp)
+            let r = try imprint("layers", "oci:L:b", "--format", "json", cwd: tmp)
+            #expect(r.status == 0, "\(r.err)")
+            try expectValidJSON(r.stdout, schema: "layers.schema.json")
+            let layers = (try jsonObject(r.stdout)["layers"] as? [[String: Any]]) ?? []
+            #expect(layers.count == 3, "one layer per instruction (buildah --layers): \(layers.count)")
+            let rm = layers.last ?? [:]
+            #expect((rm["createdBy"] as? String)?.contains("rm") == true, "\(String(describing: rm["createdBy"]))")
+            let removed = (rm["removed"] as? [[String: Any]]) ?? []
+            #expect(removed.contains { $0["path"] as? String == "/app/old.txt" && $0["type"] as? String == "whiteout" && $0["size"] as? Int == 4 }, "\(removed)")
+            // The 4 bytes of old.txt sit in the first layer, shipped and never seen.
+            let total = try jsonObject(r.stdout)["wasted"] as? Int
+            #expect(layers.first?["wasted"] as? Int == 4 && total == 4)
+            let added = ((layers.first?["added"] as? [[String: Any]]) ?? []).compactMap { $0["path"] as? String }
+            #expect(added.contains("/etc/app.conf") && added.contains("/usr/lib/python3/site-packages/demo_pkg/util.py"))
+            let text = try imprint("layers", "oci:L:b", cwd: tmp)
+            #expect(text.out.contains("    - /app/old.txt (4 B)") && text.out.contains("4 B wasted"), "\(text.out)")
+            let html = try imprint("layers", "oci:L:b", "--format", "html", cwd: tmp)
+            #expect(html.out.contains("<code>/app/old.txt</code>") && !html.out.contains("<script"))
+            #expect(try imprint("layers", tmp + "/a/rootfs").status == 2)
         }
     }
 
