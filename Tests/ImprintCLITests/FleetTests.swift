@@ -41,9 +41,16 @@ import Glibc
             // The tag moves to v2. Replica 3 is recreated from it (healthy), replica 2 only restarted (still v1),
             // replica 1 hot-fixed in place (v2's files under a process started on v1).
             _ = try DeploymentTruthTests.build(engine, v2, tag: "localhost/fleet-app:1")
-            try engine.remove("fleet_worker_3")
+            var up = try engine.sh("docker rm -f fleet_worker_3 >/dev/null && \(compose) up -d --no-recreate --scale worker=3", expectSuccess: false)
+            if up.status != 0 {
+                // Seen once under a loaded machine: compose took running replicas for stopped ones and runc refused
+                // to create them again. Say what the engine reported, and try once more.
+                let ps = try run("docker", ["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}"], env: engine.env)
+                print("compose up failed: \(up.err)\ncontainers: \(ps.out)")
+                sleep(3)
+                up = try engine.sh("\(compose) up -d --no-recreate --scale worker=3")
+            }
             try engine.sh("""
-            \(compose) up -d --no-recreate --scale worker=3
             docker restart -t 1 fleet_worker_2 >/dev/null
             sleep 2
             docker cp \(v2)/lib.py fleet_worker_1:/app/lib.py

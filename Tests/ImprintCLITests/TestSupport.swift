@@ -99,7 +99,8 @@ enum Watchdog {
     static func isHung(_ host: String) -> Bool { lock.withLock { hung.contains(host) } }
     static func markHung(_ host: String) { _ = lock.withLock { hung.insert(host) } }
 
-    /// SIGKILL to `pid` and its descendants (children first found through /proc, then the parent).
+    /// SIGKILL to `pid` and its descendants, found through /proc first, then killed parent first (a parent killed
+    /// after its children could see them end and exit on its own, with a status of its choosing).
     static func killTree(_ pid: Int32) {
         var parents: [Int32: [Int32]] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
@@ -114,7 +115,7 @@ enum Watchdog {
             order.append(next)
             queue.append(contentsOf: parents[next] ?? [])
         }
-        for victim in order.reversed() { kill(victim, SIGKILL) }
+        for victim in order { kill(victim, SIGKILL) }
     }
 }
 
