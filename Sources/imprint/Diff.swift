@@ -57,6 +57,8 @@ extension ImprintCommand {
         @Flag(name: .customLong("no-content"), help: "Do not read modified files for content diffs.") var noContent = false
         @Flag(name: .customLong("no-packages"), help: "Do not compare installed packages (dpkg, apk, Python dist-info, npm).") var noPackages = false
         @Flag(name: .customLong("packages-only"), help: "Report only packages added, removed or changed, and installed files that do not match their RECORD.") var packagesOnly = false
+        @Flag(help: "What differs without meaning is no difference: layer boundaries, build history and creation time, when the files and the rest of the config are equal.") var semantic = false
+        @Option(help: ArgumentHelp("A CPython whose disassembly of modified .pyc files is diffed (it must read their magic number).", valueName: "python"), completion: .file()) var python: String?
         @Flag(help: "Also compare mtimes and xattrs.") var metadata = false
         @OptionGroup var platformOption: PlatformOption
         @OptionGroup var registry: RegistryFlags
@@ -83,6 +85,8 @@ extension ImprintCommand {
                 request.maxDiffBytes = maxDiffBytes
                 request.packages = !noPackages
                 request.packagesOnly = packagesOnly
+                request.semantic = semantic
+                request.python = python
                 let (report, statistics) = try request.run()
                 if let statistics, ProcessInfo.processInfo.environment["IMPRINT_DIFF_STATS"] != nil {
                     Console.err("imprint-diff-stats \(statistics.json)")

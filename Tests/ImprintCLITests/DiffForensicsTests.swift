@@ -136,6 +136,50 @@ import Testing
         }
     }
 
+    /// A stale pyc, diffed through CPython's disassembly: the constant that changed is named.
+    @Test func bytecodeIsDiffedAsItsDisassembly() throws {
+        try requireTool("python3")
+        try withTempDir { tmp in
+            for (side, version) in [("a", "v1"), ("b", "v2")] {
+                try writeFile("\(tmp)/src-\(side)/mod.py", "VERSION = '\(version)'\n\ndef handler(x):\n    return x + \(version == "v1" ? 1 : 2)\n")
+                try sh("mkdir -p \(tmp)/\(side) && python3 -c \"import py_compile; py_compile.compile('\(tmp)/src-\(side)/mod.py', cfile='\(tmp)/\(side)/mod.pyc', doraise=True)\"")
+            }
+            let r = try imprint("diff", tmp + "/a", tmp + "/b", "--python", "python3", "--format", "json")
+            #expect(r.status == 1)
+            let c = ((try jsonObject(r.stdout)["contents"] as? [[String: Any]]) ?? []).first { $0["path"] as? String == "/mod.pyc" }
+            let u = c?["unified"] as? String ?? ""
+            #expect(u.contains("-consts: ['v1'") && u.contains("+consts: ['v2'") && u.contains("== handler"), "\(u)")
+            #expect((c?["note"] as? String)?.contains("disassembly") == true)
+            // Without --python: a binary file with its first differing byte.
+            let plain = try imprint("diff", tmp + "/a", tmp + "/b", "--format", "json")
+            let pc = ((try jsonObject(plain.stdout)["contents"] as? [[String: Any]]) ?? []).first { $0["path"] as? String == "/mod.pyc" }
+            #expect(pc?["kind"] as? String == "binary" && pc?["firstDifference"] != nil)
+        }
+    }
+
+    /// The same files cut into other layers: different, unless --semantic.
+    @Test(.tags(.engine)) func layerBoundariesAreNoDifferenceWithSemantic() throws {
+        try requireTool("buildah")
+        try withTempDir { tmp in
+            try writeFile(tmp + "/ctx/one.txt", "1\n")
+            try writeFile(tmp + "/ctx/two.txt", "2\n")
+            try sh("""
+            printf 'FROM scratch\\nCOPY one.txt /one.txt\\nCOPY two.txt /two.txt\\n' > split.Dockerfile
+            printf 'FROM scratch\\nCOPY . /\\n' > whole.Dockerfile
+            printf 'split.Dockerfile\\nwhole.Dockerfile\\n' > ctx/.dockerignore
+            B="buildah --root \(tmp)/r --runroot \(tmp)/rr --storage-driver vfs"
+            for s in split whole; do
+              $B bud -q --layers --isolation chroot --timestamp 0 -f $s.Dockerfile -t $s ctx >/dev/null
+              $B push -q $s oci:\(tmp)/L:$s
+            done
+            """, cwd: tmp)
+            let plain = try imprint("diff", "oci:L:split", "oci:L:whole", cwd: tmp)
+            #expect(plain.status == 1, "\(plain.out)")
+            let semantic = try imprint("diff", "oci:L:split", "oci:L:whole", "--semantic", "--ignore", ".dockerignore", cwd: tmp)
+            #expect(semantic.status == 0, "\(semantic.out)\(semantic.err)")
+        }
+    }
+
     @Test(.tags(.engine, .browser)) func contentDiffRendersEscapedInChromium() throws {
         try requireTool("chromium")
         try withTempDir { tmp in

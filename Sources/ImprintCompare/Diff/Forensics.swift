@@ -325,3 +325,51 @@ public enum PackageInventory {
         return d.map { String(format: "%02x", $0) }.joined()
     }
 }
+
+/// The disassembly of two `.pyc` files by a CPython (`dis`, constants and names of every code object), diffed: a
+/// stale pyc shows which functions and constants differ from the current one.
+public enum BytecodeDisassembly {
+    static let script = #"""
+    import dis, importlib.util, io, marshal, sys
+    for path in sys.argv[1:]:
+        data = open(path, "rb").read()
+        if data[:4] != importlib.util.MAGIC_NUMBER:
+            sys.stdout.write("\0MAGIC %s\n" % data[:4].hex()); continue
+        out = io.StringIO()
+        def walk(code, depth=0):
+            out.write("== %s (line %d)\n" % (code.co_qualname if hasattr(code, "co_qualname") else code.co_name, code.co_firstlineno))
+            out.write("consts: %r\n" % [c for c in code.co_consts if not hasattr(c, "co_code")])
+            out.write("names: %r\n" % (code.co_names,))
+            for ins in dis.get_instructions(code):
+                out.write("  %s %s\n" % (ins.opname, "" if ins.arg is None or hasattr(ins.argval, "co_code") else repr(ins.argval)))
+            for c in code.co_consts:
+                if hasattr(c, "co_code"): walk(c, depth + 1)
+        walk(marshal.loads(data[16:]))
+        sys.stdout.write(out.getvalue() + "\0\n")
+    """#
+
+    /// The diff of both sides' disassembly, or nil when the interpreter cannot read them (another magic number,
+    /// not a pyc, no interpreter).
+    public static func diff(path: String, a: [UInt8], b: [UInt8], python: String) -> ContentDiff? {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-dis-\(UUID().uuidString)").path
+        guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else { return nil }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard FileManager.default.createFile(atPath: dir + "/a.pyc", contents: Data(a)),
+              FileManager.default.createFile(atPath: dir + "/b.pyc", contents: Data(b)) else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [python, "-I", "-c", script, dir + "/a.pyc", dir + "/b.pyc"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        guard (try? p.run()) != nil else { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let parts = String(decoding: data, as: UTF8.self).components(separatedBy: "\0\n")
+        guard p.terminationStatus == 0, parts.count >= 3, !parts[0].hasPrefix("\0MAGIC"), !parts[1].hasPrefix("\0MAGIC"),
+              let d = UnifiedDiff.make(parts[0], parts[1], pathA: "a" + path + " (disassembly)", pathB: "b" + path + " (disassembly)") else { return nil }
+        return ContentDiff(path: path, kind: .text, unified: d.text, added: d.added, removed: d.removed,
+                           note: "the bytecode's disassembly by \(python)")
+    }
+}

@@ -89,9 +89,16 @@ public struct DiffReport {
     public var forensicsNote: String?
     /// Only packages are reported (`--packages-only`): the sides are identical when their packages are.
     public var packagesOnly = false
+    /// What differs without meaning is no difference (`--semantic`): how the files are cut into layers, and the
+    /// config's build history and creation time, when the flattened trees and the rest of the config are equal.
+    public var semantic = false
 
     public var identical: Bool {
         if packagesOnly { return packages.isEmpty && installedFiles.isEmpty }
+        if semantic {
+            return changes.isEmpty && config.allSatisfy { $0.field.hasPrefix("history") || $0.field == "created" }
+                && manifestChanges.isEmpty && a.manifest?.rootDigest == b.manifest?.rootDigest && bytecodeDifferences.isEmpty
+        }
         return changes.isEmpty && config.isEmpty && manifestChanges.isEmpty && a.manifest?.rootDigest == b.manifest?.rootDigest
             && bytecodeDifferences.isEmpty && layersDiffer == false
     }
@@ -278,6 +285,10 @@ public struct DiffRequest {
     public var packagesOnly = false
     /// Files of `.dockerignore`-syntax patterns whose paths are left out, as `differ.ignore`.
     public var ignoreFiles: [String] = []
+    /// Layer boundaries, build history and creation time make no difference (`DiffReport.semantic`).
+    public var semantic = false
+    /// A CPython whose disassembly of modified `.pyc` files is diffed (nil: none).
+    public var python: String?
 
     public init(a: String, b: String) { self.a = a; self.b = b }
 
@@ -297,6 +308,7 @@ public struct DiffRequest {
     /// content diffs, package changes and RECORD mismatches to `report`.
     func addForensics(_ report: inout DiffReport) throws {
         report.packagesOnly = packagesOnly
+        report.semantic = semantic
         guard contentDiffs || packages || packagesOnly else { return }
         if report.a.kind == "manifest" || report.b.kind == "manifest" {
             report.forensicsNote = "contents and packages are not compared: a manifest holds digests, not content"
@@ -314,7 +326,11 @@ public struct DiffRequest {
         let filesA = try SourceContent.read(a, tree: report.a.tree, limits: limitsA, platform: platform, registry: registry)
         let filesB = try SourceContent.read(b, tree: report.b.tree, limits: limitsB, platform: platform, registry: registry)
         for p in modified.prefix(maxContentDiffs) {
-            report.contents.append(UnifiedDiff.compare(path: "/" + p.lossyString, a: filesA[p], b: filesB[p]))
+            var c = UnifiedDiff.compare(path: "/" + p.lossyString, a: filesA[p], b: filesB[p])
+            if let python, p.lossyString.hasSuffix(".pyc"), let fa = filesA[p], let fb = filesB[p], fa.complete, fb.complete {
+                c = BytecodeDisassembly.diff(path: "/" + p.lossyString, a: fa.bytes, b: fb.bytes, python: python) ?? c
+            }
+            report.contents.append(c)
         }
         if modified.count > maxContentDiffs {
             report.forensicsNote = "content diffs of the first \(maxContentDiffs) of \(modified.count) modified files"
