@@ -145,7 +145,10 @@ extension ContainerEngine {
         ENV PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=
         EOF2
         docker build -q -t localhost/python-base \(ctx) >/dev/null
-        docker run --rm --network none localhost/python-base python3 -c 'import json, hashlib, socket, http.server, gunicorn.app.wsgiapp; print("ok")' | grep -qx ok
+        # Not `docker run --rm`: podman's Docker-compatible wait for the removal can spin forever (seen here at 90%
+        # CPU for 15 minutes); a named container removed afterwards does not wait for it.
+        docker run --name python-base-check --network none localhost/python-base python3 -c 'import json, hashlib, socket, http.server, gunicorn.app.wsgiapp; print("ok")' | grep -qx ok
+        docker rm python-base-check >/dev/null
         """)
     }
 

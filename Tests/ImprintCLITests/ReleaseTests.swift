@@ -414,7 +414,10 @@ final class FileServer {
             var outputs: [String] = []
             for block in blocks {
                 #expect(block.contains(published), "\(block)")
+                // The example as written for Docker; through podman's compatible API `run --rm` can hang in the
+                // wait for the removal (a podman bug), so here the container is named and left to the engine's stop.
                 let code = block.replacingOccurrences(of: published, with: server.url)
+                    .replacingOccurrences(of: "docker run --rm ", with: "docker run --name readme-example ")
                 let r = try run("/bin/bash", ["-euo", "pipefail", "-c", code], cwd: dir + (block.contains("/src") ? "/src" : ""), env: env)
                 #expect(r.status == 0, "\(code)\n\(r.out)\(r.err)")
                 outputs.append(r.out)
