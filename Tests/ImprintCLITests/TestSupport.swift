@@ -87,7 +87,7 @@ func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data
 /// Bounds every command the tests run. A command on an engine that once hung fails at once afterwards: the engine is
 /// not trusted again in this test process.
 enum Watchdog {
-    static let defaultSeconds: Double = 900
+    static let defaultSeconds: Double = 600
     private static let lock = NSLock()
     nonisolated(unsafe) private static var hung: Set<String> = []
 
