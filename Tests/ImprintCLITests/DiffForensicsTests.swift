@@ -31,6 +31,18 @@ import Testing
     /// demo-pkg 2.0 instead of 1.0 (pip), hand-edits an installed file, and deletes /app/old.txt in a layer of its own.
     static func makeImages(_ tmp: String) throws {
         try requireTool("buildah")
+        try prepareContexts(tmp)
+        try sh("""
+        B="buildah --root \(tmp)/r --runroot \(tmp)/rr --storage-driver vfs"
+        for s in a b; do
+          $B bud -q --layers --isolation chroot --timestamp 0 -f $s/Dockerfile -t $s $s >/dev/null
+          $B push -q $s oci:\(tmp)/L:$s
+        done
+        """, cwd: tmp)
+    }
+
+    /// The two build contexts `a` and `b` (rootfs, busybox, Dockerfile) that `makeImages` builds.
+    static func prepareContexts(_ tmp: String) throws {
         try requireTool("busybox")
         try writeFile(tmp + "/wheel.py", wheelScript)
         for (side, version) in [("a", "1.0"), ("b", "2.0")] {
@@ -52,11 +64,6 @@ import Testing
         cp "$(command -v busybox)" b/busybox
         printf 'FROM scratch\\nCOPY rootfs/ /\\n' > a/Dockerfile
         printf 'FROM scratch\\nCOPY rootfs/ /\\nCOPY busybox /busybox\\nRUN ["/busybox", "rm", "/app/old.txt"]\\n' > b/Dockerfile
-        B="buildah --root \(tmp)/r --runroot \(tmp)/rr --storage-driver vfs"
-        for s in a b; do
-          $B bud -q --layers --isolation chroot --timestamp 0 -f $s/Dockerfile -t $s $s >/dev/null
-          $B push -q $s oci:\(tmp)/L:$s
-        done
         """, cwd: tmp)
     }
 
@@ -108,6 +115,36 @@ import Testing
             let small = try imprint("diff", "oci:L:a", "oci:L:b", "--max-diff-bytes", "20", "--format", "json", cwd: tmp)
             let note = ((try jsonObject(small.stdout)["contents"] as? [[String: Any]]) ?? []).first { $0["path"] as? String == "/etc/app.conf" }?["note"] as? String
             #expect(note?.contains("first 20 bytes") == true, "\(String(describing: note))")
+        }
+    }
+
+    /// The same contexts built by the docker CLI (through podman's Docker-compatible API) and saved as
+    /// docker-archives: the same findings.
+    @Test(.tags(.engine)) func sameFindingsFromImagesTheDockerCLIBuilt() throws {
+        let engine = try ContainerEngine()
+        defer { engine.stop() }
+        try withTempDir { tmp in
+            try Self.prepareContexts(tmp)
+            try engine.sh("""
+            for s in a b; do
+              docker build -q -t localhost/forensics-$s $s >/dev/null
+              docker save -o $s.tar localhost/forensics-$s
+            done
+            """, cwd: tmp)
+            let r = try imprint("diff", "a.tar", "b.tar", "--format", "json", cwd: tmp)
+            #expect(r.status == 1, "\(r.err)")
+            try expectValidJSON(r.stdout, schema: "diff-report.schema.json")
+            let report = try jsonObject(r.stdout)
+            let unified = ((report["contents"] as? [[String: Any]]) ?? []).first { $0["path"] as? String == "/etc/app.conf" }?["unified"] as? String ?? ""
+            #expect(unified.contains("-workers = 2\n+workers = 4\n"), "\(unified)")
+            let packages = (report["packages"] as? [[String: Any]]) ?? []
+            #expect(packages.map { "\($0["name"] ?? "") \($0["a"] ?? "") \($0["b"] ?? "")" } == ["demo-pkg 1.0 2.0"], "\(packages)")
+            let installed = ((report["installedFiles"] as? [[String: Any]]) ?? []).compactMap { $0["path"] as? String }
+            #expect(installed == ["/usr/lib/python3/site-packages/demo_pkg/util.py"], "\(installed)")
+            #expect(((report["changes"] as? [[String: Any]]) ?? []).contains { $0["path"] as? String == "/app/old.txt" && $0["class"] as? String == "removed" })
+            let layers = try imprint("layers", "b.tar", "--format", "json", cwd: tmp)
+            let removed = ((try jsonObject(layers.stdout)["layers"] as? [[String: Any]]) ?? []).flatMap { ($0["removed"] as? [[String: Any]]) ?? [] }
+            #expect(removed.contains { $0["path"] as? String == "/app/old.txt" && $0["type"] as? String == "whiteout" }, "\(layers.out)")
         }
     }
 
