@@ -104,8 +104,7 @@ import Testing
                     if let path = c.judgedByTheImage {
                         // What the builder really put there, read by running the image.
                         let tag = image.contains("/docker") ? "localhost/case\(i)" : "localhost/case\(i)b"
-                        // A named container, not --rm: podman's compatible wait for the removal can spin forever.
-                        let content = try engine.sh("docker run --name read-\(i)-\(image.contains("/docker") ? "d" : "b") --network none \(tag) cat /\(path)").out
+                        let content = try engine.runContainer("read-\(i)-\(image.contains("/docker") ? "d" : "b")", "--network none \(tag) cat /\(path)").out
                         let stale = content.trimmingCharacters(in: .whitespacesAndNewlines) != "version=2"
                         #expect(stale ? r.status == 1 && got.map { "\($0.0) \($0.1)" } == ["modified \(path)"] : r.status == 0 && got.isEmpty,
                                 "\(c.name) (\(image)): the image holds \(content), imprint says \(got)")

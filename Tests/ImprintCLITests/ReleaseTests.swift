@@ -300,9 +300,8 @@ final class FileServer {
             #expect(!oci.isEmpty && oci == lay)
             let image = "imprint:\(release.version)"
             try engine.sh("docker load -q -i '\(release.out)/\(release.name)-image.docker.tar' >/dev/null")
-            // Named containers, removed by the engine's stop: `docker run --rm` through podman's API reports 0
-            // whatever the container's status, and these checks need the status.
-            let version = try engine.sh("docker run --name v --network none \(image) --version")
+            // Containers run to completion without docker run's attached wait (see runContainer).
+            let version = try engine.runContainer("v", "--network none \(image) --version")
             #expect(version.out.hasPrefix("imprint \(release.version) "))
             // Nothing but the binary, glibc, the CA bundle and the stamp.
             let files = try engine.sh("docker create --name probe \(image) >/dev/null && docker export probe | tar -tf - | sort && docker rm probe >/dev/null")
@@ -315,10 +314,11 @@ final class FileServer {
             try writeFile(dir + "/ctx/app.py", "print('v1')\n")
             try writeFile(dir + "/ctx/.dockerignore", "*.pyc\n")
             let digest = try imprint("fingerprint", dir + "/ctx", "--digest-only").out.trimmingCharacters(in: .whitespacesAndNewlines)
-            let inside = try engine.sh("docker run --name fp --network none -v \(dir)/ctx:/ctx:ro \(image) fingerprint /ctx --digest-only")
+            let inside = try engine.runContainer("fp", "--network none -v \(dir)/ctx:/ctx:ro \(image) fingerprint /ctx --digest-only")
             #expect(inside.out.trimmingCharacters(in: .whitespacesAndNewlines) == digest)
             try imprint("fingerprint", dir + "/ctx", "-q", "-o", dir + "/m.json")
-            let stream = try engine.sh("tar -C \(dir)/ctx -cf - . | docker run -i --name stream --network none -v \(dir)/m.json:/m.json:ro \(image) verify - --manifest /m.json")
+            try sh("tar -C \(dir)/ctx -cf \(dir)/ctx.tar .")
+            let stream = try engine.runContainer("stream", "--network none -v \(dir)/m.json:/m.json:ro -v \(dir)/ctx.tar:/ctx.tar:ro \(image) verify /ctx.tar --manifest /m.json")
             #expect(stream.out.contains("VERIFIED"), "\(stream.out)")
 
             // A registry that speaks only HTTPS, with a certificate from a private CA, reached by name.
@@ -343,14 +343,14 @@ final class FileServer {
             skopeo copy -q --dest-tls-verify=false docker-archive:stamped.tar docker://\(registry.host)/app:v1
             """)
             let port = registry.port
-            let https = try engine.sh("""
-            docker run --name https --network host --add-host registry.test:127.0.0.1 -v \(dir)/ca.pem:/ca.pem:ro -e SSL_CERT_FILE=/ca.pem \
+            let https = try engine.runContainer("https", """
+            --network host --add-host registry.test:127.0.0.1 -v \(dir)/ca.pem:/ca.pem:ro -e SSL_CERT_FILE=/ca.pem \
               \(image) verify registry://registry.test:\(port)/app:v1 --expect \(digest) --at /app
             """)
             #expect(https.out.contains("VERIFIED"), "\(https.out)\(https.err)")
             // Without the private CA the bundle in the image does not trust it: a one-line error, exit 2.
-            let untrusted = try run("docker", ["run", "--name", "untrusted", "--network", "host", "--add-host", "registry.test:127.0.0.1", image,
-                                               "verify", "registry://registry.test:\(port)/app:v1", "--expect", digest, "--at", "/app"], env: engine.env)
+            let untrusted = try engine.runContainer("untrusted", "--network host --add-host registry.test:127.0.0.1 \(image) verify registry://registry.test:\(port)/app:v1 --expect \(digest) --at /app",
+                                                    expectSuccess: false)
             #expect(untrusted.status == 2 && untrusted.err.contains("not trusted"), "\(untrusted.err)")
         }
     }
@@ -414,10 +414,14 @@ final class FileServer {
             var outputs: [String] = []
             for block in blocks {
                 #expect(block.contains(published), "\(block)")
-                // The example as written for Docker; through podman's compatible API `run --rm` can hang in the
-                // wait for the removal (a podman bug), so here the container is named and left to the engine's stop.
-                let code = block.replacingOccurrences(of: published, with: server.url)
-                    .replacingOccurrences(of: "docker run --rm ", with: "docker run --name readme-example ")
+                // The example as written for Docker; through podman's compatible API docker run's attached wait can
+                // miss a container that exits at once and spin forever (a podman bug), so here the same container is
+                // created, started, waited for and its output read back (see runContainer).
+                var code = block.replacingOccurrences(of: published, with: server.url)
+                if let line = code.split(separator: "\n").first(where: { $0.hasPrefix("docker run --rm ") }) {
+                    let args = line.dropFirst("docker run --rm ".count)
+                    code = code.replacingOccurrences(of: String(line), with: "docker create --name readme-example \(args) >/dev/null && docker start readme-example >/dev/null && until [ \"$(docker inspect -f '{{.State.Status}}' readme-example)\" = exited ]; do sleep 0.1; done && docker logs readme-example && exit \"$(docker inspect -f '{{.State.ExitCode}}' readme-example)\"")
+                }
                 let r = try run("/bin/bash", ["-euo", "pipefail", "-c", code], cwd: dir + (block.contains("/src") ? "/src" : ""), env: env)
                 #expect(r.status == 0, "\(code)\n\(r.out)\(r.err)")
                 outputs.append(r.out)
