@@ -17,10 +17,10 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 C
 export CONTAINERS_CONF=$T/containers.conf DOCKER_BUILDKIT=0 DOCKER_HOST=unix://$T/podman.sock
-podman --root "$T/root" --runroot "$T/run" --storage-driver vfs system service --time=0 "unix://$T/podman.sock" >"$T/svc.log" 2>&1 &
+podman --root "$T/root" --runroot "$T/run" --tmpdir "$T/libpod" --storage-driver vfs system service --time=0 "unix://$T/podman.sock" >"$T/svc.log" 2>&1 &
 SVC=$!
 cleanup() { docker rm -f bench-app bench-procs >/dev/null 2>&1 || true; kill -9 $SVC 2>/dev/null || true
-            podman --root "$T/root" --runroot "$T/run" --storage-driver vfs system reset -f >/dev/null 2>&1 || true; rm -rf "$T"; }
+            podman --root "$T/root" --runroot "$T/run" --tmpdir "$T/libpod" --storage-driver vfs system reset -f >/dev/null 2>&1 || true; rm -rf "$T"; }
 trap cleanup EXIT
 for _ in $(seq 50); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
 now() { date +%s.%N; }

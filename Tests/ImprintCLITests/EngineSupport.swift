@@ -16,7 +16,11 @@ final class ContainerEngine {
         ["DOCKER_HOST": "unix://\(socket)", "CONTAINERS_CONF": dir + "/containers.conf", "DOCKER_BUILDKIT": "0",
          "DOCKER_CONFIG": dir + "/docker-config"]
     }
-    var podman: String { "podman --root \(dir)/root --runroot \(dir)/run --storage-driver vfs" }
+    /// Its own libpod temporary directory too: the default, /run/libpod, is shared by every podman on the machine,
+    /// and one engine's `system reset` removing its `alive` file made another engine think the machine had
+    /// rebooted and mark its running containers stopped (compose then failed to start them again: "container with
+    /// given ID already exists"; a direct podman failed on "/run/libpod/alive: no such file or directory").
+    var podman: String { "podman --root \(dir)/root --runroot \(dir)/run --tmpdir \(dir)/libpod --storage-driver vfs" }
 
     init() throws {
         for tool in ["podman", "runc", "docker", "busybox"] { try requireTool(tool) }
@@ -33,7 +37,7 @@ final class ContainerEngine {
 
         """)
         service.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        service.arguments = ["podman", "--root", dir + "/root", "--runroot", dir + "/run", "--storage-driver", "vfs",
+        service.arguments = ["podman", "--root", dir + "/root", "--runroot", dir + "/run", "--tmpdir", dir + "/libpod", "--storage-driver", "vfs",
                              "system", "service", "--time=0", "unix://\(socket)"]
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env { environment[k] = v }

@@ -98,7 +98,8 @@ def podman(case, work, n):
     with open(t + "/containers.conf", "w") as f:
         f.write(CONF)
     env = dict(os.environ, CONTAINERS_CONF=t + "/containers.conf")
-    P = ["podman", "--root", t + "/root", "--runroot", t + "/run", "--storage-driver", "vfs"]
+    # Its own libpod tmpdir: /run/libpod is shared by every podman, and another engine's reset removes it.
+    P = ["podman", "--root", t + "/root", "--runroot", t + "/run", "--tmpdir", t + "/libpod", "--storage-driver", "vfs"]
     ref = "localhost/probe:%d" % n
     try:
         p = subprocess.run(["skopeo", "copy", "-q", "oci:%s:latest" % d, "containers-storage:[vfs@%s/root+%s/run]%s" % (t, t, ref)],
