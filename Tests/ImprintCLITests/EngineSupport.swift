@@ -47,7 +47,7 @@ final class ContainerEngine {
         service.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         service.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         service.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        try service.run()
+        try launchProcess(service)
         for _ in 0..<100 {
             if try run("docker", ["version", "--format", "{{.Server.Version}}"], env: env).status == 0 { return }
             usleep(100_000)

@@ -164,7 +164,7 @@ final class BackgroundDaemon {
         process.arguments = argv
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        try launchProcess(process)
         func isReady() -> Bool {
             if let ready { return FileManager.default.fileExists(atPath: ready) }
             guard let port else { return true }

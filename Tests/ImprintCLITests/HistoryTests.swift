@@ -41,7 +41,7 @@ private func spawn(_ args: [String], out: String) throws -> Process {
     p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
     p.standardError = FileHandle(forWritingAtPath: "/dev/null")
     p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-    try p.run()
+    try launchProcess(p)
     return p
 }
 

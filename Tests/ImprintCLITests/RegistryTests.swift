@@ -56,7 +56,7 @@ final class LocalRegistry {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        try process.run()
+        try launchProcess(process)
         for _ in 0..<100 {
             let r = try run("curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "\(tls == nil ? "http" : "https")://\(host)/v2/"])
             if r.out == "200" || r.out == "401" { return }

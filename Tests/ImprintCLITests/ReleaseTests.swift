@@ -73,7 +73,7 @@ final class FileServer {
         """, dir]
         process.standardInput = stdin
         process.standardOutput = out
-        try process.run()
+        try launchProcess(process)
         let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
         guard let p = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw ToolMissing(name: "python3 http.server did not start: \(line)")

@@ -29,7 +29,7 @@ struct RunnerTests {
         p.standardOutput = FileHandle(forWritingAtPath: "\(cwd)/launch.out")
         p.standardError = FileHandle(forWritingAtPath: "\(cwd)/launch.err")
         p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        try p.run()
+        try launchProcess(p)
         return p
     }
 

@@ -31,6 +31,17 @@ enum TestEnv {
     }()
 }
 
+/// Starts `process` with every other start in this test process held off: Foundation's `Process.run()` crashed
+/// once with a bad pointer in a memcpy while other tests started processes at the same moment (a full run on two
+/// cores). Starting is quick; only the start is serialised, never the wait.
+func launchProcess(_ process: Process) throws {
+    launchLock.lock()
+    defer { launchLock.unlock() }
+    try process.run()
+}
+
+private let launchLock = NSLock()
+
 /// Runs a program with stdout/stderr sent to files (no pipe deadlocks on large output).
 @discardableResult
 func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data? = nil,
@@ -70,7 +81,7 @@ func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data
     }
     let exited = DispatchSemaphore(value: 0)
     p.terminationHandler = { _ in exited.signal() }
-    try p.run()
+    try launchProcess(p)
     if exited.wait(timeout: .now() + timeout) == .timedOut {
         // A command that hangs (an engine left unusable by a failed `rm`, a server that never answers) fails its
         // test in bounded time instead of holding the whole run: it and everything it started are killed.
@@ -205,7 +216,7 @@ func startAndReadFirstLine(_ process: Process) throws -> String {
     let out = Pipe()
     process.standardOutput = out
     process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-    try process.run()
+    try launchProcess(process)
     var line = Data()
     while !line.contains(0x0A) {
         let d = out.fileHandleForReading.availableData

@@ -21,7 +21,7 @@ final class TestServer {
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try launchProcess(process)
         // The first line names the port; EOF (the server died) ends the read.
         var line = Data()
         while !line.contains(0x0A) {
