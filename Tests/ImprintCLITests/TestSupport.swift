@@ -45,7 +45,8 @@ private let launchLock = NSLock()
 /// Runs a program with stdout/stderr sent to files (no pipe deadlocks on large output).
 @discardableResult
 func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data? = nil,
-         stdinFile: String? = nil, env: [String: String] = [:], timeout: Double = Watchdog.defaultSeconds) throws -> RunResult {
+         stdinFile: String? = nil, env: [String: String] = [:], timeout: Double = Watchdog.defaultSeconds,
+         onTimeout: ((String) -> Void)? = nil) throws -> RunResult {
     if let host = env["DOCKER_HOST"], Watchdog.isHung(host) {
         throw Watchdog.EngineHung(host: host)
     }
@@ -89,7 +90,8 @@ func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data
         // Bounded too: a daemon that left the tree can hold Foundation's exit watch of the killed process open.
         _ = exited.wait(timeout: .now() + 30)
         if let host = env["DOCKER_HOST"] { Watchdog.markHung(host) }
-        Issue.record("\(executable) \(args.joined(separator: " ").prefix(300)) did not finish within \(Int(timeout)) s; killed")
+        let message = "\(executable) \(args.joined(separator: " ").prefix(300)) did not finish within \(Int(timeout)) s; killed"
+        if let onTimeout { onTimeout(message) } else { Issue.record(Comment(rawValue: message)) }
     }
     try outH.close(); try errH.close()
     return RunResult(status: p.terminationStatus, stdout: try Data(contentsOf: outURL), stderr: try Data(contentsOf: errURL))
