@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What a site serves, compared with the build: every file of the manifest under the served directory is fetched
 /// at its URL as a browser would get it (through every cache on the way) and, when that answer is not the build's,
@@ -64,10 +65,10 @@ public struct ServedSiteCheck {
         if files.isEmpty {
             throw ImprintError.badInput("the manifest has no file under '\(servedRoot.isEmpty ? "." : servedRoot)' to compare with \(base.absoluteString)")
         }
-        let done = Counter()
+        let done = Atomic<Int>(0)
         let assets: [Asset] = parallelMap(files, workers: max(1, concurrency)) { file in
             let a = fetch(file.path, expected: file.sha256, client: client)
-            if let progress { progress(done.increment(), files.count) }
+            if let progress { progress(done.add(1, ordering: .relaxed).newValue, files.count) }
             return a
         }
         var findings: [VerifyFinding] = []
@@ -76,24 +77,19 @@ public struct ServedSiteCheck {
         }
         let known = Set(files.map(\.path))
         let bodies = entryPointBodies(assets: assets, client: client)
-        for (page, body) in bodies.pages {
-            for ref in Self.references(inHTML: body) {
-                guard let path = localPath(ref, relativeTo: page) else { continue }
-                if !known.contains(path) {
-                    findings.append(VerifyFinding(.served, .error, path: page,
-                        message: "\(page) as served references \(ref), which the build does not contain: a browser loads code of another build",
-                        expected: [("in build", "no")], actual: [("reference", ref)], detail: "unknown-reference"))
-                }
-            }
-        }
-        for (script, body) in bodies.workers {
-            for ref in Self.precacheURLs(inScript: body) {
-                guard let path = localPath(ref, relativeTo: script) else { continue }
-                if !known.contains(path) {
-                    findings.append(VerifyFinding(.served, .error, path: script,
-                        message: "the service worker \(script) precaches \(ref), which the build does not contain: browsers keep serving that old asset offline and on reload",
+        // References the build does not contain: in the pages as served, and in the service workers' precache lists.
+        let unknown = bodies.pages.map { ($0.0, Self.references(inHTML: $0.1), true) }
+            + bodies.workers.map { ($0.0, Self.precacheURLs(inScript: $0.1), false) }
+        for (file, refs, isPage) in unknown {
+            for ref in refs {
+                guard let path = localPath(ref, relativeTo: file), !known.contains(path) else { continue }
+                findings.append(isPage
+                    ? VerifyFinding(.served, .error, path: file,
+                        message: "\(file) as served references \(ref), which the build does not contain: a browser loads code of another build",
+                        expected: [("in build", "no")], actual: [("reference", ref)], detail: "unknown-reference")
+                    : VerifyFinding(.served, .error, path: file,
+                        message: "the service worker \(file) precaches \(ref), which the build does not contain: browsers keep serving that old asset offline and on reload",
                         expected: [("in build", "no")], actual: [("precached", ref)], detail: "stale-precache"))
-                }
             }
         }
         findings.sort { ($0.path, $0.detail ?? "") < ($1.path, $1.detail ?? "") }
@@ -336,11 +332,4 @@ public struct ServedSiteCheck {
                 expected: expected, actual: actual, detail: "fetch-failed")
         }
     }
-}
-
-/// A counter shared by workers.
-final class Counter: @unchecked Sendable {  // why: `value` is only touched under `lock`
-    private let lock = NSLock()
-    private var value = 0
-    func increment() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
 }
