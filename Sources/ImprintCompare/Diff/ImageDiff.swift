@@ -119,7 +119,6 @@ public struct DiffReport {
     }
 }
 
-
 /// Compares two sides: files, config, layers, embedded manifests.
 public struct ImageDiff {
     public var metadata = false
@@ -259,115 +258,5 @@ extension DiffSide {
         var side = DiffSide(loaded: src, name: spec == "-" ? "stdin" : spec)
         if src.kind == .directory { side.contentReader = BytecodeChecker.directoryReader(root: src.path) }
         return side
-    }
-}
-
-/// `imprint diff A B`: loads both sides (sharing image layers when it can), aligns a manifest with the context's
-/// place in the other side, and compares.
-public struct DiffRequest {
-    public var a: String
-    public var b: String
-    public var platform: String?
-    /// For a manifest against an image or tree: where the context is in the other side (found when nil).
-    public var at: String?
-    public var differ = ImageDiff()
-    /// Compare images that share bottom layers without hashing the shared files.
-    public var layerSharing = true
-    /// How `registry://` sides are reached.
-    public var registry = RegistryOptions()
-    /// Unified diffs of modified text files (at most `maxContentDiffs` files, `maxDiffBytes` of each).
-    public var contentDiffs = true
-    public var maxDiffBytes = 256 << 10
-    public var maxContentDiffs = 500
-    /// Package changes and RECORD checks.
-    public var packages = true
-    /// Report packages only.
-    public var packagesOnly = false
-    /// Files of `.dockerignore`-syntax patterns whose paths are left out, as `differ.ignore`.
-    public var ignoreFiles: [String] = []
-    /// Layer boundaries, build history and creation time make no difference (`DiffReport.semantic`).
-    public var semantic = false
-    /// A CPython whose disassembly of modified `.pyc` files is diffed (nil: none).
-    public var python: String?
-
-    public init(a: String, b: String) { self.a = a; self.b = b }
-
-    /// - Returns: the report and, when layers were shared, what was skipped.
-    public func run() throws -> (report: DiffReport, statistics: LayeredDiff.Statistics?) {
-        var request = self
-        for file in ignoreFiles {
-            let text = String(decoding: try readFile(file, what: "ignore file"), as: UTF8.self)
-            request.differ.ignore += text.split(whereSeparator: \.isNewline).map(String.init)
-        }
-        var (report, statistics) = try request.compareTrees()
-        try request.addForensics(&report)
-        return (report, statistics)
-    }
-
-    /// Reads again what the trees cannot show — the modified files' content and the package databases — and adds
-    /// content diffs, package changes and RECORD mismatches to `report`.
-    func addForensics(_ report: inout DiffReport) throws {
-        report.packagesOnly = packagesOnly
-        report.semantic = semantic
-        guard contentDiffs || packages || packagesOnly else { return }
-        if report.a.kind == "manifest" || report.b.kind == "manifest" {
-            report.forensicsNote = "contents and packages are not compared: a manifest holds digests, not content"
-            if packagesOnly { throw ImprintError.badInput("--packages-only needs two sides with content (images, trees, tar files), not a manifest") }
-            return
-        }
-        var limitsA: [Bytes: Int] = [:], limitsB: [Bytes: Int] = [:]
-        let modified = contentDiffs && !packagesOnly
-            ? report.changes.filter { $0.kind == .content && $0.left?.type == .file && $0.right?.type == .file }.map(\.path) : []
-        for p in modified.prefix(maxContentDiffs) { limitsA[p] = maxDiffBytes; limitsB[p] = maxDiffBytes }
-        if packages || packagesOnly {
-            for p in PackageInventory.databaseFiles(report.a.tree) { limitsA[p] = 64 << 20 }
-            for p in PackageInventory.databaseFiles(report.b.tree) { limitsB[p] = 64 << 20 }
-        }
-        let filesA = try SourceContent.read(a, tree: report.a.tree, limits: limitsA, platform: platform, registry: registry)
-        let filesB = try SourceContent.read(b, tree: report.b.tree, limits: limitsB, platform: platform, registry: registry)
-        for p in modified.prefix(maxContentDiffs) {
-            var c = UnifiedDiff.compare(path: "/" + p.lossyString, a: filesA[p], b: filesB[p])
-            if let python, p.lossyString.hasSuffix(".pyc"), let fa = filesA[p], let fb = filesB[p], fa.complete, fb.complete {
-                c = BytecodeDisassembly.diff(path: "/" + p.lossyString, a: fa.bytes, b: fb.bytes, python: python) ?? c
-            }
-            report.contents.append(c)
-        }
-        if modified.count > maxContentDiffs {
-            report.forensicsNote = "content diffs of the first \(maxContentDiffs) of \(modified.count) modified files"
-        }
-        if packages || packagesOnly {
-            report.packages = PackageInventory.changes(PackageInventory.packages(filesA), PackageInventory.packages(filesB))
-            report.installedFiles = PackageInventory.recordMismatches(report.a.tree, files: filesA, side: "a")
-                + PackageInventory.recordMismatches(report.b.tree, files: filesB, side: "b")
-        }
-        if packagesOnly {
-            report.changes = []
-            report.config = []
-            report.manifestChanges = []
-        }
-    }
-
-    func compareTrees() throws -> (report: DiffReport, statistics: LayeredDiff.Statistics?) {
-        if a == "-" && b == "-" { throw ImprintError.badInput("only one side can be - (stdin)") }
-        if layerSharing, let r = try LayeredDiff.compare(a, b, platform: platform, differ: differ, registry: registry) {
-            return (r.report, r.statistics)
-        }
-        var sideA = try DiffSide.load(a, platform: platform, registry: registry)
-        var sideB = try DiffSide.load(b, platform: platform, registry: registry)
-        // A manifest against a container or image: compare the manifest with the context's subtree.
-        if sideA.kind == "manifest", sideB.kind != "manifest" {
-            try align(manifestSide: a, other: &sideB)
-        } else if sideB.kind == "manifest", sideA.kind != "manifest" {
-            try align(manifestSide: b, other: &sideA)
-        }
-        return (try differ.compare(sideA, sideB), nil)
-    }
-
-    private func align(manifestSide spec: String, other: inout DiffSide) throws {
-        let m = try ManifestReference.load(spec).manifest
-        let (sub, path) = try ImageDiff.align(m, in: other.tree, at: at)
-        other.tree = sub
-        other.name += " at \(path)"
-        other.manifest = nil
     }
 }
