@@ -5,8 +5,8 @@ let package = Package(
     name: "imprint",
     products: [
         .executable(name: "imprint", targets: ["imprint"]),
-        .library(name: "ImprintCore", targets: ["ImprintCore"]),
-        // The fuzz entry points, for the libFuzzer package in ci/fuzzing.
+        // The one public library surface: the fuzz entry points, for the libFuzzer package in ci/fuzzing. The layers'
+        // declarations are `package`: they serve this package's command line, benchmark and tests, not other packages.
         .library(name: "ImprintFuzz", targets: ["ImprintFuzz"]),
     ],
     dependencies: [

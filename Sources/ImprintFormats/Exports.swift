@@ -1,4 +1,4 @@
 /// ImprintFormats: Formats and protocols, each read and written exactly: tar streams and gzip (zlib), HTTP/1.1 over TCP and unix sockets, OCI documents (descriptors, manifests, indexes, configs), Ed25519 keys (OpenSSL), canonical JSON and DSSE envelopes.
 ///
-/// Re-exports the layer below, so a file here sees every lower layer's public and package declarations.
+/// Re-exports the layer below, so a file here sees every lower layer's `package` declarations.
 @_exported import ImprintBase

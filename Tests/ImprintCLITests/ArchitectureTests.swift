@@ -42,6 +42,26 @@ import Testing
         }
     }
 
+    /// The layers serve this package (the command line, the benchmark, the tests): their declarations are `package`.
+    /// The one public surface is the fuzz entry points, for the separate libFuzzer package in ci/fuzzing.
+    @Test func onlyTheFuzzEntryPointsArePublic() throws {
+        let root = TestEnv.packageRoot.path
+        let declaration = try Regex(#"^\s*(@[\w.]+(\([^)]*\))?\s+)*((final|nonisolated(\(unsafe\))?|static|indirect)\s+)*(public|open)\s"#)
+        var found: [String] = []
+        for t in Self.targets {
+            let dir = root + "/Sources/" + t
+            for case let file as String in FileManager.default.enumerator(atPath: dir)! where file.hasSuffix(".swift") {
+                let lines = try String(contentsOfFile: dir + "/" + file, encoding: .utf8).split(separator: "\n")
+                for (i, line) in lines.enumerated() where line.firstMatch(of: declaration) != nil {
+                    found.append("\(t)/\(file):\(i + 1): \(line.trimmingCharacters(in: .whitespaces))")
+                }
+            }
+        }
+        #expect(found.isEmpty, "public declarations in the layers:\n\(found.prefix(20).joined(separator: "\n"))")
+        let fuzz = try String(contentsOfFile: root + "/Sources/ImprintFuzz/FuzzEntryPoints.swift", encoding: .utf8)
+        #expect(fuzz.contains("public enum FuzzEntryPoints"))
+    }
+
     @Test func noFolderCycleAndNoUpwardEdge() throws {
         let r = try run("python3", [TestEnv.packageRoot.path + "/ci/layers.py"])
         #expect(r.status == 0 && r.out.contains("OK: no cycle"), "\(r.out.split(separator: "\n").suffix(10).joined(separator: "\n"))")

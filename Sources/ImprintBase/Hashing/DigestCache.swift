@@ -11,7 +11,7 @@ import Glibc
 /// so a node hashes each file of a shared layer once.
 ///
 /// `imprint watch` keeps one cache across rounds (and clears it every N rounds for a full re-hash).
-public final class DigestCache: Sendable {
+package final class DigestCache: Sendable {
     package struct Key: Hashable {
         package var device: UInt64
         package var inode: UInt64
@@ -22,7 +22,7 @@ public final class DigestCache: Sendable {
 
     private let entries = Mutex<[Key: Digest]>([:])
 
-    public init() {}
+    package init() {}
 
     package static func key(_ st: stat) -> Key {
         Key(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
@@ -35,8 +35,8 @@ public final class DigestCache: Sendable {
     package func store(_ st: stat, _ digest: Digest) { entries.withLock { $0[Self.key(st)] = digest } }
 
     /// The number of files remembered.
-    public var count: Int { entries.withLock { $0.count } }
+    package var count: Int { entries.withLock { $0.count } }
 
     /// Forgets everything (the next round hashes every file again).
-    public func removeAll() { entries.withLock { $0.removeAll(keepingCapacity: true) } }
+    package func removeAll() { entries.withLock { $0.removeAll(keepingCapacity: true) } }
 }

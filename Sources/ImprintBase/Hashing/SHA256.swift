@@ -1,12 +1,12 @@
 internal import COpenSSL
 
 /// A SHA-256 digest. Stored inline (32 bytes) so trees of millions of entries stay compact.
-public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
+package struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The name of the Merkle tree digest (schemas/DIGEST.md) where digest sets name their algorithm.
-    public static let treeAlgorithm = "imprint-tree-v1"
-    public var a: UInt64, b: UInt64, c: UInt64, d: UInt64
+    package static let treeAlgorithm = "imprint-tree-v1"
+    package var a: UInt64, b: UInt64, c: UInt64, d: UInt64
 
-    public init(bytes: UnsafeRawBufferPointer) {
+    package init(bytes: UnsafeRawBufferPointer) {
         precondition(bytes.count == 32)
         a = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         b = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
@@ -14,13 +14,13 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
         d = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
     }
 
-    public init?(bytes: [UInt8]) {
+    package init?(bytes: [UInt8]) {
         guard bytes.count == 32 else { return nil }
         self = bytes.withUnsafeBytes { Digest(bytes: $0) }
     }
 
     /// Parses 64 lowercase hex digits, with or without a `sha256:` prefix.
-    public init?(hex: String) {
+    package init?(hex: String) {
         var text = hex
         guard let parsed = text.withUTF8({ Digest.parseHex($0) }) else { return nil }
         self = parsed
@@ -59,11 +59,11 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
         return Digest(a: words.0, b: words.1, c: words.2, d: words.3)
     }
 
-    public init(a: UInt64, b: UInt64, c: UInt64, d: UInt64) {
+    package init(a: UInt64, b: UInt64, c: UInt64, d: UInt64) {
         self.a = a; self.b = b; self.c = c; self.d = d
     }
 
-    public var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         out.withUnsafeMutableBytes { p in
             p.storeBytes(of: a.bigEndian, toByteOffset: 0, as: UInt64.self)
@@ -75,7 +75,7 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// 64 lowercase hex digits.
-    public var hex: String {
+    package var hex: String {
         var out: [UInt8] = []
         out.reserveCapacity(64)
         appendHex(to: &out)
@@ -84,7 +84,7 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Appends the 64 hex digits to `out` without building a String.
     @inline(__always)
-    public func appendHex(to out: inout [UInt8]) {
+    package func appendHex(to out: inout [UInt8]) {
         out.reserveCapacity(out.count + 64)
         Digest.appendHex(a, to: &out)
         Digest.appendHex(b, to: &out)
@@ -102,23 +102,23 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
         }
     }
     /// `sha256:<hex>`, the OCI digest form.
-    public var prefixed: String { "sha256:" + hex }
-    public var description: String { prefixed }
+    package var prefixed: String { "sha256:" + hex }
+    package var description: String { prefixed }
     /// The first 12 hex digits, for human output.
-    public var short: String { String(hex.prefix(12)) }
+    package var short: String { String(hex.prefix(12)) }
 
-    public static func < (l: Digest, r: Digest) -> Bool {
+    package static func < (l: Digest, r: Digest) -> Bool {
         (l.a, l.b, l.c, l.d) < (r.a, r.b, r.c, r.d)
     }
 
     /// SHA-256 of the empty string.
-    public static let empty = SHA256.hash([])
+    package static let empty = SHA256.hash([])
 }
 
 /// Incremental SHA-256 through OpenSSL's EVP interface.
 ///
 /// One instance per thread: it owns an `EVP_MD_CTX` and is re-initialised after each `finish()`.
-public final class SHA256 {
+package final class SHA256 {
     // why: EVP_MD_fetch once per process; the implicit fetch in EVP_sha256() per call costs twice as
     // much and takes a lock. The fetched EVP_MD is immutable and safe to share between threads.
     nonisolated(unsafe) private static let md: OpaquePointer = {
@@ -128,7 +128,7 @@ public final class SHA256 {
 
     private let ctx: OpaquePointer
 
-    public init() {
+    package init() {
         guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }  // trap-ok: a 200-byte allocation failing is out of memory, where Swift traps anyway
         self.ctx = ctx
         SHA256.check(EVP_DigestInit_ex2(ctx, SHA256.md, nil), "EVP_DigestInit_ex2")
@@ -145,15 +145,15 @@ public final class SHA256 {
     deinit { EVP_MD_CTX_free(ctx) }
 
     @inline(__always)
-    public func update(_ buffer: UnsafeRawBufferPointer) {
+    package func update(_ buffer: UnsafeRawBufferPointer) {
         if buffer.count > 0 { SHA256.check(EVP_DigestUpdate(ctx, buffer.baseAddress, buffer.count), "EVP_DigestUpdate") }
     }
 
-    public func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
-    public func update(_ string: String) { update(Array(string.utf8)) }
+    package func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
+    package func update(_ string: String) { update(Array(string.utf8)) }
 
     /// Returns the digest of everything fed since the last `finish()` and starts over.
-    public func finish() -> Digest {
+    package func finish() -> Digest {
         var len: UInt32 = 0
         // A stack buffer: no heap allocation per digest.
         let digest = withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { p in
@@ -165,18 +165,18 @@ public final class SHA256 {
         return digest
     }
 
-    public static func hash(_ bytes: [UInt8]) -> Digest {
+    package static func hash(_ bytes: [UInt8]) -> Digest {
         let h = SHA256()
         h.update(bytes)
         return h.finish()
     }
 
-    public static func hash(_ buffer: UnsafeRawBufferPointer) -> Digest {
+    package static func hash(_ buffer: UnsafeRawBufferPointer) -> Digest {
         let h = SHA256()
         h.update(buffer)
         return h.finish()
     }
 
     /// The OpenSSL version text, for `--version` output.
-    public static var libraryVersion: String { String(cString: OpenSSL_version(Int32(OPENSSL_VERSION))) }
+    package static var libraryVersion: String { String(cString: OpenSSL_version(Int32(OPENSSL_VERSION))) }
 }

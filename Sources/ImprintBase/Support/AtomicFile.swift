@@ -5,13 +5,13 @@ import Glibc
 
 /// Writes a file so that readers see either the old file or the complete new one, never a partial one:
 /// a temporary file in the same directory, `fsync`, then `rename`.
-public enum AtomicFile {
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws {
+package enum AtomicFile {
+    package static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws {
         try write(to: path, mode: mode) { fd in try writeAll(fd, bytes, path: path) }
     }
 
     /// Calls `body` with a descriptor on a temporary file; renames it over `path` only if `body` succeeds.
-    public static func write(to path: String, mode: mode_t = 0o644, _ body: (Int32) throws -> Void) throws {
+    package static func write(to path: String, mode: mode_t = 0o644, _ body: (Int32) throws -> Void) throws {
         let dir = (path as NSString).deletingLastPathComponent
         let base = (path as NSString).lastPathComponent
         // Created with the final mode, so the kernel applies the process's umask: no umask is read or set (that
@@ -42,18 +42,18 @@ public enum AtomicFile {
     }
 
     /// Appends `bytes` to `path` (created when missing), as a log or a CI step summary is written; an error names it.
-    public static func append(_ bytes: [UInt8], to path: String) throws {
+    package static func append(_ bytes: [UInt8], to path: String) throws {
         let fd = Syscall.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         if fd < 0 { throw ImprintError.posix("append to", path) }
         defer { close(fd) }
         try writeAll(fd, bytes, path: path)
     }
 
-    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+    package static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
         try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
 
-    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
+    package static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
         if let e = Syscall.writeAll(fd, buffer) { throw ImprintError.posix("write", path, errno: e) }
     }
 }

@@ -1,23 +1,23 @@
 /// Raw file-name bytes. Paths are kept as bytes so names that are not valid UTF-8 round-trip losslessly.
-public typealias Bytes = [UInt8]
+package typealias Bytes = [UInt8]
 
 extension Array where Element == UInt8 {
     /// The UTF-8 bytes of `string`.
-    @inlinable public init(utf8 string: String) { self = Array(string.utf8) }
+    @inlinable package init(utf8 string: String) { self = Array(string.utf8) }
 
     /// The bytes as a String, replacing invalid UTF-8 (for display only).
-    public var lossyString: String { String(decoding: self, as: UTF8.self) }
+    package var lossyString: String { String(decoding: self, as: UTF8.self) }
 
     /// The bytes as a String when they are valid UTF-8, otherwise nil.
-    public var exactString: String? { String(validating: self, as: UTF8.self) }
+    package var exactString: String? { String(validating: self, as: UTF8.self) }
 
     /// Splits a slash-separated path into its non-empty components.
-    public var pathComponents: [Bytes] {
+    package var pathComponents: [Bytes] {
         split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map(Array.init)
     }
 
     /// `self` and `other` joined with one slash (either may be empty).
-    public func appendingPath(_ other: Bytes) -> Bytes {
+    package func appendingPath(_ other: Bytes) -> Bytes {
         if isEmpty { return other }
         if other.isEmpty { return self }
         var r = self
@@ -28,7 +28,7 @@ extension Array where Element == UInt8 {
     }
 
     /// True when `self` is `prefix` or lies below it (`a/b` is under `a`, `ab` is not).
-    public func isPath(under prefix: Bytes) -> Bool {
+    package func isPath(under prefix: Bytes) -> Bool {
         if prefix.isEmpty { return true }
         guard count >= prefix.count, self[..<prefix.count].elementsEqual(prefix) else { return false }
         return count == prefix.count || self[prefix.count] == UInt8(ascii: "/")
@@ -92,7 +92,7 @@ extension String {
 extension Array where Element == UInt8 {
     /// The bytes as one line of text for a listing: printable UTF-8 as it is; control characters, backslash and
     /// bytes that are not UTF-8 as `\xNN`, so every name shows unambiguously on one line.
-    public var escapedForListing: String {
+    package var escapedForListing: String {
         if let s = exactString, !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f || $0 == "\\" }) { return s }
         var out = ""
         var i = 0
@@ -126,7 +126,7 @@ extension String {
 
 /// Path components joined with `/`.
 extension Array where Element == [UInt8] {
-    public var joinedPath: Bytes {
+    package var joinedPath: Bytes {
         var out = Bytes()
         for (i, c) in enumerated() {
             if i > 0 { out.append(UInt8(ascii: "/")) }

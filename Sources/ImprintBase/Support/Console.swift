@@ -5,12 +5,12 @@ import Glibc
 #endif
 
 /// Output for people: stdout for results, stderr for diagnostics and progress.
-public enum Console {
-    public static func out(_ s: String) { outRaw(Array((s + "\n").utf8)) }
+package enum Console {
+    package static func out(_ s: String) { outRaw(Array((s + "\n").utf8)) }
 
     /// Writes to stdout with write(2). A reader that went away (EPIPE) ends the process quietly, as it ends
     /// coreutils (by SIGPIPE); any other failure (a full disk, a closed descriptor) is one error line and exit 2.
-    public static func outRaw(_ b: [UInt8]) {
+    package static func outRaw(_ b: [UInt8]) {
         ProgressLine.shared.clear()
         if let e = stdoutClosed ? EBADF : writeAll(1, b) {
             if e == EPIPE {
@@ -26,10 +26,10 @@ public enum Console {
     /// True when the process started with descriptor 1 closed (`>&-`); it then points at /dev/null so that no
     /// file opened later takes its number, and writing to stdout is an error.
     // why nonisolated(unsafe): set once by guardStandardDescriptors() at startup, before any thread exists.
-    nonisolated(unsafe) public static var stdoutClosed = false
+    nonisolated(unsafe) package static var stdoutClosed = false
 
     /// Makes descriptors 0–2 safe before anything is opened: a closed one is pointed at /dev/null.
-    public static func guardStandardDescriptors() {
+    package static func guardStandardDescriptors() {
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) < 0 {
             let null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
             if null >= 0 && null != fd { dup2(null, fd); close(null) }
@@ -39,26 +39,26 @@ public enum Console {
 
     /// True under -q/--quiet: `note` prints nothing.
     // why nonisolated(unsafe): set once from the command line before any work starts, then only read.
-    nonisolated(unsafe) public static var quiet = false
+    nonisolated(unsafe) package static var quiet = false
 
     /// What a command did, for people (counts, files written); silenced by -q/--quiet. Errors and findings go
     /// through `err` and are never silenced.
-    public static func note(_ s: String) { if !quiet { err(s) } }
+    package static func note(_ s: String) { if !quiet { err(s) } }
 
     /// Diagnostics; a failure to write them is ignored (there is nowhere left to report it).
-    public static func err(_ s: String) {
+    package static func err(_ s: String) {
         ProgressLine.shared.clear()
         _ = writeAll(2, Array((s + "\n").utf8))
     }
 
     /// Writes all of `bytes`; returns errno on failure.
-    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    package static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
         bytes.withUnsafeBytes { Syscall.writeAll(fd, $0) }
     }
 
-    public static var stderrIsTTY: Bool { isatty(2) == 1 }
-    public static var stdoutIsTTY: Bool { isatty(1) == 1 }
-    public static var colour: Bool { stdoutIsTTY && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
+    package static var stderrIsTTY: Bool { isatty(2) == 1 }
+    package static var stdoutIsTTY: Bool { isatty(1) == 1 }
+    package static var colour: Bool { stdoutIsTTY && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
 
 }
 
@@ -67,9 +67,9 @@ public enum Console {
 /// elsewhere one line every 5 seconds once it has run 5 seconds, so a CI log shows life. Lines appear only while
 /// the counters move; `--quiet` turns it off.
 // why @unchecked Sendable: every mutable field is guarded by `lock`.
-public final class ProgressLine: @unchecked Sendable {
+package final class ProgressLine: @unchecked Sendable {
     // why @unchecked: all mutable state is behind `lock`.
-    public static let shared = ProgressLine()
+    package static let shared = ProgressLine()
 
     private let lock = NSLock()
     private var label = "imprint"
@@ -82,7 +82,7 @@ public final class ProgressLine: @unchecked Sendable {
 
     /// The label for a command line's progress (`imprint verify`, `imprint history add`), or nil when the arguments
     /// before `--` ask for quiet (`-q`, `--quiet`).
-    public static func label(arguments: [String]) -> String? {
+    package static func label(arguments: [String]) -> String? {
         let args = arguments.prefix { $0 != "--" }
         if args.contains("-q") || args.contains("--quiet") { return nil }
         let words = Array(arguments.prefix { !$0.hasPrefix("-") }.prefix(2))
@@ -93,7 +93,7 @@ public final class ProgressLine: @unchecked Sendable {
 
     /// Starts the line for a command (`label`, e.g. "imprint verify"); the environment can change the quiet period
     /// and the interval of log lines (IMPRINT_PROGRESS_AFTER, IMPRINT_PROGRESS_EVERY: seconds).
-    public func start(label: String) {
+    package func start(label: String) {
         lock.lock(); defer { lock.unlock() }
         guard !running else { return }
         running = true
@@ -134,7 +134,7 @@ public final class ProgressLine: @unchecked Sendable {
     }
 
     /// Removes the live line before other output (and at exit).
-    public func clear() {
+    package func clear() {
         lock.lock(); defer { lock.unlock() }
         if shown {
             _ = Console.writeAll(2, Array("\r\u{1B}[K".utf8))
@@ -142,7 +142,7 @@ public final class ProgressLine: @unchecked Sendable {
         }
     }
 
-    public static func duration(_ seconds: Double) -> String {
+    package static func duration(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
         if s < 60 { return "\(s) s" }
         if s < 3600 { return "\(s / 60) min \(s % 60) s" }
@@ -151,12 +151,12 @@ public final class ProgressLine: @unchecked Sendable {
 }
 
 /// Writes `bytes` to `path` atomically, or to stdout when `path` is nil or `-`.
-public func writeOutput(_ bytes: [UInt8], to path: String?) throws {
+package func writeOutput(_ bytes: [UInt8], to path: String?) throws {
     try writeOutput(chunks: [bytes], to: path)
 }
 
 /// Creates the directory an output file goes into, when it does not exist yet (`-o ../out/manifest.json`).
-public func createParentDirectory(of path: String) throws {
+package func createParentDirectory(of path: String) throws {
     let dir = (path as NSString).deletingLastPathComponent
     guard !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) else { return }
     do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
@@ -165,7 +165,7 @@ public func createParentDirectory(of path: String) throws {
 }
 
 /// `writeOutput` for output made in chunks (a manifest of a large context), without joining them first.
-public func writeOutput(chunks: [[UInt8]], to path: String?) throws {
+package func writeOutput(chunks: [[UInt8]], to path: String?) throws {
     if let path, path != "-" {
         var st = stat()
         if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
@@ -185,7 +185,7 @@ public func writeOutput(chunks: [[UInt8]], to path: String?) throws {
 
 /// Keeps `object` alive until the process exits. For trees of a whole context: freeing their nodes one by one
 /// takes milliseconds per ten thousand entries that exiting the process does at once.
-public func keepUntilExit(_ object: AnyObject) {
+package func keepUntilExit(_ object: AnyObject) {
     let kept = UnsafeTransfer(object)  // only stored, never used again
     keptUntilExit.withLock { $0.append(kept) }
 }

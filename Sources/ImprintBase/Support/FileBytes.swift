@@ -6,10 +6,10 @@ import Glibc
 
 /// The one whole-file reader. It reads what the file holds, growing as it reads (a file whose size changes, or a
 /// pipe that reports no size, costs what it actually holds), and retries interrupted calls.
-public enum FileBytes {
+package enum FileBytes {
     /// The file's bytes; nil when it does not exist or is not a regular file (a FIFO is not waited on: it is
     /// opened non-blocking and found not to be regular).
-    public static func read(_ path: String) throws -> [UInt8]? {
+    package static func read(_ path: String) throws -> [UInt8]? {
         let fd = Syscall.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 {
             if errno == ENOENT || errno == ENOTDIR || errno == EISDIR { return nil }
@@ -54,7 +54,7 @@ public enum FileBytes {
 }
 
 /// Reads a whole file of any kind (a pipe such as `<(…)` too). Throws a one-line error naming it as `what`.
-public func readFile(_ path: String, what: String = "file") throws -> [UInt8] {
+package func readFile(_ path: String, what: String = "file") throws -> [UInt8] {
     let fd = Syscall.open(path, O_RDONLY | O_CLOEXEC)
     if fd < 0 { throw ImprintError.posix("read \(what)", path) }
     defer { close(fd) }

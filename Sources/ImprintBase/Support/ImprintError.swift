@@ -5,8 +5,8 @@ import Glibc
 /// The one error type of imprint: an operation, the thing it was applied to, and why it failed.
 ///
 /// `description` is a single line meant for a person reading a CI log.
-public struct ImprintError: Error, CustomStringConvertible, Sendable {
-    public enum Code: String, Sendable {
+package struct ImprintError: Error, CustomStringConvertible, Sendable {
+    package enum Code: String, Sendable {
         /// The input is malformed or inconsistent (corrupt archive, bad JSON, digest mismatch).
         case badInput
         /// An operating-system call failed (open, read, rename...).
@@ -19,25 +19,25 @@ public struct ImprintError: Error, CustomStringConvertible, Sendable {
         case failure
     }
 
-    public var code: Code
-    public var message: String
+    package var code: Code
+    package var message: String
     /// The error this one explains, kept for callers that need it (the message already says what happened).
-    public var underlying: (any Error & Sendable)?
+    package var underlying: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String, underlying: (any Error & Sendable)? = nil) {
+    package init(_ code: Code, _ message: String, underlying: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.underlying = underlying
     }
 
-    public var description: String { message }
+    package var description: String { message }
 
     /// An error for a failed system call; reads `errno` itself, so call it right after the failure.
-    public static func posix(_ operation: String, _ path: String, errno code: Int32 = errno) -> ImprintError {
+    package static func posix(_ operation: String, _ path: String, errno code: Int32 = errno) -> ImprintError {
         let reason = String(cString: strerror(code))
         let kind: Code = (code == ENOENT || code == ENOTDIR) ? .notFound : .io
         return ImprintError(kind, "cannot \(operation) \(path): \(reason)")
     }
 
-    public static func badInput(_ message: String) -> ImprintError { ImprintError(.badInput, message) }
+    package static func badInput(_ message: String) -> ImprintError { ImprintError(.badInput, message) }
 }

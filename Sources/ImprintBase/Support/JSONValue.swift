@@ -1,7 +1,7 @@
 /// A small strict JSON reader for imprint's own hot paths (a thousand history summaries per `history list`), where
 /// JSONSerialization's boxing into NSNumber and NSDictionary costs more than the reading. RFC 8259 syntax:
 /// objects, arrays, strings with every escape, numbers, literals; nesting at most 64 deep; nothing after the value.
-public enum JSONValue: Equatable, Sendable {
+package enum JSONValue: Equatable, Sendable {
     case object([String: JSONValue])
     case array([JSONValue])
     case string(String)
@@ -9,18 +9,18 @@ public enum JSONValue: Equatable, Sendable {
     case bool(Bool)
     case null
 
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
-    public var string: String? { if case .string(let s) = self { return s }; return nil }
-    public var int: Int64? { if case .number(_, let i) = self { return i }; return nil }
-    public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
-    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    package var string: String? { if case .string(let s) = self { return s }; return nil }
+    package var int: Int64? { if case .number(_, let i) = self { return i }; return nil }
+    package var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
+    package var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
 
     /// Parses `bytes` as one JSON value.
     /// - Throws: `badInput` naming `what` and the offset of the first error.
-    public static func parse(_ bytes: [UInt8], what: String) throws -> JSONValue {
+    package static func parse(_ bytes: [UInt8], what: String) throws -> JSONValue {
         var p = Parser(b: bytes, what: what)
         p.space()
         let v = try p.value(depth: 0)

@@ -1,18 +1,18 @@
 import Foundation
 
 /// Writes JSON with a fixed key order and no floats, so equal values give equal bytes on every machine.
-public struct JSONWriter {
-    public private(set) var bytes: [UInt8] = []
+package struct JSONWriter {
+    package private(set) var bytes: [UInt8] = []
     private var needsComma: [Bool] = [false]
     private let pretty: Bool
     private var depth = 0
 
-    public init(pretty: Bool = true, reserve: Int = 4096) {
+    package init(pretty: Bool = true, reserve: Int = 4096) {
         self.pretty = pretty
         bytes.reserveCapacity(reserve)
     }
 
-    public var string: String { String(decoding: bytes, as: UTF8.self) }
+    package var string: String { String(decoding: bytes, as: UTF8.self) }
 
     private mutating func separator() {
         if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
@@ -34,17 +34,17 @@ public struct JSONWriter {
         }
     }
 
-    public mutating func beginObject(_ k: String? = nil) {
+    package mutating func beginObject(_ k: String? = nil) {
         key(k); bytes.append(UInt8(ascii: "{")); depth += 1; needsComma.append(false)
     }
 
-    public mutating func endObject() { close(UInt8(ascii: "}")) }
+    package mutating func endObject() { close(UInt8(ascii: "}")) }
 
-    public mutating func beginArray(_ k: String? = nil) {
+    package mutating func beginArray(_ k: String? = nil) {
         key(k); bytes.append(UInt8(ascii: "[")); depth += 1; needsComma.append(false)
     }
 
-    public mutating func endArray() { close(UInt8(ascii: "]")) }
+    package mutating func endArray() { close(UInt8(ascii: "]")) }
 
     private mutating func close(_ c: UInt8) {
         let had = needsComma.removeLast()
@@ -54,7 +54,7 @@ public struct JSONWriter {
     }
 
     /// Writes a compact object on one line (used for manifest entries: one entry per line).
-    public mutating func compact(_ k: String? = nil, _ body: (inout JSONWriter) -> Void) {
+    package mutating func compact(_ k: String? = nil, _ body: (inout JSONWriter) -> Void) {
         key(k)
         var inner = JSONWriter(pretty: false, reserve: 256)
         inner.depth = 0
@@ -64,7 +64,7 @@ public struct JSONWriter {
 
     /// What goes before an element (after the first) at the current level: a comma, then in pretty output a
     /// newline and the indentation.
-    public var elementSeparator: [UInt8] {
+    package var elementSeparator: [UInt8] {
         var sep: [UInt8] = [UInt8(ascii: ",")]
         if pretty && depth > 0 {
             sep.append(0x0A)
@@ -74,17 +74,17 @@ public struct JSONWriter {
     }
 
     /// Hands over the bytes written so far; writing goes on as if they were still there.
-    public mutating func takeBytes() -> [UInt8] {
+    package mutating func takeBytes() -> [UInt8] {
         defer { bytes = [] }
         return bytes
     }
 
     /// Records that elements were written at the current level without this writer (so the next one takes a comma).
-    public mutating func noteRawElements() { needsComma[needsComma.count - 1] = true }
+    package mutating func noteRawElements() { needsComma[needsComma.count - 1] = true }
 
     /// Array elements serialised elsewhere (compact JSON), each preceded by `elementSeparator`: the same bytes as
     /// writing them one by one.
-    public mutating func rawElements(_ chunk: [UInt8]) {
+    package mutating func rawElements(_ chunk: [UInt8]) {
         guard !chunk.isEmpty else { return }
         if needsComma[needsComma.count - 1] {
             bytes.append(contentsOf: chunk)
@@ -94,20 +94,20 @@ public struct JSONWriter {
         }
     }
 
-    public mutating func string(_ k: String?, _ v: String) { key(k); Self.appendString(v, to: &bytes) }
-    public mutating func string(_ k: String?, _ v: String?) { if let v { string(k, v) } }
-    public mutating func int<I: BinaryInteger>(_ k: String?, _ v: I) { key(k); bytes.append(contentsOf: String(v).utf8) }
+    package mutating func string(_ k: String?, _ v: String) { key(k); Self.appendString(v, to: &bytes) }
+    package mutating func string(_ k: String?, _ v: String?) { if let v { string(k, v) } }
+    package mutating func int<I: BinaryInteger>(_ k: String?, _ v: I) { key(k); bytes.append(contentsOf: String(v).utf8) }
     /// A digest as a 64-hex-digit string, without building a String.
-    public mutating func hexDigest(_ k: String?, _ d: Digest) {
+    package mutating func hexDigest(_ k: String?, _ d: Digest) {
         key(k); bytes.append(UInt8(ascii: "\"")); d.appendHex(to: &bytes); bytes.append(UInt8(ascii: "\""))
     }
-    public mutating func bool(_ k: String?, _ v: Bool) { key(k); bytes.append(contentsOf: (v ? "true" : "false").utf8) }
-    public mutating func null(_ k: String?) { key(k); bytes.append(contentsOf: "null".utf8) }
+    package mutating func bool(_ k: String?, _ v: Bool) { key(k); bytes.append(contentsOf: (v ? "true" : "false").utf8) }
+    package mutating func null(_ k: String?) { key(k); bytes.append(contentsOf: "null".utf8) }
     /// Inserts already-serialised JSON.
-    public mutating func raw(_ k: String?, _ json: [UInt8]) { key(k); bytes.append(contentsOf: json) }
+    package mutating func raw(_ k: String?, _ json: [UInt8]) { key(k); bytes.append(contentsOf: json) }
 
     /// Writes any JSON-compatible value (from JSONSerialization) with object keys sorted.
-    public mutating func value(_ k: String?, _ v: Any) {
+    package mutating func value(_ k: String?, _ v: Any) {
         switch v {
         case let s as String: string(k, s)
         case let n as NSNumber:
@@ -127,10 +127,10 @@ public struct JSONWriter {
         }
     }
 
-    public mutating func end() { if pretty { bytes.append(0x0A) } }
+    package mutating func end() { if pretty { bytes.append(0x0A) } }
 
     /// `appendString` for text given as its UTF-8 bytes (the same output for the same text).
-    public static func appendEscaped(_ utf8: [UInt8], to out: inout [UInt8]) {
+    package static func appendEscaped(_ utf8: [UInt8], to out: inout [UInt8]) {
         utf8.withUnsafeBufferPointer { appendEscaped($0, to: &out) }
     }
 
@@ -165,7 +165,7 @@ public struct JSONWriter {
     }
 
     /// The decimal digits of `v` (as `String(v)`), without building a String.
-    public static func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
+    package static func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
         if v < 10 { out.append(0x30 + UInt8(v)); return }
         var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes: UInt64.max has 20 digits
         var n = 0
@@ -176,15 +176,15 @@ public struct JSONWriter {
         }
     }
 
-    public static func appendString(_ s: String, to out: inout [UInt8]) {
+    package static func appendString(_ s: String, to out: inout [UInt8]) {
         var s = s
         s.withUTF8 { appendEscaped($0, to: &out) }
     }
 }
 
 /// Small helpers for reading JSON produced by JSONSerialization.
-public enum JSONRead {
-    public static func object(_ data: [UInt8], what: String) throws -> [String: Any] {
+package enum JSONRead {
+    package static func object(_ data: [UInt8], what: String) throws -> [String: Any] {
         let obj: Any
         do {
             obj = try JSONSerialization.jsonObject(with: Data(data), options: [.fragmentsAllowed])
@@ -204,7 +204,7 @@ public enum JSONRead {
     }
 
     /// A byte count: a JSON integer from 0 to 2^56 (not a fraction, not negative, not a string).
-    public static func size(_ v: Any?) -> UInt64? {
+    package static func size(_ v: Any?) -> UInt64? {
         guard let n = integerNumber(v) else { return nil }
         let i = n.int64Value
         guard i >= 0, UInt64(i) <= Limits.maxEntrySize, n == NSNumber(value: i) else { return nil }
@@ -212,7 +212,7 @@ public enum JSONRead {
     }
 
     /// A JSON integer from 0 to 2^32-1.
-    public static func uint32(_ v: Any?) -> UInt32? {
+    package static func uint32(_ v: Any?) -> UInt32? {
         guard let n = integerNumber(v) else { return nil }
         let i = n.int64Value
         guard i >= 0, i <= Int64(UInt32.max), n == NSNumber(value: i) else { return nil }
@@ -220,7 +220,7 @@ public enum JSONRead {
     }
 
     /// A JSON integer from 0 to `Int.max`.
-    public static func count(_ v: Any?) -> Int? {
+    package static func count(_ v: Any?) -> Int? {
         guard let n = integerNumber(v) else { return nil }
         let i = n.int64Value
         guard i >= 0, n == NSNumber(value: i) else { return nil }

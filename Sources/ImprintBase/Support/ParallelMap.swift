@@ -4,7 +4,7 @@ import Synchronization
 /// `items.map(transform)` on all cores, results in the order of `items`. Work is handed out one index at a time,
 /// so uneven items balance; each result slot is initialised by the one worker that took its index and read only
 /// after every worker is done.
-public func parallelMap<T, R>(_ items: [T], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+package func parallelMap<T, R>(_ items: [T], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                               _ transform: (T) -> R) -> [R] {
     if items.count < 2 || workers < 2 { return items.map(transform) }
     let slots = UnsafeMutableBufferPointer<R>.allocate(capacity: items.count)
@@ -26,7 +26,7 @@ public func parallelMap<T, R>(_ items: [T], workers: Int = ProcessInfo.processIn
 }
 
 /// `parallelMap` for a transform that can fail: each item's result or error, in order.
-public func parallelMap<T, R>(_ items: [T], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+package func parallelMap<T, R>(_ items: [T], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                               _ transform: (T) throws -> R) -> [Result<R, Error>] {
     parallelMap(items, workers: workers) { (item: T) -> Result<R, Error> in Result { try transform(item) } }
 }

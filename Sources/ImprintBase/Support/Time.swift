@@ -5,9 +5,9 @@ import Glibc
 
 /// RFC 3339 UTC timestamps (`2026-11-29T23:19:49Z`, with 3 or 9 fraction digits when asked), computed from the
 /// epoch with integer arithmetic only: no locale, no time zone, no C formatting, the same bytes on any machine.
-public enum RFC3339 {
+package enum RFC3339 {
     /// Formats `seconds` since the epoch and a fraction of `fractionDigits` digits (0: none).
-    public static func format(seconds: Int64, fraction: Int64 = 0, fractionDigits: Int = 0) -> String {
+    package static func format(seconds: Int64, fraction: Int64 = 0, fractionDigits: Int = 0) -> String {
         // Days since the epoch and the second of the day, flooring for times before 1970.
         var days = seconds / 86_400
         var secondOfDay = seconds % 86_400
@@ -53,20 +53,20 @@ public enum RFC3339 {
 }
 
 /// Wall-clock timestamps for records and a monotonic clock for durations.
-public enum Clock {
+package enum Clock {
     /// Now, as RFC 3339 UTC with milliseconds: `2025-01-31T12:34:56.789Z`.
-    public static func rfc3339Now() -> String {
+    package static func rfc3339Now() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return rfc3339(seconds: Int(ts.tv_sec), millis: Int(ts.tv_nsec / 1_000_000))
     }
 
-    public static func rfc3339(seconds: Int, millis: Int) -> String {
+    package static func rfc3339(seconds: Int, millis: Int) -> String {
         RFC3339.format(seconds: Int64(seconds), fraction: Int64(millis), fractionDigits: 3)
     }
 
     /// Milliseconds on the monotonic clock.
-    public static func monotonicMs() -> Int64 {
+    package static func monotonicMs() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
@@ -74,7 +74,7 @@ public enum Clock {
 }
 
 /// `30s`, `5m`, `1h30m` for messages.
-public func formatSeconds(_ s: Double) -> String {
+package func formatSeconds(_ s: Double) -> String {
     let total = Int(s.rounded())
     if Double(total) != s { return "\(s)s" }
     if total >= 3600, total % 60 == 0 { return total % 3600 == 0 ? "\(total / 3600)h" : "\(total / 3600)h\(total % 3600 / 60)m" }

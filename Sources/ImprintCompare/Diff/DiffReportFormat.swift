@@ -2,7 +2,7 @@ import Foundation
 
 /// Renderings of a `DiffReport`: text (summary first), JSON (`schemas/diff-report.schema.json`) and one
 /// self-contained HTML page.
-public enum DiffReportFormat {
+package enum DiffReportFormat {
     /// "modified" for content changes, otherwise the change kind.
     package static func className(_ k: TreeChange.Kind) -> String {
         switch k {
@@ -21,7 +21,7 @@ public enum DiffReportFormat {
 
     package static func topLevel(_ path: Bytes) -> String { "/" + (path.pathComponents.first?.lossyString ?? "") }
 
-    public static func text(_ r: DiffReport, limit: Int?, colour: Bool) -> String {
+    package static func text(_ r: DiffReport, limit: Int?, colour: Bool) -> String {
         func paint(_ s: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
         var lines: [String] = []
         if r.identical {
@@ -169,7 +169,7 @@ public enum DiffReportFormat {
         o.endObject()
     }
 
-    public static func json(_ r: DiffReport) -> [UInt8] {
+    package static func json(_ r: DiffReport) -> [UInt8] {
         var w = JSONWriter(pretty: true)
         w.beginObject()
         w.bool("identical", r.identical)
@@ -273,7 +273,7 @@ public enum DiffReportFormat {
 
     /// One HTML file with inline CSS and JavaScript (no network, no external assets): a collapsible tree of
     /// changes with filters by class, sizes, digests, layer attribution, and the config and layer diffs.
-    public static func html(_ r: DiffReport) -> String {
+    package static func html(_ r: DiffReport) -> String {
         let data = String(decoding: json(r), as: UTF8.self)
             .replacingOccurrences(of: "</", with: "<\\/")  // keep the JSON inside <script> intact
         return htmlTemplate.replacingOccurrences(of: "%%DATA%%", with: data)

@@ -2,36 +2,36 @@ import Foundation
 
 /// `imprint diff A B`: loads both sides (sharing image layers when it can), aligns a manifest with the context's
 /// place in the other side, and compares.
-public struct DiffRequest {
-    public var a: String
-    public var b: String
-    public var platform: String?
+package struct DiffRequest {
+    package var a: String
+    package var b: String
+    package var platform: String?
     /// For a manifest against an image or tree: where the context is in the other side (found when nil).
-    public var at: String?
-    public var differ = ImageDiff()
+    package var at: String?
+    package var differ = ImageDiff()
     /// Compare images that share bottom layers without hashing the shared files.
-    public var layerSharing = true
+    package var layerSharing = true
     /// How `registry://` sides are reached.
-    public var registry = RegistryOptions()
+    package var registry = RegistryOptions()
     /// Unified diffs of modified text files (at most `maxContentDiffs` files, `maxDiffBytes` of each).
-    public var contentDiffs = true
-    public var maxDiffBytes = 256 << 10
-    public var maxContentDiffs = 500
+    package var contentDiffs = true
+    package var maxDiffBytes = 256 << 10
+    package var maxContentDiffs = 500
     /// Package changes and RECORD checks.
-    public var packages = true
+    package var packages = true
     /// Report packages only.
-    public var packagesOnly = false
+    package var packagesOnly = false
     /// Files of `.dockerignore`-syntax patterns whose paths are left out, as `differ.ignore`.
-    public var ignoreFiles: [String] = []
+    package var ignoreFiles: [String] = []
     /// Layer boundaries, build history and creation time make no difference (`DiffReport.semantic`).
-    public var semantic = false
+    package var semantic = false
     /// A CPython whose disassembly of modified `.pyc` files is diffed (nil: none).
-    public var python: String?
+    package var python: String?
 
-    public init(a: String, b: String) { self.a = a; self.b = b }
+    package init(a: String, b: String) { self.a = a; self.b = b }
 
     /// - Returns: the report and, when layers were shared, what was skipped.
-    public func run() throws -> (report: DiffReport, statistics: LayeredDiff.Statistics?) {
+    package func run() throws -> (report: DiffReport, statistics: LayeredDiff.Statistics?) {
         var request = self
         for file in ignoreFiles {
             let text = String(decoding: try readFile(file, what: "ignore file"), as: UTF8.self)

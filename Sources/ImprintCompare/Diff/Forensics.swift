@@ -2,23 +2,23 @@ import Foundation
 
 /// What changed inside a modified file: a unified diff of a text file, or for a binary one its sizes, digests and
 /// the first byte that differs.
-public struct ContentDiff: Sendable {
-    public var path: String
-    public enum Kind: String, Sendable { case text, binary, unavailable }
-    public var kind: Kind
+package struct ContentDiff: Sendable {
+    package var path: String
+    package enum Kind: String, Sendable { case text, binary, unavailable }
+    package var kind: Kind
     /// The unified diff (`--- a/PATH`, `+++ b/PATH`, hunks with three lines of context), for text.
-    public var unified: String?
+    package var unified: String?
     /// Lines added and removed, for text.
-    public var added = 0
-    public var removed = 0
+    package var added = 0
+    package var removed = 0
     /// For binary content: the offset of the first byte that differs (within what was read).
-    public var firstDifference: Int?
+    package var firstDifference: Int?
     /// Why there is no unified diff (too large, not readable again…), or that it covers only the first bytes.
-    public var note: String?
+    package var note: String?
 }
 
 /// Line diffs by Myers' O((N+M)D) algorithm, with hunks as `diff -u` prints them.
-public enum UnifiedDiff {
+package enum UnifiedDiff {
     enum Op { case same(Int, Int), delete(Int), insert(Int) }
 
     /// The edit script turning `a` into `b`, or nil when more than `maxEdits` lines differ. Each frontier is kept
@@ -57,7 +57,7 @@ public enum UnifiedDiff {
     }
 
     /// `diff -u` of two texts, or nil when they differ in more than `maxEdits` lines.
-    public static func make(_ a: String, _ b: String, pathA: String, pathB: String, context: Int = 3,
+    package static func make(_ a: String, _ b: String, pathA: String, pathB: String, context: Int = 3,
                             maxEdits: Int = 1000) -> (text: String, added: Int, removed: Int)? {
         let la = lines(a), lb = lines(b)
         guard let ops = script(la, lb, maxEdits: maxEdits) else { return nil }
@@ -106,12 +106,12 @@ public enum UnifiedDiff {
     }
 
     /// Text: valid UTF-8 without NUL bytes.
-    public static func isText(_ bytes: [UInt8]) -> Bool {
+    package static func isText(_ bytes: [UInt8]) -> Bool {
         !bytes.contains(0) && String(validating: bytes, as: UTF8.self) != nil
     }
 
     /// The content diff of one modified file from what was read of both sides.
-    public static func compare(path: String, a: SourceContent.File?, b: SourceContent.File?) -> ContentDiff {
+    package static func compare(path: String, a: SourceContent.File?, b: SourceContent.File?) -> ContentDiff {
         guard let a, let b else {
             return ContentDiff(path: path, kind: .unavailable, note: "the content of one side cannot be read again (standard input, a manifest or a history record)")
         }
@@ -133,41 +133,41 @@ public enum UnifiedDiff {
 }
 
 /// An installed package as its package manager's own database records it.
-public struct InstalledPackage: Sendable, Hashable {
-    public enum Ecosystem: String, Sendable, CaseIterable { case deb, apk, python, npm }
-    public var ecosystem: Ecosystem
-    public var name: String
-    public var version: String
+package struct InstalledPackage: Sendable, Hashable {
+    package enum Ecosystem: String, Sendable, CaseIterable { case deb, apk, python, npm }
+    package var ecosystem: Ecosystem
+    package var name: String
+    package var version: String
     /// Where its record is (the dist-info directory, package.json, or the database file).
-    public var location: String
+    package var location: String
 }
 
 /// A package added, removed or at another version between the two sides.
-public struct PackageChange: Sendable {
-    public enum Kind: String, Sendable { case added, removed, changed }
-    public var kind: Kind
-    public var ecosystem: InstalledPackage.Ecosystem
-    public var name: String
-    public var a: String?
-    public var b: String?
-    public var location: String
+package struct PackageChange: Sendable {
+    package enum Kind: String, Sendable { case added, removed, changed }
+    package var kind: Kind
+    package var ecosystem: InstalledPackage.Ecosystem
+    package var name: String
+    package var a: String?
+    package var b: String?
+    package var location: String
 }
 
 /// A file of an installed Python package whose bytes are not what the package's RECORD says.
-public struct RecordMismatch: Sendable {
-    public var side: String
-    public var package: String
-    public var path: String
-    public var expected: String
+package struct RecordMismatch: Sendable {
+    package var side: String
+    package var package: String
+    package var path: String
+    package var expected: String
     /// The file's SHA-256, or nil when it is missing.
-    public var actual: String?
+    package var actual: String?
 }
 
 /// Reads the package databases of a tree: Debian's dpkg status, Alpine's apk database, Python's `*.dist-info`
 /// (METADATA for name and version, RECORD for the files it installed) and npm's `node_modules/**/package.json`.
-public enum PackageInventory {
+package enum PackageInventory {
     /// The files to read of a tree: package databases and package metadata.
-    public static func databaseFiles(_ tree: Tree) -> Set<Bytes> {
+    package static func databaseFiles(_ tree: Tree) -> Set<Bytes> {
         var out: Set<Bytes> = []
         tree.walk { path, node in
             guard node.type == .file else { return }
@@ -186,7 +186,7 @@ public enum PackageInventory {
     }
 
     /// The packages recorded in `files` (as read by `databaseFiles`).
-    public static func packages(_ files: [Bytes: SourceContent.File]) -> [InstalledPackage] {
+    package static func packages(_ files: [Bytes: SourceContent.File]) -> [InstalledPackage] {
         var out: [InstalledPackage] = []
         for (path, file) in files {
             let p = path.lossyString
@@ -249,7 +249,7 @@ public enum PackageInventory {
 
     /// Added, removed and changed packages, keyed by ecosystem, name and (for Python and npm) the directory they
     /// are installed in (two environments may hold one package at two versions).
-    public static func changes(_ a: [InstalledPackage], _ b: [InstalledPackage]) -> [PackageChange] {
+    package static func changes(_ a: [InstalledPackage], _ b: [InstalledPackage]) -> [PackageChange] {
         func key(_ p: InstalledPackage) -> String {
             switch p.ecosystem {
             case .deb, .apk: return "\(p.ecosystem.rawValue)\u{0}\(p.name)"
@@ -281,7 +281,7 @@ public enum PackageInventory {
 
     /// Files of installed Python packages whose SHA-256 is not the one in the package's RECORD: installed files
     /// edited (or replaced) after `pip install`.
-    public static func recordMismatches(_ tree: Tree, files: [Bytes: SourceContent.File], side: String) -> [RecordMismatch] {
+    package static func recordMismatches(_ tree: Tree, files: [Bytes: SourceContent.File], side: String) -> [RecordMismatch] {
         var out: [RecordMismatch] = []
         for (path, file) in files where path.lossyString.hasSuffix(".dist-info/RECORD") {
             let p = path.lossyString
@@ -328,7 +328,7 @@ public enum PackageInventory {
 
 /// The disassembly of two `.pyc` files by a CPython (`dis`, constants and names of every code object), diffed: a
 /// stale pyc shows which functions and constants differ from the current one.
-public enum BytecodeDisassembly {
+package enum BytecodeDisassembly {
     static let script = #"""
     import dis, importlib.util, io, marshal, sys
     for path in sys.argv[1:]:
@@ -350,7 +350,7 @@ public enum BytecodeDisassembly {
 
     /// The diff of both sides' disassembly, or nil when the interpreter cannot read them (another magic number,
     /// not a pyc, no interpreter).
-    public static func diff(path: String, a: [UInt8], b: [UInt8], python: String) -> ContentDiff? {
+    package static func diff(path: String, a: [UInt8], b: [UInt8], python: String) -> ContentDiff? {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-dis-\(UUID().uuidString)").path
         guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else { return nil }
         defer { try? FileManager.default.removeItem(atPath: dir) }

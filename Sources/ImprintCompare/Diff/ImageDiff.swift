@@ -1,26 +1,26 @@
 import Foundation
 
 /// One side of `imprint diff`: a tree plus, for images, the config and layers.
-public struct DiffSide {
-    public var name: String
-    public var kind: String
-    public var tree: Tree
+package struct DiffSide {
+    package var name: String
+    package var kind: String
+    package var tree: Tree
     /// The image config, when the side is an image.
-    public var config: ImageConfig?
+    package var config: ImageConfig?
     /// Layers bottom to top, when the side is an image.
-    public var layers: [DiffLayer]
+    package var layers: [DiffLayer]
     /// The imprint manifest embedded in the side, if any.
-    public var manifest: Manifest?
+    package var manifest: Manifest?
     /// Whether the tree carries owners and hard links (tar streams, images, directories walked with stat).
-    public var hasOwners: Bool
+    package var hasOwners: Bool
     /// False when `tree`'s root digest is not the side's fingerprint: files the two sides share by construction
     /// were not hashed (see `LayeredDiff`). Reports then leave the digest out.
-    public var digestKnown = true
+    package var digestKnown = true
     /// Reads file content for the bytecode checks when the side is a directory on disk (nil: what was captured
     /// while streaming).
-    public var contentReader: BytecodeChecker.ContentReader?
+    package var contentReader: BytecodeChecker.ContentReader?
 
-    public init(name: String, kind: String, tree: Tree, config: ImageConfig? = nil, layers: [DiffLayer] = [],
+    package init(name: String, kind: String, tree: Tree, config: ImageConfig? = nil, layers: [DiffLayer] = [],
                 manifest: Manifest? = nil, hasOwners: Bool = false) {
         self.name = name; self.kind = kind; self.tree = tree; self.config = config; self.layers = layers
         self.manifest = manifest; self.hasOwners = hasOwners
@@ -29,7 +29,7 @@ public struct DiffSide {
 
 extension DiffSide {
     /// A side as `SourceLoader` read it: the tree, and for images the config and layers (with history).
-    public init(loaded src: LoadedSource, name: String) {
+    package init(loaded src: LoadedSource, name: String) {
         var layers: [DiffLayer] = []
         var config: ImageConfig?
         if let image = src.image {
@@ -48,52 +48,52 @@ extension DiffSide {
 }
 
 /// A layer as `diff` reports it.
-public struct DiffLayer {
-    public var digest: String
-    public var diffID: String?
-    public var size: Int64
-    public var mediaType: String
-    public var createdBy: String?
-    public init(digest: String, diffID: String?, size: Int64, mediaType: String, createdBy: String? = nil) {
+package struct DiffLayer {
+    package var digest: String
+    package var diffID: String?
+    package var size: Int64
+    package var mediaType: String
+    package var createdBy: String?
+    package init(digest: String, diffID: String?, size: Int64, mediaType: String, createdBy: String? = nil) {
         self.digest = digest; self.diffID = diffID; self.size = size; self.mediaType = mediaType; self.createdBy = createdBy
     }
 }
 
 /// A difference in the image configs.
-public struct ConfigChange {
+package struct ConfigChange {
     /// `Env.PATH`, `Labels.version`, `Cmd`, `ExposedPorts.8080/tcp`, `history[3]`...
-    public var field: String
-    public var a: String?
-    public var b: String?
+    package var field: String
+    package var a: String?
+    package var b: String?
 }
 
 /// The result of `imprint diff`.
-public struct DiffReport {
-    public var a: DiffSide
-    public var b: DiffSide
-    public var changes: [TreeChange]
-    public var config: [ConfigChange]
+package struct DiffReport {
+    package var a: DiffSide
+    package var b: DiffSide
+    package var changes: [TreeChange]
+    package var config: [ConfigChange]
     /// Layers by position: `shared` while both images have the same diff_id at the same position.
-    public var sharedLayers: Int
-    public var manifestChanges: [TreeChange]
-    public var bytecodeA: [BytecodeFinding]
-    public var bytecodeB: [BytecodeFinding]
-    public var directoriesVisited: Int
+    package var sharedLayers: Int
+    package var manifestChanges: [TreeChange]
+    package var bytecodeA: [BytecodeFinding]
+    package var bytecodeB: [BytecodeFinding]
+    package var directoriesVisited: Int
     /// What changed inside modified files (`DiffRequest.contentDiffs`).
-    public var contents: [ContentDiff] = []
+    package var contents: [ContentDiff] = []
     /// Packages added, removed or at another version, from the package managers' databases.
-    public var packages: [PackageChange] = []
+    package var packages: [PackageChange] = []
     /// Installed Python files that do not match their package's RECORD, on either side.
-    public var installedFiles: [RecordMismatch] = []
+    package var installedFiles: [RecordMismatch] = []
     /// Why contents or packages were not compared, when they were not.
-    public var forensicsNote: String?
+    package var forensicsNote: String?
     /// Only packages are reported (`--packages-only`): the sides are identical when their packages are.
-    public var packagesOnly = false
+    package var packagesOnly = false
     /// What differs without meaning is no difference (`--semantic`): how the files are cut into layers, and the
     /// config's build history and creation time, when the flattened trees and the rest of the config are equal.
-    public var semantic = false
+    package var semantic = false
 
-    public var identical: Bool {
+    package var identical: Bool {
         if packagesOnly { return packages.isEmpty && installedFiles.isEmpty }
         if semantic {
             return changes.isEmpty && config.allSatisfy { $0.field.hasPrefix("history") || $0.field == "created" }
@@ -103,15 +103,15 @@ public struct DiffReport {
             && bytecodeDifferences.isEmpty && layersDiffer == false
     }
 
-    public var layersDiffer: Bool {
+    package var layersDiffer: Bool {
         !a.layers.isEmpty && !b.layers.isEmpty && (a.layers.map(\.diffID) != b.layers.map(\.diffID))
     }
 
     /// Which side of a diff something was found on.
-    public enum Side: String, Sendable { case a, b }
+    package enum Side: String, Sendable { case a, b }
 
     /// Bytecode findings present on one side and not the other (same class and path).
-    public var bytecodeDifferences: [(side: Side, finding: BytecodeFinding)] {
+    package var bytecodeDifferences: [(side: Side, finding: BytecodeFinding)] {
         struct Key: Hashable { var kind: BytecodeFinding.Kind; var path: Bytes }
         let ka = Set(bytecodeA.map { Key(kind: $0.kind, path: $0.path) }), kb = Set(bytecodeB.map { Key(kind: $0.kind, path: $0.path) })
         return bytecodeA.filter { !kb.contains(Key(kind: $0.kind, path: $0.path)) }.map { (Side.a, $0) }
@@ -120,18 +120,18 @@ public struct DiffReport {
 }
 
 /// Compares two sides: files, config, layers, embedded manifests.
-public struct ImageDiff {
-    public var metadata = false
+package struct ImageDiff {
+    package var metadata = false
     /// `--only` globs (`.dockerignore` syntax): compare only matching paths.
-    public var only: [String] = []
+    package var only: [String] = []
     /// `--ignore` globs: leave matching paths out.
-    public var ignore: [String] = []
+    package var ignore: [String] = []
     /// The bytecode checks of a side (default: verify's checks on what the side holds).
-    public var bytecode: (DiffSide) -> [BytecodeFinding] = { $0.bytecodeFindings() }
+    package var bytecode: (DiffSide) -> [BytecodeFinding] = { $0.bytecodeFindings() }
 
-    public init() {}
+    package init() {}
 
-    public func compare(_ a: DiffSide, _ b: DiffSide) throws -> DiffReport {
+    package func compare(_ a: DiffSide, _ b: DiffSide) throws -> DiffReport {
         var cmp = TreeComparison()
         cmp.compareOwners = a.hasOwners && b.hasOwners
         cmp.compareTimes = metadata
@@ -160,7 +160,7 @@ public struct ImageDiff {
     }
 
     /// Field-by-field differences of two image configs (OCI image-spec `config`, `history`, platform).
-    public static func configChanges(_ a: ImageConfig?, _ b: ImageConfig?) -> [ConfigChange] {
+    package static func configChanges(_ a: ImageConfig?, _ b: ImageConfig?) -> [ConfigChange] {
         // Only two images have configs to compare; a tree or manifest side has none.
         guard let a, let b else { return [] }
         var out: [ConfigChange] = []
@@ -222,7 +222,7 @@ extension ImageDiff {
     /// For a mixed pair (a context manifest against an image or container tree): the subtree of `tree` where the
     /// context lives — `at` when given, else found by digest or by names as `verify` does — without the files
     /// imprint itself wrote there. Returns the subtree and its path.
-    public static func align(_ manifest: Manifest, in tree: Tree, at: String?) throws -> (Tree, String) {
+    package static func align(_ manifest: Manifest, in tree: Tree, at: String?) throws -> (Tree, String) {
         let path: Bytes
         if let at {
             path = TreePath(at).bytes
@@ -242,14 +242,14 @@ extension ImageDiff {
 extension DiffSide {
     /// Verify's bytecode checks on this side (headers and source hashes captured while streaming, or the files on
     /// disk for a directory).
-    public func bytecodeFindings() -> [BytecodeFinding] {
+    package func bytecodeFindings() -> [BytecodeFinding] {
         var hashes: [Bytes: [UInt32: UInt64]] = [:]
         tree.walk { path, node in if let h = node.pySourceHashes { hashes[path] = h } }
         return BytecodeChecker(content: contentReader, sourceHashes: hashes).check(tree)
     }
 
     /// A side of `imprint diff`: anything `SourceLoader` reads, or `history:REF`.
-    public static func load(_ spec: String, platform: String?, registry: RegistryOptions = RegistryOptions()) throws -> DiffSide {
+    package static func load(_ spec: String, platform: String?, registry: RegistryOptions = RegistryOptions()) throws -> DiffSide {
         if ManifestReference.isHistory(spec) {
             let (m, name) = try ManifestReference.load(spec)
             return DiffSide(name: name, kind: "manifest", tree: m.tree)

@@ -21,35 +21,35 @@ import Foundation
 /// read. Should a change ever reference a placeholder (a hard link inside the shared layers to a file only a link
 /// points to), both images are flattened in full instead, so the report never depends on a skipped content.
 /// With placeholders in a tree its root digest is not the image's fingerprint: `DiffSide.digestKnown` is false.
-public enum LayeredDiff {
+package enum LayeredDiff {
     /// What the shared-layer diff read and skipped (for tests and `IMPRINT_DIFF_STATS`).
-    public struct Statistics: Sendable {
+    package struct Statistics: Sendable {
         /// Layers shared at the bottom of both images.
-        public var sharedLayers = 0
+        package var sharedLayers = 0
         /// Files in shared layers whose content was hashed (touched above the shared layers) and their bytes.
-        public var sharedFilesHashed = 0
-        public var sharedBytesHashed: UInt64 = 0
+        package var sharedFilesHashed = 0
+        package var sharedBytesHashed: UInt64 = 0
         /// Files in shared layers whose content was skipped without hashing, and their bytes.
-        public var sharedFilesSkipped = 0
-        public var sharedBytesSkipped: UInt64 = 0
+        package var sharedFilesSkipped = 0
+        package var sharedBytesSkipped: UInt64 = 0
         /// Layers read that are not shared (both sides).
-        public var ownLayers = 0
+        package var ownLayers = 0
         /// True when a change referenced skipped content and both images were flattened in full instead.
-        public var fellBack = false
+        package var fellBack = false
 
         /// One line of JSON.
-        public var json: String {
+        package var json: String {
             "{\"sharedLayers\":\(sharedLayers),\"sharedFilesHashed\":\(sharedFilesHashed),\"sharedBytesHashed\":\(sharedBytesHashed)," +
             "\"sharedFilesSkipped\":\(sharedFilesSkipped),\"sharedBytesSkipped\":\(sharedBytesSkipped),\"ownLayers\":\(ownLayers),\"fellBack\":\(fellBack)}"
         }
     }
 
     /// The outcome: both sides as loaded, the report, and what was read.
-    public struct Result {
-        public var a: LoadedSource
-        public var b: LoadedSource
-        public var report: DiffReport
-        public var statistics: Statistics
+    package struct Result {
+        package var a: LoadedSource
+        package var b: LoadedSource
+        package var report: DiffReport
+        package var statistics: Statistics
     }
 
     /// An image opened without reading its layers.
@@ -67,7 +67,7 @@ public enum LayeredDiff {
     ///   - platform: `os/arch[/variant]` to choose from an index.
     ///   - differ: the comparison settings (filters, metadata, bytecode checker).
     /// - Throws: what reading the images throws (missing or corrupt blobs, bad tar entries...).
-    public static func compare(_ a: String, _ b: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
+    package static func compare(_ a: String, _ b: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
                                differ: ImageDiff, registry: RegistryOptions = RegistryOptions()) throws -> Result? {
         let chosen = try platform.map { try Platform(parsing: $0) }
         guard let ia = try open(a, platform: chosen, registry: registry) else { return nil }
@@ -130,7 +130,7 @@ public enum LayeredDiff {
     }
 
     /// How many bottom layers two images share: same diff_id, or with no diff_ids, the same blob digest.
-    public static func sharedPrefix(_ a: [ImageLayer], _ b: [ImageLayer]) -> Int {
+    package static func sharedPrefix(_ a: [ImageLayer], _ b: [ImageLayer]) -> Int {
         var k = 0
         while k < a.count, k < b.count {
             let x = a[k], y = b[k]

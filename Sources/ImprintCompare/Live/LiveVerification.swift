@@ -2,34 +2,34 @@ import Foundation
 
 /// Verifying a running container: the manifest (stamped, emitted, or given), the application's directory read
 /// straight through `/proc/PID/root` (only that directory when it can be found), then its processes.
-public struct LiveVerification {
-    public var source: LiveSource
+package struct LiveVerification {
+    package var source: LiveSource
     /// The manifest the target must hold (`--manifest`); nil to use the one embedded in the target.
-    public var manifest: Manifest?
-    public var manifestSource: String?
+    package var manifest: Manifest?
+    package var manifestSource: String?
     /// Where the context root is (`--at`); nil to find it.
-    public var at: String?
+    package var at: String?
     /// The interpreter that proves timestamp pycs by recompiling (nil: `python3`).
-    public var python: String?
+    package var python: String?
     /// Parsed manifests shared between verifications (`imprint watch`).
-    public var manifestCache: ManifestCache?
+    package var manifestCache: ManifestCache?
 
-    public init(source: LiveSource) { self.source = source }
+    package init(source: LiveSource) { self.source = source }
 
     /// What `verify` compares for a live target.
-    public struct Prepared {
-        public var target: VerifyTarget
-        public var manifest: Manifest
-        public var manifestSource: String
+    package struct Prepared {
+        package var target: VerifyTarget
+        package var manifest: Manifest
+        package var manifestSource: String
         /// The context root in the target, when known (the verifier locates it otherwise).
-        public var at: String?
+        package var at: String?
         /// True for an emitted manifest (its own path is left out by its `excluded` list).
-        public var emitted: Bool
+        package var emitted: Bool
     }
 
     /// Finds the manifest and the context's directory, and reads what is needed.
     /// - Throws: `notFound` when there is no manifest and none was given; read errors naming the path.
-    public func prepare() throws -> Prepared {
+    package func prepare() throws -> Prepared {
         var manifest = self.manifest
         var source = manifestSource ?? ""
         var at = self.at
@@ -106,7 +106,7 @@ public struct LiveVerification {
 
 extension VerifyReport {
     /// The report with `more` findings added and the verdict decided again.
-    public func adding(_ more: [VerifyFinding]) -> VerifyReport {
+    package func adding(_ more: [VerifyFinding]) -> VerifyReport {
         var r = self
         r.findings += more
         r.verdict = r.findings.contains { $0.severity == .error } ? .mismatch : .verified

@@ -6,9 +6,9 @@ import Glibc
 /// What the processes of a live target run, compared with the files that were verified: an executable or shared
 /// object deleted or replaced since the process mapped it, an application process older than the files it serves,
 /// and what the engine knows (the container runs an image its tag no longer names; a mount covers the application).
-public enum ProcessChecks {
+package enum ProcessChecks {
     /// One finding about a process or the container.
-    public enum Kind: String, Sendable, CaseIterable {
+    package enum Kind: String, Sendable, CaseIterable {
         case deletedExecutable = "deleted-executable"
         case replacedExecutable = "replaced-executable"
         case deletedLibrary = "deleted-library"
@@ -25,7 +25,7 @@ public enum ProcessChecks {
     /// target path `at`.
     /// - Parameter slack: seconds a file may change after a process started without making it stale (clock ticks).
     /// - Parameter fileFindings: what the file comparison found; a mount is reported when a difference lies under it.
-    public static func check(_ source: LiveSource, processes: [RunningProcess], tree: Tree?, at: String,
+    package static func check(_ source: LiveSource, processes: [RunningProcess], tree: Tree?, at: String,
                              manifest: Manifest?, fileFindings: [VerifyFinding] = [], slack: Double = 1) -> [VerifyFinding] {
         var out: [VerifyFinding] = []
         let atPath = TreePath(at).bytes

@@ -16,37 +16,37 @@ import Foundation
 /// host, pid and start time an answer reports. The rollout is complete only when every answer of the recent
 /// window matches — so an instance still on old code that answers now and then keeps the gate waiting, however
 /// many answers in a row came from new instances.
-public struct RolloutWait: Sendable {
+package struct RolloutWait: Sendable {
     /// Where the digest is looked for when no field is given: `imprint.digest`, then a top-level `digest`, then the
     /// digest the probe's evidence reports (`manifest.digest`, `imprint.manifest.digest`).
-    public static let defaultFields = ["imprint.digest", "digest", "manifest.digest", "imprint.manifest.digest"]
+    package static let defaultFields = ["imprint.digest", "digest", "manifest.digest", "imprint.manifest.digest"]
 
     /// Every endpoint polled (one load-balanced URL, or each instance's own).
-    public let urls: [URL]
-    public var url: URL { urls[0] }
+    package let urls: [URL]
+    package var url: URL { urls[0] }
     /// Answers in a row, per URL, that must all carry the expected digest (a load balancer may route each poll to
     /// another instance).
-    public var consecutive = 1
+    package var consecutive = 1
     /// Distinct instances (told apart by the pid, start time and host they report) that must have answered with the
     /// expected digest, none answering with another, within the recent answers.
-    public var instances: Int?
-    public let expected: Digest
+    package var instances: Int?
+    package let expected: Digest
     /// Dot paths into the JSON body (`imprint.digest`; a numeric component indexes an array), tried in order.
-    public let fields: [String]
+    package let fields: [String]
     /// Seconds between polls.
-    public let interval: Double
+    package let interval: Double
     /// Seconds after the first poll when waiting stops.
-    public let timeout: Double
+    package let timeout: Double
     /// Extra request headers (name, value).
-    public let headers: [Header]
+    package let headers: [Header]
 
-    public struct Header: Sendable, Equatable {
-        public var name: String
-        public var value: String
+    package struct Header: Sendable, Equatable {
+        package var name: String
+        package var value: String
 
         /// Parses `Name: value` (as curl's `-H`).
         /// - Throws: `badInput` when there is no colon or the name is empty or not a token.
-        public init(parsing text: String) throws {
+        package init(parsing text: String) throws {
             guard let colon = text.firstIndex(of: ":") else {
                 throw ImprintError.badInput("header '\(text)' is not 'Name: value'")
             }
@@ -65,12 +65,12 @@ public struct RolloutWait: Sendable {
     ///   - expect: the full digest, `sha256:<64 hex>` or bare 64 hex digits, any case.
     ///   - field: a dot path into the JSON; nil for ``defaultFields``.
     /// - Throws: `badInput` naming the argument that is wrong.
-    public init(url: String, expect: String, field: String? = nil, interval: Double = 2, timeout: Double = 300,
+    package init(url: String, expect: String, field: String? = nil, interval: Double = 2, timeout: Double = 300,
                 headers: [String] = []) throws {
         try self.init(urls: [url], expect: expect, field: field, interval: interval, timeout: timeout, headers: headers)
     }
 
-    public init(urls: [String], expect: String, field: String? = nil, interval: Double = 2, timeout: Double = 300,
+    package init(urls: [String], expect: String, field: String? = nil, interval: Double = 2, timeout: Double = 300,
                 headers: [String] = [], consecutive: Int = 1, instances: Int? = nil) throws {
         var parsed: [URL] = []
         for url in urls {
@@ -105,7 +105,7 @@ public struct RolloutWait: Sendable {
 
     /// A digest as a server or a person may write it: `sha256:` prefix optional, any case, surrounding spaces.
     /// Nil unless it is 64 hex digits.
-    public static func normalise(_ text: String) -> Digest? {
+    package static func normalise(_ text: String) -> Digest? {
         var s = text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         if s.hasPrefix("sha256:") { s.removeFirst(7) }
         guard s.utf8.count == 64 else { return nil }
@@ -113,28 +113,28 @@ public struct RolloutWait: Sendable {
     }
 
     /// What one poll saw.
-    public struct Observation: Sendable, Equatable, CustomStringConvertible {
+    package struct Observation: Sendable, Equatable, CustomStringConvertible {
         /// The HTTP status, nil when there was no answer.
-        public var status: Int?
+        package var status: Int?
         /// The field where a value was found and the value (as served), nil when none of the fields is present.
-        public var field: String?
-        public var value: String?
+        package var field: String?
+        package var value: String?
         /// Why there is no usable value: no answer (with the reason), body not JSON, no field, not a string.
-        public var problem: String?
+        package var problem: String?
         /// True when the status is 2xx and the value is the expected digest.
-        public var matches: Bool
+        package var matches: Bool
         /// True when the value is the expected digest (whatever the status).
-        public var digestMatches: Bool
+        package var digestMatches: Bool
         /// Who answered, when the answer says (the probe's instance id, else host and pid).
-        public var instance: String?
-        public var started: String?
+        package var instance: String?
+        package var started: String?
         /// True when the answer was the probe's evidence and the loaded code was judged; false when the gate had
         /// only the application's claim of its digest.
-        public var codeJudged: Bool = false
+        package var codeJudged: Bool = false
         /// The processes whose code was judged in this answer (the answering container's probe processes).
-        public var processes: Int = 0
+        package var processes: Int = 0
 
-        public var description: String {
+        package var description: String {
             var parts: [String] = []
             if let status { parts.append("HTTP \(status)") }
             if let problem { parts.append(problem) }
@@ -151,7 +151,7 @@ public struct RolloutWait: Sendable {
 }
 
     /// Judges one HTTP answer (pure: no network).
-    public static func observe(status: Int, body: Data, fields: [String], expected: Digest) -> Observation {
+    package static func observe(status: Int, body: Data, fields: [String], expected: Digest) -> Observation {
         var o = Observation(status: status, field: nil, value: nil, problem: nil, matches: false, digestMatches: false)
         guard let json = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) else {
             o.problem = body.isEmpty ? "empty body" : "body is not JSON"
@@ -208,7 +208,7 @@ public struct RolloutWait: Sendable {
     }
 
     /// The value at a dot path (`imprint.digest`, `items.0.digest`), nil when absent.
-    public static func lookup(_ path: String, in json: Any) -> Any? {
+    package static func lookup(_ path: String, in json: Any) -> Any? {
         var cur: Any = json
         for part in path.split(separator: ".", omittingEmptySubsequences: false) {
             if let o = cur as? [String: Any], let next = o[String(part)] {
@@ -223,7 +223,7 @@ public struct RolloutWait: Sendable {
     }
 
     /// One GET: never throws; a failed request is an observation with a problem.
-    public func poll(client: HTTPClient, url: URL? = nil) -> Observation {
+    package func poll(client: HTTPClient, url: URL? = nil) -> Observation {
         let url = url ?? self.url
         var headerFields = ["Accept": "application/json", "Cache-Control": "no-cache"]
         for h in headers { headerFields[h.name] = h.value }
@@ -239,7 +239,7 @@ public struct RolloutWait: Sendable {
     }
 
     /// How a wait ended.
-    public enum Outcome: Sendable {
+    package enum Outcome: Sendable {
         /// Every URL served the expected digest, `consecutive` times in a row (and `instances` distinct instances).
         case complete(polls: Int, seconds: Double, last: Observation)
         /// `timeout` passed first; `last` is what the final poll saw.
@@ -247,15 +247,15 @@ public struct RolloutWait: Sendable {
     }
 
     /// One instance as the polls saw it, for the table.
-    public struct InstanceState: Sendable {
-        public var instance: String
-        public var url: URL
+    package struct InstanceState: Sendable {
+        package var instance: String
+        package var url: URL
         /// Whether its last answer showed the expected code.
-        public var current: Bool = false
-        public var digest: String?
-        public var started: String?
-        public var lastSeen: Double
-        public var answers: Int
+        package var current: Bool = false
+        package var digest: String?
+        package var started: String?
+        package var lastSeen: Double
+        package var answers: Int
             package init(instance: String, url: URL, current: Bool = false, digest: String? = nil, started: String? = nil, lastSeen: Double, answers: Int) {
             self.instance = instance; self.url = url; self.current = current; self.digest = digest; self.started = started; self.lastSeen = lastSeen; self.answers = answers
         }
@@ -264,7 +264,7 @@ public struct RolloutWait: Sendable {
     /// The recent answers a rollout is judged on: per URL at least `consecutive`, and when more than one instance
     /// answered so far (or was asked for), three per instance, so that every instance behind a balancer has had its
     /// turns.
-    public func window(_ history: [(url: URL, observation: Observation)]) -> Int {
+    package func window(_ history: [(url: URL, observation: Observation)]) -> Int {
         let n = max(instances ?? 1, Set(history.map { $0.observation.instance ?? "" }).count)
         return max(consecutive, n > 1 ? 3 * n : 1) * urls.count
     }
@@ -272,7 +272,7 @@ public struct RolloutWait: Sendable {
     /// Whether the recent answers settle the rollout: every answer in the window matches (no instance on other
     /// code answered in it), per URL the last `consecutive` answers match, and with `instances`, that many distinct
     /// instances answered in the window.
-    public func settled(_ history: [(url: URL, observation: Observation)]) -> Bool {
+    package func settled(_ history: [(url: URL, observation: Observation)]) -> Bool {
         let w = window(history)
         guard history.count >= w else { return false }
         let recent = history.suffix(w)
@@ -290,7 +290,7 @@ public struct RolloutWait: Sendable {
     /// Polls every URL each `interval` seconds until the rollout is settled or `timeout` seconds have passed.
     /// - Parameter progress: called after each poll with its number (from 1), the seconds since the start, the URL
     ///   and what it saw.
-    public func run(progress: (Int, Double, URL, Observation) -> Void = { _, _, _, _ in }) -> (Outcome, [InstanceState]) {
+    package func run(progress: (Int, Double, URL, Observation) -> Void = { _, _, _, _ in }) -> (Outcome, [InstanceState]) {
         let start = Date()
         func elapsed() -> Double { Date().timeIntervalSince(start) }
         var polls = 0
@@ -333,9 +333,9 @@ public struct RolloutWait: Sendable {
 }
 
 /// What `imprint wait` prints: one line per poll (stderr), the outcome and the instance table (stdout).
-public enum RolloutWaitFormat {
+package enum RolloutWaitFormat {
     /// `poll N at T s [URL] [instance]: observation (why it is or is not the one)`.
-    public static func pollLine(_ n: Int, at t: Double, url: URL, _ o: RolloutWait.Observation, gate: RolloutWait) -> String {
+    package static func pollLine(_ n: Int, at t: Double, url: URL, _ o: RolloutWait.Observation, gate: RolloutWait) -> String {
         let note = o.matches ? " (expected)" : (o.digestMatches ? " (expected digest, but not a 2xx status)"
                                                 : (o.value != nil ? " (waiting for \(gate.expected))" : ""))
         let from = gate.urls.count > 1 ? " \(url.absoluteString)" : ""
@@ -344,7 +344,7 @@ public enum RolloutWaitFormat {
     }
 
     /// The outcome line and, when instances answered, their table.
-    public static func outcome(_ outcome: RolloutWait.Outcome, table: [RolloutWait.InstanceState], gate: RolloutWait) -> String {
+    package static func outcome(_ outcome: RolloutWait.Outcome, table: [RolloutWait.InstanceState], gate: RolloutWait) -> String {
         let place = gate.urls.count == 1 ? gate.url.absoluteString : "\(gate.urls.count) URLs"
         var out: String
         switch outcome {

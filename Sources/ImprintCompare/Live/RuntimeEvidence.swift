@@ -2,49 +2,49 @@ import Foundation
 
 /// What a running Python process says it loaded, as the probe (`PythonProbe`) serves it
 /// (`schemas/probe-evidence.schema.json`), and the judgment of it against a manifest.
-public struct RuntimeEvidence: Sendable {
-    public struct Module: Sendable {
-        public enum Origin: String, Sendable { case source, bytecode, sourceless }
-        public var name: String
+package struct RuntimeEvidence: Sendable {
+    package struct Module: Sendable {
+        package enum Origin: String, Sendable { case source, bytecode, sourceless }
+        package var name: String
         /// Relative to the application root.
-        public var path: String
-        public var origin: Origin
+        package var path: String
+        package var origin: Origin
         /// SHA-256 of the bytes the code came from (the source, or the pyc used).
-        public var sha256: String?
-        public var pyc: String?
+        package var sha256: String?
+        package var pyc: String?
         /// For bytecode: the source file on disk at import time.
-        public var sourceSha256: String?
+        package var sourceSha256: String?
         /// For bytecode: whether the pyc's code is that source compiled.
-        public var codeMatchesSource: Bool?
+        package var codeMatchesSource: Bool?
         /// What the manifest the process read at start lists for `path`.
-        public var manifestSha256: String?
-        public var sourceError: String?
+        package var manifestSha256: String?
+        package var sourceError: String?
     }
 
-    public var pid: Int
+    package var pid: Int
     /// The probe's identity of the process (boot id, mount namespace, pid, start time, hashed): distinct for every
     /// process of every container on every machine. Nil from older probes.
-    public var instance: String?
+    package var instance: String?
     /// The process's start time in clock ticks since boot, as `/proc/PID/stat` gives it.
-    public var startTicks: Int64?
-    public var hostname: String
-    public var startedAt: String
-    public var python: String
-    public var root: String
+    package var startTicks: Int64?
+    package var hostname: String
+    package var startedAt: String
+    package var python: String
+    package var root: String
     /// The digest of the manifest the process read at start (nil: it found none).
-    public var manifestDigest: Digest?
-    public var manifestPath: String?
-    public var modules: [Module]
+    package var manifestDigest: Digest?
+    package var manifestPath: String?
+    package var modules: [Module]
     /// Every live process of the same container that imported the probe, this one included, as the answering
     /// process read their evidence files (empty from older probes).
-    public var processes: [RuntimeEvidence] = []
+    package var processes: [RuntimeEvidence] = []
 
     /// The processes to judge: all of `processes` when the probe listed them, else this one.
-    public var allProcesses: [RuntimeEvidence] { processes.isEmpty ? [self] : processes }
+    package var allProcesses: [RuntimeEvidence] { processes.isEmpty ? [self] : processes }
 
     /// Parses the probe's document.
     /// - Throws: `badInput` naming `source` when it is not probe evidence.
-    public static func parse(_ bytes: [UInt8], source: String) throws -> RuntimeEvidence {
+    package static func parse(_ bytes: [UInt8], source: String) throws -> RuntimeEvidence {
         let o = try JSONRead.object(bytes, what: source)
         guard let probe = o["probe"] as? String, probe.hasPrefix("imprint-probe/") else {
             throw ImprintError.badInput("\(source) is not imprint probe evidence (no \"probe\": \"\(PythonProbe.identifier)\")")
@@ -76,7 +76,7 @@ public struct RuntimeEvidence: Sendable {
     }
 
     /// The evidence inside a health answer: the document itself, or its `imprint` member.
-    public static func find(in bytes: [UInt8], source: String) throws -> RuntimeEvidence {
+    package static func find(in bytes: [UInt8], source: String) throws -> RuntimeEvidence {
         if let o = try? JSONRead.object(bytes, what: source), o["probe"] == nil, let inner = o["imprint"] as? [String: Any],
            inner["probe"] != nil, let data = try? JSONSerialization.data(withJSONObject: inner) {
             return try parse(Array(data), source: source)
@@ -86,7 +86,7 @@ public struct RuntimeEvidence: Sendable {
 
     /// What every process ran (`allProcesses`), judged against `manifest` (nil: the entries each process read from its
     /// own manifest) and the digest CI recorded.
-    public func judge(manifest: Manifest?, expected: Digest?) -> [VerifyFinding] {
+    package func judge(manifest: Manifest?, expected: Digest?) -> [VerifyFinding] {
         var listed: [String: String]?
         if let manifest {
             var l: [String: String] = [:]
@@ -156,7 +156,7 @@ public struct RuntimeEvidence: Sendable {
 
     /// GETs the evidence at `url` (the document itself, or a health answer holding it under `imprint`).
     /// - Throws: `failure` naming the URL when it does not answer 200 with evidence.
-    public static func fetch(_ url: String, client: HTTPClient) throws -> RuntimeEvidence {
+    package static func fetch(_ url: String, client: HTTPClient) throws -> RuntimeEvidence {
         guard let u = URL(string: url), u.host != nil else { throw ImprintError.badInput("\(url) is not a URL") }
         let r: HTTPResponse
         do { r = try client.send(HTTPRequest(method: "GET", url: u, headers: ["Accept": "application/json"])) } catch let e as TransportError {
@@ -168,7 +168,7 @@ public struct RuntimeEvidence: Sendable {
     }
 
     /// A verify report for this evidence.
-    public func report(target: String, manifest: Manifest?, manifestSource: String?, expected: Digest?) -> VerifyReport {
+    package func report(target: String, manifest: Manifest?, manifestSource: String?, expected: Digest?) -> VerifyReport {
         let findings = judge(manifest: manifest, expected: expected)
         let verdict: VerifyReport.Verdict = findings.contains { $0.severity == .error } ? .mismatch : .verified
         let trust: VerifyReport.Trust = expected != nil && expected == manifestDigest ? .expectedDigest : .none

@@ -7,29 +7,29 @@ import Synchronization
 /// answer is placed: a cache in front keeps old bytes, or the origin itself serves them. Entry points (HTML pages)
 /// are read for the assets they reference, and service-worker scripts for the URLs they precache: a reference the
 /// build does not contain is old code a browser will load.
-public struct ServedSiteCheck {
+package struct ServedSiteCheck {
     /// The URL the served directory is published at (`https://example.com/` or `…/app/`).
-    public var base: URL
-    public var manifest: Manifest
+    package var base: URL
+    package var manifest: Manifest
     /// The directory of the manifest that is served at `base` ("" for the manifest's root).
-    public var servedRoot: String = ""
+    package var servedRoot: String = ""
     /// Only files matching these `.dockerignore`-syntax globs (relative to `servedRoot`) are checked.
-    public var include: [String] = []
+    package var include: [String] = []
     /// Requests in flight at once.
-    public var concurrency: Int = 8
+    package var concurrency: Int = 8
     /// Names the build that bytes come from: (path under the served root, SHA-256 hex) → a description.
-    public var whichBuild: ((String, String) -> String?)?
+    package var whichBuild: ((String, String) -> String?)?
     /// Largest body read per asset.
-    public var maxBodyBytes: Int = 256 << 20
+    package var maxBodyBytes: Int = 256 << 20
 
-    public init(base: URL, manifest: Manifest) {
+    package init(base: URL, manifest: Manifest) {
         self.base = base
         self.manifest = manifest
     }
 
     /// The answer for one asset.
-    public struct Asset: Sendable {
-        public enum State: String, Sendable {
+    package struct Asset: Sendable {
+        package enum State: String, Sendable {
             /// The bytes a browser gets are the build's.
             case served
             /// A cache in front serves other bytes; past it, the origin serves the build's.
@@ -41,18 +41,18 @@ public struct ServedSiteCheck {
             /// Another status, or the request failed.
             case failed
         }
-        public var path: String
-        public var url: String
-        public var state: State
-        public var status: Int?
-        public var expectedSha256: String
-        public var servedSha256: String?
-        public var originSha256: String?
+        package var path: String
+        package var url: String
+        package var state: State
+        package var status: Int?
+        package var expectedSha256: String
+        package var servedSha256: String?
+        package var originSha256: String?
         /// Cache facts of the answer a browser gets (Age, Cache-Control, ETag, Last-Modified, Via, X-Cache…).
-        public var cacheFacts: [(String, String)]
-        public var error: String?
+        package var cacheFacts: [(String, String)]
+        package var error: String?
         /// The build the served bytes come from, when the history knows them.
-        public var fromBuild: String?
+        package var fromBuild: String?
     }
 
     /// The headers that explain where an answer came from.
@@ -60,7 +60,7 @@ public struct ServedSiteCheck {
                                "cf-cache-status", "x-served-by", "x-cache-hits", "server-timing"]
 
     /// Fetches every asset and judges it and the entry points; a report in verify's shape.
-    public func run(client: HTTPClient, progress: ((Int, Int) -> Void)? = nil) throws -> (report: VerifyReport, assets: [Asset]) {
+    package func run(client: HTTPClient, progress: ((Int, Int) -> Void)? = nil) throws -> (report: VerifyReport, assets: [Asset]) {
         let files = try servedFiles()
         if files.isEmpty {
             throw ImprintError.badInput("the manifest has no file under '\(servedRoot.isEmpty ? "." : servedRoot)' to compare with \(base.absoluteString)")

@@ -5,15 +5,15 @@ import Glibc
 
 /// Fingerprints the materials or products of a step: a file gets its SHA-256, a directory its Merkle digest
 /// from `ContextWalker` (exclusions applied inside it, as `.dockerignore` patterns apply inside a build context).
-public struct ArtifactHasher {
+package struct ArtifactHasher {
     /// Patterns in `.dockerignore` syntax, matched against paths relative to each directory artifact.
-    public var exclude: DockerIgnore
+    package var exclude: DockerIgnore
     /// Directories (relative to the working directory) never hashed: the record directory, so that writing
     /// records does not change the materials of the next run.
-    public var alwaysExcluded: [String]
-    public var workers: Int
+    package var alwaysExcluded: [String]
+    package var workers: Int
 
-    public init(exclude: DockerIgnore = .empty, alwaysExcluded: [String] = [],
+    package init(exclude: DockerIgnore = .empty, alwaysExcluded: [String] = [],
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.exclude = exclude
         self.alwaysExcluded = alwaysExcluded.map { DockerIgnore.goClean($0) }
@@ -21,17 +21,17 @@ public struct ArtifactHasher {
     }
 
     /// Parses exclusion patterns given on the command line or in a pipeline file.
-    public static func patterns(_ list: [String], origin: String) throws -> DockerIgnore {
+    package static func patterns(_ list: [String], origin: String) throws -> DockerIgnore {
         try DockerIgnore.parse(Array(list.joined(separator: "\n").utf8), file: origin).checked()
     }
 
     /// The cleaned form of a path argument (`./out//a/` → `out/a`).
-    public static func clean(_ path: String) -> String { DockerIgnore.goClean(path) }
+    package static func clean(_ path: String) -> String { DockerIgnore.goClean(path) }
 
     /// Fingerprints each path. A path that does not exist gives a `missing` artifact.
     /// - Returns: the artifacts in the order given, and the trees of directory artifacts (by path) for lookups.
     /// - Throws: `ImprintError` when a path exists but cannot be read.
-    public func fingerprint(_ paths: [String]) throws -> (artifacts: [Artifact], trees: [String: Tree]) {
+    package func fingerprint(_ paths: [String]) throws -> (artifacts: [Artifact], trees: [String: Tree]) {
         var out: [Artifact] = []
         var trees: [String: Tree] = [:]
         var seen = Set<String>()
@@ -94,17 +94,17 @@ public struct ArtifactHasher {
 
 /// Looks up the digest of a path inside a set of fingerprinted artifacts: the artifact itself, or an entry
 /// inside a directory artifact's tree.
-public struct ArtifactIndex {
-    public var artifacts: [String: Artifact] = [:]
-    public var trees: [String: Tree] = [:]
+package struct ArtifactIndex {
+    package var artifacts: [String: Artifact] = [:]
+    package var trees: [String: Tree] = [:]
 
-    public init(artifacts: [Artifact], trees: [String: Tree]) {
+    package init(artifacts: [Artifact], trees: [String: Tree]) {
         for a in artifacts { self.artifacts[a.path] = a }
         self.trees = trees
     }
 
     /// The digest `path` had: nil when the set does not cover it; `.some(nil)` when it was missing.
-    public func digest(of path: String) -> Digest?? {
+    package func digest(of path: String) -> Digest?? {
         if let a = artifacts[path] { return .some(a.digest) }
         for (dir, tree) in trees {
             let rel: String

@@ -6,26 +6,26 @@ import Glibc
 /// A child process started with `posix_spawnp`, its stdout and stderr read through pipes so they can be
 /// hashed and streamed at once.
 // why @unchecked Sendable: pid is set once before the object is shared; the reaped status is guarded by `lock`.
-public final class ChildProcess: @unchecked Sendable {
+package final class ChildProcess: @unchecked Sendable {
     // why @unchecked: `pid` is written once before the object is shared; the rest is guarded by `lock`.
 
     /// How the child ended.
-    public enum Termination: Equatable, Sendable {
+    package enum Termination: Equatable, Sendable {
         case exited(Int32)
         case signaled(Int32)
     }
 
-    public enum Stream: Sendable { case stdout, stderr }
+    package enum Stream: Sendable { case stdout, stderr }
 
-    public let argv: [String]
-    public private(set) var pid: pid_t = 0
+    package let argv: [String]
+    package private(set) var pid: pid_t = 0
     /// The child leads its own process group (so a whole `sh -c` tree can be signalled at once).
-    public let ownProcessGroup: Bool
+    package let ownProcessGroup: Bool
 
     /// Spawns `argv`. `environment` replaces the environment; `stdinNull` gives the child /dev/null as stdin.
     /// `onOutput` is called from reader threads with each chunk read, in order per stream.
     /// - Throws: `ImprintError` when the program cannot be started (not found, not executable).
-    public init(argv: [String], environment: [String: String], ownProcessGroup: Bool, stdinNull: Bool,
+    package init(argv: [String], environment: [String: String], ownProcessGroup: Bool, stdinNull: Bool,
                 onOutput: @escaping (Stream, UnsafeRawBufferPointer) -> Void) throws {
         precondition(!argv.isEmpty)
         self.argv = argv
@@ -126,14 +126,14 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Sends `signal` to the child (to its whole process group when it has one). Harmless after it ended.
-    public func kill(_ signal: Int32) {
+    package func kill(_ signal: Int32) {
         lock.lock(); defer { lock.unlock() }
         guard reaped == nil else { return }
         _ = Glibc.kill(ownProcessGroup ? -pid : pid, signal)
     }
 
     /// Waits for the child to exit and for both output streams to reach end of file.
-    public func wait() -> Termination {
+    package func wait() -> Termination {
         var status: Int32 = 0
         if Syscall.waitpid(pid, &status, 0) < 0 { status = 0x7f }
         let t: Termination = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
@@ -147,11 +147,11 @@ public final class ChildProcess: @unchecked Sendable {
 
 /// Turns SIGINT, SIGTERM and SIGHUP into calls of a handler (on a private queue) instead of process death,
 /// so imprint can forward them to its children and record the steps as interrupted.
-public final class SignalForwarder {
+package final class SignalForwarder {
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "imprint.signals")
 
-    public init(signals: [Int32] = [SIGINT, SIGTERM, SIGHUP], handler: @escaping (Int32) -> Void) {
+    package init(signals: [Int32] = [SIGINT, SIGTERM, SIGHUP], handler: @escaping (Int32) -> Void) {
         for s in signals {
             signal(s, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: s, queue: queue)

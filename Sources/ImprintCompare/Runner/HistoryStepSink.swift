@@ -3,12 +3,12 @@
 ///
 /// Each step becomes a build record of its own, tagged `step` and `step:<name>`, carrying the step record; its
 /// tree is empty (the step's materials and products are listed, with digests, in the step record).
-public struct HistoryStepSink: StepRecordSink {
-    public let store: HistoryStore
+package struct HistoryStepSink: StepRecordSink {
+    package let store: HistoryStore
 
-    public init(store: HistoryStore) { self.store = store }
+    package init(store: HistoryStore) { self.store = store }
 
-    public func add(_ record: StepRecord) throws {
+    package func add(_ record: StepRecord) throws {
         let tree = Tree()
         tree.computeDigests()
         var build = BuildRecord(manifest: Manifest(tree: tree))

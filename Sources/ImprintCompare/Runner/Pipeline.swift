@@ -2,24 +2,24 @@ import Foundation
 import Yams
 
 /// One step of a pipeline file.
-public struct PipelineStep: Sendable {
-    public var name: String
+package struct PipelineStep: Sendable {
+    package var name: String
     /// A shell command, run with `/bin/sh -c`.
-    public var run: String
-    public var inputs: [String] = []
-    public var outputs: [String] = []
-    public var needs: [String] = []
+    package var run: String
+    package var inputs: [String] = []
+    package var outputs: [String] = []
+    package var needs: [String] = []
     /// Variables set for the step; part of the cache key.
-    public var env: [String: String] = [:]
+    package var env: [String: String] = [:]
     /// Variables passed through from imprint's environment; recorded and part of the cache key.
-    public var passEnv: [String] = []
-    public var timeout: Double?
-    public var cache = false
-    public var exclude: [String] = []
+    package var passEnv: [String] = []
+    package var timeout: Double?
+    package var cache = false
+    package var exclude: [String] = []
     /// Where the step is declared (1-based), for messages.
-    public var line: Int = 0
+    package var line: Int = 0
 
-    public var argv: [String] { ["/bin/sh", "-c", run] }
+    package var argv: [String] { ["/bin/sh", "-c", run] }
 }
 
 /// A parsed pipeline file (`ci/pipeline.yml`):
@@ -39,20 +39,20 @@ public struct PipelineStep: Sendable {
 ///     timeout: 20m
 ///     env: [CI]                # a list passes variables through; a mapping sets them
 /// ```
-public struct PipelineFile: Sendable {
-    public var path: String
+package struct PipelineFile: Sendable {
+    package var path: String
     /// Steps in file order.
-    public var steps: [PipelineStep]
+    package var steps: [PipelineStep]
 
-    public static let topLevelKeys = ["steps", "env", "exclude", "version"]
-    public static let stepKeys = ["run", "inputs", "outputs", "needs", "env", "timeout", "cache", "exclude"]
+    package static let topLevelKeys = ["steps", "env", "exclude", "version"]
+    package static let stepKeys = ["run", "inputs", "outputs", "needs", "env", "timeout", "cache", "exclude"]
 
-    public func step(_ name: String) -> PipelineStep? { steps.first { $0.name == name } }
+    package func step(_ name: String) -> PipelineStep? { steps.first { $0.name == name } }
 
     /// Parses and validates a pipeline file.
     /// - Throws: `ImprintError.badInput` with `file:line:column` for invalid YAML, unknown keys, wrong types,
     ///   unknown or cyclic `needs`.
-    public static func load(_ path: String) throws -> PipelineFile {
+    package static func load(_ path: String) throws -> PipelineFile {
         let bytes = try readFile(path, what: "pipeline file")
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ImprintError.badInput("\(path): not UTF-8 text")
@@ -60,7 +60,7 @@ public struct PipelineFile: Sendable {
         return try parse(text, path: path)
     }
 
-    public static func parse(_ text: String, path: String) throws -> PipelineFile {
+    package static func parse(_ text: String, path: String) throws -> PipelineFile {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -170,7 +170,7 @@ public struct PipelineFile: Sendable {
     }
 
     /// The named step and everything it needs, transitively; all steps when `target` is nil.
-    public func selection(_ target: String?) throws -> Set<String> {
+    package func selection(_ target: String?) throws -> Set<String> {
         guard let target else { return Set(steps.map(\.name)) }
         guard step(target) != nil else {
             throw ImprintError.badInput("\(path): no step named '\(target)' (steps: \(steps.map(\.name).joined(separator: ", ")))")
@@ -184,7 +184,7 @@ public struct PipelineFile: Sendable {
     }
 
     /// Parses `30s`, `5m`, `1h`, `1h30m`, `90` (seconds), `1.5s`.
-    public static func parseDuration(_ text: String, what: String) throws -> Double {
+    package static func parseDuration(_ text: String, what: String) throws -> Double {
         let t = text.trimmingCharacters(in: .whitespaces)
         if let v = Double(t), v > 0 { return v }
         var total = 0.0, number = ""
@@ -259,7 +259,7 @@ public struct PipelineFile: Sendable {
 extension PipelineFile {
     /// Inputs that are another step's outputs without a `needs` path to that step: their custody cannot be
     /// checked in a run that has both (the two may run side by side). One line each.
-    public func warnings() -> [String] {
+    package func warnings() -> [String] {
         var out: [String] = []
         for s in steps {
             var ancestors = Set<String>()

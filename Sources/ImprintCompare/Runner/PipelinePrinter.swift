@@ -6,7 +6,7 @@ import Glibc
 /// Prints a pipeline's live output with a `[step] ` prefix per line, a progress line on a terminal, and the
 /// final table.
 // why @unchecked Sendable: every mutable field is guarded by `lock` (steps report from their own threads).
-public final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
+package final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
     // why @unchecked: all mutable state is guarded by `lock`.
     private let lock = NSLock()
     private let outFD: Int32
@@ -18,9 +18,9 @@ public final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
     private var progressShown = false
     private var ticker: DispatchSourceTimer?
     private let progressEnabled = Console.stderrIsTTY
-    public weak var runner: PipelineRunner?
+    package weak var runner: PipelineRunner?
 
-    public init(toStderr: Bool, quiet: Bool) {
+    package init(toStderr: Bool, quiet: Bool) {
         outFD = toStderr ? 2 : 1
         self.quiet = quiet
     }
@@ -34,13 +34,13 @@ public final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
         if progressShown { write(2, Array("\r\u{1B}[K".utf8)); progressShown = false }
     }
 
-    public func note(_ line: String) {
+    package func note(_ line: String) {
         lock.lock(); defer { lock.unlock() }
         clearProgress()
         write(2, Array((line + "\n").utf8))
     }
 
-    public func output(step: String, stream: ChildProcess.Stream, bytes: UnsafeRawBufferPointer) {
+    package func output(step: String, stream: ChildProcess.Stream, bytes: UnsafeRawBufferPointer) {
         if quiet { return }
         let key = step + (stream == .stdout ? ">1" : ">2")
         let fd: Int32 = stream == .stdout ? outFD : 2
@@ -58,14 +58,14 @@ public final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
         if !out.isEmpty { clearProgress(); write(fd, out) }
     }
 
-    public func started(step: String, why: String) {
+    package func started(step: String, why: String) {
         lock.lock(); defer { lock.unlock() }
         startedAt[step] = Clock.monotonicMs()
         clearProgress()
         write(2, Array("imprint: ▶ \(step) (\(why))\n".utf8))
     }
 
-    public func finished(_ o: StepOutcome) {
+    package func finished(_ o: StepOutcome) {
         lock.lock(); defer { lock.unlock() }
         clearProgress()
         for stream in [">1", ">2"] {
@@ -80,7 +80,7 @@ public final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
         write(2, Array((line + "\n").utf8))
     }
 
-    public func startProgress(total: Int) {
+    package func startProgress(total: Int) {
         self.total = total
         guard progressEnabled else { return }
         let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "imprint.progress"))
@@ -90,7 +90,7 @@ public final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
         ticker = t
     }
 
-    public func stopProgress() {
+    package func stopProgress() {
         ticker?.cancel()
         lock.lock(); clearProgress(); lock.unlock()
     }
@@ -106,7 +106,7 @@ public final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
     }
 
     /// The final table, on stdout (stderr with --format json).
-    public func table(_ run: PipelineRun) {
+    package func table(_ run: PipelineRun) {
         var rows = [["STEP", "STATUS", "DURATION", "CACHED", "MATERIALS", "PRODUCTS", "WHY"]]
         for s in run.steps {
             rows.append([s.name, s.status.rawValue, s.record == nil || s.cached ? "-" : formatMs(s.durationMs),
@@ -130,7 +130,7 @@ public final class PipelinePrinter: PipelineObserver, @unchecked Sendable {
 }
 
 /// The run as a Markdown table for the GitHub Actions step summary.
-public func gitHubSummary(_ run: PipelineRun) -> String {
+package func gitHubSummary(_ run: PipelineRun) -> String {
     var md = "### imprint pipeline: \(run.status)\n\n| step | status | duration | cached | materials | products | why |\n|---|---|---|---|---|---|---|\n"
     for s in run.steps {
         let why = (s.status.isSuccess || s.status == .notRun ? s.why : "\(s.why); \(s.detail ?? "")").replacingOccurrences(of: "|", with: "\\|")

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// How a step of a pipeline run ended. The raw value is the name used in reports.
-public enum PipelineStepStatus: String, Sendable, CaseIterable {
+package enum PipelineStepStatus: String, Sendable, CaseIterable {
     case succeeded, failed, interrupted
     case timedOut = "timed-out"
     /// Skipped: a recorded successful run with the same materials, command and environment, whose products
@@ -24,67 +24,67 @@ public enum PipelineStepStatus: String, Sendable, CaseIterable {
         }
     }
 
-    public var isSuccess: Bool { self == .succeeded || self == .cached }
+    package var isSuccess: Bool { self == .succeeded || self == .cached }
 }
 
 /// An input whose bytes differ from what the step that produced it recorded.
-public struct CustodyViolation: Sendable, CustomStringConvertible {
-    public var path: String
-    public var producer: String
-    public var producedDigest: Digest?
-    public var consumer: String
-    public var foundDigest: Digest?
+package struct CustodyViolation: Sendable, CustomStringConvertible {
+    package var path: String
+    package var producer: String
+    package var producedDigest: Digest?
+    package var consumer: String
+    package var foundDigest: Digest?
 
-    public var description: String {
+    package var description: String {
         "chain of custody broken: \(path) was produced by step '\(producer)' as \(producedDigest?.prefixed ?? "missing") " +
         "but step '\(consumer)' found \(foundDigest?.prefixed ?? "it missing")"
     }
 }
 
 /// What happened to one step in a pipeline run.
-public struct StepOutcome: Sendable {
-    public var name: String
-    public var status: PipelineStepStatus
+package struct StepOutcome: Sendable {
+    package var name: String
+    package var status: PipelineStepStatus
     /// Why it ran or was skipped: "cache hit", "no previous run", "materials changed: src", "cache off"…
-    public var why: String
+    package var why: String
     /// Why it ended as it did, when not succeeded ("the command exited with status 2").
-    public var detail: String?
+    package var detail: String?
     /// The record of the run, or for a cache hit the recorded run that was reused.
-    public var record: StepRecord?
-    public var violation: CustodyViolation?
+    package var record: StepRecord?
+    package var violation: CustodyViolation?
 
-    public var cached: Bool { status == .cached }
-    public var durationMs: Int64 { status == .cached ? 0 : (record?.durationMs ?? 0) }
+    package var cached: Bool { status == .cached }
+    package var durationMs: Int64 { status == .cached ? 0 : (record?.durationMs ?? 0) }
 }
 
 /// The result of `imprint pipeline`, as written by `--json` (`schemas/pipeline-run.schema.json`).
-public struct PipelineRun: Sendable {
-    public var file: String
-    public var startTime: String
-    public var endTime: String
-    public var durationMs: Int64
+package struct PipelineRun: Sendable {
+    package var file: String
+    package var startTime: String
+    package var endTime: String
+    package var durationMs: Int64
     /// Steps in file order (only those selected with `--step`).
-    public var steps: [StepOutcome]
+    package var steps: [StepOutcome]
     /// The signal that interrupted the run.
-    public var signal: Int32?
+    package var signal: Int32?
 
-    public enum Status: String, Sendable { case succeeded, failed, interrupted }
+    package enum Status: String, Sendable { case succeeded, failed, interrupted }
 
-    public var status: Status {
+    package var status: Status {
         if signal != nil { return .interrupted }
         return steps.allSatisfy { $0.status.isSuccess } ? .succeeded : .failed
     }
 
     /// 0 all steps succeeded or were cached; 1 a step failed, timed out, left an output out or broke the chain
     /// of custody; 128 + N when imprint was interrupted by signal N.
-    public var exitStatus: Int32 {
+    package var exitStatus: Int32 {
         if let signal { return 128 + signal }
         return status == .succeeded ? 0 : 1
     }
 
     /// Writes the run's summary to `RECORD_DIR/pipeline-run.json` (atomically) beside the step records.
     /// - Returns: nil, or a warning: a summary that cannot be written does not fail a run whose steps ran.
-    public func save(recordDir: String) -> String? {
+    package func save(recordDir: String) -> String? {
         do {
             try makeDirectories(recordDir)
             try AtomicFile.write(jsonBytes(), to: (recordDir as NSString).appendingPathComponent("pipeline-run.json"))
@@ -94,7 +94,7 @@ public struct PipelineRun: Sendable {
         }
     }
 
-    public func jsonBytes() -> [UInt8] {
+    package func jsonBytes() -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.int("schemaVersion", 1)
@@ -142,7 +142,7 @@ public struct PipelineRun: Sendable {
 }
 
 /// Receives a pipeline's live output and progress. Called from several threads; implementations serialise.
-public protocol PipelineObserver: AnyObject {
+package protocol PipelineObserver: AnyObject {
     /// One chunk of a step's output (not split into lines).
     func output(step: String, stream: ChildProcess.Stream, bytes: UnsafeRawBufferPointer)
     func started(step: String, why: String)
@@ -153,26 +153,26 @@ public protocol PipelineObserver: AnyObject {
 /// checking the chain of custody before each step and skipping cached ones.
 // why @unchecked Sendable: the scheduling state is guarded by one lock; steps run on their own threads and
 // report back through it.
-public final class PipelineRunner: @unchecked Sendable {
+package final class PipelineRunner: @unchecked Sendable {
     // why @unchecked: all mutable state is guarded by `cond`.
-    public struct Options: Sendable {
-        public var jobs = ProcessInfo.processInfo.activeProcessorCount
-        public var keepGoing = false
-        public var noCache = false
+    package struct Options: Sendable {
+        package var jobs = ProcessInfo.processInfo.activeProcessorCount
+        package var keepGoing = false
+        package var noCache = false
         /// Run only this step and what it needs.
-        public var target: String?
-        public var recordDir = ".imprint/steps"
-        public var grace: Double = 5
+        package var target: String?
+        package var recordDir = ".imprint/steps"
+        package var grace: Double = 5
         /// Writes each step's attestations after it ran.
         /// Writes each step's attestations after it ran (the caller supplies it: `StepAttestor`).
-        public var attestor: (any StepAttesting)?
-        public init() {}
+        package var attestor: (any StepAttesting)?
+        package init() {}
     }
 
-    public let file: PipelineFile
-    public let options: Options
-    public let sinks: [StepRecordSink]
-    public weak var observer: PipelineObserver?
+    package let file: PipelineFile
+    package let options: Options
+    package let sinks: [StepRecordSink]
+    package weak var observer: PipelineObserver?
     private let store: FileStepRecordSink
 
     private let cond = NSCondition()
@@ -185,7 +185,7 @@ public final class PipelineRunner: @unchecked Sendable {
     private var signal: Int32?
     private var selected = Set<String>()
 
-    public init(file: PipelineFile, options: Options, sinks: [StepRecordSink], observer: PipelineObserver?) {
+    package init(file: PipelineFile, options: Options, sinks: [StepRecordSink], observer: PipelineObserver?) {
         self.file = file
         self.options = options
         self.sinks = sinks
@@ -194,13 +194,13 @@ public final class PipelineRunner: @unchecked Sendable {
     }
 
     /// Steps running now, with their start on the monotonic clock, for a progress line.
-    public func runningSteps() -> [String] {
+    package func runningSteps() -> [String] {
         cond.lock(); defer { cond.unlock() }
         return running.keys.sorted()
     }
 
     /// Stops the run: nothing more starts and `signal` is forwarded to every running step.
-    public func interrupt(_ sig: Int32) {
+    package func interrupt(_ sig: Int32) {
         cond.lock()
         if signal == nil { signal = sig }
         if stopping == nil { stopping = "imprint received \(signalName(sig))" }
@@ -212,7 +212,7 @@ public final class PipelineRunner: @unchecked Sendable {
 
     /// Runs the selected steps to the end and returns what happened.
     /// - Throws: `ImprintError.badInput` when `--step` names no step.
-    public func run() throws -> PipelineRun {
+    package func run() throws -> PipelineRun {
         selected = try file.selection(options.target)
         // Created before anything is fingerprinted, so that an input of "." looks the same on the first run
         // as on later ones (the record directory itself is always left out).
@@ -429,7 +429,7 @@ public final class PipelineRunner: @unchecked Sendable {
 
 /// Something that attests a step after it ran (in-toto links): supplied by the caller, so running a step needs no
 /// knowledge of attestation formats.
-public protocol StepAttesting: Sendable {
+package protocol StepAttesting: Sendable {
     /// - Returns: the paths written.
     @discardableResult
     func attest(_ record: StepRecord, runner: StepRunner) throws -> [String]

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// How a step ended. The raw value is the name used in records and reports.
-public enum StepStatus: String, Sendable, CaseIterable {
+package enum StepStatus: String, Sendable, CaseIterable {
     /// The command exited 0 and every declared product is present.
     case succeeded
     /// The command exited non-zero, died of a signal imprint did not send, or left a product out.
@@ -17,25 +17,25 @@ public enum StepStatus: String, Sendable, CaseIterable {
 
 /// One fingerprinted material or product: a file (its SHA-256), a directory (its Merkle digest, see
 /// `schemas/DIGEST.md`) or a path that does not exist.
-public struct Artifact: Sendable {
-    public enum Kind: String, Sendable { case file, directory, missing }
+package struct Artifact: Sendable {
+    package enum Kind: String, Sendable { case file, directory, missing }
     /// The path as given, cleaned (`./a//b/` → `a/b`).
-    public var path: String
-    public var kind: Kind
+    package var path: String
+    package var kind: Kind
     /// Nil only for `missing`.
-    public var digest: Digest?
+    package var digest: Digest?
     /// Regular files counted: 1 for a file, the number below a directory.
-    public var files: Int
+    package var files: Int
     /// Bytes of regular-file content.
-    public var bytes: UInt64
+    package var bytes: UInt64
 
-    public init(path: String, kind: Kind, digest: Digest?, files: Int = 0, bytes: UInt64 = 0) {
+    package init(path: String, kind: Kind, digest: Digest?, files: Int = 0, bytes: UInt64 = 0) {
         self.path = path; self.kind = kind; self.digest = digest; self.files = files; self.bytes = bytes
     }
 
     /// The combined digest of a set of artifacts: SHA-256 over one line per artifact in path order,
     /// `<kind> <sha256:hex or "-"> <path>\n`. Equal sets give equal digests on every machine.
-    public static func combinedDigest(_ artifacts: [Artifact]) -> Digest {
+    package static func combinedDigest(_ artifacts: [Artifact]) -> Digest {
         let h = SHA256()
         for a in artifacts.sorted(by: { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }) {
             h.update("\(a.kind.rawValue) \(a.digest?.prefixed ?? "-") \(a.path)\n")
@@ -45,42 +45,42 @@ public struct Artifact: Sendable {
 }
 
 /// The digest and length of a captured output stream.
-public struct StreamDigest: Sendable, Equatable {
-    public var digest: Digest
-    public var bytes: UInt64
-    public init(digest: Digest, bytes: UInt64) { self.digest = digest; self.bytes = bytes }
+package struct StreamDigest: Sendable, Equatable {
+    package var digest: Digest
+    package var bytes: UInt64
+    package init(digest: Digest, bytes: UInt64) { self.digest = digest; self.bytes = bytes }
 }
 
 /// What imprint records about one run of one step: the chain-of-custody evidence. Mirrors
 /// `schemas/step-record.schema.json`; times are RFC 3339 UTC strings with milliseconds, durations integers.
-public struct StepRecord: Sendable {
-    public static let schemaVersion = 1
+package struct StepRecord: Sendable {
+    package static let schemaVersion = 1
 
-    public var name: String
+    package var name: String
     /// The argument vector that was executed (`["/bin/sh", "-c", "…"]` for a pipeline step).
-    public var command: [String]
-    public var workingDirectory: String
-    public var status: StepStatus
+    package var command: [String]
+    package var workingDirectory: String
+    package var status: StepStatus
     /// The child's exit status; nil when it was killed by a signal (then `signal` is set).
-    public var exitCode: Int32?
-    public var signal: Int32?
+    package var exitCode: Int32?
+    package var signal: Int32?
     /// Why the step has this status, for a person (`"terminated after 30s timeout"`).
-    public var reason: String?
-    public var startTime: String
-    public var endTime: String
-    public var durationMs: Int64
-    public var materials: [Artifact]
-    public var materialsDigest: Digest
-    public var products: [Artifact]
-    public var productsDigest: Digest
-    public var stdout: StreamDigest
-    public var stderr: StreamDigest
+    package var reason: String?
+    package var startTime: String
+    package var endTime: String
+    package var durationMs: Int64
+    package var materials: [Artifact]
+    package var materialsDigest: Digest
+    package var products: [Artifact]
+    package var productsDigest: Digest
+    package var stdout: StreamDigest
+    package var stderr: StreamDigest
     /// The declared environment: name → value, nil when the variable was unset.
-    public var environment: [String: String?]
+    package var environment: [String: String?]
     /// The exclusion patterns (`.dockerignore` syntax) applied inside material and product directories.
-    public var exclude: [String]
+    package var exclude: [String]
 
-    public init(name: String, command: [String], workingDirectory: String, status: StepStatus, exitCode: Int32?,
+    package init(name: String, command: [String], workingDirectory: String, status: StepStatus, exitCode: Int32?,
                 signal: Int32?, reason: String?, startTime: String, endTime: String, durationMs: Int64,
                 materials: [Artifact], products: [Artifact], stdout: StreamDigest, stderr: StreamDigest,
                 environment: [String: String?], exclude: [String]) {
@@ -93,12 +93,12 @@ public struct StepRecord: Sendable {
     }
 
     /// The exit status a wrapper should pass on: the child's code, or 128 + signal.
-    public var exitStatus: Int32 { exitCode ?? (128 + (signal ?? 0)) }
+    package var exitStatus: Int32 { exitCode ?? (128 + (signal ?? 0)) }
 
     // MARK: JSON
 
     /// The record as JSON with a fixed key order.
-    public func jsonBytes(pretty: Bool = true) -> [UInt8] {
+    package func jsonBytes(pretty: Bool = true) -> [UInt8] {
         var w = JSONWriter(pretty: pretty)
         write(to: &w, key: nil)
         w.end()
@@ -106,7 +106,7 @@ public struct StepRecord: Sendable {
     }
 
     /// Writes the record as one JSON object under `key`.
-    public func write(to w: inout JSONWriter, key: String?) {
+    package func write(to w: inout JSONWriter, key: String?) {
         w.beginObject(key)
         w.int("schemaVersion", StepRecord.schemaVersion)
         w.string("kind", "imprint.step-record")
@@ -155,7 +155,7 @@ public struct StepRecord: Sendable {
 
     /// Reads a record written by `jsonBytes()`.
     /// - Throws: `ImprintError.badInput` naming `what` when the JSON or a field is malformed.
-    public init(json: [UInt8], what: String) throws {
+    package init(json: [UInt8], what: String) throws {
         let o = try JSONRead.object(json, what: what)
         func str(_ k: String) throws -> String {
             guard let s = o[k] as? String else { throw ImprintError.badInput("\(what): field \(k) is missing or not a string") }
@@ -201,30 +201,30 @@ public struct StepRecord: Sendable {
 
 /// Where finished step records go. The record directory is one sink; the history store will be another
 /// (the integrator adds a `HistoryStore`-backed sink to the list `imprint run` and `imprint pipeline` use).
-public protocol StepRecordSink {
+package protocol StepRecordSink {
     /// Stores `record`. Called once per step that ran, after it ended, from any thread.
     func add(_ record: StepRecord) throws
 }
 
 /// Keeps the latest record of each step as `<directory>/<name>.json`, written atomically.
 // why @unchecked Sendable: immutable; each write is an atomic rename of its own file.
-public final class FileStepRecordSink: StepRecordSink, @unchecked Sendable {
+package final class FileStepRecordSink: StepRecordSink, @unchecked Sendable {
     // why @unchecked: immutable after init; AtomicFile writes are independent per step name.
-    public let directory: String
+    package let directory: String
 
-    public init(directory: String) { self.directory = directory }
+    package init(directory: String) { self.directory = directory }
 
     /// The path of `step`'s record.
-    public func path(for step: String) -> String { (directory as NSString).appendingPathComponent("\(step).json") }
+    package func path(for step: String) -> String { (directory as NSString).appendingPathComponent("\(step).json") }
 
-    public func add(_ record: StepRecord) throws {
+    package func add(_ record: StepRecord) throws {
         try makeDirectories(directory)
         try AtomicFile.write(record.jsonBytes(), to: path(for: record.name))
     }
 
     /// The latest record of `step`, or nil when there is none.
     /// - Throws: when a record exists but cannot be read or parsed.
-    public func latest(_ step: String) throws -> StepRecord? {
+    package func latest(_ step: String) throws -> StepRecord? {
         let p = path(for: step)
         guard FileManager.default.fileExists(atPath: p) else { return nil }
         return try StepRecord(json: try readFile(p, what: "step record"), what: p)
@@ -235,7 +235,7 @@ extension FileStepRecordSink {
     /// Where `imprint run` and `imprint pipeline` keep step records: `recordDir`, and the history store when one
     /// exists (IMPRINT_HISTORY or the default location).
     /// - Throws: when a history store exists but cannot be opened (its records would silently be lost).
-    public static func standardSinks(recordDir: String, history: String = HistoryStore.defaultLocation()) throws -> [StepRecordSink] {
+    package static func standardSinks(recordDir: String, history: String = HistoryStore.defaultLocation()) throws -> [StepRecordSink] {
         var sinks: [StepRecordSink] = [FileStepRecordSink(directory: recordDir)]
         if access(history, F_OK) == 0 {
             sinks.append(HistoryStepSink(store: try HistoryStore(at: history, create: false)))

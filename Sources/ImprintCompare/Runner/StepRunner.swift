@@ -4,32 +4,32 @@ import Glibc
 #endif
 
 /// What to run as one step and what to fingerprint around it.
-public struct StepSpec: Sendable {
-    public var name: String
-    public var argv: [String]
+package struct StepSpec: Sendable {
+    package var name: String
+    package var argv: [String]
     /// Paths fingerprinted before the command (files or directories, relative to the working directory).
-    public var materials: [String]
+    package var materials: [String]
     /// Paths fingerprinted after the command.
-    public var products: [String]
+    package var products: [String]
     /// Exclusion patterns (`.dockerignore` syntax) applied inside material and product directories.
-    public var exclude: [String] = []
+    package var exclude: [String] = []
     /// Variables set for the child (and recorded).
-    public var setEnvironment: [String: String] = [:]
+    package var setEnvironment: [String: String] = [:]
     /// Variables passed through from imprint's environment and recorded (unset ones recorded as null).
-    public var recordEnvironment: [String] = []
+    package var recordEnvironment: [String] = []
     /// Seconds after which the child is terminated and the step recorded as timed out.
-    public var timeout: Double?
+    package var timeout: Double?
     /// Run the child in its own process group and give it /dev/null as stdin (pipelines: steps run side by side).
-    public var detached = false
+    package var detached = false
     /// A declared product that is missing after a successful command fails the step.
-    public var requireProducts = true
+    package var requireProducts = true
 
-    public init(name: String, argv: [String], materials: [String], products: [String]) {
+    package init(name: String, argv: [String], materials: [String], products: [String]) {
         self.name = name; self.argv = argv; self.materials = materials; self.products = products
     }
 
     /// The environment as recorded: declared names with their values (nil when unset).
-    public func declaredEnvironment(from env: [String: String] = ProcessInfo.processInfo.environment) -> [String: String?] {
+    package func declaredEnvironment(from env: [String: String] = ProcessInfo.processInfo.environment) -> [String: String?] {
         var out: [String: String?] = [:]
         for n in recordEnvironment { out[n] = .some(env[n]) }
         for (k, v) in setEnvironment { out[k] = .some(v) }
@@ -37,7 +37,7 @@ public struct StepSpec: Sendable {
     }
 
     /// Step names become file names in the record directory.
-    public static func validateName(_ name: String) throws {
+    package static func validateName(_ name: String) throws {
         let ok = !name.isEmpty && name.count <= 100 && !name.hasPrefix(".") && name.unicodeScalars.allSatisfy {
             CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_.".unicodeScalars.contains($0)
         }
@@ -48,33 +48,33 @@ public struct StepSpec: Sendable {
 /// Runs one step: fingerprints materials, runs the command (output streamed and hashed), fingerprints the
 /// products and returns the record. Cancellation (signals, timeouts, fail-fast) goes through `terminate`.
 // why @unchecked Sendable: configured before `run`; the child and the termination reason are guarded by `lock`.
-public final class StepRunner: @unchecked Sendable {
+package final class StepRunner: @unchecked Sendable {
     // why @unchecked: mutable state (`child`, `stopReason`) is guarded by `lock`.
-    public enum StopReason: Sendable, Equatable {
+    package enum StopReason: Sendable, Equatable {
         case interrupted(signal: Int32, why: String)
         case timedOut(seconds: Double)
     }
 
-    public let spec: StepSpec
-    public let hasher: ArtifactHasher
+    package let spec: StepSpec
+    package let hasher: ArtifactHasher
     /// Called with each chunk of the child's output, from reader threads.
-    public var onOutput: (ChildProcess.Stream, UnsafeRawBufferPointer) -> Void = { _, _ in }
+    package var onOutput: (ChildProcess.Stream, UnsafeRawBufferPointer) -> Void = { _, _ in }
     /// Materials already fingerprinted by the caller (a pipeline checks custody and cache first).
-    public var prefingerprinted: (artifacts: [Artifact], trees: [String: Tree])?
+    package var prefingerprinted: (artifacts: [Artifact], trees: [String: Tree])?
 
     private let lock = NSLock()
     private var child: ChildProcess?
     private var stopReason: StopReason?
     /// The products' trees after the run, for custody lookups of paths inside product directories.
-    public private(set) var productTrees: [String: Tree] = [:]
+    package private(set) var productTrees: [String: Tree] = [:]
 
-    public init(spec: StepSpec, hasher: ArtifactHasher) {
+    package init(spec: StepSpec, hasher: ArtifactHasher) {
         self.spec = spec
         self.hasher = hasher
     }
 
     /// Stops the step: forwards `signal` to the child (SIGKILL follows after `grace` seconds).
-    public func terminate(_ reason: StopReason, signal: Int32 = SIGTERM, grace: Double = 5) {
+    package func terminate(_ reason: StopReason, signal: Int32 = SIGTERM, grace: Double = 5) {
         lock.lock()
         if stopReason == nil { stopReason = reason }
         let c = child
@@ -87,13 +87,13 @@ public final class StepRunner: @unchecked Sendable {
     }
 
     /// True once `terminate` was called.
-    public var wasStopped: Bool {
+    package var wasStopped: Bool {
         lock.lock(); defer { lock.unlock() }
         return stopReason != nil
     }
 
     /// Fingerprints the materials, unless the caller did.
-    public func fingerprintMaterials() throws -> (artifacts: [Artifact], trees: [String: Tree]) {
+    package func fingerprintMaterials() throws -> (artifacts: [Artifact], trees: [String: Tree]) {
         if let prefingerprinted { return prefingerprinted }
         let m = try hasher.fingerprint(spec.materials)
         if let missing = m.artifacts.first(where: { $0.kind == .missing }) {
@@ -106,7 +106,7 @@ public final class StepRunner: @unchecked Sendable {
     /// Runs the step to its end.
     /// - Throws: `ImprintError` when a material is missing or unreadable, or the command cannot be started;
     ///   a command that fails is not an error: it gives a record with status `failed`.
-    public func run(environment base: [String: String] = ProcessInfo.processInfo.environment) throws -> StepRecord {
+    package func run(environment base: [String: String] = ProcessInfo.processInfo.environment) throws -> StepRecord {
         let materials = try fingerprintMaterials().artifacts
         var env = base
         for (k, v) in spec.setEnvironment { env[k] = v }
@@ -185,7 +185,7 @@ public final class StepRunner: @unchecked Sendable {
 }
 
 /// `SIGTERM`, `SIGINT`… for messages.
-public func signalName(_ s: Int32) -> String {
+package func signalName(_ s: Int32) -> String {
     switch s {
     case SIGINT: return "SIGINT"
     case SIGTERM: return "SIGTERM"

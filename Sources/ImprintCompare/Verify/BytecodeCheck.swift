@@ -12,9 +12,9 @@ import Glibc
 /// a source, mixed versions, invalid or unverifiable cache pycs); `info` for leftovers CPython never looks at
 /// (orphan cache pycs). A stale pyc for another Python than the one given as `BytecodeChecker.python` is a
 /// `warning`: that interpreter never loads it.
-public struct BytecodeFinding: Sendable, Equatable, CustomStringConvertible {
+package struct BytecodeFinding: Sendable, Equatable, CustomStringConvertible {
     /// The class of a finding. The raw value is the name used in reports and JSON.
-    public enum Kind: String, Sendable, CaseIterable, Codable {
+    package enum Kind: String, Sendable, CaseIterable, Codable {
         /// A timestamp pyc whose recorded source mtime or size differs from the `.py`. CPython ignores it and
         /// compiles the source (rewriting the pyc when it can, otherwise again on every start).
         case staleTimestampPyc = "stale-timestamp-pyc"
@@ -48,32 +48,32 @@ public struct BytecodeFinding: Sendable, Equatable, CustomStringConvertible {
         case staleCodePyc = "stale-code-pyc"
     }
 
-    public enum Severity: String, Sendable, Comparable, CaseIterable, Codable {
+    package enum Severity: String, Sendable, Comparable, CaseIterable, Codable {
         case info, warning, error
 
         private var rank: Int { self == .info ? 0 : self == .warning ? 1 : 2 }
-        public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
+        package static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
     }
 
-    public var kind: Kind
-    public var severity: Severity
+    package var kind: Kind
+    package var severity: Severity
     /// The pyc's path in the tree.
-    public var path: Bytes
+    package var path: Bytes
     /// The `.py` the pyc belongs to (whether or not it exists), nil when the name maps to no module.
-    public var sourcePath: Bytes?
+    package var sourcePath: Bytes?
     /// One sentence for a person: what is wrong and what CPython does about it.
-    public var detail: String
+    package var detail: String
     /// What the pyc says (`PycHeader.summary`, or why the header could not be read).
-    public var pycSide: String?
+    package var pycSide: String?
     /// What the source is (`mod.py: mtime 1700000000, size 14`, `mod.py: missing`).
-    public var sourceSide: String?
+    package var sourceSide: String?
     /// The parsed header, when it parsed.
-    public var header: PycHeader?
+    package var header: PycHeader?
     /// True when CPython importing the module would run this pyc's bytecode although it does not provably come
     /// from the current source (stale unchecked-hash pyc, orphan sourceless pyc).
-    public var runsStaleCode: Bool = false
+    package var runsStaleCode: Bool = false
 
-    public var description: String {
+    package var description: String {
         var s = "\(severity.rawValue): \(kind.rawValue) \(path.lossyString): \(detail)"
         if let pycSide { s += " [pyc: \(pycSide)]" }
         if let sourceSide { s += " [source: \(sourceSide)]" }
@@ -97,20 +97,20 @@ public struct BytecodeFinding: Sendable, Equatable, CustomStringConvertible {
 /// matching timestamp pyc is reported as `unverifiable-timestamp-pyc`. Checked-hash pycs
 /// (`py_compile --invalidation-mode checked-hash`, the default when `SOURCE_DATE_EPOCH` is set) do not have this
 /// gap, and comparing a deployed tree against its build manifest catches any change of the `.py` itself.
-public struct BytecodeChecker {
+package struct BytecodeChecker {
     /// Reads a file of the tree by its tree-relative path; nil when it cannot be read (absent, not a file).
-    public typealias ContentReader = (Bytes) throws -> [UInt8]?
+    package typealias ContentReader = (Bytes) throws -> [UInt8]?
 
     /// Reads file content when a node carries no pre-captured `pycHeader` / source hash.
-    public var content: ContentReader?
+    package var content: ContentReader?
     /// Pre-computed source hashes: `.py` path → (pyc magic word → hash), from `PycSourceHasher`.
-    public var sourceHashes: [Bytes: [UInt32: UInt64]]
+    package var sourceHashes: [Bytes: [UInt32: UInt64]]
     /// The Python the tree is meant to run; nil to take the version most of its pycs were compiled for.
-    public var python: PythonVersion?
+    package var python: PythonVersion?
     /// Report every timestamp pyc whose header matches as `unverifiable-timestamp-pyc` (warning).
-    public var strictTimestamps: Bool
+    package var strictTimestamps: Bool
 
-    public init(content: ContentReader? = nil, sourceHashes: [Bytes: [UInt32: UInt64]] = [:],
+    package init(content: ContentReader? = nil, sourceHashes: [Bytes: [UInt32: UInt64]] = [:],
                 python: PythonVersion? = nil, strictTimestamps: Bool = false) {
         self.content = content
         self.sourceHashes = sourceHashes
@@ -119,18 +119,18 @@ public struct BytecodeChecker {
     }
 
     /// Checks every `.pyc` in `tree`. Findings come in path order; a pyc may have more than one.
-    public static func check(tree: Tree, content: ContentReader?, python: PythonVersion? = nil) -> [BytecodeFinding] {
+    package static func check(tree: Tree, content: ContentReader?, python: PythonVersion? = nil) -> [BytecodeFinding] {
         BytecodeChecker(content: content, python: python).check(tree)
     }
 
     /// A `ContentReader` for a tree walked from the directory `root` (follows symlinks, as CPython does).
-    public static func directoryReader(root: String) -> ContentReader {
+    package static func directoryReader(root: String) -> ContentReader {
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
         return { path in try FileBytes.read(base + "/" + path.lossyString) }
     }
 
     /// Checks every `.pyc` in `tree`.
-    public func check(_ tree: Tree) -> [BytecodeFinding] {
+    package func check(_ tree: Tree) -> [BytecodeFinding] {
         var pycs: [(path: Bytes, node: TreeNode)] = []
         tree.walk { path, node in
             guard let name = path.pathComponents.last, name.count > Self.pycSuffix.count,

@@ -10,24 +10,24 @@ import Glibc
 /// old code with nothing wrong to see. This compiles the source with an interpreter of the same magic number — the
 /// host's `python3`, or `--python`; never anything from the target — and compares the code objects with the pyc's,
 /// structurally (marshal bytes are not stable across runs), `co_filename` aside.
-public struct BytecodeEquivalence {
+package struct BytecodeEquivalence {
     /// The interpreter to compile with; nil for `python3` on PATH.
-    public var python: String?
+    package var python: String?
 
-    public init(python: String? = nil) { self.python = python }
+    package init(python: String? = nil) { self.python = python }
 
     /// One timestamp pyc CPython would use, beside its source.
-    public struct Pair: Sendable {
-        public var pyc: Bytes
-        public var source: Bytes
-        public var magicNumber: UInt16
+    package struct Pair: Sendable {
+        package var pyc: Bytes
+        package var source: Bytes
+        package var magicNumber: UInt16
         /// 0, 1 or 2 (`.opt-1.pyc`, `.opt-2.pyc`).
-        public var optimize: Int
+        package var optimize: Int
     }
 
     /// The timestamp pycs in `tree` whose header matches their source (the ones CPython would use): the cases the
     /// header checks pass and only compiling can settle.
-    public static func pairs(in tree: Tree, header: (Bytes, TreeNode) -> PycHeader?) -> [Pair] {
+    package static func pairs(in tree: Tree, header: (Bytes, TreeNode) -> PycHeader?) -> [Pair] {
         var out: [Pair] = []
         tree.walk { path, node in
             let comps = path.pathComponents
@@ -44,7 +44,7 @@ public struct BytecodeEquivalence {
 
     /// The equivalence findings for a directory on disk (`root`, holding `tree`): every timestamp pyc that passes its
     /// header check is compiled against. When the interpreter cannot be run, each such pyc is reported as unverifiable.
-    public func findings(tree: Tree, root: String) -> [BytecodeFinding] {
+    package func findings(tree: Tree, root: String) -> [BytecodeFinding] {
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
         let pairs = BytecodeEquivalence.pairs(in: tree) { path, node in
             if let h = node.pycHeader { return try? PycHeader.parse(h) }
@@ -55,7 +55,7 @@ public struct BytecodeEquivalence {
 
     /// The equivalence findings for a streamed target (a tar stream, an image): the pairs' files are the copies
     /// `spool` kept while the source was read. A pair whose files were not kept is reported as unverifiable.
-    public func findings(tree: Tree, spool: BytecodeSpool) -> [BytecodeFinding] {
+    package func findings(tree: Tree, spool: BytecodeSpool) -> [BytecodeFinding] {
         let pairs = BytecodeEquivalence.pairs(in: tree) { _, node in node.pycHeader.flatMap { try? PycHeader.parse($0) } }
         return findings(pairs) { path in tree.node(at: path).flatMap { spool.path(for: $0.digest) } }
     }
@@ -72,7 +72,7 @@ public struct BytecodeEquivalence {
     }
 
     /// Compares each pair under the directory `root` (a host path).
-    public func check(_ pairs: [Pair], root: String) throws -> [BytecodeFinding] {
+    package func check(_ pairs: [Pair], root: String) throws -> [BytecodeFinding] {
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
         return try check(pairs) { base + "/" + $0.lossyString }
     }
@@ -80,7 +80,7 @@ public struct BytecodeEquivalence {
     /// Compares each pair, reading the files where `locate` says they are. Pairs whose magic number the
     /// interpreter does not have, or whose files cannot be located, are reported as unverifiable.
     /// - Throws: `notFound` when the interpreter cannot be run.
-    public func check(_ pairs: [Pair], locate: (Bytes) -> String?) throws -> [BytecodeFinding] {
+    package func check(_ pairs: [Pair], locate: (Bytes) -> String?) throws -> [BytecodeFinding] {
         guard !pairs.isEmpty else { return [] }
         let interpreter = python ?? "python3"
         let magicOut = try runHelper(interpreter, input: Array(#"{"magic": true}"#.utf8))

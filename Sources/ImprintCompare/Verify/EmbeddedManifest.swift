@@ -2,22 +2,22 @@ import Foundation
 
 /// An imprint manifest found inside a target: stamped at `/.imprint/manifest.json`, or emitted into the build
 /// context (`fingerprint --emit`) and copied into the image with it (`/app/.imprint/manifest.json`).
-public struct EmbeddedManifest {
-    public var manifest: Manifest
+package struct EmbeddedManifest {
+    package var manifest: Manifest
     /// Its bytes, as stored.
-    public var bytes: [UInt8]
+    package var bytes: [UInt8]
     /// Where it is in the target (`/.imprint/manifest.json`).
-    public var source: String
+    package var source: String
     /// For an emitted manifest: the context root it was emitted into ("" for the target's root); nil for a stamp.
-    public var contextRoot: String?
+    package var contextRoot: String?
     /// The signature stored beside it (`manifest.sig`), if any.
-    public var signatureBytes: [UInt8]?
+    package var signatureBytes: [UInt8]?
 
     /// Finds the manifest of `tree`: the stamp path at the root, else an emitted one (`X/.imprint/manifest.json`
     /// whose manifest lists that path as excluded) up to five levels down.
     /// - Parameter read: the bytes of a file of the tree (captured while streaming, or read from disk).
     /// - Throws: `badInput` when a file at those places is not a valid manifest.
-    public static func find(in tree: Tree, read: (Bytes) throws -> [UInt8]) throws -> EmbeddedManifest? {
+    package static func find(in tree: Tree, read: (Bytes) throws -> [UInt8]) throws -> EmbeddedManifest? {
         let stamp = Array(Imprint.defaultStampPath.utf8)
         func signature(beside path: Bytes) throws -> [UInt8]? {
             let sig = TreePath(ManifestSignature.path(besideManifest: path.lossyString)).bytes
@@ -52,7 +52,7 @@ extension EmbeddedManifest {
     /// the build context (`fingerprint --emit`) and copied along, found where `imprint verify` finds it. From a
     /// registry only the manifest, config and stamp layer are read unless the stamp is missing.
     /// - Throws: `notFound` when there is none; `badInput` when the file at `stampPath` is not a valid manifest.
-    public static func extract(from source: String, platform: String?, stampPath: String = Imprint.defaultStampPath,
+    package static func extract(from source: String, platform: String?, stampPath: String = Imprint.defaultStampPath,
                                registry: RegistryOptions = RegistryOptions()) throws -> [UInt8] {
         let loaded = try SourceLoader.loadEmbeddedManifestOnly(source, platform: platform, stampPath: stampPath, registry: registry)
         if let problem = loaded.embeddedManifestProblem {

@@ -1,8 +1,8 @@
 import Foundation
 
 /// One finding of `imprint verify`.
-public struct VerifyFinding {
-    public enum Class: String, CaseIterable, Sendable {
+package struct VerifyFinding {
+    package enum Class: String, CaseIterable, Sendable {
         case modified, mode, type
         case symlinkTarget = "symlink-target"
         case device
@@ -24,20 +24,20 @@ public struct VerifyFinding {
         /// unknown-reference, stale-precache, fetch-failed).
         case served
     }
-    public enum Severity: String, Sendable { case error, warning, info }
+    package enum Severity: String, Sendable { case error, warning, info }
 
-    public var findingClass: Class
-    public var severity: Severity
+    package var findingClass: Class
+    package var severity: Severity
     /// Context-relative path ("" for findings about the whole manifest).
-    public var path: String
-    public var message: String
+    package var path: String
+    package var message: String
     /// What the manifest (or CI) says, and what the target has.
-    public var expected: [(String, String)] = []
-    public var actual: [(String, String)] = []
+    package var expected: [(String, String)] = []
+    package var actual: [(String, String)] = []
     /// For bytecode findings: the bytecode class (`stale-timestamp-pyc`, ...).
-    public var detail: String?
+    package var detail: String?
 
-    public init(_ c: Class, _ severity: Severity, path: String, message: String,
+    package init(_ c: Class, _ severity: Severity, path: String, message: String,
                 expected: [(String, String)] = [], actual: [(String, String)] = [], detail: String? = nil) {
         findingClass = c; self.severity = severity; self.path = path; self.message = message
         self.expected = expected; self.actual = actual; self.detail = detail
@@ -45,36 +45,36 @@ public struct VerifyFinding {
 }
 
 /// The result of `imprint verify`.
-public struct VerifyReport {
-    public enum Verdict: String, Sendable { case verified = "VERIFIED", mismatch = "MISMATCH" }
+package struct VerifyReport {
+    package enum Verdict: String, Sendable { case verified = "VERIFIED", mismatch = "MISMATCH" }
     /// How the expected state was authenticated.
-    public enum Trust: String, Sendable {
+    package enum Trust: String, Sendable {
         case expectedDigest = "expected-digest", signature, both, none
     }
 
-    public var verdict: Verdict
-    public var trust: Trust
-    public var manifestSource: String
-    public var manifestDigest: Digest
-    public var expectedDigest: Digest?
-    public var target: String
-    public var targetKind: String
+    package var verdict: Verdict
+    package var trust: Trust
+    package var manifestSource: String
+    package var manifestDigest: Digest
+    package var expectedDigest: Digest?
+    package var target: String
+    package var targetKind: String
     /// Where the context root sits in the target ("/" for a directory holding the context itself).
-    public var at: String
+    package var at: String
     /// The digest of the target's tree at `at`, after leaving out what the manifest excludes.
-    public var actualDigest: Digest?
-    public var findings: [VerifyFinding]
-    public var warnings: [String]
-    public var entriesChecked: Int
+    package var actualDigest: Digest?
+    package var findings: [VerifyFinding]
+    package var warnings: [String]
+    package var entriesChecked: Int
     /// False for `--stamp-only`: only the embedded manifest was checked, no file was compared.
-    public var filesCompared = true
+    package var filesCompared = true
 
     /// Findings that make the verdict MISMATCH.
-    public var failures: [VerifyFinding] { findings.filter { $0.severity == .error } }
+    package var failures: [VerifyFinding] { findings.filter { $0.severity == .error } }
 
     /// The command's exit status for this report: 1 for MISMATCH, and with `requireTrust` for an expected state
     /// that nothing authenticated (then with the reason to print); else 0.
-    public func exitStatus(requireTrust: Bool) -> (status: Int32, problem: String?) {
+    package func exitStatus(requireTrust: Bool) -> (status: Int32, problem: String?) {
         if verdict == .mismatch { return (1, nil) }
         if requireTrust && trust == .none {
             return (1, filesCompared ? "not authenticated: pass --expect DIGEST or --pubkey KEY (--require-trust)" : nil)
@@ -82,33 +82,33 @@ public struct VerifyReport {
         return (0, nil)
     }
 
-    public func count(_ c: VerifyFinding.Class) -> Int { findings.filter { $0.findingClass == c }.count }
+    package func count(_ c: VerifyFinding.Class) -> Int { findings.filter { $0.findingClass == c }.count }
 }
 
 /// Compares a target tree with a context manifest.
-public struct Verifier {
+package struct Verifier {
     /// Where the context root is inside the target (`--at /app`); nil to find it.
-    public var at: String?
+    package var at: String?
     /// Only manifest entries matching these `.dockerignore`-syntax globs are checked (`--include`).
-    public var include: [String] = []
+    package var include: [String] = []
     /// Extra entries matching these globs are allowed (`--allow-extra`).
-    public var allowExtra: [String] = []
-    public var expectedDigest: Digest?
+    package var allowExtra: [String] = []
+    package var expectedDigest: Digest?
     /// With `--pubkey`: the key the manifest must be signed with, and the signature found (nil when none).
-    public var publicKey: Ed25519PublicKey?
-    public var signature: ManifestSignature?
-    public var signatureSource: String?
+    package var publicKey: Ed25519PublicKey?
+    package var signature: ManifestSignature?
+    package var signatureSource: String?
     /// Paths of the whole target that are imprint's own (the stamp: `.imprint/manifest.json` and its signature),
     /// removed before anything is compared.
-    public var targetExcluded: [String] = []
+    package var targetExcluded: [String] = []
     /// Runs the Python bytecode checks on the target's context subtree (paths relative to the context root).
-    public var bytecode: ((Tree, _ at: Bytes) -> [BytecodeFinding])?
+    package var bytecode: ((Tree, _ at: Bytes) -> [BytecodeFinding])?
 
-    public init() {}
+    package init() {}
 
     /// Verifies `target` against `manifest`.
     /// - Throws: `badInput` when the context root cannot be found in the target or a glob is invalid.
-    public func verify(manifest: Manifest, manifestSource: String, target: Tree, targetName: String,
+    package func verify(manifest: Manifest, manifestSource: String, target: Tree, targetName: String,
                        targetKind: String, emittedAt: String? = nil, copies plan: CopyPlan? = nil,
                        layerHistory: [String?] = []) throws -> VerifyReport {
         var warnings: [String] = []
@@ -300,7 +300,7 @@ public struct Verifier {
 
     /// `--stamp-only`: checks that the target carries the expected (or validly signed) manifest without comparing
     /// files — for a registry image this needs only the manifest, config and stamp layer.
-    public func verifyStamp(manifest: Manifest, manifestSource: String, targetName: String, targetKind: String) throws -> VerifyReport {
+    package func verifyStamp(manifest: Manifest, manifestSource: String, targetName: String, targetKind: String) throws -> VerifyReport {
         let (findings, signatureValid) = try trustFindings(manifest)
         var report = VerifyReport(verdict: findings.isEmpty ? .verified : .mismatch, trust: trust(signatureValid),
                                   manifestSource: manifestSource, manifestDigest: manifest.rootDigest, expectedDigest: expectedDigest,

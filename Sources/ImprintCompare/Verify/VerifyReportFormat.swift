@@ -2,8 +2,8 @@ import Foundation
 
 /// Renderings of a `VerifyReport`: text for people, JSON (`schemas/verify-report.schema.json`), JUnit XML and
 /// GitHub workflow commands.
-public enum VerifyReportFormat {
-    public static func json(_ r: VerifyReport) -> [UInt8] {
+package enum VerifyReportFormat {
+    package static func json(_ r: VerifyReport) -> [UInt8] {
         var w = JSONWriter(pretty: true)
         w.beginObject()
         w.string("verdict", r.verdict.rawValue)
@@ -42,7 +42,7 @@ public enum VerifyReportFormat {
     }
 
     /// The one-line verdict that starts every text report.
-    public static func verdictLine(_ r: VerifyReport) -> String {
+    package static func verdictLine(_ r: VerifyReport) -> String {
         let place = "\(r.target)\(r.at == "/" ? "" : " at \(r.at)")"
         if r.verdict == .verified {
             let auth: String
@@ -85,7 +85,7 @@ public enum VerifyReportFormat {
         return "MISMATCH: \(place) holds the files of \(r.manifestDigest.prefixed), but the manifest is not the one trusted: \(summary)"
     }
 
-    public static func text(_ r: VerifyReport, colour: Bool, limit: Int? = nil) -> String {
+    package static func text(_ r: VerifyReport, colour: Bool, limit: Int? = nil) -> String {
         func paint(_ s: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
         var lines: [String] = []
         let v = verdictLine(r)
@@ -121,7 +121,7 @@ public enum VerifyReportFormat {
     }
 
     /// JUnit XML: one test case per finding class; a class with error findings fails.
-    public static func junit(_ r: VerifyReport) -> String {
+    package static func junit(_ r: VerifyReport) -> String {
         let classes = VerifyFinding.Class.allCases
         let failures = classes.filter { c in r.findings.contains { $0.findingClass == c && $0.severity == .error } }.count
         var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -163,7 +163,7 @@ public enum VerifyReportFormat {
     }
 
     /// GitHub workflow commands (`::error file=…::`) for each finding.
-    public static func github(_ r: VerifyReport) -> String {
+    package static func github(_ r: VerifyReport) -> String {
         var out = ""
         for f in r.findings {
             let level = f.severity == .error ? "error" : (f.severity == .warning ? "warning" : "notice")
@@ -175,7 +175,7 @@ public enum VerifyReportFormat {
     }
 
     /// A Markdown summary for `$GITHUB_STEP_SUMMARY`.
-    public static func markdown(_ r: VerifyReport) -> String {
+    package static func markdown(_ r: VerifyReport) -> String {
         var md = "### imprint verify: \(r.verdict == .verified ? "✅" : "❌") \(r.verdict.rawValue)\n\n\(verdictLine(r))\n\n"
         if !r.findings.isEmpty {
             md += "| class | path | message |\n|---|---|---|\n"

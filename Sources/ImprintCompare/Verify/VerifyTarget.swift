@@ -2,24 +2,24 @@ import Foundation
 
 /// What `verify` (and `stamp --check`, and `extract`) compare: a deployed tree, the manifest embedded in it if any,
 /// and the Python bytecode checks that suit its kind.
-public struct VerifyTarget {
-    public var tree: Tree
-    public var kind: String
-    public var embedded: EmbeddedManifest?
+package struct VerifyTarget {
+    package var tree: Tree
+    package var kind: String
+    package var embedded: EmbeddedManifest?
     /// The bytecode checks for this kind of target, on the context's subtree (`at`: where it sits).
-    public var bytecode: (Tree, _ at: Bytes) -> [BytecodeFinding]
+    package var bytecode: (Tree, _ at: Bytes) -> [BytecodeFinding]
     /// For an image: each layer's `created_by` from the config history (nil where the history has none).
-    public var layerHistory: [String?] = []
+    package var layerHistory: [String?] = []
 
     /// Reads `spec` (a directory, a tar stream or file, an image) and finds its embedded manifest.
     /// - Throws: `badInput` for a manifest file (it is not a deployed tree) or an embedded manifest that is invalid.
-    public static func load(_ spec: String, platform: String? = nil, python: String? = nil, registry: RegistryOptions = RegistryOptions()) throws -> VerifyTarget {
+    package static func load(_ spec: String, platform: String? = nil, python: String? = nil, registry: RegistryOptions = RegistryOptions()) throws -> VerifyTarget {
         try from(try SourceLoader.load(spec, platform: platform, registry: registry, spool: try BytecodeSpool()), spec: spec, python: python)
     }
 
     /// A loaded source as a verify target.
     /// - Parameter python: the interpreter that proves timestamp pycs by recompiling their sources (nil: `python3`).
-    public static func from(_ src: LoadedSource, spec: String, python: String? = nil) throws -> VerifyTarget {
+    package static func from(_ src: LoadedSource, spec: String, python: String? = nil) throws -> VerifyTarget {
         if src.kind == .manifestFile {
             throw ImprintError.badInput("\(spec) is a manifest, not a deployed tree; pass it with --manifest and verify a directory, tar or image")
         }
@@ -59,7 +59,7 @@ public struct VerifyTarget {
 extension VerifyTarget {
     /// The copy plan to verify with: when the manifest records the Dockerfile's copies and no `--at` overrides
     /// them, for targets that are a whole image filesystem (images, containers, tar streams, `/`).
-    public func copyPlan(for manifest: Manifest, at: String?, emittedAt: String?, directory: String?) throws -> CopyPlan? {
+    package func copyPlan(for manifest: Manifest, at: String?, emittedAt: String?, directory: String?) throws -> CopyPlan? {
         guard at == nil, emittedAt == nil, let d = manifest.metadata.dockerfile, !d.parsed.copies.isEmpty else { return nil }
         if kind == "directory" {
             guard let directory, URL(fileURLWithPath: directory).standardizedFileURL.path == "/" else { return nil }

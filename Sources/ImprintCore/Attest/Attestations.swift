@@ -2,26 +2,26 @@ import Foundation
 
 /// in-toto Statement v1 (`https://in-toto.io/Statement/v1`): subjects (name and digest set), a predicate type and
 /// the predicate, serialised as canonical JSON so the same statement is the same bytes everywhere.
-public struct InTotoStatement: Sendable {
-    public static let type = "https://in-toto.io/Statement/v1"
+package struct InTotoStatement: Sendable {
+    package static let type = "https://in-toto.io/Statement/v1"
 
     /// A subject: its name and its digest set (`sha256`, or `imprint-tree-v1` for a tree's Merkle root).
-    public struct Subject: Sendable {
-        public var name: String
-        public var digest: JSONValue
-        public init(_ name: String, sha256 digest: Digest) { self.name = name; self.digest = .digestSet(digest) }
-        public init(_ name: String, tree digest: Digest) { self.name = name; self.digest = .treeDigestSet(digest) }
+    package struct Subject: Sendable {
+        package var name: String
+        package var digest: JSONValue
+        package init(_ name: String, sha256 digest: Digest) { self.name = name; self.digest = .digestSet(digest) }
+        package init(_ name: String, tree digest: Digest) { self.name = name; self.digest = .treeDigestSet(digest) }
     }
 
-    public var subjects: [Subject]
-    public var predicateType: String
-    public var predicate: JSONValue
+    package var subjects: [Subject]
+    package var predicateType: String
+    package var predicate: JSONValue
 
-    public init(subjects: [Subject], predicateType: String, predicate: JSONValue) {
+    package init(subjects: [Subject], predicateType: String, predicate: JSONValue) {
         self.subjects = subjects; self.predicateType = predicateType; self.predicate = predicate
     }
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         .object([
             "_type": .str(Self.type),
             "subject": .array(subjects.map { .object(["name": .str($0.name), "digest": $0.digest]) }),
@@ -30,15 +30,15 @@ public struct InTotoStatement: Sendable {
         ])
     }
 
-    public func bytes() throws -> [UInt8] { try SignedJSON.canonical(json) }
+    package func bytes() throws -> [UInt8] { try SignedJSON.canonical(json) }
 
     /// Signed into a DSSE envelope.
-    public func envelope(key: Ed25519PrivateKey) throws -> DSSEEnvelope {
+    package func envelope(key: Ed25519PrivateKey) throws -> DSSEEnvelope {
         try DSSEEnvelope.sign(try bytes(), key: key)
     }
 
     /// Reads the statement of an in-toto DSSE envelope.
-    public static func parse(_ envelope: DSSEEnvelope, what: String) throws -> (json: JSONValue, predicateType: String, subjects: [(String, String)]) {
+    package static func parse(_ envelope: DSSEEnvelope, what: String) throws -> (json: JSONValue, predicateType: String, subjects: [(String, String)]) {
         guard envelope.payloadType == DSSEEnvelope.inTotoPayloadType else {
             throw ImprintError.badInput("\(what): payload type \(envelope.payloadType), not \(DSSEEnvelope.inTotoPayloadType)")
         }
@@ -52,18 +52,18 @@ public struct InTotoStatement: Sendable {
 }
 
 /// The predicate types imprint writes, and what they mean (schemas/attestation-*.schema.json describe them).
-public enum PredicateType {
+package enum PredicateType {
     /// A build context's fingerprint: subject = the context (its root digest), predicate = the imprint manifest.
-    public static let context = "https://github.com/imprint/imprint/attestations/context/v1"
+    package static let context = "https://github.com/imprint/imprint/attestations/context/v1"
     /// in-toto's link predicate: a step's command, materials and byproducts; subjects = its products.
-    public static let link = "https://in-toto.io/attestation/link/v0.3"
+    package static let link = "https://in-toto.io/attestation/link/v0.3"
     /// SLSA provenance v1 for a stamped image.
-    public static let provenance = "https://slsa.dev/provenance/v1"
+    package static let provenance = "https://slsa.dev/provenance/v1"
     /// SLSA verification summary v1 for a verified image or container.
-    public static let verificationSummary = "https://slsa.dev/verification_summary/v1"
+    package static let verificationSummary = "https://slsa.dev/verification_summary/v1"
 
     /// `--require-attestation` accepts these short names too.
-    public static func resolve(_ name: String) -> String {
+    package static func resolve(_ name: String) -> String {
         switch name {
         case "context": return context
         case "link": return link
@@ -75,14 +75,14 @@ public enum PredicateType {
 }
 
 /// Builds imprint's attestations.
-public enum Attestations {
-    public static let builderID = "https://github.com/imprint/imprint/stamp@v\(Imprint.version)"
-    public static let buildType = "https://github.com/imprint/imprint/build-types/stamp/v1"
-    public static let verifierID = "https://github.com/imprint/imprint/verify@v\(Imprint.version)"
+package enum Attestations {
+    package static let builderID = "https://github.com/imprint/imprint/stamp@v\(Imprint.version)"
+    package static let buildType = "https://github.com/imprint/imprint/build-types/stamp/v1"
+    package static let verifierID = "https://github.com/imprint/imprint/verify@v\(Imprint.version)"
 
     /// `fingerprint --attest`: the context as subject (named `name`, digest = the root digest), the manifest as
     /// predicate.
-    public static func context(_ manifest: Manifest, name: String) throws -> InTotoStatement {
+    package static func context(_ manifest: Manifest, name: String) throws -> InTotoStatement {
         let manifestBytes = manifest.jsonBytes()
         let predicate: JSONValue = .object([
             "digestAlgorithm": .str(Manifest.digestAlgorithm),
@@ -95,7 +95,7 @@ public enum Attestations {
 
     /// A step's files as in-toto lists them: every regular file below each artifact, and every symlink that leads to
     /// one, with the SHA-256 of the content.
-    public static func files(_ artifacts: [Artifact], trees: [String: Tree]) -> [(path: String, digest: Digest)] {
+    package static func files(_ artifacts: [Artifact], trees: [String: Tree]) -> [(path: String, digest: Digest)] {
         var out: [(String, Digest)] = []
         for a in artifacts {
             switch a.kind {
@@ -117,7 +117,7 @@ public enum Attestations {
     /// The in-toto link predicate v0.3 of a step record, with its per-file materials; subjects = its products. A
     /// Statement needs a subject: a step that produced nothing (a test step) is about its materials, and a step with
     /// neither about its standard output.
-    public static func link(_ record: StepRecord, materials: [(path: String, digest: Digest)], products: [(path: String, digest: Digest)]) -> InTotoStatement {
+    package static func link(_ record: StepRecord, materials: [(path: String, digest: Digest)], products: [(path: String, digest: Digest)]) -> InTotoStatement {
         let predicate: JSONValue = .object([
             "name": .str(record.name),
             "command": .array(record.command.map { .str($0) }),
@@ -139,7 +139,7 @@ public enum Attestations {
 
     /// A classic in-toto link file (`NAME.KEYID8.link`, in-toto 1.x–3.x metadata): `signed` and its signature
     /// over the canonical JSON, which `in-toto-verify` checks against a layout naming the key.
-    public static func classicLink(_ record: StepRecord, materials: [(path: String, digest: Digest)],
+    package static func classicLink(_ record: StepRecord, materials: [(path: String, digest: Digest)],
                                    products: [(path: String, digest: Digest)], key: Ed25519PrivateKey) throws -> (name: String, bytes: [UInt8]) {
         func map(_ files: [(path: String, digest: Digest)]) -> JSONValue {
             .object(Dictionary(files.map { ($0.path, JSONValue.digestSet($0.digest)) }, uniquingKeysWith: { a, _ in a }))
@@ -164,7 +164,7 @@ public enum Attestations {
     /// SLSA provenance v1 for a stamped image: subject the image (its manifest digest, or a docker-archive's image
     /// ID); resolved dependencies the build context (its Merkle root, `imprint-tree-v1`), the base image (pinned by
     /// digest: `ResourceURI`) and the step attestations given (`file:` URIs).
-    public static func provenance(image: String, imageDigest: Digest, context: Digest, contextURI: String?, baseImage: (uri: String?, digest: Digest)?,
+    package static func provenance(image: String, imageDigest: Digest, context: Digest, contextURI: String?, baseImage: (uri: String?, digest: Digest)?,
                                   steps: [(uri: String, digest: Digest)], started: String, finished: String) -> InTotoStatement {
         var context: [String: JSONValue] = ["name": .str("build context"), "digest": .treeDigestSet(context)]
         if let contextURI { context["uri"] = .str(contextURI) }
@@ -192,7 +192,7 @@ public enum Attestations {
     /// A SLSA verification summary v1 of a verify report: the resource (`resourceUri` from `ResourceURI`; the subject
     /// its image digest, or the Merkle root of the tree that was checked), the policy (a document imprint ships,
     /// `schemas/policies/`, named by URI and pinned by its SHA-256), PASSED or FAILED.
-    public static func verificationSummary(_ report: VerifyReport, resourceDigest: Digest?, time: String) throws -> InTotoStatement {
+    package static func verificationSummary(_ report: VerifyReport, resourceDigest: Digest?, time: String) throws -> InTotoStatement {
         guard let uri = try ResourceURI.of(report.target, digest: resourceDigest) else {
             throw ImprintError.badInput("a verification summary names its resource by URI: verify a file, image or container, not standard input")
         }
@@ -218,18 +218,18 @@ public enum Attestations {
 /// Writes a step's attestations after it ran (`imprint run --attest DIR`, `imprint pipeline --attest DIR`):
 /// `NAME.link.dsse.json`, the in-toto link predicate v0.3 in a DSSE envelope, and `NAME.KEYID8.link`, the classic
 /// in-toto link that `in-toto-verify` checks against a layout.
-public struct StepAttestor: StepAttesting {
-    public let directory: String
-    public let key: Ed25519PrivateKey
+package struct StepAttestor: StepAttesting {
+    package let directory: String
+    package let key: Ed25519PrivateKey
 
-    public init(directory: String, key: Ed25519PrivateKey) {
+    package init(directory: String, key: Ed25519PrivateKey) {
         self.directory = directory
         self.key = key
     }
 
     /// - Returns: the paths written.
     @discardableResult
-    public func attest(_ record: StepRecord, runner: StepRunner) throws -> [String] {
+    package func attest(_ record: StepRecord, runner: StepRunner) throws -> [String] {
         let materials = Attestations.files(record.materials, trees: runner.prefingerprinted?.trees ?? [:])
         let products = Attestations.files(record.products, trees: runner.productTrees)
         try createParentDirectory(of: directory + "/x")

@@ -8,8 +8,8 @@ import Foundation
 /// - an image or tree on disk (OCI layout, oci-archive, docker-archive, tar, directory): the absolute `file:` URI;
 /// - a running container or process: imprint's own target (`docker:NAME`, `podman:NAME`, `pid:N`), itself a URI;
 /// - standard input: none (`nil`).
-public enum ResourceURI {
-    public static func of(_ target: String, digest: Digest?) throws -> String? {
+package enum ResourceURI {
+    package static func of(_ target: String, digest: Digest?) throws -> String? {
         if RegistryReference.isRegistry(target) {
             let ref = try RegistryReference(parsing: target)
             guard let d = ref.digest ?? digest else { return nil }
@@ -22,7 +22,7 @@ public enum ResourceURI {
     }
 
     /// `pkg:oci/NAME@sha256:HEX?repository_url=HOST/REPO[&tag=TAG]`.
-    public static func purl(_ ref: RegistryReference, digest: Digest) -> String {
+    package static func purl(_ ref: RegistryReference, digest: Digest) -> String {
         let name = (ref.repository.split(separator: "/").last.map(String.init) ?? ref.repository).lowercased()
         var uri = "pkg:oci/\(encode(name))@\(digest.prefixed)?repository_url=\(encode(ref.host + "/" + ref.repository, keep: "/:"))"
         if let tag = ref.tag { uri += "&tag=\(encode(tag))" }
@@ -30,7 +30,7 @@ public enum ResourceURI {
     }
 
     /// The absolute `file:` URI of a path (each byte outside the unreserved set and `/` percent-encoded).
-    public static func fileURI(_ path: String) -> String {
+    package static func fileURI(_ path: String) -> String {
         let abs = URL(fileURLWithPath: path).standardizedFileURL.path
         return "file://" + encode(abs, keep: "/")
     }

@@ -5,8 +5,8 @@ import Foundation
 /// `imprint/diff/<kind>`), each with help text. Every result has a location relative to the repository root
 /// (`uriBaseId` `SRCROOT`, `SARIFPlacement`): its file, or the file it is about (the ignore file's line, the
 /// Dockerfile, the manifest); and a `partialFingerprints` entry that stays the same across runs.
-public enum SARIF {
-    public static let schema = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+package enum SARIF {
+    package static let schema = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 
     struct Rule {
         var id: String
@@ -78,7 +78,7 @@ public enum SARIF {
 
     // MARK: Documents
 
-    public static func fingerprint(_ m: Manifest, context: String, placement: SARIFPlacement? = nil) -> [UInt8] {
+    package static func fingerprint(_ m: Manifest, context: String, placement: SARIFPlacement? = nil) -> [UInt8] {
         var place = placement ?? SARIFPlacement(root: nil, context: context)
         // Results about the context as a whole sit on its Dockerfile, else its ignore file.
         place.about = [m.metadata.dockerfile?.path, m.metadata.ignoreFile].compactMap { $0 }.map(place.contextFile) + place.about
@@ -99,7 +99,7 @@ public enum SARIF {
         return document(rules: rules, results: results, placement: place)
     }
 
-    public static func verify(_ r: VerifyReport, placement: SARIFPlacement? = nil) -> [UInt8] {
+    package static func verify(_ r: VerifyReport, placement: SARIFPlacement? = nil) -> [UInt8] {
         let place = placement ?? SARIFPlacement(root: nil, context: FileManager.default.currentDirectoryPath)
         let rules = VerifyFinding.Class.allCases.map(verifyRule)
         let results = r.findings.map { f -> Result in
@@ -116,7 +116,7 @@ public enum SARIF {
         return document(rules: rules, results: results, placement: place)
     }
 
-    public static func diff(_ r: DiffReport, placement: SARIFPlacement? = nil) -> [UInt8] {
+    package static func diff(_ r: DiffReport, placement: SARIFPlacement? = nil) -> [UInt8] {
         let place = placement ?? SARIFPlacement(root: nil, context: FileManager.default.currentDirectoryPath)
         var kinds = TreeChange.Kind.allCases.map(\.rawValue) + ["config", "bytecode", "manifest"]
         kinds = Array(Set(kinds)).sorted()
@@ -227,30 +227,30 @@ public enum SARIF {
 
 /// Where SARIF results go: paths relative to the repository root, so that code scanning places them on the
 /// repository's files.
-public struct SARIFPlacement: Sendable {
+package struct SARIFPlacement: Sendable {
     static let baseId = "SRCROOT"
 
-    public struct Location: Sendable {
-        public var uri: String
+    package struct Location: Sendable {
+        package var uri: String
         /// Relative to SRCROOT (else an absolute `file:` URI: a file outside the repository).
-        public var relative: Bool
-        public var line: Int?
+        package var relative: Bool
+        package var line: Int?
         var related: [Location] = []
     }
 
     /// The repository root, absolute.
-    public var root: String
+    package var root: String
     /// The build context's directory, absolute: report paths are relative to it.
-    public var context: String
+    package var context: String
     /// Files that results without a path of their own are about, most specific first; the first that exists is used.
-    public var about: [String] = []
+    package var about: [String] = []
 
     /// - Parameters:
     ///   - root: the repository root; nil: the git work tree that holds `context` (the nearest directory above it with
     ///     `.git`), else the current directory.
     ///   - about: files a result without a path is about (the manifest that was verified); the context's Dockerfile
     ///     and `.dockerignore` come after them.
-    public init(root: String?, context: String, about: [String] = []) {
+    package init(root: String?, context: String, about: [String] = []) {
         let ctx = Self.absolute(context)
         self.context = ctx
         self.root = root.map(Self.absolute) ?? Self.repositoryRoot(of: ctx) ?? Self.absolute(FileManager.default.currentDirectoryPath)
@@ -258,7 +258,7 @@ public struct SARIFPlacement: Sendable {
     }
 
     /// The nearest directory at or above `dir` holding `.git` (a directory, or a file for worktrees and submodules).
-    public static func repositoryRoot(of dir: String) -> String? {
+    package static func repositoryRoot(of dir: String) -> String? {
         var d = absolute(dir)
         while true {
             if access(d + "/.git", F_OK) == 0 { return d }

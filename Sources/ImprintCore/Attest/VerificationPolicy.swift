@@ -1,8 +1,8 @@
 /// The policy documents a verification summary names (`policy.uri`, `policy.digest` = SHA-256 of these bytes);
 /// the same bytes as `schemas/policies/*.json` (a test compares them).
-public enum VerificationPolicy {
-    public static let exactContextURI = "https://github.com/imprint/imprint/policies/exact-context/v1"
-    public static let exactContext = """
+package enum VerificationPolicy {
+    package static let exactContextURI = "https://github.com/imprint/imprint/policies/exact-context/v1"
+    package static let exactContext = """
     {
       "id": "https://github.com/imprint/imprint/policies/exact-context/v1",
       "title": "The target holds exactly the build context that was fingerprinted",
@@ -12,8 +12,8 @@ public enum VerificationPolicy {
     }
 
     """
-    public static let stampURI = "https://github.com/imprint/imprint/policies/stamp/v1"
-    public static let stamp = """
+    package static let stampURI = "https://github.com/imprint/imprint/policies/stamp/v1"
+    package static let stamp = """
     {
       "id": "https://github.com/imprint/imprint/policies/stamp/v1",
       "title": "The image carries the expected imprint stamp",

@@ -3,51 +3,51 @@ import Foundation
 /// What `imprint fingerprint` does, as calls a test can make: fingerprint the context with the builder's ignore
 /// rules, compare file times with a history record (cache-stale-risk), write the emitted copy, render the output
 /// in one of its formats, and record the build in the history store.
-public struct FingerprintRequest {
+package struct FingerprintRequest {
     /// The output formats: the manifest, `sha256sum -c` lines, an mtree spec, the hygiene findings as SARIF.
-    public enum Format: String, CaseIterable, Sendable { case json, sha256sum, mtree, sarif }
+    package enum Format: String, CaseIterable, Sendable { case json, sha256sum, mtree, sarif }
 
-    public var context: String
-    public var dockerfile: String?
-    public var ignoreFile: String?
-    public var semantics: IgnoreSemantics = .buildkit
-    public var largeFileThreshold: UInt64 = 50 << 20
+    package var context: String
+    package var dockerfile: String?
+    package var ignoreFile: String?
+    package var semantics: IgnoreSemantics = .buildkit
+    package var largeFileThreshold: UInt64 = 50 << 20
     /// The output files; any of them inside the context is left out of its digest.
-    public var output: String?
-    public var emit: String?
-    public var digestFile: String?
+    package var output: String?
+    package var emit: String?
+    package var digestFile: String?
     /// The history record whose file times are compared (a REF or `none`; nil: the newest record of this context).
-    public var against: String?
-    public var historyLocation: String
+    package var against: String?
+    package var historyLocation: String
     /// Whether the build will be recorded (then file times are kept for the next comparison).
-    public var record = false
-    public var recordTags: [String] = []
+    package var record = false
+    package var recordTags: [String] = []
     /// SARIF: the repository root its paths are relative to (nil: the git work tree holding the context).
-    public var sarifRoot: String?
+    package var sarifRoot: String?
     /// Predict which `COPY` instructions the builder's cache would reuse (lines for stderr).
-    public var predictCache = true
+    package var predictCache = true
 
     /// What fingerprinting found.
-    public struct Result {
-        public var manifest: Manifest
+    package struct Result {
+        package var manifest: Manifest
         /// Files whose content changed while size, mtime and mode did not (cache-stale-risk).
-        public var staleFindings: [HygieneFinding]
+        package var staleFindings: [HygieneFinding]
         /// The cache prediction, one line per COPY.
-        public var cacheLines: [String]
+        package var cacheLines: [String]
         /// Notes about the comparison (which record, or why none).
-        public var notes: [String]
+        package var notes: [String]
         /// Every finding: the manifest's hygiene findings, then the stale ones.
-        public var findings: [HygieneFinding] { manifest.findings + staleFindings }
+        package var findings: [HygieneFinding] { manifest.findings + staleFindings }
     }
 
-    public init(context: String, historyLocation: String = HistoryStore.defaultLocation()) {
+    package init(context: String, historyLocation: String = HistoryStore.defaultLocation()) {
         self.context = context
         self.historyLocation = historyLocation
     }
 
     /// Fingerprints the context, compares file times, and writes `emit` into the context.
     /// - Throws: `badInput`/`notFound` for an unreadable context or ignore file, an unknown `against` record.
-    public func run() throws -> Result {
+    package func run() throws -> Result {
         var fp = Fingerprinter(context: context)
         fp.dockerfile = dockerfile
         fp.ignoreFile = ignoreFile
@@ -63,7 +63,7 @@ public struct FingerprintRequest {
     }
 
     /// The output of `result` in `format` (the manifest JSON in chunks, so a large one is not copied whole).
-    public func render(_ result: Result, format: Format) -> [[UInt8]] {
+    package func render(_ result: Result, format: Format) -> [[UInt8]] {
         switch format {
         case .json: return result.manifest.jsonChunks()
         case .sha256sum: return [ManifestFormats.sha256sum(result.manifest.tree)]
@@ -76,7 +76,7 @@ public struct FingerprintRequest {
     }
 
     /// Adds the manifest to the history store with the context's file times (for the next `against`).
-    public func recordInHistory(_ result: Result) throws -> HistoryEntry {
+    package func recordInHistory(_ result: Result) throws -> HistoryEntry {
         let store = try HistoryStore(at: historyLocation, create: true)
         let entry = try store.add(result.manifest, tags: recordTags)
         try store.saveFileTimes(FileTimes(tree: result.manifest.tree, context: context), record: entry.record)

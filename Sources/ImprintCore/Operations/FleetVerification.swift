@@ -1,25 +1,25 @@
 import Foundation
 
 /// What a fleet verification found: a row per container and one verdict.
-public struct FleetReport {
-    public struct Row {
-        public var member: FleetMember
-        public var report: VerifyReport?
+package struct FleetReport {
+    package struct Row {
+        package var member: FleetMember
+        package var report: VerifyReport?
         /// Why there is no report (not running, no manifest, an error reading it).
-        public var problem: String?
-        public var verdict: String { report?.verdict.rawValue ?? (member.target == nil ? "NOT RUNNING" : "ERROR") }
+        package var problem: String?
+        package var verdict: String { report?.verdict.rawValue ?? (member.target == nil ? "NOT RUNNING" : "ERROR") }
     }
 
-    public var target: String
-    public var rows: [Row]
+    package var target: String
+    package var rows: [Row]
 
     /// VERIFIED when every container was verified; a container that could not be judged is no proof.
-    public var verdict: VerifyReport.Verdict {
+    package var verdict: VerifyReport.Verdict {
         !rows.isEmpty && rows.allSatisfy { $0.report?.verdict == .verified } ? .verified : .mismatch
     }
 
     /// The verdict line and a row per container, then each container's findings.
-    public func text() -> String {
+    package func text() -> String {
         let ok = rows.filter { $0.report?.verdict == .verified }.count
         var out = "\(verdict.rawValue): \(target): \(rows.count) container\(rows.count == 1 ? "" : "s"), \(ok) verified"
         if ok < rows.count { out += ", \(rows.count - ok) not" }
@@ -48,7 +48,7 @@ public struct FleetReport {
     }
 
     /// `schemas/fleet-report.schema.json`.
-    public func json() -> [UInt8] {
+    package func json() -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.string("target", target)
@@ -79,14 +79,14 @@ public struct FleetReport {
 
 /// `compose:PROJECT[/SERVICE]`: the containers of a compose project, found by the labels compose gives them
 /// (`com.docker.compose.project`, `.service`, `.container-number`).
-public struct ComposeTarget: Sendable {
-    public var project: String
-    public var service: String?
+package struct ComposeTarget: Sendable {
+    package var project: String
+    package var service: String?
 
-    public static func isCompose(_ spec: String) -> Bool { spec.hasPrefix("compose:") }
+    package static func isCompose(_ spec: String) -> Bool { spec.hasPrefix("compose:") }
 
     /// - Throws: `badInput` for an empty project.
-    public init(parsing spec: String) throws {
+    package init(parsing spec: String) throws {
         let rest = spec.dropFirst("compose:".count)
         let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let p = parts.first, !p.isEmpty, parts.count < 2 || !parts[1].isEmpty else {
@@ -98,7 +98,7 @@ public struct ComposeTarget: Sendable {
 
     /// The project's containers, by service then replica number.
     /// - Throws: `notFound` when the engine has none.
-    public func members(client: EngineClient) throws -> [FleetMember] {
+    package func members(client: EngineClient) throws -> [FleetMember] {
         var filter = ["com.docker.compose.project=\(project)"]
         if let service { filter.append("com.docker.compose.service=\(service)") }
         let found = try client.containers(labels: filter)
@@ -117,18 +117,18 @@ public struct ComposeTarget: Sendable {
 /// volumes included, its processes and their loaded code), each against the manifest for its service: given
 /// (`--manifest SERVICE=FILE`, or one for all), else the stamp of the image its service names now (so a container
 /// restarted after the tag moved is judged against the new build).
-public struct FleetVerification {
+package struct FleetVerification {
     /// The request every container's verification starts from (expect, at, python, processes...).
-    public var base: VerifyRequest
+    package var base: VerifyRequest
     /// Manifest files by service; the key `""` applies to every service without its own.
-    public var manifests: [String: String] = [:]
-    public var environment: [String: String] = ProcessInfo.processInfo.environment
+    package var manifests: [String: String] = [:]
+    package var environment: [String: String] = ProcessInfo.processInfo.environment
 
-    public init(base: VerifyRequest) { self.base = base }
+    package init(base: VerifyRequest) { self.base = base }
 
     /// `--manifest` values for a fleet: `SERVICE=FILE` for one service, a bare `FILE` for every other.
     /// - Throws: `badInput` for a service given twice or an empty part.
-    public static func parseManifests(_ values: [String]) throws -> [String: String] {
+    package static func parseManifests(_ values: [String]) throws -> [String: String] {
         var out: [String: String] = [:]
         for v in values {
             var service = "", file = v
@@ -143,11 +143,11 @@ public struct FleetVerification {
     }
 
     /// True for the targets `run` takes: `compose:`, `pod:`, `node:`.
-    public static func isFleet(_ spec: String) -> Bool {
+    package static func isFleet(_ spec: String) -> Bool {
         ComposeTarget.isCompose(spec) || KubernetesTarget.isKubernetes(spec)
     }
 
-    public func run(_ target: String) throws -> FleetReport {
+    package func run(_ target: String) throws -> FleetReport {
         var client: EngineClient?
         let members: [FleetMember]
         if KubernetesTarget.isKubernetes(target) {
@@ -213,7 +213,7 @@ public struct FleetVerification {
     /// Verifies `target` every `interval` seconds until every container is verified or `timeout` seconds passed
     /// (`imprint wait compose:…`). `progress` sees each round's report.
     /// - Returns: the last report, whether it was complete, the rounds and the seconds taken.
-    public func wait(_ target: String, interval: Double, timeout: Double,
+    package func wait(_ target: String, interval: Double, timeout: Double,
                      progress: (Int, Double, FleetReport) -> Void = { _, _, _ in }) throws -> (report: FleetReport, complete: Bool, rounds: Int, seconds: Double) {
         let start = Date()
         var round = 0

@@ -5,45 +5,45 @@ import Glibc
 
 /// Imprint manifests and history archives stored in a registry as OCI 1.1 artifacts (image-spec `manifest.md`
 /// "Guidelines for Artifact Usage"): empty config, the payload as the one layer, `artifactType` naming it.
-public enum RegistryArtifacts {
+package enum RegistryArtifacts {
     /// `artifactType` of an imprint manifest attached to an image.
-    public static let manifestArtifactType = Manifest.mediaType
+    package static let manifestArtifactType = Manifest.mediaType
     /// Media type of the payload layer: the manifest JSON, gzip-compressed.
-    public static let manifestLayerType = Manifest.mediaType + "+gzip"
+    package static let manifestLayerType = Manifest.mediaType + "+gzip"
     /// `artifactType` of a history archive.
-    public static let historyArtifactType = "application/vnd.imprint.history.v1"
+    package static let historyArtifactType = "application/vnd.imprint.history.v1"
     /// Media type of the history payload: the archive as `history export` writes it (one compressed file).
-    public static let historyLayerType = "application/vnd.imprint.history.v1.tar+gzip"
+    package static let historyLayerType = "application/vnd.imprint.history.v1.tar+gzip"
     /// The empty config of artifacts (image-spec "Guidance for an Empty Descriptor").
-    public static let emptyConfigType = MediaType.ociEmpty
-    public static let emptyConfigBytes: [UInt8] = Array("{}".utf8)
-    public static var emptyConfig: Descriptor {
+    package static let emptyConfigType = MediaType.ociEmpty
+    package static let emptyConfigBytes: [UInt8] = Array("{}".utf8)
+    package static var emptyConfig: Descriptor {
         Descriptor(mediaType: emptyConfigType, digest: SHA256.hash(emptyConfigBytes), size: 2)
     }
     /// The tag of the referrers index for `subject` on a registry without the referrers API: `<alg>-<hex>`, as the
     /// OCI distribution spec v1.1 ("Referrers Tag Schema") says, so every OCI 1.1 client (oras, regctl, cosign)
     /// finds imprint's artifacts and imprint finds theirs.
-    public static func fallbackTag(_ subject: Digest) -> String { "sha256-\(subject.hex)" }
+    package static func fallbackTag(_ subject: Digest) -> String { "sha256-\(subject.hex)" }
 
     /// The tag imprint 0.1 wrote its index under (`sha256-<hex>.imprint`): still read, never written.
-    public static func legacyFallbackTag(_ subject: Digest) -> String { "sha256-\(subject.hex).imprint" }
+    package static func legacyFallbackTag(_ subject: Digest) -> String { "sha256-\(subject.hex).imprint" }
 
     // MARK: Manifests attached to images
 
     /// What `attach` did.
-    public struct AttachResult {
-        public var subject: Descriptor
-        public var artifactDigest: Digest
+    package struct AttachResult {
+        package var subject: Descriptor
+        package var artifactDigest: Digest
         /// True when the registry indexes referrers itself (answered `OCI-Subject`).
-        public var referrersAPI: Bool
+        package var referrersAPI: Bool
         /// The tag of the index written when it does not.
-        public var fallbackTag: String?
+        package var fallbackTag: String?
     }
 
     /// Pushes `manifestBytes` as an artifact whose `subject` is the image `spec` points at (by tag or digest).
     /// When the registry does not answer `OCI-Subject`, the artifact is also listed in the spec's referrers index
     /// under the tag `sha256-<hex>` (existing entries kept, other tools' included).
-    public static func attach(_ manifestBytes: [UInt8], to spec: String, client: RegistryClient? = nil,
+    package static func attach(_ manifestBytes: [UInt8], to spec: String, client: RegistryClient? = nil,
                               options: RegistryOptions = RegistryOptions()) throws -> AttachResult {
         let manifest = try Manifest.parse(manifestBytes, source: "manifest")
         let ref = try RegistryReference(parsing: spec)
@@ -95,7 +95,7 @@ public enum RegistryArtifacts {
     /// The artifacts of `artifactType` attached to `subject`: through the referrers API when the registry has it,
     /// else through the spec's `sha256-<hex>` index (and the `sha256-<hex>.imprint` one imprint 0.1 wrote).
     /// Empty when there are none.
-    public static func referrers(_ client: RegistryClient, repo: String, subject: Digest, artifactType: String) throws -> (descriptors: [Descriptor], viaReferrersAPI: Bool) {
+    package static func referrers(_ client: RegistryClient, repo: String, subject: Digest, artifactType: String) throws -> (descriptors: [Descriptor], viaReferrersAPI: Bool) {
         if let list = try client.referrers(repo, subject, artifactType: artifactType) {
             return (list, true)
         }
@@ -112,18 +112,18 @@ public enum RegistryArtifacts {
     }
 
     /// What `findManifest` found.
-    public struct Found {
-        public var manifest: Manifest
-        public var bytes: [UInt8]
-        public var artifactDigest: Digest
-        public var subject: Digest
-        public var viaReferrersAPI: Bool
+    package struct Found {
+        package var manifest: Manifest
+        package var bytes: [UInt8]
+        package var artifactDigest: Digest
+        package var subject: Digest
+        package var viaReferrersAPI: Bool
     }
 
     /// Finds the imprint manifest attached to the image `spec` points at (the newest by
     /// `org.opencontainers.image.created`, then the last listed), fetches and checks it.
     /// - Throws: `notFound` when nothing is attached; `badInput` when the artifact is inconsistent.
-    public static func findManifest(for spec: String, client: RegistryClient? = nil,
+    package static func findManifest(for spec: String, client: RegistryClient? = nil,
                                     options: RegistryOptions = RegistryOptions()) throws -> Found {
         let ref = try RegistryReference(parsing: spec)
         let client = try client ?? RegistryClient(for: ref, options: options)
@@ -176,7 +176,7 @@ public enum RegistryArtifacts {
     // MARK: History transport
 
     /// The tag a history named `name` is kept under: `imprint-history-<name>`.
-    public static func historyTag(_ name: String) throws -> String {
+    package static func historyTag(_ name: String) throws -> String {
         let tag = "imprint-history-\(name)"
         guard !name.isEmpty, RegistryReference.isValidTag(tag) else {
             throw ImprintError.badInput("invalid history name \"\(name)\" (letters, digits, . _ -; at most 112 characters)")
@@ -188,7 +188,7 @@ public enum RegistryArtifacts {
     /// (`registry://HOST/REPO`) as an artifact tagged `imprint-history-<name>`, replacing the previous one.
     /// - Returns: the artifact manifest digest.
     @discardableResult
-    public static func pushHistory(archive: [UInt8], to spec: String, name: String = "default",
+    package static func pushHistory(archive: [UInt8], to spec: String, name: String = "default",
                                    options: RegistryOptions = RegistryOptions(), client: RegistryClient? = nil) throws -> Digest {
         let ref = try RegistryReference(parsing: spec, requireReference: false)
         let tag = try historyTag(name)
@@ -204,11 +204,11 @@ public enum RegistryArtifacts {
     }
 
     /// What `shareHistory` did.
-    public struct HistoryShareResult: Sendable {
+    package struct HistoryShareResult: Sendable {
         /// What importing the shared history added (nil when the repository had none yet).
-        public var merged: HistoryImportResult?
-        public var pushed: Digest
-        public var records: Int
+        package var merged: HistoryImportResult?
+        package var pushed: Digest
+        package var records: Int
     }
 
     /// Merges the history shared in the repository `spec` into `store`, then pushes the union back, failing
@@ -216,7 +216,7 @@ public enum RegistryArtifacts {
     /// registry, an interrupted transfer), nothing is pushed and the error is thrown — the tag never moves to a
     /// history that lacks records it held. Only a tag the registry reports absent (404) counts as no history.
     /// If another runner moves the tag while this one merges, the merge starts over (a few times).
-    public static func shareHistory(_ store: HistoryStore, to spec: String, name: String = "default",
+    package static func shareHistory(_ store: HistoryStore, to spec: String, name: String = "default",
                                     options: RegistryOptions = RegistryOptions(), client: RegistryClient? = nil) throws -> HistoryShareResult {
         let ref = try RegistryReference(parsing: spec, requireReference: false)
         let tag = try historyTag(name)
@@ -248,7 +248,7 @@ public enum RegistryArtifacts {
     /// atomically (streamed and verified; nothing is left at `path` on failure).
     /// - Returns: the archive's digest.
     @discardableResult
-    public static func pullHistory(from spec: String, name: String = "default", to path: String,
+    package static func pullHistory(from spec: String, name: String = "default", to path: String,
                                    options: RegistryOptions = RegistryOptions(), client: RegistryClient? = nil,
                                    pinned: Digest? = nil) throws -> Digest {
         let ref = try RegistryReference(parsing: spec, requireReference: false)
@@ -270,7 +270,7 @@ public enum RegistryArtifacts {
     /// A deterministic `.tar.gz` of a directory's regular files and directories (sorted, owner 0:0, mtime 0,
     /// permission bits kept): how `history push --archive DIR` packs a history directory.
     /// - Throws: `unsupported` for symlinks and special files.
-    public static func archiveDirectory(_ dir: String) throws -> [UInt8] {
+    package static func archiveDirectory(_ dir: String) throws -> [UInt8] {
         var out: [UInt8] = []
         let gz = GzipEncoder(level: 6) { out.append(contentsOf: $0) }
         let writer = TarWriter { try gz.write($0) }
@@ -301,7 +301,7 @@ public enum RegistryArtifacts {
 
     /// Unpacks an archive made by `archiveDirectory` into `dir`, which must not exist (or be empty): written
     /// into a temporary sibling first and renamed, so `dir` appears complete or not at all.
-    public static func extractArchive(_ archive: String, into dir: String) throws {
+    package static func extractArchive(_ archive: String, into dir: String) throws {
         var st = stat()
         if stat(dir, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFDIR, (try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty == true else {
@@ -337,7 +337,7 @@ public enum RegistryArtifacts {
 extension RegistryArtifacts {
     /// Pushes an export archive, or the directory it was unpacked into, as the shared history NAME.
     /// - Throws: `notFound` when `path` does not exist; registry errors.
-    public static func pushHistoryArchive(at path: String, to repository: String, name: String, options: RegistryOptions = RegistryOptions()) throws -> Digest {
+    package static func pushHistoryArchive(at path: String, to repository: String, name: String, options: RegistryOptions = RegistryOptions()) throws -> Digest {
         var st = stat()
         guard stat(path, &st) == 0 else { throw ImprintError(.notFound, "cannot read \(path): no such file or directory") }
         let archive = (st.st_mode & S_IFMT) == S_IFDIR ? try archiveDirectory(path) : try readFile(path, what: "history archive")
@@ -345,7 +345,7 @@ extension RegistryArtifacts {
     }
 
     /// Pulls the shared history NAME's export archive into `output`, or unpacks it into the new `directory`.
-    public static func pullHistoryArchive(from repository: String, name: String, output: String?, directory: String?,
+    package static func pullHistoryArchive(from repository: String, name: String, output: String?, directory: String?,
                                           options: RegistryOptions = RegistryOptions()) throws {
         if let output {
             try pullHistory(from: repository, name: name, to: output, options: options)
@@ -358,7 +358,7 @@ extension RegistryArtifacts {
     }
 
     /// Pulls the shared history NAME and imports it into `store` (every object verified before it is added).
-    public static func pullHistoryAndImport(from repository: String, name: String, into store: HistoryStore,
+    package static func pullHistoryAndImport(from repository: String, name: String, into store: HistoryStore,
                                             options: RegistryOptions = RegistryOptions()) throws -> HistoryImportResult {
         let tmp = NSTemporaryDirectory() + "/imprint-history-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).gz"
         defer { unlink(tmp) }
@@ -370,13 +370,13 @@ extension RegistryArtifacts {
 
     /// The annotation naming an attestation's predicate type on its artifact and index entries (as BuildKit's
     /// attestation manifests do).
-    public static let predicateTypeAnnotation = "in-toto.io/predicate-type"
+    package static let predicateTypeAnnotation = "in-toto.io/predicate-type"
 
     /// Pushes a DSSE envelope holding an in-toto statement as an OCI 1.1 artifact whose `subject` is the image
     /// `spec` points at: `artifactType` and layer media type `application/vnd.dsse.envelope.v1+json`, the
     /// predicate type as an annotation; listed in the `sha256-<hex>` index (the spec's referrers tag schema) when the registry has no
     /// referrers API.
-    public static func attachAttestation(_ envelopeBytes: [UInt8], to spec: String, client: RegistryClient? = nil,
+    package static func attachAttestation(_ envelopeBytes: [UInt8], to spec: String, client: RegistryClient? = nil,
                                          options: RegistryOptions = RegistryOptions()) throws -> AttachResult {
         let envelope = try DSSEEnvelope.parse(envelopeBytes, what: "attestation")
         let statement = try InTotoStatement.parse(envelope, what: "attestation")
@@ -395,18 +395,18 @@ extension RegistryArtifacts {
     }
 
     /// What checking the attestations of a registry image found.
-    public struct AttestationCheck {
-        public var predicateType: String
+    package struct AttestationCheck {
+        package var predicateType: String
         /// The artifact whose signed statement satisfied the requirement, if one did.
-        public var satisfiedBy: Digest?
+        package var satisfiedBy: Digest?
         /// Why each candidate was refused (or that there was none).
-        public var problems: [String]
+        package var problems: [String]
     }
 
     /// Checks that the image `spec` points at carries, for each predicate type, an attestation signed by `key`
     /// whose statement names that image (by its manifest digest). Fails closed: a candidate that cannot be
     /// fetched, parsed or verified does not count.
-    public static func checkAttestations(for spec: String, predicateTypes: [String], key: Ed25519PublicKey,
+    package static func checkAttestations(for spec: String, predicateTypes: [String], key: Ed25519PublicKey,
                                          client: RegistryClient? = nil, options: RegistryOptions = RegistryOptions()) throws -> (subject: Digest, checks: [AttestationCheck]) {
         let ref = try RegistryReference(parsing: spec)
         let client = try client ?? RegistryClient(for: ref, options: options)

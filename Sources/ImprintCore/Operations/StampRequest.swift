@@ -3,56 +3,56 @@ import Foundation
 /// `imprint stamp IMAGE`: the manifest (a file or a fresh fingerprint), the optional check that the image holds
 /// exactly the context, the signature that travels with it, then the stamp — local (OCI layout, oci-archive,
 /// docker-archive) or in a registry — through the one `StampPlan`.
-public struct StampRequest {
-    public var image: String
-    public var manifestPath: String?
-    public var context: String?
-    public var dockerfile: String?
-    public var stampPath = Imprint.defaultStampPath
-    public var platform: String?
-    public var output: String?
-    public var tag: String?
-    public var destination: String?
+package struct StampRequest {
+    package var image: String
+    package var manifestPath: String?
+    package var context: String?
+    package var dockerfile: String?
+    package var stampPath = Imprint.defaultStampPath
+    package var platform: String?
+    package var output: String?
+    package var tag: String?
+    package var destination: String?
     /// Compare the image's files with the manifest first (verify's gate, bytecode included).
-    public var check = false
-    public var at: String?
+    package var check = false
+    package var at: String?
     /// Sign with this Ed25519 key (PEM file); else carry `signatureFile`, else manifest.sig beside the manifest.
-    public var key: String?
-    public var signatureFile: String?
+    package var key: String?
+    package var signatureFile: String?
     /// Write SLSA provenance v1 of the stamped image here, signed with `key` (for a registry image it is also
     /// attached to the image as an OCI referrer).
-    public var provenancePath: String?
+    package var provenancePath: String?
     /// Step attestations (`*.link.dsse.json` from `imprint run/pipeline --attest`) to list as resolved dependencies.
-    public var stepAttestations: String?
+    package var stepAttestations: String?
     /// How a `registry://` image is reached.
-    public var registry = RegistryOptions()
+    package var registry = RegistryOptions()
 
-    public init(image: String) { self.image = image }
+    package init(image: String) { self.image = image }
 
-    public enum Outcome {
+    package enum Outcome {
         /// `--check` found that the image does not hold the context: nothing was written.
         case refused(VerifyReport)
         case stamped(Stamped)
     }
 
-    public struct Stamped {
+    package struct Stamped {
         /// The image manifest digest (a docker-archive: the config digest, the image ID).
-        public var imageDigest: Digest
-        public var isImageID: Bool
-        public var contextDigest: Digest
+        package var imageDigest: Digest
+        package var isImageID: Bool
+        package var contextDigest: Digest
         /// Where the stamped image went (the output file, the layout, the registry reference).
-        public var destination: String
+        package var destination: String
         /// Registry stamps: blobs uploaded and blobs mounted from the source repository.
-        public var uploadedBlobs = 0
-        public var mountedBlobs = 0
+        package var uploadedBlobs = 0
+        package var mountedBlobs = 0
         /// The image that was stamped.
-        public var baseDigest: Digest?
+        package var baseDigest: Digest?
         /// The provenance written, and the referrer it was attached as (registry images).
-        public var provenance: String?
-        public var provenanceArtifact: Digest?
+        package var provenance: String?
+        package var provenanceArtifact: Digest?
     }
 
-    public func run() throws -> Outcome {
+    package func run() throws -> Outcome {
         if provenancePath != nil && key == nil { throw ImprintError.badInput("--provenance needs --key KEY (an Ed25519 private key, PEM)") }
         let started = Clock.rfc3339Now()
         let outcome = try stamp()

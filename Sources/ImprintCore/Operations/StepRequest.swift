@@ -4,32 +4,32 @@ import Foundation
 /// streamed and hashed, the products fingerprinted, and the record written to every sink (`RECORD_DIR/NAME.json`,
 /// and the history store when there is one), its attestations signed. SIGINT, SIGTERM and SIGHUP sent to imprint
 /// meanwhile go to the command, and the step is recorded as interrupted.
-public struct StepRequest {
-    public var spec: StepSpec
-    public var recordDir = ".imprint/steps"
+package struct StepRequest {
+    package var spec: StepSpec
+    package var recordDir = ".imprint/steps"
     /// Where step records also go (a history store; only when it exists).
-    public var historyLocation = HistoryStore.defaultLocation()
+    package var historyLocation = HistoryStore.defaultLocation()
     /// Signs the step's attestations (`--attest DIR --key KEY`).
-    public var attestor: (any StepAttesting)?
+    package var attestor: (any StepAttesting)?
     /// Receives the command's output as it is produced.
-    public var onOutput: (ChildProcess.Stream, UnsafeRawBufferPointer) -> Void = { _, _ in }
+    package var onOutput: (ChildProcess.Stream, UnsafeRawBufferPointer) -> Void = { _, _ in }
 
     /// What a step did.
-    public struct Outcome {
-        public var record: StepRecord
+    package struct Outcome {
+        package var record: StepRecord
         /// The status `imprint run` exits with: the command's (128 + N after signal N), or 1 when the command
         /// succeeded but the step did not (a declared product is missing).
-        public var exitStatus: Int32
+        package var exitStatus: Int32
         /// The runner, holding the material and product trees (the command line keeps it until exit).
-        public var runner: StepRunner
+        package var runner: StepRunner
     }
 
-    public init(spec: StepSpec) { self.spec = spec }
+    package init(spec: StepSpec) { self.spec = spec }
 
     /// Runs and records the step.
     /// - Throws: `badInput` for an invalid exclude pattern; `ImprintError` when a material is missing, the command
     ///   cannot be started or a record cannot be written. A command that fails is not an error (see `Outcome`).
-    public func run() throws -> Outcome {
+    package func run() throws -> Outcome {
         let hasher = ArtifactHasher(exclude: try ArtifactHasher.patterns(spec.exclude, origin: "--exclude"), alwaysExcluded: [recordDir])
         let runner = StepRunner(spec: spec, hasher: hasher)
         // Created first so that a material "." looks the same on the first run as on later ones.

@@ -3,55 +3,55 @@ import Foundation
 /// `imprint verify TARGET`: everything verify decides, for any target — a directory, a tar stream, an image (local
 /// or registry), a running container or process, or a Python process's probe evidence — with the manifest from
 /// the target, a file or the history store, and the trust options. The command line only renders the report.
-public struct VerifyRequest {
-    public var target: String
+package struct VerifyRequest {
+    package var target: String
     /// A manifest file or `history:REF` to compare with, instead of the one the target carries.
-    public var manifest: String?
+    package var manifest: String?
     /// The root digest CI recorded.
-    public var expect: Digest?
+    package var expect: Digest?
     /// An Ed25519 public key (PEM file) the manifest must be signed by, and the signature file when not beside it.
-    public var pubkey: String?
-    public var signature: String?
-    public var at: String?
-    public var include: [String] = []
-    public var allowExtra: [String] = []
-    public var platform: String?
+    package var pubkey: String?
+    package var signature: String?
+    package var at: String?
+    package var include: [String] = []
+    package var allowExtra: [String] = []
+    package var platform: String?
     /// The interpreter that proves timestamp pycs by recompiling their sources (nil: `python3`).
-    public var python: String?
+    package var python: String?
     /// Check only the embedded manifest, not the files.
-    public var stampOnly = false
+    package var stampOnly = false
     /// For a running container: check its files only.
-    public var checkContainerProcesses = true
+    package var checkContainerProcesses = true
     /// For a directory (`/` inside a container): also check this machine's processes.
-    public var checkLocalProcesses = false
+    package var checkLocalProcesses = false
     /// For a registry image: predicate types of attestations that must be attached, signed by `pubkey`, about it.
-    public var requiredAttestations: [String] = []
+    package var requiredAttestations: [String] = []
     /// How registries (and a Python probe's HTTP endpoint) are reached: plain HTTP, deadline, environment.
-    public var registry = RegistryOptions()
+    package var registry = RegistryOptions()
     /// Digests of files seen before, for running containers (`imprint watch`).
-    public var digestCache: DigestCache?
+    package var digestCache: DigestCache?
     /// Parsed manifests shared between verifications (`imprint watch`).
-    public var manifestCache: ManifestCache?
+    package var manifestCache: ManifestCache?
 
     /// For an http(s):// target: compare what the site serves with the manifest's files (`--served`), instead of
     /// reading the evidence of a Python probe.
-    public var served = false
+    package var served = false
     /// With `served`: the manifest's directory published at the URL ("" for its root).
-    public var servedRoot: String?
+    package var servedRoot: String?
     /// With `served`: requests in flight at once.
-    public var concurrency = 8
+    package var concurrency = 8
     /// With `served`: the history store that names the build stale bytes come from (nil: the default store, when
     /// it exists).
-    public var history: String?
+    package var history: String?
     /// With `served`: (assets done, assets) as the check goes.
-    public var progress: ((Int, Int) -> Void)?
+    package var progress: ((Int, Int) -> Void)?
 
-    public init(target: String) { self.target = target }
+    package init(target: String) { self.target = target }
 
     var targetName: String { target == "-" ? "stdin" : target }
 
     /// - Throws: `badInput` for bad options or input, `notFound` when there is nothing to compare with.
-    public func run() throws -> VerifyReport {
+    package func run() throws -> VerifyReport {
         var report = try verifyTarget()
         if !requiredAttestations.isEmpty { report = report.adding(try attestationFindings()) }
         return report
@@ -60,7 +60,7 @@ public struct VerifyRequest {
     /// The image's digest, what attestations about it name: the manifest digest for a registry image, an OCI layout
     /// or an oci-archive; the image ID (config digest) for a docker-archive, which has no manifest of its own.
     /// Nil for targets that are not images.
-    public func imageDigest() throws -> Digest? {
+    package func imageDigest() throws -> Digest? {
         guard RegistryReference.isRegistry(target) else {
             guard !LiveSource.isLive(target), target != "-", let parsed = try? SourceLoader.parse(target), parsed.kind.isImage else { return nil }
             guard let image = try SourceLoader.load(target, platform: platform, withTree: false, registry: registry).image else { return nil }
@@ -149,7 +149,7 @@ public struct VerifyRequest {
     /// The rollout gate for a site (`wait URL --served`): checks what it serves every `interval` seconds until
     /// every file, entry point and precache list is the build's, or `timeout` passes. A round that fails to fetch
     /// is a round not verified, not an error: the site may be restarting.
-    public func waitServed(interval: Double, timeout: Double, onRound: (Int, Double, VerifyReport) -> Void)
+    package func waitServed(interval: Double, timeout: Double, onRound: (Int, Double, VerifyReport) -> Void)
         throws -> (complete: Bool, report: VerifyReport, rounds: Int, seconds: Double) {
         let start = Deadline.now()
         var round = 0

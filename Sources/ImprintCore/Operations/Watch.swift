@@ -7,48 +7,48 @@ import Glibc
 /// Continuous verification (`imprint watch`): the targets verified again every interval, cheaply — files whose
 /// device, inode, size, mtime and ctime are unchanged are not read again (`DigestCache`), and every `fullEvery`
 /// rounds everything is re-hashed — with the results as Prometheus metrics.
-public final class Watcher {
-    public let targets: [String]
+package final class Watcher {
+    package let targets: [String]
     /// The request each target's verification starts from (expect, manifest, at, processes...).
-    public var base: VerifyRequest
+    package var base: VerifyRequest
     /// For fleet targets: manifests by service.
-    public var manifests: [String: String] = [:]
+    package var manifests: [String: String] = [:]
     /// Re-hash every file every this many rounds (1: every round).
-    public var fullEvery: Int
-    public let cache = DigestCache()
-    public let manifestCache = ManifestCache()
-    public private(set) var rounds = 0
+    package var fullEvery: Int
+    package let cache = DigestCache()
+    package let manifestCache = ManifestCache()
+    package private(set) var rounds = 0
 
     /// One container's (or target's) result in a round.
-    public struct Result: Sendable {
-        public var target: String
-        public var container: String
-        public var service: String
-        public var pod: String
+    package struct Result: Sendable {
+        package var target: String
+        package var container: String
+        package var service: String
+        package var pod: String
         /// Nil when it could not be judged (not running, an error).
-        public var verified: Bool?
+        package var verified: Bool?
         /// Error and warning findings by class (`modified`, `stale-process`...) and severity.
-        public var findings: [String: Int]
-        public var problem: String?
+        package var findings: [String: Int]
+        package var problem: String?
     }
 
     /// What one round saw.
-    public struct Round: Sendable {
-        public var index: Int
-        public var finished: Double
-        public var seconds: Double
-        public var results: [Result]
-        public var filesRemembered: Int
+    package struct Round: Sendable {
+        package var index: Int
+        package var finished: Double
+        package var seconds: Double
+        package var results: [Result]
+        package var filesRemembered: Int
     }
 
-    public init(targets: [String], base: VerifyRequest, fullEvery: Int = 10) {
+    package init(targets: [String], base: VerifyRequest, fullEvery: Int = 10) {
         self.targets = targets
         self.base = base
         self.fullEvery = max(1, fullEvery)
     }
 
     /// Verifies every target once.
-    public func round() -> Round {
+    package func round() -> Round {
         rounds += 1
         if rounds > 1 && (rounds - 1) % fullEvery == 0 { cache.removeAll() }
         let start = Date()
@@ -94,7 +94,7 @@ public final class Watcher {
     }
 
     /// The Prometheus text exposition (format 0.0.4) of a round.
-    public static func prometheus(_ round: Round) -> String {
+    package static func prometheus(_ round: Round) -> String {
         func esc(_ s: String) -> String {
             s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
         }
@@ -124,7 +124,7 @@ public final class Watcher {
     }
 
     /// One line per round for the log.
-    public static func line(_ round: Round) -> String {
+    package static func line(_ round: Round) -> String {
         let ok = round.results.filter { $0.verified == true }.count
         let bad = round.results.filter { $0.verified != true }.map { r in
             r.container.isEmpty ? r.target : r.container
@@ -136,14 +136,14 @@ public final class Watcher {
 
 /// A minimal HTTP/1.1 server for Prometheus to scrape: `GET /metrics` answers the latest text, anything else 404.
 /// One connection at a time, each closed after its answer.
-public final class MetricsServer: @unchecked Sendable {  // why: `body` is guarded by its Mutex; the fd is set once
+package final class MetricsServer: @unchecked Sendable {  // why: `body` is guarded by its Mutex; the fd is set once
     private let fd: Int32
     private let body = Mutex<String>("")
-    public let port: Int
+    package let port: Int
 
     /// Listens on `address` (`HOST:PORT`, an IPv4 address; port 0 picks a free one).
     /// - Throws: `badInput` for a malformed address, `failure` when it cannot listen.
-    public init(address: String) throws {
+    package init(address: String) throws {
         guard let colon = address.lastIndex(of: ":"), let p = UInt16(address[address.index(after: colon)...]) else {
             throw ImprintError.badInput("--metrics \(address): expected HOST:PORT, e.g. 127.0.0.1:9464")
         }
@@ -173,7 +173,7 @@ public final class MetricsServer: @unchecked Sendable {  // why: `body` is guard
     }
 
     /// The text the next scrape gets.
-    public func update(_ text: String) { body.withLock { $0 = text } }
+    package func update(_ text: String) { body.withLock { $0 = text } }
 
     private func serve() {
         while true {

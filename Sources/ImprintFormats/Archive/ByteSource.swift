@@ -6,7 +6,7 @@ import Glibc
 /// A forward-only stream of bytes: a file, a pipe, a range of a file, a decompressor.
 ///
 /// Archives and layers are always read through one of these so that nothing holds a whole archive in memory.
-public protocol ByteSource: AnyObject {
+package protocol ByteSource: AnyObject {
     /// Reads up to `buffer.count` bytes; returns 0 only at the end of the stream.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
     /// Skips `count` bytes (seeking when the source can).
@@ -15,12 +15,12 @@ public protocol ByteSource: AnyObject {
 }
 
 extension ByteSource {
-    public func skip(_ count: UInt64) throws {
+    package func skip(_ count: UInt64) throws {
         try skipByReading(count)
     }
 
     /// Skips by reading into a scratch buffer (for sources that cannot seek).
-    public func skipByReading(_ count: UInt64) throws {
+    package func skipByReading(_ count: UInt64) throws {
         var left = count
         var scratch = [UInt8](repeating: 0, count: 64 << 10)
         while left > 0 {
@@ -32,7 +32,7 @@ extension ByteSource {
     }
 
     /// Reads until `buffer` is full or the stream ends; returns the number of bytes read.
-    public func readFully(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func readFully(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var off = 0
         while off < buffer.count {
             let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[off...]))
@@ -43,7 +43,7 @@ extension ByteSource {
     }
 
     /// Reads the rest of the stream into memory, failing when it exceeds `limit` bytes.
-    public func readAll(limit: Int, what: String) throws -> [UInt8] {
+    package func readAll(limit: Int, what: String) throws -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
@@ -55,7 +55,7 @@ extension ByteSource {
     }
 
     /// Calls `body` with successive chunks until the stream ends.
-    public func forEachChunk(bufferSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    package func forEachChunk(bufferSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
         defer { buf.deallocate() }
         while true {
@@ -69,18 +69,18 @@ extension ByteSource {
 /// Reads a file descriptor (a file, a pipe, stdin), optionally only the byte range `[offset, offset+length)`.
 ///
 /// With a range it uses `pread`, so several range sources may share one descriptor.
-public final class FileDescriptorSource: ByteSource {
-    public let fd: Int32
-    public let name: String
+package final class FileDescriptorSource: ByteSource {
+    package let fd: Int32
+    package let name: String
     private let ownsDescriptor: Bool
     private var position: UInt64
     private let end: UInt64?
     private let positional: Bool
     /// Bytes consumed so far (relative to the start of the range).
-    public private(set) var consumed: UInt64 = 0
+    package private(set) var consumed: UInt64 = 0
 
     /// Wraps an open descriptor read sequentially from its current position (pipes, stdin).
-    public init(fd: Int32, name: String, ownsDescriptor: Bool = false) {
+    package init(fd: Int32, name: String, ownsDescriptor: Bool = false) {
         self.fd = fd
         self.name = name
         self.ownsDescriptor = ownsDescriptor
@@ -90,7 +90,7 @@ public final class FileDescriptorSource: ByteSource {
     }
 
     /// Opens `path` for reading; `offset`/`length` restrict it to a byte range.
-    public init(path: String, offset: UInt64 = 0, length: UInt64? = nil) throws {
+    package init(path: String, offset: UInt64 = 0, length: UInt64? = nil) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw ImprintError.posix("open", path) }
         self.fd = fd
@@ -102,7 +102,7 @@ public final class FileDescriptorSource: ByteSource {
     }
 
     /// A range of a descriptor owned by someone else (members of an archive read by `pread`).
-    public init(sharedFD fd: Int32, name: String, offset: UInt64, length: UInt64) {
+    package init(sharedFD fd: Int32, name: String, offset: UInt64, length: UInt64) {
         self.fd = fd
         self.name = name
         self.ownsDescriptor = false
@@ -113,7 +113,7 @@ public final class FileDescriptorSource: ByteSource {
 
     deinit { if ownsDescriptor { close(fd) } }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var want = buffer.count
         if let end { want = Int(min(UInt64(want), end - position)) }
         if want == 0 { return 0 }
@@ -127,7 +127,7 @@ public final class FileDescriptorSource: ByteSource {
         return n
     }
 
-    public func skip(_ count: UInt64) throws {
+    package func skip(_ count: UInt64) throws {
         if positional {
             if let end, position + count > end { throw ImprintError.badInput("cannot read \(name): unexpected end of data") }
             position += count
@@ -140,17 +140,17 @@ public final class FileDescriptorSource: ByteSource {
 }
 
 /// A source that first yields `prefix`, then the rest of `inner` (used after peeking at magic bytes).
-public final class PrefixedSource: ByteSource {
+package final class PrefixedSource: ByteSource {
     private var prefix: [UInt8]
     private var offset = 0
     private let inner: ByteSource
 
-    public init(prefix: [UInt8], inner: ByteSource) {
+    package init(prefix: [UInt8], inner: ByteSource) {
         self.prefix = prefix
         self.inner = inner
     }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if offset < prefix.count {
             let n = min(buffer.count, prefix.count - offset)
             prefix.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
@@ -162,11 +162,11 @@ public final class PrefixedSource: ByteSource {
 }
 
 /// A source of bytes held in memory (small blobs, tests).
-public final class MemorySource: ByteSource {
+package final class MemorySource: ByteSource {
     private let bytes: [UInt8]
     private var offset = 0
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let n = min(buffer.count, bytes.count - offset)
         if n > 0 { bytes.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) } }
         offset += n
@@ -177,22 +177,22 @@ public final class MemorySource: ByteSource {
 /// Passes bytes through while computing their SHA-256 and counting them; `verify` checks both at the end.
 ///
 /// Every blob of an image is read through one of these, so a corrupted or substituted blob is an error.
-public final class DigestVerifyingSource: ByteSource {
+package final class DigestVerifyingSource: ByteSource {
     private let inner: ByteSource
     private let hasher = SHA256()
-    public private(set) var count: UInt64 = 0
-    public let expectedDigest: Digest?
-    public let expectedSize: UInt64?
-    public let name: String
+    package private(set) var count: UInt64 = 0
+    package let expectedDigest: Digest?
+    package let expectedSize: UInt64?
+    package let name: String
 
-    public init(_ inner: ByteSource, digest: Digest?, size: UInt64?, name: String) {
+    package init(_ inner: ByteSource, digest: Digest?, size: UInt64?, name: String) {
         self.inner = inner
         self.expectedDigest = digest
         self.expectedSize = size
         self.name = name
     }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let n = try inner.read(into: buffer)
         if n > 0 {
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
@@ -204,11 +204,11 @@ public final class DigestVerifyingSource: ByteSource {
         return n
     }
 
-    public func skip(_ count: UInt64) throws { try skipByReading(count) }
+    package func skip(_ count: UInt64) throws { try skipByReading(count) }
 
     /// Reads whatever is left, then checks size and digest.
     /// - Throws: `badInput` naming the blob on a size or digest mismatch.
-    public func verify() throws {
+    package func verify() throws {
         try forEachChunk(bufferSize: 256 << 10) { _ in }
         let actual = hasher.finish()
         if let expectedSize, count != expectedSize {
@@ -220,21 +220,21 @@ public final class DigestVerifyingSource: ByteSource {
     }
 
     /// The digest of what was read so far (call after the stream ended).
-    public func finish() -> Digest { hasher.finish() }
+    package func finish() -> Digest { hasher.finish() }
 }
 
 /// Reads a `ByteSource` in pieces of a size the reader asks for: lines and exact byte counts. Memory follows
 /// what has arrived: a length that the data claims is read in chunks, never allocated up front.
-public final class ByteReader {
+package final class ByteReader {
     private let source: ByteSource
     private let name: String
     private var buffer: [UInt8] = []
     private var start = 0
     private var chunk = [UInt8](repeating: 0, count: 256 << 10)
     /// Bytes handed out so far.
-    public private(set) var consumed: UInt64 = 0
+    package private(set) var consumed: UInt64 = 0
 
-    public init(_ source: ByteSource, name: String) {
+    package init(_ source: ByteSource, name: String) {
         self.source = source
         self.name = name
     }
@@ -250,7 +250,7 @@ public final class ByteReader {
 
     /// The bytes up to the next `\n` (without it).
     /// - Throws: `badInput` when the line is longer than `limit` or the source ends first.
-    public func readLine(limit: Int, what: String) throws -> [UInt8] {
+    package func readLine(limit: Int, what: String) throws -> [UInt8] {
         var searched = start
         while true {
             if let nl = buffer[searched...].firstIndex(of: 0x0A) {
@@ -267,7 +267,7 @@ public final class ByteReader {
 
     /// Exactly `count` bytes.
     /// - Throws: `badInput` when the source ends first, saying how many bytes arrived.
-    public func read(exactly count: Int, what: String) throws -> [UInt8] {
+    package func read(exactly count: Int, what: String) throws -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(min(count, 1 << 20))
         while out.count < count {
@@ -283,7 +283,7 @@ public final class ByteReader {
     }
 
     /// True when nothing is left.
-    public func atEnd() throws -> Bool {
+    package func atEnd() throws -> Bool {
         if start < buffer.count { return false }
         return try !fill()
     }

@@ -2,12 +2,12 @@ internal import CZlib
 import Foundation
 
 /// How a layer or archive is compressed, detected from its first bytes (never from a media type).
-public enum Compression: String, Sendable {
+package enum Compression: String, Sendable {
     case none, gzip, zstd, bzip2, xz, lz4
 
     /// Detects compression from magic bytes: gzip `1f 8b`, zstd `28 b5 2f fd`, bzip2 `BZh`, xz `fd 37 7a 58 5a 00`,
     /// lz4 frames `04 22 4d 18`; otherwise none.
-    public static func detect(_ head: [UInt8]) -> Compression {
+    package static func detect(_ head: [UInt8]) -> Compression {
         if head.starts(with: [0x1f, 0x8b]) { return .gzip }
         if head.starts(with: [0x28, 0xb5, 0x2f, 0xfd]) { return .zstd }
         if head.starts(with: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) { return .xz }
@@ -18,7 +18,7 @@ public enum Compression: String, Sendable {
 
     /// Peeks at `source` and returns a source of the decompressed bytes.
     /// - Throws: `unsupported` for zstd, bzip2, xz and lz4, naming the format and how to feed it in.
-    public static func decompressing(_ source: ByteSource, name: String) throws -> (ByteSource, Compression) {
+    package static func decompressing(_ source: ByteSource, name: String) throws -> (ByteSource, Compression) {
         var head = [UInt8](repeating: 0, count: 6)
         let n = try head.withUnsafeMutableBytes { try source.readFully(into: $0) }
         head.removeSubrange(n...)
@@ -38,7 +38,7 @@ public enum Compression: String, Sendable {
 
 /// Streaming gzip decompression through zlib (RFC 1952, multi-member as `cat a.gz b.gz` makes; anything after a
 /// member that is not another member is an error, as in Go's gzip reader that runtimes use).
-public final class GzipDecoder: ByteSource {
+package final class GzipDecoder: ByteSource {
     private let inner: ByteSource
     private let name: String
     // why: zlib keeps pointers into the z_stream it was initialised with, so it must never move; heap-allocate it.
@@ -48,9 +48,9 @@ public final class GzipDecoder: ByteSource {
     private var finished = false
     private var memberEnded = false
     /// Decompressed bytes produced so far.
-    public private(set) var produced: UInt64 = 0
+    package private(set) var produced: UInt64 = 0
 
-    public init(_ inner: ByteSource, name: String, inputBufferSize: Int = 256 << 10) {
+    package init(_ inner: ByteSource, name: String, inputBufferSize: Int = 256 << 10) {
         self.inner = inner
         self.name = name
         stream = .allocate(capacity: 1)
@@ -77,7 +77,7 @@ public final class GzipDecoder: ByteSource {
         stream.pointee.avail_in = uInt(n)
     }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if initFailed { throw ImprintError(.failure, "cannot decompress \(name): zlib could not initialise (out of memory)") }
         if finished || buffer.count == 0 { return 0 }
         while true {
@@ -115,7 +115,7 @@ public final class GzipDecoder: ByteSource {
 /// Streaming deterministic gzip compression: fixed header (mtime 0, no name, OS byte 255), fixed level.
 ///
 /// The same input always gives the same bytes with the same zlib, so a stamped layer has a stable digest.
-public final class GzipEncoder {
+package final class GzipEncoder {
     // why: as in GzipDecoder, the z_stream must stay at one address for its whole life.
     private let stream: UnsafeMutablePointer<z_stream>
     private let output: UnsafeMutableRawBufferPointer
@@ -125,7 +125,7 @@ public final class GzipEncoder {
     private var headerWritten = false
 
     /// `bytes` compressed whole (stamp layers and registry artifacts use level 9).
-    public static func compress(_ bytes: [UInt8], level: Int32) throws -> [UInt8] {
+    package static func compress(_ bytes: [UInt8], level: Int32) throws -> [UInt8] {
         var out: [UInt8] = []
         let encoder = GzipEncoder(level: level) { out.append(contentsOf: $0) }
         try encoder.write(bytes)
@@ -136,7 +136,7 @@ public final class GzipEncoder {
     /// - Parameters:
     ///   - level: zlib level 0–9 (default 6).
     ///   - sink: receives the compressed bytes in order.
-    public init(level: Int32 = 6, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+    package init(level: Int32 = 6, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         output = .allocate(byteCount: 256 << 10, alignment: 16)
@@ -161,9 +161,9 @@ public final class GzipEncoder {
         try header.withUnsafeBytes { try sink($0) }
     }
 
-    public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+    package func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
 
-    public func write(_ buffer: UnsafeRawBufferPointer) throws {
+    package func write(_ buffer: UnsafeRawBufferPointer) throws {
         if initFailed { throw ImprintError(.failure, "cannot compress: zlib could not initialise (out of memory)") }
         try writeHeader()
         guard buffer.count > 0 else { return }
@@ -175,7 +175,7 @@ public final class GzipEncoder {
     }
 
     /// Flushes the compressor and writes the gzip trailer (CRC-32 and length).
-    public func finish() throws {
+    package func finish() throws {
         try writeHeader()
         stream.pointee.next_in = nil
         stream.pointee.avail_in = 0

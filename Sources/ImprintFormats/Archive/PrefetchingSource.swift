@@ -6,7 +6,7 @@ import Foundation
 /// The producer's error, if any, is thrown by the consumer's `read` after the data produced before it.
 // why @unchecked Sendable: every mutable field is read and written under `condition`; `produce` and `explain`
 // run on the producer thread only.
-public final class PrefetchingSource: ByteSource, @unchecked Sendable {
+package final class PrefetchingSource: ByteSource, @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [[UInt8]] = []
     private var free: [[UInt8]] = []
@@ -28,7 +28,7 @@ public final class PrefetchingSource: ByteSource, @unchecked Sendable {
     ///     (verification) and may throw.
     ///   - explain: maps a producer error to the error the consumer sees (e.g. a digest mismatch that explains
     ///     a decompression failure).
-    public init(chunkSize: Int = 1 << 20, maxQueued: Int = 8, open: @escaping () throws -> ByteSource,
+    package init(chunkSize: Int = 1 << 20, maxQueued: Int = 8, open: @escaping () throws -> ByteSource,
                 finish: @escaping () throws -> Void = {}, explain: @escaping (Error) -> Error = { $0 }) {
         self.explain = explain
         self.chunkSize = chunkSize
@@ -48,7 +48,7 @@ public final class PrefetchingSource: ByteSource, @unchecked Sendable {
     }
 
     /// Starts the producer thread (idempotent). Reading starts it too.
-    public func start() {
+    package func start() {
         condition.lock()
         defer { condition.unlock() }
         if started { return }
@@ -69,12 +69,12 @@ public final class PrefetchingSource: ByteSource, @unchecked Sendable {
     }
 
     /// Stops the producer early (the consumer gave up); it exits at its next chunk.
-    public func cancel() {
+    package func cancel() {
         condition.lock(); cancelled = true; queue.removeAll(); condition.broadcast(); condition.unlock()
     }
 
     /// Waits for the producer to finish, discarding data (used in error paths and after a reader stopped early).
-    public func waitUntilDone() {
+    package func waitUntilDone() {
         condition.lock()
         while started && !ended { condition.wait() }
         condition.unlock()
@@ -102,7 +102,7 @@ public final class PrefetchingSource: ByteSource, @unchecked Sendable {
         return true
     }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         start()
         if currentOffset >= current.count {
             condition.lock()

@@ -5,23 +5,23 @@ import Glibc
 
 /// The members of an uncompressed tar file, indexed once by reading headers only (seeking over data), so that
 /// members can later be read in place with `pread` instead of being extracted to disk.
-public final class TarArchiveIndex {
+package final class TarArchiveIndex {
     /// A regular-file member: where its data starts and how long it is.
-    public struct Member: Sendable {
-        public var path: String
-        public var offset: UInt64
-        public var size: UInt64
+    package struct Member: Sendable {
+        package var path: String
+        package var offset: UInt64
+        package var size: UInt64
     }
 
-    public let path: String
+    package let path: String
     /// Members in archive order (regular files only; a later duplicate replaces an earlier one in `byPath`).
-    public private(set) var members: [Member] = []
+    package private(set) var members: [Member] = []
     private var byPath: [String: Int] = [:]
     package let fd: Int32
 
     /// Indexes `path`.
     /// - Throws: `badInput` when it is not a tar archive (bad checksum) or truncated.
-    public init(path: String) throws {
+    package init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw ImprintError.posix("open", path) }
@@ -46,17 +46,17 @@ public final class TarArchiveIndex {
     deinit { close(fd) }
 
     /// The member at `path` (leading `./` and `/` ignored), or nil.
-    public func member(_ path: String) -> Member? {
+    package func member(_ path: String) -> Member? {
         byPath[TarArchiveIndex.normalise(Array(path.utf8))].map { members[$0] }
     }
 
     /// A source reading the data of `member` in place.
-    public func source(_ member: Member) -> ByteSource {
+    package func source(_ member: Member) -> ByteSource {
         FileDescriptorSource(sharedFD: fd, name: "\(path):\(member.path)", offset: member.offset, length: member.size)
     }
 
     /// Reads a small member whole.
-    public func read(_ member: Member, limit: Int = 64 << 20) throws -> [UInt8] {
+    package func read(_ member: Member, limit: Int = 64 << 20) throws -> [UInt8] {
         guard member.size <= UInt64(limit) else {
             throw ImprintError.badInput("\(path): member \(member.path) is larger than \(formatBytes(UInt64(limit)))")
         }
@@ -70,7 +70,7 @@ public final class TarArchiveIndex {
     }
 
     /// True when the first block of `path` is a valid tar header (used to tell archives from other files).
-    public static func looksLikeTar(_ head: [UInt8]) -> Bool {
+    package static func looksLikeTar(_ head: [UInt8]) -> Bool {
         guard head.count >= 512 else { return false }
         var sum = 0
         for i in 0..<512 { sum += (148..<156).contains(i) ? 32 : Int(head[i]) }

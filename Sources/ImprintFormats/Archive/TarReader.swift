@@ -2,9 +2,9 @@ import Foundation
 
 /// One entry of a tar archive after PAX and GNU extension headers have been applied, as Go's `archive/tar`
 /// (which every container runtime reads layers with) hands it to its caller.
-public struct TarEntry: Sendable {
+package struct TarEntry: Sendable {
     /// The kind of entry, from the type flag.
-    public enum Kind: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         case file, hardlink, symlink, characterDevice, blockDevice, directory, fifo
         /// A pax global header (`g`). Go returns it as an entry of its own, named by its header (and by its own
         /// `path` record); runtimes create nothing for it, but still apply its name (see `LayerFlattener`).
@@ -42,33 +42,33 @@ public struct TarEntry: Sendable {
         }
     }
 
-    public var path: Bytes
-    public var kind: Kind
+    package var path: Bytes
+    package var kind: Kind
     /// Permission bits with setuid, setgid and sticky (`mode & 0o7777`), as a runtime chmods them.
-    public var mode: UInt32
-    public var uid: UInt32
-    public var gid: UInt32
+    package var mode: UInt32
+    package var uid: UInt32
+    package var gid: UInt32
     /// The size of the content (for a sparse file: its logical size, holes included).
-    public var size: UInt64
+    package var size: UInt64
     /// Seconds since the epoch; negative before 1970.
-    public var mtime: Int64
+    package var mtime: Int64
     /// Target of a symlink or hard link.
-    public var linkName: Bytes
-    public var uname: String
-    public var gname: String
-    public var devMajor: UInt32
-    public var devMinor: UInt32
+    package var linkName: Bytes
+    package var uname: String
+    package var gname: String
+    package var devMajor: UInt32
+    package var devMinor: UInt32
     /// `SCHILY.xattr.*` PAX records, keyed by attribute name.
-    public var xattrs: [String: Bytes]
+    package var xattrs: [String: Bytes]
     /// Offset of this entry's data from the start of the archive (for reading members of an archive file).
-    public var dataOffset: UInt64
+    package var dataOffset: UInt64
     /// True for a GNU sparse file (PAX formats 0.0, 0.1, 1.0, or the old GNU `S` header): its content is read
     /// with the holes filled with zeros, and `dataOffset` does not locate it.
-    public var isSparse = false
+    package var isSparse = false
     /// Where the header of this entry starts (its first extension header, if any), for messages.
-    public var headerOffset: UInt64 = 0
+    package var headerOffset: UInt64 = 0
 
-    public init(path: Bytes, kind: Kind, mode: UInt32 = 0o644, uid: UInt32 = 0, gid: UInt32 = 0, size: UInt64 = 0,
+    package init(path: Bytes, kind: Kind, mode: UInt32 = 0o644, uid: UInt32 = 0, gid: UInt32 = 0, size: UInt64 = 0,
                 mtime: Int64 = 0, linkName: Bytes = [], uname: String = "", gname: String = "",
                 devMajor: UInt32 = 0, devMinor: UInt32 = 0, xattrs: [String: Bytes] = [:], dataOffset: UInt64 = 0) {
         self.path = path; self.kind = kind; self.mode = mode; self.uid = uid; self.gid = gid; self.size = size
@@ -97,15 +97,15 @@ public struct TarEntry: Sendable {
 /// Call `next()` for each entry, then optionally `readContent`/`forEachContentChunk` for its data; unread data is
 /// skipped by the next `next()`. Only one buffer is held, never a whole archive. Errors name the archive, the
 /// offset and the reason; after one, the reader is done.
-public final class TarReader {
+package final class TarReader {
     private let source: ByteSource
     /// Name used in error messages (a file, a layer digest).
-    public let name: String
+    package let name: String
     private let buffer: UnsafeMutableRawBufferPointer
     private var start = 0
     private var end = 0
     /// Bytes of the archive consumed so far.
-    public private(set) var offset: UInt64 = 0
+    package private(set) var offset: UInt64 = 0
     /// Stored bytes of the current entry's data not read yet.
     private var remaining: UInt64 = 0
     private var padding: UInt64 = 0
@@ -116,7 +116,7 @@ public final class TarReader {
     /// Go's limit on pax and GNU long-name data (`maxSpecialFileSize`).
     package static let maxSpecialFileSize = 1 << 20
 
-    public init(_ source: ByteSource, name: String, bufferSize: Int = 1 << 20) {
+    package init(_ source: ByteSource, name: String, bufferSize: Int = 1 << 20) {
         self.source = source
         self.name = name
         buffer = .allocate(byteCount: max(bufferSize, 4096), alignment: 16)
@@ -176,7 +176,7 @@ public final class TarReader {
     /// Reads the next entry's header (skipping the rest of the previous entry's data).
     /// - Returns: nil at the end of the archive.
     /// - Throws: `badInput` naming the offset and the reason, wherever Go's reader fails.
-    public func next() throws -> TarEntry? {
+    package func next() throws -> TarEntry? {
         if done { return nil }
         sparse = nil
         var pax: [String: Bytes]?
@@ -287,13 +287,13 @@ public final class TarReader {
     // MARK: Content
 
     /// Reads up to `out.count` bytes of the current entry's content; returns 0 at its end.
-    public func readContent(into out: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func readContent(into out: UnsafeMutableRawBufferPointer) throws -> Int {
         if sparse != nil { return try readSparse(into: out) }
         return try readStored(into: out)
     }
 
     /// Calls `body` with the current entry's content in chunks (straight out of the read buffer when not sparse).
-    public func forEachContentChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    package func forEachContentChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         if sparse != nil {
             let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
             defer { scratch.deallocate() }
@@ -307,7 +307,7 @@ public final class TarReader {
     }
 
     /// Reads the whole current entry into memory (for small members: JSON documents, manifests).
-    public func readContent(limit: Int) throws -> [UInt8] {
+    package func readContent(limit: Int) throws -> [UInt8] {
         let size = sparse?.size ?? remaining
         guard size <= UInt64(limit) else {
             throw ImprintError.badInput("cannot read \(name): entry of \(formatBytes(size)) is larger than \(formatBytes(UInt64(limit)))")
@@ -695,7 +695,7 @@ public final class TarReader {
 
     /// The largest entry size accepted: far beyond any real file, and small enough that offsets, padding and
     /// sums of sizes never overflow.
-    public static let maxEntrySize: UInt64 = Limits.maxEntrySize
+    package static let maxEntrySize: UInt64 = Limits.maxEntrySize
 
     /// Go's `parsePAX`: every record must parse, to the last byte; later records of a key replace earlier ones.
     private func parsePAX(_ data: [UInt8], at headerOffset: UInt64) throws -> [String: Bytes] {

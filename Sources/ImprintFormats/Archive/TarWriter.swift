@@ -4,15 +4,15 @@ import Foundation
 ///
 /// Output is deterministic: the same entries in the same order give the same bytes. Paths that are absolute or
 /// contain `..` are refused.
-public final class TarWriter {
+package final class TarWriter {
     private let sink: (UnsafeRawBufferPointer) throws -> Void
     /// Bytes written so far.
-    public private(set) var offset: UInt64 = 0
+    package private(set) var offset: UInt64 = 0
     private var pendingData: UInt64 = 0
     private var finished = false
 
     /// - Parameter sink: receives the archive bytes in order.
-    public init(sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+    package init(sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
         self.sink = sink
     }
 
@@ -23,7 +23,7 @@ public final class TarWriter {
 
     /// Writes a header for `entry`; a file's `entry.size` bytes must follow through `writeContent`.
     /// - Throws: `badInput` for an unsafe path; `failure` when the previous entry's data is incomplete.
-    public func writeHeader(_ entry: TarEntry) throws {
+    package func writeHeader(_ entry: TarEntry) throws {
         guard pendingData == 0 else { throw ImprintError(.failure, "tar writer: previous entry is missing \(pendingData) bytes of data") }
         try TarWriter.checkSafe(entry.path)
         var pax: [(String, Bytes)] = []
@@ -75,7 +75,7 @@ public final class TarWriter {
     private var currentSize: UInt64 = 0
 
     /// Writes data of the current file entry.
-    public func writeContent(_ buffer: UnsafeRawBufferPointer) throws {
+    package func writeContent(_ buffer: UnsafeRawBufferPointer) throws {
         guard UInt64(buffer.count) <= pendingData else { throw ImprintError(.failure, "tar writer: more data than the entry's size") }
         try sink(buffer)
         offset += UInt64(buffer.count)
@@ -84,7 +84,7 @@ public final class TarWriter {
     }
 
     /// Writes a whole file entry whose content is in memory.
-    public func writeFile(_ entry: TarEntry, content: [UInt8]) throws {
+    package func writeFile(_ entry: TarEntry, content: [UInt8]) throws {
         var e = entry
         e.kind = .file
         e.size = UInt64(content.count)
@@ -93,7 +93,7 @@ public final class TarWriter {
     }
 
     /// Writes the two zero blocks that end an archive.
-    public func finish() throws {
+    package func finish() throws {
         guard !finished else { return }
         guard pendingData == 0 else { throw ImprintError(.failure, "tar writer: last entry is missing \(pendingData) bytes of data") }
         finished = true
@@ -106,7 +106,7 @@ public final class TarWriter {
     }
 
     /// Refuses absolute paths, `..` components and empty paths: a writer never produces an escaping entry.
-    public static func checkSafe(_ path: Bytes) throws {
+    package static func checkSafe(_ path: Bytes) throws {
         let comps = path.pathComponents
         if path.first == UInt8(ascii: "/") || comps.isEmpty || comps.contains([0x2E, 0x2E]) || path.contains(0) {
             throw ImprintError.badInput("refusing to write tar entry \"\(path.lossyString)\": absolute or escaping path")

@@ -5,19 +5,19 @@ import Glibc
 #endif
 
 /// A point on the monotonic clock.
-public struct Deadline: Sendable, Comparable {
-    public var nanos: UInt64
+package struct Deadline: Sendable, Comparable {
+    package var nanos: UInt64
 
     package init(nanos: UInt64) { self.nanos = nanos }
 
-    public static func now() -> Deadline {
+    package static func now() -> Deadline {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Deadline(nanos: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
     }
 
     /// `seconds` from now (saturating: a huge value means "never").
-    public static func after(_ seconds: Double) -> Deadline {
+    package static func after(_ seconds: Double) -> Deadline {
         let n = now().nanos
         guard seconds.isFinite, seconds < 1e9 else { return Deadline(nanos: .max) }
         let add = UInt64(max(0, seconds) * 1e9)
@@ -25,26 +25,26 @@ public struct Deadline: Sendable, Comparable {
     }
 
     /// Seconds left (negative when passed).
-    public var remaining: Double {
+    package var remaining: Double {
         let n = Deadline.now().nanos
         if nanos == .max { return .infinity }
         return nanos >= n ? Double(nanos - n) / 1e9 : -Double(n - nanos) / 1e9
     }
 
-    public static func < (a: Deadline, b: Deadline) -> Bool { a.nanos < b.nanos }
+    package static func < (a: Deadline, b: Deadline) -> Bool { a.nanos < b.nanos }
 }
 
 /// The time limits of one HTTP exchange, each named so a timeout says which one was hit.
-public struct HTTPLimits: Sendable {
+package struct HTTPLimits: Sendable {
     /// The longest wait for the next bytes (connect, send, receive).
-    public var idle: Double
+    package var idle: Double
     /// When the whole request, body included, must be done.
-    public var request: Deadline
+    package var request: Deadline
     /// The request's total budget in seconds (for messages).
-    public var requestSeconds: Double
+    package var requestSeconds: Double
     /// When the command as a whole must be done (`--deadline`, `IMPRINT_DEADLINE`), if ever.
-    public var command: Deadline?
-    public var commandSeconds: Double?
+    package var command: Deadline?
+    package var commandSeconds: Double?
 
     /// How long to wait now, and the message for when that wait runs out.
     package func nextWait(_ what: @autoclosure () -> String) -> (seconds: Double, expired: () -> TransportError) {

@@ -15,30 +15,30 @@ import Glibc
 /// - Keep-alive: idle connections are reused per origin.
 /// - Limits: an idle timeout per wait, a total deadline per request, the command's overall deadline; a timeout
 ///   names the limit it hit.
-public final class HTTPClient: HTTPTransport, @unchecked Sendable {
+package final class HTTPClient: HTTPTransport, @unchecked Sendable {
     // why @unchecked: the only mutable state, the idle-connection pool, is guarded by `lock`.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// Seconds to wait for the next bytes.
-        public var idleTimeout: Double = 30
+        package var idleTimeout: Double = 30
         /// Seconds one request may take in all, body included.
-        public var requestTimeout: Double = 600
+        package var requestTimeout: Double = 600
         /// When the command must be done, if ever, and its length in seconds (for messages).
-        public var commandDeadline: (Deadline, Double)?
-        public var maxRedirects = 10
+        package var commandDeadline: (Deadline, Double)?
+        package var maxRedirects = 10
         /// Connect to this unix socket instead of the URL's host (a container engine's API).
-        public var unixSocket: String?
-        public var environment: [String: String] = ProcessInfo.processInfo.environment
+        package var unixSocket: String?
+        package var environment: [String: String] = ProcessInfo.processInfo.environment
         /// Largest status line plus headers accepted.
-        public var maxHeaderBytes = 64 << 10
-        public init() {}
+        package var maxHeaderBytes = 64 << 10
+        package init() {}
     }
 
-    public let configuration: Configuration
+    package let configuration: Configuration
     private let lock = NSLock()
     private var idle: [String: [Connection]] = [:]
     private var tlsContext: TLSContext?
 
-    public init(_ configuration: Configuration = Configuration()) {
+    package init(_ configuration: Configuration = Configuration()) {
         self.configuration = configuration
     }
 
@@ -61,7 +61,7 @@ public final class HTTPClient: HTTPTransport, @unchecked Sendable {
     /// Sends `request`, following redirects, and returns once the status line and headers of the final answer
     /// have arrived; the body streams from `response.body` within the same limits.
     /// - Throws: `TransportError` naming the host that failed and what happened.
-    public func send(_ request: HTTPRequest) throws -> HTTPResponse {
+    package func send(_ request: HTTPRequest) throws -> HTTPResponse {
         let limits = limits()
         var current = request
         var hops: [String] = []

@@ -1,45 +1,45 @@
 import Foundation
 
 /// Media types of the OCI image spec (image-spec `media-types.md`) and their Docker schema 2 equivalents.
-public enum MediaType {
-    public static let ociIndex = "application/vnd.oci.image.index.v1+json"
-    public static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
-    public static let ociConfig = "application/vnd.oci.image.config.v1+json"
-    public static let ociLayer = "application/vnd.oci.image.layer.v1.tar"
-    public static let ociLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip"
-    public static let ociLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd"
-    public static let ociEmpty = "application/vnd.oci.empty.v1+json"
-    public static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-    public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-    public static let dockerConfig = "application/vnd.docker.container.image.v1+json"
-    public static let dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-    public static let dockerLayer = "application/vnd.docker.image.rootfs.diff.tar"
+package enum MediaType {
+    package static let ociIndex = "application/vnd.oci.image.index.v1+json"
+    package static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
+    package static let ociConfig = "application/vnd.oci.image.config.v1+json"
+    package static let ociLayer = "application/vnd.oci.image.layer.v1.tar"
+    package static let ociLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip"
+    package static let ociLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd"
+    package static let ociEmpty = "application/vnd.oci.empty.v1+json"
+    package static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+    package static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+    package static let dockerConfig = "application/vnd.docker.container.image.v1+json"
+    package static let dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    package static let dockerLayer = "application/vnd.docker.image.rootfs.diff.tar"
 
     package static let indexTypes: Set<String> = [ociIndex, dockerManifestList]
     package static let manifestTypes: Set<String> = [ociManifest, dockerManifest]
 }
 
 /// A content descriptor (image-spec `descriptor.md`, "Properties"): what a blob is, its digest and size.
-public struct Descriptor: Codable, Equatable, Sendable {
+package struct Descriptor: Codable, Equatable, Sendable {
     /// `mediaType`; empty when the document left it out (early OCI layouts do so in `index.json`).
-    public var mediaType: String
-    public var digest: Digest
+    package var mediaType: String
+    package var digest: Digest
     /// `size` in bytes: 0 to 2^56 here (a larger claim is refused before anything is read).
-    public var size: UInt64
-    public var urls: [String]?
-    public var annotations: [String: String]?
+    package var size: UInt64
+    package var urls: [String]?
+    package var annotations: [String: String]?
     /// `data`: the blob's content, base64, embedded.
-    public var data: String?
-    public var artifactType: String?
+    package var data: String?
+    package var artifactType: String?
     /// `platform` (image-spec `image-index.md`): only in an index's `manifests`.
-    public var platform: Platform?
-    public var unknown = UnknownFields()
+    package var platform: Platform?
+    package var unknown = UnknownFields()
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case mediaType, digest, size, urls, annotations, data, artifactType, platform
     }
 
-    public init(mediaType: String, digest: Digest, size: UInt64, annotations: [String: String]? = nil,
+    package init(mediaType: String, digest: Digest, size: UInt64, annotations: [String: String]? = nil,
                 artifactType: String? = nil) {
         self.mediaType = mediaType; self.digest = digest; self.size = size
         self.annotations = annotations?.isEmpty == true ? nil : annotations
@@ -47,9 +47,9 @@ public struct Descriptor: Codable, Equatable, Sendable {
     }
 
     /// One annotation, nil when absent.
-    public func annotation(_ key: String) -> String? { annotations?[key] }
+    package func annotation(_ key: String) -> String? { annotations?[key] }
 
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         mediaType = try c.decodeIfPresent(String.self, forKey: .mediaType) ?? ""
         digest = try c.decode(Digest.self, forKey: .digest)
@@ -70,7 +70,7 @@ public struct Descriptor: Codable, Equatable, Sendable {
         unknown = try UnknownFields(from: decoder, known: CodingKeys.self)
     }
 
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         try unknown.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         if !mediaType.isEmpty { try c.encode(mediaType, forKey: .mediaType) }
@@ -86,14 +86,14 @@ public struct Descriptor: Codable, Equatable, Sendable {
 
 /// A platform (image-spec `image-index.md`, `manifests[].platform`; the same fields sit at the top of an image
 /// config, `config.md`).
-public struct Platform: Codable, Equatable, Sendable, CustomStringConvertible {
-    public var architecture: String
-    public var os: String
-    public var osVersion: String?
-    public var osFeatures: [String]?
-    public var variant: String?
-    public var features: [String]?
-    public var unknown = UnknownFields()
+package struct Platform: Codable, Equatable, Sendable, CustomStringConvertible {
+    package var architecture: String
+    package var os: String
+    package var osVersion: String?
+    package var osFeatures: [String]?
+    package var variant: String?
+    package var features: [String]?
+    package var unknown = UnknownFields()
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case architecture, os, variant, features
@@ -101,12 +101,12 @@ public struct Platform: Codable, Equatable, Sendable, CustomStringConvertible {
         case osFeatures = "os.features"
     }
 
-    public init(os: String, architecture: String, variant: String? = nil) {
+    package init(os: String, architecture: String, variant: String? = nil) {
         self.os = os; self.architecture = architecture; self.variant = variant
     }
 
     /// Parses `os/arch[/variant]`.
-    public init(parsing s: String) throws {
+    package init(parsing s: String) throws {
         let parts = s.split(separator: "/").map(String.init)
         guard parts.count == 2 || parts.count == 3 else {
             throw ImprintError.badInput("invalid platform \"\(s)\": expected os/arch[/variant], e.g. linux/amd64")
@@ -114,7 +114,7 @@ public struct Platform: Codable, Equatable, Sendable, CustomStringConvertible {
         self.init(os: parts[0], architecture: parts[1], variant: parts.count == 3 ? parts[2] : nil)
     }
 
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         architecture = try c.decode(String.self, forKey: .architecture)
         os = try c.decode(String.self, forKey: .os)
@@ -125,7 +125,7 @@ public struct Platform: Codable, Equatable, Sendable, CustomStringConvertible {
         unknown = try UnknownFields(from: decoder, known: CodingKeys.self)
     }
 
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         try unknown.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(architecture, forKey: .architecture)
@@ -136,15 +136,15 @@ public struct Platform: Codable, Equatable, Sendable, CustomStringConvertible {
         try c.encodeIfPresent(features, forKey: .features)
     }
 
-    public var description: String { [os, architecture, variant].compactMap { $0 }.joined(separator: "/") }
+    package var description: String { [os, architecture, variant].compactMap { $0 }.joined(separator: "/") }
 
     /// True when `self` (what was asked for) selects `other`; a missing variant matches any variant.
-    public func selects(_ other: Platform) -> Bool {
+    package func selects(_ other: Platform) -> Bool {
         os == other.os && architecture == other.architecture && (variant == nil || variant == other.variant)
     }
 
     /// The platform this process runs on, as Go names it.
-    public static var host: Platform {
+    package static var host: Platform {
         #if arch(x86_64)
         return Platform(os: "linux", architecture: "amd64")
         #elseif arch(arm64)

@@ -1,12 +1,12 @@
 import Foundation
 
 /// One layer of an image: its descriptor and the diff_id the config records for it.
-public struct ImageLayer: Sendable {
-    public var descriptor: Descriptor
+package struct ImageLayer: Sendable {
+    package var descriptor: Descriptor
     /// sha256 of the uncompressed layer tar (`rootfs.diff_ids[i]`), when the config has one.
-    public var diffID: Digest?
+    package var diffID: Digest?
     /// For a docker-archive: the archive member holding the layer.
-    public var member: String?
+    package var member: String?
 
     package init(descriptor: Descriptor, diffID: Digest? = nil, member: String? = nil) {
         self.descriptor = descriptor; self.diffID = diffID; self.member = member
@@ -14,23 +14,23 @@ public struct ImageLayer: Sendable {
 }
 
 /// What imprint knows about an image after resolving a reference: manifest, config and layers.
-public struct ImageInfo: Sendable {
+package struct ImageInfo: Sendable {
     /// The descriptor of the image manifest (nil for a classic docker-archive, which has none).
-    public var manifestDescriptor: Descriptor?
-    public var manifestBytes: [UInt8]?
-    public var manifest: ImageManifest?
-    public var configDescriptor: Descriptor
-    public var configBytes: [UInt8]
-    public var config: ImageConfig
-    public var layers: [ImageLayer]
+    package var manifestDescriptor: Descriptor?
+    package var manifestBytes: [UInt8]?
+    package var manifest: ImageManifest?
+    package var configDescriptor: Descriptor
+    package var configBytes: [UInt8]
+    package var config: ImageConfig
+    package var layers: [ImageLayer]
     /// The tag or reference that selected the image, if any.
-    public var reference: String?
+    package var reference: String?
     /// docker-archive `RepoTags`.
-    public var repoTags: [String] = []
+    package var repoTags: [String] = []
     /// The index (or docker-archive manifest list) entry position of the chosen manifest.
-    public var indexPosition: Int?
+    package var indexPosition: Int?
     /// True when the manifest is a Docker schema 2 manifest (layers get Docker media types).
-    public var isDockerFamily: Bool
+    package var isDockerFamily: Bool
 
     package init(manifestDescriptor: Descriptor?, manifestBytes: [UInt8]?, manifest: ImageManifest?, configDescriptor: Descriptor,
                  configBytes: [UInt8], config: ImageConfig, layers: [ImageLayer], reference: String? = nil, repoTags: [String] = [],
@@ -41,14 +41,14 @@ public struct ImageInfo: Sendable {
     }
 
     /// The manifest digest; for a classic docker-archive, the config digest (the Docker image ID).
-    public var digest: Digest { manifestDescriptor?.digest ?? configDescriptor.digest }
+    package var digest: Digest { manifestDescriptor?.digest ?? configDescriptor.digest }
 
     /// The image's platform from its config.
-    public var platform: Platform { config.platform }
+    package var platform: Platform { config.platform }
 
     /// The same image with only layer `index` (readers open layers through `layers[i]`, so reading this reads
     /// just that layer).
-    public func onlyLayer(_ index: Int) -> ImageInfo {
+    package func onlyLayer(_ index: Int) -> ImageInfo {
         var one = self
         one.layers = [layers[index]]
         return one
@@ -62,7 +62,7 @@ public struct ImageInfo: Sendable {
 }
 
 /// Something images can be read from: an OCI layout (directory or archive) or a docker-archive.
-public protocol ImageReader: AnyObject {
+package protocol ImageReader: AnyObject {
     /// Chooses one image by tag and platform and reads (and verifies) its manifest and config.
     func resolve(reference: String?, platform: Platform?) throws -> ImageInfo
     /// The compressed bytes of layer `index`, verified against the descriptor as they are read

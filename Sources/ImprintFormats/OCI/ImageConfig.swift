@@ -2,19 +2,19 @@ import Foundation
 
 /// An image configuration (image-spec `config.md`, "Properties"; Docker's image JSON has the same shape plus fields
 /// kept in `unknown`): platform, the container defaults, the layers' diff_ids and the build history.
-public struct ImageConfig: Codable, Equatable, Sendable {
-    public var created: String?
-    public var author: String?
-    public var architecture: String
-    public var os: String
-    public var osVersion: String?
-    public var osFeatures: [String]?
-    public var variant: String?
+package struct ImageConfig: Codable, Equatable, Sendable {
+    package var created: String?
+    package var author: String?
+    package var architecture: String
+    package var os: String
+    package var osVersion: String?
+    package var osFeatures: [String]?
+    package var variant: String?
     /// `config`: the defaults a container of this image runs with.
-    public var config: ContainerConfig?
-    public var rootfs: RootFS
-    public var history: [History]?
-    public var unknown = UnknownFields()
+    package var config: ContainerConfig?
+    package var rootfs: RootFS
+    package var history: [History]?
+    package var unknown = UnknownFields()
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case created, author, architecture, os, variant, config, rootfs, history
@@ -24,18 +24,18 @@ public struct ImageConfig: Codable, Equatable, Sendable {
 
     /// config.md "config": the execution parameters (only those the spec names are modelled; Docker's `Shell`,
     /// `Healthcheck`, `OnBuild` and the rest are in `unknown`).
-    public struct ContainerConfig: Codable, Equatable, Sendable {
-        public var user: String?
-        public var exposedPorts: [String: JSONValue]?
-        public var env: [String]?
-        public var entrypoint: [String]?
-        public var cmd: [String]?
-        public var volumes: [String: JSONValue]?
-        public var workingDir: String?
-        public var labels: [String: String]?
-        public var stopSignal: String?
-        public var argsEscaped: Bool?
-        public var unknown = UnknownFields()
+    package struct ContainerConfig: Codable, Equatable, Sendable {
+        package var user: String?
+        package var exposedPorts: [String: JSONValue]?
+        package var env: [String]?
+        package var entrypoint: [String]?
+        package var cmd: [String]?
+        package var volumes: [String: JSONValue]?
+        package var workingDir: String?
+        package var labels: [String: String]?
+        package var stopSignal: String?
+        package var argsEscaped: Bool?
+        package var unknown = UnknownFields()
 
         package enum CodingKeys: String, CodingKey, CaseIterable {
             case user = "User", exposedPorts = "ExposedPorts", env = "Env", entrypoint = "Entrypoint", cmd = "Cmd"
@@ -43,9 +43,9 @@ public struct ImageConfig: Codable, Equatable, Sendable {
             case argsEscaped = "ArgsEscaped"
         }
 
-        public init() {}
+        package init() {}
 
-        public init(from decoder: Decoder) throws {
+        package init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             user = try c.decodeIfPresent(String.self, forKey: .user)
             exposedPorts = try c.decodeIfPresent([String: JSONValue].self, forKey: .exposedPorts)
@@ -60,7 +60,7 @@ public struct ImageConfig: Codable, Equatable, Sendable {
             unknown = try UnknownFields(from: decoder, known: CodingKeys.self)
         }
 
-        public func encode(to encoder: Encoder) throws {
+        package func encode(to encoder: Encoder) throws {
             try unknown.encode(to: encoder)
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encodeIfPresent(user, forKey: .user)
@@ -77,21 +77,21 @@ public struct ImageConfig: Codable, Equatable, Sendable {
     }
 
     /// config.md "rootfs": `type` (`layers`) and the sha256 of each uncompressed layer, bottom to top.
-    public struct RootFS: Codable, Equatable, Sendable {
-        public var type: String
-        public var diffIDs: [Digest]
-        public var unknown = UnknownFields()
+    package struct RootFS: Codable, Equatable, Sendable {
+        package var type: String
+        package var diffIDs: [Digest]
+        package var unknown = UnknownFields()
 
         package enum CodingKeys: String, CodingKey, CaseIterable { case type, diffIDs = "diff_ids" }
 
-        public init(from decoder: Decoder) throws {
+        package init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             type = try c.decode(String.self, forKey: .type)
             diffIDs = try c.decode([Digest].self, forKey: .diffIDs)
             unknown = try UnknownFields(from: decoder, known: CodingKeys.self)
         }
 
-        public func encode(to encoder: Encoder) throws {
+        package func encode(to encoder: Encoder) throws {
             try unknown.encode(to: encoder)
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(type, forKey: .type)
@@ -100,24 +100,24 @@ public struct ImageConfig: Codable, Equatable, Sendable {
     }
 
     /// config.md "history": one build step; `empty_layer` steps made no layer.
-    public struct History: Codable, Equatable, Sendable {
-        public var created: String?
-        public var author: String?
-        public var createdBy: String?
-        public var comment: String?
-        public var emptyLayer: Bool?
-        public var unknown = UnknownFields()
+    package struct History: Codable, Equatable, Sendable {
+        package var created: String?
+        package var author: String?
+        package var createdBy: String?
+        package var comment: String?
+        package var emptyLayer: Bool?
+        package var unknown = UnknownFields()
 
         package enum CodingKeys: String, CodingKey, CaseIterable {
             case created, author, comment
             case createdBy = "created_by", emptyLayer = "empty_layer"
         }
 
-        public init(created: String?, createdBy: String?, comment: String?) {
+        package init(created: String?, createdBy: String?, comment: String?) {
             self.created = created; self.createdBy = createdBy; self.comment = comment
         }
 
-        public init(from decoder: Decoder) throws {
+        package init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             created = try c.decodeIfPresent(String.self, forKey: .created)
             author = try c.decodeIfPresent(String.self, forKey: .author)
@@ -127,7 +127,7 @@ public struct ImageConfig: Codable, Equatable, Sendable {
             unknown = try UnknownFields(from: decoder, known: CodingKeys.self)
         }
 
-        public func encode(to encoder: Encoder) throws {
+        package func encode(to encoder: Encoder) throws {
             try unknown.encode(to: encoder)
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encodeIfPresent(created, forKey: .created)
@@ -138,7 +138,7 @@ public struct ImageConfig: Codable, Equatable, Sendable {
         }
     }
 
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         created = try c.decodeIfPresent(String.self, forKey: .created)
         author = try c.decodeIfPresent(String.self, forKey: .author)
@@ -153,7 +153,7 @@ public struct ImageConfig: Codable, Equatable, Sendable {
         unknown = try UnknownFields(from: decoder, known: CodingKeys.self)
     }
 
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         try unknown.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(created, forKey: .created)
@@ -169,28 +169,28 @@ public struct ImageConfig: Codable, Equatable, Sendable {
     }
 
     /// The platform the config declares.
-    public var platform: Platform { Platform(os: os, architecture: architecture, variant: variant) }
+    package var platform: Platform { Platform(os: os, architecture: architecture, variant: variant) }
 
     /// The labels of `config.Labels` (empty when there are none).
-    public var labels: [String: String] { config?.labels ?? [:] }
+    package var labels: [String: String] { config?.labels ?? [:] }
 
     /// The `created_by` of each history entry that made a layer, bottom to top (nil where the entry has none).
-    public var layerHistory: [String?] {
+    package var layerHistory: [String?] {
         (history ?? []).filter { $0.emptyLayer != true }.map(\.createdBy)
     }
 }
 
 /// One entry of a `docker save` archive's `manifest.json` (moby `image/tarexport`, not an OCI document): the
 /// config and layer members of one image, and its tags.
-public struct DockerArchiveEntry: Codable, Equatable, Sendable {
-    public var config: String
-    public var repoTags: [String]?
-    public var layers: [String]
-    public var unknown = UnknownFields()
+package struct DockerArchiveEntry: Codable, Equatable, Sendable {
+    package var config: String
+    package var repoTags: [String]?
+    package var layers: [String]
+    package var unknown = UnknownFields()
 
     package enum CodingKeys: String, CodingKey, CaseIterable { case config = "Config", repoTags = "RepoTags", layers = "Layers" }
 
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         config = try c.decode(String.self, forKey: .config)
         repoTags = try c.decodeIfPresent([String].self, forKey: .repoTags)
@@ -198,7 +198,7 @@ public struct DockerArchiveEntry: Codable, Equatable, Sendable {
         unknown = try UnknownFields(from: decoder, known: CodingKeys.self)
     }
 
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         try unknown.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(config, forKey: .config)

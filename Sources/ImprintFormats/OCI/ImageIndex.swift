@@ -3,27 +3,27 @@ import Foundation
 /// An image index (image-spec `image-index.md`, "Image Index Property Descriptions"; Docker's manifest list has
 /// the same shape): the manifests of one image for several platforms, or of several images (an OCI layout's
 /// `index.json`, `image-layout.md`), or an artifact's referrers (distribution-spec "Listing Referrers").
-public struct ImageIndex: Codable, Equatable, Sendable {
-    public var schemaVersion: Int
-    public var mediaType: String?
-    public var artifactType: String?
-    public var manifests: [Descriptor]
-    public var subject: Descriptor?
-    public var annotations: [String: String]?
-    public var unknown = UnknownFields()
+package struct ImageIndex: Codable, Equatable, Sendable {
+    package var schemaVersion: Int
+    package var mediaType: String?
+    package var artifactType: String?
+    package var manifests: [Descriptor]
+    package var subject: Descriptor?
+    package var annotations: [String: String]?
+    package var unknown = UnknownFields()
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case schemaVersion, mediaType, artifactType, manifests, subject, annotations
     }
 
     /// An OCI index of `manifests`.
-    public init(manifests: [Descriptor]) {
+    package init(manifests: [Descriptor]) {
         schemaVersion = 2
         mediaType = MediaType.ociIndex
         self.manifests = manifests
     }
 
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         schemaVersion = try c.decode(Int.self, forKey: .schemaVersion)
         mediaType = try c.decodeIfPresent(String.self, forKey: .mediaType)
@@ -34,7 +34,7 @@ public struct ImageIndex: Codable, Equatable, Sendable {
         unknown = try UnknownFields(from: decoder, known: CodingKeys.self)
     }
 
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         try unknown.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(schemaVersion, forKey: .schemaVersion)
@@ -48,28 +48,28 @@ public struct ImageIndex: Codable, Equatable, Sendable {
 
 /// An image manifest (image-spec `manifest.md`, "Image Manifest Property Descriptions"; Docker's schema 2
 /// manifest has the same shape): one image's config and layers, or an artifact (`artifactType`, `subject`).
-public struct ImageManifest: Codable, Equatable, Sendable {
-    public var schemaVersion: Int
-    public var mediaType: String?
-    public var artifactType: String?
-    public var config: Descriptor
-    public var layers: [Descriptor]
-    public var subject: Descriptor?
-    public var annotations: [String: String]?
-    public var unknown = UnknownFields()
+package struct ImageManifest: Codable, Equatable, Sendable {
+    package var schemaVersion: Int
+    package var mediaType: String?
+    package var artifactType: String?
+    package var config: Descriptor
+    package var layers: [Descriptor]
+    package var subject: Descriptor?
+    package var annotations: [String: String]?
+    package var unknown = UnknownFields()
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case schemaVersion, mediaType, artifactType, config, layers, subject, annotations
     }
 
-    public init(mediaType: String = MediaType.ociManifest, artifactType: String? = nil, config: Descriptor,
+    package init(mediaType: String = MediaType.ociManifest, artifactType: String? = nil, config: Descriptor,
                 layers: [Descriptor], subject: Descriptor? = nil, annotations: [String: String]? = nil) {
         schemaVersion = 2
         self.mediaType = mediaType; self.artifactType = artifactType; self.config = config; self.layers = layers
         self.subject = subject; self.annotations = annotations
     }
 
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         schemaVersion = try c.decode(Int.self, forKey: .schemaVersion)
         mediaType = try c.decodeIfPresent(String.self, forKey: .mediaType)
@@ -81,7 +81,7 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         unknown = try UnknownFields(from: decoder, known: CodingKeys.self)
     }
 
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         try unknown.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(schemaVersion, forKey: .schemaVersion)

@@ -3,10 +3,10 @@ import Foundation
 /// Reading and writing the spec-shaped documents of this folder: errors that name the document and the field, and
 /// one canonical byte form for everything imprint writes (sorted keys in byte order, as Go's `encoding/json` sorts
 /// map keys; no escaped slashes; compact), so the same document always gives the same digest.
-public enum OCIJSON {
+package enum OCIJSON {
     /// Decodes `bytes` as a `T`.
     /// - Throws: `badInput` naming `what` and the field that is missing or of the wrong type.
-    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], what: String) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], what: String) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch let e as DecodingError {
@@ -17,7 +17,7 @@ public enum OCIJSON {
     }
 
     /// The canonical bytes of `value`.
-    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+    package static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
@@ -73,10 +73,10 @@ package struct JSONKey: CodingKey {
 /// The members of a JSON object that a spec-shaped type does not model (Docker's `container_config`, a newer spec's
 /// fields, vendor extensions), kept so that a document read and written back holds every member it was read with.
 /// A modelled member that was `null` is kept here too, so it is written back as `null` rather than dropped.
-public struct UnknownFields: Equatable, Sendable {
-    public var values: [String: JSONValue] = [:]
+package struct UnknownFields: Equatable, Sendable {
+    package var values: [String: JSONValue] = [:]
 
-    public init() {}
+    package init() {}
 
     /// Reads the members of the object being decoded that `Known` does not name (or that were `null`).
     package init<Known: CodingKey & CaseIterable>(from decoder: Decoder, known _: Known.Type) throws {
@@ -97,7 +97,7 @@ public struct UnknownFields: Equatable, Sendable {
 }
 
 extension JSONValue: Codable {
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null; return }
         if let b = try? c.decode(Bool.self) { self = .bool(b); return }
@@ -108,7 +108,7 @@ extension JSONValue: Codable {
         self = .object(try c.decode([String: JSONValue].self))
     }
 
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {
         case .null: try c.encodeNil()
@@ -123,7 +123,7 @@ extension JSONValue: Codable {
 
 extension Digest: Codable {
     /// Reads `sha256:<64 hex digits>`: the only algorithm imprint verifies, so any other is an error, not a skip.
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         let s = try c.decode(String.self)
         guard s.hasPrefix("sha256:"), let d = Digest(hex: s) else {
@@ -132,7 +132,7 @@ extension Digest: Codable {
         self = d
     }
 
-    public func encode(to encoder: Encoder) throws {
+    package func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(prefixed)
     }

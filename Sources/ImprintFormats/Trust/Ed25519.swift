@@ -75,7 +75,7 @@ private func loadPEM(_ path: String, bytes: [UInt8], kind: String,
 }
 
 /// An Ed25519 public key: verifies signatures made by its private key.
-public struct Ed25519PublicKey: Sendable {
+package struct Ed25519PublicKey: Sendable {
     package let key: EVPKey
 
     package init(key: EVPKey) { self.key = key }
@@ -83,7 +83,7 @@ public struct Ed25519PublicKey: Sendable {
     /// Loads a SubjectPublicKeyInfo PEM file (`-----BEGIN PUBLIC KEY-----`, as `openssl pkey -pubout` writes).
     /// - Throws: `notFound`/`io` when the file cannot be read, `badInput` when it is not a PEM public key,
     ///   `unsupported` when it holds another algorithm (RSA, EC...). Every message names `path`.
-    public init(pemFile path: String) throws {
+    package init(pemFile path: String) throws {
         let bytes = try readFile(path, what: "public key")
         if String(decoding: bytes, as: UTF8.self).contains("PRIVATE KEY-----") {
             throw ImprintError.badInput("\(path) is a private key; pass the public key (the .pub file written by `imprint keygen`, or `openssl pkey -in \(path) -pubout`)")
@@ -92,7 +92,7 @@ public struct Ed25519PublicKey: Sendable {
     }
 
     /// Makes a key from its raw 32 bytes (RFC 8032 encoding).
-    public init(rawBytes: [UInt8]) throws {
+    package init(rawBytes: [UInt8]) throws {
         guard rawBytes.count == 32 else { throw ImprintError.badInput("an Ed25519 public key is 32 bytes, not \(rawBytes.count)") }
         ERR_clear_error()
         // why: OpenSSL copies the 32 bytes into the new key; the pointer is only read during the call.
@@ -104,7 +104,7 @@ public struct Ed25519PublicKey: Sendable {
     }
 
     /// The raw 32-byte public key (RFC 8032 encoding).
-    public var rawBytes: [UInt8] {
+    package var rawBytes: [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var len = out.count
         // why: OpenSSL writes at most `len` (32) bytes into our buffer and sets `len` to what it wrote.
@@ -116,14 +116,14 @@ public struct Ed25519PublicKey: Sendable {
 
     /// The key id, the one name of this key everywhere (keygen, manifest signatures, DSSE signatures, in-toto link
     /// file names and layouts): securesystemslib's default key id, 64 lowercase hex digits (`sslibKeyID`).
-    public var keyId: String { sslibKeyID }
+    package var keyId: String { sslibKeyID }
 
     /// The key id of earlier releases: SHA-256 of the raw 32-byte public key. Manifest signatures that carry it
     /// still verify (`ManifestSignature.verdict`); nothing writes it.
-    public var legacyKeyId: String { SHA256.hash(rawBytes).hex }
+    package var legacyKeyId: String { SHA256.hash(rawBytes).hex }
 
     /// The key as SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
-    public func pemBytes() throws -> [UInt8] {
+    package func pemBytes() throws -> [UInt8] {
         ERR_clear_error()
         guard let bio = BIO_new(BIO_s_mem()) else { throw OpenSSLError.error(.failure, "cannot allocate a BIO") }
         defer { BIO_free(bio) }
@@ -134,7 +134,7 @@ public struct Ed25519PublicKey: Sendable {
     /// Checks a 64-byte Ed25519 signature over `message`.
     /// - Returns: true when the signature is valid; false for a wrong, damaged or wrongly sized signature.
     /// - Throws: `failure` only when OpenSSL cannot set up the operation.
-    public func verify(_ message: [UInt8], signature: [UInt8]) throws -> Bool {
+    package func verify(_ message: [UInt8], signature: [UInt8]) throws -> Bool {
         guard signature.count == 64 else { return false }
         ERR_clear_error()
         guard let ctx = EVP_MD_CTX_new() else { throw OpenSSLError.error(.failure, "EVP_MD_CTX_new") }
@@ -155,19 +155,19 @@ public struct Ed25519PublicKey: Sendable {
 }
 
 /// An Ed25519 private key: signs messages.
-public struct Ed25519PrivateKey: Sendable {
+package struct Ed25519PrivateKey: Sendable {
     package let key: EVPKey
 
     /// Loads a PKCS#8 PEM file (`-----BEGIN PRIVATE KEY-----`, as `openssl genpkey -algorithm ed25519` writes).
     /// - Throws: `notFound`/`io` when the file cannot be read, `badInput` when it is not a PEM private key,
     ///   `unsupported` when it is encrypted or holds another algorithm (RSA, EC...). Every message names `path`.
-    public init(pemFile path: String) throws {
+    package init(pemFile path: String) throws {
         let bytes = try readFile(path, what: "private key")
         key = try loadPEM(path, bytes: bytes, kind: "private key") { PEM_read_bio_PrivateKey($0, nil, COpenSSL_no_password, nil) }
     }
 
     /// Generates a new key from the operating system's random source (through OpenSSL's DRBG).
-    public static func generate() throws -> Ed25519PrivateKey {
+    package static func generate() throws -> Ed25519PrivateKey {
         ERR_clear_error()
         guard let ctx = EVP_PKEY_CTX_new_id(COpenSSL_EVP_PKEY_ED25519(), nil) else {
             throw OpenSSLError.error(.failure, "cannot set up Ed25519 key generation")
@@ -184,16 +184,16 @@ public struct Ed25519PrivateKey: Sendable {
     private init(key: EVPKey) { self.key = key }
 
     /// The matching public key.
-    public var publicKey: Ed25519PublicKey {
+    package var publicKey: Ed25519PublicKey {
         // The EVP_PKEY of a private key also carries its public half, and verifying with it is fine.
         Ed25519PublicKey(key: key)
     }
 
     /// The key id of the public half (securesystemslib's key id).
-    public var keyId: String { publicKey.keyId }
+    package var keyId: String { publicKey.keyId }
 
     /// The key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). Keep it secret: write it with mode 0600.
-    public func pemBytes() throws -> [UInt8] {
+    package func pemBytes() throws -> [UInt8] {
         ERR_clear_error()
         guard let bio = BIO_new(BIO_s_mem()) else { throw OpenSSLError.error(.failure, "cannot allocate a BIO") }
         defer { BIO_free(bio) }
@@ -206,7 +206,7 @@ public struct Ed25519PrivateKey: Sendable {
 
     /// Signs `message` (pure Ed25519, RFC 8032): the 64-byte signature.
     /// - Throws: `failure` when OpenSSL cannot sign (no Ed25519 in the loaded providers, out of memory).
-    public func sign(_ message: [UInt8]) throws -> [UInt8] {
+    package func sign(_ message: [UInt8]) throws -> [UInt8] {
         ERR_clear_error()
         guard let ctx = EVP_MD_CTX_new() else { throw OpenSSLError.error(.failure, "EVP_MD_CTX_new") }
         defer { EVP_MD_CTX_free(ctx) }

@@ -2,12 +2,12 @@ import Foundation
 
 /// The files `imprint keygen` writes: `PREFIX.key` (PKCS#8 PEM, mode 0600) and `PREFIX.pub` (SubjectPublicKeyInfo
 /// PEM, mode 0644), the same files OpenSSL makes.
-public struct KeyPairFiles: Sendable {
-    public var privateKeyPath: String
-    public var publicKeyPath: String
+package struct KeyPairFiles: Sendable {
+    package var privateKeyPath: String
+    package var publicKeyPath: String
 
     /// The pair for `prefix`; a trailing `.key` or `.pub` is dropped (`-o ci.key` writes ci.key and ci.pub).
-    public init(prefix: String) {
+    package init(prefix: String) {
         let p = prefix.hasSuffix(".key") || prefix.hasSuffix(".pub") ? String(prefix.dropLast(4)) : prefix
         privateKeyPath = p + ".key"
         publicKeyPath = p + ".pub"
@@ -15,7 +15,7 @@ public struct KeyPairFiles: Sendable {
 
     /// Makes a new key pair and writes both files (each atomically).
     /// - Throws: `badInput` when either file exists and `replacing` is false (nothing is written then).
-    public func generate(replacing: Bool = false) throws -> Ed25519PrivateKey {
+    package func generate(replacing: Bool = false) throws -> Ed25519PrivateKey {
         if !replacing {
             for p in [privateKeyPath, publicKeyPath] where FileManager.default.fileExists(atPath: p) {
                 throw ImprintError(.badInput, "\(p) exists; pass --force to replace it")

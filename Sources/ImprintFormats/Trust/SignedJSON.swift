@@ -1,9 +1,9 @@
 /// The canonical JSON that in-toto and securesystemslib sign (OLPC canonical JSON, as `encode_canonical` writes
 /// it): object keys sorted by code point, no whitespace, integers only, and in strings only `"` and `\` escaped.
 /// Signatures over it verify in the reference implementations byte for byte.
-public enum SignedJSON {
+package enum SignedJSON {
     /// - Throws: `badInput` for a number that is not an integer (canonical JSON has none).
-    public static func canonical(_ v: JSONValue) throws -> [UInt8] {
+    package static func canonical(_ v: JSONValue) throws -> [UInt8] {
         var out: [UInt8] = []
         try write(v, into: &out)
         return out
@@ -49,11 +49,11 @@ public enum SignedJSON {
 }
 
 extension JSONValue {
-    public static func str(_ s: String) -> JSONValue { .string(s) }
-    public static func int<I: BinaryInteger>(_ i: I) -> JSONValue { .number(Double(i), integer: Int64(clamping: i)) }
+    package static func str(_ s: String) -> JSONValue { .string(s) }
+    package static func int<I: BinaryInteger>(_ i: I) -> JSONValue { .number(Double(i), integer: Int64(clamping: i)) }
     /// `{"sha256": "<hex>"}`, the digest set of in-toto resource descriptors.
-    public static func digestSet(_ d: Digest) -> JSONValue { .object(["sha256": .string(d.hex)]) }
+    package static func digestSet(_ d: Digest) -> JSONValue { .object(["sha256": .string(d.hex)]) }
     /// `{"imprint-tree-v1": "<hex>"}`: a tree's Merkle root (schemas/DIGEST.md), which is the SHA-256 of no single
     /// byte string, so it is not labelled `sha256`.
-    public static func treeDigestSet(_ d: Digest) -> JSONValue { .object([Digest.treeAlgorithm: .string(d.hex)]) }
+    package static func treeDigestSet(_ d: Digest) -> JSONValue { .object([Digest.treeAlgorithm: .string(d.hex)]) }
 }

@@ -6,42 +6,42 @@ import Glibc
 /// The build context as the builder sees it, with sizes (`imprint ls`), and what the ignore file keeps out,
 /// grouped by the rule that does it with file and byte counts ("why is my context 2 GB"). Nothing is hashed: the
 /// walk decides every entry exactly as the fingerprint walk does, from names and lstat alone.
-public struct ContextListing: Sendable {
-    public struct Entry: Sendable {
+package struct ContextListing: Sendable {
+    package struct Entry: Sendable {
         /// The context-relative path as bytes (names need not be UTF-8), and as text.
-        public var rawPath: Bytes
-        public var path: String { rawPath.lossyString }
+        package var rawPath: Bytes
+        package var path: String { rawPath.lossyString }
         /// The type as the builder sends it (a socket: an empty file, for BuildKit).
-        public var type: EntryType
-        public var isDirectory: Bool { type == .directory }
+        package var type: EntryType
+        package var isDirectory: Bool { type == .directory }
         /// Regular-file bytes (0 for directories and other entries).
-        public var size: UInt64
-        public var sentEmpty: Bool
+        package var size: UInt64
+        package var sentEmpty: Bool
     }
 
-    public struct ExcludedGroup: Sendable {
+    package struct ExcludedGroup: Sendable {
         /// The deciding rule (`file:line` and the pattern), or "imprint" for its own outputs.
-        public var rule: ContextExplanation.Rule?
-        public var files = 0
-        public var bytes: UInt64 = 0
+        package var rule: ContextExplanation.Rule?
+        package var files = 0
+        package var bytes: UInt64 = 0
         /// The top-most excluded paths (a directory stands for everything below it).
-        public var paths: [String] = []
+        package var paths: [String] = []
     }
 
-    public var entries: [Entry] = []
-    public var excluded: [ExcludedGroup] = []
-    public var ignoreFile: String?
+    package var entries: [Entry] = []
+    package var excluded: [ExcludedGroup] = []
+    package var ignoreFile: String?
     /// Where the legacy builder's walk ended on a pattern that fails (`LegacyContext`): nothing from here on is sent.
-    public var cut: Bytes?
+    package var cut: Bytes?
 
-    public var sentFiles: Int { entries.filter { !$0.isDirectory }.count }
-    public var sentDirectories: Int { entries.filter(\.isDirectory).count }
-    public var sentBytes: UInt64 { entries.reduce(0) { $0 + ($1.sentEmpty ? 0 : $1.size) } }
-    public var excludedFiles: Int { excluded.reduce(0) { $0 + $1.files } }
-    public var excludedBytes: UInt64 { excluded.reduce(0) { $0 + $1.bytes } }
+    package var sentFiles: Int { entries.filter { !$0.isDirectory }.count }
+    package var sentDirectories: Int { entries.filter(\.isDirectory).count }
+    package var sentBytes: UInt64 { entries.reduce(0) { $0 + ($1.sentEmpty ? 0 : $1.size) } }
+    package var excludedFiles: Int { excluded.reduce(0) { $0 + $1.files } }
+    package var excludedBytes: UInt64 { excluded.reduce(0) { $0 + $1.bytes } }
 
     /// Lists `context` under the ignore file the builder would use.
-    public static func list(context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
+    package static func list(context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
                             semantics: IgnoreSemantics = .buildkit) throws -> ContextListing {
         let (ignore, name) = try IgnoreFileLocator(context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics).load()
         return try list(context: context, ignore: ignore, ignoreFileName: name)
@@ -195,7 +195,7 @@ public struct ContextListing: Sendable {
 }
 
 extension ContextListing {
-    public func text(tree: Bool, excluded showExcluded: Bool) -> String {
+    package func text(tree: Bool, excluded showExcluded: Bool) -> String {
         var out = ""
         for e in entries {
             let size = e.isDirectory ? "" : formatBytes(e.size)
@@ -222,7 +222,7 @@ extension ContextListing {
     }
 
     /// `imprint ls --format json` (schemas/ls.schema.json).
-    public func json() -> [UInt8] {
+    package func json() -> [UInt8] {
         var w = JSONWriter(pretty: true, reserve: entries.count * 60)
         w.beginObject()
         if let f = ignoreFile { w.string("ignoreFile", f) } else { w.null("ignoreFile") }
@@ -256,7 +256,7 @@ extension ContextListing {
 
 extension EntryType {
     /// The type of an `lstat` mode.
-    public init(mode: mode_t) {
+    package init(mode: mode_t) {
         switch mode & S_IFMT {
         case S_IFDIR: self = .directory
         case S_IFLNK: self = .symlink

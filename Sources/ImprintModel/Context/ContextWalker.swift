@@ -19,28 +19,28 @@ import Glibc
 /// The walk runs on all cores: workers take directories from a shared queue, hash small files on the spot
 /// through `openat` (no path lookups), and queue large files as jobs of their own so big files spread over
 /// the cores too.
-public struct ContextWalker {
-    public var ignore: DockerIgnore
+package struct ContextWalker {
+    package var ignore: DockerIgnore
     /// Context-relative paths left out of the walk (the manifest imprint writes into the context itself).
     /// A directory that ends up empty only because of them is left out as well.
-    public var excludedPaths: Set<Bytes>
+    package var excludedPaths: Set<Bytes>
     /// Record uid, gid and mtime (for plain directory sources; never part of a digest).
-    public var recordOwnership: Bool
+    package var recordOwnership: Bool
     /// Record each file's modification time in nanoseconds (`TreeNode.mtimeNanos`).
-    public var recordFileTimes = false
-    public var workers: Int
-    public var progress: ((Int, UInt64) -> Void)?
+    package var recordFileTimes = false
+    package var workers: Int
+    package var progress: ((Int, UInt64) -> Void)?
     /// Digests of files seen before (same device, inode, size, mtime and ctime): those are not read again.
-    public var digestCache: DigestCache?
+    package var digestCache: DigestCache?
 
     /// What the walk skipped or noticed, for hygiene reporting.
-    public struct Notes {
-        public var sockets: [Bytes] = []
+    package struct Notes {
+        package var sockets: [Bytes] = []
         /// Files BuildKit lists but then refuses to open through its filter, so it sends them empty.
-        public var sentEmpty: [Bytes] = []
+        package var sentEmpty: [Bytes] = []
     }
 
-    public init(ignore: DockerIgnore = .empty, excludedPaths: Set<Bytes> = [], recordOwnership: Bool = false,
+    package init(ignore: DockerIgnore = .empty, excludedPaths: Set<Bytes> = [], recordOwnership: Bool = false,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.ignore = ignore
         self.excludedPaths = excludedPaths
@@ -51,7 +51,7 @@ public struct ContextWalker {
     /// Walks `root` and hashes every included regular file.
     /// - Throws: `ImprintError` naming the path when the root is missing or not a directory, or when a
     ///   directory or file cannot be read.
-    public func walk(_ root: String) throws -> (tree: Tree, notes: Notes) {
+    package func walk(_ root: String) throws -> (tree: Tree, notes: Notes) {
         var st = stat()
         if stat(root, &st) != 0 { throw ImprintError.posix("read context", root) }
         guard (st.st_mode & S_IFMT) == S_IFDIR else {

@@ -7,8 +7,8 @@ import Glibc
 /// ancestor directory in turn (an excluded directory is entered only when an exception could re-include something
 /// below it), then the path itself with its parent's match results, then the sender's second check when it opens a
 /// file.
-public struct ContextExplanation: Sendable {
-    public enum Verdict: String, Sendable {
+package struct ContextExplanation: Sendable {
+    package enum Verdict: String, Sendable {
         /// Sent to the builder.
         case included
         /// Sent, but with empty content (the sender's open-time check excludes it).
@@ -25,14 +25,14 @@ public struct ContextExplanation: Sendable {
         case excludedByParent = "excluded-by-parent"
     }
 
-    public struct Rule: Sendable {
-        public var file: String
-        public var line: Int
-        public var pattern: String
+    package struct Rule: Sendable {
+        package var file: String
+        package var line: Int
+        package var pattern: String
         /// A `!pattern` (re-includes).
-        public var exception: Bool
+        package var exception: Bool
 
-        public init(file: String, line: Int, pattern: String, exception: Bool) {
+        package init(file: String, line: Int, pattern: String, exception: Bool) {
             self.file = file; self.line = line; self.pattern = pattern; self.exception = exception
         }
 
@@ -42,29 +42,29 @@ public struct ContextExplanation: Sendable {
         }
     }
 
-    public var path: String
-    public var isDirectory: Bool
+    package var path: String
+    package var isDirectory: Bool
     /// The entry's type as the builder sends it (a socket: an empty file for BuildKit), nil when it is not on disk.
-    public var type: EntryType?
-    public var verdict: Verdict
+    package var type: EntryType?
+    package var verdict: Verdict
     /// The rule that decided (nil: no pattern matched, the default is to send).
-    public var decidedBy: Rule?
+    package var decidedBy: Rule?
     /// For `excludedByParent`: the ancestor that was not entered.
-    public var blockedAt: String?
+    package var blockedAt: String?
     /// Exceptions (`!pattern`) that re-include this path or something below it, for excluded directories the walk
     /// enters, or that would re-include the path were its directory entered.
-    public var reincludedBy: [Rule]
+    package var reincludedBy: [Rule]
     /// For a directory: whether the walk enters it.
-    public var descends: Bool?
+    package var descends: Bool?
     /// For `sentAsParent`: the first path below that is sent.
-    public var sentBelow: String?
+    package var sentBelow: String?
     /// What the rules do not say: a socket, which BuildKit sends empty and the legacy builder skips.
-    public var note: String?
+    package var note: String?
 
     /// Sent to the builder (with content, empty, or as the parent directory of something re-included).
-    public var sent: Bool { verdict == .included || verdict == .sentEmpty || verdict == .sentAsParent }
+    package var sent: Bool { verdict == .included || verdict == .sentEmpty || verdict == .sentAsParent }
 
-    public var summary: String {
+    package var summary: String {
         func rule(_ r: Rule) -> String { r.line == 0 ? "\(r.file)'s `\(r.pattern)`" : "\(r.file):\(r.line) `\(r.pattern)`" }
         if let note { return note }
         switch verdict {
@@ -87,17 +87,17 @@ public struct ContextExplanation: Sendable {
     }
 }
 
-public enum ContextExplainer {
+package enum ContextExplainer {
     /// Explains `path` (relative to the context) under `ignore`; `isDirectory` says what the path is.
     /// - Throws: `badInput` when a pattern that must be evaluated is invalid.
-    public static func explain(_ path: String, isDirectory: Bool, ignore: DockerIgnore, file: String = ".dockerignore") throws -> ContextExplanation {
+    package static func explain(_ path: String, isDirectory: Bool, ignore: DockerIgnore, file: String = ".dockerignore") throws -> ContextExplanation {
         try explain(GoText.clean(Array(path.utf8)), isDirectory: isDirectory, ignore: ignore, file: file)
     }
 
     /// `explain` for a context-relative path given as bytes (names need not be UTF-8). With `context`, the path is
     /// looked up on disk as the walk meets it: its type, a socket (BuildKit sends it empty, the legacy builder skips
     /// it), and for an excluded directory the walk enters, whether something below is sent.
-    public static func explain(_ rel: Bytes, isDirectory: Bool, ignore: DockerIgnore, file: String = ".dockerignore",
+    package static func explain(_ rel: Bytes, isDirectory: Bool, ignore: DockerIgnore, file: String = ".dockerignore",
                                context: String? = nil) throws -> ContextExplanation {
         // The legacy builder with a pattern that fails: its walk ends there, and nothing after is sent.
         if let context, LegacyContext.applies(ignore), let cut = try ContextListing.list(context: context, ignore: ignore, ignoreFileName: file).cut,
@@ -194,15 +194,15 @@ public enum ContextExplainer {
 
     /// Loads the context's ignore file as `fingerprint` would (`Dockerfile.dockerignore` beside the Dockerfile
     /// first), then explains each path, looking at the disk to know which are directories.
-    public static func explain(_ paths: [String], context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
+    package static func explain(_ paths: [String], context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
                                semantics: IgnoreSemantics = .buildkit) throws -> [ContextExplanation] {
         try explain(targets(paths, context: context), context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics)
     }
 
     /// A path to explain: context-relative, and whether it is a directory on disk.
-    public struct Target: Sendable {
-        public var path: String
-        public var isDirectory: Bool
+    package struct Target: Sendable {
+        package var path: String
+        package var isDirectory: Bool
     }
 
     /// The context's own answer for the targets: each explained, then looked up on disk as the walk meets it.
@@ -213,7 +213,7 @@ public enum ContextExplainer {
     /// The command line's paths as context-relative targets: a path relative to the working directory that exists
     /// and lies inside the context becomes its context-relative form; any other is taken as context-relative.
     /// Resolved once, for as many explanations (both builders' semantics) as needed.
-    public static func targets(_ paths: [String], context: String) -> [Target] {
+    package static func targets(_ paths: [String], context: String) -> [Target] {
         var resolver = ContextPathResolver(context: context)
         return paths.map { p in
             var st = stat()
@@ -224,7 +224,7 @@ public enum ContextExplainer {
     }
 
     /// Explains `targets` under the context's ignore file read with `semantics`.
-    public static func explain(_ targets: [Target], context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
+    package static func explain(_ targets: [Target], context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
                                semantics: IgnoreSemantics = .buildkit) throws -> [ContextExplanation] {
         let (ignore, name) = try IgnoreFileLocator(context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics).load()
         return try explainOnDisk(targets, context: context, ignore: ignore, file: name ?? ".dockerignore")
@@ -282,7 +282,7 @@ package struct ContextPathResolver {
 
 extension ContextExplainer {
     /// `imprint why --format json` (schemas/why.schema.json).
-    public static func json(_ list: [ContextExplanation], semantics: IgnoreSemantics, other: [(ContextExplanation, IgnoreSemantics)?],
+    package static func json(_ list: [ContextExplanation], semantics: IgnoreSemantics, other: [(ContextExplanation, IgnoreSemantics)?],
                             otherError: (IgnoreSemantics, String)? = nil) -> [UInt8] {
         func rule(_ w: inout JSONWriter, _ k: String, _ r: ContextExplanation.Rule) {
             w.beginObject(k); w.string("file", r.file); w.int("line", r.line); w.string("pattern", r.pattern); w.bool("exception", r.exception); w.endObject()
@@ -322,18 +322,18 @@ extension ContextExplainer {
 
 /// `imprint why`: each path explained with the semantics asked for and with the other builder's, so a path the two
 /// builders treat differently is named.
-public struct WhyReport: Sendable {
-    public var semantics: IgnoreSemantics
-    public var explanations: [ContextExplanation]
+package struct WhyReport: Sendable {
+    package var semantics: IgnoreSemantics
+    package var explanations: [ContextExplanation]
     /// The other builder's semantics and its explanation of each path (empty when it refuses the ignore file).
-    public var other: IgnoreSemantics
-    public var otherExplanations: [ContextExplanation]
+    package var other: IgnoreSemantics
+    package var otherExplanations: [ContextExplanation]
     /// Why the other builder refuses the ignore file (e.g. a pattern the legacy builder's regexp cannot compile).
-    public var otherError: String?
+    package var otherError: String?
 
     /// Explains `paths` (command-line paths, see `ContextExplainer.targets`) under both builders' readings of the
     /// context's ignore file.
-    public init(paths: [String], context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
+    package init(paths: [String], context: String, dockerfile: String? = nil, ignoreFile: String? = nil,
                 semantics: IgnoreSemantics = .buildkit) throws {
         let targets = ContextExplainer.targets(paths, context: context)
         self.semantics = semantics
@@ -349,10 +349,10 @@ public struct WhyReport: Sendable {
     }
 
     /// True when the builder sends every path asked about.
-    public var allSent: Bool { explanations.allSatisfy(\.sent) }
+    package var allSent: Bool { explanations.allSatisfy(\.sent) }
 
     /// One line per path, and a second one where the other builder decides otherwise.
-    public func text() -> String {
+    package func text() -> String {
         var out = ""
         let otherName = other.builderName
         for (i, a) in explanations.enumerated() {
@@ -366,7 +366,7 @@ public struct WhyReport: Sendable {
     }
 
     /// `--format json` (schemas/why.schema.json).
-    public func json() -> [UInt8] {
+    package func json() -> [UInt8] {
         ContextExplainer.json(explanations, semantics: semantics,
                               other: zip(explanations, otherExplanations).map { $0.verdict == $1.verdict ? nil : ($1, other) },
                               otherError: otherError.map { (other, $0) })
@@ -374,7 +374,7 @@ public struct WhyReport: Sendable {
 }
 
 /// The context-relative form of `path` when it lies inside `context` (it need not exist yet), else nil.
-public func relativeInside(context: String, path: String) -> String? {
+package func relativeInside(context: String, path: String) -> String? {
     var resolver = ContextPathResolver(context: context)
     return resolver.inside(path)
 }

@@ -5,28 +5,28 @@ import Foundation
 /// goes to `DEST/name` when the destination is a directory (ends with `/`, or several sources or a wildcard), else
 /// to `DEST`; `--parents` keeps the source path; `--chmod` sets the mode; `--exclude` leaves paths out; a later
 /// instruction overwrites an earlier one's file at the same place.
-public struct CopyPlan {
-    public struct Placement {
+package struct CopyPlan {
+    package struct Placement {
         /// Absolute path in the image, without the leading slash.
-        public var imagePath: Bytes
+        package var imagePath: Bytes
         /// The context path it comes from.
-        public var contextPath: Bytes
-        public var node: TreeNode
+        package var contextPath: Bytes
+        package var node: TreeNode
         /// Index of the instruction in `dockerfile.copies`.
-        public var copy: Int
+        package var copy: Int
         /// The mode the instruction gives it (`--chmod`), else the context's.
-        public var mode: UInt32
+        package var mode: UInt32
     }
 
-    public var dockerfile: Dockerfile
+    package var dockerfile: Dockerfile
     /// Image path → placement (the last instruction that wrote it).
-    public var placements: [Bytes: Placement] = [:]
+    package var placements: [Bytes: Placement] = [:]
     /// Destination directories that receive a whole directory's contents (extras inside them are reported).
-    public var wholeDirectories: [(imagePath: Bytes, copy: Int)] = []
+    package var wholeDirectories: [(imagePath: Bytes, copy: Int)] = []
     /// Source patterns that matched nothing (the builder fails on these).
-    public var unmatched: [(copy: Int, source: String)] = []
+    package var unmatched: [(copy: Int, source: String)] = []
 
-    public init(dockerfile: Dockerfile, context tree: Tree) throws {
+    package init(dockerfile: Dockerfile, context tree: Tree) throws {
         self.dockerfile = dockerfile
         var index: [Bytes: TreeNode] = [:]
         var paths: [Bytes] = []
@@ -76,7 +76,7 @@ public struct CopyPlan {
     }
 
     /// The expected image tree: every placed entry (files, symlinks, and the directories the copies create).
-    public func expectedTree() -> Tree {
+    package func expectedTree() -> Tree {
         let t = Tree()
         for (path, p) in placements.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             let n = p.node.shallowCopy()
@@ -145,20 +145,20 @@ public struct CopyPlan {
 
 /// `fingerprint --against REF` with a Dockerfile: for each COPY/ADD from the context, whether its inputs changed
 /// since REF (so its layer, and every later one, must be rebuilt) and which files cause it.
-public struct CachePrediction: Sendable {
-    public struct Step: Sendable {
-        public var line: Int
-        public var instruction: String
+package struct CachePrediction: Sendable {
+    package struct Step: Sendable {
+        package var line: Int
+        package var instruction: String
         /// Context files of this instruction that were added, removed or changed since REF.
-        public var changed: [(path: String, change: String)]
+        package var changed: [(path: String, change: String)]
         /// True when an earlier instruction already rebuilds (its cache key changes everything after it).
-        public var afterAMiss: Bool
-        public var rebuilds: Bool { !changed.isEmpty || afterAMiss }
+        package var afterAMiss: Bool
+        package var rebuilds: Bool { !changed.isEmpty || afterAMiss }
     }
 
-    public var steps: [Step]
+    package var steps: [Step]
 
-    public init(dockerfile: Dockerfile, current: Tree, previous: Tree) throws {
+    package init(dockerfile: Dockerfile, current: Tree, previous: Tree) throws {
         let now = try CopyPlan(dockerfile: dockerfile, context: current)
         let then = try CopyPlan(dockerfile: dockerfile, context: previous)
         func inputs(_ plan: CopyPlan, _ copy: Int) -> [Bytes: TreeNode] {
@@ -186,7 +186,7 @@ public struct CachePrediction: Sendable {
         self.steps = steps
     }
 
-    public func text() -> [String] {
+    package func text() -> [String] {
         steps.map { s in
             let head = "line \(s.line) `\(s.instruction)`"
             if !s.changed.isEmpty {

@@ -5,34 +5,34 @@ import Foundation
 /// Dockerfile frontend reads them (line continuations, the escape directive, JSON and shell forms, flags).
 /// Out of scope, and said so in `unsupported`: `COPY --from` (another stage or image), remote `ADD` URLs and git
 /// sources, and `ADD` of a local archive (the builder unpacks it).
-public struct Dockerfile: Sendable {
-    public struct Copy: Sendable {
-        public var line: Int
-        public var instruction: String
+package struct Dockerfile: Sendable {
+    package struct Copy: Sendable {
+        package var line: Int
+        package var instruction: String
         /// `COPY` or `ADD`.
-        public var command: String
+        package var command: String
         /// Source patterns, relative to the context, after substitution.
-        public var sources: [String]
+        package var sources: [String]
         /// The destination, absolute (resolved against `WORKDIR`), after substitution; ends with `/` when the
         /// instruction names a directory.
-        public var destination: String
-        public var chmod: UInt32?
-        public var chown: String?
-        public var link = false
-        public var parents = false
-        public var excludes: [String] = []
+        package var destination: String
+        package var chmod: UInt32?
+        package var chown: String?
+        package var link = false
+        package var parents = false
+        package var excludes: [String] = []
     }
 
     /// The final stage's copies from the context, in order.
-    public var copies: [Copy]
+    package var copies: [Copy]
     /// Instructions imprint cannot predict, with the reason.
-    public var unsupported: [(line: Int, instruction: String, reason: String)]
+    package var unsupported: [(line: Int, instruction: String, reason: String)]
     /// The final stage's base (`FROM …`).
-    public var base: String?
+    package var base: String?
 
     /// Parses Dockerfile text; `buildArgs` override `ARG` defaults (as `--build-arg`).
     /// - Throws: `badInput` naming the line for a malformed instruction.
-    public static func parse(_ text: String, buildArgs: [String: String] = [:]) throws -> Dockerfile {
+    package static func parse(_ text: String, buildArgs: [String: String] = [:]) throws -> Dockerfile {
         let lines = logicalLines(text)
         var globalArgs: [String: String] = [:]
         var stageVars: [String: String] = [:]

@@ -2,30 +2,30 @@ import Foundation
 
 /// One build in the history: the root of its tree plus everything about the build that is not the tree
 /// (`schemas/history-record.schema.json`). Stored as a record object whose id is SHA-256 of `jsonBytes()`.
-public struct BuildRecord {
-    public static let mediaType = "application/vnd.imprint.history-record.v1+json"
+package struct BuildRecord {
+    package static let mediaType = "application/vnd.imprint.history-record.v1+json"
 
     /// The Merkle digest of the build's tree: the id of its root directory object.
-    public var root: Digest
+    package var root: Digest
     /// When the record was added, in nanoseconds since the epoch (the history's sort key).
-    public var recordedNanos: Int64
-    public var files = 0, directories = 0, symlinks = 0, other = 0
-    public var bytes: UInt64 = 0
+    package var recordedNanos: Int64
+    package var files = 0, directories = 0, symlinks = 0, other = 0
+    package var bytes: UInt64 = 0
     /// The image the build produced, when it was stamped (`sha256:…`).
-    public var imageDigest: String?
+    package var imageDigest: String?
     /// Free-form labels (`release`, `v1.2.3`); `show` and `prune --keep-tag` select by them.
-    public var tags: [String] = []
+    package var tags: [String] = []
     /// The manifest's metadata (git, CI variables, tool, ignore file), kept so `show --format json` gives the
     /// manifest back byte for byte.
-    public var metadata: ManifestMetadata
-    public var findings: [HygieneFinding]
+    package var metadata: ManifestMetadata
+    package var findings: [HygieneFinding]
     /// Step records from a CI step runner, each one compact JSON object, in the order added.
-    public private(set) var steps: [[UInt8]] = []
+    package private(set) var steps: [[UInt8]] = []
     /// Named JSON attachments (compact JSON), sorted by name when written.
-    public private(set) var attachments: [String: [UInt8]] = [:]
+    package private(set) var attachments: [String: [UInt8]] = [:]
 
     /// A record for `manifest`, recorded now.
-    public init(manifest: Manifest, recordedNanos: Int64 = HistoryTime.nowNanos()) {
+    package init(manifest: Manifest, recordedNanos: Int64 = HistoryTime.nowNanos()) {
         root = manifest.rootDigest
         self.recordedNanos = recordedNanos
         let s = manifest.tree.statistics
@@ -36,19 +36,19 @@ public struct BuildRecord {
 
     /// Appends a step record (any JSON object, e.g. what a CI step runner reports for one step).
     /// - Throws: `badInput` when `json` is not a JSON object.
-    public mutating func addStepRecord(_ json: [UInt8]) throws {
+    package mutating func addStepRecord(_ json: [UInt8]) throws {
         steps.append(try BuildRecord.normalise(json, what: "step record"))
     }
 
     /// Attaches a named JSON value (object, array or scalar); replaces an attachment of the same name.
-    public mutating func attach(_ name: String, json: [UInt8]) throws {
+    package mutating func attach(_ name: String, json: [UInt8]) throws {
         attachments[name] = try BuildRecord.normalise(json, what: "attachment \(name)", objectOnly: false)
     }
 
-    public var recorded: String { HistoryTime.rfc3339(nanos: recordedNanos) }
+    package var recorded: String { HistoryTime.rfc3339(nanos: recordedNanos) }
 
     /// The record object's bytes: deterministic JSON (fixed key order, compact attachments).
-    public func jsonBytes() -> [UInt8] {
+    package func jsonBytes() -> [UInt8] {
         var w = JSONWriter(pretty: true, reserve: 1024)
         w.beginObject()
         w.string("mediaType", BuildRecord.mediaType)
@@ -74,7 +74,7 @@ public struct BuildRecord {
     }
 
     /// Parses a record object's bytes.
-    public static func parse(_ data: [UInt8], what: String) throws -> BuildRecord {
+    package static func parse(_ data: [UInt8], what: String) throws -> BuildRecord {
         let obj = try JSONRead.object(data, what: what)
         func bad(_ why: String) -> ImprintError { ImprintError.badInput("\(what): \(why)") }
         guard obj["mediaType"] as? String == mediaType else { throw bad("not a history record") }
@@ -126,23 +126,23 @@ public struct BuildRecord {
 
 /// The summary of one record kept in its ref file, so `list` never decompresses records
 /// (`schemas/history-list.schema.json`).
-public struct HistoryEntry: Sendable, Equatable {
+package struct HistoryEntry: Sendable, Equatable {
     /// The record object's id.
-    public var record: Digest
-    public var root: Digest
-    public var recordedNanos: Int64
-    public var created: String
-    public var tags: [String]
-    public var gitCommit: String?
-    public var gitBranch: String?
-    public var gitDirty: Bool?
-    public var imageDigest: String?
-    public var files: Int
-    public var bytes: UInt64
+    package var record: Digest
+    package var root: Digest
+    package var recordedNanos: Int64
+    package var created: String
+    package var tags: [String]
+    package var gitCommit: String?
+    package var gitBranch: String?
+    package var gitDirty: Bool?
+    package var imageDigest: String?
+    package var files: Int
+    package var bytes: UInt64
 
-    public var recorded: String { HistoryTime.rfc3339(nanos: recordedNanos) }
+    package var recorded: String { HistoryTime.rfc3339(nanos: recordedNanos) }
 
-    public init(record: Digest, of r: BuildRecord) {
+    package init(record: Digest, of r: BuildRecord) {
         self.record = record
         root = r.root
         recordedNanos = r.recordedNanos
@@ -157,7 +157,7 @@ public struct HistoryEntry: Sendable, Equatable {
     }
 
     /// Writes the summary as one JSON object (into `w`, or compact when used for ref files).
-    public func write(to w: inout JSONWriter) {
+    package func write(to w: inout JSONWriter) {
         w.beginObject()
         w.string("record", record.prefixed)
         w.string("root", root.prefixed)
@@ -207,14 +207,14 @@ public struct HistoryEntry: Sendable, Equatable {
 }
 
 /// Times in the history: nanoseconds since the epoch, written as RFC 3339 UTC with nine fraction digits.
-public enum HistoryTime {
-    public static func nowNanos() -> Int64 {
+package enum HistoryTime {
+    package static func nowNanos() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
-    public static func rfc3339(nanos: Int64) -> String {
+    package static func rfc3339(nanos: Int64) -> String {
         // Floor division without overflow, for every Int64.
         var s = nanos / 1_000_000_000
         var frac = nanos % 1_000_000_000
@@ -224,7 +224,7 @@ public enum HistoryTime {
 
     /// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` or `@<epoch seconds>` into nanoseconds.
     /// - Returns: nil for malformed text and for times outside what an Int64 of nanoseconds holds.
-    public static func parse(_ text: String) -> Int64? {
+    package static func parse(_ text: String) -> Int64? {
         if text.hasPrefix("@") {
             guard let s = Int64(text.dropFirst()) else { return nil }
             let (n, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)

@@ -5,9 +5,9 @@
 /// equal directories are stored once across all builds. Attribute part: what the records do not carry, one
 /// item per child in the same order — a file's size (LEB128), a symlink's target (LEB128 length + bytes), a
 /// device's major and minor (LEB128 each); nothing for directories, FIFOs and sockets.
-public enum DirectoryObject {
+package enum DirectoryObject {
     /// Encodes `dir`'s children. The children's digests must be current (`Tree.computeDigests()`).
-    public static func encode(_ dir: TreeNode) -> (body: [UInt8], identifiedLength: Int) {
+    package static func encode(_ dir: TreeNode) -> (body: [UInt8], identifiedLength: Int) {
         let kids = dir.sortedChildren
         var body: [UInt8] = []
         body.reserveCapacity(kids.count * 100)
@@ -36,7 +36,7 @@ public enum DirectoryObject {
     /// Decodes a verified directory object into its children, sorted by name. Child directories come back
     /// empty with their digest set: load them by that id.
     /// - Throws: `badInput` naming the object when the records are malformed or disagree with the attributes.
-    public static func decode(_ object: HistoryObject) throws -> [(name: Bytes, node: TreeNode)] {
+    package static func decode(_ object: HistoryObject) throws -> [(name: Bytes, node: TreeNode)] {
         func bad(_ why: String) -> ImprintError { ImprintError.badInput("history object \(object.id) is corrupt: \(why)") }
         let b = object.body
         let end = object.identifiedLength

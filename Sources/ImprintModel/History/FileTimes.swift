@@ -7,22 +7,22 @@ import Foundation
 /// BuildKit decides from that metadata whether a local file changed, so a file whose bytes changed while size,
 /// mtime and mode stayed the same can ship inside a stale cached layer (`cp -p`, `rsync -a`, `tar -x`, `touch -r`,
 /// an mtime-restoring checkout, a same-second edit on a coarse-mtime filesystem). `staleRisks` finds them.
-public struct FileTimes: Sendable {
-    public struct Entry: Sendable, Equatable {
-        public var size: UInt64
-        public var mode: UInt32
-        public var mtimeNanos: Int64
-        public var digest: Digest
+package struct FileTimes: Sendable {
+    package struct Entry: Sendable, Equatable {
+        package var size: UInt64
+        package var mode: UInt32
+        package var mtimeNanos: Int64
+        package var digest: Digest
     }
 
-    public static let magic = Array("imprint-file-times-v1\n".utf8)
+    package static let magic = Array("imprint-file-times-v1\n".utf8)
 
     /// The context's real path when it was fingerprinted.
-    public var context: String
-    public var files: [Bytes: Entry]
+    package var context: String
+    package var files: [Bytes: Entry]
 
     /// The files of a tree walked with `recordFileTimes`.
-    public init(tree: Tree, context: String) {
+    package init(tree: Tree, context: String) {
         self.context = FileTimes.realPath(context)
         var files: [Bytes: Entry] = [:]
         tree.walk { path, node in
@@ -39,7 +39,7 @@ public struct FileTimes: Sendable {
         URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path
     }
 
-    public func encoded() throws -> [UInt8] {
+    package func encoded() throws -> [UInt8] {
         var body = FileTimes.magic
         appendBytes(Array(context.utf8), to: &body)
         for (path, e) in files.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
@@ -55,7 +55,7 @@ public struct FileTimes: Sendable {
     }
 
     /// - Throws: `badInput` naming `what` when the bytes are not file times.
-    public static func decode(_ data: [UInt8], what: String) throws -> FileTimes {
+    package static func decode(_ data: [UInt8], what: String) throws -> FileTimes {
         func bad() -> ImprintError { ImprintError.badInput("\(what): not imprint file times") }
         guard let nl = data.firstIndex(of: 0x0A), nl < 16, let length = Int(String(decoding: data[..<nl], as: UTF8.self)),
               length <= 1 << 30 else { throw bad() }
@@ -81,7 +81,7 @@ public struct FileTimes: Sendable {
 
     /// Files of `tree` (walked with `recordFileTimes`) whose content differs from what these times recorded while
     /// size, mode and modification time are the same: a builder comparing metadata sees no change.
-    public func staleRisks(in tree: Tree, against name: String) -> [HygieneFinding] {
+    package func staleRisks(in tree: Tree, against name: String) -> [HygieneFinding] {
         var out: [HygieneFinding] = []
         tree.walk { path, node in
             guard node.type == .file, let m = node.mtimeNanos, let old = files[path] else { return }
@@ -107,20 +107,20 @@ extension HistoryStore {
     package var fileTimesDirectory: String { root + "/file-times" }
 
     /// Keeps `times` beside `record`.
-    public func saveFileTimes(_ times: FileTimes, record: Digest) throws {
+    package func saveFileTimes(_ times: FileTimes, record: Digest) throws {
         try createParentDirectory(of: fileTimesDirectory + "/x")
         try AtomicFile.write(try times.encoded(), to: fileTimesDirectory + "/" + record.hex)
     }
 
     /// The file times kept beside `record`, or nil when it has none.
-    public func fileTimes(record: Digest) throws -> FileTimes? {
+    package func fileTimes(record: Digest) throws -> FileTimes? {
         let path = fileTimesDirectory + "/" + record.hex
         guard let data = try FileBytes.read(path) else { return nil }
         return try FileTimes.decode(data, what: path)
     }
 
     /// The newest record of the context at `context` that has file times.
-    public func latestFileTimes(context: String) throws -> (HistoryEntry, FileTimes)? {
+    package func latestFileTimes(context: String) throws -> (HistoryEntry, FileTimes)? {
         let real = FileTimes.realPath(context)
         for e in try entries() {
             if let t = try fileTimes(record: e.record), t.context == real { return (e, t) }

@@ -1,7 +1,7 @@
 /// The text of `imprint history list`: a table with a header, build records first, then the step records of
 /// `imprint run`/`pipeline` (tagged `step`) in a table of their own.
-public enum HistoryFormat {
-    public static func list(_ entries: [HistoryEntry]) -> String {
+package enum HistoryFormat {
+    package static func list(_ entries: [HistoryEntry]) -> String {
         let steps = entries.filter { $0.tags.contains("step") }
         let builds = entries.filter { !$0.tags.contains("step") }
         var out = ""
@@ -50,7 +50,7 @@ public enum HistoryFormat {
     }
 
     /// `history list --format json`.
-    public static func listJSON(_ entries: [HistoryEntry]) -> [UInt8] {
+    package static func listJSON(_ entries: [HistoryEntry]) -> [UInt8] {
         var w = JSONWriter(pretty: true, reserve: entries.count * 400)
         w.beginArray()
         for e in entries { w.compact(nil) { e.write(to: &$0) } }
@@ -60,7 +60,7 @@ public enum HistoryFormat {
     }
 
     /// `history show --format summary`.
-    public static func summary(_ e: HistoryEntry, _ r: BuildRecord) -> String {
+    package static func summary(_ e: HistoryEntry, _ r: BuildRecord) -> String {
         var s = """
         record    \(e.record.prefixed)
         root      \(r.root.prefixed)
@@ -79,14 +79,14 @@ public enum HistoryFormat {
     }
 
     /// `history show --format paths`: one path per line, in tree order.
-    public static func paths(_ tree: Tree) -> [UInt8] {
+    package static func paths(_ tree: Tree) -> [UInt8] {
         var out: [UInt8] = []
         tree.walk { p, _ in out.append(contentsOf: p); out.append(0x0A) }
         return out
     }
 
     /// `history diff`: A/D/M and the path per line, or JSON.
-    public static func diff(_ changes: [HistoryChange], from a: HistoryEntry, to b: HistoryEntry, json: Bool) -> [UInt8] {
+    package static func diff(_ changes: [HistoryChange], from a: HistoryEntry, to b: HistoryEntry, json: Bool) -> [UInt8] {
         if json {
             var w = JSONWriter(pretty: true, reserve: 256 + changes.count * 80)
             w.beginObject()
@@ -114,7 +114,7 @@ public enum HistoryFormat {
     }
 
     /// `history fsck`: the findings, one per line, or JSON.
-    public static func fsck(_ r: HistoryFsckReport, json: Bool) -> [UInt8] {
+    package static func fsck(_ r: HistoryFsckReport, json: Bool) -> [UInt8] {
         if json {
             var w = JSONWriter(pretty: true)
             w.beginObject()

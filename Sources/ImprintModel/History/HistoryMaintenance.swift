@@ -15,23 +15,23 @@ import Glibc
 /// ```
 /// The index lists the records the archive carries and the object count; every object a listed record needs is
 /// in the archive. Import re-hashes every object before it stores anything.
-public enum HistoryArchive {
-    public static let mediaType = "application/vnd.imprint.history-export.v1+json"
+package enum HistoryArchive {
+    package static let mediaType = "application/vnd.imprint.history-export.v1+json"
 }
 
 /// What an import did.
-public struct HistoryImportResult: Sendable {
-    public var recordsAdded = 0
-    public var recordsPresent = 0
-    public var objectsWritten = 0
-    public var objectsPresent = 0
+package struct HistoryImportResult: Sendable {
+    package var recordsAdded = 0
+    package var recordsPresent = 0
+    package var objectsWritten = 0
+    package var objectsPresent = 0
 }
 
 extension HistoryStore {
     /// Writes the records `entries` and every object they need to an export archive at `path` (atomically).
     /// - Returns: the number of objects written.
     @discardableResult
-    public func export(_ entries: [HistoryEntry], to path: String) throws -> Int {
+    package func export(_ entries: [HistoryEntry], to path: String) throws -> Int {
         let ids = try withLock(exclusive: false) { try reachable(from: entries.map(\.record)) }
         var w = JSONWriter(pretty: false, reserve: 512 + entries.count * 400)
         w.beginObject()
@@ -66,7 +66,7 @@ extension HistoryStore {
     /// then stores the missing objects and refs. Objects are staged in a directory inside the store and moved in
     /// only when everything checked out, so a bad archive leaves the store as it was. Memory is bounded by one
     /// object, however large the archive or what its headers claim. Importing the same archive again changes nothing.
-    public func importArchive(_ path: String) throws -> HistoryImportResult {
+    package func importArchive(_ path: String) throws -> HistoryImportResult {
         let file: FileDescriptorSource
         do { file = try FileDescriptorSource(path: path) } catch let e as ImprintError where e.code == .notFound {
             throw ImprintError(.notFound, "cannot open \(path): no such file")
@@ -171,30 +171,30 @@ extension HistoryStore {
 
 /// Which records `prune` removes. A record is removed when it satisfies every criterion given and carries
 /// none of `keepTags`.
-public struct HistoryPrunePolicy: Sendable {
+package struct HistoryPrunePolicy: Sendable {
     /// Keep the N newest records.
-    public var keepLast: Int?
+    package var keepLast: Int?
     /// Remove only records recorded more than this many days ago.
-    public var olderThanDays: Int?
-    public var keepTags: [String] = []
-    public var dryRun = false
-    public init(keepLast: Int? = nil, olderThanDays: Int? = nil, keepTags: [String] = [], dryRun: Bool = false) {
+    package var olderThanDays: Int?
+    package var keepTags: [String] = []
+    package var dryRun = false
+    package init(keepLast: Int? = nil, olderThanDays: Int? = nil, keepTags: [String] = [], dryRun: Bool = false) {
         self.keepLast = keepLast; self.olderThanDays = olderThanDays; self.keepTags = keepTags; self.dryRun = dryRun
     }
 }
 
-public struct HistoryPruneResult: Sendable {
-    public var removedRecords: [HistoryEntry] = []
-    public var keptRecords = 0
-    public var removedObjects = 0
-    public var removedTemporaryFiles = 0
+package struct HistoryPruneResult: Sendable {
+    package var removedRecords: [HistoryEntry] = []
+    package var keptRecords = 0
+    package var removedObjects = 0
+    package var removedTemporaryFiles = 0
 }
 
 extension HistoryStore {
     /// Removes records by `policy`, then every object no kept record references (mark and sweep), holding the
     /// store lock exclusively so no add runs meanwhile. Marking happens before anything is deleted: when a kept
     /// record cannot be read, nothing is removed.
-    public func prune(_ policy: HistoryPrunePolicy, now: Int64 = HistoryTime.nowNanos()) throws -> HistoryPruneResult {
+    package func prune(_ policy: HistoryPrunePolicy, now: Int64 = HistoryTime.nowNanos()) throws -> HistoryPruneResult {
         guard policy.keepLast != nil || policy.olderThanDays != nil else {
             throw ImprintError.badInput("prune needs --keep-last or --older-than")
         }
@@ -230,29 +230,29 @@ extension HistoryStore {
 // MARK: fsck
 
 /// What `fsck` found.
-public struct HistoryFsckReport: Sendable {
-    public var objectsChecked = 0
-    public var recordsChecked = 0
+package struct HistoryFsckReport: Sendable {
+    package var objectsChecked = 0
+    package var recordsChecked = 0
     /// Objects whose bytes do not match their id (or cannot be decoded), with the reason.
-    public var corrupt: [(id: Digest, reason: String)] = []
+    package var corrupt: [(id: Digest, reason: String)] = []
     /// Objects a record needs that are absent: (record, object).
-    public var missing: [(record: Digest, object: Digest)] = []
+    package var missing: [(record: Digest, object: Digest)] = []
     /// Intact objects no record references (left by a killed add or an interrupted prune); harmless.
-    public var unreferenced: [Digest] = []
-    public var temporaryFiles: [String] = []
+    package var unreferenced: [Digest] = []
+    package var temporaryFiles: [String] = []
     /// Ref files whose summary was unreadable or disagreed with the record, and were rewritten.
-    public var repairedRefs: [String] = []
+    package var repairedRefs: [String] = []
     /// Files under records/ or objects/ that are not named like anything the store writes.
-    public var strayFiles: [String] = []
+    package var strayFiles: [String] = []
 
     /// True when the store is sound: nothing corrupt and nothing referenced is missing.
-    public var isClean: Bool { corrupt.isEmpty && missing.isEmpty }
+    package var isClean: Bool { corrupt.isEmpty && missing.isEmpty }
 }
 
 extension HistoryStore {
     /// Re-hashes every object, checks every record is complete, rewrites damaged ref summaries from their
     /// records, and lists unreferenced objects.
-    public func fsck() throws -> HistoryFsckReport {
+    package func fsck() throws -> HistoryFsckReport {
         try withLock(exclusive: false) {
             var report = HistoryFsckReport()
             let (present, temporary) = objects.enumerate()

@@ -14,13 +14,13 @@ import Glibc
 /// Adding writes the missing directory objects (children before parents), then the record object, then the
 /// ref file, each with write-to-temporary-and-rename. A process killed at any point leaves at worst unreferenced
 /// objects or temporary files, which `fsck` reports and `prune` removes.
-public final class HistoryStore {
-    public let root: String
-    public let objects: ObjectStore
+package final class HistoryStore {
+    package let root: String
+    package let objects: ObjectStore
     package var recordsDirectory: String { root + "/records" }
 
     /// `$IMPRINT_HISTORY`, else `$XDG_DATA_HOME/imprint/history`, else `~/.local/share/imprint/history`.
-    public static func defaultLocation(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    package static func defaultLocation(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let p = environment["IMPRINT_HISTORY"], !p.isEmpty { return p }
         if let x = environment["XDG_DATA_HOME"], !x.isEmpty { return x + "/imprint/history" }
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
@@ -29,7 +29,7 @@ public final class HistoryStore {
 
     /// Opens the store at `path`, creating it when `create` is true.
     /// - Throws: `notFound` when the store does not exist and `create` is false.
-    public init(at path: String, create: Bool = true) throws {
+    package init(at path: String, create: Bool = true) throws {
         root = path
         objects = ObjectStore(directory: path + "/objects")
         if create {
@@ -63,7 +63,7 @@ public final class HistoryStore {
 
     /// Adds a manifest as a new record. Convenience for `add(_:tree:)` with a record made from `manifest`.
     @discardableResult
-    public func add(_ manifest: Manifest, tags: [String] = [], imageDigest: String? = nil) throws -> HistoryEntry {
+    package func add(_ manifest: Manifest, tags: [String] = [], imageDigest: String? = nil) throws -> HistoryEntry {
         var r = BuildRecord(manifest: manifest)
         r.tags = tags
         r.imageDigest = imageDigest
@@ -74,7 +74,7 @@ public final class HistoryStore {
     /// read from `stepFiles`. Every file is read and parsed before the first record is published (a bad file adds
     /// nothing); `published` hears of each record as it lands.
     @discardableResult
-    public func add(manifestFiles: [String], tags: [String], imageDigest: String?, stepFiles: [String],
+    package func add(manifestFiles: [String], tags: [String], imageDigest: String?, stepFiles: [String],
                     published: (HistoryEntry) -> Void = { _ in }) throws -> [HistoryEntry] {
         let steps = try stepFiles.map { try readFile($0, what: "step record") }
         let records = try manifestFiles.map { path -> (BuildRecord, Tree) in
@@ -95,7 +95,7 @@ public final class HistoryStore {
     /// Stores `tree` (only the directory objects not yet present) and `record`, then publishes the record.
     /// - Parameter tree: the build's tree with current digests; `tree.rootDigest` must equal `record.root`.
     @discardableResult
-    public func add(_ record: BuildRecord, tree: Tree) throws -> HistoryEntry {
+    package func add(_ record: BuildRecord, tree: Tree) throws -> HistoryEntry {
         guard tree.rootDigest == record.root else {
             throw ImprintError.badInput("record root \(record.root) does not match the tree's digest \(tree.rootDigest)")
         }
@@ -130,7 +130,7 @@ public final class HistoryStore {
     // MARK: Reading
 
     /// Every record's summary, newest first. Reads only the small ref files.
-    public func entries() throws -> [HistoryEntry] {
+    package func entries() throws -> [HistoryEntry] {
         let names = try refNames()
         if let cached = cachedEntries(names) { return cached }
         // Reading and parsing a thousand small files is most of `history list`: on all cores.
@@ -203,14 +203,14 @@ public final class HistoryStore {
     }
 
     /// Reads and verifies a record object.
-    public func record(_ id: Digest) throws -> BuildRecord {
+    package func record(_ id: Digest) throws -> BuildRecord {
         let o = try objects.read(id, kind: .record)
         return try BuildRecord.parse(o.body, what: "history record \(id)")
     }
 
     /// The records `refs` name, each once, in the order given; every record when `refs` is empty.
     /// - Throws: `notFound` for a ref that names no record.
-    public func select(_ refs: [String]) throws -> [HistoryEntry] {
+    package func select(_ refs: [String]) throws -> [HistoryEntry] {
         let all = try entries()
         if refs.isEmpty { return all }
         var seen = Set<Digest>()
@@ -221,7 +221,7 @@ public final class HistoryStore {
     /// newest record carrying it), or a unique prefix (at least 4 hex digits, `sha256:` optional) of a record id
     /// or a root digest (the newest record with that root).
     /// - Throws: `notFound` when nothing matches, `badInput` when the prefix is ambiguous.
-    public func resolve(_ ref: String, in all: [HistoryEntry]? = nil) throws -> HistoryEntry {
+    package func resolve(_ ref: String, in all: [HistoryEntry]? = nil) throws -> HistoryEntry {
         if all == nil {
             // Fast paths that read one ref file instead of all of them.
             if ref == "@" || ref.hasPrefix("@~"), let n = ref == "@" ? 0 : Int(ref.dropFirst(2)), n >= 0 {
@@ -258,12 +258,12 @@ public final class HistoryStore {
     }
 
     /// Reads one directory object's children.
-    public func directory(_ id: Digest) throws -> [(name: Bytes, node: TreeNode)] {
+    package func directory(_ id: Digest) throws -> [(name: Bytes, node: TreeNode)] {
         try DirectoryObject.decode(try objects.read(id, kind: .directory))
     }
 
     /// Rebuilds the whole tree whose root directory object is `root`.
-    public func tree(root: Digest) throws -> Tree {
+    package func tree(root: Digest) throws -> Tree {
         let node = TreeNode.directory()
         try load(node, id: root)
         node.mode = 0o755
@@ -282,7 +282,7 @@ public final class HistoryStore {
     }
 
     /// The manifest of a record, as `Manifest.jsonBytes()` wrote it when it was added.
-    public func manifest(for entry: HistoryEntry) throws -> Manifest {
+    package func manifest(for entry: HistoryEntry) throws -> Manifest {
         let r = try record(entry.record)
         return Manifest(tree: try tree(root: r.root), findings: r.findings, metadata: r.metadata)
     }
@@ -290,7 +290,7 @@ public final class HistoryStore {
     // MARK: Diff
 
     /// Compares two trees by their directory objects, descending only into subtrees whose ids differ.
-    public func diff(from a: Digest, to b: Digest) throws -> [HistoryChange] {
+    package func diff(from a: Digest, to b: Digest) throws -> [HistoryChange] {
         var out: [HistoryChange] = []
         if a != b { try diffDirectories(prefix: [], a, b, &out) }
         return out
@@ -355,9 +355,9 @@ public final class HistoryStore {
 }
 
 /// One difference between two stored trees.
-public struct HistoryChange: Sendable, Equatable {
-    public enum Kind: String, Sendable { case added, removed, modified }
-    public var kind: Kind
-    public var path: Bytes
-    public var type: EntryType
+package struct HistoryChange: Sendable, Equatable {
+    package enum Kind: String, Sendable { case added, removed, modified }
+    package var kind: Kind
+    package var path: Bytes
+    package var type: EntryType
 }

@@ -1,11 +1,11 @@
 import Foundation
 /// A manifest named on the command line: a manifest file, or `history:REF` (a record of the history store).
-public enum ManifestReference {
-    public static func isHistory(_ spec: String) -> Bool { spec.hasPrefix("history:") }
+package enum ManifestReference {
+    package static func isHistory(_ spec: String) -> Bool { spec.hasPrefix("history:") }
 
     /// The manifest and a name for it in reports.
     /// - Throws: `notFound` for a missing file or record; `badInput` for an invalid manifest.
-    public static func load(_ spec: String, history: String? = nil, cache: ManifestCache? = nil) throws -> (manifest: Manifest, name: String) {
+    package static func load(_ spec: String, history: String? = nil, cache: ManifestCache? = nil) throws -> (manifest: Manifest, name: String) {
         if isHistory(spec) {
             let ref = String(spec.dropFirst("history:".count))
             let store = try HistoryStore(at: history ?? HistoryStore.defaultLocation(), create: false)
@@ -19,14 +19,14 @@ public enum ManifestReference {
 
 /// Parsed manifests by the SHA-256 of their bytes, for work that reads the same manifest again and again
 /// (`imprint watch`: every round, every container of one image). A cached manifest is shared: callers only read it.
-public final class ManifestCache: @unchecked Sendable {  // why: `entries` is only touched under `lock`
+package final class ManifestCache: @unchecked Sendable {  // why: `entries` is only touched under `lock`
     private let lock = NSLock()
     private var entries: [Digest: Manifest] = [:]
 
-    public init() {}
+    package init() {}
 
     /// `Manifest.parse(bytes, source:)`, once per distinct content.
-    public func parse(_ bytes: [UInt8], source: String) throws -> Manifest {
+    package func parse(_ bytes: [UInt8], source: String) throws -> Manifest {
         let key = SHA256.hash(bytes)
         lock.lock()
         if let m = entries[key] { lock.unlock(); return m }

@@ -4,26 +4,26 @@ import Glibc
 #endif
 
 /// What a history object holds.
-public enum HistoryObjectKind: UInt8, Sendable {
+package enum HistoryObjectKind: UInt8, Sendable {
     /// A directory's children (`DirectoryObject`); its id is the directory's Merkle digest.
     case directory = 0x64 // "d"
     /// A build record's JSON (`BuildRecord`); its id is the SHA-256 of that JSON.
     case record = 0x72 // "r"
 
-    public var name: String { self == .directory ? "directory" : "record" }
+    package var name: String { self == .directory ? "directory" : "record" }
 }
 
 /// One object, decompressed and verified.
-public struct HistoryObject: Sendable {
-    public var kind: HistoryObjectKind
-    public var id: Digest
+package struct HistoryObject: Sendable {
+    package var kind: HistoryObjectKind
+    package var id: Digest
     /// The uncompressed bytes: the identified part followed by the attribute part.
-    public var body: [UInt8]
+    package var body: [UInt8]
     /// Length of the part of `body` whose SHA-256 is `id`. For records this is the whole body.
-    public var identifiedLength: Int
+    package var identifiedLength: Int
 
-    public var identified: ArraySlice<UInt8> { body[..<identifiedLength] }
-    public var attributes: ArraySlice<UInt8> { body[identifiedLength...] }
+    package var identified: ArraySlice<UInt8> { body[..<identifiedLength] }
+    package var attributes: ArraySlice<UInt8> { body[identifiedLength...] }
     package init(kind: HistoryObjectKind, id: Digest, body: [UInt8], identifiedLength: Int) {
         self.kind = kind; self.id = id; self.body = body; self.identifiedLength = identifiedLength
     }
@@ -45,22 +45,22 @@ public struct HistoryObject: Sendable {
 /// the header. Every read checks both, so any changed byte of the file is detected.
 // why @unchecked Sendable: immutable; objects are written to temporary files and renamed into place, so
 // concurrent writers of the same object agree byte for byte.
-public final class ObjectStore: @unchecked Sendable {
+package final class ObjectStore: @unchecked Sendable {
     // why @unchecked: only immutable state (a path); the file system provides the synchronisation.
-    public let directory: String
+    package let directory: String
     package static let magic: [UInt8] = Array("imo1".utf8)
     package static let headerLength = 45
     /// The largest object body accepted (a directory of about two million entries).
     package static let maxBodyLength = 256 << 20
 
-    public init(directory: String) { self.directory = directory }
+    package init(directory: String) { self.directory = directory }
 
-    public func path(for id: Digest) -> String {
+    package func path(for id: Digest) -> String {
         let hex = id.hex
         return directory + "/" + hex.prefix(2) + "/" + hex.dropFirst(2)
     }
 
-    public func contains(_ id: Digest) -> Bool { access(path(for: id), F_OK) == 0 }
+    package func contains(_ id: Digest) -> Bool { access(path(for: id), F_OK) == 0 }
 
     /// Encodes an object's stored file bytes.
     package static func encode(kind: HistoryObjectKind, body: [UInt8], identifiedLength: Int) throws -> [UInt8] {
@@ -102,7 +102,7 @@ public final class ObjectStore: @unchecked Sendable {
     /// Written to a temporary file in the fan-out directory, synced, then renamed: concurrent writers of the same
     /// object both succeed and leave one complete file.
     @discardableResult
-    public func write(kind: HistoryObjectKind, body: [UInt8], identifiedLength: Int? = nil) throws -> Digest {
+    package func write(kind: HistoryObjectKind, body: [UInt8], identifiedLength: Int? = nil) throws -> Digest {
         let ilen = identifiedLength ?? body.count
         let id = body.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[0..<ilen])) }
         if contains(id) { return id }
@@ -120,7 +120,7 @@ public final class ObjectStore: @unchecked Sendable {
 
     /// Reads and verifies object `id`.
     /// - Throws: `notFound` when absent, `badInput` naming the object when any byte of it is wrong.
-    public func read(_ id: Digest) throws -> HistoryObject {
+    package func read(_ id: Digest) throws -> HistoryObject {
         let p = path(for: id)
         guard let file = try FileBytes.read(p) else {
             throw ImprintError(.notFound, "history object \(id) is missing (\(p))")
@@ -129,7 +129,7 @@ public final class ObjectStore: @unchecked Sendable {
     }
 
     /// Reads object `id` and checks it is of `kind`.
-    public func read(_ id: Digest, kind: HistoryObjectKind) throws -> HistoryObject {
+    package func read(_ id: Digest, kind: HistoryObjectKind) throws -> HistoryObject {
         let o = try read(id)
         guard o.kind == kind else { throw ImprintError.badInput("history object \(id) is a \(o.kind.name), expected a \(kind.name)") }
         return o

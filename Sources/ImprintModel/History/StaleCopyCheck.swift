@@ -3,8 +3,8 @@ import Foundation
 /// `fingerprint --against`: which earlier record a new fingerprint is compared with for the stale-COPY risk, and
 /// what that comparison says (cache-stale-risk findings; with a Dockerfile and an explicit REF, which COPY/ADD
 /// miss the cache since it).
-public struct StaleCopyCheck: Sendable {
-    public enum Baseline: Sendable, Equatable {
+package struct StaleCopyCheck: Sendable {
+    package enum Baseline: Sendable, Equatable {
         /// `--against none`: no comparison.
         case none
         /// `--against REF`: that record; it must exist.
@@ -13,18 +13,18 @@ public struct StaleCopyCheck: Sendable {
         case newestOfContext
     }
 
-    public struct Outcome: Sendable {
-        public var findings: [HygieneFinding] = []
+    package struct Outcome: Sendable {
+        package var findings: [HygieneFinding] = []
         /// `CachePrediction.text()` lines (explicit REF and a Dockerfile with COPY/ADD only).
-        public var cacheLines: [String] = []
+        package var cacheLines: [String] = []
         /// Why the check said less than it could ("record … has no file times", "the store cannot be read").
-        public var notes: [String] = []
+        package var notes: [String] = []
     }
 
-    public var baseline: Baseline
-    public var storeLocation: String
+    package var baseline: Baseline
+    package var storeLocation: String
 
-    public init(against: String?, storeLocation: String) {
+    package init(against: String?, storeLocation: String) {
         switch against {
         case nil: baseline = .newestOfContext
         case "none": baseline = .none
@@ -34,7 +34,7 @@ public struct StaleCopyCheck: Sendable {
     }
 
     /// Whether the fingerprint must keep file times: to record them, or to compare them with a baseline.
-    public func needsFileTimes(recording: Bool) -> Bool {
+    package func needsFileTimes(recording: Bool) -> Bool {
         switch baseline {
         case .none: return recording
         case .record: return true
@@ -45,7 +45,7 @@ public struct StaleCopyCheck: Sendable {
     /// Compares `manifest` (fingerprinted with file times) of `context` with the baseline.
     /// An explicit REF that cannot be resolved is an error; the implicit baseline never fails the fingerprint, but
     /// a store that exists and cannot be read is named in `notes`.
-    public func run(_ manifest: Manifest, context: String, predictCache: Bool) throws -> Outcome {
+    package func run(_ manifest: Manifest, context: String, predictCache: Bool) throws -> Outcome {
         var out = Outcome()
         switch baseline {
         case .none:

@@ -1,5 +1,5 @@
 /// Which builder's `.dockerignore` behaviour to reproduce.
-public enum IgnoreSemantics: String, Sendable, CaseIterable {
+package enum IgnoreSemantics: String, Sendable, CaseIterable {
     /// Current BuildKit (moby/patternmatcher ≥ 0.5, tonistiigi/fsutil): regex metacharacters are literal, a
     /// wildcard exception makes the walk enter excluded directories, `<Dockerfile>.dockerignore` wins, a socket is
     /// sent as an empty file and the sender checks each file again when it opens it.
@@ -17,16 +17,16 @@ public enum IgnoreSemantics: String, Sendable, CaseIterable {
     /// Whether `( ) + | { }` are literal characters (patternmatcher), not regexp syntax (the older fileutils).
     package var literalMetacharacters: Bool { self != .buildah }
     /// BuildKit sends a socket as an empty regular file; the others leave it out.
-    public var sendsSocketsEmpty: Bool { self == .buildkit }
+    package var sendsSocketsEmpty: Bool { self == .buildkit }
     /// BuildKit's sender checks a listed file again when it opens it (`MatchesOrParentMatches`).
-    public var checksAgainOnOpen: Bool { self == .buildkit }
+    package var checksAgainOnOpen: Bool { self == .buildkit }
     /// The docker CLI adds `!.dockerignore` and `!<Dockerfile>` when the ignore file excludes them.
-    public var reincludesBuildFiles: Bool { self == .classic }
+    package var reincludesBuildFiles: Bool { self == .classic }
     /// The legacy builder's tar has no entry for an excluded directory it enters: the daemon creates it, mode
     /// 0755, when it unpacks what is below. BuildKit sends it with its own mode.
-    public var sendsEnteredDirectories: Bool { self != .classic }
+    package var sendsEnteredDirectories: Bool { self != .classic }
     /// The builder, for messages.
-    public var builderName: String {
+    package var builderName: String {
         switch self {
         case .buildkit: return "BuildKit"
         case .classic: return "the legacy builder"
@@ -34,7 +34,7 @@ public enum IgnoreSemantics: String, Sendable, CaseIterable {
         }
     }
     /// The builder whose answer `why` gives beside this one's.
-    public var comparedWith: IgnoreSemantics { self == .buildkit ? .classic : .buildkit }
+    package var comparedWith: IgnoreSemantics { self == .buildkit ? .classic : .buildkit }
 }
 
 /// A parsed `.dockerignore` file.
@@ -43,28 +43,28 @@ public enum IgnoreSemantics: String, Sendable, CaseIterable {
 /// lines, `strings.TrimSpace`, `filepath.Clean` twice, `!` exceptions, `filepath.Match`'s syntax check); matching
 /// follows `MatchesUsingParentResults` (what the walk decides) and `MatchesOrParentMatches` (what the sender then
 /// agrees to open). See `PatternMatcher` for how one pattern matches.
-public struct DockerIgnore: Sendable {
-    public struct Pattern: Sendable {
+package struct DockerIgnore: Sendable {
+    package struct Pattern: Sendable {
         /// The cleaned pattern, without the leading `!` (bytes: a pattern need not be valid UTF-8).
-        public let bytes: Bytes
-        public let exclusion: Bool
+        package let bytes: Bytes
+        package let exclusion: Bool
         /// 1-based line in the ignore file; 0 for an exception the docker CLI adds (`TrimBuildFilesFromExcludes`).
-        public let line: Int
+        package let line: Int
         package let matcher: PatternMatcher
 
         /// The pattern as text (invalid UTF-8 replaced), for messages.
-        public var text: String { bytes.lossyString }
+        package var text: String { bytes.lossyString }
     }
 
-    public let patterns: [Pattern]
-    public let semantics: IgnoreSemantics
+    package let patterns: [Pattern]
+    package let semantics: IgnoreSemantics
     /// True when at least one pattern is an exception (`!…`).
-    public let hasExceptions: Bool
+    package let hasExceptions: Bool
     /// fsutil's `onlyPrefixExcludeExceptions`: no exception holds a pattern character before a trailing `/**` or
     /// `/*`, so an excluded directory is entered only when an exception starts with its path.
     package let onlyPrefixExceptions: Bool
 
-    public static let empty = DockerIgnore(patterns: [], semantics: .buildkit)
+    package static let empty = DockerIgnore(patterns: [], semantics: .buildkit)
 
     package init(patterns: [Pattern], semantics: IgnoreSemantics) {
         self.patterns = patterns
@@ -76,13 +76,13 @@ public struct DockerIgnore: Sendable {
     }
 
     /// An ignore file with no patterns, read with `semantics`.
-    public static func none(_ semantics: IgnoreSemantics) -> DockerIgnore { DockerIgnore(patterns: [], semantics: semantics) }
+    package static func none(_ semantics: IgnoreSemantics) -> DockerIgnore { DockerIgnore(patterns: [], semantics: semantics) }
 
     /// Parses the bytes of an ignore file.
     /// - Throws: `ImprintError.badInput` naming `file`, the line and the reason where BuildKit refuses the file: a
     ///   line of 64 KiB or more, a lone `!` or an exception of the whole context, a pattern `filepath.Match`
     ///   rejects.
-    public static func parse(_ data: [UInt8], file: String, semantics: IgnoreSemantics = .buildkit) throws -> DockerIgnore {
+    package static func parse(_ data: [UInt8], file: String, semantics: IgnoreSemantics = .buildkit) throws -> DockerIgnore {
         let lines: [Bytes]
         switch GoText.scanLines(data) {
         case .success(let l): lines = l
@@ -127,7 +127,7 @@ public struct DockerIgnore: Sendable {
 
     /// `self`, after checking that every pattern's expression compiles (for globs given on the command line, where
     /// an invalid one should be an error at once rather than when a path first reaches it).
-    public func checked() throws -> DockerIgnore {
+    package func checked() throws -> DockerIgnore {
         for p in patterns {
             if let e = p.matcher.compileError {
                 throw ImprintError.badInput("invalid pattern \"\(p.text)\": \(e.message)")
@@ -137,22 +137,22 @@ public struct DockerIgnore: Sendable {
     }
 
     /// The per-pattern results for a directory, handed to its children (patternmatcher's `MatchInfo`).
-    public typealias MatchInfo = [Bool]
+    package typealias MatchInfo = [Bool]
 
     /// The outcome of matching one path.
-    public struct Decision: Sendable {
-        public var excluded: Bool
+    package struct Decision: Sendable {
+        package var excluded: Bool
         /// Per-pattern results to hand to the path's children.
-        public var info: MatchInfo
+        package var info: MatchInfo
         /// The index of the last pattern that applied (the one that decided), or nil when none did.
-        public var decidedBy: Int?
+        package var decidedBy: Int?
     }
 
     /// `MatchesUsingParentResults`: whether `path` (slash-separated, relative to the context) is excluded, given its
     /// parent directory's match info (nil for an entry at the top, or when the parent was not matched: then every
     /// ancestor is tested, as `MatchesOrParentMatches` does).
     /// - Throws: `badInput` naming the pattern when matching reaches a pattern whose expression is invalid.
-    public func decide(_ path: Bytes, parent: MatchInfo?) throws -> Decision {
+    package func decide(_ path: Bytes, parent: MatchInfo?) throws -> Decision {
         if patterns.isEmpty { return Decision(excluded: false, info: [], decidedBy: nil) }
         var matched = false
         var decidedBy: Int?
@@ -175,14 +175,14 @@ public struct DockerIgnore: Sendable {
     }
 
     /// `decide` without the decision details.
-    public func matches(_ path: Bytes, parent: MatchInfo?) throws -> (excluded: Bool, info: MatchInfo) {
+    package func matches(_ path: Bytes, parent: MatchInfo?) throws -> (excluded: Bool, info: MatchInfo) {
         let d = try decide(path, parent: parent)
         return (d.excluded, d.info)
     }
 
     /// `MatchesOrParentMatches`: what the sender checks again when it opens a file it listed. Where it disagrees
     /// with the walk's decision, BuildKit sends the file with empty content.
-    public func excludedOnOpen(_ path: Bytes) throws -> Bool {
+    package func excludedOnOpen(_ path: Bytes) throws -> Bool {
         var matched = false
         var ancestors: [Bytes]?
         for pattern in patterns {
@@ -215,7 +215,7 @@ public struct DockerIgnore: Sendable {
     /// The docker CLI's `TrimBuildFilesFromExcludes` (legacy builder): when the patterns exclude `.dockerignore`,
     /// `!.dockerignore` is appended; then, when they exclude the Dockerfile (its path relative to the context),
     /// `!<Dockerfile>`. The CLI ignores a pattern error here (the walk reports it).
-    public func reincludingBuildFiles(dockerfile: String) -> DockerIgnore {
+    package func reincludingBuildFiles(dockerfile: String) -> DockerIgnore {
         guard semantics.reincludesBuildFiles, !patterns.isEmpty else { return self }
         var out = self
         for name in [".dockerignore", dockerfile] {
@@ -228,7 +228,7 @@ public struct DockerIgnore: Sendable {
     }
 
     /// Whether the walk must enter an excluded directory because an exception may re-include something below it.
-    public func mustDescend(intoExcluded dir: Bytes) -> Bool {
+    package func mustDescend(intoExcluded dir: Bytes) -> Bool {
         guard hasExceptions else { return false }
         if semantics == .buildkit && !onlyPrefixExceptions { return true }
         let dirSlash = dir + [GoText.slash]

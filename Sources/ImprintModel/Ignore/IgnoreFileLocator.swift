@@ -3,15 +3,15 @@ import Foundation
 /// Which ignore file a builder reads for a context, and the rules it then applies: `<Dockerfile>.dockerignore`,
 /// `.containerignore` or `.dockerignore` depending on the builder (`IgnoreSemantics`), or the file given with
 /// `--ignore-file`.
-public struct IgnoreFileLocator: Sendable {
-    public var context: String
+package struct IgnoreFileLocator: Sendable {
+    package var context: String
     /// The Dockerfile given with `-f`.
-    public var dockerfile: String?
+    package var dockerfile: String?
     /// An ignore file that replaces the builder's choice (like buildah's `--ignorefile`).
-    public var ignoreFile: String?
-    public var semantics: IgnoreSemantics
+    package var ignoreFile: String?
+    package var semantics: IgnoreSemantics
 
-    public init(context: String, dockerfile: String? = nil, ignoreFile: String? = nil, semantics: IgnoreSemantics = .buildkit) {
+    package init(context: String, dockerfile: String? = nil, ignoreFile: String? = nil, semantics: IgnoreSemantics = .buildkit) {
         self.context = context; self.dockerfile = dockerfile; self.ignoreFile = ignoreFile; self.semantics = semantics
     }
 
@@ -19,7 +19,7 @@ public struct IgnoreFileLocator: Sendable {
     /// Dockerfile (`-f`, or the default `Dockerfile`, as BuildKit's dockerui reads it), else the context's
     /// `.dockerignore`.
     /// - Throws: `notFound` when `-f` names a Dockerfile that does not exist.
-    public func resolve() throws -> String? {
+    package func resolve() throws -> String? {
         if let ignoreFile { return ignoreFile }
         let fm = FileManager.default
         if let df = dockerfile {
@@ -62,14 +62,14 @@ public struct IgnoreFileLocator: Sendable {
 
     /// The ignore rules the builder would apply (the docker CLI's re-included build files too), and the file they
     /// come from as the manifest names it (nil: none).
-    public func load() throws -> (DockerIgnore, String?) {
+    package func load() throws -> (DockerIgnore, String?) {
         guard let path = try resolve() else { return (DockerIgnore.none(semantics), nil) }
         let ignore = try DockerIgnore.parse(try readFile(path, what: "ignore file"), file: path, semantics: semantics)
         return (ignore.reincludingBuildFiles(dockerfile: relativeDockerfile), displayPath(path))
     }
 
     /// A path inside the context as context-relative; others as given.
-    public func displayPath(_ p: String) -> String {
+    package func displayPath(_ p: String) -> String {
         let ctx = URL(fileURLWithPath: context).standardizedFileURL.path
         let abs = URL(fileURLWithPath: p).standardizedFileURL.path
         if abs.hasPrefix(ctx + "/") { return String(abs.dropFirst(ctx.count + 1)) }

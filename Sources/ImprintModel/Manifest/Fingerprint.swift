@@ -4,33 +4,33 @@ import Glibc
 #endif
 
 /// Fingerprints a build context: picks the ignore file as the builder would, walks, hashes, lints.
-public struct Fingerprinter {
-    public var context: String
+package struct Fingerprinter {
+    package var context: String
     /// The Dockerfile given with `-f`; `<Dockerfile>.dockerignore` beside it wins over the context's `.dockerignore`.
-    public var dockerfile: String?
+    package var dockerfile: String?
     /// An ignore file that replaces both (like buildah's `--ignorefile`).
-    public var ignoreFile: String?
-    public var semantics: IgnoreSemantics = .buildkit
+    package var ignoreFile: String?
+    package var semantics: IgnoreSemantics = .buildkit
     /// Context-relative paths imprint itself writes into the context; left out of the digest.
-    public var excluded: [String] = []
-    public var largeFileThreshold = Hygiene.defaultLargeFileThreshold
-    public var collectMetadata = true
+    package var excluded: [String] = []
+    package var largeFileThreshold = Hygiene.defaultLargeFileThreshold
+    package var collectMetadata = true
     /// Record each file's modification time (for `--against`'s cache-staleness check; never in the digest).
-    public var recordFileTimes = false
-    public var progress: ((Int, UInt64) -> Void)?
+    package var recordFileTimes = false
+    package var progress: ((Int, UInt64) -> Void)?
 
-    public init(context: String) { self.context = context }
+    package init(context: String) { self.context = context }
 
     /// Where the builder finds its ignore file for this context (`IgnoreFileLocator`).
     package var locator: IgnoreFileLocator { IgnoreFileLocator(context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics) }
 
     /// The ignore file the builder would use, or nil when there is none (`IgnoreFileLocator.resolve`).
-    public func resolveIgnoreFile() throws -> String? { try locator.resolve() }
+    package func resolveIgnoreFile() throws -> String? { try locator.resolve() }
 
     package var relativeDockerfile: String { locator.relativeDockerfile }
 
     /// Build arguments for the Dockerfile's ARG substitution (`--build-arg`).
-    public var buildArgs: [String: String] = [:]
+    package var buildArgs: [String: String] = [:]
 
     /// The Dockerfile given with `-f`, else the context's `Dockerfile`, parsed for its copies from the context.
     /// - Throws: for a malformed Dockerfile named with `-f` (the context's own is skipped when unreadable).
@@ -54,12 +54,12 @@ public struct Fingerprinter {
     }
 
     /// The ignore rules the builder would apply, and the file they come from (nil: none).
-    public static func loadIgnore(context: String, dockerfile: String?, ignoreFile: String?,
+    package static func loadIgnore(context: String, dockerfile: String?, ignoreFile: String?,
                                   semantics: IgnoreSemantics) throws -> (DockerIgnore, String?) {
         try IgnoreFileLocator(context: context, dockerfile: dockerfile, ignoreFile: ignoreFile, semantics: semantics).load()
     }
 
-    public func run() throws -> Manifest {
+    package func run() throws -> Manifest {
         var meta = ManifestMetadata()
         meta.ignoreSemantics = semantics
         var ignore = DockerIgnore.empty
@@ -126,7 +126,7 @@ public struct Fingerprinter {
 extension Fingerprinter {
     /// Leaves the command's own outputs out of the digest when they are written into the context: the emitted
     /// manifest (`--emit`), and `-o`/`--digest-file` when they point inside it.
-    public mutating func excludeOwnOutputs(emit: String?, output: String?, digestFile: String?) {
+    package mutating func excludeOwnOutputs(emit: String?, output: String?, digestFile: String?) {
         var excluded: [String] = []
         if let emit { excluded.append(emit) }
         for path in [output, digestFile].compactMap({ $0 }) where path != "-" {
@@ -136,7 +136,7 @@ extension Fingerprinter {
     }
 
     /// `--emit PATH`: the manifest written into the context (relative paths are inside it), atomically.
-    public static func writeEmitted(_ manifest: Manifest, to emit: String, context: String) throws {
+    package static func writeEmitted(_ manifest: Manifest, to emit: String, context: String) throws {
         let target = emit.hasPrefix("/") ? emit : (context as NSString).appendingPathComponent(emit)
         try createParentDirectory(of: target)
         try AtomicFile.write(to: target) { fd in for c in manifest.jsonChunks() { try AtomicFile.writeAll(fd, c, path: target) } }

@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 
 /// Hygiene lints: things in a build context that usually should not reach an image.
-public enum Hygiene {
-    public static let defaultLargeFileThreshold: UInt64 = 50 << 20
+package enum Hygiene {
+    package static let defaultLargeFileThreshold: UInt64 = 50 << 20
 
     package static let secretNames: Set<String> = [
         ".env", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".netrc", ".pgpass", ".npmrc", ".pypirc",
@@ -13,7 +13,7 @@ public enum Hygiene {
     package static let vcsNames: Set<String> = [".git", ".hg", ".svn", ".bzr"]
 
     /// Lints `tree`. `hadIgnoreFile` false adds a finding of its own.
-    public static func lint(_ tree: Tree, hadIgnoreFile: Bool, largeFileThreshold: UInt64 = defaultLargeFileThreshold,
+    package static func lint(_ tree: Tree, hadIgnoreFile: Bool, largeFileThreshold: UInt64 = defaultLargeFileThreshold,
                             sockets: [Bytes] = [], sentEmpty: [Bytes] = [], semantics: IgnoreSemantics = .buildkit) -> [HygieneFinding] {
         var out: [HygieneFinding] = []
         if tree.root.childCount == 0 {
@@ -137,7 +137,7 @@ public enum Hygiene {
 
     /// Patterns that look meant for every directory but match only at the context root (`.dockerignore` patterns
     /// are anchored: `__pycache__` is `/__pycache__`), when the context has such names deeper down.
-    public static func ignoreFileHints(_ tree: Tree, ignore: DockerIgnore, ignoreFile: String?) -> [HygieneFinding] {
+    package static func ignoreFileHints(_ tree: Tree, ignore: DockerIgnore, ignoreFile: String?) -> [HygieneFinding] {
         let watched = ["__pycache__", "*.pyc", ".git", "node_modules", ".env", "*.pem", ".DS_Store"]
         var out: [HygieneFinding] = []
         for p in ignore.patterns where !p.exclusion && watched.contains(p.text) {

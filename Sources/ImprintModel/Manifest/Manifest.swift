@@ -5,8 +5,8 @@ import Glibc
 #endif
 
 /// A hygiene finding about a build context (bytecode, VCS metadata, secrets...).
-public struct HygieneFinding: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable {
+package struct HygieneFinding: Sendable, Equatable {
+    package enum Kind: String, Sendable, CaseIterable {
         case bytecode, vcs, secret
         case nodeModules = "node-modules"
         case largeFile = "large-file"
@@ -18,46 +18,46 @@ public struct HygieneFinding: Sendable, Equatable {
         /// Content changed while size, mtime and mode did not (against an earlier record's file times).
         case cacheStaleRisk = "cache-stale-risk"
     }
-    public var kind: Kind
-    public var path: String
-    public var message: String
+    package var kind: Kind
+    package var path: String
+    package var message: String
     /// The line of the ignore file the finding is about (ignore-pattern), for reports that place it; not recorded.
-    public var line: Int?
-    public init(kind: Kind, path: String, message: String, line: Int? = nil) { self.kind = kind; self.path = path; self.message = message; self.line = line }
+    package var line: Int?
+    package init(kind: Kind, path: String, message: String, line: Int? = nil) { self.kind = kind; self.path = path; self.message = message; self.line = line }
     /// The recorded fields (the line is not recorded).
-    public static func == (a: HygieneFinding, b: HygieneFinding) -> Bool { a.kind == b.kind && a.path == b.path && a.message == b.message }
+    package static func == (a: HygieneFinding, b: HygieneFinding) -> Bool { a.kind == b.kind && a.path == b.path && a.message == b.message }
 }
 
 /// Facts about the build that are recorded beside the tree but never enter its digest.
-public struct ManifestMetadata: Sendable {
-    public var tool: String = "imprint \(Imprint.version)"
+package struct ManifestMetadata: Sendable {
+    package var tool: String = "imprint \(Imprint.version)"
     /// RFC 3339 UTC, from `SOURCE_DATE_EPOCH` when set.
-    public var created: String = ManifestMetadata.now()
-    public var ignoreFile: String?
-    public var ignoreFileDigest: Digest?
-    public var ignoreSemantics: IgnoreSemantics = .buildkit
+    package var created: String = ManifestMetadata.now()
+    package var ignoreFile: String?
+    package var ignoreFileDigest: Digest?
+    package var ignoreSemantics: IgnoreSemantics = .buildkit
     /// Paths inside the context left out of the digest because imprint writes them (`--emit`, `-o`).
-    public var excluded: [String] = []
-    public var gitCommit: String?
-    public var gitBranch: String?
-    public var gitDirty: Bool?
+    package var excluded: [String] = []
+    package var gitCommit: String?
+    package var gitBranch: String?
+    package var gitDirty: Bool?
     /// CI variables that were set (GITHUB_SHA, CI_COMMIT_SHA, BUILD_ID...), sorted by name.
-    public var ci: [(String, String)] = []
+    package var ci: [(String, String)] = []
     /// The Dockerfile read with `-f` (or the context's `Dockerfile`): its path, digest and the final stage's copies
     /// from the context, which say where each context file lands in the image.
-    public var dockerfile: (path: String, digest: Digest, parsed: Dockerfile)?
+    package var dockerfile: (path: String, digest: Digest, parsed: Dockerfile)?
 
-    public init() {}
+    package init() {}
 
-    public static func now(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    package static func now(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         var seconds = Int64(Date().timeIntervalSince1970)
         if let s = environment["SOURCE_DATE_EPOCH"], let v = Int64(s.trimmingCharacters(in: .whitespaces)) { seconds = v }
         return rfc3339(seconds)
     }
 
-    public static func rfc3339(_ seconds: Int64) -> String { RFC3339.format(seconds: seconds) }
+    package static func rfc3339(_ seconds: Int64) -> String { RFC3339.format(seconds: seconds) }
 
-    public static let ciVariables = [
+    package static let ciVariables = [
         "BUILDKITE_BUILD_ID", "BUILDKITE_COMMIT", "BUILD_ID", "BUILD_NUMBER", "CIRCLE_BUILD_NUM", "CIRCLE_SHA1",
         "CI_COMMIT_REF_NAME", "CI_COMMIT_SHA", "CI_JOB_ID", "CI_PIPELINE_ID", "CI_PROJECT_PATH", "GITHUB_REF",
         "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_RUN_NUMBER", "GITHUB_SHA", "GIT_COMMIT", "JOB_NAME",
@@ -65,7 +65,7 @@ public struct ManifestMetadata: Sendable {
     ]
 
     /// Collects CI variables and git facts for a context directory.
-    public mutating func collect(context: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    package mutating func collect(context: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
         ci = Self.ciVariables.compactMap { k in environment[k].flatMap { $0.isEmpty ? nil : (k, $0) } }
         guard Self.mayBeInGitRepository(context) else { return }
         if let commit = Self.git(["rev-parse", "HEAD"], in: context) {
@@ -122,25 +122,25 @@ public struct ManifestMetadata: Sendable {
 ///
 /// Serialised as deterministic JSON (`schemas/manifest.schema.json`): fixed key order, entries in walk order
 /// (depth-first, names sorted bytewise), one entry per line, no floats.
-public struct Manifest {
-    public static let mediaType = "application/vnd.imprint.manifest.v1+json"
-    public static let digestAlgorithm = Digest.treeAlgorithm
+package struct Manifest {
+    package static let mediaType = "application/vnd.imprint.manifest.v1+json"
+    package static let digestAlgorithm = Digest.treeAlgorithm
 
-    public var tree: Tree
-    public var findings: [HygieneFinding]
-    public var metadata: ManifestMetadata
+    package var tree: Tree
+    package var findings: [HygieneFinding]
+    package var metadata: ManifestMetadata
 
-    public init(tree: Tree, findings: [HygieneFinding] = [], metadata: ManifestMetadata = ManifestMetadata()) {
+    package init(tree: Tree, findings: [HygieneFinding] = [], metadata: ManifestMetadata = ManifestMetadata()) {
         self.tree = tree
         self.findings = findings
         self.metadata = metadata
     }
 
-    public var rootDigest: Digest { tree.rootDigest }
+    package var rootDigest: Digest { tree.rootDigest }
 
     // MARK: Writing
 
-    public func jsonBytes() -> [UInt8] {
+    package func jsonBytes() -> [UInt8] {
         let chunks = jsonChunks()
         var out: [UInt8] = []
         out.reserveCapacity(chunks.reduce(0) { $0 + $1.count })
@@ -149,7 +149,7 @@ public struct Manifest {
     }
 
     /// `jsonBytes()` in pieces, to be written one after another: a large manifest is never copied into one buffer.
-    public func jsonChunks() -> [[UInt8]] {
+    package func jsonChunks() -> [[UInt8]] {
         let stats = tree.statistics
         var w = JSONWriter(pretty: true, reserve: 4096)
         w.beginObject()
@@ -278,7 +278,7 @@ public struct Manifest {
     /// Parses a manifest and checks that its recorded digests agree with its entries.
     /// - Throws: `badInput` naming `source` for invalid JSON, a wrong media type, a malformed entry or an
     ///   inconsistent digest (a manifest edited by hand or damaged).
-    public static func parse(_ data: [UInt8], source: String) throws -> Manifest {
+    package static func parse(_ data: [UInt8], source: String) throws -> Manifest {
         let obj = try JSONRead.object(data, what: source)
         guard obj["mediaType"] as? String == mediaType else {
             throw ImprintError.badInput("\(source) is not an imprint manifest (mediaType is not \(mediaType))")

@@ -1,8 +1,8 @@
 /// Other renderings of a tree: `sha256sum -c` input and an mtree specification.
-public enum ManifestFormats {
+package enum ManifestFormats {
     /// Lines `sha256sum -c` accepts, one per regular file, paths relative to the context root.
     /// Names with a backslash or newline use coreutils' escaped form (a leading `\`).
-    public static func sha256sum(_ tree: Tree) -> [UInt8] {
+    package static func sha256sum(_ tree: Tree) -> [UInt8] {
         var out: [UInt8] = []
         tree.walk { path, node in
             guard node.type == .file else { return }
@@ -29,7 +29,7 @@ public enum ManifestFormats {
 
     /// An mtree(5) specification (hierarchical form) with type, mode, size, sha256 and link keywords, which
     /// BSD/NetBSD `mtree -f SPEC -p DIR` checks against a directory.
-    public static func mtree(_ tree: Tree) -> [UInt8] {
+    package static func mtree(_ tree: Tree) -> [UInt8] {
         var out: [UInt8] = Array("#mtree\n. type=dir mode=\(octalMode(tree.root.mode))\n".utf8)
         func emit(_ dir: TreeNode, depth: Int) {
             for (name, node) in dir.sortedChildren {

@@ -21,45 +21,45 @@ import Foundation
 ///     printf 'imprint-manifest-v1 %s' "$(jq -r .digest manifest.sig)" > payload
 ///     jq -r .signature manifest.sig | base64 -d > sig.bin
 ///     openssl pkeyutl -verify -pubin -inkey key.pub -rawin -in payload -sigfile sig.bin
-public struct ManifestSignature: Sendable, Equatable {
-    public static let mediaType = "application/vnd.imprint.signature.v1+json"
-    public static let algorithm = "ed25519"
+package struct ManifestSignature: Sendable, Equatable {
+    package static let mediaType = "application/vnd.imprint.signature.v1+json"
+    package static let algorithm = "ed25519"
     /// The text before the digest in the canonical payload.
-    public static let payloadPrefix = "imprint-manifest-v1 "
+    package static let payloadPrefix = "imprint-manifest-v1 "
 
     /// The root digest that was signed.
-    public var digest: Digest
+    package var digest: Digest
     /// SHA-256 of the signer's raw 32-byte public key, 64 lowercase hex digits.
-    public var keyId: String
+    package var keyId: String
     /// The 64-byte Ed25519 signature over `payload(for: digest)`.
-    public var signature: [UInt8]
+    package var signature: [UInt8]
 
-    public init(digest: Digest, keyId: String, signature: [UInt8]) {
+    package init(digest: Digest, keyId: String, signature: [UInt8]) {
         self.digest = digest
         self.keyId = keyId
         self.signature = signature
     }
 
     /// The canonical signed payload: the ASCII bytes of `imprint-manifest-v1 sha256:<hex>`.
-    public static func payload(for rootDigest: Digest) -> [UInt8] {
+    package static func payload(for rootDigest: Digest) -> [UInt8] {
         Array((payloadPrefix + rootDigest.prefixed).utf8)
     }
 
     /// Where the signature of the manifest at `manifestPath` lives by default: the same name with `.json`
     /// replaced by `.sig` (`.imprint/manifest.json` → `.imprint/manifest.sig`), or `.sig` appended.
-    public static func path(besideManifest manifestPath: String) -> String {
+    package static func path(besideManifest manifestPath: String) -> String {
         if manifestPath.hasSuffix(".json") { return String(manifestPath.dropLast(5)) + ".sig" }
         return manifestPath + ".sig"
     }
 
     /// Signs a manifest's root digest.
     /// - Throws: `failure` only when OpenSSL cannot sign.
-    public static func sign(rootDigest: Digest, key: Ed25519PrivateKey) throws -> ManifestSignature {
+    package static func sign(rootDigest: Digest, key: Ed25519PrivateKey) throws -> ManifestSignature {
         ManifestSignature(digest: rootDigest, keyId: key.keyId, signature: try key.sign(payload(for: rootDigest)))
     }
 
     /// The outcome of checking a signature against a manifest and a public key.
-    public enum Verdict: Sendable, Equatable, CustomStringConvertible {
+    package enum Verdict: Sendable, Equatable, CustomStringConvertible {
         /// The signature is by this key, over this manifest's digest.
         case valid
         /// The signature was made for another manifest: the manifest changed after signing.
@@ -69,10 +69,10 @@ public struct ManifestSignature: Sendable, Equatable {
         /// Key id and digest agree but the Ed25519 signature does not verify: forged or damaged.
         case badSignature
 
-        public var isValid: Bool { self == .valid }
+        package var isValid: Bool { self == .valid }
 
         /// One line for a person.
-        public var description: String {
+        package var description: String {
             switch self {
             case .valid:
                 return "valid"
@@ -89,7 +89,7 @@ public struct ManifestSignature: Sendable, Equatable {
     /// Checks this signature against a manifest's root digest and the signer's public key, in this order:
     /// the key id, the signed digest, then the Ed25519 signature over the canonical payload of `rootDigest`.
     /// - Throws: `failure` only when OpenSSL cannot run the verification.
-    public func verdict(rootDigest: Digest, publicKey: Ed25519PublicKey) throws -> Verdict {
+    package func verdict(rootDigest: Digest, publicKey: Ed25519PublicKey) throws -> Verdict {
         let expectedKey = publicKey.keyId
         // A signature written by an earlier release names the key by the SHA-256 of its raw bytes.
         if keyId != expectedKey && keyId != publicKey.legacyKeyId { return .keyMismatch(signedBy: keyId, expected: expectedKey) }
@@ -101,12 +101,12 @@ public struct ManifestSignature: Sendable, Equatable {
     /// True when the signature is by `publicKey` over `rootDigest`; false otherwise. Call
     /// ``verdict(rootDigest:publicKey:)`` to learn which check failed (digest, key id or signature).
     /// - Throws: `failure` only when OpenSSL cannot run the verification.
-    public func verify(rootDigest: Digest, publicKey: Ed25519PublicKey) throws -> Bool {
+    package func verify(rootDigest: Digest, publicKey: Ed25519PublicKey) throws -> Bool {
         try verdict(rootDigest: rootDigest, publicKey: publicKey).isValid
     }
 
     /// The document as deterministic JSON (fixed key order, two-space indent, trailing newline).
-    public func jsonBytes() -> [UInt8] {
+    package func jsonBytes() -> [UInt8] {
         var w = JSONWriter(pretty: true, reserve: 512)
         w.beginObject()
         w.string("mediaType", Self.mediaType)
@@ -122,7 +122,7 @@ public struct ManifestSignature: Sendable, Equatable {
     /// Parses a signature document.
     /// - Throws: `badInput` naming `source` for invalid JSON, another media type or algorithm, or a malformed field;
     ///   `unsupported` for an algorithm other than ed25519.
-    public static func parse(_ bytes: [UInt8], source: String) throws -> ManifestSignature {
+    package static func parse(_ bytes: [UInt8], source: String) throws -> ManifestSignature {
         let obj = try JSONRead.object(bytes, what: source)
         guard obj["mediaType"] as? String == mediaType else {
             throw ImprintError.badInput("\(source) is not an imprint signature (mediaType is not \(mediaType))")
@@ -154,7 +154,7 @@ extension ManifestSignature {
     /// A 64-byte signature file is a raw Ed25519 signature over the file's bytes (a release tarball's); any other
     /// is an imprint signature JSON over a manifest's root digest. Returns the one line to print and whether it
     /// verified; unreadable or malformed input throws.
-    public static func checkFile(_ path: String, signaturePath: String, publicKey: Ed25519PublicKey) throws -> (valid: Bool, line: String) {
+    package static func checkFile(_ path: String, signaturePath: String, publicKey: Ed25519PublicKey) throws -> (valid: Bool, line: String) {
         let sigBytes = try readFile(signaturePath, what: "signature")
         if sigBytes.count == 64 { // JSON signatures are always longer
             let message = try readFile(path, what: "signed file")

@@ -10,15 +10,15 @@ import Glibc
 ///
 /// Only `.py` files and `__pycache__/*.pyc` files whose header says timestamp (the kind CPython trusts on size
 /// and mtime alone) are kept, each once, up to 8 MiB each. The directory is removed when the spool is released.
-public final class BytecodeSpool: Sendable {
-    public let directory: String
+package final class BytecodeSpool: Sendable {
+    package let directory: String
     /// The digests kept (each file is written by one writer, then renamed in under this lock).
     private let stored = Mutex<Set<Digest>>([])
     package static let maxFileSize: UInt64 = 8 << 20
 
     /// Creates an empty spool in `$TMPDIR`.
     /// - Throws: when the directory cannot be made.
-    public init() throws {
+    package init() throws {
         let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(base)/imprint-bytecode-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
@@ -30,7 +30,7 @@ public final class BytecodeSpool: Sendable {
     deinit { try? FileManager.default.removeItem(atPath: directory) }
 
     /// The file holding content `digest`, if it was kept.
-    public func path(for digest: Digest) -> String? {
+    package func path(for digest: Digest) -> String? {
         stored.withLock { $0.contains(digest) } ? directory + "/" + digest.hex : nil
     }
 

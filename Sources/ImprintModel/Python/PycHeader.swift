@@ -1,15 +1,15 @@
 /// A Python language version, major and minor (`3.11`).
-public struct PythonVersion: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public var major: Int
-    public var minor: Int
+package struct PythonVersion: Hashable, Comparable, Sendable, CustomStringConvertible {
+    package var major: Int
+    package var minor: Int
 
-    public init(_ major: Int, _ minor: Int) {
+    package init(_ major: Int, _ minor: Int) {
         self.major = major
         self.minor = minor
     }
 
     /// Parses `3.11`, `3.11.7`, `311` (a cache-tag number) or `cpython-311`.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         var s = Substring(text)
         if s.hasPrefix("cpython-") { s = s.dropFirst("cpython-".count) }
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
@@ -23,21 +23,21 @@ public struct PythonVersion: Hashable, Comparable, Sendable, CustomStringConvert
         }
     }
 
-    public static func < (a: PythonVersion, b: PythonVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
+    package static func < (a: PythonVersion, b: PythonVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 
-    public var description: String { "\(major).\(minor)" }
+    package var description: String { "\(major).\(minor)" }
 
     /// CPython's `sys.implementation.cache_tag` for this version (`cpython-311`).
-    public var cacheTag: String { "cpython-\(major)\(minor)" }
+    package var cacheTag: String { "cpython-\(major)\(minor)" }
 }
 
 /// Pyc magic numbers: the 2-byte little-endian number at the start of every pyc, followed by `\r\n`.
 ///
 /// Source: CPython `Include/internal/pycore_magic_number.h` (3.14+) and `Lib/importlib/_bootstrap_external.py`
 /// (earlier). From 3.11 on, Python 3.n uses numbers from 2900 + 50·n upwards.
-public enum PycMagic {
+package enum PycMagic {
     /// The magic number of each final release (the last number of its development cycle).
-    public static let finalReleases: [(version: PythonVersion, number: UInt16)] = [
+    package static let finalReleases: [(version: PythonVersion, number: UInt16)] = [
         (PythonVersion(2, 7), 62211),
         (PythonVersion(3, 3), 3230),
         (PythonVersion(3, 4), 3310),
@@ -70,7 +70,7 @@ public enum PycMagic {
     ]
 
     /// The Python version a magic number belongs to, or nil when it is not a known CPython number.
-    public static func version(forNumber number: UInt16) -> PythonVersion? {
+    package static func version(forNumber number: UInt16) -> PythonVersion? {
         if let r = ranges.first(where: { $0.0.contains(number) }) { return r.1 }
         // 3.11 and later: 2900 + 50·minor ... 2949 + 50·minor. Accept up to 3.39.
         if number >= 3450 && number < 4900 { return PythonVersion(3, (Int(number) - 2900) / 50) }
@@ -78,20 +78,20 @@ public enum PycMagic {
     }
 
     /// The final-release magic number of `version`, when known.
-    public static func number(for version: PythonVersion) -> UInt16? {
+    package static func number(for version: PythonVersion) -> UInt16? {
         finalReleases.first { $0.version == version }?.number
     }
 
     /// True when `number` is the magic of a final release (not a development snapshot).
-    public static func isFinalRelease(_ number: UInt16) -> Bool {
+    package static func isFinalRelease(_ number: UInt16) -> Bool {
         finalReleases.contains { $0.number == number } || number == 3350
     }
 
     /// The 4 magic bytes (number little-endian, then `\r\n`) read as a little-endian integer: the SipHash key k0.
-    public static func word(forNumber number: UInt16) -> UInt32 { UInt32(number) | 0x0a0d_0000 }
+    package static func word(forNumber number: UInt16) -> UInt32 { UInt32(number) | 0x0a0d_0000 }
 
     /// The SipHash variant CPython uses for source hashes in pycs with this magic: 1-3 from 3.11 on, 2-4 before.
-    public static func sipHashVariant(forMagicWord word: UInt32) -> SipHash.Variant {
+    package static func sipHashVariant(forMagicWord word: UInt32) -> SipHash.Variant {
         let n = UInt16(truncatingIfNeeded: word)
         if let v = version(forNumber: n) { return v >= PythonVersion(3, 11) ? .sipHash13 : .sipHash24 }
         return n >= 3450 && n < 20000 ? .sipHash13 : .sipHash24
@@ -99,7 +99,7 @@ public enum PycMagic {
 
     /// A person-readable name of a magic number: `3495 (Python 3.11)`, `3500 (Python 3.12 pre-release)`,
     /// `4242 (unknown)`.
-    public static func describe(_ number: UInt16) -> String {
+    package static func describe(_ number: UInt16) -> String {
         guard let v = version(forNumber: number) else { return "\(number) (unknown)" }
         return isFinalRelease(number) ? "\(number) (Python \(v))" : "\(number) (Python \(v) pre-release)"
     }
@@ -113,12 +113,12 @@ public enum PycMagic {
 /// 8  flags 0: source mtime uint32 LE, source size uint32 LE — flags 1/3: 8-byte source hash
 /// ```
 /// Pycs of Python before 3.7 have no flags word: a 12-byte header (magic, mtime, size), 8 bytes before 3.3.
-public struct PycHeader: Equatable, Sendable {
+package struct PycHeader: Equatable, Sendable {
     /// The number of bytes CPython 3.7+ reads before the marshalled code.
-    public static let size = 16
+    package static let size = 16
 
     /// How CPython decides whether the pyc still matches its source.
-    public enum Validation: Equatable, Sendable {
+    package enum Validation: Equatable, Sendable {
         /// Compare the source's mtime (seconds, `& 0xFFFFFFFF`) and size (`& 0xFFFFFFFF`; nil before 3.3).
         case timestamp(mtime: UInt32, size: UInt32?)
         /// Recompute the source hash and compare (flags 3).
@@ -128,25 +128,25 @@ public struct PycHeader: Equatable, Sendable {
     }
 
     /// The 2-byte magic number (`3495` for Python 3.11).
-    public var magicNumber: UInt16
-    public var flags: UInt32
-    public var validation: Validation
+    package var magicNumber: UInt16
+    package var flags: UInt32
+    package var validation: Validation
 
     /// The 4 magic bytes read as a little-endian integer (the key of the source hash).
-    public var magicWord: UInt32 { PycMagic.word(forNumber: magicNumber) }
+    package var magicWord: UInt32 { PycMagic.word(forNumber: magicNumber) }
 
     /// The Python version the magic belongs to, when known.
-    public var pythonVersion: PythonVersion? { PycMagic.version(forNumber: magicNumber) }
+    package var pythonVersion: PythonVersion? { PycMagic.version(forNumber: magicNumber) }
 
     /// The source hash of a hash-based pyc.
-    public var sourceHash: UInt64? {
+    package var sourceHash: UInt64? {
         switch validation {
         case .timestamp: return nil
         case .checkedHash(let h), .uncheckedHash(let h): return h
         }
     }
 
-    public init(magicNumber: UInt16, flags: UInt32, validation: Validation) {
+    package init(magicNumber: UInt16, flags: UInt32, validation: Validation) {
         self.magicNumber = magicNumber
         self.flags = flags
         self.validation = validation
@@ -158,7 +158,7 @@ public struct PycHeader: Equatable, Sendable {
     /// bit other than the two low ones is an error (CPython raises ImportError/EOFError). Flags 2 (the
     /// check-source bit without the hash bit) is accepted and validated as a timestamp pyc, as importlib does.
     /// - Throws: `ImprintError.badInput` with the reason.
-    public static func parse<C: Collection>(_ data: C) throws -> PycHeader where C.Element == UInt8, C.Index == Int {
+    package static func parse<C: Collection>(_ data: C) throws -> PycHeader where C.Element == UInt8, C.Index == Int {
         let b = Array(data.prefix(size))
         guard b.count >= 4 else {
             throw ImprintError.badInput("reached end of file after \(b.count) bytes while reading the pyc magic")
@@ -193,7 +193,7 @@ public struct PycHeader: Equatable, Sendable {
     }
 
     /// The header as 16 bytes (Python 3.7+ layout).
-    public var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         var out: [UInt8] = []
         func put32(_ v: UInt32) { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
         put32(magicWord)
@@ -206,7 +206,7 @@ public struct PycHeader: Equatable, Sendable {
     }
 
     /// Name of the invalidation mode as `py_compile.PycInvalidationMode` spells it, lower-cased.
-    public var modeName: String {
+    package var modeName: String {
         switch validation {
         case .timestamp: return "timestamp"
         case .checkedHash: return "checked-hash"
@@ -215,7 +215,7 @@ public struct PycHeader: Equatable, Sendable {
     }
 
     /// One line for reports: `timestamp pyc, magic 3495 (Python 3.11): source mtime 1700000000, size 14`.
-    public var summary: String {
+    package var summary: String {
         let head = "\(modeName) pyc, magic \(PycMagic.describe(magicNumber))"
         switch validation {
         case .timestamp(let m, let s):
@@ -229,17 +229,17 @@ public struct PycHeader: Equatable, Sendable {
 
 /// The parts of a `__pycache__` file name (`mod.cpython-311.opt-1.pyc`), as `importlib.util.source_from_cache`
 /// splits them.
-public struct PycCacheName: Equatable, Sendable {
+package struct PycCacheName: Equatable, Sendable {
     /// The module's file name without `.py` (`mod`, `__init__`).
-    public var stem: Bytes
+    package var stem: Bytes
     /// The interpreter's cache tag (`cpython-311`).
-    public var cacheTag: String
+    package var cacheTag: String
     /// The optimisation suffix without `opt-` (`1`, `2`), nil for unoptimised bytecode.
-    public var optimization: String?
+    package var optimization: String?
 
     /// Splits a file name found in a `__pycache__` directory; nil when CPython would never look it up (it must
     /// have 2 or 3 dots, the third part being `opt-<alphanumeric>`, and end in `.pyc`).
-    public init?(fileName: Bytes) {
+    package init?(fileName: Bytes) {
         let suffix = Array(".pyc".utf8)
         guard fileName.count > suffix.count, fileName.suffix(4).elementsEqual(suffix),
               let name = fileName.exactString else { return nil }
@@ -256,7 +256,7 @@ public struct PycCacheName: Equatable, Sendable {
     }
 
     /// The CPython version named by the cache tag (`cpython-311` → 3.11), nil for other implementations.
-    public var pythonVersion: PythonVersion? {
+    package var pythonVersion: PythonVersion? {
         guard cacheTag.hasPrefix("cpython-") else { return nil }
         var digits = cacheTag.dropFirst("cpython-".count)
         if digits.hasSuffix("t") { digits = digits.dropLast() }  // free-threaded builds

@@ -2,9 +2,9 @@
 /// for PEP 552 source hashes: SipHash-1-3 (Python 3.11 and later) and SipHash-2-4 (Python 3.7–3.10).
 ///
 /// Streaming: feed the input in chunks of any size with `update`, then call `finalize()` once.
-public struct SipHash: Sendable {
+package struct SipHash: Sendable {
     /// The number of compression rounds per message word and of finalisation rounds.
-    public enum Variant: String, Sendable, CaseIterable {
+    package enum Variant: String, Sendable, CaseIterable {
         case sipHash13 = "SipHash-1-3"
         case sipHash24 = "SipHash-2-4"
 
@@ -12,14 +12,14 @@ public struct SipHash: Sendable {
         package var finalizationRounds: Int { self == .sipHash13 ? 3 : 4 }
     }
 
-    public let variant: Variant
+    package let variant: Variant
     private var v0: UInt64, v1: UInt64, v2: UInt64, v3: UInt64
     /// Bytes not yet forming a whole 8-byte word, little-endian in the low bits.
     private var tail: UInt64 = 0
     private var tailCount = 0
     private var length: UInt64 = 0
 
-    public init(k0: UInt64, k1: UInt64, variant: Variant) {
+    package init(k0: UInt64, k1: UInt64, variant: Variant) {
         self.variant = variant
         v0 = k0 ^ 0x736f_6d65_7073_6575
         v1 = k1 ^ 0x646f_7261_6e64_6f6d
@@ -28,7 +28,7 @@ public struct SipHash: Sendable {
     }
 
     /// One-shot hash of `data`.
-    public static func hash<C: Collection>(_ data: C, k0: UInt64, k1: UInt64, variant: Variant) -> UInt64
+    package static func hash<C: Collection>(_ data: C, k0: UInt64, k1: UInt64, variant: Variant) -> UInt64
     where C.Element == UInt8 {
         var h = SipHash(k0: k0, k1: k1, variant: variant)
         h.update(data)
@@ -36,13 +36,13 @@ public struct SipHash: Sendable {
     }
 
     /// Adds `data` to the message.
-    public mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 {
+    package mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 {
         let done: Void? = data.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
         if done == nil { Array(data).withUnsafeBytes { update($0) } }
     }
 
     /// Adds the bytes of `buffer` to the message.
-    public mutating func update(_ buffer: UnsafeRawBufferPointer) {
+    package mutating func update(_ buffer: UnsafeRawBufferPointer) {
         length &+= UInt64(buffer.count)
         var i = 0
         let n = buffer.count
@@ -69,7 +69,7 @@ public struct SipHash: Sendable {
     }
 
     /// The 64-bit hash of everything added so far. Call once; the hasher is spent afterwards.
-    public mutating func finalize() -> UInt64 {
+    package mutating func finalize() -> UInt64 {
         let b = (length & 0xff) << 56 | tail
         compress(b)
         v2 ^= 0xff
@@ -100,30 +100,30 @@ public struct SipHash: Sendable {
 ///
 /// The 8 bytes CPython stores in a hash-based pyc header are the result in little-endian order; see
 /// `PycSourceHash.bytes(_:)`.
-public struct PycSourceHash: Sendable {
+package struct PycSourceHash: Sendable {
     private var hasher: SipHash
 
     /// - Parameter magic: the pyc magic as the 4 header bytes read little-endian (`PycHeader.magicWord`).
-    public init(magic: UInt32) {
+    package init(magic: UInt32) {
         hasher = SipHash(k0: UInt64(magic), k1: 0, variant: PycMagic.sipHashVariant(forMagicWord: magic))
     }
 
-    public mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 { hasher.update(data) }
-    public mutating func update(_ buffer: UnsafeRawBufferPointer) { hasher.update(buffer) }
-    public mutating func finalize() -> UInt64 { hasher.finalize() }
+    package mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 { hasher.update(data) }
+    package mutating func update(_ buffer: UnsafeRawBufferPointer) { hasher.update(buffer) }
+    package mutating func finalize() -> UInt64 { hasher.finalize() }
 
     /// The source hash of `data` for `magic`, one shot.
-    public static func hash<C: Collection>(_ data: C, magic: UInt32) -> UInt64 where C.Element == UInt8 {
+    package static func hash<C: Collection>(_ data: C, magic: UInt32) -> UInt64 where C.Element == UInt8 {
         var h = PycSourceHash(magic: magic)
         h.update(data)
         return h.finalize()
     }
 
     /// The hash as the 8 bytes stored in a pyc header (little-endian), as `source_hash()` returns them.
-    public static func bytes(_ hash: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: hash >> (8 * $0)) } }
+    package static func bytes(_ hash: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: hash >> (8 * $0)) } }
 
     /// The hash as lowercase hex of its 8 header bytes, as Python's `source_hash(data).hex()` prints it.
-    public static func hex(_ hash: UInt64) -> String { Hex.encode(bytes(hash)) }
+    package static func hex(_ hash: UInt64) -> String { Hex.encode(bytes(hash)) }
 }
 
 /// Computes the PEP 552 source hash of one `.py` file for several interpreters at once, in one streaming pass.
@@ -132,25 +132,25 @@ public struct PycSourceHash: Sendable {
 /// hand the result to `BytecodeChecker` as `sourceHashes`. The hash key depends on the magic of the pyc that
 /// will be compared, which the stream may not have seen yet; the default set covers the final release of every
 /// Python from 3.7 on.
-public struct PycSourceHasher: Sendable {
+package struct PycSourceHasher: Sendable {
     private var hashers: [(UInt32, PycSourceHash)]
 
     /// - Parameter magicWords: the magics (4 header bytes read little-endian) to hash for.
-    public init(magicWords: [UInt32] = PycMagic.finalReleases.map { PycMagic.word(forNumber: $0.number) }) {
+    package init(magicWords: [UInt32] = PycMagic.finalReleases.map { PycMagic.word(forNumber: $0.number) }) {
         hashers = Array(Set(magicWords)).sorted().map { ($0, PycSourceHash(magic: $0)) }
     }
 
-    public mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 {
+    package mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 {
         let done: Void? = data.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
         if done == nil { Array(data).withUnsafeBytes { update($0) } }
     }
 
-    public mutating func update(_ buffer: UnsafeRawBufferPointer) {
+    package mutating func update(_ buffer: UnsafeRawBufferPointer) {
         for i in hashers.indices { hashers[i].1.update(buffer) }
     }
 
     /// Source hash per magic word.
-    public mutating func finalize() -> [UInt32: UInt64] {
+    package mutating func finalize() -> [UInt32: UInt64] {
         var out: [UInt32: UInt64] = [:]
         for i in hashers.indices { out[hashers[i].0] = hashers[i].1.finalize() }
         return out

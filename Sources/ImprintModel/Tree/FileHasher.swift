@@ -5,12 +5,12 @@ import Glibc
 
 /// Hashes many files on all cores: one worker per core, each with its own SHA-256 context and a reused 1 MiB
 /// buffer, so memory does not grow with file size or count.
-public enum FileHasher {
-    public struct Job {
+package enum FileHasher {
+    package struct Job {
         /// The file's path as raw bytes (names need not be UTF-8).
-        public let path: Bytes
-        public let node: TreeNode
-        public init(path: Bytes, node: TreeNode) { self.path = path; self.node = node }
+        package let path: Bytes
+        package let node: TreeNode
+        package init(path: Bytes, node: TreeNode) { self.path = path; self.node = node }
         package var display: String { path.lossyString }
     }
 
@@ -18,7 +18,7 @@ public enum FileHasher {
 
     /// Hashes every job's file into its node (`digest`, checked `size`).
     /// - Throws: the first failure, naming the file: unreadable, vanished, or changed size while hashed.
-    public static func hash(_ jobs: [Job], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+    package static func hash(_ jobs: [Job], workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                             progress: ((Int, UInt64) -> Void)? = nil) throws {
         if jobs.isEmpty { return }
         let lock = NSLock()

@@ -1,12 +1,12 @@
 /// The kind of a tree entry. The raw value is the name used in manifests and reports.
-public enum EntryType: String, Sendable, CaseIterable, Codable {
+package enum EntryType: String, Sendable, CaseIterable, Codable {
     case file, directory, symlink, fifo
     case charDevice = "char-device"
     case blockDevice = "block-device"
     case socket
 
     /// The one-letter code used in the canonical digest form; the same letters as GNU find's `%y`.
-    public var letter: UInt8 {
+    package var letter: UInt8 {
         switch self {
         case .file: return UInt8(ascii: "f")
         case .directory: return UInt8(ascii: "d")
@@ -24,47 +24,47 @@ public enum EntryType: String, Sendable, CaseIterable, Codable {
 /// `digest` means: SHA-256 of the content for a file, SHA-256 of the target text for a symlink, SHA-256 of
 /// `"<major>,<minor>"` for a device, SHA-256 of nothing for a FIFO, and the Merkle digest of the children for a
 /// directory (computed by `Tree.computeDigests()`).
-public final class TreeNode {
-    public var type: EntryType
+package final class TreeNode {
+    package var type: EntryType
     /// Permission bits including setuid, setgid and sticky (`mode & 0o7777`).
-    public var mode: UInt32
-    public var size: UInt64
-    public var digest: Digest
+    package var mode: UInt32
+    package var size: UInt64
+    package var digest: Digest
     /// Symlink target text.
-    public var target: Bytes?
+    package var target: Bytes?
     /// For an entry that came from a tar hard link: the path it links to.
-    public var hardlink: Bytes?
-    public var uid: UInt32 = 0
-    public var gid: UInt32 = 0
+    package var hardlink: Bytes?
+    package var uid: UInt32 = 0
+    package var gid: UInt32 = 0
     /// Seconds since the epoch, when the source has them (directories, tars). Never part of a digest.
-    public var mtime: Int64?
+    package var mtime: Int64?
     /// For entries walked from a live filesystem: the later of mtime and ctime, in nanoseconds since the epoch (when
     /// the entry last changed in any way). Never part of a digest.
-    public var changedNanos: Int64?
+    package var changedNanos: Int64?
     /// The modification time in nanoseconds, for a walked file when asked for (`ContextWalker.recordFileTimes`).
     /// Never part of a digest: it is what a builder's cache compares instead of the content.
-    public var mtimeNanos: Int64?
-    public var xattrs: [String: Bytes]?
-    public var devMajor: UInt32 = 0
-    public var devMinor: UInt32 = 0
+    package var mtimeNanos: Int64?
+    package var xattrs: [String: Bytes]?
+    package var devMajor: UInt32 = 0
+    package var devMinor: UInt32 = 0
     /// Index of the image layer that last wrote this entry, when the tree was flattened from an image.
-    public var layer: Int?
+    package var layer: Int?
     /// Digest over content plus owners/hard links (and times when asked); see `Tree.computeMetaDigests`.
-    public var metaDigest: Digest?
+    package var metaDigest: Digest?
     /// For a `.pyc` file: its first 16 bytes (the PEP 552 header), captured by sources that cannot read the file
     /// again later (tar streams, images). Never part of a digest.
-    public var pycHeader: [UInt8]?
+    package var pycHeader: [UInt8]?
     /// For a `.py` file read from a stream: `importlib.util.source_hash` per released magic number (see
     /// `PycSourceHasher`), so hash-based pycs can be judged without reading the file again.
-    public var pySourceHashes: [UInt32: UInt64]?
+    package var pySourceHashes: [UInt32: UInt64]?
     /// For imprint's own small files read from a stream (`.imprint/manifest.json`, `.imprint/manifest.sig`):
     /// their bytes.
-    public var capturedContent: [UInt8]?
+    package var capturedContent: [UInt8]?
     /// A directory that exists only because something below it does (no entry of its own was seen).
-    public var implicit = false
+    package var implicit = false
     /// The children by name. Trees built by `ContextWalker` keep their children only as a sorted array (built once
     /// per directory); this dictionary is then made on first use, so walks, digests and manifests never pay for it.
-    public var children: [Bytes: TreeNode] {
+    package var children: [Bytes: TreeNode] {
         get {
             if let childMap { return childMap }
             let map = makeChildMap()
@@ -102,9 +102,9 @@ public final class TreeNode {
     }
 
     /// The number of children, without making the dictionary.
-    public var childCount: Int { sortedCache?.count ?? childMap?.count ?? 0 }
+    package var childCount: Int { sortedCache?.count ?? childMap?.count ?? 0 }
 
-    public init(type: EntryType, mode: UInt32, size: UInt64 = 0, digest: Digest = .empty, target: Bytes? = nil) {
+    package init(type: EntryType, mode: UInt32, size: UInt64 = 0, digest: Digest = .empty, target: Bytes? = nil) {
         self.type = type
         self.mode = mode & 0o7777
         self.size = size
@@ -112,13 +112,13 @@ public final class TreeNode {
         self.target = target
     }
 
-    public static func directory(mode: UInt32 = 0o755) -> TreeNode { TreeNode(type: .directory, mode: mode) }
+    package static func directory(mode: UInt32 = 0o755) -> TreeNode { TreeNode(type: .directory, mode: mode) }
 
-    public static func symlink(_ target: Bytes) -> TreeNode {
+    package static func symlink(_ target: Bytes) -> TreeNode {
         TreeNode(type: .symlink, mode: 0o777, size: UInt64(target.count), digest: SHA256.hash(target), target: target)
     }
 
-    public static func device(_ type: EntryType, mode: UInt32, major: UInt32, minor: UInt32) -> TreeNode {
+    package static func device(_ type: EntryType, mode: UInt32, major: UInt32, minor: UInt32) -> TreeNode {
         let n = TreeNode(type: type, mode: mode, digest: SHA256.hash(Array("\(major),\(minor)".utf8)))
         n.devMajor = major
         n.devMinor = minor
@@ -126,7 +126,7 @@ public final class TreeNode {
     }
 
     /// Children sorted by name bytes.
-    public var sortedChildren: [(name: Bytes, node: TreeNode)] {
+    package var sortedChildren: [(name: Bytes, node: TreeNode)] {
         if let sortedCache { return sortedCache }
         let sorted = (childMap ?? [:]).sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { (name: $0.key, node: $0.value) }
         sortedCache = sorted
@@ -134,7 +134,7 @@ public final class TreeNode {
     }
 
     /// A copy of this node without its children.
-    public func shallowCopy() -> TreeNode {
+    package func shallowCopy() -> TreeNode {
         let n = TreeNode(type: type, mode: mode, size: size, digest: digest, target: target)
         n.hardlink = hardlink; n.uid = uid; n.gid = gid; n.mtime = mtime; n.xattrs = xattrs; n.changedNanos = changedNanos
         n.devMajor = devMajor; n.devMinor = devMinor; n.layer = layer; n.implicit = implicit
@@ -144,30 +144,30 @@ public final class TreeNode {
     }
 
     /// True when type, mode and digest agree: for directories this means the whole subtree is identical.
-    public func sameContent(as other: TreeNode) -> Bool {
+    package func sameContent(as other: TreeNode) -> Bool {
         type == other.type && canonicalMode == other.canonicalMode && digest == other.digest
     }
 
     /// The mode as it enters the digest: symlink permissions mean nothing on Linux and are always 0777.
-    public var canonicalMode: UInt32 { type == .symlink ? 0o777 : mode }
+    package var canonicalMode: UInt32 { type == .symlink ? 0o777 : mode }
 }
 
 /// A tree of entries rooted at an unnamed directory, with Merkle directory digests.
 ///
 /// Every source imprint reads (a context directory, a tar stream, an image's flattened layers, a manifest, a
 /// history record) produces one of these; verify and diff compare two of them.
-public final class Tree {
-    public let root: TreeNode
+package final class Tree {
+    package let root: TreeNode
     /// For the trees of a step's artifacts: the content digest of the regular file each symlink points to, by the
     /// symlink's path (in-toto records a symlink so; one to a directory, or to nothing, is not recorded).
-    public var symlinkTargets: [Bytes: Digest] = [:]
+    package var symlinkTargets: [Bytes: Digest] = [:]
 
-    public init(root: TreeNode = .directory()) { self.root = root }
+    package init(root: TreeNode = .directory()) { self.root = root }
 
     /// The Merkle digest of the root: the fingerprint. Valid after `computeDigests()`.
-    public var rootDigest: Digest { root.digest }
+    package var rootDigest: Digest { root.digest }
 
-    public func node(at path: Bytes) -> TreeNode? {
+    package func node(at path: Bytes) -> TreeNode? {
         var cur = root
         for comp in path.pathComponents {
             guard cur.type == .directory, let next = cur.children[comp] else { return nil }
@@ -181,7 +181,7 @@ public final class Tree {
     /// Replacing a directory with a directory keeps the existing children (as a tar layer does); replacing it
     /// with anything else drops them.
     @discardableResult
-    public func insert(_ path: Bytes, _ node: TreeNode) -> TreeNode {
+    package func insert(_ path: Bytes, _ node: TreeNode) -> TreeNode {
         let comps = path.pathComponents
         guard let last = comps.last else {
             // The root itself: only its metadata can change.
@@ -209,7 +209,7 @@ public final class Tree {
 
     /// Removes the entry at `path` and everything below it. Returns the removed node.
     @discardableResult
-    public func remove(_ path: Bytes) -> TreeNode? {
+    package func remove(_ path: Bytes) -> TreeNode? {
         let comps = path.pathComponents
         guard let last = comps.last else { return nil }
         guard let parent = node(at: Array(comps.dropLast()).joinedPath), parent.type == .directory else { return nil }
@@ -217,7 +217,7 @@ public final class Tree {
     }
 
     /// Computes every directory's Merkle digest bottom-up (see `schemas/DIGEST.md`).
-    public func computeDigests() { Tree.computeDigest(root) }
+    package func computeDigests() { Tree.computeDigest(root) }
 
     private static func computeDigest(_ dir: TreeNode) {
         let h = SHA256()
@@ -257,7 +257,7 @@ public final class Tree {
 
     /// The canonical record of one child inside its directory's digest input:
     /// `<type letter> <mode as 4 octal digits> <64 hex digest> <name>\0`.
-    public static func canonicalRecord(name: Bytes, node: TreeNode, into record: inout [UInt8]) {
+    package static func canonicalRecord(name: Bytes, node: TreeNode, into record: inout [UInt8]) {
         record.removeAll(keepingCapacity: true)
         record.append(node.type.letter)
         record.append(0x20)
@@ -270,7 +270,7 @@ public final class Tree {
     }
 
     /// Visits every entry below the root depth-first, children in name order, parents before children.
-    public func walk(_ body: (Bytes, TreeNode) throws -> Void) rethrows {
+    package func walk(_ body: (Bytes, TreeNode) throws -> Void) rethrows {
         try Tree.walk(root, prefix: [], body)
     }
 
@@ -344,20 +344,20 @@ public final class Tree {
     }
 
     /// All entries in walk order.
-    public var entries: [(path: Bytes, node: TreeNode)] {
+    package var entries: [(path: Bytes, node: TreeNode)] {
         var out: [(Bytes, TreeNode)] = []
         walk { out.append(($0, $1)) }
         return out
     }
 
     /// The subtree at `path` as a tree of its own (sharing nodes), or nil when absent or not a directory.
-    public func subtree(at path: Bytes) -> Tree? {
+    package func subtree(at path: Bytes) -> Tree? {
         guard let n = node(at: path), n.type == .directory else { return nil }
         return Tree(root: n)
     }
 
     /// Counts of entries by type and the total size of regular files.
-    public var statistics: (files: Int, directories: Int, symlinks: Int, other: Int, bytes: UInt64) {
+    package var statistics: (files: Int, directories: Int, symlinks: Int, other: Int, bytes: UInt64) {
         var f = 0, d = 0, l = 0, o = 0
         var bytes: UInt64 = 0
         // Paths are not needed: visits the nodes without building them (and without recursion).

@@ -1,7 +1,7 @@
 /// One difference between two trees, with both sides.
-public struct TreeChange {
+package struct TreeChange {
     /// The class of a difference. Verify calls `removed` "missing" and `added` "extra".
-    public enum Kind: String, CaseIterable, Sendable {
+    package enum Kind: String, CaseIterable, Sendable {
         case added, removed
         case content          // file bytes differ (digest, size)
         case mode             // permission bits
@@ -14,31 +14,31 @@ public struct TreeChange {
         case device           // device numbers
     }
 
-    public var kind: Kind
-    public var path: Bytes
+    package var kind: Kind
+    package var path: Bytes
     /// The left (expected, "A") side; nil for `added`.
-    public var left: TreeNode?
+    package var left: TreeNode?
     /// The right (actual, "B") side; nil for `removed`.
-    public var right: TreeNode?
+    package var right: TreeNode?
 }
 
 /// Compares two trees, walking only into directories whose digests differ.
-public struct TreeComparison {
+package struct TreeComparison {
     /// Also compare uid/gid and hard links (images and tar streams carry them; context manifests do not).
-    public var compareOwners = false
+    package var compareOwners = false
     /// Also compare mtimes and xattrs (`diff --metadata`).
-    public var compareTimes = false
+    package var compareTimes = false
     /// Entries for which this returns false are left out on both sides (`--only`, `--ignore`, `--include`).
-    public var filter: ((Bytes, TreeNode) -> Bool)?
+    package var filter: ((Bytes, TreeNode) -> Bool)?
     /// For an added or removed directory, also report every entry below it.
-    public var expandDirectories = true
+    package var expandDirectories = true
 
-    public init() {}
+    package init() {}
 
     /// Directories entered (for tests and progress): identical subtrees are never entered.
-    public private(set) var directoriesVisited = 0
+    package private(set) var directoriesVisited = 0
 
-    public mutating func compare(_ left: Tree, _ right: Tree) -> [TreeChange] {
+    package mutating func compare(_ left: Tree, _ right: Tree) -> [TreeChange] {
         var out: [TreeChange] = []
         let needMeta = compareOwners || compareTimes
         if needMeta {
@@ -141,7 +141,7 @@ public struct TreeComparison {
 extension Tree {
     /// Computes `metaDigest` for every node: the content digest plus owners, hard links and, when `times`,
     /// mtimes and xattrs. Lets comparisons of image trees skip subtrees whose metadata is equal as well.
-    public func computeMetaDigests(times: Bool) { Tree.meta(root, times: times) }
+    package func computeMetaDigests(times: Bool) { Tree.meta(root, times: times) }
 
     @discardableResult
     private static func meta(_ node: TreeNode, times: Bool) -> Digest {

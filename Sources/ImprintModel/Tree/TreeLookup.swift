@@ -1,6 +1,6 @@
 extension Tree {
     /// What a path names inside the tree, looked up as the kernel does inside a container's root.
-    public enum Lookup {
+    package enum Lookup {
         case found(TreeNode)
         case missing
         case notDirectory
@@ -9,7 +9,7 @@ extension Tree {
 
     /// The entry at `path` as `lstat` finds it with the tree as the root: symlinks on the way are followed
     /// (absolute targets from the root, `..` stopping at the root, at most 40), the last one only with `followLast`.
-    public func lookup(_ path: [Bytes], followLast: Bool = false) -> Lookup {
+    package func lookup(_ path: [Bytes], followLast: Bool = false) -> Lookup {
         var stack: [TreeNode] = [root]
         var pending = Array(path.reversed())
         var links = 0
@@ -38,7 +38,7 @@ extension Tree {
 
     /// The entry a process in the container reaches at `path`: symlinks followed everywhere, the last one too
     /// (`/app` a symlink to `/srv/app` reaches the directory). Nil when nothing is there.
-    public func reach(_ path: Bytes) -> TreeNode? {
+    package func reach(_ path: Bytes) -> TreeNode? {
         if case .found(let n) = lookup(path.pathComponents, followLast: true) { return n }
         return nil
     }

@@ -6,7 +6,7 @@ import Glibc
 // MARK: Blob stores
 
 /// Content-addressed blobs: `blobs/<alg>/<hex>` in a directory or inside an archive.
-public protocol BlobStore: AnyObject {
+package protocol BlobStore: AnyObject {
     /// Where the store is, for messages.
     var location: String { get }
     /// The raw bytes of a blob, or nil when absent.
@@ -16,7 +16,7 @@ public protocol BlobStore: AnyObject {
 extension BlobStore {
     /// The blob, verified against `descriptor` while it is read.
     /// - Throws: `notFound` when the blob is missing.
-    public func open(_ descriptor: Descriptor) throws -> DigestVerifyingSource {
+    package func open(_ descriptor: Descriptor) throws -> DigestVerifyingSource {
         guard let raw = try rawSource(descriptor.digest) else {
             throw ImprintError(.notFound, "blob \(descriptor.digest) is missing from \(location)")
         }
@@ -24,7 +24,7 @@ extension BlobStore {
     }
 
     /// A small blob (manifest, config) read whole and verified.
-    public func read(_ descriptor: Descriptor, limit: Int = 64 << 20) throws -> [UInt8] {
+    package func read(_ descriptor: Descriptor, limit: Int = 64 << 20) throws -> [UInt8] {
         guard descriptor.size <= UInt64(limit) else {
             throw ImprintError.badInput("blob \(descriptor.digest) is too large for a JSON document (\(descriptor.size) bytes)")
         }
@@ -36,14 +36,14 @@ extension BlobStore {
 }
 
 /// Blobs in an OCI layout directory.
-public final class DirectoryBlobStore: BlobStore {
-    public let directory: String
-    public var location: String { directory }
-    public init(directory: String) { self.directory = directory }
+package final class DirectoryBlobStore: BlobStore {
+    package let directory: String
+    package var location: String { directory }
+    package init(directory: String) { self.directory = directory }
 
-    public func path(_ digest: Digest) -> String { "\(directory)/blobs/sha256/\(digest.hex)" }
+    package func path(_ digest: Digest) -> String { "\(directory)/blobs/sha256/\(digest.hex)" }
 
-    public func rawSource(_ digest: Digest) throws -> ByteSource? {
+    package func rawSource(_ digest: Digest) throws -> ByteSource? {
         let p = path(digest)
         guard access(p, F_OK) == 0 else { return nil }
         return try FileDescriptorSource(path: p)
@@ -51,12 +51,12 @@ public final class DirectoryBlobStore: BlobStore {
 }
 
 /// Blobs inside a tar archive (oci-archive, or the OCI layout newer `docker save` writes).
-public final class ArchiveBlobStore: BlobStore {
-    public let archive: TarArchiveIndex
-    public var location: String { archive.path }
-    public init(archive: TarArchiveIndex) { self.archive = archive }
+package final class ArchiveBlobStore: BlobStore {
+    package let archive: TarArchiveIndex
+    package var location: String { archive.path }
+    package init(archive: TarArchiveIndex) { self.archive = archive }
 
-    public func rawSource(_ digest: Digest) throws -> ByteSource? {
+    package func rawSource(_ digest: Digest) throws -> ByteSource? {
         archive.member("blobs/sha256/\(digest.hex)").map { archive.source($0) }
     }
 }
@@ -65,15 +65,15 @@ public final class ArchiveBlobStore: BlobStore {
 
 /// An OCI image layout (image-spec `image-layout.md`): `oci-layout`, `index.json`, `blobs/sha256/…`,
 /// as a directory or inside a tar archive.
-public final class OCILayout: ImageReader {
-    public let store: BlobStore
-    public let location: String
-    public let indexBytes: [UInt8]
-    public let index: ImageIndex
-    public var verifiesUncompressed: Bool { false }
+package final class OCILayout: ImageReader {
+    package let store: BlobStore
+    package let location: String
+    package let indexBytes: [UInt8]
+    package let index: ImageIndex
+    package var verifiesUncompressed: Bool { false }
 
     /// Opens a layout directory.
-    public convenience init(directory: String) throws {
+    package convenience init(directory: String) throws {
         let indexPath = directory + "/index.json"
         guard access(directory + "/oci-layout", F_OK) == 0 else {
             throw ImprintError.badInput("\(directory) is not an OCI image layout (no oci-layout file)")
@@ -83,7 +83,7 @@ public final class OCILayout: ImageReader {
     }
 
     /// Opens a layout inside an indexed archive.
-    public convenience init(archive: TarArchiveIndex) throws {
+    package convenience init(archive: TarArchiveIndex) throws {
         guard let m = archive.member("index.json") else {
             throw ImprintError.badInput("\(archive.path) is not an OCI archive (no index.json)")
         }
@@ -97,7 +97,7 @@ public final class OCILayout: ImageReader {
         self.index = try OCIJSON.decode(ImageIndex.self, from: indexBytes, what: "\(location)/index.json")
     }
 
-    public func resolve(reference: String?, platform: Platform?) throws -> ImageInfo {
+    package func resolve(reference: String?, platform: Platform?) throws -> ImageInfo {
         var entries = Array(index.manifests.enumerated()).map { ($0.offset, $0.element) }
         if entries.isEmpty { throw ImprintError(.notFound, "\(location) contains no images") }
         if let reference {
@@ -146,7 +146,7 @@ public final class OCILayout: ImageReader {
                          reference: reference, indexPosition: position, isDockerFamily: mt == MediaType.dockerManifest)
     }
 
-    public func openLayer(_ image: ImageInfo, _ index: Int) throws -> DigestVerifyingSource {
+    package func openLayer(_ image: ImageInfo, _ index: Int) throws -> DigestVerifyingSource {
         try store.open(image.layers[index].descriptor)
     }
 
@@ -190,13 +190,13 @@ public final class OCILayout: ImageReader {
 
 /// A `docker save` / `podman save` / `skopeo copy docker-archive:` tarball: `manifest.json` lists
 /// `{Config, RepoTags, Layers}` with member paths; layers are verified through the config's diff_ids.
-public final class DockerArchive: ImageReader {
-    public let archive: TarArchiveIndex
-    public let manifestList: [DockerArchiveEntry]
-    public let manifestListBytes: [UInt8]
-    public var verifiesUncompressed: Bool { true }
+package final class DockerArchive: ImageReader {
+    package let archive: TarArchiveIndex
+    package let manifestList: [DockerArchiveEntry]
+    package let manifestListBytes: [UInt8]
+    package var verifiesUncompressed: Bool { true }
 
-    public init(archive: TarArchiveIndex) throws {
+    package init(archive: TarArchiveIndex) throws {
         self.archive = archive
         guard let m = archive.member("manifest.json") else {
             throw ImprintError.badInput("\(archive.path) is not a docker-archive (no manifest.json)")
@@ -205,7 +205,7 @@ public final class DockerArchive: ImageReader {
         manifestList = try OCIJSON.decode([DockerArchiveEntry].self, from: manifestListBytes, what: "\(archive.path): manifest.json")
     }
 
-    public func resolve(reference: String?, platform: Platform?) throws -> ImageInfo {
+    package func resolve(reference: String?, platform: Platform?) throws -> ImageInfo {
         if manifestList.isEmpty { throw ImprintError(.notFound, "\(archive.path) contains no images") }
         var position = 0
         if let reference {
@@ -253,7 +253,7 @@ public final class DockerArchive: ImageReader {
         return info
     }
 
-    public func openLayer(_ image: ImageInfo, _ index: Int) throws -> DigestVerifyingSource {
+    package func openLayer(_ image: ImageInfo, _ index: Int) throws -> DigestVerifyingSource {
         let layer = image.layers[index]
         guard let path = layer.member, let m = archive.member(path) else {
             throw ImprintError(.notFound, "blob \(layer.member ?? "?") is missing from \(archive.path)")

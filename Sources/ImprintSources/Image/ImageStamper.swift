@@ -5,21 +5,21 @@ import Glibc
 
 /// Everything a stamp adds to one image, computed once and written by whichever writer applies it (an OCI layout or
 /// archive, a docker-archive, a registry): so stamping, and re-stamping, give the same image everywhere.
-public struct StampPlan {
+package struct StampPlan {
     /// The stamp layer, uncompressed (docker-archive stores it so) and its diff_id.
-    public var layerTar: [UInt8]
-    public var diffID: Digest
+    package var layerTar: [UInt8]
+    package var diffID: Digest
     /// The layer gzip-compressed (OCI layouts and registries store it so) and its digest.
-    public var layerBlob: [UInt8]
-    public var layerDigest: Digest
-    public var configBytes: [UInt8]
-    public var configDigest: Digest
+    package var layerBlob: [UInt8]
+    package var layerDigest: Digest
+    package var configBytes: [UInt8]
+    package var configDigest: Digest
     /// The new image manifest, for images that have one (not a classic docker-archive).
-    public var manifestBytes: [UInt8]?
+    package var manifestBytes: [UInt8]?
     /// True when the image was stamped before: its stamp layer is replaced, not stacked.
-    public var replacing: Bool
+    package var replacing: Bool
     /// The root digest of the stamped imprint manifest.
-    public var root: Digest
+    package var root: Digest
 }
 
 /// Appends one deterministic layer holding an imprint manifest to an image, the way `crane append` adds a layer:
@@ -28,36 +28,36 @@ public struct StampPlan {
 /// Output keeps the input's format: an OCI layout is updated in place (new blobs, then `index.json` replaced
 /// atomically); an oci-archive or docker-archive is written to a new file. Existing blobs are never changed.
 /// The same manifest stamped into the same input always gives the same image digest.
-public struct ImageStamper {
+package struct ImageStamper {
     /// Where the manifest goes inside the image (relative to `/`).
-    public var stampPath = Imprint.defaultStampPath
+    package var stampPath = Imprint.defaultStampPath
     /// Modification time of the layer's entries and the history entry (`SOURCE_DATE_EPOCH`, else 0).
-    public var epoch: Int64
-    public var platform: Platform?
+    package var epoch: Int64
+    package var platform: Platform?
     /// A signature document (`ManifestSignature.jsonBytes()`) stored beside the manifest, as `manifest.sig`.
-    public var signatureBytes: [UInt8]?
+    package var signatureBytes: [UInt8]?
 
     /// What a stamp produced.
-    public struct Result {
+    package struct Result {
         /// The new manifest digest (for a docker-archive: the new config digest, the Docker image ID).
-        public var imageDigest: Digest
-        public var configDigest: Digest
-        public var layerDigest: Digest
-        public var diffID: Digest
-        public var manifestRootDigest: Digest
-        public var kind: LoadedSource.Kind
+        package var imageDigest: Digest
+        package var configDigest: Digest
+        package var layerDigest: Digest
+        package var diffID: Digest
+        package var manifestRootDigest: Digest
+        package var kind: LoadedSource.Kind
         /// The image that was stamped: its manifest digest (a classic docker-archive: its config digest).
-        public var baseDigest: Digest? = nil
+        package var baseDigest: Digest? = nil
     }
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    package init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         epoch = environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } ?? 0
     }
 
     /// Stamps `manifestBytes` (a valid imprint manifest) into the image `spec`.
     /// - Parameter output: the new archive (required for archives; must be nil for an OCI layout).
     /// - Throws: `badInput` for an invalid manifest, a missing output path, or any problem reading the image.
-    public func stamp(_ spec: String, manifestBytes: [UInt8], output: String?) throws -> Result {
+    package func stamp(_ spec: String, manifestBytes: [UInt8], output: String?) throws -> Result {
         let manifest = try Manifest.parse(manifestBytes, source: "manifest")
         let stampComponents = Array(stampPath.utf8).pathComponents
         guard !stampComponents.isEmpty, !stampComponents.contains([0x2E, 0x2E]) else {
@@ -125,7 +125,7 @@ public struct ImageStamper {
     /// Reads the first `count` layers of `image` and checks each against its digest (the blob digest, or the
     /// diff_id of the uncompressed tar where the format names layers otherwise), on all cores.
     /// - Throws: `badInput`/`notFound` naming the first layer that is missing, truncated or altered.
-    public static func checkLayers(_ image: ImageInfo, reader: ImageReader, count: Int, source: String) throws {
+    package static func checkLayers(_ image: ImageInfo, reader: ImageReader, count: Int, source: String) throws {
         guard count > 0 else { return }
         let lock = NSLock()
         var failures: [Int: Error] = [:]
@@ -156,7 +156,7 @@ public struct ImageStamper {
     }
 
     /// The plan for stamping `manifestBytes` (a valid imprint manifest with root digest `root`) into `image`.
-    public func plan(_ image: ImageInfo, manifestBytes: [UInt8], root: Digest) throws -> StampPlan {
+    package func plan(_ image: ImageInfo, manifestBytes: [UInt8], root: Digest) throws -> StampPlan {
         let replacing = ImageStamper.isStamped(image)
         let layerTar = try buildLayerTar(manifestBytes)
         let diffID = SHA256.hash(layerTar)
@@ -179,7 +179,7 @@ public struct ImageStamper {
     }
 
     /// True when the image's last layer is an imprint stamp (its last history entry says `imprint stamp`).
-    public static func isStamped(_ image: ImageInfo) -> Bool {
+    package static func isStamped(_ image: ImageInfo) -> Bool {
         guard let last = image.config.history?.last, last.createdBy == "imprint stamp", last.emptyLayer != true,
               !image.layers.isEmpty, !image.config.rootfs.diffIDs.isEmpty else { return false }
         return true
@@ -187,7 +187,7 @@ public struct ImageStamper {
 
     /// The config of the stamped image: the stamp layer's diff_id, a history entry `imprint stamp` and the
     /// `org.imprint.digest` label. With `replacing`, the previous stamp's diff_id and history entry give way.
-    public func stampedConfig(_ original: ImageConfig, diffID: Digest, root: Digest, replacing: Bool) -> ImageConfig {
+    package func stampedConfig(_ original: ImageConfig, diffID: Digest, root: Digest, replacing: Bool) -> ImageConfig {
         var config = original
         config.rootfs.diffIDs = config.rootfs.diffIDs.dropLast(replacing ? 1 : 0) + [diffID]
         var history = config.history ?? []
@@ -206,7 +206,7 @@ public struct ImageStamper {
 
     /// The stamp layer: parent directories (0755), the manifest and its signature if any (0644), sorted, owned by
     /// 0:0, fixed mtime.
-    public func buildLayerTar(_ manifestBytes: [UInt8]) throws -> [UInt8] {
+    package func buildLayerTar(_ manifestBytes: [UInt8]) throws -> [UInt8] {
         var out: [UInt8] = []
         let writer = TarWriter { out.append(contentsOf: $0) }
         let path = TreePath(stampPath)

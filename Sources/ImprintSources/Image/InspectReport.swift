@@ -1,20 +1,20 @@
 import Foundation
 
 /// What `imprint inspect` shows about a loaded source, as text or JSON (`schemas/inspect.schema.json`).
-public struct InspectReport {
-    public let source: LoadedSource
-    public let includeTree: Bool
+package struct InspectReport {
+    package let source: LoadedSource
+    package let includeTree: Bool
     /// List every entry of the tree (`--files`).
-    public let includeFiles: Bool
+    package let includeFiles: Bool
 
-    public init(_ source: LoadedSource, includeTree: Bool, includeFiles: Bool = false) {
+    package init(_ source: LoadedSource, includeTree: Bool, includeFiles: Bool = false) {
         self.source = source
         self.includeTree = includeTree || includeFiles
         self.includeFiles = includeFiles
     }
 
     /// Stable JSON, keys in a fixed order.
-    public func json() -> [UInt8] {
+    package func json() -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.string("source", source.path)
@@ -97,7 +97,7 @@ public struct InspectReport {
     }
 
     /// A short human summary.
-    public func text() -> String {
+    package func text() -> String {
         var lines: [String] = []
         lines.append("source:    \(source.path)")
         lines.append("format:    \(source.kind.rawValue)")

@@ -18,14 +18,14 @@ import Foundation
 /// - The content of the file at `capturePath` is kept (the embedded imprint manifest), and so is the content of
 ///   every `…/.imprint/manifest.json` and `…/.imprint/manifest.sig` (`node.capturedContent`).
 /// - Every `.py` gets its CPython source hashes (`node.pySourceHashes`) for the bytecode checks.
-public final class LayerFlattener {
-    public let tree: Tree
+package final class LayerFlattener {
+    package let tree: Tree
     /// Interpret whiteout entries (true for image layers, false for a container filesystem tar).
-    public var whiteouts = true
+    package var whiteouts = true
     /// The path whose content is captured (normally `Imprint.defaultStampPath`).
-    public var capturePath: Bytes?
+    package var capturePath: Bytes?
     /// The captured content of `capturePath`, as last written.
-    public private(set) var captured: [UInt8]?
+    package private(set) var captured: [UInt8]?
     private static let pySuffix = Array(".py".utf8)
     private static let imprintDir = Array(".imprint".utf8)
     private static let pycSuffix = Array(".pyc".utf8)
@@ -35,11 +35,11 @@ public final class LayerFlattener {
     /// Decides, per file path, whether its content is hashed; nil hashes everything. A file not hashed gets
     /// `placeholderDigest` (and is counted in `skipped`); `.pyc` headers, `.py` source hashes and captured files
     /// are still taken.
-    public var hashContent: ((Bytes) -> Bool)?
+    package var hashContent: ((Bytes) -> Bool)?
 
     /// Where `.py` sources and timestamp `__pycache__` pycs are kept for the bytecode-equivalence check (nil: not
     /// kept).
-    public var spool: BytecodeSpool?
+    package var spool: BytecodeSpool?
     private static let pycacheDir = Array("__pycache__".utf8)
 
     /// - Parameters:
@@ -47,7 +47,7 @@ public final class LayerFlattener {
     ///   - tree: the tree to apply layers onto (a fresh one by default; pass a copy of a flattened base to
     ///     continue from it).
     ///   - captured: what was captured at `capturePath` while `tree` was built.
-    public init(capturePath: Bytes? = Array(Imprint.defaultStampPath.utf8), tree: Tree = Tree(), captured: [UInt8]? = nil) {
+    package init(capturePath: Bytes? = Array(Imprint.defaultStampPath.utf8), tree: Tree = Tree(), captured: [UInt8]? = nil) {
         self.capturePath = capturePath.map { TreePath($0).bytes }
         self.tree = tree
         self.captured = captured
@@ -56,7 +56,7 @@ public final class LayerFlattener {
 
     /// Applies every entry of `reader` as layer `layer` (nil for a plain filesystem tar).
     /// - Throws: `badInput` naming the entry wherever a runtime refuses the layer, or the reader fails.
-    public func apply(_ reader: TarReader, layer: Int?) throws {
+    package func apply(_ reader: TarReader, layer: Int?) throws {
         var stats = LayerRecording()
         filesystem.beginLayer(layer, whiteouts: whiteouts, source: reader.name)
         try read(reader, layer: layer, stats: &stats) { try self.apply($0) }
@@ -68,7 +68,7 @@ public final class LayerFlattener {
     /// Reads every entry of `reader` as the changes layer `layer` makes, without touching `tree`: file contents
     /// are hashed (or skipped, see `hashContent`) now; names are resolved when the recording is replayed. Safe to
     /// call from several threads at once on one flattener, as long as its settings do not change meanwhile.
-    public func record(_ reader: TarReader, layer: Int?) throws -> LayerRecording {
+    package func record(_ reader: TarReader, layer: Int?) throws -> LayerRecording {
         var rec = LayerRecording()
         var changes: [LayerChange] = []
         try read(reader, layer: layer, stats: &rec) { changes.append($0) }
@@ -77,7 +77,7 @@ public final class LayerFlattener {
     }
 
     /// Applies a recording made by `record` (of any flattener with the same settings) as layer `layer`.
-    public func replay(_ recording: LayerRecording, layer: Int?, source: String) throws {
+    package func replay(_ recording: LayerRecording, layer: Int?, source: String) throws {
         filesystem.beginLayer(layer, whiteouts: whiteouts, source: source)
         for c in recording.changes { try apply(c) }
         try filesystem.endLayer()
@@ -87,13 +87,13 @@ public final class LayerFlattener {
 
     /// Digests given to files whose content was not hashed (`hashContent` returned false), so a caller can tell
     /// when such a file reached a result that needs its real digest.
-    public private(set) var placeholders: Set<Digest> = []
+    package private(set) var placeholders: Set<Digest> = []
     /// What `hashContent` skipped, over every layer applied or replayed.
-    public private(set) var skipped = LayerRecording()
+    package private(set) var skipped = LayerRecording()
 
     /// The digest standing for the unhashed content of the file at `path` written by `layer`: SHA-256 of a
     /// text no file content can be confused with in practice, distinct per path and layer.
-    public static func placeholderDigest(_ path: Bytes, layer: Int?) -> Digest {
+    package static func placeholderDigest(_ path: Bytes, layer: Int?) -> Digest {
         SHA256.hash(Array("imprint:unhashed-content\u{0}\(layer ?? -1)\u{0}".utf8) + path)
     }
 
@@ -213,13 +213,13 @@ public final class LayerFlattener {
     }
 
     /// Computes the Merkle digests and returns the tree.
-    public func finish() -> Tree {
+    package func finish() -> Tree {
         tree.computeDigests()
         return tree
     }
 
     /// The captured content, if the file at `capturePath` in the final tree is exactly what was captured.
-    public var capturedFinal: [UInt8]? {
+    package var capturedFinal: [UInt8]? {
         guard let capturePath, let captured, let n = tree.node(at: capturePath), n.type == .file,
               n.digest == SHA256.hash(captured) else { return nil }
         return captured
@@ -228,7 +228,7 @@ public final class LayerFlattener {
 
 /// One entry of a layer as `LayerFlattener.record` read it; names are cleaned as Go's `filepath.Clean` does
 /// and resolved only when applied (they may go through symlinks the layers made).
-public enum LayerChange {
+package enum LayerChange {
     /// A file, directory, symlink, device or FIFO, content already hashed; `captured` is the content of the
     /// capture path. A name whose last component starts with `.wh.` is a whiteout when whiteouts apply.
     case entry(name: Bytes, node: TreeNode, captured: [UInt8]?, offset: UInt64)
@@ -240,7 +240,7 @@ public enum LayerChange {
     case unsupported(name: Bytes, flag: UInt8, offset: UInt64)
 
     /// The entry's cleaned name.
-    public var name: Bytes {
+    package var name: Bytes {
         switch self {
         case .entry(let n, _, _, _), .hardlink(let n, _, _, _), .global(let n, _), .unsupported(let n, _, _): return n
         }
@@ -248,16 +248,16 @@ public enum LayerChange {
 }
 
 /// The changes of one layer as `LayerFlattener.record` read them, with what was hashed and what was skipped.
-public struct LayerRecording {
-    public var changes: [LayerChange] = []
-    public var filesHashed = 0
-    public var bytesHashed: UInt64 = 0
-    public var filesSkipped = 0
-    public var bytesSkipped: UInt64 = 0
+package struct LayerRecording {
+    package var changes: [LayerChange] = []
+    package var filesHashed = 0
+    package var bytesHashed: UInt64 = 0
+    package var filesSkipped = 0
+    package var bytesSkipped: UInt64 = 0
     /// The placeholder digests given to skipped files.
-    public var placeholders: Set<Digest> = []
+    package var placeholders: Set<Digest> = []
 
-    public init() {}
+    package init() {}
 
     package mutating func add(_ other: LayerRecording) {
         filesHashed += other.filesHashed; bytesHashed += other.bytesHashed

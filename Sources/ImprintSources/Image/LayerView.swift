@@ -4,37 +4,37 @@ import Foundation
 /// (whiteouts, opaque directories), the instruction that made it, and the bytes it carries that a later layer
 /// overwrites or removes (wasted: shipped in every pull, never seen in the container). Layers are streamed once,
 /// bottom to top; memory holds one record per path, not content.
-public struct LayerView {
-    public struct Entry: Sendable {
-        public var path: String
-        public var size: UInt64
-        public var type: String
+package struct LayerView {
+    package struct Entry: Sendable {
+        package var path: String
+        package var size: UInt64
+        package var type: String
     }
 
-    public struct Layer: Sendable {
-        public var index: Int
-        public var digest: String
-        public var diffID: String?
+    package struct Layer: Sendable {
+        package var index: Int
+        package var digest: String
+        package var diffID: String?
         /// Compressed size of the blob.
-        public var size: Int64
-        public var mediaType: String
-        public var createdBy: String?
-        public var added: [Entry] = []
-        public var modified: [Entry] = []
+        package var size: Int64
+        package var mediaType: String
+        package var createdBy: String?
+        package var added: [Entry] = []
+        package var modified: [Entry] = []
         /// Paths a whiteout removes (with the size of the files removed below them).
-        public var removed: [Entry] = []
+        package var removed: [Entry] = []
         /// Bytes of this layer's files that a later layer overwrites or removes.
-        public var wasted: UInt64 = 0
+        package var wasted: UInt64 = 0
         /// Bytes of files in this layer (uncompressed content).
-        public var contentBytes: UInt64 = 0
+        package var contentBytes: UInt64 = 0
     }
 
-    public var source: String
-    public var layers: [Layer]
-    public var totalWasted: UInt64 { layers.reduce(0) { $0 + $1.wasted } }
+    package var source: String
+    package var layers: [Layer]
+    package var totalWasted: UInt64 { layers.reduce(0) { $0 + $1.wasted } }
 
     /// Reads every layer of `spec` (an image: OCI layout, archives, registry://).
-    public static func read(_ spec: String, platform: String? = nil, registry: RegistryOptions = RegistryOptions()) throws -> LayerView {
+    package static func read(_ spec: String, platform: String? = nil, registry: RegistryOptions = RegistryOptions()) throws -> LayerView {
         let reader: ImageReader
         let info: ImageInfo
         let chosen = try platform.map { try Platform(parsing: $0) }
@@ -121,7 +121,7 @@ public struct LayerView {
 
     // MARK: Output
 
-    public func text(limit: Int?) -> String {
+    package func text(limit: Int?) -> String {
         var lines = ["\(source): \(layers.count) layer\(layers.count == 1 ? "" : "s"), \(formatBytes(totalWasted)) wasted (files a later layer overwrites or removes)"]
         for l in layers {
             lines.append("")
@@ -140,7 +140,7 @@ public struct LayerView {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    public func json() -> [UInt8] {
+    package func json() -> [UInt8] {
         var w = JSONWriter(pretty: true)
         w.beginObject()
         w.string("source", source)
@@ -168,7 +168,7 @@ public struct LayerView {
         return w.bytes
     }
 
-    public func html() -> String {
+    package func html() -> String {
         func esc(_ s: String) -> String {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
                 .replacingOccurrences(of: "\"", with: "&quot;")

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Loading `registry://` sources; `SourceLoader.load` hands them here.
-public enum RegistrySource {
+package enum RegistrySource {
     /// Reads a `registry://` image: metadata, and (with `withTree`) every layer flattened into a tree.
     /// - Returns: the source and the captured content of `stampPath` (for `SourceLoader` to parse).
     package static func load(_ spec: String, platform: Platform?, stampPath: String, withTree: Bool,
@@ -30,7 +30,7 @@ extension SourceLoader {
     /// layer (the last layer, when `imprint stamp` added it). Falls back to `load` when the image has no stamp
     /// layer or the manifest is not in it (a Dockerfile COPY put it elsewhere). The returned `tree` is empty
     /// when only the stamp layer was read.
-    public static func loadEmbeddedManifestOnly(_ spec: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
+    package static func loadEmbeddedManifestOnly(_ spec: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
                                                 registry: RegistryOptions = RegistryOptions()) throws -> LoadedSource {
         guard RegistryReference.isRegistry(spec) else { return try load(spec, platform: platform, stampPath: stampPath, registry: registry) }
         let reader = try RegistryImageReader(RegistryReference(parsing: spec), options: registry)
@@ -53,7 +53,7 @@ extension SourceLoader {
     /// - Parameter ref: `registry://HOST[:PORT]/REPO[:TAG|@sha256:…]`.
     /// - Throws: `notFound` when the image has no embedded manifest; `badInput` when it is not valid;
     ///   registry and digest errors as one line.
-    public static func embeddedManifest(fromRegistry ref: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
+    package static func embeddedManifest(fromRegistry ref: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
                                         registry: RegistryOptions = RegistryOptions()) throws -> (Manifest, [UInt8]) {
         let src = try loadEmbeddedManifestOnly(ref, platform: platform, stampPath: stampPath, registry: registry)
         if let problem = src.embeddedManifestProblem {

@@ -6,31 +6,31 @@ import Foundation
 /// repository of the same registry they are mounted from the source repository).
 ///
 /// Stamping `registry://…/app:1` gives the same manifest digest as stamping the same image in an OCI layout.
-public struct RegistryStamper {
+package struct RegistryStamper {
     /// Where the manifest goes inside the image (relative to `/`).
-    public var stampPath = Imprint.defaultStampPath
+    package var stampPath = Imprint.defaultStampPath
     /// Modification time of the layer's entries and the history entry (`SOURCE_DATE_EPOCH`, else 0).
-    public var epoch: Int64
-    public var platform: Platform?
+    package var epoch: Int64
+    package var platform: Platform?
     /// A signature document stored beside the manifest in the stamp layer (`stamp --key`).
-    public var signatureBytes: [UInt8]?
-    public var options = RegistryOptions()
+    package var signatureBytes: [UInt8]?
+    package var options = RegistryOptions()
 
     /// What a registry stamp produced and pushed.
-    public struct Result {
-        public var destination: RegistryReference
-        public var manifestDigest: Digest
-        public var configDigest: Digest
-        public var layerDigest: Digest
-        public var manifestRootDigest: Digest
+    package struct Result {
+        package var destination: RegistryReference
+        package var manifestDigest: Digest
+        package var configDigest: Digest
+        package var layerDigest: Digest
+        package var manifestRootDigest: Digest
         /// Blobs uploaded (the others were already in the repository or were mounted).
-        public var uploadedBlobs: [Digest]
-        public var mountedBlobs: [Digest]
+        package var uploadedBlobs: [Digest]
+        package var mountedBlobs: [Digest]
         /// The image that was stamped (its manifest digest).
-        public var baseDigest: Digest? = nil
+        package var baseDigest: Digest? = nil
     }
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    package init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         epoch = environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } ?? 0
     }
 
@@ -39,7 +39,7 @@ public struct RegistryStamper {
     ///   - tag: the tag to push under (default: the source's tag; required when the source is pinned by digest).
     ///   - destination: another `registry://` repository on the same registry to push to (default: the source's).
     /// - Throws: `badInput` for an invalid manifest, a multi-platform index, a missing tag; registry errors.
-    public func stamp(_ spec: String, manifestBytes: [UInt8], tag: String? = nil, destination: String? = nil) throws -> Result {
+    package func stamp(_ spec: String, manifestBytes: [UInt8], tag: String? = nil, destination: String? = nil) throws -> Result {
         let manifest = try Manifest.parse(manifestBytes, source: "manifest")
         let source = try RegistryReference(parsing: spec)
         var dest = source

@@ -8,24 +8,24 @@ import Glibc
 /// layers holding wanted files are read a second time. What cannot be read again (standard input, a manifest, a
 /// history record) is simply absent. At most `limit` bytes of each file are kept; `complete` says whether that was
 /// the whole file.
-public enum SourceContent {
-    public struct File: Sendable {
-        public var bytes: [UInt8]
-        public var complete: Bool
-        public init(bytes: [UInt8], complete: Bool) { self.bytes = bytes; self.complete = complete }
+package enum SourceContent {
+    package struct File: Sendable {
+        package var bytes: [UInt8]
+        package var complete: Bool
+        package init(bytes: [UInt8], complete: Bool) { self.bytes = bytes; self.complete = complete }
     }
 
     /// - Parameters:
     ///   - spec: the source as `SourceLoader.load` was given it.
     ///   - paths: tree paths (no leading slash) of regular files in `tree`.
     /// - Throws: when the source cannot be read again (a blob that went missing, a changed file).
-    public static func read(_ spec: String, tree: Tree, paths: Set<Bytes>, limit: Int, platform: String? = nil,
+    package static func read(_ spec: String, tree: Tree, paths: Set<Bytes>, limit: Int, platform: String? = nil,
                             registry: RegistryOptions = RegistryOptions()) throws -> [Bytes: File] {
         try read(spec, tree: tree, limits: Dictionary(uniqueKeysWithValues: paths.map { ($0, limit) }), platform: platform, registry: registry)
     }
 
     /// Like `read(_:tree:paths:limit:)`, with a limit per path.
-    public static func read(_ spec: String, tree: Tree, limits: [Bytes: Int], platform: String? = nil,
+    package static func read(_ spec: String, tree: Tree, limits: [Bytes: Int], platform: String? = nil,
                             registry: RegistryOptions = RegistryOptions()) throws -> [Bytes: File] {
         let paths = limits
         if paths.isEmpty || spec == "-" || ManifestReference.isHistory(spec) { return [:] }

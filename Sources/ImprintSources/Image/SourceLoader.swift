@@ -4,9 +4,9 @@ import Glibc
 #endif
 
 /// A source read into a tree: what it was, the flattened filesystem, and the image metadata when it is an image.
-public struct LoadedSource {
+package struct LoadedSource {
     /// The format of a source, detected from its content.
-    public enum Kind: String, Sendable, CaseIterable {
+    package enum Kind: String, Sendable, CaseIterable {
         case ociLayout = "oci-layout"
         case ociArchive = "oci-archive"
         case dockerArchive = "docker-archive"
@@ -21,32 +21,32 @@ public struct LoadedSource {
         case container
 
         /// True for the three image formats.
-        public var isImage: Bool { self == .ociLayout || self == .ociArchive || self == .dockerArchive || self == .registry }
+        package var isImage: Bool { self == .ociLayout || self == .ociArchive || self == .dockerArchive || self == .registry }
     }
 
-    public var kind: Kind
+    package var kind: Kind
     /// The path that was read (`-` for stdin).
-    public var path: String
+    package var path: String
     /// The filesystem: flattened layers, the tar's entries, the directory, or the manifest's entries.
     /// It includes the embedded manifest file itself, if any (see `removingStamp()`).
-    public var tree: Tree
+    package var tree: Tree
     /// Manifest, config and layers, for images.
-    public var image: ImageInfo?
+    package var image: ImageInfo?
     /// The imprint manifest found at `stampPath` (for a manifest file: the manifest itself).
-    public var embeddedManifest: Manifest?
+    package var embeddedManifest: Manifest?
     /// The raw bytes of that manifest, as stored.
-    public var embeddedManifestBytes: [UInt8]?
+    package var embeddedManifestBytes: [UInt8]?
     /// Why a file at `stampPath` was present but not a valid manifest.
-    public var embeddedManifestProblem: String?
+    package var embeddedManifestProblem: String?
     /// The in-source path where the manifest was looked for.
-    public var stampPath: String
+    package var stampPath: String
     /// The Python sources and timestamp pycs of a streamed source, kept for the bytecode-equivalence check when
     /// the loader was asked to (`SourceLoader.load(…, spool:)`).
-    public var spool: BytecodeSpool?
+    package var spool: BytecodeSpool?
 
     /// The tree without the embedded manifest file (and its directory when nothing else is in it), digests
     /// recomputed: what to compare with the manifest's own tree.
-    public func removingStamp() -> Tree {
+    package func removingStamp() -> Tree {
         let copy = Tree(root: LoadedSource.deepCopy(tree.root))
         let p = TreePath(stampPath).bytes
         copy.remove(p)
@@ -72,18 +72,18 @@ public struct LoadedSource {
 }
 
 /// Where an image can be found once a source specification has been parsed.
-public struct ImageLocation {
-    public var kind: LoadedSource.Kind
-    public var path: String
-    public var reference: String?
-    public var reader: ImageReader
+package struct ImageLocation {
+    package var kind: LoadedSource.Kind
+    package var path: String
+    package var reference: String?
+    package var reader: ImageReader
     /// The indexed archive, for the archive formats.
-    public var archive: TarArchiveIndex?
+    package var archive: TarArchiveIndex?
 }
 
 /// The one entry point to read anything imprint can compare: images (OCI layout, oci-archive, docker-archive),
 /// filesystem tars (file or `-` for stdin, plain or gzip), directories and imprint manifest files.
-public enum SourceLoader {
+package enum SourceLoader {
     /// Reads `spec` into a tree.
     /// - Parameters:
     ///   - spec: a path, optionally with a transport prefix (`oci:`, `oci-archive:`, `docker-archive:`) and a
@@ -95,7 +95,7 @@ public enum SourceLoader {
     ///   - spool: where a streamed source's Python files are kept for the bytecode checks (verify, stamp --check).
     /// - Throws: `ImprintError` with one line naming the problem (missing or corrupt blob, escaping tar entry,
     ///   unsupported compression, no matching platform...).
-    public static func load(_ spec: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
+    package static func load(_ spec: String, platform: String? = nil, stampPath: String = Imprint.defaultStampPath,
                             withTree: Bool = true, registry: RegistryOptions = RegistryOptions(),
                             spool: BytecodeSpool? = nil) throws -> LoadedSource {
         var loaded = try loadUnspooled(spec, platform: platform, stampPath: stampPath, withTree: withTree, registry: registry, spool: spool)
@@ -156,7 +156,7 @@ public enum SourceLoader {
     }
 
     /// Opens an image without reading its layers.
-    public static func openImage(_ spec: String) throws -> ImageLocation {
+    package static func openImage(_ spec: String) throws -> ImageLocation {
         let parsed = try parse(spec)
         guard parsed.kind.isImage else {
             throw ImprintError.badInput("\(spec) is not a container image (detected: \(parsed.kind.rawValue))")
@@ -272,7 +272,7 @@ public enum SourceLoader {
 
     /// Applies an image's layers in order. Each layer is read, verified and inflated on a producer thread
     /// (up to `lookahead` layers at once) while this thread parses and hashes.
-    public static func flatten(_ reader: ImageReader, _ image: ImageInfo, capture: Bytes?,
+    package static func flatten(_ reader: ImageReader, _ image: ImageInfo, capture: Bytes?,
                                lookahead: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1),
                                spool: BytecodeSpool? = nil) throws -> (Tree, [UInt8]?) {
         let flattener = LayerFlattener(capturePath: capture)

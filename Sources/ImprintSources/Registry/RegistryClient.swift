@@ -11,13 +11,13 @@ import Foundation
 ///   back-off (honouring a short `Retry-After`).
 /// - Errors are one line naming the registry and repository: `registry 127.0.0.1:5000 refused credentials for
 ///   repo app (401)`.
-public final class RegistryClient {
+package final class RegistryClient {
     /// `host[:port]`.
-    public let host: String
+    package let host: String
     /// `http` or `https`.
-    public let scheme: String
-    public let options: RegistryOptions
-    public let credentials: RegistryCredentials?
+    package let scheme: String
+    package let options: RegistryOptions
+    package let credentials: RegistryCredentials?
     private let transport: HTTPTransport
     private var tokens: [String: String] = [:]
     private var useBasic = false
@@ -28,14 +28,14 @@ public final class RegistryClient {
     package static let maxTokenLength = 16 << 10
 
     /// Manifest media types imprint asks for.
-    public static let manifestAccept = [MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList].joined(separator: ", ")
+    package static let manifestAccept = [MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList].joined(separator: ", ")
 
     /// - Parameters:
     ///   - host: `host[:port]`.
     ///   - insecure: plain HTTP; loopback hosts use plain HTTP anyway.
     ///   - transport: nil for `URLSessionTransport`.
     ///   - credentials: nil to look them up (`RegistryCredentials.lookup`).
-    public init(host: String, options: RegistryOptions = RegistryOptions(), transport: HTTPTransport? = nil,
+    package init(host: String, options: RegistryOptions = RegistryOptions(), transport: HTTPTransport? = nil,
                 credentials: RegistryCredentials?? = nil) throws {
         self.host = host
         self.options = options
@@ -50,7 +50,7 @@ public final class RegistryClient {
     }
 
     /// A client for the registry of `reference`.
-    public convenience init(for reference: RegistryReference, options: RegistryOptions = RegistryOptions(),
+    package convenience init(for reference: RegistryReference, options: RegistryOptions = RegistryOptions(),
                             transport: HTTPTransport? = nil) throws {
         try self.init(host: reference.host, options: options, transport: transport)
     }
@@ -58,7 +58,7 @@ public final class RegistryClient {
     // MARK: Requests
 
     /// `{scheme}://{host}/v2/{path}`.
-    public func url(_ path: String) -> URL {
+    package func url(_ path: String) -> URL {
         URL(string: "\(scheme)://\(host)/v2/\(path)")!
     }
 
@@ -67,7 +67,7 @@ public final class RegistryClient {
     /// - Parameters:
     ///   - repository: the repository the request is about (token scope, messages).
     ///   - push: true when the request writes (token scope `pull,push`).
-    public func send(_ method: String, _ url: URL, repository: String, push: Bool = false,
+    package func send(_ method: String, _ url: URL, repository: String, push: Bool = false,
                      headers: [String: String] = [:], body: [UInt8]? = nil) throws -> HTTPResponse {
         let scope = "repository:\(repository):\(push ? "pull,push" : "pull")"
         var attempt = 0
@@ -249,7 +249,7 @@ public final class RegistryClient {
     // MARK: API
 
     /// `GET /v2/` — checks the registry answers (and that the credentials work, for registries that ask at once).
-    public func ping() throws {
+    package func ping() throws {
         let r = try send("GET", url(""), repository: "")
         r.discard()
         guard r.status == 200 else { throw ImprintError(.failure, "registry \(host) answered \(r.status) to GET /v2/") }
@@ -258,7 +258,7 @@ public final class RegistryClient {
     /// Fetches a manifest or index by tag or digest and checks it: against the digest when the reference pins
     /// one, else against the `Docker-Content-Digest` header when the registry sends it.
     /// - Returns: its descriptor (media type from the document or the `Content-Type`) and its bytes.
-    public func manifest(_ repository: String, reference: String) throws -> (Descriptor, [UInt8]) {
+    package func manifest(_ repository: String, reference: String) throws -> (Descriptor, [UInt8]) {
         let r = try send("GET", url("\(repository)/manifests/\(reference)"), repository: repository,
                          headers: ["Accept": RegistryClient.manifestAccept])
         guard r.status == 200 else {
@@ -285,7 +285,7 @@ public final class RegistryClient {
     }
 
     /// `HEAD` a manifest: its descriptor, or nil when the registry has none under `reference`.
-    public func manifestDescriptor(_ repository: String, reference: String) throws -> Descriptor? {
+    package func manifestDescriptor(_ repository: String, reference: String) throws -> Descriptor? {
         let r = try send("HEAD", url("\(repository)/manifests/\(reference)"), repository: repository,
                          headers: ["Accept": RegistryClient.manifestAccept])
         r.discard()
@@ -301,7 +301,7 @@ public final class RegistryClient {
 
     /// A blob as a stream, checked against `descriptor` (size and sha256) while it is read; call `verify()`
     /// after consuming it.
-    public func openBlob(_ repository: String, _ descriptor: Descriptor) throws -> DigestVerifyingSource {
+    package func openBlob(_ repository: String, _ descriptor: Descriptor) throws -> DigestVerifyingSource {
         let r = try send("GET", url("\(repository)/blobs/\(descriptor.digest.prefixed)"), repository: repository)
         guard r.status == 200 else {
             r.discard()
@@ -317,7 +317,7 @@ public final class RegistryClient {
     }
 
     /// A small blob (config, artifact payload) read whole and verified.
-    public func blob(_ repository: String, _ descriptor: Descriptor, limit: Int = 64 << 20) throws -> [UInt8] {
+    package func blob(_ repository: String, _ descriptor: Descriptor, limit: Int = 64 << 20) throws -> [UInt8] {
         guard descriptor.size <= UInt64(limit) else {
             throw ImprintError.badInput("blob \(descriptor.digest) in \(host)/\(repository) is too large (\(descriptor.size) bytes)")
         }
@@ -328,7 +328,7 @@ public final class RegistryClient {
     }
 
     /// `HEAD /v2/<name>/blobs/<digest>`.
-    public func blobExists(_ repository: String, _ digest: Digest) throws -> Bool {
+    package func blobExists(_ repository: String, _ digest: Digest) throws -> Bool {
         let r = try send("HEAD", url("\(repository)/blobs/\(digest.prefixed)"), repository: repository, push: true)
         r.discard()
         switch r.status {
@@ -342,7 +342,7 @@ public final class RegistryClient {
     /// then one `PUT <location>&digest=…`.
     /// - Returns: true when the blob was uploaded, false when it was already there.
     @discardableResult
-    public func pushBlob(_ repository: String, _ bytes: [UInt8], digest: Digest? = nil) throws -> Bool {
+    package func pushBlob(_ repository: String, _ bytes: [UInt8], digest: Digest? = nil) throws -> Bool {
         let d = digest ?? SHA256.hash(bytes)
         if try blobExists(repository, d) { return false }
         let start = try send("POST", url("\(repository)/blobs/uploads/"), repository: repository, push: true,
@@ -362,7 +362,7 @@ public final class RegistryClient {
 
     /// Cross-repository mount (`POST …/blobs/uploads/?mount=<digest>&from=<repo>`).
     /// - Returns: true when mounted; false when the registry declined (the blob must then be uploaded).
-    public func mountBlob(_ repository: String, _ digest: Digest, from source: String) throws -> Bool {
+    package func mountBlob(_ repository: String, _ digest: Digest, from source: String) throws -> Bool {
         var c = URLComponents(url: url("\(repository)/blobs/uploads/"), resolvingAgainstBaseURL: false)!
         c.queryItems = [URLQueryItem(name: "mount", value: digest.prefixed), URLQueryItem(name: "from", value: source)]
         let r = try send("POST", c.url!, repository: repository, push: true, headers: ["Content-Length": "0"], body: [])
@@ -391,15 +391,15 @@ public final class RegistryClient {
     }
 
     /// What a manifest `PUT` answered.
-    public struct PutResult {
-        public var digest: Digest
+    package struct PutResult {
+        package var digest: Digest
         /// The `OCI-Subject` header: set by registries that index referrers themselves.
-        public var subject: String?
+        package var subject: String?
     }
 
     /// `PUT /v2/<name>/manifests/<reference>` with `Content-Type` = `mediaType`.
     @discardableResult
-    public func pushManifest(_ repository: String, reference: String, _ bytes: [UInt8], mediaType: String) throws -> PutResult {
+    package func pushManifest(_ repository: String, reference: String, _ bytes: [UInt8], mediaType: String) throws -> PutResult {
         let r = try send("PUT", url("\(repository)/manifests/\(reference)"), repository: repository, push: true,
                          headers: ["Content-Type": mediaType], body: bytes)
         let text = (try? r.readBody(limit: 64 << 10, what: "response")).map { String(decoding: $0, as: UTF8.self) } ?? ""
@@ -413,7 +413,7 @@ public final class RegistryClient {
     /// `GET /v2/<name>/referrers/<digest>` (distribution-spec 1.1).
     /// - Returns: the descriptors listed (filtered by `artifactType` here if the registry did not), or nil when
     ///   the registry does not implement the referrers API (404 or another non-200 answer).
-    public func referrers(_ repository: String, _ digest: Digest, artifactType: String?) throws -> [Descriptor]? {
+    package func referrers(_ repository: String, _ digest: Digest, artifactType: String?) throws -> [Descriptor]? {
         var c = URLComponents(url: url("\(repository)/referrers/\(digest.prefixed)"), resolvingAgainstBaseURL: false)!
         if let artifactType { c.queryItems = [URLQueryItem(name: "artifactType", value: artifactType)] }
         var next: URL? = c.url!

@@ -1,18 +1,18 @@
 import Foundation
 
 /// A user name and password for one registry, and where they came from (for messages).
-public struct RegistryCredentials: Sendable, Equatable {
-    public var username: String
-    public var password: String
+package struct RegistryCredentials: Sendable, Equatable {
+    package var username: String
+    package var password: String
     /// `IMPRINT_REGISTRY_USER` or the config file path.
-    public var source: String
+    package var source: String
 
-    public init(username: String, password: String, source: String) {
+    package init(username: String, password: String, source: String) {
         self.username = username; self.password = password; self.source = source
     }
 
     /// The `Authorization: Basic` value.
-    public var basicAuthorization: String {
+    package var basicAuthorization: String {
         "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
     }
 
@@ -20,7 +20,7 @@ public struct RegistryCredentials: Sendable, Equatable {
     /// entry for the host in `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), whose `auth` field
     /// is base64 `user:pass` (or `username`/`password` fields). Credential helpers are not consulted.
     /// - Throws: `badInput` when the config file exists but cannot be parsed.
-    public static func lookup(host: String, environment: [String: String]) throws -> RegistryCredentials? {
+    package static func lookup(host: String, environment: [String: String]) throws -> RegistryCredentials? {
         if let user = environment["IMPRINT_REGISTRY_USER"], !user.isEmpty {
             return RegistryCredentials(username: user, password: environment["IMPRINT_REGISTRY_PASSWORD"] ?? "",
                                        source: "IMPRINT_REGISTRY_USER")
@@ -64,13 +64,13 @@ public struct RegistryCredentials: Sendable, Equatable {
 }
 
 /// A parsed `WWW-Authenticate` challenge (RFC 7235): scheme and parameters.
-public struct AuthChallenge: Equatable, Sendable {
-    public var scheme: String
-    public var parameters: [String: String]
+package struct AuthChallenge: Equatable, Sendable {
+    package var scheme: String
+    package var parameters: [String: String]
 
     /// Parses `Bearer realm="https://auth/token",service="registry",scope="repository:x:pull,push"` (quoted values
     /// may contain commas) or `Basic realm="Registry"`.
-    public init?(header: String) {
+    package init?(header: String) {
         let trimmed = header.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { return nil }
         let schemeEnd = trimmed.firstIndex(of: " ") ?? trimmed.endIndex
@@ -101,9 +101,9 @@ public struct AuthChallenge: Equatable, Sendable {
 }
 
 /// The `Link` header of paginated registry answers (RFC 8288; distribution-spec uses `rel="next"`).
-public enum LinkHeader {
+package enum LinkHeader {
     /// The target of the `rel="next"` link, resolved against `base`; nil when there is none or it is malformed.
-    public static func next(_ header: String, base: URL) -> URL? {
+    package static func next(_ header: String, base: URL) -> URL? {
         var rest = Substring(header)
         while let open = rest.firstIndex(of: "<") {
             guard let close = rest[open...].firstIndex(of: ">") else { return nil }

@@ -3,20 +3,20 @@ import Foundation
 /// An `ImageReader` over a registry: resolves the reference (descending into a multi-platform index),
 /// fetches manifest and config, and streams layers from `GET /v2/<name>/blobs/<digest>`, each verified
 /// against its descriptor while it is read.
-public final class RegistryImageReader: ImageReader {
-    public let client: RegistryClient
-    public let reference: RegistryReference
-    public var verifiesUncompressed: Bool { false }
+package final class RegistryImageReader: ImageReader {
+    package let client: RegistryClient
+    package let reference: RegistryReference
+    package var verifiesUncompressed: Bool { false }
     /// The manifest or index the reference points at (before choosing a platform).
-    public private(set) var topDescriptor: Descriptor?
+    package private(set) var topDescriptor: Descriptor?
 
-    public init(_ reference: RegistryReference, client: RegistryClient? = nil, options: RegistryOptions = RegistryOptions()) throws {
+    package init(_ reference: RegistryReference, client: RegistryClient? = nil, options: RegistryOptions = RegistryOptions()) throws {
         self.reference = reference
         self.client = try client ?? RegistryClient(for: reference, options: options)
     }
 
     /// Resolves the image; `reference` is ignored (the `RegistryReference` carries the tag or digest).
-    public func resolve(reference _: String?, platform: Platform?) throws -> ImageInfo {
+    package func resolve(reference _: String?, platform: Platform?) throws -> ImageInfo {
         let repo = reference.repository
         var (desc, bytes) = try client.manifest(repo, reference: reference.manifestReference)
         topDescriptor = desc
@@ -43,7 +43,7 @@ public final class RegistryImageReader: ImageReader {
                          indexPosition: nil, isDockerFamily: desc.mediaType == MediaType.dockerManifest)
     }
 
-    public func openLayer(_ image: ImageInfo, _ index: Int) throws -> DigestVerifyingSource {
+    package func openLayer(_ image: ImageInfo, _ index: Int) throws -> DigestVerifyingSource {
         try client.openBlob(reference.repository, image.layers[index].descriptor)
     }
 
@@ -60,7 +60,7 @@ public final class RegistryImageReader: ImageReader {
 
     /// The index of the layer `imprint stamp` added: the last layer, when the last history entry that made a
     /// layer says `created_by: "imprint stamp"` or the config carries the `org.imprint.digest` label.
-    public static func stampLayerIndex(_ image: ImageInfo) -> Int? {
+    package static func stampLayerIndex(_ image: ImageInfo) -> Int? {
         guard !image.layers.isEmpty else { return nil }
         if image.config.layerHistory.last == "imprint stamp" { return image.layers.count - 1 }
         if image.config.labels[Imprint.digestLabel] != nil { return image.layers.count - 1 }

@@ -2,30 +2,30 @@ import Foundation
 
 /// An image in a registry, written `registry://HOST[:PORT]/REPO[:TAG]` or `registry://HOST[:PORT]/REPO@sha256:HEX`
 /// (distribution-spec names: `REPO` is one or more lower-case path components).
-public struct RegistryReference: Equatable, Sendable, CustomStringConvertible {
-    public static let scheme = "registry://"
+package struct RegistryReference: Equatable, Sendable, CustomStringConvertible {
+    package static let scheme = "registry://"
 
     /// `host[:port]` as written.
-    public var host: String
+    package var host: String
     /// The repository name (`library/alpine`).
-    public var repository: String
+    package var repository: String
     /// The tag, when the reference names one (`latest` when neither tag nor digest was given).
-    public var tag: String?
+    package var tag: String?
     /// The manifest digest, when the reference pins one (it wins over a tag).
-    public var digest: Digest?
+    package var digest: Digest?
 
-    public init(host: String, repository: String, tag: String? = nil, digest: Digest? = nil) {
+    package init(host: String, repository: String, tag: String? = nil, digest: Digest? = nil) {
         self.host = host; self.repository = repository; self.tag = tag; self.digest = digest
     }
 
     /// True when `spec` uses the `registry://` scheme.
-    public static func isRegistry(_ spec: String) -> Bool { spec.hasPrefix(scheme) }
+    package static func isRegistry(_ spec: String) -> Bool { spec.hasPrefix(scheme) }
 
     /// Parses a `registry://` reference.
     /// - Parameter requireReference: false to accept a bare repository (`registry://host/repo`) without
     ///   defaulting the tag to `latest` (history transport).
     /// - Throws: `badInput` naming what is malformed.
-    public init(parsing spec: String, requireReference: Bool = true) throws {
+    package init(parsing spec: String, requireReference: Bool = true) throws {
         guard spec.hasPrefix(RegistryReference.scheme) else {
             throw ImprintError.badInput("\(spec) is not a registry reference (expected registry://HOST[:PORT]/REPO[:TAG|@sha256:…])")
         }
@@ -61,31 +61,31 @@ public struct RegistryReference: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// What to put after `/manifests/`: the digest when pinned, else the tag.
-    public var manifestReference: String { digest?.prefixed ?? tag ?? "latest" }
+    package var manifestReference: String { digest?.prefixed ?? tag ?? "latest" }
 
     /// `HOST/REPO:TAG` or `HOST/REPO@sha256:…`.
-    public var description: String {
+    package var description: String {
         if let digest { return "\(host)/\(repository)@\(digest.prefixed)" }
         if let tag { return "\(host)/\(repository):\(tag)" }
         return "\(host)/\(repository)"
     }
 
     /// The same repository with another tag or digest.
-    public func with(tag: String? = nil, digest: Digest? = nil) -> RegistryReference {
+    package func with(tag: String? = nil, digest: Digest? = nil) -> RegistryReference {
         RegistryReference(host: host, repository: repository, tag: tag, digest: digest)
     }
 
     /// The `registry://` spelling.
-    public var spec: String { RegistryReference.scheme + description }
+    package var spec: String { RegistryReference.scheme + description }
 
     /// Hosts spoken to over plain HTTP without `--insecure`: the loopback names.
-    public var isLoopback: Bool {
+    package var isLoopback: Bool {
         let h = hostName.lowercased()
         return h == "localhost" || h.hasPrefix("127.") || h == "[::1]" || h == "::1"
     }
 
     /// The host without its port.
-    public var hostName: String {
+    package var hostName: String {
         if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]) }
         if let colon = host.lastIndex(of: ":") { return String(host[..<colon]) }
         return host
@@ -109,24 +109,24 @@ public struct RegistryReference: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// How imprint reaches registries; set once from the command line (`--insecure`) or the environment.
-public struct RegistryOptions: Sendable {
+package struct RegistryOptions: Sendable {
     /// Plain HTTP for every host (loopback hosts always use it).
-    public var insecure = false
+    package var insecure = false
     /// Seconds to wait for the next bytes of a response (`IMPRINT_REGISTRY_TIMEOUT`, default 30).
-    public var timeout: TimeInterval = 30
+    package var timeout: TimeInterval = 30
     /// Tries per request on 429, 5xx and connection failures (`IMPRINT_REGISTRY_RETRIES`, default 4).
-    public var attempts = 4
+    package var attempts = 4
     /// First back-off delay in seconds; doubles on each retry.
-    public var backoff: TimeInterval = 0.25
+    package var backoff: TimeInterval = 0.25
     /// Seconds one request may take in all, body included (`IMPRINT_REQUEST_TIMEOUT`, default 600).
-    public var requestTimeout: TimeInterval = 600
+    package var requestTimeout: TimeInterval = 600
     /// Seconds the whole command may take (`IMPRINT_DEADLINE` or `--deadline`, default 3600), counted from
     /// `commandStart`.
-    public var deadline: TimeInterval = 3600
-    public var commandStart = Deadline.now()
-    public var environment: [String: String]
+    package var deadline: TimeInterval = 3600
+    package var commandStart = Deadline.now()
+    package var environment: [String: String]
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    package init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.environment = environment
         if let v = environment["IMPRINT_REGISTRY_INSECURE"], v == "1" || v.lowercased() == "true" { insecure = true }
         if let t = environment["IMPRINT_REGISTRY_TIMEOUT"].flatMap(Double.init), t > 0 { timeout = t }
@@ -136,7 +136,7 @@ public struct RegistryOptions: Sendable {
     }
 
     /// The HTTP client settings these options stand for.
-    public var httpConfiguration: HTTPClient.Configuration {
+    package var httpConfiguration: HTTPClient.Configuration {
         var c = HTTPClient.Configuration()
         c.idleTimeout = timeout
         c.requestTimeout = requestTimeout

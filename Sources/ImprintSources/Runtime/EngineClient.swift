@@ -2,39 +2,39 @@ import Foundation
 
 /// What a container engine says about one container (Docker Engine API `GET /containers/{id}/json`, which podman's
 /// Docker-compatible service answers too).
-public struct ContainerDescription: Sendable {
-    public struct Mount: Sendable, Equatable {
+package struct ContainerDescription: Sendable {
+    package struct Mount: Sendable, Equatable {
         /// `volume`, `bind`, `tmpfs`…
-        public var type: String
+        package var type: String
         /// The volume's name, or the host path of a bind mount.
-        public var source: String
+        package var source: String
         /// Where it is mounted in the container.
-        public var destination: String
+        package var destination: String
     }
 
-    public var id: String
-    public var name: String
+    package var id: String
+    package var name: String
     /// The image the container was created from (`Image`: an image ID, `sha256:…`).
-    public var imageID: String
+    package var imageID: String
     /// The image reference it was created with (`Config.Image`, e.g. `app:1.4`).
-    public var imageName: String
-    public var running: Bool
+    package var imageName: String
+    package var running: Bool
     /// The main process as the host sees it (0 when not running).
-    public var pid: Int32
-    public var startedAt: String
-    public var mounts: [Mount]
+    package var pid: Int32
+    package var startedAt: String
+    package var mounts: [Mount]
 }
 
 /// A Docker Engine API client over the engine's unix socket: `DOCKER_HOST` (`unix://…`), else `CONTAINER_HOST`
 /// (podman's), else the usual sockets. Only reads: inspect a container, resolve an image name.
-public final class EngineClient {
-    public let socket: String
+package final class EngineClient {
+    package let socket: String
     /// `docker` or `podman`, for messages.
-    public let engine: String
+    package let engine: String
     private let http: HTTPClient
 
     /// - Throws: `notFound` naming the places looked at when no engine socket exists.
-    public init(engine: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    package init(engine: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.engine = engine
         var candidates: [String] = []
         func unixPath(_ v: String?) -> String? {
@@ -78,17 +78,17 @@ public final class EngineClient {
     }
 
     /// One container as the engine lists it (`GET /containers/json`).
-    public struct Listed: Sendable {
-        public var id: String
-        public var name: String
-        public var labels: [String: String]
-        public var running: Bool
+    package struct Listed: Sendable {
+        package var id: String
+        package var name: String
+        package var labels: [String: String]
+        package var running: Bool
         /// The image reference it was created with.
-        public var image: String
+        package var image: String
     }
 
     /// Every container (running or not) carrying all of `labels` (`key=value`).
-    public func containers(labels: [String]) throws -> [Listed] {
+    package func containers(labels: [String]) throws -> [Listed] {
         let filters = try JSONSerialization.data(withJSONObject: ["label": labels])
         let query = String(decoding: filters, as: UTF8.self).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
         let path = "/containers/json?all=1&filters=\(query)"
@@ -111,7 +111,7 @@ public final class EngineClient {
     }
 
     /// Writes image `reference` as the engine exports it (`GET /images/NAME/get`: a docker-archive) to `path`.
-    public func saveImage(_ reference: String, to path: String) throws {
+    package func saveImage(_ reference: String, to path: String) throws {
         let escaped = reference.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? reference
         let url = URL(string: "http://engine/images/\(escaped)/get")!
         let r: HTTPResponse
@@ -124,7 +124,7 @@ public final class EngineClient {
 
     /// Inspects container `name` (a name or an ID).
     /// - Throws: `notFound` when the engine has no such container.
-    public func container(_ name: String) throws -> ContainerDescription {
+    package func container(_ name: String) throws -> ContainerDescription {
         let escaped = name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name
         let (status, o) = try get("/containers/\(escaped)/json")
         guard status == 200 else { throw ImprintError(.notFound, "the \(engine) engine has no container \(name)") }
@@ -143,7 +143,7 @@ public final class EngineClient {
     }
 
     /// The ID the engine's image name `reference` points at now, or nil when it has none.
-    public func imageID(_ reference: String) throws -> String? {
+    package func imageID(_ reference: String) throws -> String? {
         guard !reference.isEmpty else { return nil }
         let escaped = reference.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? reference
         let (status, o) = try get("/images/\(escaped)/json")

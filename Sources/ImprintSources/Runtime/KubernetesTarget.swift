@@ -9,20 +9,20 @@ import Glibc
 /// annotations the CRI plugin sets for kubelet, and `init.pid`); CRI-O keeps it in
 /// `/run/containers/storage/overlay-containers/ID/userdata/` (`config.json`, `pidfile`). Each container is then
 /// verified through `/proc/PID/root` as `pid:` is. Pause containers (sandboxes) are left out.
-public struct KubernetesTarget {
+package struct KubernetesTarget {
     /// `NAMESPACE/NAME` to restrict to one pod (nil: every pod on the node).
-    public var pod: String?
-    public var container: String?
+    package var pod: String?
+    package var container: String?
     /// The runtime's state directories to read (`IMPRINT_RUNTIME_STATE`, colon-separated, overrides them).
-    public var stateDirectories: [String]
+    package var stateDirectories: [String]
 
-    public static let defaultStateDirectories = ["/run/containerd/io.containerd.runtime.v2.task/k8s.io",
+    package static let defaultStateDirectories = ["/run/containerd/io.containerd.runtime.v2.task/k8s.io",
                                                  "/run/containers/storage/overlay-containers"]
 
-    public static func isKubernetes(_ spec: String) -> Bool { spec.hasPrefix("pod:") || spec == "node:" || spec.hasPrefix("node:") }
+    package static func isKubernetes(_ spec: String) -> Bool { spec.hasPrefix("pod:") || spec == "node:" || spec.hasPrefix("node:") }
 
     /// - Throws: `badInput` for a pod spec without namespace and name.
-    public init(parsing spec: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    package init(parsing spec: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         if spec.hasPrefix("pod:") {
             let parts = spec.dropFirst(4).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 || parts.count == 3, !parts.contains(where: \.isEmpty) else {
@@ -78,7 +78,7 @@ public struct KubernetesTarget {
 
     /// The containers to verify, by namespace, pod and container name.
     /// - Throws: `notFound` naming the state directories when there is none.
-    public func members() throws -> [FleetMember] {
+    package func members() throws -> [FleetMember] {
         let found = bundles().filter { b in
             (pod == nil || "\(b.namespace)/\(b.pod)" == pod) && (container == nil || b.container == container)
         }

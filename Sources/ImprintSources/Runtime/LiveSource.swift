@@ -9,30 +9,30 @@ import Glibc
 ///
 /// Specs: `pid:N` (any process of the container), `docker:NAME` and `podman:NAME` (resolved through the engine's
 /// API at `DOCKER_HOST`/`CONTAINER_HOST`, which also gives the image the container runs and its mounts).
-public struct LiveSource {
-    public var spec: String
+package struct LiveSource {
+    package var spec: String
     /// A process of the target; its PID namespace defines the target's processes.
-    public var pid: Int32
+    package var pid: Int32
     /// The target's root as the host sees it (`/proc/PID/root`; `/` for the machine itself).
-    public var root: String
+    package var root: String
     /// What the engine says, for `docker:`/`podman:` targets.
-    public var container: ContainerDescription?
+    package var container: ContainerDescription?
     /// The image ID the container's image name points at now (a rebuilt tag the container does not run).
-    public var currentImageID: String?
+    package var currentImageID: String?
     /// The PID namespace whose processes belong to the target.
-    public var pidNamespace: UInt64?
-    public var proc: String = "/proc"
+    package var pidNamespace: UInt64?
+    package var proc: String = "/proc"
     /// Digests of files seen before (`imprint watch`): unchanged files are not read again.
-    public var digestCache: DigestCache?
+    package var digestCache: DigestCache?
 
-    public static let prefixes = ["pid:", "docker:", "podman:"]
+    package static let prefixes = ["pid:", "docker:", "podman:"]
 
-    public static func isLive(_ spec: String) -> Bool { prefixes.contains { spec.hasPrefix($0) } }
+    package static func isLive(_ spec: String) -> Bool { prefixes.contains { spec.hasPrefix($0) } }
 
     /// Resolves a spec to a process and its root.
     /// - Throws: `badInput` for a malformed spec, `notFound` when the process or container does not exist or is not
     ///   running, `failure` when its root cannot be read (imprint must run as root, on the same host).
-    public static func open(_ spec: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LiveSource {
+    package static func open(_ spec: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LiveSource {
         var container: ContainerDescription?
         var current: String?
         let pid: Int32
@@ -61,21 +61,21 @@ public struct LiveSource {
     }
 
     /// The machine imprint runs on (inside a container: that container), for `verify / --processes`.
-    public static func local() -> LiveSource {
+    package static func local() -> LiveSource {
         let me = getpid()
         return LiveSource(spec: "/", pid: me, root: "/", container: nil, currentImageID: nil,
                           pidNamespace: ProcessTable.namespace("/proc/\(me)/ns/pid"))
     }
 
     /// The target's processes (those in its PID namespace), imprint itself left out.
-    public func processes() -> [RunningProcess] {
+    package func processes() -> [RunningProcess] {
         let me = getpid()
         return ProcessTable(proc: proc).processes(inNamespace: pidNamespace).filter { $0.pid != me }
     }
 
     /// Mount points (target paths, without the leading slash) of pseudo filesystems, left out of walks: /proc, /sys,
     /// /dev and the like hold no application files and some never end.
-    public func pseudoMounts() -> Set<Bytes> {
+    package func pseudoMounts() -> Set<Bytes> {
         var out: Set<Bytes> = [Array("proc".utf8), Array("sys".utf8), Array("dev".utf8)]
         if let data = ProcessTable.readSmall("\(proc)/\(pid)/mountinfo", limit: 4 << 20) {
             out.formUnion(LiveSource.pseudoMounts(mountinfo: data))
@@ -84,7 +84,7 @@ public struct LiveSource {
     }
 
     /// The mount points (absolute paths, without the leading slash) of pseudo filesystems in a mountinfo table.
-    public static func pseudoMounts(mountinfo data: [UInt8]) -> Set<Bytes> {
+    package static func pseudoMounts(mountinfo data: [UInt8]) -> Set<Bytes> {
         let pseudo: Set<String> = ["proc", "sysfs", "cgroup", "cgroup2", "devpts", "devtmpfs", "mqueue", "debugfs",
                                    "tracefs", "securityfs", "pstore", "bpf", "hugetlbfs", "configfs", "fusectl",
                                    "binfmt_misc", "autofs", "nsfs", "selinuxfs", "efivarfs", "rpc_pipefs"]
@@ -104,7 +104,7 @@ public struct LiveSource {
 
     /// Pseudo filesystems mounted below `directory` on this machine (e.g. /proc and /sys when verifying `/` inside
     /// a container), relative to it: a directory walk leaves them out, as `docker export` does.
-    public static func pseudoMounts(below directory: String) -> Set<Bytes> {
+    package static func pseudoMounts(below directory: String) -> Set<Bytes> {
         guard let real = realpath(directory, nil) else { return [] }
         defer { free(real) }
         let base = TreePath(String(cString: real)).bytes
@@ -132,11 +132,11 @@ public struct LiveSource {
     /// Walks the target's directory `path` (a target path such as `/app`, or `/`), recording change times.
     /// `path` as the target's processes reach it: symlinks resolved inside the target's root (through
     /// `/proc/PID/root` the kernel would resolve an absolute link from the host's root instead).
-    public func resolve(_ path: String) -> String {
+    package func resolve(_ path: String) -> String {
         root == "/" ? path : ServingProcess.resolve(path, root: root)
     }
 
-    public func walk(_ path: String) throws -> Tree {
+    package func walk(_ path: String) throws -> Tree {
         let rel = TreePath(resolve(path)).bytes
         var walker = ContextWalker(recordOwnership: true)
         walker.digestCache = digestCache
@@ -151,7 +151,7 @@ public struct LiveSource {
     }
 
     /// A file of the target, or nil when it does not exist.
-    public func readFile(_ path: String, limit: Int = 256 << 20) throws -> [UInt8]? {
+    package func readFile(_ path: String, limit: Int = 256 << 20) throws -> [UInt8]? {
         let host = root + "/" + TreePath(resolve(path)).string
         var st = stat()
         guard lstat(host, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
@@ -161,7 +161,7 @@ public struct LiveSource {
 
     /// Where the application's files are likely to be, best first: the working directories of the target's
     /// processes, then the usual places.
-    public func likelyContextRoots(_ processes: [RunningProcess]) -> [String] {
+    package func likelyContextRoots(_ processes: [RunningProcess]) -> [String] {
         var out: [String] = []
         for p in processes.sorted(by: { $0.pid < $1.pid }) {
             if let cwd = p.workingDirectory, cwd != "/", !out.contains(cwd) { out.append(cwd) }

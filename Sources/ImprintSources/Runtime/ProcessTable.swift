@@ -5,34 +5,34 @@ import Glibc
 
 /// One process as `/proc` shows it. Everything is read from the host's view of the process (`/proc/PID/...`), so it
 /// works for a container's processes without entering the container or running anything in it.
-public struct RunningProcess: Sendable {
-    public var pid: Int32
-    public var parent: Int32
+package struct RunningProcess: Sendable {
+    package var pid: Int32
+    package var parent: Int32
     /// `argv`, as `/proc/PID/cmdline` has it (may be empty for kernel threads).
-    public var arguments: [String]
+    package var arguments: [String]
     /// When the process started, in nanoseconds since the epoch.
-    public var startedNanos: Int64
+    package var startedNanos: Int64
     /// The executable's path as the process sees it (`/proc/PID/exe`), without a ` (deleted)` suffix.
-    public var executable: String?
+    package var executable: String?
     /// True when the kernel marks the executable as deleted.
-    public var executableDeleted: Bool
+    package var executableDeleted: Bool
     /// The working directory as the process sees it.
-    public var workingDirectory: String?
+    package var workingDirectory: String?
     /// The inode of the PID namespace (processes of one container share it).
-    public var pidNamespace: UInt64?
-    public var mountNamespace: UInt64?
+    package var pidNamespace: UInt64?
+    package var mountNamespace: UInt64?
 
-    public var commandLine: String { arguments.joined(separator: " ") }
+    package var commandLine: String { arguments.joined(separator: " ") }
 }
 
 /// Reads the process table from a `/proc` (the host's, or a container's own when imprint runs inside it).
-public struct ProcessTable {
-    public var proc: String
+package struct ProcessTable {
+    package var proc: String
 
-    public init(proc: String = "/proc") { self.proc = proc }
+    package init(proc: String = "/proc") { self.proc = proc }
 
     /// Seconds since the epoch at which the machine booted (`btime` in /proc/stat).
-    public func bootTime() -> Int64? {
+    package func bootTime() -> Int64? {
         guard let text = try? String(contentsOfFile: proc + "/stat", encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
             return Int64(line.dropFirst(6).trimmingCharacters(in: .whitespaces))
@@ -41,7 +41,7 @@ public struct ProcessTable {
     }
 
     /// Every process id in the table.
-    public func pids() -> [Int32] {
+    package func pids() -> [Int32] {
         guard let dir = opendir(proc) else { return [] }
         defer { closedir(dir) }
         var out: [Int32] = []
@@ -55,7 +55,7 @@ public struct ProcessTable {
     }
 
     /// The process `pid`, or nil when it is gone (or not readable).
-    public func process(_ pid: Int32, bootTime: Int64?) -> RunningProcess? {
+    package func process(_ pid: Int32, bootTime: Int64?) -> RunningProcess? {
         let base = "\(proc)/\(pid)"
         guard let stat = ProcessTable.readSmall(base + "/stat"),
               let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
@@ -78,7 +78,7 @@ public struct ProcessTable {
     }
 
     /// Every process whose PID namespace is `namespace` (nil: every process in the table).
-    public func processes(inNamespace namespace: UInt64?) -> [RunningProcess] {
+    package func processes(inNamespace namespace: UInt64?) -> [RunningProcess] {
         let boot = bootTime()
         return pids().compactMap { pid in
             guard let p = process(pid, bootTime: boot) else { return nil }
@@ -89,7 +89,7 @@ public struct ProcessTable {
 
     /// The files a process has mapped (shared objects, the executable), with the device and inode the mapping was
     /// made from and whether the kernel marks them deleted. Anonymous and pseudo mappings are left out.
-    public func mappedFiles(_ pid: Int32) -> [(path: String, device: UInt64, inode: UInt64, deleted: Bool)] {
+    package func mappedFiles(_ pid: Int32) -> [(path: String, device: UInt64, inode: UInt64, deleted: Bool)] {
         guard let data = ProcessTable.readSmall("\(proc)/\(pid)/maps", limit: 16 << 20) else { return [] }
         var seen = Set<String>()
         var out: [(String, UInt64, UInt64, Bool)] = []

@@ -1,11 +1,11 @@
 /// The Python probe `imprint probe python` writes: a standard-library module the application imports first, which
 /// records which bytes CPython loaded for each of the application's modules (`RuntimeEvidence` reads what it serves).
-public enum PythonProbe {
+package enum PythonProbe {
     /// The file name the probe expects to be imported under.
-    public static let fileName = "imprint_probe.py"
-    public static let identifier = "imprint-probe/1"
+    package static let fileName = "imprint_probe.py"
+    package static let identifier = "imprint-probe/1"
 
-    public static let source = #"""
+    package static let source = #"""
 """imprint probe: which bytes this Python process actually loaded, for `imprint verify URL` and `imprint wait`.
 
 Import it first, before the application's own modules (standard library only; written by `imprint probe python`):
