@@ -1,7 +1,7 @@
 // Small conversions shared across folders: sizes for people, device numbers for tar headers.
 
 /// `1.5 MiB`, `312 B`: sizes for people.
-public func formatBytes(_ n: UInt64) -> String {
+package func formatBytes(_ n: UInt64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
     var v = Double(n)
     var u = 0
@@ -16,8 +16,8 @@ package func devMajor(_ dev: UInt64) -> UInt32 { UInt32(((dev >> 32) & 0xFFFF_F0
 package func devMinor(_ dev: UInt64) -> UInt32 { UInt32(((dev >> 12) & 0xFFFF_FF00) | (dev & 0x0000_00FF)) }
 
 /// Sizes no input may claim, whatever its format says.
-public enum Limits {
+package enum Limits {
     /// The largest size an entry, a blob or a JSON integer size may claim (2^56 bytes): far above any real file,
     /// far below the sums that would overflow.
-    public static let maxEntrySize: UInt64 = 1 << 56
+    package static let maxEntrySize: UInt64 = 1 << 56
 }
