@@ -106,7 +106,8 @@ package struct Verifier {
 
     package init() {}
 
-    /// Verifies `target` against `manifest`.
+    /// Verifies `target` against `manifest`: finds the context in the target, compares the two trees, and adds what
+    /// the digests alone cannot say (altered sizes, stale bytecode, the layer that wrote each difference).
     /// - Throws: `badInput` when the context root cannot be found in the target or a glob is invalid.
     package func verify(manifest: Manifest, manifestSource: String, target: Tree, targetName: String,
                        targetKind: String, emittedAt: String? = nil, copies plan: CopyPlan? = nil,
@@ -114,29 +115,8 @@ package struct Verifier {
         var warnings: [String] = []
         var (findings, signatureValid) = try trustFindings(manifest)
         let target = Verifier.withoutExcluded(target, excluded: targetExcluded)
-        // What is compared: the context at one place, or (with the Dockerfile's copies) every file where its COPY
-        // puts it.
-        var expectedTree = manifest.tree
-        // Find the context root in the target.
-        let atPath: Bytes
-        if let plan {
-            atPath = []
-            expectedTree = plan.expectedTree()
-            for u in plan.unmatched {
-                warnings.append("Dockerfile line \(plan.dockerfile.copies[u.copy].line): source \(u.source) matches nothing in the context")
-            }
-        } else if let at {
-            atPath = TreePath(at).bytes
-        } else if let emittedAt {
-            atPath = TreePath(emittedAt).bytes
-        } else if let found = Verifier.locate(manifest.rootDigest, in: target, excluded: manifest.metadata.excluded) {
-            atPath = found
-        } else if let guess = Verifier.locateByNames(manifest.tree, in: target) {
-            atPath = guess
-            warnings.append("the context root was located by its file names at /\(guess.lossyString) (pass --at to say where it is)")
-        } else {
-            throw ImprintError.badInput("cannot tell where the context is inside \(targetName): no directory matches \(manifest.rootDigest.short); pass --at (for example --at /app)")
-        }
+        let (expectedTree, atPath) = try locateContext(manifest, in: target, targetName: targetName, emittedAt: emittedAt,
+                                                      copies: plan, warnings: &warnings)
         let atDisplay = "/" + atPath.lossyString
         // As a process in the container reaches it: `/app` may be a symlink to `/srv/app`.
         guard let actualRoot = target.reach(atPath), actualRoot.type == .directory else {
@@ -145,16 +125,62 @@ package struct Verifier {
         // The manifest's own excluded paths (an --emit'ed manifest) are not compared.
         let actual = plan.map { Verifier.restricted(target, to: expectedTree, wholeDirectories: $0.wholeDirectories.map(\.imagePath)) }
             ?? Verifier.withoutExcluded(Tree(root: actualRoot), excluded: manifest.metadata.excluded)
+
+        var differences = try treeFindings(expected: expectedTree, actual: actual)
+        if plan != nil { Verifier.attributeToLayers(&differences, actual: actual, history: layerHistory) }
+        findings += differences
+        findings += Verifier.alteredSizeFindings(expected: expectedTree, actual: actual)
+        let bytecodeScopes: [(Tree, Bytes)] = plan.map { p in p.wholeDirectories.compactMap { d in
+            actual.node(at: d.imagePath).map { (Tree(root: $0), d.imagePath) } } } ?? [(actual, atPath)]
+        findings += bytecodeScopes.flatMap { bytecode?($0.0, $0.1) ?? [] }.map(Verifier.finding(for:))
+        if manifest.findings.contains(where: { $0.kind == .secret }) {
+            warnings.append("the manifest records likely secrets in the context (see `imprint extract` findings)")
+        }
+        var checked = 0
+        expectedTree.walk { _, _ in checked += 1 }
+        actual.computeDigests()
+        let verdict: VerifyReport.Verdict = findings.contains { $0.severity == .error } ? .mismatch : .verified
+        return VerifyReport(verdict: verdict, trust: trust(signatureValid),
+                            manifestSource: manifestSource, manifestDigest: manifest.rootDigest,
+                            expectedDigest: expectedDigest, target: targetName, targetKind: targetKind,
+                            at: atDisplay, actualDigest: actual.rootDigest, findings: findings, warnings: warnings,
+                            entriesChecked: checked)
+    }
+
+    /// What is compared and where: the manifest's tree at the context root (`--at`, the emitted place, the directory
+    /// whose digest is the manifest's root, else the one its file names best match), or with the Dockerfile's copies
+    /// every file where its COPY puts it (at the target's root).
+    private func locateContext(_ manifest: Manifest, in target: Tree, targetName: String, emittedAt: String?,
+                               copies plan: CopyPlan?, warnings: inout [String]) throws -> (expected: Tree, at: Bytes) {
+        if let plan {
+            for u in plan.unmatched {
+                warnings.append("Dockerfile line \(plan.dockerfile.copies[u.copy].line): source \(u.source) matches nothing in the context")
+            }
+            return (plan.expectedTree(), [])
+        }
+        if let at { return (manifest.tree, TreePath(at).bytes) }
+        if let emittedAt { return (manifest.tree, TreePath(emittedAt).bytes) }
+        if let found = Verifier.locate(manifest.rootDigest, in: target, excluded: manifest.metadata.excluded) {
+            return (manifest.tree, found)
+        }
+        if let guess = Verifier.locateByNames(manifest.tree, in: target) {
+            warnings.append("the context root was located by its file names at /\(guess.lossyString) (pass --at to say where it is)")
+            return (manifest.tree, guess)
+        }
+        throw ImprintError.badInput("cannot tell where the context is inside \(targetName): no directory matches \(manifest.rootDigest.short); pass --at (for example --at /app)")
+    }
+
+    /// One finding per difference between the trees, as `--include` narrows and `--allow-extra` allows. Owners,
+    /// hard links, times and xattrs are not what a context fixes.
+    private func treeFindings(expected: Tree, actual: Tree) throws -> [VerifyFinding] {
         let includeIgnore = try include.isEmpty ? nil : DockerIgnore.parse(Array(include.joined(separator: "\n").utf8), file: "--include").checked()
         let allowIgnore = try allowExtra.isEmpty ? nil : DockerIgnore.parse(Array(allowExtra.joined(separator: "\n").utf8), file: "--allow-extra").checked()
-
         var cmp = TreeComparison()
         if let includeIgnore {
             cmp.filter = { path, _ in (try? includeIgnore.matches(path, parent: nil).excluded) ?? false }
         }
-        let changes = cmp.compare(expectedTree, actual)
-        let findingsBefore = findings.count
-        for c in changes {
+        var findings: [VerifyFinding] = []
+        for c in cmp.compare(expected, actual) {
             let p = c.path.lossyString
             switch c.kind {
             case .removed:
@@ -183,39 +209,32 @@ package struct Verifier {
                 continue
             }
         }
-        if plan != nil { Verifier.attributeToLayers(&findings, from: findingsBefore, actual: actual, history: layerHistory) }
-        // Sizes are not part of the digests: a manifest entry whose size was changed would pass unnoticed.
-        expectedTree.walk { path, node in
+        return findings
+    }
+
+    /// Sizes are not part of the digests: a manifest entry whose size was changed would otherwise pass unnoticed.
+    private static func alteredSizeFindings(expected: Tree, actual: Tree) -> [VerifyFinding] {
+        var findings: [VerifyFinding] = []
+        expected.walk { path, node in
             guard node.type == .file, let other = actual.node(at: path), other.type == .file,
                   other.digest == node.digest, other.size != node.size else { return }
             findings.append(VerifyFinding(.modified, .error, path: path.lossyString,
                                           message: "the manifest records a size the content does not have (the manifest was altered)",
                                           expected: [("size", String(node.size))], actual: [("size", String(other.size))]))
         }
-        let bytecodeScopes: [(Tree, Bytes)] = plan.map { p in p.wholeDirectories.compactMap { d in
-            actual.node(at: d.imagePath).map { (Tree(root: $0), d.imagePath) } } } ?? [(actual, atPath)]
-        for b in bytecodeScopes.flatMap({ bytecode?($0.0, $0.1) ?? [] }) {
-            let sev: VerifyFinding.Severity = b.severity == .error ? .error : (b.severity == .warning ? .warning : .info)
-            var expected: [(String, String)] = []
-            var actualSide: [(String, String)] = []
-            if let s = b.sourceSide { expected.append(("source", s)) }
-            if let p = b.pycSide { actualSide.append(("pyc", p)) }
-            if b.runsStaleCode { actualSide.append(("runs", "stale bytecode")) }
-            findings.append(VerifyFinding(.bytecode, sev, path: b.path.lossyString, message: b.detail,
-                                          expected: expected, actual: actualSide, detail: b.kind.rawValue))
-        }
-        if manifest.findings.contains(where: { $0.kind == .secret }) {
-            warnings.append("the manifest records likely secrets in the context (see `imprint extract` findings)")
-        }
-        var checked = 0
-        expectedTree.walk { _, _ in checked += 1 }
-        actual.computeDigests()
-        let verdict: VerifyReport.Verdict = findings.contains { $0.severity == .error } ? .mismatch : .verified
-        return VerifyReport(verdict: verdict, trust: trust(signatureValid),
-                            manifestSource: manifestSource, manifestDigest: manifest.rootDigest,
-                            expectedDigest: expectedDigest, target: targetName, targetKind: targetKind,
-                            at: atDisplay, actualDigest: actual.rootDigest, findings: findings, warnings: warnings,
-                            entriesChecked: checked)
+        return findings
+    }
+
+    /// A bytecode check's finding as a verify finding (class `bytecode`, its kind as the detail).
+    private static func finding(for b: BytecodeFinding) -> VerifyFinding {
+        let sev: VerifyFinding.Severity = b.severity == .error ? .error : (b.severity == .warning ? .warning : .info)
+        var expected: [(String, String)] = []
+        var actualSide: [(String, String)] = []
+        if let s = b.sourceSide { expected.append(("source", s)) }
+        if let p = b.pycSide { actualSide.append(("pyc", p)) }
+        if b.runsStaleCode { actualSide.append(("runs", "stale bytecode")) }
+        return VerifyFinding(.bytecode, sev, path: b.path.lossyString, message: b.detail,
+                             expected: expected, actual: actualSide, detail: b.kind.rawValue)
     }
 
     /// The target's entries at the places `expected` names, and everything inside the directories that receive a
@@ -247,8 +266,8 @@ package struct Verifier {
 
     /// Names the image layer (and its instruction, from the config history) that last wrote each differing file,
     /// when that layer is not a COPY or ADD: a file changed after its COPY by a later RUN.
-    package static func attributeToLayers(_ findings: inout [VerifyFinding], from start: Int, actual: Tree, history: [String?]) {
-        for i in start..<findings.count {
+    private static func attributeToLayers(_ findings: inout [VerifyFinding], actual: Tree, history: [String?]) {
+        for i in findings.indices {
             let f = findings[i]
             guard [.modified, .mode, .extra, .type, .symlinkTarget].contains(f.findingClass),
                   let layer = actual.node(at: Array(f.path.utf8))?.layer, layer < history.count, let createdBy = history[layer] else { continue }

@@ -223,6 +223,32 @@ package struct ContextWalker {
             }
         }
 
+        /// What one directory's entries add up to, as `process` goes through them.
+        private struct DirectoryBatch {
+            var entries: [(name: Bytes, node: TreeNode)] = []
+            var newJobs: [Job] = []
+            /// Files hashed here, and their bytes (for the progress report).
+            var files = 0
+            var bytes: UInt64 = 0
+            /// Children finished by jobs of their own (subdirectories, large files): the directory's digest waits.
+            var asyncChildren = 0
+
+            mutating func hashed(_ node: TreeNode) { files += 1; bytes += node.size }
+            mutating func queue(_ job: Job) { asyncChildren += 1; newJobs.append(job) }
+        }
+
+        /// What every entry of a directory is checked against, decided once per directory.
+        private struct EntryRules {
+            /// The context-relative path is built only when something looks at it (most walks have no patterns).
+            var needsRelative: Bool
+            /// The sender's second look when it opens a file (only exceptions can make it disagree with the walk).
+            var checkOnOpen: Bool
+            /// A pattern error ends the legacy builder's walk instead of failing it (`LegacyContext`).
+            var legacyCut: Bool
+        }
+
+        /// Lists one directory: each entry is left out, hashed here, or queued as a job of its own; then the
+        /// directory's children are set and, when nothing waits, its digest finished.
         private func process(_ job: DirJob, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer,
                              scratch: inout Scratch) throws {
             guard let dir = fdopendir(job.fd) else {
@@ -232,6 +258,25 @@ package struct ContextWalker {
             }
             defer { closedir(dir) }
             let dfd = dirfd(dir)
+            let names = try sortedNames(dir, job)
+            let ignore = walker.ignore
+            let needsRelative = !walker.excludedPaths.isEmpty || !ignore.patterns.isEmpty
+            let rules = EntryRules(needsRelative: needsRelative,
+                                   checkOnOpen: ignore.semantics.checksAgainOnOpen && ignore.hasExceptions,
+                                   legacyCut: LegacyContext.applies(ignore))
+            var batch = DirectoryBatch()
+            batch.entries.reserveCapacity(names.count)
+            for (name, dtype) in names {
+                let goOn = try visit(name, dtype, in: job, dfd: dfd, rules: rules, batch: &batch,
+                                     hasher: hasher, buffer: buffer, scratch: &scratch)
+                if !goOn { break }
+            }
+            finishListing(job, batch, hasher: hasher, scratch: &scratch)
+        }
+
+        /// The directory's entry names and readdir types, without `.` and `..`, sorted by their bytes once here so
+        /// the tree never needs a dictionary or a sort of its own.
+        private func sortedNames(_ dir: OpaquePointer, _ job: DirJob) throws -> [(name: Bytes, type: UInt8)] {
             var names: [(name: Bytes, type: UInt8)] = []
             while true {
                 errno = 0
@@ -246,7 +291,6 @@ package struct ContextWalker {
                 }
                 if let name { names.append((name, ent.pointee.d_type)) }
             }
-            // Sorted once here, so the tree never needs a dictionary or a sort of its own.
             names.sort { a, b in
                 a.name.withUnsafeBufferPointer { pa in
                     b.name.withUnsafeBufferPointer { pb in
@@ -255,151 +299,173 @@ package struct ContextWalker {
                     }
                 }
             }
-            let ignore = walker.ignore
-            var newJobs: [Job] = []
-            var entries: [(name: Bytes, node: TreeNode)] = []
-            entries.reserveCapacity(names.count)
-            var files = 0
-            var bytes: UInt64 = 0
-            var asyncChildren = 0
-            let needsRelative = !walker.excludedPaths.isEmpty || !ignore.patterns.isEmpty
-            let checkOnOpen = ignore.semantics.checksAgainOnOpen && ignore.hasExceptions
-            let legacyCut = LegacyContext.applies(ignore)
-            for (name, dtype) in names {
-                // Paths longer than the kernel's PATH_MAX cannot be sent by a builder, and would make a manifest
-                // no reader accepts.
-                if job.absolute.count + 1 + name.count - rootLength > 4095 {
-                    throw ImprintError.badInput("cannot read context: \(Array(job.absolute.appendingPath(name).prefix(120)).lossyString)…: a path longer than the kernel's PATH_MAX (4096)")
-                }
-                // The context-relative path is built only when something looks at it (most walks have no patterns).
-                let rel = needsRelative ? job.relative.appendingPath(name) : []
-                if needsRelative && walker.excludedPaths.contains(rel) { continue }
-                name.withUnsafeBufferPointer { src in
-                    scratch.cname.withUnsafeMutableBufferPointer { dst in
-                        // why: names come from readdir, so they are at most NAME_MAX (255) bytes and fit with the NUL.
-                        UnsafeMutableRawPointer(dst.baseAddress!).copyMemory(from: src.baseAddress!, byteCount: src.count)
-                        dst[src.count] = 0
-                    }
-                }
-                let isExcluded: Bool, info: DockerIgnore.MatchInfo
-                do {
-                    (isExcluded, info) = needsRelative ? try ignore.matches(rel, parent: job.parentInfo) : (false, [])
-                } catch where legacyCut {
-                    // The legacy builder logs the pattern error and ends its walk here (`LegacyContext`).
-                    cond.lock()
-                    if cut.map({ LegacyContext.precedes(rel, $0) }) ?? true { cut = rel }
-                    cond.unlock()
-                    break
-                }
-                // The sender's second look (only exceptions can make it disagree with the walk's decision).
-                if !isExcluded && checkOnOpen && dtype != UInt8(DT_DIR) && dtype != UInt8(DT_LNK),
-                   try ignore.excludedOnOpen(rel), let child = try emptyFile(dfd, scratch.cname, job.absolute.appendingPath(name)) {
-                    cond.lock(); sentEmpty.append(rel); cond.unlock()
-                    entries.append((name, child))
-                    continue
-                }
-                var st = stat()
-                // With a digest cache, a regular file is stat'ed first: when its identity is known, it is not opened.
-                if dtype == UInt8(DT_REG) && !isExcluded, let cache = walker.digestCache,
-                   fstatat(dfd, scratch.cname, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG,
-                   let known = cache.digest(st) {
-                    let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size), digest: known)
-                    fill(child, st)
-                    entries.append((name, child))
-                    continue
-                }
-                // A regular file by readdir's account is opened first and its fd stat'ed: one path lookup instead of
-                // two. Anything unexpected (an error, not a regular file after all) takes the general way below.
-                if dtype == UInt8(DT_REG) && !isExcluded {
-                    let fd = openat(dfd, scratch.cname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-                    if fd >= 0 {
-                        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
-                            let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
-                            if let cache = walker.digestCache, let known = cache.digest(st) {
-                                close(fd)
-                                child.digest = known
-                            } else if child.size > UInt64(FileHasher.bufferSize) {
-                                close(fd)
-                                asyncChildren += 1
-                                newJobs.append(.largeFile(path: job.absolute.appendingPath(name), node: child, task: job.task))
-                            } else {
-                                defer { close(fd) }
-                                try FileHasher.hashSmallFile(fd: fd, display: job.absolute.appendingPath(name),
-                                                             node: child, hasher: hasher, buffer: buffer)
-                                walker.digestCache?.store(st, child.digest)
-                                files += 1
-                                bytes += child.size
-                            }
-                            fill(child, st)
-                            entries.append((name, child))
-                            continue
-                        }
-                        close(fd)
-                    }
-                }
-                if fstatat(dfd, scratch.cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
-                    if errno == ENOENT { continue }  // vanished between readdir and stat
-                    throw ImprintError.posix("stat", job.absolute.appendingPath(name).lossyString)
-                }
-                let fmt = st.st_mode & S_IFMT
-                if isExcluded {
-                    guard fmt == S_IFDIR, ignore.mustDescend(intoExcluded: rel) else { continue }
-                    let cfd = openat(dfd, scratch.cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                    if cfd < 0 { continue }  // BuildKit ignores permission errors below excluded directories
-                    let child = TreeNode.directory(mode: ignore.semantics.sendsEnteredDirectories ? UInt32(st.st_mode) : UInt32(S_IFDIR) | 0o755)
-                    fill(child, st)
-                    entries.append((name, child))
-                    cond.lock(); provisional.insert(ObjectIdentifier(child)); cond.unlock()
-                    // (Never with `task`: provisional directories exist only with exceptions, which disable them.)
-                    newJobs.append(.directory(DirJob(fd: cfd, relative: rel, absolute: job.absolute.appendingPath(name), node: child, parentInfo: info, task: nil)))
-                    continue
-                }
-                let child: TreeNode
-                switch fmt {
-                case S_IFDIR:
-                    child = TreeNode.directory(mode: UInt32(st.st_mode))
-                    let cfd = openat(dfd, scratch.cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                    if cfd < 0 { throw ImprintError.posix("open directory", job.absolute.appendingPath(name).lossyString) }
-                    let task = job.task.map { DirTask(node: child, parent: $0) }
-                    asyncChildren += 1
-                    newJobs.append(.directory(DirJob(fd: cfd, relative: needsRelative ? rel : job.relative.appendingPath(name), absolute: job.absolute.appendingPath(name), node: child, parentInfo: info, task: task)))
-                case S_IFREG:
-                    child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
-                    if child.size > UInt64(FileHasher.bufferSize) {
-                        asyncChildren += 1
-                        newJobs.append(.largeFile(path: job.absolute.appendingPath(name), node: child, task: job.task))
-                    } else {
-                        try FileHasher.hashSmallFile(dirfd: dfd, name: scratch.cname, display: job.absolute.appendingPath(name),
-                                                     node: child, hasher: hasher, buffer: buffer)
-                        files += 1
-                        bytes += child.size
-                    }
-                case S_IFLNK:
-                    child = TreeNode.symlink(try readLink(dfd, scratch.cname, job.absolute.appendingPath(name)))
-                case S_IFIFO:
-                    child = TreeNode(type: .fifo, mode: UInt32(st.st_mode))
-                case S_IFCHR, S_IFBLK:
-                    child = TreeNode.device(fmt == S_IFCHR ? .charDevice : .blockDevice, mode: UInt32(st.st_mode),
-                                            major: devMajor(UInt64(st.st_rdev)), minor: devMinor(UInt64(st.st_rdev)))
-                default:
-                    cond.lock(); sockets.append(job.relative.appendingPath(name)); cond.unlock()
-                    guard ignore.semantics.sendsSocketsEmpty else { continue }
-                    child = TreeNode(type: .file, mode: UInt32(st.st_mode))
-                }
-                fill(child, st)
-                entries.append((name, child))
+            return names
+        }
+
+        /// One entry: whether the builder sends it (the ignore rules, the sender's second look), then its node.
+        /// Returns false when the walk of this directory ends here (the legacy builder's pattern error).
+        private func visit(_ name: Bytes, _ dtype: UInt8, in job: DirJob, dfd: Int32, rules: EntryRules,
+                           batch: inout DirectoryBatch, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer,
+                           scratch: inout Scratch) throws -> Bool {
+            // Paths longer than the kernel's PATH_MAX cannot be sent by a builder, and would make a manifest
+            // no reader accepts.
+            if job.absolute.count + 1 + name.count - rootLength > 4095 {
+                throw ImprintError.badInput("cannot read context: \(Array(job.absolute.appendingPath(name).prefix(120)).lossyString)…: a path longer than the kernel's PATH_MAX (4096)")
             }
-            // `names` was sorted and entries keep its order.
-            job.node.setSortedChildren(entries)
+            let rel = rules.needsRelative ? job.relative.appendingPath(name) : []
+            if rules.needsRelative && walker.excludedPaths.contains(rel) { return true }
+            name.withUnsafeBufferPointer { src in
+                scratch.cname.withUnsafeMutableBufferPointer { dst in
+                    // why: names come from readdir, so they are at most NAME_MAX (255) bytes and fit with the NUL.
+                    UnsafeMutableRawPointer(dst.baseAddress!).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                    dst[src.count] = 0
+                }
+            }
+            let cname = scratch.cname
+            let ignore = walker.ignore
+            let isExcluded: Bool, info: DockerIgnore.MatchInfo
+            do {
+                (isExcluded, info) = rules.needsRelative ? try ignore.matches(rel, parent: job.parentInfo) : (false, [])
+            } catch where rules.legacyCut {
+                // The legacy builder logs the pattern error and ends its walk here (`LegacyContext`).
+                cond.lock()
+                if cut.map({ LegacyContext.precedes(rel, $0) }) ?? true { cut = rel }
+                cond.unlock()
+                return false
+            }
+            if !isExcluded && rules.checkOnOpen && dtype != UInt8(DT_DIR) && dtype != UInt8(DT_LNK),
+               try ignore.excludedOnOpen(rel), let child = try emptyFile(dfd, cname, job.absolute.appendingPath(name)) {
+                cond.lock(); sentEmpty.append(rel); cond.unlock()
+                batch.entries.append((name, child))
+                return true
+            }
+            if dtype == UInt8(DT_REG) && !isExcluded,
+               let child = try regularFile(name, cname, in: job, dfd: dfd, batch: &batch, hasher: hasher, buffer: buffer) {
+                batch.entries.append((name, child))
+                return true
+            }
+            var st = stat()
+            if fstatat(dfd, cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+                if errno == ENOENT { return true }  // vanished between readdir and stat
+                throw ImprintError.posix("stat", job.absolute.appendingPath(name).lossyString)
+            }
+            if isExcluded {
+                if let child = excludedDirectory(name, cname, rel: rel, info: info, st, in: job, dfd: dfd, batch: &batch) {
+                    batch.entries.append((name, child))
+                }
+                return true
+            }
+            if let child = try node(name, cname, rel: rel, info: info, st, in: job, dfd: dfd, rules: rules,
+                                    batch: &batch, hasher: hasher, buffer: buffer) {
+                fill(child, st)
+                batch.entries.append((name, child))
+            }
+            return true
+        }
+
+        /// The short way for what readdir calls a regular file: with a digest cache a stat, and no open when its
+        /// identity is known; else one open and a stat of the fd (one path lookup instead of two), hashed here when
+        /// small. Nil when the general way must decide (an error, or not a regular file after all).
+        private func regularFile(_ name: Bytes, _ cname: [CChar], in job: DirJob, dfd: Int32, batch: inout DirectoryBatch,
+                                 hasher: SHA256, buffer: UnsafeMutableRawBufferPointer) throws -> TreeNode? {
+            var st = stat()
+            if let cache = walker.digestCache, fstatat(dfd, cname, &st, AT_SYMLINK_NOFOLLOW) == 0,
+               (st.st_mode & S_IFMT) == S_IFREG, let known = cache.digest(st) {
+                let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size), digest: known)
+                fill(child, st)
+                return child
+            }
+            let fd = openat(dfd, cname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+            guard fd >= 0 else { return nil }
+            guard fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG else {
+                close(fd)
+                return nil
+            }
+            let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
+            if let cache = walker.digestCache, let known = cache.digest(st) {
+                close(fd)
+                child.digest = known
+            } else if child.size > UInt64(FileHasher.bufferSize) {
+                close(fd)
+                batch.queue(.largeFile(path: job.absolute.appendingPath(name), node: child, task: job.task))
+            } else {
+                defer { close(fd) }
+                try FileHasher.hashSmallFile(fd: fd, display: job.absolute.appendingPath(name), node: child, hasher: hasher, buffer: buffer)
+                walker.digestCache?.store(st, child.digest)
+                batch.hashed(child)
+            }
+            fill(child, st)
+            return child
+        }
+
+        /// An excluded entry: left out, unless it is a directory that an exception may reach below it; that one is
+        /// walked for the exceptions (provisionally: dropped again when nothing in it is sent), as BuildKit does.
+        private func excludedDirectory(_ name: Bytes, _ cname: [CChar], rel: Bytes, info: DockerIgnore.MatchInfo, _ st: stat,
+                                       in job: DirJob, dfd: Int32, batch: inout DirectoryBatch) -> TreeNode? {
+            let ignore = walker.ignore
+            guard st.st_mode & S_IFMT == S_IFDIR, ignore.mustDescend(intoExcluded: rel) else { return nil }
+            let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if cfd < 0 { return nil }  // BuildKit ignores permission errors below excluded directories
+            let child = TreeNode.directory(mode: ignore.semantics.sendsEnteredDirectories ? UInt32(st.st_mode) : UInt32(S_IFDIR) | 0o755)
+            fill(child, st)
+            cond.lock(); provisional.insert(ObjectIdentifier(child)); cond.unlock()
+            // (Never with `task`: provisional directories exist only with exceptions, which disable them.)
+            batch.newJobs.append(.directory(DirJob(fd: cfd, relative: rel, absolute: job.absolute.appendingPath(name), node: child, parentInfo: info, task: nil)))
+            return child
+        }
+
+        /// The node of an entry that is sent, by its type: directories and large files are queued as jobs of their
+        /// own; a socket is sent as an empty file, or not at all, as the builder does. Nil when it is not sent.
+        private func node(_ name: Bytes, _ cname: [CChar], rel: Bytes, info: DockerIgnore.MatchInfo, _ st: stat, in job: DirJob,
+                          dfd: Int32, rules: EntryRules, batch: inout DirectoryBatch, hasher: SHA256,
+                          buffer: UnsafeMutableRawBufferPointer) throws -> TreeNode? {
+            let fmt = st.st_mode & S_IFMT
+            switch fmt {
+            case S_IFDIR:
+                let child = TreeNode.directory(mode: UInt32(st.st_mode))
+                let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if cfd < 0 { throw ImprintError.posix("open directory", job.absolute.appendingPath(name).lossyString) }
+                let task = job.task.map { DirTask(node: child, parent: $0) }
+                batch.queue(.directory(DirJob(fd: cfd, relative: rules.needsRelative ? rel : job.relative.appendingPath(name),
+                                              absolute: job.absolute.appendingPath(name), node: child, parentInfo: info, task: task)))
+                return child
+            case S_IFREG:
+                let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
+                if child.size > UInt64(FileHasher.bufferSize) {
+                    batch.queue(.largeFile(path: job.absolute.appendingPath(name), node: child, task: job.task))
+                } else {
+                    try FileHasher.hashSmallFile(dirfd: dfd, name: cname, display: job.absolute.appendingPath(name),
+                                                 node: child, hasher: hasher, buffer: buffer)
+                    batch.hashed(child)
+                }
+                return child
+            case S_IFLNK:
+                return TreeNode.symlink(try readLink(dfd, cname, job.absolute.appendingPath(name)))
+            case S_IFIFO:
+                return TreeNode(type: .fifo, mode: UInt32(st.st_mode))
+            case S_IFCHR, S_IFBLK:
+                return TreeNode.device(fmt == S_IFCHR ? .charDevice : .blockDevice, mode: UInt32(st.st_mode),
+                                       major: devMajor(UInt64(st.st_rdev)), minor: devMinor(UInt64(st.st_rdev)))
+            default:
+                cond.lock(); sockets.append(job.relative.appendingPath(name)); cond.unlock()
+                guard walker.ignore.semantics.sendsSocketsEmpty else { return nil }
+                return TreeNode(type: .file, mode: UInt32(st.st_mode))
+            }
+        }
+
+        /// The directory is listed: its children are set (in `names`' order, which was sorted), its jobs queued, and
+        /// its digest finished when nothing waits for a job.
+        private func finishListing(_ job: DirJob, _ batch: DirectoryBatch, hasher: SHA256, scratch: inout Scratch) {
+            job.node.setSortedChildren(batch.entries)
             if let task = job.task {
                 // Counted before the jobs are queued, so no child can bring the count to zero early.
-                if asyncChildren > 0 { task.pending.add(asyncChildren, ordering: .relaxed) }
-                push(newJobs)
+                if batch.asyncChildren > 0 { task.pending.add(batch.asyncChildren, ordering: .relaxed) }
+                push(batch.newJobs)
                 complete(task, hasher: hasher, record: &scratch.record)
             } else {
-                push(newJobs)
+                push(batch.newJobs)
             }
-            if files > 0 { report(files: files, bytes: bytes) }
+            if batch.files > 0 { report(files: batch.files, bytes: batch.bytes) }
         }
 
         /// An entry BuildKit sends as an empty regular file: a regular file it refuses to open, or a socket.
