@@ -88,7 +88,7 @@ extension ImprintCommand {
                 request.semantic = semantic
                 request.python = python
                 let (report, statistics) = try request.run()
-                if let statistics, ProcessInfo.processInfo.environment["IMPRINT_DIFF_STATS"] != nil {
+                if let statistics, DiffRequest.statisticsRequested {
                     Console.err("imprint-diff-stats \(statistics.json)")
                 }
                 switch format {
@@ -97,7 +97,7 @@ extension ImprintCommand {
                 case .html: try writeOutput(Array(DiffReportFormat.html(report).utf8), to: output)
                 case .sarif: try writeOutput(SARIF.diff(report, placement: SARIFPlacement(root: sarifRoot, context: sarifContext, about: [a, b].filter(isRegularFile))), to: output)
                 }
-                if !report.identical { throw ExitCode(1) }
+                try conclude(report)
             }
         }
     }

@@ -57,7 +57,7 @@ extension ImprintCommand {
                 request.largeFileThreshold = largeFileMiB << 20
                 request.sarifRoot = sarifRoot
                 (request.output, request.emit, request.digestFile) = (output, emit, digestFile)
-                (request.against, request.record, request.recordTags, request.predictCache) = (against, record, recordTags, !quiet)
+                (request.against, request.record, request.recordTags, request.quiet, request.strict) = (against, record, recordTags, quiet, strict)
                 let result = try request.run()
                 keepUntilExit(result.manifest.tree)
                 let digestLine = Array((result.manifest.rootDigest.prefixed + "\n").utf8)
@@ -76,7 +76,7 @@ extension ImprintCommand {
                     let e = try request.recordInHistory(result)
                     if !quiet { Console.note("imprint: recorded as history record \(e.record.prefixed) (context digest \(result.manifest.rootDigest.prefixed)) in \(history.location)") }
                 }
-                if strict && !result.findings.isEmpty { throw ExitCode(1) }
+                try conclude(result)
             }
         }
     }

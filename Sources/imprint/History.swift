@@ -163,15 +163,14 @@ extension ImprintCommand.History {
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
-            var identical = true
-            try runReportingErrors {
+            let changes = try runReportingErrors {
                 let store = try history.open()
                 let a = try store.resolve(from), b = try store.resolve(to)
                 let changes = try store.diff(from: a.root, to: b.root)
-                identical = changes.isEmpty
                 Console.outRaw(HistoryFormat.diff(changes, from: a, to: b, json: output.json))
+                return changes
             }
-            if !identical { throw ExitCode(1) }
+            try conclude(changes)
         }
     }
 
@@ -354,16 +353,15 @@ extension ImprintCommand.History {
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
-            var clean = true
-            try runReportingErrors {
+            let report = try runReportingErrors {
                 let r = try history.open().fsck()
-                clean = r.isClean
                 Console.outRaw(HistoryFormat.fsck(r, json: output.json))
                 if !output.json {
                     Console.note("imprint: checked \(r.objectsChecked) objects, \(r.recordsChecked) records: \(r.corrupt.count) corrupt, \(r.missing.count) missing, \(r.unreferenced.count) unreferenced")
                 }
+                return r
             }
-            if !clean { throw ExitCode(1) }
+            try conclude(report)
         }
     }
 }

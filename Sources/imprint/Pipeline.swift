@@ -79,7 +79,7 @@ extension ImprintCommand {
                 if output.json { Console.outRaw(result.jsonBytes()) }
                 status = result.exitStatus
             }
-            if status != 0 { throw ExitCode(status) }
+            try conclude(status)
         }
     }
 }

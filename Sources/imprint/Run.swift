@@ -70,7 +70,7 @@ extension ImprintCommand {
                 }
                 status = outcome.exitStatus
             }
-            if status != 0 { throw ExitCode(status) }
+            try conclude(status)
         }
     }
 }

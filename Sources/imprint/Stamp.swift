@@ -75,11 +75,11 @@ extension ImprintCommand {
                 request.provenancePath = provenance
                 request.stepAttestations = stepAttestations
                 request.registry = registry.options
-                switch try request.run() {
+                let outcome = try request.run()
+                switch outcome {
                 case .refused(let report):
                     Console.err("imprint: not stamping: the image does not hold this context (a cached COPY layer or a stale build?)")
                     _ = Console.writeAll(2, Array(VerifyReportFormat.text(report, colour: false, limit: 20).utf8))
-                    throw ExitCode(1)
                 case .stamped(let s):
                     Console.out(s.imageDigest.prefixed)
                     let blobs = s.uploadedBlobs + s.mountedBlobs > 0
@@ -87,6 +87,7 @@ extension ImprintCommand {
                     if let p = s.provenance { Console.note("imprint: provenance → \(p)\(s.provenanceArtifact.map { " (attached as \($0))" } ?? "")") }
                     Console.note("imprint: stamped \(s.destination)\(blobs): \(s.isImageID ? "image ID (config digest)" : "image manifest digest") \(s.imageDigest.prefixed), holding the context \(s.contextDigest.prefixed)")
                 }
+                try conclude(outcome)
             }
         }
     }

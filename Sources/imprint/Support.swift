@@ -23,6 +23,14 @@ func runReportingErrors<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
+/// Ends a command with the status its result carries (`ExitStatusReporting`; `imprint run` its child's): the one
+/// place a command exits non-zero without an error.
+func conclude(_ status: Int32) throws {
+    if status != 0 { throw ExitCode(status) }
+}
+
+func conclude(_ result: some ExitStatusReporting) throws { try conclude(result.exitStatus) }
+
 extension IgnoreSemantics: ExpressibleByArgument {}
 extension FingerprintRequest.Format: ExpressibleByArgument {}
 

@@ -103,14 +103,13 @@ extension ImprintCommand {
         @OptionGroup var quietFlag: QuietFlag
 
         func run() throws {
-            var valid = false
-            try runReportingErrors {
+            let result = try runReportingErrors {
                 let sigPath = signature ?? ManifestSignature.path(besideManifest: manifest)
                 let result = try ManifestSignature.checkFile(manifest, signaturePath: sigPath, publicKey: try Ed25519PublicKey(pemFile: pubkey))
                 Console.out(result.line)
-                valid = result.valid
+                return result
             }
-            if !valid { throw ExitCode(1) }
+            try conclude(result)
         }
     }
 }

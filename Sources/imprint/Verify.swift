@@ -115,7 +115,7 @@ extension ImprintCommand {
                     if !(quietFlag.quiet && format == .text && output == nil) {
                         try writeOutput(format == .json ? report.json() : Array(report.text().utf8), to: output)
                     }
-                    if report.verdict == .mismatch { throw ExitCode(1) }
+                    try conclude(report)
                     return
                 }
                 let report = try request.run()
@@ -126,7 +126,7 @@ extension ImprintCommand {
                 try render(report)
                 let (status, problem) = report.exitStatus(requireTrust: requireTrust)
                 if let problem { Console.err("imprint: \(problem)") }
-                if status != 0 { throw ExitCode(status) }
+                try conclude(status)
             }
         }
 

@@ -65,7 +65,7 @@ extension ImprintCommand {
                 if !quietFlag.quiet { Console.err(RolloutWaitFormat.pollLine(n, at: t, url: url, o, gate: gate)) }
             }
             Console.outRaw(Array(RolloutWaitFormat.outcome(outcome, table: table, gate: gate).utf8))
-            if case .timedOut = outcome { throw ExitCode(1) }
+            try conclude(outcome)
         }
 
         func waitForServed() throws {
@@ -91,7 +91,7 @@ extension ImprintCommand {
             Console.outRaw(Array((result.complete
                 ? "rollout complete: \(target) serves the build, after \(result.rounds) round\(result.rounds == 1 ? "" : "s"), \(String(format: "%.1f", result.seconds)) s\n"
                 : "timed out after \(String(format: "%.1f", result.seconds)) s: \(target) does not serve the build\n\(VerifyReportFormat.text(result.report, colour: false, limit: 20))").utf8))
-            if !result.complete { throw ExitCode(1) }
+            try conclude(result)
         }
 
         func waitForFleet(_ target: String) throws {
@@ -115,7 +115,7 @@ extension ImprintCommand {
                 ? "rollout complete: every container of \(target) verified, after \(result.rounds) round\(result.rounds == 1 ? "" : "s"), \(String(format: "%.1f", result.seconds)) s\n"
                 : "timed out after \(String(format: "%.1f", result.seconds)) s: \(target) is not verified\n").utf8))
             Console.outRaw(Array(r.text().utf8))
-            if !result.complete { throw ExitCode(1) }
+            try conclude(result)
         }
     }
 }

@@ -32,13 +32,12 @@ extension ImprintCommand {
         }
 
         func run() throws {
-            var allSent = true
-            try runReportingErrors {
+            let report = try runReportingErrors {
                 let report = try WhyReport(paths: paths, context: context, dockerfile: ignore.dockerfile, ignoreFile: ignore.ignoreFile, semantics: ignore.semantics)
-                allSent = report.allSent
                 Console.outRaw(output.json ? report.json() : Array(report.text().utf8))
+                return report
             }
-            if !allSent { throw ExitCode(1) }
+            try conclude(report)
         }
     }
 }

@@ -57,6 +57,20 @@ import Testing
         }
     }
 
+    /// The command line decides no exit status: each result carries its own (`ExitStatusReporting`), and one
+    /// function ends a command with it; errors are exit 2 in one other place.
+    @Test func oneFunctionEndsACommandWithItsStatus() throws {
+        let dir = TestEnv.packageRoot.path + "/Sources/imprint"
+        var sites: [String] = []
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasSuffix(".swift") {
+            let lines = try String(contentsOfFile: dir + "/" + file, encoding: .utf8).split(separator: "\n")
+            for line in lines where line.contains("ExitCode(") && !line.contains("ExitCode(2)") {
+                sites.append("\(file): \(line.trimmingCharacters(in: .whitespaces))")
+            }
+        }
+        #expect(sites == ["Support.swift: if status != 0 { throw ExitCode(status) }"], "\(sites.joined(separator: "\n"))")
+    }
+
     @Test func aMistypedCommandGetsASuggestion() throws {
         let r = try imprint("fingerprnt", ".")
         #expect(r.status == 2 && r.err.hasPrefix("imprint: error: 'imprint' has no command 'fingerprnt'; did you mean 'fingerprint'?"), "\(r.err)")

@@ -323,8 +323,16 @@ enum Lib {
             request.emit = ".imprint/manifest.json"
             request.record = true
             request.recordTags = ["v1"]
-            request.predictCache = false
+            request.quiet = true
             let first = try request.run()
+            // Findings fail the command only with --strict: the result carries the status.
+            #expect(first.findings.isEmpty && first.exitStatus == 0)
+            try Lib.write(dir + "/ctx2/.env", "TOKEN=x\n")
+            var strict = FingerprintRequest(context: dir + "/ctx2", historyLocation: dir + "/h2")
+            #expect(try strict.run().exitStatus == 0)
+            strict.strict = true
+            let flagged = try strict.run()
+            #expect(!flagged.findings.isEmpty && flagged.exitStatus == 1)
             // The emitted copy is written and left out of the digest it carries; ignored files are not listed.
             #expect(FileManager.default.fileExists(atPath: dir + "/ctx/.imprint/manifest.json"))
             #expect(try request.run().manifest.rootDigest == first.manifest.rootDigest)

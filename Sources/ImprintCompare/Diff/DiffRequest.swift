@@ -30,6 +30,10 @@ package struct DiffRequest {
 
     package init(a: String, b: String) { self.a = a; self.b = b }
 
+    /// Whether the layer-sharing statistics are printed (`IMPRINT_DIFF_STATS` set: for the benchmarks and tests
+    /// that check what sharing skipped).
+    package static var statisticsRequested: Bool { ProcessInfo.processInfo.environment["IMPRINT_DIFF_STATS"] != nil }
+
     /// - Returns: the report and, when layers were shared, what was skipped.
     package func run() throws -> (report: DiffReport, statistics: LayeredDiff.Statistics?) {
         var request = self

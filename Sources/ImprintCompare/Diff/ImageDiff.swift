@@ -68,7 +68,7 @@ package struct ConfigChange {
 }
 
 /// The result of `imprint diff`.
-package struct DiffReport {
+package struct DiffReport: ExitStatusReporting {
     package var a: DiffSide
     package var b: DiffSide
     package var changes: [TreeChange]
@@ -92,6 +92,9 @@ package struct DiffReport {
     /// What differs without meaning is no difference (`--semantic`): how the files are cut into layers, and the
     /// config's build history and creation time, when the flattened trees and the rest of the config are equal.
     package var semantic = false
+
+    /// 1 when the sides differ in what was compared.
+    package var exitStatus: Int32 { Self.status(ok: identical) }
 
     package var identical: Bool {
         if packagesOnly { return packages.isEmpty && installedFiles.isEmpty }

@@ -239,11 +239,16 @@ package struct RolloutWait: Sendable {
     }
 
     /// How a wait ended.
-    package enum Outcome: Sendable {
+    package enum Outcome: Sendable, ExitStatusReporting {
         /// Every URL served the expected digest, `consecutive` times in a row (and `instances` distinct instances).
         case complete(polls: Int, seconds: Double, last: Observation)
         /// `timeout` passed first; `last` is what the final poll saw.
         case timedOut(polls: Int, seconds: Double, last: Observation)
+
+        package var exitStatus: Int32 {
+            if case .complete = self { return 0 }
+            return 1
+        }
     }
 
     /// One instance as the polls saw it, for the table.
@@ -374,4 +379,19 @@ package enum RolloutWaitFormat {
     }
 
     package static func seconds(_ t: Double) -> String { String(format: "%.1f s", t) }
+}
+
+/// How a rollout gate that verifies every round (`wait URL --served`, `wait compose:…`) ended: the last round's
+/// report, and whether it was complete before the timeout.
+package struct WaitResult<Report> : ExitStatusReporting {
+    package var report: Report
+    package var complete: Bool
+    package var rounds: Int
+    package var seconds: Double
+
+    package init(report: Report, complete: Bool, rounds: Int, seconds: Double) {
+        (self.report, self.complete, self.rounds, self.seconds) = (report, complete, rounds, seconds)
+    }
+
+    package var exitStatus: Int32 { Self.status(ok: complete) }
 }

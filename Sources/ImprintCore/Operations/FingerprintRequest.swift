@@ -24,11 +24,14 @@ package struct FingerprintRequest {
     package var recordTags: [String] = []
     /// SARIF: the repository root its paths are relative to (nil: the git work tree holding the context).
     package var sarifRoot: String?
-    /// Predict which `COPY` instructions the builder's cache would reuse (lines for stderr).
-    package var predictCache = true
+    /// `--quiet`: nothing for stderr but errors, so the prediction of which `COPY` instructions the builder's cache
+    /// would reuse (lines only ever printed) is not made.
+    package var quiet = false
+    /// `--strict`: any hygiene or stale-file finding fails the command (exit 1).
+    package var strict = false
 
     /// What fingerprinting found.
-    package struct Result {
+    package struct Result: ExitStatusReporting {
         package var manifest: Manifest
         /// Files whose content changed while size, mtime and mode did not (cache-stale-risk).
         package var staleFindings: [HygieneFinding]
@@ -38,6 +41,10 @@ package struct FingerprintRequest {
         package var notes: [String]
         /// Every finding: the manifest's hygiene findings, then the stale ones.
         package var findings: [HygieneFinding] { manifest.findings + staleFindings }
+        /// Whether a finding fails the command (`--strict`).
+        package var strict = false
+
+        package var exitStatus: Int32 { Self.status(ok: !(strict && !findings.isEmpty)) }
     }
 
     package init(context: String, historyLocation: String = HistoryStore.defaultLocation()) {
@@ -57,9 +64,9 @@ package struct FingerprintRequest {
         let check = StaleCopyCheck(against: against, storeLocation: historyLocation)
         fp.recordFileTimes = check.needsFileTimes(recording: record)
         let manifest = try fp.run()
-        let outcome = try check.run(manifest, context: context, predictCache: predictCache)
+        let outcome = try check.run(manifest, context: context, predictCache: !quiet)
         if let emit { try Fingerprinter.writeEmitted(manifest, to: emit, context: context) }
-        return Result(manifest: manifest, staleFindings: outcome.findings, cacheLines: outcome.cacheLines, notes: outcome.notes)
+        return Result(manifest: manifest, staleFindings: outcome.findings, cacheLines: outcome.cacheLines, notes: outcome.notes, strict: strict)
     }
 
     /// The output of `result` in `format` (the manifest JSON in chunks, so a large one is not copied whole).

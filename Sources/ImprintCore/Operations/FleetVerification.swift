@@ -1,7 +1,7 @@
 import Foundation
 
 /// What a fleet verification found: a row per container and one verdict.
-package struct FleetReport {
+package struct FleetReport: ExitStatusReporting {
     package struct Row {
         package var member: FleetMember
         package var report: VerifyReport?
@@ -17,6 +17,8 @@ package struct FleetReport {
     package var verdict: VerifyReport.Verdict {
         !rows.isEmpty && rows.allSatisfy { $0.report?.verdict == .verified } ? .verified : .mismatch
     }
+
+    package var exitStatus: Int32 { Self.status(ok: verdict == .verified) }
 
     /// The verdict line and a row per container, then each container's findings.
     package func text() -> String {
@@ -214,7 +216,7 @@ package struct FleetVerification {
     /// (`imprint wait compose:…`). `progress` sees each round's report.
     /// - Returns: the last report, whether it was complete, the rounds and the seconds taken.
     package func wait(_ target: String, interval: Double, timeout: Double,
-                     progress: (Int, Double, FleetReport) -> Void = { _, _, _ in }) throws -> (report: FleetReport, complete: Bool, rounds: Int, seconds: Double) {
+                     progress: (Int, Double, FleetReport) -> Void = { _, _, _ in }) throws -> WaitResult<FleetReport> {
         let start = Date()
         var round = 0
         while true {
@@ -222,8 +224,8 @@ package struct FleetVerification {
             let report = try run(target)
             let t = Date().timeIntervalSince(start)
             progress(round, t, report)
-            if report.verdict == .verified { return (report, true, round, t) }
-            if t >= timeout { return (report, false, round, t) }
+            if report.verdict == .verified { return WaitResult(report: report, complete: true, rounds: round, seconds: t) }
+            if t >= timeout { return WaitResult(report: report, complete: false, rounds: round, seconds: t) }
             let pause = min(interval, timeout - t)
             if pause > 0 { usleep(UInt32(min(pause, 3600) * 1_000_000)) }
         }

@@ -29,10 +29,15 @@ package struct StampRequest {
 
     package init(image: String) { self.image = image }
 
-    package enum Outcome {
+    package enum Outcome: ExitStatusReporting {
         /// `--check` found that the image does not hold the context: nothing was written.
         case refused(VerifyReport)
         case stamped(Stamped)
+
+        package var exitStatus: Int32 {
+            if case .refused = self { return 1 }
+            return 0
+        }
     }
 
     package struct Stamped {

@@ -150,7 +150,7 @@ package struct VerifyRequest {
     /// every file, entry point and precache list is the build's, or `timeout` passes. A round that fails to fetch
     /// is a round not verified, not an error: the site may be restarting.
     package func waitServed(interval: Double, timeout: Double, onRound: (Int, Double, VerifyReport) -> Void)
-        throws -> (complete: Bool, report: VerifyReport, rounds: Int, seconds: Double) {
+        throws -> WaitResult<VerifyReport> {
         let start = Deadline.now()
         var round = 0
         while true {
@@ -158,8 +158,8 @@ package struct VerifyRequest {
             let report = try verifyServed()
             let elapsed = -start.remaining
             onRound(round, elapsed, report)
-            if report.verdict == .verified { return (true, report, round, elapsed) }
-            if elapsed + interval > timeout { return (false, report, round, elapsed) }
+            if report.verdict == .verified { return WaitResult(report: report, complete: true, rounds: round, seconds: elapsed) }
+            if elapsed + interval > timeout { return WaitResult(report: report, complete: false, rounds: round, seconds: elapsed) }
             Thread.sleep(forTimeInterval: interval)
         }
     }

@@ -322,7 +322,7 @@ extension ContextExplainer {
 
 /// `imprint why`: each path explained with the semantics asked for and with the other builder's, so a path the two
 /// builders treat differently is named.
-package struct WhyReport: Sendable {
+package struct WhyReport: Sendable, ExitStatusReporting {
     package var semantics: IgnoreSemantics
     package var explanations: [ContextExplanation]
     /// The other builder's semantics and its explanation of each path (empty when it refuses the ignore file).
@@ -350,6 +350,8 @@ package struct WhyReport: Sendable {
 
     /// True when the builder sends every path asked about.
     package var allSent: Bool { explanations.allSatisfy(\.sent) }
+    /// 1 when a path asked about is not sent.
+    package var exitStatus: Int32 { Self.status(ok: allSent) }
 
     /// One line per path, and a second one where the other builder decides otherwise.
     package func text() -> String {

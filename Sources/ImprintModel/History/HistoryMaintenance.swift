@@ -230,7 +230,7 @@ extension HistoryStore {
 // MARK: fsck
 
 /// What `fsck` found.
-package struct HistoryFsckReport: Sendable {
+package struct HistoryFsckReport: Sendable, ExitStatusReporting {
     package var objectsChecked = 0
     package var recordsChecked = 0
     /// Objects whose bytes do not match their id (or cannot be decoded), with the reason.
@@ -247,6 +247,7 @@ package struct HistoryFsckReport: Sendable {
 
     /// True when the store is sound: nothing corrupt and nothing referenced is missing.
     package var isClean: Bool { corrupt.isEmpty && missing.isEmpty }
+    package var exitStatus: Int32 { Self.status(ok: isClean) }
 }
 
 extension HistoryStore {

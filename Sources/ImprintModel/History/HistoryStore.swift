@@ -361,3 +361,8 @@ package struct HistoryChange: Sendable, Equatable {
     package var path: Bytes
     package var type: EntryType
 }
+
+/// `history diff`'s changes: 1 when the two records' trees differ.
+extension Array: ExitStatusReporting where Element == HistoryChange {
+    package var exitStatus: Int32 { Self.status(ok: isEmpty) }
+}

@@ -150,22 +150,29 @@ package struct ManifestSignature: Sendable, Equatable {
 }
 
 extension ManifestSignature {
+    /// What `imprint verify-signature` found: the one line to print, and whether the signature verified.
+    package struct FileCheck: ExitStatusReporting {
+        package var valid: Bool
+        package var line: String
+        package var exitStatus: Int32 { Self.status(ok: valid) }
+    }
+
     /// `imprint verify-signature`: checks the signature at `signaturePath` of the file at `path` with `publicKey`.
     /// A 64-byte signature file is a raw Ed25519 signature over the file's bytes (a release tarball's); any other
     /// is an imprint signature JSON over a manifest's root digest. Returns the one line to print and whether it
     /// verified; unreadable or malformed input throws.
-    package static func checkFile(_ path: String, signaturePath: String, publicKey: Ed25519PublicKey) throws -> (valid: Bool, line: String) {
+    package static func checkFile(_ path: String, signaturePath: String, publicKey: Ed25519PublicKey) throws -> FileCheck {
         let sigBytes = try readFile(signaturePath, what: "signature")
         if sigBytes.count == 64 { // JSON signatures are always longer
             let message = try readFile(path, what: "signed file")
             if try publicKey.verify(message, signature: sigBytes) {
-                return (true, "signature valid: \(path) (\(message.count) bytes) signed by key \(publicKey.keyId)")
+                return FileCheck(valid: true, line: "signature valid: \(path) (\(message.count) bytes) signed by key \(publicKey.keyId)")
             }
-            return (false, "signature INVALID: \(path): the Ed25519 signature \(signaturePath) does not verify with key \(publicKey.keyId)")
+            return FileCheck(valid: false, line: "signature INVALID: \(path): the Ed25519 signature \(signaturePath) does not verify with key \(publicKey.keyId)")
         }
         let m = try Manifest.parse(try readFile(path, what: "manifest"), source: path)
         let verdict = try ManifestSignature.parse(sigBytes, source: signaturePath).verdict(rootDigest: m.rootDigest, publicKey: publicKey)
-        if verdict.isValid { return (true, "signature valid: \(path) (\(m.rootDigest)) signed by key \(publicKey.keyId)") }
-        return (false, "signature INVALID: \(path): \(verdict)")
+        if verdict.isValid { return FileCheck(valid: true, line: "signature valid: \(path) (\(m.rootDigest)) signed by key \(publicKey.keyId)") }
+        return FileCheck(valid: false, line: "signature INVALID: \(path): \(verdict)")
     }
 }

@@ -19,6 +19,9 @@ package enum EntryType: String, Sendable, CaseIterable, Codable {
     }
 }
 
+/// Facts a feature keeps about an entry beside the model's own fields (`TreeNode.facts`).
+package protocol EntryFacts: AnyObject, Sendable {}
+
 /// One entry of a tree: a file, directory, symlink or special file.
 ///
 /// `digest` means: SHA-256 of the content for a file, SHA-256 of the target text for a symlink, SHA-256 of
@@ -51,15 +54,11 @@ package final class TreeNode {
     package var layer: Int?
     /// Digest over content plus owners/hard links (and times when asked); see `Tree.computeMetaDigests`.
     package var metaDigest: Digest?
-    /// For a `.pyc` file: its first 16 bytes (the PEP 552 header), captured by sources that cannot read the file
-    /// again later (tar streams, images). Never part of a digest.
-    package var pycHeader: [UInt8]?
-    /// For a `.py` file read from a stream: `importlib.util.source_hash` per released magic number (see
-    /// `PycSourceHasher`), so hash-based pycs can be judged without reading the file again.
-    package var pySourceHashes: [UInt32: UInt64]?
-    /// For imprint's own small files read from a stream (`.imprint/manifest.json`, `.imprint/manifest.sig`):
-    /// their bytes.
-    package var capturedContent: [UInt8]?
+    /// What a streaming source kept of this entry for a feature that cannot read the stream again: the feature
+    /// declares its own kind and reads it through an extension of its own (`PythonFacts`: a `.pyc`'s header and a
+    /// `.py`'s source hashes; `CapturedFile`: imprint's own small files). One kind per entry; immutable, so a copied
+    /// node shares it and never changes its original. Never part of a digest.
+    package var facts: (any EntryFacts)?
     /// A directory that exists only because something below it does (no entry of its own was seen).
     package var implicit = false
     /// The children by name. Trees built by `ContextWalker` keep their children only as a sorted array (built once
@@ -138,8 +137,7 @@ package final class TreeNode {
         let n = TreeNode(type: type, mode: mode, size: size, digest: digest, target: target)
         n.hardlink = hardlink; n.uid = uid; n.gid = gid; n.mtime = mtime; n.xattrs = xattrs; n.changedNanos = changedNanos
         n.devMajor = devMajor; n.devMinor = devMinor; n.layer = layer; n.implicit = implicit
-        n.pySourceHashes = pySourceHashes; n.capturedContent = capturedContent
-        n.pycHeader = pycHeader
+        n.facts = facts
         return n
     }
 
