@@ -119,10 +119,7 @@ extension ImprintCommand {
                     return
                 }
                 let report = try request.run()
-                if let attestPath, let key {
-                    let vsa = try Attestations.verificationSummary(report, resourceDigest: try request.imageDigest(), time: Clock.rfc3339Now())
-                    try writeOutput(try vsa.envelope(key: try Ed25519PrivateKey(pemFile: key)).jsonBytes(), to: attestPath)
-                }
+                if let attestPath, let key { try writeOutput(try request.verificationSummary(report, keyFile: key), to: attestPath) }
                 try render(report)
                 let (status, problem) = report.exitStatus(requireTrust: requireTrust)
                 if let problem { Console.err("imprint: \(problem)") }

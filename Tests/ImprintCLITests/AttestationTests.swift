@@ -85,7 +85,7 @@ enum Peers {
         try withTempDir { dir in
             try keys(dir)
             try writeFile(dir + "/ctx/app.py", "print(1)\n")
-            try sh("umoci init --layout img && umoci new --image img:latest", cwd: dir)
+            try sh("umoci init --layout img && umoci new --image img:latest && umoci insert --rootless --image img:latest ctx /app", cwd: dir)
             let root = try imprint("fingerprint", dir + "/ctx", "--digest-only", "-q").out.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(try imprint("stamp", "oci:\(dir)/img:latest", "--context", dir + "/ctx", "-q").status == 0)
             let r = try imprint("verify", "oci:\(dir)/img:latest", "--stamp-only", "--expect", root, "--attest", dir + "/vsa.dsse.json", "--key", dir + "/k.key", "-q")
@@ -95,6 +95,11 @@ enum Peers {
             let manifest = (index["manifests"] as? [[String: Any]])?.first?["digest"] as? String
             let subject = ((st["subject"] as? [[String: Any]])?.first?["digest"] as? [String: String])?["sha256"]
             #expect(subject.map { "sha256:" + $0 } == manifest && manifest != root, "\(st)")
+            // Verified file by file, the summary names the same image: the digest of the one load.
+            let full = try imprint("verify", "oci:\(dir)/img:latest", "--expect", root, "--attest", dir + "/vsa2.dsse.json", "--key", dir + "/k.key", "-q")
+            #expect(full.status == 0, "\(full.err)")
+            let st2 = try accepted(dir + "/vsa2.dsse.json", pub: dir + "/k.pub", predicateSchema: "slsa-vsa-v1.schema.json")
+            #expect(((st2["subject"] as? [[String: Any]])?.first?["digest"] as? [String: String])?["sha256"] == subject, "\(st2)")
         }
     }
 

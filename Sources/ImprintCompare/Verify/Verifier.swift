@@ -68,6 +68,8 @@ package struct VerifyReport {
     package var entriesChecked: Int
     /// False for `--stamp-only`: only the embedded manifest was checked, no file was compared.
     package var filesCompared = true
+    /// For an image target: its digest as loaded (what an attestation about it names), so it is not loaded again.
+    package var imageDigest: Digest?
 
     /// Findings that make the verdict MISMATCH.
     package var failures: [VerifyFinding] { findings.filter { $0.severity == .error } }

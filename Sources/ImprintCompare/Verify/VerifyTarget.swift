@@ -10,6 +10,8 @@ package struct VerifyTarget {
     package var bytecode: (Tree, _ at: Bytes) -> [BytecodeFinding]
     /// For an image: each layer's `created_by` from the config history (nil where the history has none).
     package var layerHistory: [String?] = []
+    /// For an image: its digest (the manifest's; a docker-archive's image ID).
+    package var imageDigest: Digest?
 
     /// Reads `spec` (a directory, a tar stream or file, an image) and finds its embedded manifest.
     /// - Throws: `badInput` for a manifest file (it is not a deployed tree) or an embedded manifest that is invalid.
@@ -49,6 +51,7 @@ package struct VerifyTarget {
         }
         var target = VerifyTarget(tree: src.tree, kind: src.kind.rawValue, embedded: embedded, bytecode: bytecode)
         if let image = src.image {
+            target.imageDigest = image.digest
             let history = image.config.layerHistory
             target.layerHistory = image.layers.indices.map { $0 < history.count ? history[$0] : nil }
         }

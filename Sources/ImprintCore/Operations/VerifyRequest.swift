@@ -57,6 +57,15 @@ package struct VerifyRequest {
         return report
     }
 
+    /// `verify --attest PATH --key KEY`: the report as a signed SLSA verification summary about the target. A local
+    /// image is named by the digest the report carries from its one load; a registry image by what its reference
+    /// resolves to (the tag's manifest or index, as the referrers API files attestations), one HEAD request.
+    package func verificationSummary(_ report: VerifyReport, keyFile: String) throws -> [UInt8] {
+        let digest = try RegistryReference.isRegistry(target) ? imageDigest() : (report.imageDigest ?? imageDigest())
+        let vsa = try Attestations.verificationSummary(report, resourceDigest: digest, time: Clock.rfc3339Now())
+        return try vsa.envelope(key: try Ed25519PrivateKey(pemFile: keyFile)).jsonBytes()
+    }
+
     /// The image's digest, what attestations about it name: the manifest digest for a registry image, an OCI layout
     /// or an oci-archive; the image ID (config digest) for a docker-archive, which has no manifest of its own.
     /// Nil for targets that are not images.
@@ -178,8 +187,10 @@ package struct VerifyRequest {
         if pubkey != nil, verifier.signature == nil, let sig = src.tree.node(at: Array(sigPath.utf8))?.capturedContent {
             verifier.signature = try ManifestSignature.parse(sig, source: "/" + sigPath)
         }
-        return try verifier.verifyStamp(manifest: m, manifestSource: "/" + Imprint.defaultStampPath, targetName: targetName,
-                                        targetKind: src.kind.rawValue)
+        var report = try verifier.verifyStamp(manifest: m, manifestSource: "/" + Imprint.defaultStampPath, targetName: targetName,
+                                              targetKind: src.kind.rawValue)
+        report.imageDigest = src.image?.digest
+        return report
     }
 
     func verifyTree(_ base: Verifier) throws -> VerifyReport {
@@ -203,9 +214,10 @@ package struct VerifyRequest {
         }
         if manifest == nil, emittedAt == nil { verifier.targetExcluded = [Imprint.defaultStampPath] }
         let plan = try loaded.copyPlan(for: manifestValue, at: at, emittedAt: emittedAt, directory: target)
-        let report = try verifier.verify(manifest: manifestValue, manifestSource: manifestSource, target: loaded.tree,
+        var report = try verifier.verify(manifest: manifestValue, manifestSource: manifestSource, target: loaded.tree,
                                          targetName: targetName, targetKind: loaded.kind, emittedAt: emittedAt,
                                          copies: plan, layerHistory: loaded.layerHistory)
+        report.imageDigest = loaded.imageDigest
         guard checkLocalProcesses else { return report }
         // This machine's processes (inside a container: the container's), against the verified directory.
         guard loaded.kind == "directory" else { throw ImprintError.badInput("--processes needs a directory target, such as /") }
