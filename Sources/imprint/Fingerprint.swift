@@ -60,21 +60,16 @@ extension ImprintCommand {
                 (request.against, request.record, request.recordTags, request.quiet, request.strict) = (against, record, recordTags, quiet, strict)
                 let result = try request.run()
                 keepUntilExit(result.manifest.tree)
-                let digestLine = Array((result.manifest.rootDigest.prefixed + "\n").utf8)
                 for line in result.cacheLines { Console.err("imprint: cache: \(line)") }
                 for note in result.notes { Console.note("imprint: \(note)") }
                 if !quiet { for f in result.findings { Console.err("imprint: \(f.kind.rawValue): \(f.path): \(f.message)") } }
-                try writeOutput(chunks: digestOnly ? [digestLine] : request.render(result, format: format), to: output)
-                if let path = attest.path, let key = try attest.signingKey() {
-                    try writeOutput(try Attestations.context(result.manifest, name: context).envelope(key: key).jsonBytes(), to: path)
-                }
-                if let digestFile { try writeOutput(digestLine, to: digestFile) }
+                let signing = try attest.signingKey().flatMap { key in attest.path.map { (path: $0, key: key) } }
+                let recorded = try request.write(result, format: format, digestOnly: digestOnly, attestation: signing)
                 if output != nil && output != "-" && !quiet {
                     Console.note("imprint: context digest \(result.manifest.rootDigest.prefixed) (\(result.manifest.tree.statistics.files) files) → \(output ?? "-")")
                 }
-                if record {
-                    let e = try request.recordInHistory(result)
-                    if !quiet { Console.note("imprint: recorded as history record \(e.record.prefixed) (context digest \(result.manifest.rootDigest.prefixed)) in \(history.location)") }
+                if let e = recorded, !quiet {
+                    Console.note("imprint: recorded as history record \(e.record.prefixed) (context digest \(result.manifest.rootDigest.prefixed)) in \(history.location)")
                 }
                 try conclude(result)
             }

@@ -61,13 +61,9 @@ extension ImprintCommand {
 
         func run() throws {
             try runReportingErrors {
-                let result: RegistryArtifacts.AttachResult
-                if let attestation {
-                    result = try RegistryArtifacts.attachAttestation(try readFile(attestation, what: "attestation"), to: image, options: registry.options)
-                } else {
-                    let bytes = try manifest.map { try readFile($0, what: "manifest") } ?? Fingerprinter(context: context ?? ".").run().jsonBytes()
-                    result = try RegistryArtifacts.attach(bytes, to: image, options: registry.options)
-                }
+                let source: RegistryArtifacts.AttachSource = attestation.map { .attestation($0) }
+                    ?? manifest.map { .manifestFile($0) } ?? .context(context ?? ".")
+                let result = try RegistryArtifacts.attach(source, to: image, options: registry.options)
                 if let tag = result.fallbackTag {
                     Console.note("imprint: the registry has no referrers API: listed under tag \(tag)")
                 }

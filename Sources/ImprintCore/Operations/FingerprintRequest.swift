@@ -83,6 +83,20 @@ package struct FingerprintRequest {
     }
 
     /// Adds the manifest to the history store with the context's file times (for the next `against`).
+    /// Writes what a fingerprint produces, in this order: the manifest in `format` (or only the digest line) to
+    /// `output`, the signed context attestation, the digest file, then the history record when asked (last: a build
+    /// is recorded only once everything it names was written). Returns the record.
+    package func write(_ result: Result, format: Format, digestOnly: Bool,
+                       attestation: (path: String, key: Ed25519PrivateKey)?) throws -> HistoryEntry? {
+        let digestLine = Array((result.manifest.rootDigest.prefixed + "\n").utf8)
+        try writeOutput(chunks: digestOnly ? [digestLine] : render(result, format: format), to: output)
+        if let attestation {
+            try writeOutput(try Attestations.context(result.manifest, name: context).envelope(key: attestation.key).jsonBytes(), to: attestation.path)
+        }
+        if let digestFile { try writeOutput(digestLine, to: digestFile) }
+        return record ? try recordInHistory(result) : nil
+    }
+
     package func recordInHistory(_ result: Result) throws -> HistoryEntry {
         let store = try HistoryStore(at: historyLocation, create: true)
         let entry = try store.add(result.manifest, tags: recordTags)

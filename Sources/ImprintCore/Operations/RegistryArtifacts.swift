@@ -40,6 +40,27 @@ package enum RegistryArtifacts {
         package var fallbackTag: String?
     }
 
+    /// What `imprint attach` sends: a manifest file as it is, a build context fingerprinted as BuildKit sends it
+    /// (its own `.dockerignore`), or a signed attestation.
+    package enum AttachSource {
+        case manifestFile(String)
+        case context(String)
+        case attestation(String)
+    }
+
+    /// Attaches `source` to the image `spec` points at: a manifest (a file's, or the context's fingerprint) as an
+    /// imprint artifact, an attestation as itself.
+    package static func attach(_ source: AttachSource, to spec: String, options: RegistryOptions = RegistryOptions()) throws -> AttachResult {
+        switch source {
+        case .attestation(let path):
+            return try attachAttestation(try readFile(path, what: "attestation"), to: spec, options: options)
+        case .manifestFile(let path):
+            return try attach(try readFile(path, what: "manifest"), to: spec, options: options)
+        case .context(let dir):
+            return try attach(try Fingerprinter(context: dir).run().jsonBytes(), to: spec, options: options)
+        }
+    }
+
     /// Pushes `manifestBytes` as an artifact whose `subject` is the image `spec` points at (by tag or digest).
     /// When the registry does not answer `OCI-Subject`, the artifact is also listed in the spec's referrers index
     /// under the tag `sha256-<hex>` (existing entries kept, other tools' included).
