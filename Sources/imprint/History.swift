@@ -131,18 +131,14 @@ extension ImprintCommand.History {
             try runReportingErrors {
                 let store = try history.open()
                 let e = try store.resolve(ref)
+                let body: [UInt8]
                 switch format {
-                case .json:
-                    try writeOutput(try store.manifest(for: e).jsonBytes(), to: output)
-                case .record:
-                    try writeOutput(try store.objects.read(e.record, kind: .record).body, to: output)
-                case .paths:
-                    try writeOutput(HistoryFormat.paths(try store.tree(root: e.root)), to: output)
-                case .summary:
-                    let r = try store.record(e.record)
-                    _ = try store.tree(root: e.root) // reads and verifies every object of the build
-                    try writeOutput(Array(HistoryFormat.summary(e, r).utf8), to: output)
+                case .json: body = try store.manifest(for: e).jsonBytes()
+                case .record: body = try store.objects.read(e.record, kind: .record).body
+                case .paths: body = HistoryFormat.paths(try store.tree(root: e.root))
+                case .summary: body = Array(try store.verifiedSummary(e).utf8)
                 }
+                try writeOutput(body, to: output)
             }
         }
     }

@@ -85,11 +85,11 @@ struct ImprintCommand: ParsableCommand {
         }
     }
 
-    /// The progress line, for every command but those with live output of their own (a child process's, a
-    /// rollout's polls) and unless --quiet was given.
+    /// The progress line, for every command but those with live output of their own (`LiveOutput`) and unless
+    /// --quiet was given.
     static func startProgress(for command: ParsableCommand) {
         guard let label = ProgressLine.label(arguments: Array(CommandLine.arguments.dropFirst())) else { Console.quiet = true; return }
-        if !(command is Run || command is Pipeline || command is Wait) { ProgressLine.shared.start(label: label) }
+        if !(command is LiveOutput) { ProgressLine.shared.start(label: label) }
     }
 
     /// A usage error in imprint's one error style (`imprint: error: …`), with the closest subcommand when a

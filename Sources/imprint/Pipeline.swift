@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 extension ImprintCommand {
-    struct Pipeline: ParsableCommand {
+    struct Pipeline: ParsableCommand, LiveOutput {
         static let configuration = CommandConfiguration(
             commandName: "pipeline",
             abstract: "Run a pipeline of steps as a DAG, with chain of custody and content-addressed skipping.",

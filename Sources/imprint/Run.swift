@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 extension ImprintCommand {
-    struct Run: ParsableCommand {
+    struct Run: ParsableCommand, LiveOutput {
         static let configuration = CommandConfiguration(
             commandName: "run",
             abstract: "Run one CI step and record its chain of custody.",

@@ -23,6 +23,9 @@ func runReportingErrors<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
+/// A command whose output is live (a child process's, a rollout's polls): no progress line over it.
+protocol LiveOutput {}
+
 /// Ends a command with the status its result carries (`ExitStatusReporting`; `imprint run` its child's): the one
 /// place a command exits non-zero without an error.
 func conclude(_ status: Int32) throws {

@@ -3,7 +3,7 @@ import Foundation
 import ImprintCore
 
 extension ImprintCommand {
-    struct Wait: ParsableCommand {
+    struct Wait: ParsableCommand, LiveOutput {
         static let configuration = CommandConfiguration(
             commandName: "wait",
             abstract: "Wait until a deployed service serves the expected manifest digest.",

@@ -144,3 +144,13 @@ package enum HistoryFormat {
         return Array(lines.map { $0 + "\n" }.joined().utf8)
     }
 }
+
+extension HistoryStore {
+    /// `history show`'s summary of a record, once every object of its build was read and verified (a summary never
+    /// vouches for a build the store could not give back whole).
+    package func verifiedSummary(_ e: HistoryEntry) throws -> String {
+        let r = try record(e.record)
+        _ = try tree(root: e.root)
+        return HistoryFormat.summary(e, r)
+    }
+}
