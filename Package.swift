@@ -73,13 +73,14 @@ let package = Package(
         .testTarget(
             name: "ImprintCoreTests",
             dependencies: ["ImprintCore", "ImprintFuzz"],
-            exclude: ["Fixtures"],
+            resources: [.copy("Fixtures")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "ImprintCLITests",
             dependencies: ["ImprintCore"],
-            exclude: ["Support", "Fixtures"],
+            exclude: ["Support"],
+            resources: [.copy("Fixtures")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ],

@@ -434,7 +434,7 @@ enum Peers {
             let d = try sarif(["diff", "out/m.json", "app", "--sarif-context", "app"], "diff", status: 1)
             #expect(!root.isEmpty)
 
-            let schema = TestEnv.packageRoot.path + "/Tests/ImprintCLITests/Fixtures/sarif-schema-2.1.0.json"
+            let schema = try Fixture.url("sarif-schema-2.1.0.json").path
             for (name, doc) in [("fingerprint", fp), ("verify", v), ("digest", wrong), ("diff", d)] {
                 let file = dir + "/\(name).sarif"
                 let check = try Peers.python("""

@@ -28,8 +28,7 @@ import Glibc
     static let legacyCases: [Case] = load("dockerignore-legacy-oracle.jsonl")
 
     static func load(_ name: String) -> [Case] {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/" + name)
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
+        guard let url = try? Fixture.url(name), let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line -> Case? in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
             let entries = (o["entries"] as? [[String: Any]] ?? []).map { e in

@@ -33,7 +33,7 @@ final class HTTPLab {
         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext \
             -out server.pem 2>/dev/null
         """, cwd: dir)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/http_lab.py").path
+        let script = try Fixture.url("http_lab.py").path
         let stdout = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script, dir + "/server.pem", dir + "/server.key", dir + "/proxy.log"]

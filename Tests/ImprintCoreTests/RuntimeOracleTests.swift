@@ -18,8 +18,7 @@ import Testing
     }
 
     static let cases: [Case] = {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/runtime-oracle.jsonl")
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
+        guard let url = try? Fixture.url("runtime-oracle.jsonl"), let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line -> Case? in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let expect = o["expect"] as? [String: Any] else { return nil }
