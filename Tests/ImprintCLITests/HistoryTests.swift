@@ -140,7 +140,9 @@ private func publishedRecords(_ file: String) -> [String] {
         try withTempDir { dir in
             let store = dir + "/store"
             var completed: [String] = []
-            var rng = SystemRandomNumberGenerator()
+            // The kill delays come from a printed seed: IMPRINT_TEST_SEED replays a failure.
+            let seed = ProcessInfo.processInfo.environment["IMPRINT_TEST_SEED"].flatMap { UInt64($0) } ?? SplitMix64.random().seed
+            var rng = SplitMix64(seed: seed)
             for iteration in 0..<60 {
                 let paths = try writeManifests((0..<6).map { manifest(seed: iteration * 100 + $0, files: 150, tag: "k") }, in: dir, prefix: "k\(iteration)-")
                 let out = "\(dir)/kill\(iteration)"
@@ -150,17 +152,17 @@ private func publishedRecords(_ file: String) -> [String] {
                 p.waitUntilExit()
                 completed += publishedRecords(out)
             }
-            #expect(!completed.isEmpty)
+            #expect(!completed.isEmpty, "seed \(seed)")
             let fsck = try imprint("history", "fsck", "--json", "--history", store)
-            #expect(fsck.status == 0, "\(fsck.out)\(fsck.err)")
+            #expect(fsck.status == 0, "seed \(seed): \(fsck.out)\(fsck.err)")
             let report = try jsonObject(fsck.stdout)
             let leftovers = "\((report["unreferenced"] as! [Any]).count) unreferenced objects, \((report["temporaryFiles"] as! [Any]).count) temporary files"
             let list = try imprint("history", "list", "--json", "--history", store)
             let listed = Set((try JSONSerialization.jsonObject(with: list.stdout) as! [[String: Any]]).map { $0["record"] as! String })
             for id in completed {
-                #expect(listed.contains(id))
+                #expect(listed.contains(id), "seed \(seed): \(id) not listed")
                 let r = try imprint("history", "show", id, "--format", "json", "--history", store)
-                #expect(r.status == 0, "\(id): \(r.err)")
+                #expect(r.status == 0, "seed \(seed): \(id): \(r.err)")
             }
             print("history: \(completed.count) adds completed across 60 killed writers; \(listed.count) records listed; fsck clean with \(leftovers)")
         }
