@@ -434,7 +434,10 @@ enum Peers {
             let d = try sarif(["diff", "out/m.json", "app", "--sarif-context", "app"], "diff", status: 1)
             #expect(!root.isEmpty)
 
-            let schema = try Fixture.url("sarif-schema-2.1.0.json").path
+            // This target's one fixture, a resource of its bundle.
+            let schemaURL = Bundle.module.url(forResource: "sarif-schema-2.1.0", withExtension: "json", subdirectory: "Fixtures")
+            #expect(schemaURL != nil, "Fixtures/sarif-schema-2.1.0.json is not in the test bundle")
+            let schema = schemaURL?.path ?? "missing"
             for (name, doc) in [("fingerprint", fp), ("verify", v), ("digest", wrong), ("diff", d)] {
                 let file = dir + "/\(name).sarif"
                 let check = try Peers.python("""
