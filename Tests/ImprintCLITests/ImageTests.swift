@@ -26,6 +26,7 @@ final class BuiltImage: @unchecked Sendable {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-image-fixture-\(getpid())").path
         _ = try run("/bin/rm", ["-rf", dir])
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        ProcessFixtures.removeAtExit(dir)
         try writeFile(dir + "/ctx/app.py", "print('hello')\n")
         try writeFile(dir + "/ctx/lib/util.py", "X = 1\n")
         try writeFile(dir + "/ctx/bin/run.sh", "#!/bin/sh\nexec python3 /app/app.py\n", mode: 0o755)

@@ -32,6 +32,7 @@ struct Release {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imprint-release-\(UUID().uuidString.prefix(8))").path
         let out = dir + "/out"
         try FileManager.default.createDirectory(atPath: dir + "/x", withIntermediateDirectories: true)
+        ProcessFixtures.removeAtExit(dir)
         let r = try run("/bin/bash", ["-euo", "pipefail", "-c", """
         openssl genpkey -algorithm ed25519 -out '\(dir)/release.key'
         openssl pkey -in '\(dir)/release.key' -pubout -out '\(dir)/release.pub'

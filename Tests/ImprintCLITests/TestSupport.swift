@@ -227,3 +227,25 @@ func startAndReadFirstLine(_ process: Process) throws -> String {
     }
     return String(decoding: line, as: UTF8.self)
 }
+
+/// Directories of the fixtures every test of the process shares (the release build, the built image): removed when
+/// the test process exits, so a run leaves nothing behind in the temporary directory.
+enum ProcessFixtures {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var dirs: [String] = []
+    nonisolated(unsafe) private static var registered = false
+
+    static func removeAtExit(_ dir: String) {
+        lock.withLock {
+            dirs.append(dir)
+            if !registered {
+                registered = true
+                atexit { ProcessFixtures.removeAll() }
+            }
+        }
+    }
+
+    private static func removeAll() {
+        for dir in lock.withLock({ dirs }) { try? FileManager.default.removeItem(atPath: dir) }
+    }
+}

@@ -637,7 +637,11 @@ def cmd_crafted(a):
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             if a.imprint:
-                i = imprint_answer(a.imprint, case, tempfile.mkdtemp(prefix="rtl-"))
+                work = tempfile.mkdtemp(prefix="rtl-")
+                try:
+                    i = imprint_answer(a.imprint, case, work)
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
                 print("%-40s runtime: %-8s imprint: %-8s %s" % (name, "refuses" if "error" in o else "unpacks",
                       "refuses" if "error" in i else "unpacks", "" if agree(o, i) else "DISAGREE"), file=sys.stderr)
             f.write(encode_case(case, o, "crafted-" + name) + "\n")
