@@ -63,7 +63,7 @@ extension ImprintCommand {
                 for line in result.cacheLines { Console.err("imprint: cache: \(line)") }
                 for note in result.notes { Console.note("imprint: \(note)") }
                 if !quiet { for f in result.findings { Console.err("imprint: \(f.kind.rawValue): \(f.path): \(f.message)") } }
-                let signing = try attest.signingKey().flatMap { key in attest.path.map { (path: $0, key: key) } }
+                let signing = try attest.path.flatMap { path in try attest.signingKey().map { (path: path, key: $0) } }
                 let recorded = try request.write(result, format: format, digestOnly: digestOnly, attestation: signing)
                 if output != nil && output != "-" && !quiet {
                     Console.note("imprint: context digest \(result.manifest.rootDigest.prefixed) (\(result.manifest.tree.statistics.files) files) → \(output ?? "-")")
