@@ -383,7 +383,7 @@ package enum RolloutWaitFormat {
 
 /// How a rollout gate that verifies every round (`wait URL --served`, `wait compose:…`) ended: the last round's
 /// report, and whether it was complete before the timeout.
-package struct WaitResult<Report> : ExitStatusReporting {
+package struct WaitResult<Report>: ExitStatusReporting {
     package var report: Report
     package var complete: Bool
     package var rounds: Int
