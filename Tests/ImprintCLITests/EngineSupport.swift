@@ -46,7 +46,7 @@ final class ContainerEngine {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         service.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         service.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        service.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        service.standardInput = FileHandle.nullDevice
         try launchProcess(service)
         for _ in 0..<100 {
             if try run("docker", ["version", "--format", "{{.Server.Version}}"], env: env).status == 0 { return }

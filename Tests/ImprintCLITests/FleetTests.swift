@@ -162,8 +162,8 @@ final class BackgroundDaemon {
     init(_ argv: [String], ready: String?, port: Int? = nil) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = argv
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
         try launchProcess(process)
         func isReady() -> Bool {
             if let ready { return FileManager.default.fileExists(atPath: ready) }

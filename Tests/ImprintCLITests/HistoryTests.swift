@@ -39,8 +39,8 @@ private func spawn(_ args: [String], out: String) throws -> Process {
     p.arguments = args
     _ = FileManager.default.createFile(atPath: out, contents: nil)
     p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-    p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-    p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+    p.standardError = FileHandle.nullDevice
+    p.standardInput = FileHandle.nullDevice
     try launchProcess(p)
     return p
 }

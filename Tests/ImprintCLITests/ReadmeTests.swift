@@ -118,7 +118,7 @@ import Glibc
                     let p = Process()
                     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
                     p.arguments = ["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", app]
-                    p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+                    p.standardInput = FileHandle.nullDevice
                     let line = try startAndReadFirstLine(p)
                     server = p
                     guard let port = line.components(separatedBy: " port ").last?.split(separator: " ").first else {

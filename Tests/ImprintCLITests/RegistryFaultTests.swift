@@ -17,7 +17,7 @@ final class FaultRegistry {
         let script = TestEnv.packageRoot.appendingPathComponent("Tests/ImprintCLITests/Support/fault_registry.py").path
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script]
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        process.standardInput = FileHandle.nullDevice
         let line = try startAndReadFirstLine(process)
         guard let p = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             process.terminate()

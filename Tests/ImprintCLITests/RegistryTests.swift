@@ -55,7 +55,7 @@ final class LocalRegistry {
         process.arguments = ["serve", dir + "/config.yml"]
         process.standardOutput = log
         process.standardError = log
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        process.standardInput = FileHandle.nullDevice
         try launchProcess(process)
         for _ in 0..<100 {
             let r = try run("curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "\(tls == nil ? "http" : "https")://\(host)/v2/"])

@@ -28,7 +28,7 @@ struct RunnerTests {
         FileManager.default.createFile(atPath: "\(cwd)/launch.err", contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: "\(cwd)/launch.out")
         p.standardError = FileHandle(forWritingAtPath: "\(cwd)/launch.err")
-        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        p.standardInput = FileHandle.nullDevice
         try launchProcess(p)
         return p
     }

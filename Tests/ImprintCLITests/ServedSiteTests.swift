@@ -54,9 +54,9 @@ final class Nginx {
         // process it started open, so that process is never reaped.
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["nginx", "-e", dir + "/logs/error.log", "-c", dir + "/nginx.conf", "-g", "daemon off;"]
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
         try launchProcess(process)
         for _ in 0..<100 {
             if (try? run("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"]).status) == 0 { return }

@@ -31,13 +31,48 @@ enum TestEnv {
     }()
 }
 
-/// Starts `process` with every other start in this test process held off: Foundation's `Process.run()` crashed
-/// once with a bad pointer in a memcpy while other tests started processes at the same moment (a full run on two
-/// cores). Starting is quick; only the start is serialised, never the wait.
+/// Starts `process` with every other start in this test process held off, after checking that the process holds
+/// no leaked descriptors. Foundation's `Process.run()` on Linux lists `/proc/self/fd` to close every inherited
+/// descriptor, and its listing copies 256 bytes per directory entry: once about 1,360 descriptors are open, the
+/// last entry of a full `readdir` buffer lies at the buffer's end and the copy reads past it (a SIGSEGV in
+/// `memcpy`, seen on a full run). A leak therefore fails the test that finds it, with the descriptors named,
+/// long before that point.
 func launchProcess(_ process: Process) throws {
     launchLock.lock()
     defer { launchLock.unlock() }
+    let open = OpenDescriptors.current()
+    if open.count > OpenDescriptors.limit {
+        throw OpenDescriptors.Leak(open: open)
+    }
     try process.run()
+    // The child holds its own copies of the files it was given. The parent's are closed now: a Process with a
+    // termination handler is never freed, and would keep them open for the rest of the test process.
+    let shared = [FileHandle.nullDevice, .standardInput, .standardOutput, .standardError]
+    for case let handle as FileHandle in [process.standardInput, process.standardOutput, process.standardError]
+    where !shared.contains(where: { $0 === handle }) {
+        try? handle.close()
+    }
+}
+
+/// The descriptors this test process holds, read from `/proc/self/fd`.
+enum OpenDescriptors {
+    /// Far above what the tests hold at once (a few dozen), far below the ~1,360 at which `Process.run()` crashes.
+    static let limit = 512
+
+    static func current() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return names.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) ?? "?" }
+    }
+
+    struct Leak: Error, CustomStringConvertible {
+        var open: [String]
+        var description: String {
+            let kinds = Dictionary(grouping: open) { $0.replacingOccurrences(of: #"[0-9]+"#, with: "N", options: .regularExpression) }
+                .map { ($0.key, $0.value.count) }.sorted { $0.1 > $1.1 }.prefix(5)
+            return "the test process holds \(open.count) descriptors (a leak; most: "
+                + kinds.map { "\($0.1) × \($0.0)" }.joined(separator: ", ") + ")"
+        }
+    }
 }
 
 private let launchLock = NSLock()
@@ -69,17 +104,21 @@ func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data
     _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
     _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let outH = try FileHandle(forWritingTo: outURL), errH = try FileHandle(forWritingTo: errURL)
+    defer { try? outH.close(); try? errH.close() }
     p.standardOutput = outH
     p.standardError = errH
+    // Every handle opened here is closed here: a Process with a termination handler is never freed, so a handle
+    // left to it stays open for the rest of the test process.
+    var inH: FileHandle?
     if let stdinFile {
-        p.standardInput = FileHandle(forReadingAtPath: stdinFile)
+        inH = FileHandle(forReadingAtPath: stdinFile)
     } else if let stdin {
         let inURL = tmp.appendingPathComponent("in")
         try stdin.write(to: inURL)
-        p.standardInput = FileHandle(forReadingAtPath: inURL.path)
-    } else {
-        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        inH = FileHandle(forReadingAtPath: inURL.path)
     }
+    p.standardInput = inH ?? FileHandle.nullDevice
+    defer { try? inH?.close() }
     let exited = DispatchSemaphore(value: 0)
     p.terminationHandler = { _ in exited.signal() }
     try launchProcess(p)
@@ -93,7 +132,6 @@ func run(_ executable: String, _ args: [String], cwd: String? = nil, stdin: Data
         let message = "\(executable) \(args.joined(separator: " ").prefix(300)) did not finish within \(Int(timeout)) s; killed"
         if let onTimeout { onTimeout(message) } else { Issue.record(Comment(rawValue: message)) }
     }
-    try outH.close(); try errH.close()
     return RunResult(status: p.terminationStatus, stdout: try Data(contentsOf: outURL), stderr: try Data(contentsOf: errURL))
 }
 
@@ -217,7 +255,7 @@ extension Tag {
 func startAndReadFirstLine(_ process: Process) throws -> String {
     let out = Pipe()
     process.standardOutput = out
-    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    process.standardError = FileHandle.nullDevice
     try launchProcess(process)
     var line = Data()
     while !line.contains(0x0A) {

@@ -16,8 +16,10 @@ enum ArchiveFixture {
         FileManager.default.createFile(atPath: out.path, contents: nil)
         FileManager.default.createFile(atPath: err.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = try FileHandle(forWritingTo: err)
+        let outH = try FileHandle(forWritingTo: out), errH = try FileHandle(forWritingTo: err)
+        defer { try? outH.close(); try? errH.close() }
+        p.standardOutput = outH
+        p.standardError = errH
         try p.run()
         p.waitUntilExit()
         let o = String(decoding: try Data(contentsOf: out), as: UTF8.self)

@@ -67,4 +67,20 @@ package enum Syscall {
     package static func accept(_ fd: Int32) -> Int32 {
         retrying { Glibc.accept(fd, nil, nil) }
     }
+
+    /// The name of the entry `readdir(3)` returned, read where it lies. `d_name` must never be copied out as a
+    /// value: the record is only `d_reclen` bytes long, so the field's declared 256 bytes can run past the end of
+    /// libc's buffer into an unmapped page, which crashes once a listing (a wide directory, a busy `/proc`, a
+    /// process's open descriptors) fills that buffer. Every listing reads names through here (a test greps for
+    /// strays).
+    package static func entryName(_ entry: UnsafeMutablePointer<dirent>) -> UnsafeRawBufferPointer {
+        // why: d_name is a field of the record readdir returned, NUL-terminated within d_reclen.
+        let start = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        return UnsafeRawBufferPointer(start: start, count: strlen(start.assumingMemoryBound(to: CChar.self)))
+    }
+
+    /// `entryName` as a string (names under `/proc` are ASCII).
+    package static func entryNameString(_ entry: UnsafeMutablePointer<dirent>) -> String {
+        String(decoding: entryName(entry), as: UTF8.self)
+    }
 }

@@ -361,8 +361,8 @@ package enum BytecodeDisassembly {
         p.arguments = [python, "-I", "-c", script, dir + "/a.pyc", dir + "/b.pyc"]
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
         guard (try? p.run()) != nil else { return nil }
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()

@@ -133,7 +133,7 @@ package enum ProcessChecks {
         guard let dir = opendir("\(proc)/\(pid)/map_files") else { return nil }
         defer { closedir(dir) }
         while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = Syscall.entryNameString(e)
             if name.hasPrefix(".") { continue }
             let link = "\(proc)/\(pid)/map_files/\(name)"
             if ProcessTable.readLink(link) == path { return identity(link) }

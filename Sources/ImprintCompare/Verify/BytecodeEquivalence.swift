@@ -150,7 +150,7 @@ package struct BytecodeEquivalence {
         let stdin = Pipe(), stdout = Pipe()
         p.standardInput = stdin
         p.standardOutput = stdout
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardError = FileHandle.nullDevice
         do { try p.run() } catch {
             throw ImprintError(.notFound, "cannot run \(interpreter) to compare bytecode with its source: \(error.localizedDescription); pass --python")
         }

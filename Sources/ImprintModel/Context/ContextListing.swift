@@ -156,9 +156,7 @@ package struct ContextListing: Sendable {
         defer { closedir(d) }
         var out: [(Bytes, stat)] = []
         while let e = readdir(d) {
-            let name: Bytes = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                Array(raw.prefix { $0 != 0 })
-            }
+            let name = Bytes(Syscall.entryName(e))
             if name == [0x2E] || name == [0x2E, 0x2E] { continue }
             var st = stat()
             let full = path + [0x2F] + name

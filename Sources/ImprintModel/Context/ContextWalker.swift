@@ -57,13 +57,14 @@ package struct ContextWalker {
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
             throw ImprintError(.badInput, "cannot read context \(root): not a directory")
         }
+        let base = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+        if LegacyContext.applies(ignore) { try LegacyContext.validate(base, ignore: ignore) }
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 { throw ImprintError.posix("open directory", root) }
         let tree = Tree(root: .directory(mode: UInt32(st.st_mode) & 0o7777))
         if recordOwnership { tree.root.uid = st.st_uid; tree.root.gid = st.st_gid; tree.root.mtime = Int64(st.st_mtim.tv_sec) }
-        let base = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
-        if LegacyContext.applies(ignore) { try LegacyContext.validate(base, ignore: ignore) }
         let state = WalkState(self)
+        state.heldDirectories.store(1, ordering: .relaxed)
         state.rootLength = base.utf8.count
         // Without exclusions nothing is pruned after the walk, so the workers can finish each directory's digest
         // as soon as everything below it is hashed (bottom-up, on all cores). Otherwise pruning may still drop
@@ -118,6 +119,8 @@ package struct ContextWalker {
     }
 
     package struct DirJob {
+        /// The directory, opened when it was found; -1 when it is opened by its path when listed (past
+        /// `WalkState.heldDirectoryBudget`).
         package var fd: Int32
         package var relative: Bytes
         package var absolute: Bytes
@@ -147,6 +150,11 @@ package struct ContextWalker {
         package var bytesDone: UInt64 = 0
         /// The byte length of the walked root's path, set before the workers start.
         package var rootLength = 0
+        /// Queued directories holding a descriptor. Past the budget a directory is opened again by its path when it
+        /// is listed, so a wide tree (thousands of sibling directories) stays far below the descriptor limit
+        /// (1,024 by default) instead of failing with "Too many open files".
+        package let heldDirectories = Atomic<Int>(0)
+        package static let heldDirectoryBudget = 256
 
         package init(_ walker: ContextWalker) { self.walker = walker }
 
@@ -174,7 +182,7 @@ package struct ContextWalker {
                 }
             }
             // Close directories left in the queue after a failure.
-            for case .directory(let d) in queue { close(d.fd) }
+            for case .directory(let d) in queue where d.fd >= 0 { close(d.fd) }
         }
 
         private func take() -> Job? {
@@ -251,9 +259,17 @@ package struct ContextWalker {
         /// directory's children are set and, when nothing waits, its digest finished.
         private func process(_ job: DirJob, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer,
                              scratch: inout Scratch) throws {
-            guard let dir = fdopendir(job.fd) else {
+            let fd: Int32
+            if job.fd >= 0 {
+                fd = job.fd
+                heldDirectories.subtract(1, ordering: .relaxed)
+            } else {
+                fd = ContextListing.withCString(job.absolute) { open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                if fd < 0 { throw ImprintError.posix("open directory", job.absolute.lossyString) }
+            }
+            guard let dir = fdopendir(fd) else {
                 let e = errno
-                close(job.fd)
+                close(fd)
                 throw ImprintError.posix("read directory", job.absolute.lossyString, errno: e)
             }
             defer { closedir(dir) }
@@ -266,10 +282,19 @@ package struct ContextWalker {
                                    legacyCut: LegacyContext.applies(ignore))
             var batch = DirectoryBatch()
             batch.entries.reserveCapacity(names.count)
-            for (name, dtype) in names {
-                let goOn = try visit(name, dtype, in: job, dfd: dfd, rules: rules, batch: &batch,
-                                     hasher: hasher, buffer: buffer, scratch: &scratch)
-                if !goOn { break }
+            do {
+                for (name, dtype) in names {
+                    let goOn = try visit(name, dtype, in: job, dfd: dfd, rules: rules, batch: &batch,
+                                         hasher: hasher, buffer: buffer, scratch: &scratch)
+                    if !goOn { break }
+                }
+            } catch {
+                // The subdirectories opened for jobs that will never be queued.
+                for case .directory(let d) in batch.newJobs where d.fd >= 0 {
+                    close(d.fd)
+                    heldDirectories.subtract(1, ordering: .relaxed)
+                }
+                throw error
             }
             finishListing(job, batch, hasher: hasher, scratch: &scratch)
         }
@@ -284,12 +309,9 @@ package struct ContextWalker {
                     if errno != 0 { throw ImprintError.posix("read directory", job.absolute.lossyString) }
                     break
                 }
-                let name: Bytes? = withUnsafeBytes(of: &ent.pointee.d_name) { raw in
-                    let len = strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
-                    if raw[0] == 0x2E && (len == 1 || (len == 2 && raw[1] == 0x2E)) { return nil }  // . and ..
-                    return Array(raw[0..<len])
-                }
-                if let name { names.append((name, ent.pointee.d_type)) }
+                let raw = Syscall.entryName(ent)
+                if raw.first == 0x2E && (raw.count == 1 || (raw.count == 2 && raw[1] == 0x2E)) { continue }  // . and ..
+                names.append((Bytes(raw), ent.pointee.d_type))
             }
             names.sort { a, b in
                 a.name.withUnsafeBufferPointer { pa in
@@ -404,8 +426,8 @@ package struct ContextWalker {
                                        in job: DirJob, dfd: Int32, batch: inout DirectoryBatch) -> TreeNode? {
             let ignore = walker.ignore
             guard st.st_mode & S_IFMT == S_IFDIR, ignore.mustDescend(intoExcluded: rel) else { return nil }
-            let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            if cfd < 0 { return nil }  // BuildKit ignores permission errors below excluded directories
+            // BuildKit ignores permission errors below excluded directories
+            guard let cfd = openQueuedDirectory(dfd, cname) else { return nil }
             let child = TreeNode.directory(mode: ignore.semantics.sendsEnteredDirectories ? UInt32(st.st_mode) : UInt32(S_IFDIR) | 0o755)
             fill(child, st)
             cond.lock(); provisional.insert(ObjectIdentifier(child)); cond.unlock()
@@ -423,8 +445,9 @@ package struct ContextWalker {
             switch fmt {
             case S_IFDIR:
                 let child = TreeNode.directory(mode: UInt32(st.st_mode))
-                let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                if cfd < 0 { throw ImprintError.posix("open directory", job.absolute.appendingPath(name).lossyString) }
+                guard let cfd = openQueuedDirectory(dfd, cname) else {
+                    throw ImprintError.posix("open directory", job.absolute.appendingPath(name).lossyString)
+                }
                 let task = job.task.map { DirTask(node: child, parent: $0) }
                 batch.queue(.directory(DirJob(fd: cfd, relative: rules.needsRelative ? rel : job.relative.appendingPath(name),
                                               absolute: job.absolute.appendingPath(name), node: child, parentInfo: info, task: task)))
@@ -466,6 +489,18 @@ package struct ContextWalker {
                 push(batch.newJobs)
             }
             if batch.files > 0 { report(files: batch.files, bytes: batch.bytes) }
+        }
+
+        /// Opens subdirectory `cname` of `dfd` for a job: its descriptor within the budget, else -1 (the job opens
+        /// it by path; opened here all the same, so a directory that cannot be opened is found now, as before).
+        /// Nil when it cannot be opened, with `errno` set.
+        private func openQueuedDirectory(_ dfd: Int32, _ cname: [CChar]) -> Int32? {
+            let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if cfd < 0 { return nil }
+            if heldDirectories.add(1, ordering: .relaxed).newValue <= Self.heldDirectoryBudget { return cfd }
+            heldDirectories.subtract(1, ordering: .relaxed)
+            close(cfd)
+            return -1
         }
 
         /// An entry BuildKit sends as an empty regular file: a regular file it refuses to open, or a socket.

@@ -108,7 +108,7 @@ package struct ManifestMetadata: Sendable {
         p.environment = env
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardError = FileHandle.nullDevice
         do { try p.run() } catch { return nil }
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()

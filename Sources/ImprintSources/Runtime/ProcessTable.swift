@@ -46,9 +46,7 @@ package struct ProcessTable {
         defer { closedir(dir) }
         var out: [Int32] = []
         while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let name = Syscall.entryNameString(e)
             if let pid = Int32(name) { out.append(pid) }
         }
         return out.sorted()

@@ -114,7 +114,7 @@ package struct ServingProcess {
         defer { closedir(dir) }
         var out: [String] = []
         while let e = readdir(dir), out.count < 4096 {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = Syscall.entryNameString(e)
             guard Int(name) != nil, let target = ProcessTable.readLink("\(proc)/\(pid)/fd/\(name)"), target.hasPrefix("/") else { continue }
             out.append(target.hasSuffix(" (deleted)") ? String(target.dropLast(10)) : target)
         }
