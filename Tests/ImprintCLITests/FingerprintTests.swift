@@ -90,7 +90,7 @@ import Testing
     @Test func aWideTreeFitsTheDefaultDescriptorLimit() throws {
         try requireTool("sha256sum")
         try withTempDir { tmp in
-            try sh("mkdir ctx && cd ctx && for i in $(seq 1 3000); do mkdir d$i; echo $i > d$i/f; done", cwd: tmp)
+            try sh("mkdir ctx && cd ctx && mkdir $(seq -f d%g 3000) && for i in $(seq 3000); do echo $i > d$i/f; done", cwd: tmp)
             let r = try sh("""
             ulimit -Sn 1024
             "$IMPRINT" fingerprint ctx -q -o m.json

@@ -40,9 +40,8 @@ enum TestEnv {
 func launchProcess(_ process: Process) throws {
     launchLock.lock()
     defer { launchLock.unlock() }
-    let open = OpenDescriptors.current()
-    if open.count > OpenDescriptors.limit {
-        throw OpenDescriptors.Leak(open: open)
+    if OpenDescriptors.count() > OpenDescriptors.limit {
+        throw OpenDescriptors.Leak(open: OpenDescriptors.current())
     }
     try process.run()
     // The child holds its own copies of the files it was given. The parent's are closed now: a Process with a
@@ -59,6 +58,11 @@ enum OpenDescriptors {
     /// Far above what the tests hold at once (a few dozen), far below the ~1,360 at which `Process.run()` crashes.
     static let limit = 512
 
+    static func count() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.count ?? 0
+    }
+
+    /// What each descriptor is open on.
     static func current() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
         return names.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) ?? "?" }

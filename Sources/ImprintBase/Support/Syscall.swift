@@ -75,9 +75,12 @@ package enum Syscall {
     /// strays).
     package static func entryName(_ entry: UnsafeMutablePointer<dirent>) -> UnsafeRawBufferPointer {
         // why: d_name is a field of the record readdir returned, NUL-terminated within d_reclen.
-        let start = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        let start = UnsafeRawPointer(entry) + nameOffset
         return UnsafeRawBufferPointer(start: start, count: strlen(start.assumingMemoryBound(to: CChar.self)))
     }
+
+    /// Where `d_name` lies in a `dirent` (worked out once, not per entry).
+    private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
 
     /// `entryName` as a string (names under `/proc` are ASCII).
     package static func entryNameString(_ entry: UnsafeMutablePointer<dirent>) -> String {
