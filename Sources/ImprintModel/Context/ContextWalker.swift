@@ -64,7 +64,7 @@ package struct ContextWalker {
         let tree = Tree(root: .directory(mode: UInt32(st.st_mode) & 0o7777))
         if recordOwnership { tree.root.uid = st.st_uid; tree.root.gid = st.st_gid; tree.root.mtime = Int64(st.st_mtim.tv_sec) }
         let state = WalkState(self)
-        state.heldDirectories.store(1, ordering: .relaxed)
+        WalkState.heldDirectories.add(1, ordering: .relaxed)
         state.rootLength = base.utf8.count
         // Without exclusions nothing is pruned after the walk, so the workers can finish each directory's digest
         // as soon as everything below it is hashed (bottom-up, on all cores). Otherwise pruning may still drop
@@ -150,10 +150,11 @@ package struct ContextWalker {
         package var bytesDone: UInt64 = 0
         /// The byte length of the walked root's path, set before the workers start.
         package var rootLength = 0
-        /// Queued directories holding a descriptor. Past the budget a directory is opened again by its path when it
-        /// is listed, so a wide tree (thousands of sibling directories) stays far below the descriptor limit
-        /// (1,024 by default) instead of failing with "Too many open files".
-        package let heldDirectories = Atomic<Int>(0)
+        /// Queued directories holding a descriptor, in every walk of the process (a fleet round walks many
+        /// containers at once). Past the budget a directory is opened again by its path when it is listed, so a wide
+        /// tree (thousands of sibling directories) or many walks stay far below the descriptor limit (1,024 by
+        /// default) instead of failing with "Too many open files".
+        package static let heldDirectories = Atomic<Int>(0)
         package static let heldDirectoryBudget = 256
 
         package init(_ walker: ContextWalker) { self.walker = walker }
@@ -182,7 +183,10 @@ package struct ContextWalker {
                 }
             }
             // Close directories left in the queue after a failure.
-            for case .directory(let d) in queue where d.fd >= 0 { close(d.fd) }
+            for case .directory(let d) in queue where d.fd >= 0 {
+                close(d.fd)
+                Self.heldDirectories.subtract(1, ordering: .relaxed)
+            }
         }
 
         private func take() -> Job? {
@@ -262,7 +266,7 @@ package struct ContextWalker {
             let fd: Int32
             if job.fd >= 0 {
                 fd = job.fd
-                heldDirectories.subtract(1, ordering: .relaxed)
+                Self.heldDirectories.subtract(1, ordering: .relaxed)
             } else {
                 fd = ContextListing.withCString(job.absolute) { open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
                 if fd < 0 { throw ImprintError.posix("open directory", job.absolute.lossyString) }
@@ -292,7 +296,7 @@ package struct ContextWalker {
                 // The subdirectories opened for jobs that will never be queued.
                 for case .directory(let d) in batch.newJobs where d.fd >= 0 {
                     close(d.fd)
-                    heldDirectories.subtract(1, ordering: .relaxed)
+                    Self.heldDirectories.subtract(1, ordering: .relaxed)
                 }
                 throw error
             }
@@ -497,8 +501,8 @@ package struct ContextWalker {
         private func openQueuedDirectory(_ dfd: Int32, _ cname: [CChar]) -> Int32? {
             let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if cfd < 0 { return nil }
-            if heldDirectories.add(1, ordering: .relaxed).newValue <= Self.heldDirectoryBudget { return cfd }
-            heldDirectories.subtract(1, ordering: .relaxed)
+            if Self.heldDirectories.add(1, ordering: .relaxed).newValue <= Self.heldDirectoryBudget { return cfd }
+            Self.heldDirectories.subtract(1, ordering: .relaxed)
             close(cfd)
             return -1
         }
