@@ -118,62 +118,8 @@ package final class LayerFlattener {
             case .directory:
                 node = .directory(mode: e.mode)
             case .file:
-                node = TreeNode(type: .file, mode: e.mode, size: e.size)
-                let isPyc = path.count >= 4 && path.suffix(4).elementsEqual(LayerFlattener.pycSuffix)
-                let isImprintFile = comps.count >= 2 && comps[comps.count - 2] == LayerFlattener.imprintDir && e.size <= 16 << 20
-                let capture = (capturePath == path || isImprintFile) && e.size <= UInt64(captureLimit)
-                let isPy = path.count >= 3 && path.suffix(3).elementsEqual(LayerFlattener.pySuffix)
-                // Captured files are always hashed: their digest is checked against what was captured.
-                let hash = capture || isImprintFile || capturePath == path || hashContent?(path) != false
-                var pyHasher = isPy ? PycSourceHasher() : nil
-                var header: [UInt8] = []
-                var content: [UInt8] = []
-                // Sources as they stream; pycs in __pycache__ (small) kept in memory until their header shows
-                // whether they are timestamp pycs (flags 0), the only ones worth compiling against.
-                let keep = spool != nil && hash && e.size <= BytecodeSpool.maxFileSize
-                let inPycache = isPyc && comps.count >= 2 && comps[comps.count - 2] == LayerFlattener.pycacheDir
-                let spooled = keep && isPy ? spool!.begin() : nil
-                var pycContent: [UInt8]? = keep && inPycache ? [] : nil
-                if hash || isPy {
-                    try reader.forEachContentChunk { chunk in
-                        if hash { hasher.update(chunk) }
-                        if isPyc && header.count < 16 { header.append(contentsOf: chunk.prefix(16 - header.count)) }
-                        if capture { content.append(contentsOf: chunk) }
-                        if isPy { pyHasher!.update(chunk) }
-                        spooled?.write(chunk)
-                        pycContent?.append(contentsOf: chunk)
-                    }
-                } else if isPyc {
-                    // Only the header is needed; the rest of the entry is skipped by the next `next()`.
-                    var buf = [UInt8](repeating: 0, count: 16)
-                    var got = 0
-                    while got < 16 {
-                        let n = try buf.withUnsafeMutableBytes { try reader.readContent(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) }
-                        if n == 0 { break }
-                        got += n
-                    }
-                    header = Array(buf[..<got])
-                }
-                if hash {
-                    node.digest = hasher.finish()
-                    spooled?.finish(node.digest)
-                    if let pyc = pycContent, let h = try? PycHeader.parse(Array(pyc.prefix(16))), case .timestamp = h.validation,
-                       let w = spool!.begin() {
-                        pyc.withUnsafeBytes { w.write($0) }
-                        w.finish(node.digest)
-                    }
-                    stats.filesHashed += 1
-                    stats.bytesHashed += e.size
-                } else {
-                    node.digest = LayerFlattener.placeholderDigest(path, layer: layer)
-                    stats.placeholders.insert(node.digest)
-                    stats.filesSkipped += 1
-                    stats.bytesSkipped += e.size
-                }
-                if isPyc { node.pycHeader = header }
-                if capturePath == path && capture { captured = content }
-                if isImprintFile { node.capturedContent = content }
-                if isPy { node.pySourceHashes = pyHasher!.finalize() }
+                (node, captured) = try fileNode(e, path: path, comps: comps, layer: layer, reader: reader, hasher: hasher,
+                                                stats: &stats)
             case .symlink:
                 try RuntimeFilesystem.checkLength(e.linkName, what: "symlink target", raw: e.path, source: source, offset: e.headerOffset)
                 node = .symlink(e.linkName)
@@ -204,6 +150,69 @@ package final class LayerFlattener {
                 try emit(.entry(name: name, node: node, captured: captured, offset: e.headerOffset))
             }
         }
+    }
+
+    /// A regular file's node: hashed (or given a placeholder digest when nothing reads its content), with what the
+    /// Python checks and the embedded manifest need from its bytes, read as the entry streams past. Also returns
+    /// the content of `capturePath` when this is that file.
+    private func fileNode(_ e: TarEntry, path: Bytes, comps: [Bytes], layer: Int?, reader: TarReader, hasher: SHA256,
+                          stats: inout LayerRecording) throws -> (node: TreeNode, captured: [UInt8]?) {
+        let node = TreeNode(type: .file, mode: e.mode, size: e.size)
+        let isPyc = path.count >= 4 && path.suffix(4).elementsEqual(LayerFlattener.pycSuffix)
+        let isImprintFile = comps.count >= 2 && comps[comps.count - 2] == LayerFlattener.imprintDir && e.size <= 16 << 20
+        let capture = (capturePath == path || isImprintFile) && e.size <= UInt64(captureLimit)
+        let isPy = path.count >= 3 && path.suffix(3).elementsEqual(LayerFlattener.pySuffix)
+        // Captured files are always hashed: their digest is checked against what was captured.
+        let hash = capture || isImprintFile || capturePath == path || hashContent?(path) != false
+        var pyHasher = isPy ? PycSourceHasher() : nil
+        var header: [UInt8] = []
+        var content: [UInt8] = []
+        // Sources as they stream; pycs in __pycache__ (small) kept in memory until their header shows
+        // whether they are timestamp pycs (flags 0), the only ones worth compiling against.
+        let keep = spool != nil && hash && e.size <= BytecodeSpool.maxFileSize
+        let inPycache = isPyc && comps.count >= 2 && comps[comps.count - 2] == LayerFlattener.pycacheDir
+        let spooled = keep && isPy ? spool!.begin() : nil
+        var pycContent: [UInt8]? = keep && inPycache ? [] : nil
+        if hash || isPy {
+            try reader.forEachContentChunk { chunk in
+                if hash { hasher.update(chunk) }
+                if isPyc && header.count < 16 { header.append(contentsOf: chunk.prefix(16 - header.count)) }
+                if capture { content.append(contentsOf: chunk) }
+                if isPy { pyHasher!.update(chunk) }
+                spooled?.write(chunk)
+                pycContent?.append(contentsOf: chunk)
+            }
+        } else if isPyc {
+            // Only the header is needed; the rest of the entry is skipped by the next `next()`.
+            var buf = [UInt8](repeating: 0, count: 16)
+            var got = 0
+            while got < 16 {
+                let n = try buf.withUnsafeMutableBytes { try reader.readContent(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) }
+                if n == 0 { break }
+                got += n
+            }
+            header = Array(buf[..<got])
+        }
+        if hash {
+            node.digest = hasher.finish()
+            spooled?.finish(node.digest)
+            if let pyc = pycContent, let h = try? PycHeader.parse(Array(pyc.prefix(16))), case .timestamp = h.validation,
+               let w = spool!.begin() {
+                pyc.withUnsafeBytes { w.write($0) }
+                w.finish(node.digest)
+            }
+            stats.filesHashed += 1
+            stats.bytesHashed += e.size
+        } else {
+            node.digest = LayerFlattener.placeholderDigest(path, layer: layer)
+            stats.placeholders.insert(node.digest)
+            stats.filesSkipped += 1
+            stats.bytesSkipped += e.size
+        }
+        if isPyc { node.pycHeader = header }
+        if isImprintFile { node.capturedContent = content }
+        if isPy { node.pySourceHashes = pyHasher!.finalize() }
+        return (node, capturePath == path && capture ? content : nil)
     }
 
     /// Applies one change to the tree.
