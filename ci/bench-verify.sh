@@ -51,3 +51,25 @@ if [ -n "${IMPRINT_BASELINE:-}" ]; then
   t_b=$(best bash -c baseline_stream)
   printf '  %-44s %8s s  %6.2fx imprint\n' "previous release ($IMPRINT_BASELINE)" "$t_b" "$(echo "$t_b / $t_v" | bc -l)"
 fi
+
+# The same check on Python sources (the fingerprint benchmark's pinned tree of babel, django, networkx and sympy):
+# every .py is kept for the bytecode checks and hashed for every Python's source-hash key as the stream passes.
+src_cache="${XDG_CACHE_HOME:-$HOME/.cache}/imprint/bench-src/tree"
+if [ -d "$src_cache" ]; then
+  tar -C "$src_cache" -cf "$WORK/src.tar" .
+  "$IMPRINT" fingerprint "$src_cache" --ignore-file /dev/null -q -o "$WORK/src.json"
+  py=$(tar -tf "$WORK/src.tar" | grep -c '\.py$')
+  verify_src() { "$IMPRINT" verify - --manifest "$WORK/src.json" --at / < "$WORK/src.tar"; }
+  baseline_src() { "$IMPRINT_BASELINE" verify - --manifest "$WORK/src.json" --at / < "$WORK/src.tar"; }
+  export -f verify_src baseline_src
+  verify_src >/dev/null || { echo "verify of the Python sources failed" >&2; exit 1; }
+  t_py=$(best bash -c verify_src)
+  echo "imprint verify of Python sources: $py .py files, $(( $(stat -c %s "$WORK/src.tar") / 1048576 )) MiB tar stream"
+  printf '  %-44s %8s s\n' "imprint verify - < src.tar" "$t_py"
+  if [ -n "${IMPRINT_BASELINE:-}" ]; then
+    t_pb=$(best bash -c baseline_src)
+    printf '  %-44s %8s s  %6.2fx imprint\n' "previous release ($IMPRINT_BASELINE)" "$t_pb" "$(echo "$t_pb / $t_py" | bc -l)"
+  fi
+else
+  echo "(the Python source tree is fetched by ci/bench fingerprint; run that first for the Python-source figure)"
+fi

@@ -192,6 +192,9 @@ import Testing
                 var at = 0
                 while at < d.count { s.update(d[at..<min(at + 5, d.count)]); at += 5 }
                 #expect(PycSourceHash.hex(s.finalize()) == lines[i + 1], "streamed, size \(d.count), seed \(seed)")
+                var all = PycSourceHasher()
+                all.update(d)
+                #expect(all.finalize()[header.magicWord].map(PycSourceHash.hex) == lines[i + 1], "all magics, size \(d.count), seed \(seed)")
             }
         }
     }

@@ -114,6 +114,22 @@ import Testing
         #expect(SipHash.hash(Array(0..<15), k0: k0, k1: k1, variant: .sipHash24) == 0xa129_ca61_49be_45e5)
     }
 
+    /// Four keys side by side: each lane gives what that key gives alone, and the reference key gives the
+    /// reference vector in the last lane too (no lane leaks into another).
+    @Test func lanesAreIndependent() {
+        let k0: UInt64 = 0x0706_0504_0302_0100, k1: UInt64 = 0x0f0e_0d0c_0b0a_0908
+        let keys: [(UInt64, UInt64)] = [(1, 2), (3, 0), (0xdead_beef, 0xfeed), (k0, k1)]
+        let message = [UInt8](0..<15)
+        var lanes = SipHashLanes(keys: keys, variant: .sipHash24)
+        message.withUnsafeBytes { lanes.update($0) }
+        let hashes = lanes.finalize()
+        #expect(hashes.count == 4)
+        #expect(hashes[3] == 0xa129_ca61_49be_45e5)
+        for (i, k) in keys.enumerated() {
+            #expect(hashes[i] == SipHash.hash(message, k0: k.0, k1: k.1, variant: .sipHash24), "lane \(i)")
+        }
+    }
+
     @Test(arguments: [SipHash.Variant.sipHash13, .sipHash24])
     func streamingEqualsOneShot(variant: SipHash.Variant) {
         let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }
@@ -129,14 +145,19 @@ import Testing
         }
     }
 
+    /// Every Python from 3.7 on, each lane equal to that magic's hash alone, whatever the chunks.
     @Test func multiMagicHasher() {
-        let data = Array("VALUE = 1\n".utf8)
-        var h = PycSourceHasher()
-        h.update(data[0..<4]); h.update(data[4...])
-        let all = h.finalize()
-        #expect(all.count == PycMagic.finalReleases.count)
-        let w = PycMagic.word(forNumber: 3495)
-        #expect(all[w] == PycSourceHash.hash(data, magic: w))
+        let data = (0..<1001).map { UInt8(truncatingIfNeeded: $0 &* 97 &+ 3) }
+        for chunk in [1, 5, 8, 13, 1001] {
+            var h = PycSourceHasher()
+            var i = 0
+            while i < data.count { h.update(data[i..<min(i + chunk, data.count)]); i += chunk }
+            let all = h.finalize()
+            #expect(all.count == 8 && Set(all.keys) == Set(PycSourceHasher.hashBasedReleases))
+            for w in PycSourceHasher.hashBasedReleases {
+                #expect(all[w] == PycSourceHash.hash(data, magic: w), "magic word \(w), chunk \(chunk)")
+            }
+        }
     }
 }
 

@@ -43,6 +43,20 @@ package enum Syscall {
         return nil
     }
 
+    /// Writes all of `buffer` to `fd` at `offset` (`pwrite(2)`, the file offset untouched), continuing after short
+    /// writes and `EINTR`.
+    /// - Returns: nil, or the `errno` of the write that failed.
+    package static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, at offset: off_t) -> Int32? {
+        var off = 0
+        while off < buffer.count {
+            // why: off < buffer.count, so the buffer is not empty and has a base address.
+            let n = retrying { Glibc.pwrite(fd, buffer.baseAddress! + off, buffer.count - off, offset + off_t(off)) }
+            if n < 0 { return errno }
+            off += n
+        }
+        return nil
+    }
+
     /// `poll(2)` until a descriptor is ready or `deadline` (monotonic nanoseconds, `remainingMs` gives what is
     /// left) passes; an interrupted wait resumes with the time that is left.
     /// - Returns: poll's result: > 0 ready, 0 timed out, -1 failed (`errno` set, never `EINTR`).

@@ -9,15 +9,31 @@ import Glibc
 /// the code with its pyc — runs on every kind of target, not only on directories.
 ///
 /// Only `.py` files and `__pycache__/*.pyc` files whose header says timestamp (the kind CPython trusts on size
-/// and mtime alone) are kept, each once, up to 8 MiB each. The directory is removed when the spool is released.
+/// and mtime alone) are kept, up to 8 MiB each. They go into one file, each at a range reserved when it begins
+/// (its size is known from the tar header), so keeping a file costs one write per chunk read: no file created,
+/// renamed and removed per source, which on a disk-backed `/tmp` cost more than reading the whole image. A file
+/// is copied out to a path of its own only when the check asks for it. The directory is removed when the spool is
+/// released.
 package final class BytecodeSpool: Sendable {
     package let directory: String
-    /// The digests kept (each file is written by one writer, then renamed in under this lock).
-    private let stored = Mutex<Set<Digest>>([])
     package static let maxFileSize: UInt64 = 8 << 20
 
+    /// The file every kept file is written into.
+    private let store: Int32
+    private let storePath: String
+
+    private struct State {
+        /// Where the next file's range begins.
+        var end: UInt64 = 0
+        /// Each digest kept once: its range in the store.
+        var kept: [Digest: (offset: UInt64, length: Int)] = [:]
+        /// The files already copied out for the check.
+        var copied: [Digest: String] = [:]
+    }
+    private let state = Mutex(State())
+
     /// Creates an empty spool in `$TMPDIR`.
-    /// - Throws: when the directory cannot be made.
+    /// - Throws: when the directory or its store cannot be made.
     package init() throws {
         let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(base)/imprint-bytecode-XXXXXX".utf8CString)
@@ -25,57 +41,81 @@ package final class BytecodeSpool: Sendable {
             throw ImprintError.posix("create a temporary directory in", base)
         }
         directory = String(cString: made)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: directory) }
-
-    /// The file holding content `digest`, if it was kept.
-    package func path(for digest: Digest) -> String? {
-        stored.withLock { $0.contains(digest) } ? directory + "/" + digest.hex : nil
-    }
-
-    /// A new file being written; nil when one cannot be created (the check then reports the pair unverifiable).
-    package func begin() -> Writer? {
-        var template = Array("\(directory)/part-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { return nil }
-        return Writer(spool: self, fd: fd, path: String(cString: template.withUnsafeBufferPointer { $0.baseAddress! }))
-    }
-
-    fileprivate func keep(_ temp: String, as digest: Digest) {
-        stored.withLock { stored in
-            if stored.contains(digest) || rename(temp, directory + "/" + digest.hex) != 0 {
-                unlink(temp)
-            } else {
-                stored.insert(digest)
-            }
+        storePath = directory + "/store"
+        store = Syscall.open(storePath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if store < 0 {
+            let e = errno
+            rmdir(directory)
+            throw ImprintError.posix("create", storePath, errno: e)
         }
     }
 
-    /// One file being written into the spool.
+    deinit {
+        close(store)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A file holding content `digest`, if it was kept: copied out of the store on the first ask.
+    package func path(for digest: Digest) -> String? {
+        state.withLock { state in
+            if let done = state.copied[digest] { return done }
+            guard let range = state.kept[digest] else { return nil }
+            let path = directory + "/" + digest.hex
+            var bytes = [UInt8](repeating: 0, count: range.length)
+            let got = bytes.withUnsafeMutableBytes { Syscall.pread(store, $0.baseAddress, range.length, off_t(range.offset)) }
+            guard got == range.length else { return nil }
+            guard (try? AtomicFile.write(bytes, to: path, mode: 0o600)) != nil else { return nil }
+            state.copied[digest] = path
+            return path
+        }
+    }
+
+    /// A new file of `size` bytes being written; nil when it is larger than the spool keeps.
+    package func begin(size: UInt64) -> Writer? {
+        guard size <= BytecodeSpool.maxFileSize else { return nil }
+        let offset = state.withLock { state in
+            let at = state.end
+            state.end += size
+            return at
+        }
+        return Writer(spool: self, offset: offset, capacity: Int(size))
+    }
+
+    fileprivate func write(_ chunk: UnsafeRawBufferPointer, at offset: UInt64) -> Bool {
+        Syscall.writeAll(store, chunk, at: off_t(offset)) == nil
+    }
+
+    fileprivate func keep(_ digest: Digest, offset: UInt64, length: Int) {
+        state.withLock { state in
+            if state.kept[digest] == nil { state.kept[digest] = (offset, length) }
+        }
+    }
+
+    /// One file being written into its range of the store.
     package final class Writer {
         private let spool: BytecodeSpool
-        private let fd: Int32
-        private let path: String
+        private let offset: UInt64
+        private let capacity: Int
+        private var written = 0
         private var failed = false
 
-        fileprivate init(spool: BytecodeSpool, fd: Int32, path: String) { self.spool = spool; self.fd = fd; self.path = path }
+        fileprivate init(spool: BytecodeSpool, offset: UInt64, capacity: Int) {
+            self.spool = spool; self.offset = offset; self.capacity = capacity
+        }
 
+        /// Writes the next chunk; a file longer than its reserved range, or a failed write, is not kept.
         package func write(_ chunk: UnsafeRawBufferPointer) {
             guard !failed, chunk.count > 0 else { return }
-            do { try AtomicFile.writeAll(fd, chunk, path: path) } catch { failed = true }
+            guard written + chunk.count <= capacity, spool.write(chunk, at: offset + UInt64(written)) else {
+                failed = true
+                return
+            }
+            written += chunk.count
         }
 
-        /// Keeps the file as content `digest` (or drops it when writing failed).
+        /// Keeps the file as content `digest` (unless its writing failed).
         package func finish(_ digest: Digest) {
-            close(fd)
-            if failed { unlink(path) } else { spool.keep(path, as: digest) }
-        }
-
-        /// Drops the file.
-        package func abandon() {
-            close(fd)
-            unlink(path)
+            if !failed { spool.keep(digest, offset: offset, length: written) }
         }
     }
 }

@@ -12,19 +12,11 @@ package struct SipHash: Sendable {
         package var finalizationRounds: Int { self == .sipHash13 ? 3 : 4 }
     }
 
-    package let variant: Variant
-    private var v0: UInt64, v1: UInt64, v2: UInt64, v3: UInt64
-    /// Bytes not yet forming a whole 8-byte word, little-endian in the low bits.
-    private var tail: UInt64 = 0
-    private var tailCount = 0
-    private var length: UInt64 = 0
+    package var variant: Variant { lanes.variant }
+    private var lanes: SipHashLanes
 
     package init(k0: UInt64, k1: UInt64, variant: Variant) {
-        self.variant = variant
-        v0 = k0 ^ 0x736f_6d65_7073_6575
-        v1 = k1 ^ 0x646f_7261_6e64_6f6d
-        v2 = k0 ^ 0x6c79_6765_6e65_7261
-        v3 = k1 ^ 0x7465_6462_7974_6573
+        lanes = SipHashLanes(keys: [(k0, k1)], variant: variant)
     }
 
     /// One-shot hash of `data`.
@@ -39,6 +31,38 @@ package struct SipHash: Sendable {
     package mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 {
         let done: Void? = data.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
         if done == nil { Array(data).withUnsafeBytes { update($0) } }
+    }
+
+    /// Adds the bytes of `buffer` to the message.
+    package mutating func update(_ buffer: UnsafeRawBufferPointer) { lanes.update(buffer) }
+
+    /// The 64-bit hash of everything added so far. Call once; the hasher is spent afterwards.
+    package mutating func finalize() -> UInt64 { lanes.finalize()[0] }
+}
+
+/// SipHash of one message under up to four keys at once, one SIMD lane per key: the message is read once and
+/// the lanes compress side by side, so hashing a source for every Python's key costs about what one key did.
+package struct SipHashLanes: Sendable {
+    package static let width = 4
+    package let variant: SipHash.Variant
+    private let count: Int
+    private var v0: SIMD4<UInt64>, v1: SIMD4<UInt64>, v2: SIMD4<UInt64>, v3: SIMD4<UInt64>
+    /// Bytes not yet forming a whole 8-byte word, little-endian in the low bits.
+    private var tail: UInt64 = 0
+    private var tailCount = 0
+    private var length: UInt64 = 0
+
+    /// - Parameter keys: one to four (k0, k1) keys, one per lane.
+    package init(keys: [(UInt64, UInt64)], variant: SipHash.Variant) {
+        precondition(!keys.isEmpty && keys.count <= SipHashLanes.width)
+        self.variant = variant
+        count = keys.count
+        var k0 = SIMD4<UInt64>(repeating: 0), k1 = SIMD4<UInt64>(repeating: 0)
+        for (i, k) in keys.enumerated() { k0[i] = k.0; k1[i] = k.1 }
+        v0 = k0 ^ SIMD4(repeating: 0x736f_6d65_7073_6575)
+        v1 = k1 ^ SIMD4(repeating: 0x646f_7261_6e64_6f6d)
+        v2 = k0 ^ SIMD4(repeating: 0x6c79_6765_6e65_7261)
+        v3 = k1 ^ SIMD4(repeating: 0x7465_6462_7974_6573)
     }
 
     /// Adds the bytes of `buffer` to the message.
@@ -57,9 +81,16 @@ package struct SipHash: Sendable {
             tail = 0
             tailCount = 0
         }
-        while n - i >= 8 {
-            compress(UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
-            i += 8
+        if variant == .sipHash13 {
+            while n - i >= 8 {
+                compress13(UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                i += 8
+            }
+        } else {
+            while n - i >= 8 {
+                compress24(UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                i += 8
+            }
         }
         while i < n {
             tail |= UInt64(buffer[i]) << (8 * UInt64(tailCount))
@@ -68,19 +99,41 @@ package struct SipHash: Sendable {
         }
     }
 
-    /// The 64-bit hash of everything added so far. Call once; the hasher is spent afterwards.
-    package mutating func finalize() -> UInt64 {
+    /// The 64-bit hash of everything added so far, per key in the order given. Call once; the hasher is spent
+    /// afterwards.
+    package mutating func finalize() -> [UInt64] {
         let b = (length & 0xff) << 56 | tail
         compress(b)
-        v2 ^= 0xff
+        v2 ^= SIMD4(repeating: 0xff)
         for _ in 0..<variant.finalizationRounds { round() }
-        return v0 ^ v1 ^ v2 ^ v3
+        let h = v0 ^ v1 ^ v2 ^ v3
+        return (0..<count).map { h[$0] }
     }
 
     private mutating func compress(_ m: UInt64) {
-        v3 ^= m
+        let w = SIMD4<UInt64>(repeating: m)
+        v3 ^= w
         for _ in 0..<variant.compressionRounds { round() }
-        v0 ^= m
+        v0 ^= w
+    }
+
+    /// `compress` with SipHash-1-3's single round written out (the loops that hash every source).
+    @inline(__always)
+    private mutating func compress13(_ m: UInt64) {
+        let w = SIMD4<UInt64>(repeating: m)
+        v3 ^= w
+        round()
+        v0 ^= w
+    }
+
+    /// `compress` with SipHash-2-4's two rounds written out.
+    @inline(__always)
+    private mutating func compress24(_ m: UInt64) {
+        let w = SIMD4<UInt64>(repeating: m)
+        v3 ^= w
+        round()
+        round()
+        v0 ^= w
     }
 
     @inline(__always)
@@ -92,7 +145,7 @@ package struct SipHash: Sendable {
     }
 
     @inline(__always)
-    private func rotl(_ x: UInt64, _ b: UInt64) -> UInt64 { (x << b) | (x >> (64 - b)) }
+    private func rotl(_ x: SIMD4<UInt64>, _ b: UInt64) -> SIMD4<UInt64> { (x &<< b) | (x &>> (64 - b)) }
 }
 
 /// `importlib.util.source_hash(data)` for the interpreter whose pyc magic is `magic`: SipHash of the raw source
@@ -133,12 +186,31 @@ package struct PycSourceHash: Sendable {
 /// will be compared, which the stream may not have seen yet; the default set covers the final release of every
 /// Python from 3.7 on.
 package struct PycSourceHasher: Sendable {
-    private var hashers: [(UInt32, PycSourceHash)]
+    /// The magic word of each lane, group after group.
+    private let words: [UInt32]
+    private var groups: [SipHashLanes]
 
-    /// - Parameter magicWords: the magics (4 header bytes read little-endian) to hash for.
-    package init(magicWords: [UInt32] = PycMagic.finalReleases.map { PycMagic.word(forNumber: $0.number) }) {
-        hashers = Array(Set(magicWords)).sorted().map { ($0, PycSourceHash(magic: $0)) }
+    /// - Parameter magicWords: the magics (4 header bytes read little-endian) to hash for. By default the final
+    ///   release of every Python that writes hash-based pycs (3.7 on, PEP 552); no earlier pyc holds a source hash.
+    package init(magicWords: [UInt32] = PycSourceHasher.hashBasedReleases) {
+        var order: [UInt32] = []
+        var groups: [SipHashLanes] = []
+        let sorted = Array(Set(magicWords)).sorted()
+        for variant in SipHash.Variant.allCases {
+            let mine = sorted.filter { PycMagic.sipHashVariant(forMagicWord: $0) == variant }
+            for at in stride(from: 0, to: mine.count, by: SipHashLanes.width) {
+                let lanes = Array(mine[at..<min(at + SipHashLanes.width, mine.count)])
+                groups.append(SipHashLanes(keys: lanes.map { (UInt64($0), 0) }, variant: variant))
+                order += lanes
+            }
+        }
+        words = order
+        self.groups = groups
     }
+
+    /// The magic words of the final releases from Python 3.7 on.
+    package static let hashBasedReleases: [UInt32] = PycMagic.finalReleases
+        .filter { $0.version >= PythonVersion(3, 7) }.map { PycMagic.word(forNumber: $0.number) }
 
     package mutating func update<C: Collection>(_ data: C) where C.Element == UInt8 {
         let done: Void? = data.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
@@ -146,13 +218,19 @@ package struct PycSourceHasher: Sendable {
     }
 
     package mutating func update(_ buffer: UnsafeRawBufferPointer) {
-        for i in hashers.indices { hashers[i].1.update(buffer) }
+        for i in groups.indices { groups[i].update(buffer) }
     }
 
     /// Source hash per magic word.
     package mutating func finalize() -> [UInt32: UInt64] {
         var out: [UInt32: UInt64] = [:]
-        for i in hashers.indices { out[hashers[i].0] = hashers[i].1.finalize() }
+        var lane = 0
+        for i in groups.indices {
+            for h in groups[i].finalize() {
+                out[words[lane]] = h
+                lane += 1
+            }
+        }
         return out
     }
 }

@@ -171,7 +171,7 @@ package final class LayerFlattener {
         // whether they are timestamp pycs (flags 0), the only ones worth compiling against.
         let keep = spool != nil && hash && e.size <= BytecodeSpool.maxFileSize
         let inPycache = isPyc && comps.count >= 2 && comps[comps.count - 2] == LayerFlattener.pycacheDir
-        let spooled = keep && isPy ? spool!.begin() : nil
+        let spooled = keep && isPy ? spool!.begin(size: e.size) : nil
         var pycContent: [UInt8]? = keep && inPycache ? [] : nil
         if hash || isPy {
             try reader.forEachContentChunk { chunk in
@@ -197,7 +197,7 @@ package final class LayerFlattener {
             node.digest = hasher.finish()
             spooled?.finish(node.digest)
             if let pyc = pycContent, let h = try? PycHeader.parse(Array(pyc.prefix(16))), case .timestamp = h.validation,
-               let w = spool!.begin() {
+               let w = spool!.begin(size: UInt64(pyc.count)) {
                 pyc.withUnsafeBytes { w.write($0) }
                 w.finish(node.digest)
             }
