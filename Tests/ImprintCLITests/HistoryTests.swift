@@ -112,9 +112,12 @@ private func publishedRecords(_ file: String) -> [String] {
                 try spawn(["history", "add", "--history", store] + paths, out: "\(dir)/out\(w)")
             }
             // fsck beside running adders sees half-written builds as at worst unreferenced, never as corruption.
+            // (Once the store exists: before the first adder makes it, fsck rightly fails on a missing store.)
+            let made = Date().addingTimeInterval(30)
+            while !FileManager.default.fileExists(atPath: store + "/lock") && Date() < made { usleep(10_000) }
             for _ in 0..<3 {
                 let f = try imprint("history", "fsck", "--history", store)
-                #expect(f.status == 0, "fsck during adds: \(f.out)")
+                #expect(f.status == 0, "fsck during adds: \(f.out)\(f.err)")
             }
             for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
             let seconds = Date().timeIntervalSince(start)

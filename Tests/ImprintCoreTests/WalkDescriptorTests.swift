@@ -49,4 +49,24 @@ import Testing
             #expect(Self.openOn(ids) == 0)
         }
     }
+
+    /// More sibling directories than the budget, deep enough that their absolute paths pass PATH_MAX while the
+    /// context paths stay within it: those are never put off to an open by path (which would fail), so every
+    /// file is walked.
+    @Test func directoriesTooDeepToOpenByPathKeepTheirDescriptor() throws {
+        try ArchiveFixture.withTemp { dir in
+            let top = String(repeating: "t", count: 150)
+            defer { _ = try? ArchiveFixture.shell("rm -rf \(top)", cwd: dir) }
+            let part = String(repeating: "p", count: 250)
+            try ArchiveFixture.shell("""
+            mkdir -p \(top)/root && cd \(top)/root
+            for i in $(seq 16); do mkdir \(part) && cd \(part); done
+            mkdir $(seq -f d%g 300) && for i in $(seq 300); do echo $i > d$i/f; done
+            """, cwd: dir)
+            let (tree, _) = try ContextWalker(ignore: DockerIgnore.empty).walk(dir + "/" + top + "/root")
+            var files = 0
+            tree.walk { _, node in if node.type == .file { files += 1 } }
+            #expect(files == 300)
+        }
+    }
 }

@@ -431,7 +431,7 @@ package struct ContextWalker {
             let ignore = walker.ignore
             guard st.st_mode & S_IFMT == S_IFDIR, ignore.mustDescend(intoExcluded: rel) else { return nil }
             // BuildKit ignores permission errors below excluded directories
-            guard let cfd = openQueuedDirectory(dfd, cname) else { return nil }
+            guard let cfd = openQueuedDirectory(dfd, cname, path: job.absolute.count + 1 + name.count) else { return nil }
             let child = TreeNode.directory(mode: ignore.semantics.sendsEnteredDirectories ? UInt32(st.st_mode) : UInt32(S_IFDIR) | 0o755)
             fill(child, st)
             cond.lock(); provisional.insert(ObjectIdentifier(child)); cond.unlock()
@@ -449,7 +449,7 @@ package struct ContextWalker {
             switch fmt {
             case S_IFDIR:
                 let child = TreeNode.directory(mode: UInt32(st.st_mode))
-                guard let cfd = openQueuedDirectory(dfd, cname) else {
+                guard let cfd = openQueuedDirectory(dfd, cname, path: job.absolute.count + 1 + name.count) else {
                     throw ImprintError.posix("open directory", job.absolute.appendingPath(name).lossyString)
                 }
                 let task = job.task.map { DirTask(node: child, parent: $0) }
@@ -497,11 +497,14 @@ package struct ContextWalker {
 
         /// Opens subdirectory `cname` of `dfd` for a job: its descriptor within the budget, else -1 (the job opens
         /// it by path; opened here all the same, so a directory that cannot be opened is found now, as before).
+        /// A directory whose absolute path (`path` bytes) is too long to open by path keeps its descriptor.
         /// Nil when it cannot be opened, with `errno` set.
-        private func openQueuedDirectory(_ dfd: Int32, _ cname: [CChar]) -> Int32? {
+        private func openQueuedDirectory(_ dfd: Int32, _ cname: [CChar], path: Int) -> Int32? {
             let cfd = openat(dfd, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if cfd < 0 { return nil }
-            if Self.heldDirectories.add(1, ordering: .relaxed).newValue <= Self.heldDirectoryBudget { return cfd }
+            if Self.heldDirectories.add(1, ordering: .relaxed).newValue <= Self.heldDirectoryBudget || path >= Int(PATH_MAX) {
+                return cfd
+            }
             Self.heldDirectories.subtract(1, ordering: .relaxed)
             close(cfd)
             return -1
