@@ -77,18 +77,20 @@ package struct SipHashLanes: Sendable {
             i += 1
         }
         if tailCount == 8 {
-            compress(tail)
+            compress(tail, rounds: variant.compressionRounds)
             tail = 0
             tailCount = 0
         }
-        if variant == .sipHash13 {
+        // One loop per variant, so each inlines its rounds as constants (the loop that hashes every source).
+        let rounds = variant.compressionRounds
+        if rounds == 1 {
             while n - i >= 8 {
-                compress13(UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                compress(UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self)), rounds: 1)
                 i += 8
             }
         } else {
             while n - i >= 8 {
-                compress24(UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                compress(UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self)), rounds: 2)
                 i += 8
             }
         }
@@ -103,36 +105,18 @@ package struct SipHashLanes: Sendable {
     /// afterwards.
     package mutating func finalize() -> [UInt64] {
         let b = (length & 0xff) << 56 | tail
-        compress(b)
+        compress(b, rounds: variant.compressionRounds)
         v2 ^= SIMD4(repeating: 0xff)
         for _ in 0..<variant.finalizationRounds { round() }
         let h = v0 ^ v1 ^ v2 ^ v3
         return (0..<count).map { h[$0] }
     }
 
-    private mutating func compress(_ m: UInt64) {
-        let w = SIMD4<UInt64>(repeating: m)
-        v3 ^= w
-        for _ in 0..<variant.compressionRounds { round() }
-        v0 ^= w
-    }
-
-    /// `compress` with SipHash-1-3's single round written out (the loops that hash every source).
     @inline(__always)
-    private mutating func compress13(_ m: UInt64) {
+    private mutating func compress(_ m: UInt64, rounds: Int) {
         let w = SIMD4<UInt64>(repeating: m)
         v3 ^= w
-        round()
-        v0 ^= w
-    }
-
-    /// `compress` with SipHash-2-4's two rounds written out.
-    @inline(__always)
-    private mutating func compress24(_ m: UInt64) {
-        let w = SIMD4<UInt64>(repeating: m)
-        v3 ^= w
-        round()
-        round()
+        for _ in 0..<rounds { round() }
         v0 ^= w
     }
 
