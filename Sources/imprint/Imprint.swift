@@ -72,7 +72,7 @@ struct ImprintCommand: ParsableCommand {
         do {
             // Synchronous all the way: an async main would end in dispatch_main(), whose pthread_exit needs
             // libgcc_s.so.1 at run time, which a glibc-only container does not have.
-            var command = try parseAsRoot()
+            var command = try parseDirectly(args) ?? parseAsRoot()
             startProgress(for: command)
             try command.run()
         } catch {
@@ -83,6 +83,33 @@ struct ImprintCommand: ParsableCommand {
             }
             exit(withError: error)
         }
+    }
+
+    /// The command the arguments name, parsed from the subcommand down: ArgumentParser's root parse first walks every
+    /// subcommand's arguments by reflection (its completion-script and passthrough checks), a few milliseconds of
+    /// protocol-conformance lookups on every run. Only a parse that succeeds is taken; anything else (help, a usage
+    /// error, a mistyped name, the root's own flags) returns nil and goes through the root parse, so messages, help
+    /// and completion scripts are the root's as before.
+    static func parseDirectly(_ args: [String]) -> ParsableCommand? {
+        guard let name = args.first,
+              let subcommand = configuration.subcommands.first(where: { $0._commandName == name }),
+              !args.contains(where: rootOnlyArgument) else { return nil }
+        // A help request in a spelling not filtered above (`-help`, `--help-hidden`) comes back as ArgumentParser's
+        // own help command, which would name the subcommand as if it were the root: only the commands themselves.
+        guard let command = try? subcommand.parseAsRoot(Array(args.dropFirst())),
+              isCommand(type(of: command), in: subcommand) else { return nil }
+        return command
+    }
+
+    /// Whether `type` is `root` or one of the commands below it.
+    static func isCommand(_ type: ParsableCommand.Type, in root: ParsableCommand.Type) -> Bool {
+        type == root || root.configuration.subcommands.contains { isCommand(type, in: $0) }
+    }
+
+    /// Arguments that only the root parse answers right: help in any spelling, completion and help dumps.
+    static func rootOnlyArgument(_ argument: String) -> Bool {
+        argument == "help" || argument == "-h" || argument == "--help" || argument == "--version"
+            || argument.hasPrefix("--generate-completion") || argument.hasPrefix("--experimental") || argument.hasPrefix("---")
     }
 
     /// The progress line, for every command but those with live output of their own (`LiveOutput`) and unless

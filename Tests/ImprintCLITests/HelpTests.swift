@@ -50,6 +50,24 @@ import Testing
         #expect(ok.status == 0 && ok.out.contains("imprint watch"))
     }
 
+    /// A subcommand is parsed from itself down (ArgumentParser's root parse reflects the whole tree first); help in
+    /// every spelling and the root's flags still answer as from the root, naming the command's whole path.
+    @Test func helpInEverySpellingNamesTheWholePath() throws {
+        // `-help` is also `-h -e -l -p`, a usage error for a command with one of those short options (`history list`
+        // has `-l`), so it is asked only of commands without them.
+        for (path, extra) in [(["fingerprint"], ["-help"]), (["history"], ["-help"]), (["history", "list"], [])] {
+            for flag in ["-h", "--help", "--help-hidden"] + extra {
+                let r = try imprint(path + [flag])
+                #expect(r.status == 0 && r.out.contains("USAGE: imprint \(path.joined(separator: " "))"),
+                        "imprint \(path.joined(separator: " ")) \(flag): \(r.status) \(r.out.prefix(200))")
+            }
+        }
+        let version = try imprint("fingerprint", "--version")
+        #expect(version.status == 0 && version.out.hasPrefix("imprint "), "\(version.out)")
+        let wrong = try imprint("history", "list", "--no-such-option")
+        #expect(wrong.status == 2 && wrong.err.contains("Usage: imprint history list"), "\(wrong.err)")
+    }
+
     @Test func usageErrorsExitTwo() throws {
         let r = try imprint("fingerprint", "--no-such-option")
         #expect(r.status == 2)

@@ -85,22 +85,24 @@ package struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Appends the 64 hex digits to `out` without building a String.
     @inline(__always)
     package func appendHex(to out: inout [UInt8]) {
-        out.reserveCapacity(out.count + 64)
-        Digest.appendHex(a, to: &out)
-        Digest.appendHex(b, to: &out)
-        Digest.appendHex(c, to: &out)
-        Digest.appendHex(d, to: &out)
+        // The 64 digits are written into a stack buffer and appended at once: one capacity check, not 64.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { hex in
+            Digest.writeHex(a, into: hex, at: 0)
+            Digest.writeHex(b, into: hex, at: 16)
+            Digest.writeHex(c, into: hex, at: 32)
+            Digest.writeHex(d, into: hex, at: 48)
+            out.append(contentsOf: hex)
+        }
     }
 
     @inline(__always)
-    private static func appendHex(_ word: UInt64, to out: inout [UInt8]) {
-        var shift: UInt64 = 64
-        while shift > 0 {
-            shift -= 4
-            let v = UInt8(truncatingIfNeeded: (word >> shift) & 0xF)
-            out.append(v < 10 ? 0x30 + v : 0x57 + v)  // 0-9, a-f
+    private static func writeHex(_ word: UInt64, into hex: UnsafeMutableBufferPointer<UInt8>, at start: Int) {
+        for i in 0..<16 {
+            let v = UInt8(truncatingIfNeeded: (word >> UInt64(60 - 4 * i)) & 0xF)
+            hex[start + i] = v < 10 ? 0x30 + v : 0x57 + v  // 0-9, a-f
         }
     }
+
     /// `sha256:<hex>`, the OCI digest form.
     package var prefixed: String { "sha256:" + hex }
     package var description: String { prefixed }
