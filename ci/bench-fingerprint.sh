@@ -4,6 +4,7 @@
 #   (c) site: babel, django, networkx and sympy from PyPI (pinned) installed by pip into one directory, as a Python
 #       image holds them: ~10,000 files, the sources, their compiled bytecode and the dist-info (~155 MiB)
 #   (d) source: the same four wheels only unzipped (~6,900 files, sources without bytecode)
+#   (e) flat: 2,000 files of 100 KiB in one directory (one directory's files are hashed on all cores too)
 #   (wheels and both trees are cached in ~/.cache/imprint/bench-src)
 # Prints seconds (best of 7 interleaved warm rounds; BENCH_ROUNDS sets the count), ratios, MB/s against
 # `openssl speed -evp sha256` x cores, peak RSS.
@@ -21,9 +22,9 @@ WORK="${BENCH_DIR:-$(mktemp -d /tmp/imprint-bench.XXXXXX)}"; mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 CORES=$(nproc)
 
-python3 - "$WORK/small" "$WORK/large" <<'PY'
+python3 - "$WORK/small" "$WORK/large" "$WORK/flat" <<'PY'
 import os, sys, random
-small, large = sys.argv[1], sys.argv[2]
+small, large, flat = sys.argv[1], sys.argv[2], sys.argv[3]
 rnd = random.Random(42)
 for d in range(500):
     p = os.path.join(small, f"pkg{d:03d}", f"sub{d % 7}")
@@ -37,6 +38,10 @@ for i in range(4):
     with open(os.path.join(large, f"blob{i}.bin"), "wb") as fh:
         for j in range(256):
             fh.write(bytes([j]) + chunk[1:])
+os.makedirs(flat, exist_ok=True)
+for i in range(2000):
+    with open(os.path.join(flat, f"f{i:04d}.dat"), "wb") as fh:
+        fh.write(rnd.randbytes(100 * 1024))
 PY
 src_cache="${XDG_CACHE_HOME:-$HOME/.cache}/imprint/bench-src"
 if [ ! -d "$src_cache/tree" ]; then
@@ -90,7 +95,7 @@ race() {
 }
 
 echo "imprint fingerprint benchmark ($CORES cores, $(uname -m), best of $ROUNDS interleaved rounds)"
-for set in small large site source; do
+for set in small large site source flat; do
   dir="$WORK/$set"
   files=$(find "$dir" -type f | wc -l); bytes=$(du -sb "$dir" | cut -f1)
   names=(imp xsha hashdeep mtree)

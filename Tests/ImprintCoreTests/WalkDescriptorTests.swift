@@ -2,8 +2,9 @@ import Foundation
 import Testing
 @testable import ImprintCore
 
-/// The walk's directory descriptors: none is left open when a walk is refused or fails part way (a long-running
-/// agent would run out of them).
+/// The walk's descriptors: none is left open when a walk is refused or fails part way (a long-running agent would
+/// run out of them), also for files handed from the worker listing a directory to another; and those files are
+/// hashed as one worker hashes them.
 @Suite struct WalkDescriptorTests {
     /// How many of this process's descriptors are open on one of `inodes` (device and inode, through the
     /// `/proc/self/fd` links, which resolve even past PATH_MAX).
@@ -46,6 +47,89 @@ import Testing
             let ids = Self.identities(out)
             #expect(ids.count == 3)
             #expect(throws: ImprintError.self) { try ContextWalker(ignore: DockerIgnore.empty).walk(dir + "/deep") }
+            #expect(Self.openOn(ids) == 0)
+        }
+    }
+
+    /// Makes a flat directory of many files in the shell's current directory: 3,000 files of 0 to 5,000 bytes, and
+    /// one to ignore.
+    static let flatFiles = """
+        python3 -c 'for i in range(1, 3001): open("f%d" % i, "wb").write(bytes((j * 31 + i) % 256 for j in range(i * 7 % 5000)))'
+        echo skipped > x.skip
+        """
+
+    /// Many workers on one directory of many files (the listing worker hands opened files to the others) find the
+    /// tree one worker finds, with the digests of `sha256sum`; with the ignore file's exceptions too, where the
+    /// directory digests are computed after the walk.
+    @Test func aFlatDirectoryOnManyWorkersIsTheTreeOneWorkerFinds() throws {
+        try ArchiveFixture.withTemp { dir in
+            try ArchiveFixture.shell("mkdir flat && cd flat\n" + Self.flatFiles, cwd: dir)
+            let sums = try ArchiveFixture.shell("sha256sum f*", cwd: dir + "/flat")
+            var expected: [String: String] = [:]
+            for line in sums.split(separator: "\n") {
+                let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+                expected[String(parts[1])] = String(parts[0])
+            }
+            #expect(expected.count == 3000)
+            for ignoreText in ["", "*.skip\n!f1\n"] {
+                let ignore = try DockerIgnore.parse(Array(ignoreText.utf8), file: ".dockerignore", semantics: .buildkit)
+                let one = try ContextWalker(ignore: ignore, workers: 1).walk(dir + "/flat").tree
+                for _ in 0..<3 {
+                    let many = try ContextWalker(ignore: ignore, workers: 4).walk(dir + "/flat").tree
+                    #expect(many.rootDigest == one.rootDigest, "\(ignoreText.debugDescription)")
+                    var checked = 0
+                    many.walk { path, node in
+                        guard node.type == .file, let want = expected[path.lossyString] else { return }
+                        #expect(node.digest.hex == want, "\(path.lossyString)")
+                        checked += 1
+                    }
+                    #expect(checked == 3000)
+                }
+            }
+        }
+    }
+
+    /// A walk failing in a directory of many files (after the worker listing it handed files to others) leaves
+    /// none of them open.
+    @Test func aWalkFailingInAFlatDirectoryLeavesNoFileOpen() throws {
+        try ArchiveFixture.withTemp { dir in
+            defer { _ = try? ArchiveFixture.shell("rm -rf deep", cwd: dir) }
+            let part = String(repeating: "p", count: 250)
+            // The last entry's context path passes PATH_MAX (its absolute path too: all made from the shell inside).
+            let out = try ArchiveFixture.shell("""
+            mkdir deep && cd deep
+            for i in $(seq 16); do mkdir \(part) && cd \(part); done
+            \(Self.flatFiles)
+            touch \(String(repeating: "z", count: 255))
+            stat -c '%d %i' f*
+            """, cwd: dir)
+            let ids = Self.identities(out)
+            #expect(ids.count == 3000)
+            for _ in 0..<3 {
+                #expect(throws: ImprintError.self) { try ContextWalker(ignore: DockerIgnore.empty, workers: 4).walk(dir + "/deep") }
+                #expect(Self.openOn(ids) == 0)
+            }
+        }
+    }
+
+    /// Files handed to another worker and still queued when the walk fails are closed with the queue.
+    @Test func filesStillQueuedWhenAWalkFailsAreClosed() throws {
+        try ArchiveFixture.withTemp { dir in
+            try ArchiveFixture.shell("mkdir flat && cd flat\n" + Self.flatFiles, cwd: dir)
+            let ids = Self.identities(try ArchiveFixture.shell("stat -c '%d %i' f1 f2 f3 f4 f5", cwd: dir + "/flat"))
+            #expect(ids.count == 5)
+            let state = ContextWalker.WalkState(ContextWalker(ignore: DockerIgnore.empty))
+            for i in 1...5 {
+                let fd = open("\(dir)/flat/f\(i)", O_RDONLY | O_CLOEXEC)
+                #expect(fd >= 0)
+                ContextWalker.WalkState.heldFiles.add(1, ordering: .relaxed)
+                state.queue.append(.openFile(ContextWalker.OpenFile(
+                    fd: fd, directory: Array("\(dir)/flat".utf8), name: Array("f\(i)".utf8),
+                    node: TreeNode(type: .file, mode: 0o100644, size: 0), stat: stat(), task: nil)))
+            }
+            #expect(Self.openOn(ids) == 5)
+            state.error = ImprintError(.io, "a failure elsewhere in the walk")
+            state.run(workers: 2)
             #expect(Self.openOn(ids) == 0)
         }
     }

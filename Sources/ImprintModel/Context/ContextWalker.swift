@@ -18,7 +18,8 @@ import Glibc
 ///
 /// The walk runs on all cores: workers take directories from a shared queue, hash small files on the spot
 /// through `openat` (no path lookups), and queue large files as jobs of their own so big files spread over
-/// the cores too.
+/// the cores too. While a worker waits for work, the worker listing a directory hands it small files it has
+/// opened, so one directory of many files (a flat tree, a `locale-data/`) is hashed on all cores as well.
 package struct ContextWalker {
     package var ignore: DockerIgnore
     /// Context-relative paths left out of the walk (the manifest imprint writes into the context itself).
@@ -129,9 +130,26 @@ package struct ContextWalker {
         package var task: DirTask?
     }
 
+    /// A small file opened by the worker listing its directory, handed to another worker to hash.
+    package struct OpenFile {
+        package var fd: Int32
+        /// The directory's absolute path and the file's name, joined only for a message.
+        package var directory: Bytes
+        package var name: Bytes
+        package var node: TreeNode
+        /// The file's stat, for the digest cache.
+        package var stat: stat
+        package var task: DirTask?
+
+        package init(fd: Int32, directory: Bytes, name: Bytes, node: TreeNode, stat: stat, task: DirTask?) {
+            self.fd = fd; self.directory = directory; self.name = name; self.node = node; self.stat = stat; self.task = task
+        }
+    }
+
     package enum Job {
         case directory(DirJob)
         case largeFile(path: Bytes, node: TreeNode, task: DirTask?)
+        case openFile(OpenFile)
     }
 
     /// Shared state of one walk. Every node is mutated by exactly one worker: the one processing its parent.
@@ -156,6 +174,13 @@ package struct ContextWalker {
         /// default) instead of failing with "Too many open files".
         package static let heldDirectories = Atomic<Int>(0)
         package static let heldDirectoryBudget = 256
+        /// Open files handed to other workers and not hashed yet, in every walk of the process (each holds a
+        /// descriptor), and how many there may be.
+        package static let heldFiles = Atomic<Int>(0)
+        package static let heldFileBudget = 128
+        /// Workers of this walk waiting for a job, and handed-off files of this walk in its queue.
+        package let idle = Atomic<Int>(0)
+        package let queuedFiles = Atomic<Int>(0)
 
         package init(_ walker: ContextWalker) { self.walker = walker }
 
@@ -173,6 +198,9 @@ package struct ContextWalker {
                             try FileHasher.hashFile(FileHasher.Job(path: path, node: node), hasher: hasher, buffer: buffer, cache: walker.digestCache)
                             report(files: 1, bytes: node.size)
                             if let task { complete(task, hasher: hasher, record: &scratch.record) }
+                        case .openFile(let file):
+                            try hash(file, hasher: hasher, buffer: buffer)
+                            if let task = file.task { complete(task, hasher: hasher, record: &scratch.record) }
                         }
                     } catch let e as ImprintError {
                         fail(e)
@@ -182,11 +210,48 @@ package struct ContextWalker {
                     finish()
                 }
             }
-            // Close directories left in the queue after a failure.
-            for case .directory(let d) in queue where d.fd >= 0 {
-                close(d.fd)
-                Self.heldDirectories.subtract(1, ordering: .relaxed)
+            // Close directories and files left in the queue after a failure.
+            for job in queue {
+                switch job {
+                case .directory(let d) where d.fd >= 0:
+                    close(d.fd)
+                    Self.heldDirectories.subtract(1, ordering: .relaxed)
+                case .openFile(let file):
+                    close(file.fd)
+                    Self.heldFiles.subtract(1, ordering: .relaxed)
+                default: break
+                }
             }
+        }
+
+        /// Hashes a file another worker opened and handed over (`handOff`), and closes it.
+        private func hash(_ file: OpenFile, hasher: SHA256, buffer: UnsafeMutableRawBufferPointer) throws {
+            queuedFiles.subtract(1, ordering: .relaxed)
+            defer {
+                close(file.fd)
+                Self.heldFiles.subtract(1, ordering: .relaxed)
+            }
+            try FileHasher.hashSmallFile(fd: file.fd, display: file.directory.appendingPath(file.name), node: file.node,
+                                         hasher: hasher, buffer: buffer)
+            walker.digestCache?.store(file.stat, file.node.digest)
+            report(files: 1, bytes: file.node.size)
+        }
+
+        /// Gives an opened small file to another worker instead of hashing it here, when one waits for work (or
+        /// handed-off files already wait to be taken): so the worker listing a directory of many files is not the
+        /// only one hashing them. Within a budget of open descriptors for the whole process. False when the file
+        /// stays here.
+        private func handOff(_ fd: Int32, _ name: Bytes, in job: DirJob, node: TreeNode, _ st: stat) -> Bool {
+            guard idle.load(ordering: .relaxed) > 0 || queuedFiles.load(ordering: .relaxed) > 0 else { return false }
+            if Self.heldFiles.add(1, ordering: .relaxed).newValue > Self.heldFileBudget {
+                Self.heldFiles.subtract(1, ordering: .relaxed)
+                return false
+            }
+            queuedFiles.add(1, ordering: .relaxed)
+            // Counted before the job is queued: the listing's own count keeps the directory open until it ends.
+            job.task?.pending.add(1, ordering: .relaxed)
+            push([.openFile(OpenFile(fd: fd, directory: job.absolute, name: name, node: node, stat: st, task: job.task))])
+            return true
         }
 
         private func take() -> Job? {
@@ -195,7 +260,9 @@ package struct ContextWalker {
                 if error != nil { return nil }
                 if let j = queue.popLast() { busy += 1; return j }
                 if busy == 0 { cond.broadcast(); return nil }
+                idle.add(1, ordering: .relaxed)
                 cond.wait()
+                idle.subtract(1, ordering: .relaxed)
             }
         }
 
@@ -408,19 +475,19 @@ package struct ContextWalker {
                 return nil
             }
             let child = TreeNode(type: .file, mode: UInt32(st.st_mode), size: UInt64(st.st_size))
+            fill(child, st)  // before a hand-off: from then on another worker writes the node
             if let cache = walker.digestCache, let known = cache.digest(st) {
                 close(fd)
                 child.digest = known
             } else if child.size > UInt64(FileHasher.bufferSize) {
                 close(fd)
                 batch.queue(.largeFile(path: job.absolute.appendingPath(name), node: child, task: job.task))
-            } else {
+            } else if !handOff(fd, name, in: job, node: child, st) {
                 defer { close(fd) }
                 try FileHasher.hashSmallFile(fd: fd, display: job.absolute.appendingPath(name), node: child, hasher: hasher, buffer: buffer)
                 walker.digestCache?.store(st, child.digest)
                 batch.hashed(child)
             }
-            fill(child, st)
             return child
         }
 
