@@ -21,6 +21,20 @@ import Testing
         Set(text.split(separator: "\n").map { $0.split(separator: " ").compactMap { UInt64($0) } })
     }
 
+    /// Runs `script` in `dir/deep/p…/p…` (16 levels of 250-byte names, made from the shell inside: their path is
+    /// too long for most tools), and returns what it printed.
+    static func deep(in dir: String, _ script: String) throws -> String {
+        let part = String(repeating: "p", count: 250)
+        return try ArchiveFixture.shell("""
+        mkdir deep && cd deep
+        for i in $(seq 16); do mkdir \(part) && cd \(part); done
+        \(script)
+        """, cwd: dir)
+    }
+
+    /// A name whose context path, there, passes PATH_MAX: the walk fails when it reaches it (last, in name order).
+    static let tooLong = String(repeating: "z", count: 255)
+
     @Test func aRefusedLegacyWalkClosesTheRoot() throws {
         try ArchiveFixture.withTemp { dir in
             try Lib.write(dir + "/a/f", "x")
@@ -37,14 +51,10 @@ import Testing
     @Test func aWalkFailingPartWayClosesTheDirectoriesItOpened() throws {
         try ArchiveFixture.withTemp { dir in
             defer { _ = try? ArchiveFixture.shell("rm -rf deep", cwd: dir) }
-            let part = String(repeating: "p", count: 250)
-            let out = try ArchiveFixture.shell("""
-            mkdir deep && cd deep
-            for i in $(seq 16); do mkdir \(part) && cd \(part); done
-            mkdir a b c && touch \(String(repeating: "z", count: 255))
+            let ids = Self.identities(try Self.deep(in: dir, """
+            mkdir a b c && touch \(Self.tooLong)
             stat -c '%d %i' a b c
-            """, cwd: dir)
-            let ids = Self.identities(out)
+            """))
             #expect(ids.count == 3)
             #expect(throws: ImprintError.self) { try ContextWalker(ignore: DockerIgnore.empty).walk(dir + "/deep") }
             #expect(Self.openOn(ids) == 0)
@@ -94,16 +104,11 @@ import Testing
     @Test func aWalkFailingInAFlatDirectoryLeavesNoFileOpen() throws {
         try ArchiveFixture.withTemp { dir in
             defer { _ = try? ArchiveFixture.shell("rm -rf deep", cwd: dir) }
-            let part = String(repeating: "p", count: 250)
-            // The last entry's context path passes PATH_MAX (its absolute path too: all made from the shell inside).
-            let out = try ArchiveFixture.shell("""
-            mkdir deep && cd deep
-            for i in $(seq 16); do mkdir \(part) && cd \(part); done
+            let ids = Self.identities(try Self.deep(in: dir, """
             \(Self.flatFiles)
-            touch \(String(repeating: "z", count: 255))
+            touch \(Self.tooLong)
             stat -c '%d %i' f*
-            """, cwd: dir)
-            let ids = Self.identities(out)
+            """))
             #expect(ids.count == 3000)
             for _ in 0..<3 {
                 #expect(throws: ImprintError.self) { try ContextWalker(ignore: DockerIgnore.empty, workers: 4).walk(dir + "/deep") }
@@ -123,9 +128,9 @@ import Testing
                 let fd = open("\(dir)/flat/f\(i)", O_RDONLY | O_CLOEXEC)
                 #expect(fd >= 0)
                 ContextWalker.WalkState.heldFiles.add(1, ordering: .relaxed)
-                state.queue.append(.openFile(ContextWalker.OpenFile(
+                state.files.append(ContextWalker.OpenFile(
                     fd: fd, directory: Array("\(dir)/flat".utf8), name: Array("f\(i)".utf8),
-                    node: TreeNode(type: .file, mode: 0o100644, size: 0), stat: stat(), task: nil)))
+                    node: TreeNode(type: .file, mode: 0o100644, size: 0), fileStat: stat(), task: nil))
             }
             #expect(Self.openOn(ids) == 5)
             state.error = ImprintError(.io, "a failure elsewhere in the walk")

@@ -109,8 +109,9 @@ package struct ContextWalker {
     // why @unchecked Sendable: `pending` is atomic; the node is finished by the one worker that drops it to zero.
     package final class DirTask: @unchecked Sendable {
         // why @unchecked: `node` (and the children it lists) is written by the worker that lists the directory
-        // and by those hashing its large files and subdirectories, each before a releasing decrement of `pending`;
-        // only the worker whose decrement reaches zero reads them, after that (acquiring) decrement.
+        // and by those hashing its large files, handed-off files and subdirectories, each before a releasing
+        // decrement of `pending`; only the worker whose decrement reaches zero reads them, after that (acquiring)
+        // decrement.
         package let node: TreeNode
         package let parent: DirTask?
         /// Children not final yet, plus one for the listing of the directory itself.
@@ -138,11 +139,11 @@ package struct ContextWalker {
         package var name: Bytes
         package var node: TreeNode
         /// The file's stat, for the digest cache.
-        package var stat: stat
+        package var fileStat: stat
         package var task: DirTask?
 
-        package init(fd: Int32, directory: Bytes, name: Bytes, node: TreeNode, stat: stat, task: DirTask?) {
-            self.fd = fd; self.directory = directory; self.name = name; self.node = node; self.stat = stat; self.task = task
+        package init(fd: Int32, directory: Bytes, name: Bytes, node: TreeNode, fileStat: stat, task: DirTask?) {
+            self.fd = fd; self.directory = directory; self.name = name; self.node = node; self.fileStat = fileStat; self.task = task
         }
     }
 
@@ -152,11 +153,16 @@ package struct ContextWalker {
         case openFile(OpenFile)
     }
 
-    /// Shared state of one walk. Every node is mutated by exactly one worker: the one processing its parent.
-    package final class WalkState: @unchecked Sendable {  // why: all shared fields are guarded by `cond`
+    /// Shared state of one walk. Every node is mutated by one worker at a time: the one processing its parent, and
+    /// for a handed-off file, after that worker's last write, the one it was handed to.
+    package final class WalkState: @unchecked Sendable {  // why: shared fields are atomics or guarded by `cond`
         package let walker: ContextWalker
         package let cond = NSCondition()
         package var queue: [Job] = []
+        /// Files handed off (`handOff`): taken before any other job, since each holds a descriptor.
+        package var files: [OpenFile] = []
+        /// The walk's worker count, set before the workers start.
+        package var workerCount = 1
         package var busy = 0
         package var error: ImprintError?
         package var sockets: [Bytes] = []
@@ -185,6 +191,7 @@ package struct ContextWalker {
         package init(_ walker: ContextWalker) { self.walker = walker }
 
         package func run(workers: Int) {
+            workerCount = workers
             concurrentWorkers(workers) { _ in
                 let hasher = SHA256()
                 let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileHasher.bufferSize, alignment: 64)
@@ -216,11 +223,12 @@ package struct ContextWalker {
                 case .directory(let d) where d.fd >= 0:
                     close(d.fd)
                     Self.heldDirectories.subtract(1, ordering: .relaxed)
-                case .openFile(let file):
-                    close(file.fd)
-                    Self.heldFiles.subtract(1, ordering: .relaxed)
                 default: break
                 }
+            }
+            for file in files {
+                close(file.fd)
+                Self.heldFiles.subtract(1, ordering: .relaxed)
             }
         }
 
@@ -233,16 +241,17 @@ package struct ContextWalker {
             }
             try FileHasher.hashSmallFile(fd: file.fd, display: file.directory.appendingPath(file.name), node: file.node,
                                          hasher: hasher, buffer: buffer)
-            walker.digestCache?.store(file.stat, file.node.digest)
+            walker.digestCache?.store(file.fileStat, file.node.digest)
             report(files: 1, bytes: file.node.size)
         }
 
         /// Gives an opened small file to another worker instead of hashing it here, when one waits for work (or
-        /// handed-off files already wait to be taken): so the worker listing a directory of many files is not the
-        /// only one hashing them. Within a budget of open descriptors for the whole process. False when the file
-        /// stays here.
+        /// handed-off files are being taken: a few are kept ready, two per worker): so the worker listing a
+        /// directory of many files is not the only one hashing them. Within a budget of open descriptors for the
+        /// whole process. False when the file stays here (an empty one always does).
         private func handOff(_ fd: Int32, _ name: Bytes, in job: DirJob, node: TreeNode, _ st: stat) -> Bool {
-            guard idle.load(ordering: .relaxed) > 0 || queuedFiles.load(ordering: .relaxed) > 0 else { return false }
+            let queued = queuedFiles.load(ordering: .relaxed)
+            guard node.size > 0, queued < 2 * workerCount, idle.load(ordering: .relaxed) > 0 || queued > 0 else { return false }
             if Self.heldFiles.add(1, ordering: .relaxed).newValue > Self.heldFileBudget {
                 Self.heldFiles.subtract(1, ordering: .relaxed)
                 return false
@@ -250,7 +259,8 @@ package struct ContextWalker {
             queuedFiles.add(1, ordering: .relaxed)
             // Counted before the job is queued: the listing's own count keeps the directory open until it ends.
             job.task?.pending.add(1, ordering: .relaxed)
-            push([.openFile(OpenFile(fd: fd, directory: job.absolute, name: name, node: node, stat: st, task: job.task))])
+            let file = OpenFile(fd: fd, directory: job.absolute, name: name, node: node, fileStat: st, task: job.task)
+            cond.lock(); files.append(file); cond.signal(); cond.unlock()
             return true
         }
 
@@ -258,6 +268,7 @@ package struct ContextWalker {
             cond.lock(); defer { cond.unlock() }
             while true {
                 if error != nil { return nil }
+                if let f = files.popLast() { busy += 1; return .openFile(f) }
                 if let j = queue.popLast() { busy += 1; return j }
                 if busy == 0 { cond.broadcast(); return nil }
                 idle.add(1, ordering: .relaxed)
