@@ -217,14 +217,10 @@ package struct ContextWalker {
                     finish()
                 }
             }
-            // Close directories and files left in the queue after a failure.
-            for job in queue {
-                switch job {
-                case .directory(let d) where d.fd >= 0:
-                    close(d.fd)
-                    Self.heldDirectories.subtract(1, ordering: .relaxed)
-                default: break
-                }
+            // Close directories and files left in the queues after a failure.
+            for case .directory(let d) in queue where d.fd >= 0 {
+                close(d.fd)
+                Self.heldDirectories.subtract(1, ordering: .relaxed)
             }
             for file in files {
                 close(file.fd)
