@@ -92,10 +92,10 @@ struct ImprintCommand: ParsableCommand {
     /// and completion scripts are the root's as before.
     static func parseDirectly(_ args: [String]) -> ParsableCommand? {
         guard let name = args.first,
-              let subcommand = configuration.subcommands.first(where: { $0._commandName == name }),
-              !args.contains(where: rootOnlyArgument) else { return nil }
-        // A help request in a spelling not filtered above (`-help`, `--help-hidden`) comes back as ArgumentParser's
-        // own help command, which would name the subcommand as if it were the root: only the commands themselves.
+              let subcommand = configuration.subcommands.first(where: { $0._commandName == name }) else { return nil }
+        // A help request (`-h`, `help`, `-help`, `--help-hidden`…) comes back as ArgumentParser's own help command,
+        // which would name the subcommand as if it were the root: only the commands themselves are taken. Whatever
+        // else the root answers itself (`--version`, completion scripts, help dumps) fails here and goes there.
         guard let command = try? subcommand.parseAsRoot(Array(args.dropFirst())),
               isCommand(type(of: command), in: subcommand) else { return nil }
         return command
@@ -104,12 +104,6 @@ struct ImprintCommand: ParsableCommand {
     /// Whether `type` is `root` or one of the commands below it.
     static func isCommand(_ type: ParsableCommand.Type, in root: ParsableCommand.Type) -> Bool {
         type == root || root.configuration.subcommands.contains { isCommand(type, in: $0) }
-    }
-
-    /// Arguments that only the root parse answers right: help in any spelling, completion and help dumps.
-    static func rootOnlyArgument(_ argument: String) -> Bool {
-        argument == "help" || argument == "-h" || argument == "--help" || argument == "--version"
-            || argument.hasPrefix("--generate-completion") || argument.hasPrefix("--experimental") || argument.hasPrefix("---")
     }
 
     /// The progress line, for every command but those with live output of their own (`LiveOutput`) and unless

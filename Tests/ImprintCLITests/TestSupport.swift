@@ -58,14 +58,16 @@ enum OpenDescriptors {
     /// Far above what the tests hold at once (a few dozen), far below the ~1,360 at which `Process.run()` crashes.
     static let limit = 512
 
-    static func count() -> Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.count ?? 0
+    /// This process's open descriptors (`/proc/self/fd`).
+    static func numbers() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
     }
+
+    static func count() -> Int { numbers().count }
 
     /// What each descriptor is open on.
     static func current() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        return names.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) ?? "?" }
+        numbers().map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) ?? "?" }
     }
 
     struct Leak: Error, CustomStringConvertible {
